@@ -1,0 +1,134 @@
+"""Score a submission's outputs against the reference outputs (trusted side).
+
+Per question, every case is judged by the question's check. The score is the question's points
+times the fraction of cases passed. Feedback shows input, expected and got for public cases, and
+for hidden cases only what kind of case failed and what went wrong, never the values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .collect import CallOutput, Raised
+from .errors import InfrastructureError
+from .prepare import Plan, call_id
+from .questions.base import CaseContext, Question, Verdict
+from .result import CaseResult, QuestionResult
+
+# Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
+NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
+
+
+def compare(plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]) -> list[QuestionResult]:
+    return [score_question(q, plan, student, reference) for q in plan.assignment.questions]
+
+
+def score_question(question: Question, plan: Plan, student: dict[str, CallOutput],
+                   reference: dict[str, CallOutput]) -> QuestionResult:
+    cases = plan.cases[question.id]
+    results: list[CaseResult] = []
+    feedback: list[str] = []
+    kinds: list[str] = []
+    for case in cases:
+        cid = call_id(question.id, case.id)
+        got = student.get(cid, CallOutput(Raised("NoOutput", "no output")))
+        expected = None
+        if question.uses_reference:
+            expected = reference[cid].value
+            if isinstance(expected, Raised) and expected.type in NO_ANSWER:
+                raise InfrastructureError(f"the reference solution gave no answer for {cid}: "
+                                          f"{expected.type}: {expected.message}")
+        if isinstance(got.value, Raised) and got.value.type in NO_ANSWER:
+            kinds.append(got.value.type)
+            verdict = Verdict(False, _no_answer_message(question.id, got.value))
+        else:
+            kinds.append("answer")
+            verdict = _safe_check(question, CaseContext(case, plan.inputs, expected, got.value,
+                                                         {"modified_input": got.modified_input}))
+        results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))
+        if not verdict.passed:
+            feedback.append(_explain(case.public, case.description, verdict.message, case.call, plan.inputs,
+                                     expected, got.value))
+    passed = sum(r.passed for r in results)
+    total = len(results)
+    score = round(question.points * passed / total, 4) if total else 0.0
+    return QuestionResult(question.id, score, question.points, _status(passed, total, kinds), passed, total,
+                          tuple(_dedupe(feedback)), tuple(results))
+
+
+def _safe_check(question: Question, ctx: CaseContext) -> Verdict:
+    """A check must not crash on strange student data; if it does, the case fails, visibly."""
+    try:
+        return question.check(ctx)
+    except Exception as exc:  # noqa: BLE001 - any failure to judge is a failed case, not a crash
+        return Verdict(False, f"the returned value could not be checked ({type(exc).__name__})")
+
+
+def _status(passed: int, total: int, kinds: list[str]) -> str:
+    if total and passed == total:
+        return "passed"
+    if passed:
+        return "partial"
+    if kinds and all(k == "Missing" for k in kinds):
+        return "missing"
+    if "Timeout" in kinds:
+        return "timeout"
+    if kinds and all(k != "answer" for k in kinds):
+        return "error"
+    return "failed"
+
+
+def _no_answer_message(qid: str, raised: Raised) -> str:
+    if raised.type == "Missing":
+        return f"`{qid}` is not defined: did the cell that defines it run without error, and is the name spelled exactly?"
+    return raised.message
+
+
+def _show(value: Any, limit: int = 300) -> str:
+    if isinstance(value, Raised):
+        return f"raises {value.type}" if value.type not in NO_ANSWER else value.message
+    if isinstance(value, np.ndarray):
+        text = np.array2string(value, threshold=12, edgeitems=3, precision=6)
+        return (text if value.ndim == 0 else f"{text} (shape {value.shape})")[:limit]
+    if isinstance(value, dict):
+        if "$array" in value:
+            return "array"
+        if "$rng" in value:
+            return f"np.random.default_rng({value['$rng']})"
+        if "$tuple" in value:
+            return "(" + ", ".join(str(v) for v in value["$tuple"]) + ")"
+        return "{...}"
+    if isinstance(value, (tuple, list)):
+        return ("(" if isinstance(value, tuple) else "[") + ", ".join(_show(v, 120) for v in value) + (
+            ")" if isinstance(value, tuple) else "]")
+    return repr(value)[:limit]
+
+
+def _show_args(call: dict[str, Any], inputs: dict[str, np.ndarray]) -> str:
+    def one(arg: Any) -> str:
+        if isinstance(arg, dict) and "$array" in arg:
+            return _show(inputs[arg["$array"]], 200)
+        return _show(arg, 200)
+
+    parts = [one(a) for a in call.get("args", [])] + [f"{k}={one(v)}" for k, v in call.get("kwargs", {}).items()]
+    return f"{call.get('function', call.get('name'))}({', '.join(parts)})"
+
+
+def _explain(public: bool, description: str, message: str, call: dict[str, Any], inputs: dict[str, np.ndarray],
+             expected: Any, got: Any) -> str:
+    if not public:
+        return f"hidden case ({description}): {message}"
+    text = f"public case ({description}): {message}"
+    if call.get("type") == "call":
+        text += f"\n  input:    {_show_args(call, inputs)}"
+        if expected is not None:
+            text += f"\n  expected: {_show(expected)}"
+        text += f"\n  got:      {_show(got)}"
+    return text
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [i for i in items if not (i in seen or seen.add(i))]

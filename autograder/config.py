@@ -1,0 +1,77 @@
+"""Settings from `[tool.autograder]` in pyproject.toml, as one frozen dataclass.
+
+Looked up from the current folder upwards; every key is optional and documented in README.
+Unknown keys are an error, so a typo does not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+from .sandbox import Limits
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dnn-grader"
+
+
+@dataclass(frozen=True)
+class Config:
+    solutions_dir: Path = Path("solutions")
+    assignments_dir: Path = Path("assignments")
+    cache_dir: Path = field(default_factory=_default_cache)
+    seed: int | None = None          # None: draw one per grading run and record it
+    memory_mb: int = 3072
+    pids: int = 256
+    file_size_mb: int = 512
+    notebook_seconds: float = 900.0
+    cell_seconds: float = 600.0
+    call_seconds: float = 60.0
+    max_passes: int = 3
+    tf_threads: int = 1
+    root: Path = Path(".")
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(memory_bytes=self.memory_mb * 1024**2, pids=self.pids,
+                      file_size_bytes=self.file_size_mb * 1024**2, notebook_seconds=self.notebook_seconds,
+                      cell_seconds=self.cell_seconds, call_seconds=self.call_seconds)
+
+    def path(self, value: Path) -> Path:
+        return value if value.is_absolute() else self.root / value
+
+
+def find_pyproject(start: Path) -> Path | None:
+    for folder in [start, *start.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(start: Path | None = None, **overrides: object) -> Config:
+    start = (start or Path.cwd()).resolve()
+    values: dict[str, object] = {}
+    pyproject = find_pyproject(start)
+    root = start
+    if pyproject is not None:
+        root = pyproject.parent
+        try:
+            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("autograder", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{pyproject}: {exc}") from None
+        names = {f.name for f in dataclasses.fields(Config)} - {"root"}
+        unknown = set(table) - names
+        if unknown:
+            raise UsageError(f"{pyproject}: unknown [tool.autograder] keys: {', '.join(sorted(unknown))}")
+        values.update(table)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key in ("solutions_dir", "assignments_dir", "cache_dir"):
+        if key in values:
+            values[key] = Path(str(values[key])).expanduser()
+    return Config(root=root, **values)  # type: ignore[arg-type]

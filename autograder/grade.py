@@ -1,0 +1,75 @@
+"""Grade one submission: load -> prepare -> execute (sandbox) -> collect -> compare -> report.
+
+The whole pipeline, top to bottom. Student failures never raise out of here: an unreadable file,
+a crash, a timeout all end as a `Result` with a score and messages. Only the grader's own
+problems (no sandbox, no data, a broken reference) raise `GraderError`s.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from . import __version__, execute
+from .compare import compare
+from .config import Config
+from .errors import SubmissionUnreadable, UsageError
+from .notebook import assignment_from_name, code_cells, read_notebook, stamped_assignment
+from .prepare import make_plan, sandbox_data_dir
+from .questions import ASSIGNMENTS, get_assignment
+from .reference import reference_outputs
+from .result import Execution, QuestionResult, Result
+
+
+def resolve_assignment(submission: Path, stamped: str | None, explicit: str | None) -> str:
+    """An explicit --assignment wins (the instructor knows what was handed in; a notebook's
+    metadata is the student's to edit), then the id `build` stamped, then the file name."""
+    for candidate in (explicit, stamped, assignment_from_name(submission.name, list(ASSIGNMENTS))):
+        if candidate:
+            return get_assignment(candidate).id
+    raise UsageError(f"{submission.name}: cannot tell which assignment this is (no autograder metadata, "
+                     f"no id in the file name); pass --assignment, one of: {', '.join(ASSIGNMENTS)}")
+
+
+def grade(submission: Path, config: Config, *, assignment_id: str | None = None, seed: int | None = None,
+          use_sandbox: bool = True, student: str | None = None) -> Result:
+    # load
+    student = student or submission.stem
+    try:
+        nb = read_notebook(submission)
+        stamped = stamped_assignment(nb)
+    except SubmissionUnreadable as exc:
+        nb, stamped, unreadable = None, None, str(exc)
+    assignment = get_assignment(resolve_assignment(submission, stamped, assignment_id))
+    seed = seed if seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
+    if nb is None:
+        return _unreadable(submission, student, assignment.id, seed, use_sandbox, unreadable)
+
+    # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible)
+    plan = make_plan(assignment, seed)
+    reference = reference_outputs(plan, config, use_sandbox=use_sandbox)
+    data_dir = sandbox_data_dir(config.cache_dir) if assignment.needs_data else None
+
+    # execute + collect (sandbox)
+    job = execute.Job(code_cells(nb), plan.calls(), plan.inputs, submission, data_dir)
+    record, outputs = execute.run(job, config.limits, use_sandbox=use_sandbox, max_passes=config.max_passes,
+                                  tf_threads=config.tf_threads)
+
+    # compare (trusted) + report
+    questions = compare(plan, outputs, reference)
+    return Result(
+        assignment=assignment.id, submission=submission.name, student=student,
+        score=round(sum(q.score for q in questions), 4), max_score=assignment.max_score, seed=seed,
+        grader_version=__version__, sandboxed=use_sandbox, questions=tuple(questions),
+        execution=Execution(record.seconds, record.timed_out, record.killed, record.memory_exceeded, record.passes,
+                            record.skipped, tuple({"cell": e.cell, "status": e.status, "ename": e.ename,
+                                                   "evalue": e.evalue} for e in record.cell_errors)),
+    )
+
+
+def _unreadable(submission: Path, student: str, assignment_id: str, seed: int, sandboxed: bool, why: str) -> Result:
+    assignment = get_assignment(assignment_id)
+    questions = tuple(QuestionResult(q.id, 0.0, q.points, "error", 0, 0, (why,)) for q in assignment.questions)
+    return Result(assignment=assignment_id, submission=submission.name, student=student, score=0.0,
+                  max_score=assignment.max_score, seed=seed, grader_version=__version__, sandboxed=sandboxed,
+                  questions=questions, execution=None, error=why)

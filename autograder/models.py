@@ -1,0 +1,197 @@
+"""Models as plain data: architecture comparison and accuracy on the real test split (trusted).
+
+A trained model leaves the sandbox only as a description (layer classes, a few config values)
+plus weight arrays. Here it is evaluated by a small numpy forward pass that knows a whitelist of
+layers and activations, so no Keras deserialisation, no Lambda layer, no custom object and no
+`load_model` ever runs on a submission's behalf. The real test split is loaded here and never
+enters the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .questions.base import Verdict
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+ACTIVATIONS = {
+    "linear": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0),
+    "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0))),
+    "selu": lambda z: _SELU_SCALE * np.where(z > 0, z, _SELU_ALPHA * np.expm1(np.minimum(z, 0))),
+    "sigmoid": lambda z: 0.5 * (1 + np.tanh(0.5 * z)),
+    "tanh": np.tanh,
+    "softmax": _softmax,
+    "softplus": lambda z: np.logaddexp(0, z),
+}
+IDENTITY_LAYERS = {"InputLayer", "Dropout", "AlphaDropout", "GaussianNoise", "GaussianDropout"}
+
+
+class UnsupportedModel(ValueError):
+    """The description cannot be evaluated by the whitelist forward pass; message for students."""
+
+
+def _activation(config: dict[str, Any], where: str):
+    name = config.get("activation", "linear")
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise UnsupportedModel(f"{where}: activation {name!r} is not supported by the grader")
+    return ACTIVATIONS[name]
+
+
+def _weights(layer: dict[str, Any], count: int, where: str) -> list[np.ndarray]:
+    weights = layer.get("weights")
+    if not isinstance(weights, list) or len(weights) != count or not all(isinstance(w, np.ndarray) for w in weights):
+        raise UnsupportedModel(f"{where}: expected {count} weight arrays")
+    return [w.astype(np.float64) for w in weights]
+
+
+def forward(description: dict[str, Any], x: np.ndarray, batch: int = 2000) -> np.ndarray:
+    """Model output for inputs `x`, computed with numpy from the plain description."""
+    layers = description.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise UnsupportedModel("the model has no layers")
+    outputs = []
+    for start in range(0, len(x), batch):
+        h = x[start:start + batch].astype(np.float64)
+        for i, layer in enumerate(layers):
+            h = _apply(layer, h, f"layer {i} ({layer.get('class')})")
+        outputs.append(h)
+    return np.concatenate(outputs)
+
+
+def _apply(layer: dict[str, Any], h: np.ndarray, where: str) -> np.ndarray:
+    kind = layer.get("class")
+    config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+    if kind in IDENTITY_LAYERS:
+        return h
+    if kind == "Flatten":
+        return h.reshape(len(h), -1)
+    if kind == "Activation":
+        return _activation(config, where)(h)
+    if kind == "Dense":
+        use_bias = config.get("use_bias", True) is not False
+        w = _weights(layer, 2 if use_bias else 1, where)
+        if w[0].ndim != 2 or w[0].shape[0] != h.shape[-1] or (use_bias and w[1].shape != (w[0].shape[1],)):
+            raise UnsupportedModel(f"{where}: weight shapes do not fit its input")
+        z = h @ w[0] + (w[1] if use_bias else 0.0)
+        return _activation(config, where)(z)
+    if kind == "BatchNormalization":
+        axis = config.get("axis", -1)
+        if axis not in (-1, [-1], len(h.shape) - 1, [len(h.shape) - 1]):
+            raise UnsupportedModel(f"{where}: only batch normalisation over the last axis is supported")
+        scale, center = config.get("scale", True) is not False, config.get("center", True) is not False
+        w = _weights(layer, 2 + scale + center, where)
+        gamma = w.pop(0) if scale else 1.0
+        beta = w.pop(0) if center else 0.0
+        mean, var = w
+        if mean.shape != (h.shape[-1],):
+            raise UnsupportedModel(f"{where}: statistics do not fit its input")
+        eps = float(config.get("epsilon", 1e-3))
+        return (h - mean) / np.sqrt(var + eps) * gamma + beta
+    raise UnsupportedModel(f"{where}: layer type {kind!r} is not supported by the grader "
+                           "(use Flatten, Dense, BatchNormalization, Dropout, Activation)")
+
+
+# --- test splits ------------------------------------------------------------------------------
+
+def split_tasks(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The lecture's tasks, computed here independently of any notebook."""
+    b_mask = (y == 5) | (y == 6)
+    y_a = y[~b_mask].astype(np.int64)
+    y_a[y_a > 6] -= 2
+    return {"all": (x, y.astype(np.int64)), "A": (x[~b_mask], y_a), "B": (x[b_mask], (y[b_mask] == 6).astype(np.int64))}
+
+
+@lru_cache(maxsize=1)
+def test_tasks() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    from .data import load_fashion_mnist
+
+    (_, _), (x_test, y_test) = load_fashion_mnist()
+    return split_tasks(x_test.astype(np.float64) / 255.0, y_test)
+
+
+def accuracy(description: dict[str, Any], task: str) -> float:
+    x, y = test_tasks()[task]
+    out = forward(description, x)
+    if out.ndim != 2:
+        raise UnsupportedModel(f"the model's output has shape {out.shape[1:]}, expected a vector per image")
+    pred = (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
+    return float((pred == y).mean())
+
+
+@dataclass(frozen=True)
+class Threshold:
+    task: str
+    minimum: float
+    measured: str  # where the number comes from, shown to instructors
+
+
+def check_trained(got: Any, threshold: Threshold) -> tuple[Verdict, float | None]:
+    if not isinstance(got, dict):
+        return Verdict(False, "the model could not be exported"), None
+    try:
+        acc = accuracy(got, threshold.task)
+    except UnsupportedModel as exc:
+        return Verdict(False, str(exc)), None
+    if acc < threshold.minimum:
+        return Verdict(False, f"test accuracy {acc:.4f} is below the required {threshold.minimum:.2f}"), acc
+    return Verdict(True, f"test accuracy {acc:.4f} (required {threshold.minimum:.2f})"), acc
+
+
+# --- architecture -------------------------------------------------------------------------------
+
+_COMPARED_KEYS = ("units", "activation", "use_bias", "epsilon", "momentum", "rate")
+
+
+def _initializer_name(config: dict[str, Any]) -> str | None:
+    init = config.get("kernel_initializer")
+    if isinstance(init, dict):
+        return str(init.get("class_name"))
+    return init if isinstance(init, str) else None
+
+
+def architecture_differences(expected: dict[str, Any], got: Any, compare_compile: bool = True) -> list[str]:
+    """Readable differences between two model descriptions, empty if they match."""
+    if not isinstance(got, dict) or not isinstance(got.get("layers"), list):
+        return ["did not return a Keras model"]
+    exp_layers, got_layers = expected["layers"], got["layers"]
+    diffs = []
+    exp_kinds = [layer["class"] for layer in exp_layers]
+    got_kinds = [layer.get("class") if isinstance(layer, dict) else "?" for layer in got_layers]
+    if exp_kinds != got_kinds:
+        return [f"layers are {got_kinds}, expected {exp_kinds}"]
+    for i, (e, g) in enumerate(zip(exp_layers, got_layers)):
+        ec, gc = e.get("config") or {}, g.get("config") or {}
+        where = f"layer {i} ({e['class']})"
+        for key in _COMPARED_KEYS:
+            if ec.get(key) != gc.get(key):
+                diffs.append(f"{where}: {key} is {gc.get(key)!r}, expected {ec.get(key)!r}")
+        if _initializer_name(ec) != _initializer_name(gc):
+            diffs.append(f"{where}: kernel_initializer is {_initializer_name(gc)}, expected {_initializer_name(ec)}")
+        if e.get("trainable") != g.get("trainable"):
+            diffs.append(f"{where}: trainable is {g.get('trainable')}, expected {e.get('trainable')}")
+        if e.get("params") != g.get("params"):
+            diffs.append(f"{where}: {g.get('params')} parameters, expected {e.get('params')}")
+    if expected.get("input_shape") != got.get("input_shape"):
+        diffs.append(f"input shape is {got.get('input_shape')}, expected {expected.get('input_shape')}")
+    if compare_compile:
+        ecomp, gcomp = expected.get("compiled") or {}, got.get("compiled") or {}
+        for key in ("loss", "optimizer"):
+            if ecomp.get(key) != gcomp.get(key):
+                diffs.append(f"compiled {key} is {gcomp.get(key)!r}, expected {ecomp.get(key)!r}")
+        elr, glr = ecomp.get("learning_rate"), gcomp.get("learning_rate")
+        if isinstance(elr, float) and not (isinstance(glr, float) and abs(glr - elr) <= 1e-6 * abs(elr)):
+            diffs.append(f"learning rate is {glr!r}, expected {elr!r}")
+    return diffs

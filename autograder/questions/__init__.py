@@ -1,0 +1,34 @@
+"""The question declarations, one module per assignment; the single source of truth for grading.
+
+Each module declares its questions once (id = the contract's name, points, public and hidden
+cases, the check). Notebooks, self-check tests and hidden grading all derive from these plus
+`solutions/`.
+"""
+
+from __future__ import annotations
+
+from ..errors import UsageError
+from . import (
+    a01_activations_and_initialisation,
+    a02_batch_normalisation,
+    a03_transfer_learning,
+    a04_optimizers,
+    a05_regularisation,
+)
+from .base import Assignment, Case, CaseBuilder, Question
+
+ASSIGNMENTS: dict[str, Assignment] = {
+    m.ASSIGNMENT.id: m.ASSIGNMENT
+    for m in (a01_activations_and_initialisation, a02_batch_normalisation, a03_transfer_learning,
+              a04_optimizers, a05_regularisation)
+}
+
+
+def get_assignment(assignment_id: str) -> Assignment:
+    try:
+        return ASSIGNMENTS[assignment_id]
+    except KeyError:
+        raise UsageError(f"unknown assignment {assignment_id!r}; known: {', '.join(ASSIGNMENTS)}") from None
+
+
+__all__ = ["ASSIGNMENTS", "Assignment", "Case", "CaseBuilder", "Question", "get_assignment"]

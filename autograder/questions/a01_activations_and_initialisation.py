@@ -1,0 +1,165 @@
+"""01: activations and initialisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as sps
+
+from ..checks import allclose, as_float_array, raised_or_none
+from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
+from .common import elementwise_hidden, elementwise_public
+from .stats import ALPHA, ks_pvalue
+
+TOL = allclose(rtol=1e-5, atol=1e-8)
+
+
+def _elementwise(qid: str, points: float, large: float = 1e4, **kwargs) -> Question:
+    return Question(qid, points, elementwise_public(qid, **kwargs), elementwise_hidden(qid, large, **kwargs), TOL)
+
+
+def _alpha_variants(qid: str, default_alpha: float) -> Question:
+    def public(b: CaseBuilder) -> None:
+        elementwise_public(qid)(b)
+        b.call("alpha given", qid, np.array([-2.0, -0.5, 0.0, 0.5, 2.0]), alpha=0.2)
+
+    def hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+        elementwise_hidden(qid, 1e4)(b, rng)
+        b.call("another alpha", qid, rng.normal(0, 3, size=12), alpha=float(np.round(rng.uniform(0.05, 0.5), 3)))
+
+    return Question(qid, 1.0, public, hidden, TOL)
+
+
+def _init_public(b: CaseBuilder) -> None:
+    for act in ("sigmoid", "tanh", "relu"):
+        b.call(f"784 inputs, 300 outputs, {act}", "init_stddev", 784, 300, act)
+    b.call("an activation not in the table", "init_stddev", 10, 10, "softmax")
+
+
+def _init_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    for act in ("sigmoid", "tanh", "relu"):
+        n_in, n_out = (int(v) for v in rng.integers(1, 2000, size=2))
+        b.call(f"other sizes, {act}", "init_stddev", n_in, n_out, act)
+    b.call("unknown activation", "init_stddev", 5, 5, "swish")
+
+
+def _limit_public(b: CaseBuilder) -> None:
+    for mode in ("fan_in", "fan_out", "fan_avg"):
+        b.call(f"scale 2, fan_in 300, fan_out 100, {mode}", "variance_scaling_limit", 2.0, 300, 100, mode)
+    b.call("an unknown mode", "variance_scaling_limit", 1.0, 3, 4, "fan_max")
+
+
+def _limit_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    for mode in ("fan_in", "fan_out", "fan_avg"):
+        fan_in, fan_out = (int(v) for v in rng.integers(1, 3000, size=2))
+        b.call(f"other sizes, {mode}", "variance_scaling_limit", float(np.round(rng.uniform(0.1, 3), 3)),
+               fan_in, fan_out, mode)
+    b.call("unknown mode", "variance_scaling_limit", 1.0, 10, 10, "average")
+
+
+def _vs_public(b: CaseBuilder) -> None:
+    b.call("uniform, fan_avg, scale 2", "variance_scaling", (300, 500), scale=2.0, mode="fan_avg",
+           distribution="uniform", seed=1)
+    b.call("truncated normal (the default), fan_in", "variance_scaling", (300, 500), seed=2)
+    b.call("an unknown distribution", "variance_scaling", (3, 3), distribution="cauchy", seed=0)
+
+
+def _vs_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    combos = [("fan_in", "uniform"), ("fan_out", "truncated_normal"), ("fan_avg", "untruncated_normal"),
+              ("fan_out", "uniform"), ("fan_avg", "truncated_normal")]
+    for mode, dist in combos:
+        shape = (int(rng.integers(200, 400)), int(rng.integers(200, 400)))
+        b.call(f"{dist}, {mode}", "variance_scaling", shape, scale=float(np.round(rng.uniform(0.5, 3), 3)),
+               mode=mode, distribution=dist, seed=int(rng.integers(0, 2**31)))
+    b.call("unknown mode", "variance_scaling", (4, 4), mode="fan_max", seed=0)
+
+
+def _fan(shape: tuple[int, int], mode: str) -> float:
+    return {"fan_in": shape[0], "fan_out": shape[1], "fan_avg": (shape[0] + shape[1]) / 2}[mode]
+
+
+def _distribution(shape: tuple[int, int], scale: float, mode: str, distribution: str):
+    """(bound, cdf) of keras.initializers.VarianceScaling for a 2-D shape."""
+    s = scale / max(1.0, _fan(shape, mode))
+    if distribution == "uniform":
+        limit = math.sqrt(3 * s)
+        return limit, sps.uniform(-limit, 2 * limit).cdf
+    if distribution == "truncated_normal":
+        sd = math.sqrt(s) / 0.87962566103423978
+        return 2 * sd, sps.truncnorm(-2, 2, scale=sd).cdf
+    return math.inf, sps.norm(0, math.sqrt(s)).cdf
+
+
+def check_samples(samples, shape, scale, mode, distribution) -> Verdict:
+    arr = as_float_array(samples)
+    if arr is None:
+        return Verdict(False, "did not return an array of numbers")
+    if arr.shape != tuple(shape):
+        return Verdict(False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}")
+    if not np.isfinite(arr).all():
+        return Verdict(False, "returned nan or inf")
+    bound, cdf = _distribution(tuple(shape), scale, mode, distribution)
+    if np.abs(arr).max() > bound * (1 + 1e-6):
+        return Verdict(False, f"values outside the {distribution} bound for mode {mode}")
+    p = ks_pvalue(arr, cdf)
+    if p < ALPHA:
+        return Verdict(False, f"the samples do not follow the expected {distribution} distribution for mode "
+                       f"{mode} (Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")
+    return Verdict(True)
+
+
+def _check_variance_scaling(ctx: CaseContext) -> Verdict:
+    raised = raised_or_none(ctx)
+    if raised is not None:
+        return raised
+    kw = ctx.case.call["kwargs"]
+    shape = tuple(ctx.case.call["args"][0]["$tuple"])
+    return check_samples(ctx.got, shape, kw.get("scale", 1.0), kw.get("mode", "fan_in"),
+                         kw.get("distribution", "truncated_normal"))
+
+
+HE_AVG_SHAPE = (400, 600)
+
+
+def _he_public(b: CaseBuilder) -> None:
+    b.add("the initializer samples a 400x600 kernel", {"type": "initializer", "function": "he_avg_initializer",
+                                                      "shape": list(HE_AVG_SHAPE)})
+
+
+def _check_he_avg(ctx: CaseContext) -> Verdict:
+    raised = raised_or_none(ctx)
+    if raised is not None:
+        return raised
+    got = ctx.got if isinstance(ctx.got, dict) else {}
+    info = got.get("info") if isinstance(got.get("info"), dict) else {}
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    wanted = {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}
+    if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
+        return Verdict(False, "should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
+                       f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
+    return check_samples(got.get("samples"), HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")
+
+
+def _no_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    return None
+
+
+ASSIGNMENT = Assignment(
+    id="01_activations_and_initialisation",
+    title="Activations and weight initialisation",
+    questions=(
+        _elementwise("sigmoid", 1.0),
+        _elementwise("sigmoid_derivative", 1.0),
+        _elementwise("relu", 1.0),
+        _alpha_variants("leaky_relu", 0.01),
+        _alpha_variants("elu", 1.0),
+        _elementwise("selu", 1.0),
+        _alpha_variants("leaky_relu_derivative", 0.01),
+        _alpha_variants("elu_derivative", 1.0),
+        Question("init_stddev", 1.0, _init_public, _init_hidden, TOL),
+        Question("variance_scaling_limit", 1.0, _limit_public, _limit_hidden, TOL),
+        Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling),
+        Question("he_avg_initializer", 1.0, _he_public, _no_hidden, _check_he_avg),
+    ),
+)

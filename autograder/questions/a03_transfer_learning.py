@@ -1,0 +1,93 @@
+"""03: transfer learning on Fashion-MNIST (task A: 8 classes, task B: sandal vs shirt)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..checks import allclose, architecture, raised_or_none, trained
+from ..models import Threshold, architecture_differences
+from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
+
+EXACT = allclose(rtol=0.0, atol=0.0)
+
+
+def _split_public(b: CaseBuilder) -> None:
+    y = np.array([0, 5, 6, 7, 8, 9, 1, 6, 5, 2, 3, 4], dtype=np.uint8)
+    x = np.arange(len(y) * 4, dtype=np.uint8).reshape(len(y), 2, 2)
+    b.call("12 tiny images, one of each class and two more 5s and 6s", "split_dataset", x, y)
+
+
+def _split_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    y = rng.integers(0, 10, 300).astype(np.uint8)
+    b.call("300 random images", "split_dataset", rng.integers(0, 256, (300, 4, 4)).astype(np.uint8), y)
+    y = rng.choice([5, 6], 40).astype(np.uint8)
+    b.call("only sandals and shirts", "split_dataset", rng.integers(0, 256, (40, 3, 3)).astype(np.uint8), y)
+    y = rng.choice([0, 1, 2, 3, 4, 7, 8, 9], 50).astype(np.int64)
+    b.call("no sandal or shirt, int64 labels", "split_dataset", rng.random((50, 3, 3)), y)
+
+
+def _model(function: str, description: str):
+    def make(b: CaseBuilder) -> None:
+        b.add(description, {"type": "model", "function": function})
+
+    return make
+
+
+BASE_A = {"input_shape": [28, 28], "loss": "sparse_categorical_crossentropy",
+          "dense": [[300, "selu"], [100, "selu"], [50, "selu"], [50, "selu"], [50, "selu"], [8, "softmax"]]}
+
+
+def _b_on_a_public(b: CaseBuilder) -> None:
+    b.add("built from a model_A made by the grader", {"type": "b_on_a", "function": "build_model_B_on_A",
+                                                       "base": BASE_A, "seed": 0})
+
+
+def _b_on_a_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    b.add("built from another model_A", {"type": "b_on_a", "function": "build_model_B_on_A", "base": BASE_A,
+                                         "seed": int(rng.integers(1, 2**31))})
+
+
+def _check_b_on_a(ctx: CaseContext) -> Verdict:
+    raised = raised_or_none(ctx)
+    if raised is not None:
+        return raised
+    got = ctx.got if isinstance(ctx.got, dict) else {}
+    problems = architecture_differences(ctx.expected, got)
+    if got.get("model_a_changed_by_build") or got.get("model_a_changed_by_training"):
+        problems.insert(0, "training model_B_on_A changed model_A: clone model_A (keras.models.clone_model "
+                        "and set_weights) instead of reusing its layer objects")
+    if got.get("starts_from_model_a") is not True:
+        problems.append("the reused layers do not start from model_A's weights")
+    return Verdict(not problems, "; ".join(problems[:6]))
+
+
+def _trained(name: str, task: str):
+    def make(b: CaseBuilder) -> None:
+        b.add(f"{name}, trained by the notebook, on task {task}'s real test set", {"type": "trained", "name": name})
+
+    return make
+
+
+def _none(b: CaseBuilder, rng: np.random.Generator) -> None:
+    return None
+
+
+THRESHOLDS = {
+    "model_A": Threshold("A", 0.84, "benchmarks/budgets/03_transfer_learning.md"),
+    "model_B": Threshold("B", 0.94, "benchmarks/budgets/03_transfer_learning.md"),
+    "model_B_on_A": Threshold("B", 0.94, "benchmarks/budgets/03_transfer_learning.md"),
+}
+
+ASSIGNMENT = Assignment(
+    id="03_transfer_learning",
+    title="Transfer learning",
+    needs_data=True,
+    questions=(
+        Question("split_dataset", 2.0, _split_public, _split_hidden, EXACT),
+        Question("build_model_A", 1.0, _model("build_model_A", "the lecture's model A"), _none, architecture()),
+        Question("build_model_B", 1.0, _model("build_model_B", "the lecture's model B"), _none, architecture()),
+        Question("build_model_B_on_A", 2.0, _b_on_a_public, _b_on_a_hidden, _check_b_on_a),
+        *(Question(name, 1.0, _trained(name, t.task), _none, trained(t), uses_reference=False)
+          for name, t in THRESHOLDS.items()),
+    ),
+)

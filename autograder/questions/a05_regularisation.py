@@ -1,0 +1,183 @@
+"""05: regularisation (penalties, dropout, early stopping, augmentation)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..checks import allclose, as_float_array, exact, raised_or_none
+from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
+from .stats import binomial_ok, uniform_counts_ok
+
+TOL = allclose(rtol=1e-7, atol=1e-9)
+
+
+def _penalty(function: str, *extra: float):
+    def public(b: CaseBuilder) -> None:
+        b.call("a small vector", function, np.array([1.0, -2.0, 0.5, 0.0]), *extra)
+
+    def hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+        b.call("2-D weights", function, rng.normal(0, 1, (5, 7)), *extra)
+        b.call("a Python list", function, [float(v) for v in rng.normal(0, 1, 4)], *extra)
+        b.call("all zeros", function, np.zeros(6), *extra)
+        if extra:
+            for r in (0.0, 1.0):
+                b.call(f"r = {r:g}", function, rng.normal(0, 1, 8), r)
+
+    return public, hidden
+
+
+def _dropout_inputs(rng: np.random.Generator, shape=(200, 300)) -> np.ndarray:
+    return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+
+
+def _dropout_public(function: str):
+    def make(b: CaseBuilder) -> None:
+        b.call("60,000 values, rate 0.2", function, _dropout_inputs(np.random.default_rng(0)), 0.2, {"$rng": 0})
+
+    return make
+
+
+def _dropout_hidden(function: str):
+    def make(b: CaseBuilder, rng: np.random.Generator) -> None:
+        for rate in (0.5, float(np.round(rng.uniform(0.1, 0.4), 2)), float(np.round(rng.uniform(0.6, 0.9), 2))):
+            b.call(f"rate {rate:g}" if rate == 0.5 else "another rate", function, _dropout_inputs(rng), rate,
+                   {"$rng": int(rng.integers(0, 2**31))})
+        b.call("rate 0 keeps everything", function, _dropout_inputs(rng, (20, 30)), 0.0, {"$rng": 1})
+        b.call("a 3-D input", function, _dropout_inputs(rng, (40, 50, 30)), 0.3, {"$rng": int(rng.integers(0, 2**31))})
+
+    return make
+
+
+def _dropout_check(scaled: bool):
+    def check(ctx: CaseContext) -> Verdict:
+        raised = raised_or_none(ctx)
+        if raised is not None:
+            return raised
+        if ctx.extra.get("modified_input"):
+            return Verdict(False, "modifies its input")
+        x = ctx.inputs[ctx.case.call["args"][0]["$array"]]
+        rate = float(ctx.case.call["args"][1])
+        got = as_float_array(ctx.got)
+        if got is None or got.shape != x.shape:
+            return Verdict(False, f"wrong shape: got {None if got is None else got.shape}, expected {x.shape}")
+        kept_value = x / (1 - rate) if scaled else x
+        kept = np.isclose(got, kept_value, rtol=1e-9, atol=0)
+        dropped = got == 0
+        if not (kept | dropped).all():
+            how = "divided by (1 - rate)" if scaled else "unchanged (no rescaling during training)"
+            return Verdict(False, f"every value must be either dropped (0) or kept {how}")
+        if not binomial_ok(int(kept.sum()), x.size, 1 - rate):
+            return Verdict(False, f"kept {kept.mean():.3f} of the values; expected about {1 - rate:g} (1 - rate)")
+        return Verdict(True)
+
+    return check
+
+
+def _test_weights_public(b: CaseBuilder) -> None:
+    b.call("a 2x2 weight matrix, rate 0.5", "dropout_test_weights", np.array([[1.0, -2.0], [0.5, 4.0]]), 0.5)
+
+
+def _test_weights_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    b.call("random weights", "dropout_test_weights", rng.normal(0, 1, (30, 20)), float(np.round(rng.uniform(0.1, 0.9), 2)))
+    b.call("rate 0", "dropout_test_weights", rng.normal(0, 1, 5), 0.0)
+
+
+def _es_public(b: CaseBuilder) -> None:
+    b.call("improves, then stalls for 3 epochs, patience 2", "early_stopping", [1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.6], 2)
+    b.call("never stops", "early_stopping", [1.0, 0.9, 0.8, 0.7], 2)
+
+
+def _es_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    for patience in (0, 1, 3):
+        losses = np.round(1.0 / np.arange(1, 16) + rng.normal(0, 0.03, 15), 3)
+        b.call(f"noisy losses, patience {patience}", "early_stopping", [float(v) for v in losses], patience)
+    b.call("ties with the best (not an improvement)", "early_stopping", [0.5, 0.4, 0.4, 0.4, 0.4, 0.3], 2)
+    b.call("min_delta larger than the improvements", "early_stopping", [1.0, 0.99, 0.98, 0.97, 0.96, 0.5], 2, 0.05)
+    b.call("min_delta smaller than the improvements", "early_stopping", [1.0, 0.9, 0.85, 0.84, 0.86, 0.87], 1, 0.02)
+    b.call("a single epoch", "early_stopping", [0.3], 0)
+
+
+def _augment_images(rng: np.random.Generator, n: int, size: int = 10) -> np.ndarray:
+    return rng.integers(1, 256, (n, size, size)).astype(np.uint8)
+
+
+def _augment_public(b: CaseBuilder) -> None:
+    b.call("400 images of 10x10 pixels, max_shift 2", "augment", _augment_images(np.random.default_rng(0), 400),
+           {"$rng": 0})
+
+
+def _augment_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    b.call("max_shift 3", "augment", _augment_images(rng, 600), {"$rng": int(rng.integers(0, 2**31))}, max_shift=3)
+    b.call("max_shift 0 (flips only)", "augment", _augment_images(rng, 400), {"$rng": 5}, max_shift=0)
+    b.call("float images", "augment", rng.uniform(0.1, 1.0, (400, 8, 8)), {"$rng": 7})
+
+
+def shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Move content down by dy and right by dx, zero fill (the contract's convention)."""
+    out = np.zeros_like(image)
+    h, w = image.shape
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def identify(original: np.ndarray, augmented: np.ndarray, max_shift: int) -> tuple[int, int, int] | None:
+    """(flipped, dy, dx) such that augmented is that transform of original, or None."""
+    for flipped in (0, 1):
+        base = original[:, ::-1] if flipped else original
+        for dy in range(-max_shift, max_shift + 1):
+            for dx in range(-max_shift, max_shift + 1):
+                if np.array_equal(shift(base, dy, dx), augmented):
+                    return flipped, dy, dx
+    return None
+
+
+def _check_augment(ctx: CaseContext) -> Verdict:
+    raised = raised_or_none(ctx)
+    if raised is not None:
+        return raised
+    if ctx.extra.get("modified_input"):
+        return Verdict(False, "modifies its input")
+    images = ctx.inputs[ctx.case.call["args"][0]["$array"]]
+    max_shift = int(ctx.case.call["kwargs"].get("max_shift", 2))
+    got = ctx.got
+    if not isinstance(got, np.ndarray) or got.shape != images.shape:
+        return Verdict(False, f"should return an array of shape {images.shape}")
+    if got.dtype != images.dtype:
+        return Verdict(False, f"returned dtype {got.dtype}, expected {images.dtype} (the input's)")
+    found = []
+    for i, (orig, aug) in enumerate(zip(images, got)):
+        transform = identify(orig, aug, max_shift)
+        if transform is None:
+            return Verdict(False, f"image {i} is not a left-right flip and/or a shift by at most {max_shift} "
+                           "pixels (zero fill, positive dx = right, positive dy = down) of its input")
+        found.append(transform)
+    flips, dys, dxs = (np.array(v) for v in zip(*found))
+    if not binomial_ok(int(flips.sum()), len(flips), 0.5):
+        return Verdict(False, f"flipped {flips.mean():.2f} of the images; expected about 1/2")
+    for name, values in (("vertical", dys), ("horizontal", dxs)):
+        counts = np.bincount(values + max_shift, minlength=2 * max_shift + 1)
+        if not uniform_counts_ok(counts):
+            return Verdict(False, f"{name} shifts are not uniform over [-{max_shift}, {max_shift}]: counts {counts.tolist()}")
+    return Verdict(True)
+
+
+def _none(b: CaseBuilder, rng: np.random.Generator) -> None:
+    return None
+
+
+ASSIGNMENT = Assignment(
+    id="05_regularisation",
+    title="Regularisation",
+    questions=(
+        Question("l1_penalty", 1.0, *_penalty("l1_penalty"), TOL),
+        Question("l2_penalty", 1.0, *_penalty("l2_penalty"), TOL),
+        Question("elastic_net_penalty", 1.0, *_penalty("elastic_net_penalty", 0.3), TOL),
+        Question("dropout_train", 2.0, _dropout_public("dropout_train"), _dropout_hidden("dropout_train"),
+                 _dropout_check(scaled=False)),
+        Question("dropout_test_weights", 1.0, _test_weights_public, _test_weights_hidden, TOL),
+        Question("inverted_dropout", 2.0, _dropout_public("inverted_dropout"), _dropout_hidden("inverted_dropout"),
+                 _dropout_check(scaled=True)),
+        Question("early_stopping", 2.0, _es_public, _es_hidden, exact()),
+        Question("augment", 2.0, _augment_public, _augment_hidden, _check_augment),
+    ),
+)

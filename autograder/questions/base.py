@@ -1,0 +1,112 @@
+"""The vocabulary of question declarations: a question, its cases, and how a case is judged.
+
+A question is declared once (id = the contract's function or model name, points, the cases it is
+tried on, the check). `build` derives the self-check tests from the public cases, grading adds
+hidden cases drawn from the run's seed, and `compare` applies the check. Reference values are
+not declared here: they come from running `solutions/` on the very same cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the student's code; `call` is the probe's call spec without its id."""
+
+    id: str
+    call: dict[str, Any]
+    description: str
+    public: bool
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one case: passed, and if not, a message safe to show for this case."""
+
+    passed: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """What a check may look at: the case, its decoded inputs, the reference's output (if the
+    question uses one) and the student's output. Everything here is plain data."""
+
+    case: Case
+    inputs: dict[str, np.ndarray]
+    expected: Any
+    got: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Check = Callable[[CaseContext], Verdict]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A graded question. `make_cases(builder, rng)` adds the hidden cases; public cases are
+    added by `make_public(builder)` and never depend on the seed, so self-checks are stable."""
+
+    id: str
+    points: float
+    make_public: Callable[[CaseBuilder], None]
+    make_hidden: Callable[[CaseBuilder, np.random.Generator], None]
+    check: Check
+    uses_reference: bool = True
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    questions: tuple[Question, ...]
+    needs_data: bool = False
+
+    def question(self, qid: str) -> Question:
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(qid)
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(q.points for q in self.questions))
+
+
+class CaseBuilder:
+    """Collects cases and their input arrays (which go to the sandbox as `inputs.npz`)."""
+
+    def __init__(self, question_id: str, public: bool) -> None:
+        self.question_id = question_id
+        self.public = public
+        self.cases: list[Case] = []
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def array(self, value: Any) -> dict[str, str]:
+        key = f"{self.question_id}.{'p' if self.public else 'h'}{len(self.arrays)}"
+        self.arrays[key] = np.array(value)
+        return {"$array": key}
+
+    def value(self, value: Any) -> Any:
+        """Arrays go by reference; Python scalars, strings and None go inline as JSON."""
+        if isinstance(value, np.ndarray):
+            return self.array(value)
+        if isinstance(value, tuple):
+            return {"$tuple": [self.value(v) for v in value]}
+        return value
+
+    def add(self, description: str, call: dict[str, Any]) -> None:
+        prefix = "public" if self.public else "hidden"
+        self.cases.append(Case(f"{prefix}-{len(self.cases) + 1}", call, description, self.public))
+
+    def call(self, description: str, function: str, *args: Any, **kwargs: Any) -> None:
+        self.add(description, {"type": "call", "function": function,
+                               "args": [self.value(a) for a in args],
+                               "kwargs": {k: self.value(v) for k, v in kwargs.items()}})

@@ -1,0 +1,43 @@
+"""Statistical checks for random functions, with a stated false-failure bound.
+
+A correct implementation must pass with probability at least 1 - 1e-6 per case, so that a class
+of hundreds is never failed by bad luck. Two tools give that bound exactly or conservatively:
+
+- Kolmogorov-Smirnov: for a continuous distribution the p-value is uniform on [0, 1] under the
+  null hypothesis, so rejecting when p < 1e-6 fails a correct sampler with probability 1e-6.
+- Counts (kept elements, flips, shifts): a binomial count k of n trials with probability p is
+  rejected when |k - np| > 5.5 * sqrt(np(1-p)); the normal tail beyond 5.5 sigma is 3.8e-8, and
+  with n >= 400 and 0.05 <= p <= 0.95 the normal approximation error (Berry-Esseen) is far
+  below the remaining margin. Chi-square tests use the exact survival function, p < 1e-6.
+With the sample sizes used (>= 400 trials, >= 60,000 samples), the usual bugs (wrong fan, a
+missing truncation constant, keep-probability = rate, no rescaling) sit dozens of sigmas away.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+ALPHA = 1e-6
+SIGMAS = 5.5
+
+
+def ks_pvalue(samples: np.ndarray, cdf) -> float:
+    return float(stats.kstest(samples.ravel(), cdf).pvalue)
+
+
+def binomial_ok(count: int, n: int, p: float) -> bool:
+    if p in (0.0, 1.0):
+        return count == round(n * p)
+    return abs(count - n * p) <= SIGMAS * math.sqrt(n * p * (1 - p))
+
+
+def uniform_counts_ok(counts: np.ndarray) -> bool:
+    """Chi-square test that counts are equally likely categories (exact chi2 survival)."""
+    if len(counts) < 2:
+        return True
+    expected = counts.sum() / len(counts)
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    return float(stats.chi2.sf(chi2, len(counts) - 1)) >= ALPHA

@@ -1,0 +1,83 @@
+"""The result of grading one submission: frozen dataclasses with a versioned JSON schema.
+
+`schema_version` changes whenever a field changes meaning or disappears; consumers (gradebook,
+feedback, Gradescope export) check it. Only `execution.seconds` varies between two regrades of
+the same submission with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    id: str
+    public: bool
+    passed: bool
+    description: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    id: str
+    score: float
+    max_score: float
+    status: str
+    cases_passed: int
+    cases_total: int
+    feedback: tuple[str, ...] = ()
+    cases: tuple[CaseResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class Execution:
+    seconds: float
+    timed_out: bool
+    killed: bool
+    memory_exceeded: bool
+    passes: int
+    skipped: tuple[str, ...]
+    cell_errors: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    assignment: str
+    submission: str
+    student: str
+    score: float
+    max_score: float
+    seed: int
+    grader_version: str
+    sandboxed: bool
+    questions: tuple[QuestionResult, ...]
+    execution: Execution | None
+    error: str | None = None
+    schema_version: int = field(default=SCHEMA_VERSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @staticmethod
+    def from_dict(doc: dict[str, Any]) -> Result:
+        if doc.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"result schema {doc.get('schema_version')!r}, this grader reads {SCHEMA_VERSION}")
+        execution = doc.get("execution")
+        return Result(
+            **{k: v for k, v in doc.items() if k not in ("questions", "execution")},
+            questions=tuple(QuestionResult(**{**q, "feedback": tuple(q["feedback"]),
+                                              "cases": tuple(CaseResult(**c) for c in q["cases"])})
+                            for q in doc["questions"]),
+            execution=None if execution is None else Execution(**{**execution, "skipped": tuple(execution["skipped"]),
+                                                                  "cell_errors": tuple(execution["cell_errors"])}),
+        )

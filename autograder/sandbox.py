@@ -1,0 +1,380 @@
+"""The only place that starts student code.
+
+A submission runs under bubblewrap (its own mount, pid, network, ipc and uts namespaces; only
+`/usr`, the Python installation, the job's input folder (read-only) and its output and scratch
+folders (writable) are visible), as uid/gid 65534 (dropped inside with `setpriv`), with rlimits
+(data segment, file size, core dumps, processes) and a cgroup (memory and pids; v1 and v2).
+A watchdog in this process enforces a wall-clock limit for the whole run and for each item the
+runner reports as started (a cell, a probe call), and kills every process of the sandbox.
+
+Why this shape (measured, see shared notes): `RLIMIT_AS` breaks TensorFlow's import, so memory is
+bounded by `RLIMIT_DATA` plus the cgroup; `RLIMIT_NPROC` does not bind root, so the uid is dropped
+inside the namespaces; a cell that swallows interrupts can only be ended from outside.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InfrastructureError
+
+NOBODY = 65534
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run."""
+
+    memory_bytes: int = 3 * 1024**3
+    pids: int = 256
+    file_size_bytes: int = 512 * 1024**2
+    notebook_seconds: float = 600.0
+    cell_seconds: float = 300.0
+    call_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path made visible at `target` inside the sandbox."""
+
+    source: Path
+    target: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the watchdog saw; plain facts, no interpretation of the notebook's results."""
+
+    returncode: int | None
+    seconds: float
+    timed_out: bool
+    killed: bool
+    memory_exceeded: bool
+    stuck_item: str | None
+    sandboxed: bool
+    limits_applied: tuple[str, ...] = field(default_factory=tuple)
+
+
+def bubblewrap_available() -> bool:
+    """bwrap needs to exist and to be allowed to make namespaces (root, or unprivileged userns)."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap or not shutil.which("setpriv"):
+        return False
+    try:
+        probe = subprocess.run(
+            [bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent", "true"],
+            capture_output=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def python_mounts() -> list[Mount]:
+    """The interpreter, its standard library and site-packages, read-only at the same paths.
+
+    Both the venv (`sys.prefix`) and the base installation are needed: a venv's interpreter is
+    a symlink into the base one.
+    """
+    paths: set[Path] = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        value = sysconfig.get_paths().get(key)
+        if value:
+            paths.add(Path(value).resolve())
+    paths.add(Path(sys.executable).resolve().parent)
+    # Keep only the outermost paths; /usr is mounted anyway.
+    keep = sorted(p for p in paths if not any(q != p and q in p.parents for q in paths))
+    return [Mount(p, str(p)) for p in keep if not (p == Path("/usr") or Path("/usr") in p.parents)]
+
+
+def _ancestors(target: str) -> list[str]:
+    parts = Path(target).parts[1:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: dict[str, str]) -> list[str]:
+    """The bubblewrap command line (without the program to run).
+
+    Parent folders of every mount are created with mode 0755 first: bwrap would make them 0700,
+    and the unprivileged uid would then silently fail to reach the interpreter.
+    """
+    argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--clearenv"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        if os.path.islink(f"/{name}"):
+            argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
+        elif os.path.isdir(f"/{name}"):
+            argv += ["--ro-bind", f"/{name}", f"/{name}"]
+    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf"):
+        if os.path.exists(etc):
+            argv += ["--ro-bind", etc, etc]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made: set[str] = {"/", "/usr", "/tmp", "/proc", "/dev", "/etc"}
+    for mount in mounts:
+        for parent in _ancestors(mount.target):
+            if parent not in made:
+                argv += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        argv += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
+        made.add(mount.target)
+    for path in masked:
+        argv += ["--tmpfs", str(path)]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    argv += ["--chdir", cwd]
+    return argv
+
+
+class _Cgroup:
+    """A fresh cgroup (v1: memory + pids controllers; v2: one folder) below our own, or nothing."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.dirs: list[Path] = []
+        self.applied: list[str] = []
+        name = f"dnn-grader-{uuid.uuid4().hex[:12]}"
+        own = self._own_paths()
+        if "" in own:  # cgroup v2 (unified)
+            self._make(own[""] / name, {"memory.max": limits.memory_bytes, "pids.max": limits.pids,
+                                        "memory.swap.max": 0})
+        else:
+            if "memory" in own:
+                self._make(own["memory"] / name, {"memory.limit_in_bytes": limits.memory_bytes,
+                                                  "memory.memsw.limit_in_bytes": limits.memory_bytes})
+            if "pids" in own:
+                self._make(own["pids"] / name, {"pids.max": limits.pids})
+
+    @staticmethod
+    def _own_paths() -> dict[str, Path]:
+        paths: dict[str, Path] = {}
+        try:
+            lines = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            return paths
+        v1 = [line for line in lines if not line.startswith("0::")]
+        for line in lines:
+            _, controllers, rel = line.split(":", 2)
+            for ctl in controllers.split(","):
+                if ctl in ("memory", "pids") and v1:
+                    base = _CGROUP_ROOT / ctl
+                    paths[ctl] = base / rel.lstrip("/") if (base / rel.lstrip("/")).is_dir() else base
+            if controllers == "" and not (_CGROUP_ROOT / "memory").is_dir():
+                paths[""] = _CGROUP_ROOT / rel.lstrip("/")
+        return paths
+
+    def _make(self, path: Path, settings: dict[str, int]) -> None:
+        try:
+            path.mkdir()
+        except OSError:
+            return
+        self.dirs.append(path)
+        for key, value in settings.items():
+            try:
+                (path / key).write_text(str(value))
+                self.applied.append(f"cgroup:{key}")
+            except OSError:
+                pass  # e.g. memsw without swap accounting: the plain memory limit still holds
+
+    def join(self) -> None:
+        """Called in the child between fork and exec: move ourselves in."""
+        for path in self.dirs:
+            try:
+                (path / "cgroup.procs").write_text(str(os.getpid()))
+            except OSError:
+                pass
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for path in self.dirs:
+            try:
+                found |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                pass
+        return found
+
+    def oom_killed(self) -> bool:
+        for path in self.dirs:
+            for name in ("memory.oom_control", "memory.events"):
+                try:
+                    for line in (path / name).read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill" and int(value) > 0:
+                            return True
+                except (OSError, ValueError):
+                    continue
+        return False
+
+    def kill_all(self) -> None:
+        for path in self.dirs:
+            try:
+                (path / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
+        for _ in range(50):
+            remaining = self.pids()
+            if not remaining:
+                return
+            for pid in remaining:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+    def remove(self) -> None:
+        for path in self.dirs:
+            for _ in range(40):
+                try:
+                    path.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+def _set_rlimits(limits: Limits) -> list[str]:
+    applied = []
+    for name, value in (("RLIMIT_DATA", limits.memory_bytes), ("RLIMIT_FSIZE", limits.file_size_bytes),
+                        ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", limits.pids)):
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+            applied.append(f"rlimit:{name}")
+        except (ValueError, OSError):
+            pass
+    return applied
+
+
+class _ProgressReader:
+    """Follows the runner's progress file: which item (cell, probe call) is running since when.
+
+    The file is written by untrusted code, so it is read in bounded chunks and any garbage is
+    ignored; the limits applied come from this side, never from the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.buffer = b""
+        self.current: str | None = None
+        self.since = 0.0
+
+    def poll(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read(65536)
+        except OSError:
+            return
+        self.offset += len(chunk)
+        self.buffer = (self.buffer + chunk)[-65536:]
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+                item, kind = str(event["item"])[:200], event["event"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if kind == "start":
+                self.current, self.since = item, time.monotonic()
+            elif kind == "end" and item == self.current:
+                self.current = None
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    mounts: Sequence[Mount],
+    env: dict[str, str],
+    cwd: str,
+    limits: Limits,
+    progress_file: Path,
+    log_file: Path,
+    sandbox: bool = True,
+    masked: Iterable[Path] = (),
+) -> RunOutcome:
+    """Run `argv` confined, under the watchdog, and report what happened.
+
+    With `sandbox=False` (asked for explicitly by the user) the program runs directly, still with
+    rlimits, cgroup and watchdog, and paths are the host paths: mounts are ignored.
+    """
+    cgroup = _Cgroup(limits)
+    applied = list(cgroup.applied)
+    if sandbox:
+        if not shutil.which("bwrap"):
+            raise InfrastructureError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap, "
+                                      "or pass --no-sandbox to run submissions unconfined")
+        full = bwrap_argv(mounts, masked, cwd, env) + [
+            "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--", *argv]
+        child_env = {"PATH": "/usr/bin:/bin"}
+    else:
+        full, child_env = list(argv), {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+
+    def preexec() -> None:
+        cgroup.join()
+        _set_rlimits(limits)
+
+    applied += [f"rlimit:{n}" for n in ("RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NPROC")]
+    reader = _ProgressReader(progress_file)
+    start = time.monotonic()
+    timed_out = killed = False
+    stuck: str | None = None
+    with open(log_file, "wb") as log:
+        try:
+            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=child_env, cwd=None if sandbox else cwd, preexec_fn=preexec,
+                                    start_new_session=True)
+        except OSError as exc:
+            cgroup.remove()
+            raise InfrastructureError(f"cannot start the sandbox: {exc}") from exc
+        try:
+            while proc.poll() is None:
+                time.sleep(0.1)
+                reader.poll()
+                now = time.monotonic()
+                item_limit = limits.cell_seconds if (reader.current or "").startswith("cell") else limits.call_seconds
+                if now - start > limits.notebook_seconds:
+                    timed_out = True
+                elif reader.current is not None and now - reader.since > item_limit + 5.0:
+                    stuck = reader.current  # the runner's own alarm did not end it: kill from outside
+                else:
+                    continue
+                killed = True
+                _kill(proc, cgroup)
+                break
+            proc.wait()
+        finally:
+            _kill(proc, cgroup)  # threads or children that outlive the runner
+            memory_exceeded = cgroup.oom_killed()
+            cgroup.remove()
+    return RunOutcome(
+        returncode=proc.returncode,
+        seconds=time.monotonic() - start,
+        timed_out=timed_out,
+        killed=killed,
+        memory_exceeded=memory_exceeded,
+        stuck_item=stuck,
+        sandboxed=sandbox,
+        limits_applied=tuple(applied),
+    )
+
+
+def _kill(proc: subprocess.Popen, cgroup: _Cgroup) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    cgroup.kill_all()
