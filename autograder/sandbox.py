@@ -121,6 +121,7 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
             argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
         elif os.path.isdir(f"/{name}"):
             argv += ["--ro-bind", f"/{name}", f"/{name}"]
+    argv += ["--perms", "0755", "--dir", "/etc"]  # else bwrap makes it 0700 and uid 65534 reads nothing there
     for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf"):
         if os.path.exists(etc):
             argv += ["--ro-bind", etc, etc]

@@ -1,0 +1,130 @@
+"""End to end: real notebooks through the whole sandboxed pipeline.
+
+Uses the library API (`grade`) for most cases and the CLI where the user-facing behaviour (exit
+codes, files, printed summary) is what is being tested.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.grade import grade
+from autograder.sandbox import bubblewrap_available
+from tests.conftest import REPO, make_variant
+from tests.submissions.variants import ALTERNATIVES, BUGGY, HOSTILE
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+SEED = 7
+
+
+def _lost(result) -> set[str]:
+    return {q.id for q in result.questions if q.score < q.max_score}
+
+
+@pytest.mark.parametrize("assignment", ["01_activations_and_initialisation", "04_optimizers", "05_regularisation"])
+def test_solution_full_marks_and_stub_zero(assignment, config):
+    solution = grade(REPO / "solutions" / f"{assignment}.ipynb", config, seed=SEED)
+    assert solution.sandboxed is True
+    assert solution.score == solution.max_score, [(q.id, q.feedback) for q in solution.questions if q.feedback]
+    stub = grade(REPO / "assignments" / f"{assignment}.ipynb", config, seed=SEED)
+    assert stub.score == 0.0
+    assert stub.execution is not None
+    assert {e["ename"] for e in stub.execution.cell_errors} <= {"NotImplementedError"}
+
+
+@pytest.mark.parametrize("variant", ALTERNATIVES, ids=lambda v: v.name)
+def test_alternative_correct_answers_pass(variant, config, tmp_path):
+    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    assert _lost(result) == set(), [(q.id, q.feedback) for q in result.questions if q.feedback]
+
+
+@pytest.mark.parametrize("variant", BUGGY + HOSTILE, ids=lambda v: v.name)
+def test_buggy_and_hostile_lose_exactly_what_they_should(variant, config, tmp_path):
+    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    assert _lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:2]) for q in result.questions]
+
+
+def test_hostile_cells_are_contained(config, tmp_path):
+    variant = next(v for v in HOSTILE if v.name == "network_and_secrets")
+    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    errors = {e["cell"]: e for e in result.execution.cell_errors}
+    assert len(errors) == 3
+    names = sorted(e["ename"] for e in errors.values())
+    assert names == ["FileNotFoundError", "FileNotFoundError", "OSError"], errors  # no net, no /etc/shadow, no repo
+
+
+def test_exit_in_a_cell_costs_only_that_cell(config, tmp_path):
+    variant = next(v for v in HOSTILE if v.name == "exit_in_a_cell")
+    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    assert result.execution.passes == 2
+    assert len(result.execution.skipped) == 1 and result.execution.skipped[0].startswith("cell:")
+    assert result.score == result.max_score
+
+
+def test_regrade_is_identical_except_timings(config, tmp_path):
+    variant = BUGGY[0]
+    path = make_variant(variant, tmp_path)
+    first, second = (grade(path, config, seed=SEED).to_dict() for _ in range(2))
+    for doc in (first, second):
+        doc["execution"]["seconds"] = None
+    assert first == second
+
+
+def test_seed_changes_hidden_cases_not_public_ones(config):
+    from autograder.prepare import make_plan
+    from autograder.questions import get_assignment
+
+    a = get_assignment("05_regularisation")
+    p1, p2 = make_plan(a, 1), make_plan(a, 2)
+    assert p1.fingerprint() != p2.fingerprint()
+    public = lambda p: [c for cases in p.cases.values() for c in cases if c.public]  # noqa: E731
+    assert public(p1) == public(p2)
+
+
+def test_sandbox_runs_the_same_interpreter_as_nobody(config, tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import os, sys, json\n"
+        "def l1_penalty(theta):\n"
+        f"    assert sys.version == {sys.version!r}, sys.version\n"
+        f"    assert sys.executable == {sys.executable!r}, sys.executable\n"
+        "    assert os.getuid() == 65534 and os.getgid() == 65534\n"
+        "    return float(np.abs(np.asarray(theta, float)).sum())\n"
+        "import numpy as np")]
+    path = tmp_path / "identity_05_regularisation.ipynb"
+    nbformat.write(nb, path)
+    result = grade(path, config, seed=SEED)
+    l1 = next(q for q in result.questions if q.id == "l1_penalty")
+    assert l1.status == "passed", l1.feedback
+
+
+def test_cli_grade_writes_json_and_exit_codes(config, tmp_path):
+    env_cache = {"XDG_CACHE_HOME": str(config.cache_dir.parent / "cli-cache")}
+    import os
+
+    env = {**os.environ, **env_cache}
+    ok = subprocess.run([sys.executable, "-m", "autograder", "grade", str(REPO / "solutions" / "04_optimizers.ipynb"),
+                         "--out", str(tmp_path), "--seed", "3"], capture_output=True, text=True, cwd=REPO, env=env)
+    assert ok.returncode == 0, ok.stderr
+    doc = json.loads((tmp_path / "04_optimizers.json").read_text())
+    assert doc["schema_version"] == 1 and doc["score"] == doc["max_score"] and doc["seed"] == 3
+    assert "10 / 10" in ok.stdout
+    empty = tmp_path / "empty_04_optimizers.ipynb"
+    empty.write_text("")
+    bad = subprocess.run([sys.executable, "-m", "autograder", "grade", str(empty), "--out", str(tmp_path)],
+                         capture_output=True, text=True, cwd=REPO, env=env)
+    assert bad.returncode == 3
+    assert json.loads((tmp_path / "empty_04_optimizers.json").read_text())["error"].endswith("the file is empty")
+    unknown = tmp_path / "mystery.ipynb"
+    unknown.write_text("{}")
+    usage = subprocess.run([sys.executable, "-m", "autograder", "grade", str(unknown), "--out", str(tmp_path)],
+                           capture_output=True, text=True, cwd=REPO, env=env)
+    assert usage.returncode == 2 and "--assignment" in usage.stderr

@@ -1,0 +1,133 @@
+"""Submissions for the end-to-end suite, kept as edits of the reference notebooks.
+
+Each variant starts from `solutions/<assignment>.ipynb`, replaces the cells that define the named
+functions (or appends cells), optionally drops the `train` cells, and states the outcome it must
+get: the questions it must lose (score below max); every other question must keep full marks.
+Deriving them from the solutions keeps them in step with the content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    assignment: str
+    replace: dict[str, str] = field(default_factory=dict)   # function name -> new cell source
+    append: tuple[str, ...] = ()                             # extra code cells at the end
+    insert_first: tuple[str, ...] = ()                       # extra code cells before the first code cell
+    drop_train: bool = False
+    lost: frozenset[str] = frozenset()                       # questions that must score below max
+    note: str = ""
+
+
+A01, A03, A04, A05 = ("01_activations_and_initialisation", "03_transfer_learning", "04_optimizers",
+                      "05_regularisation")
+
+# --- correct but different: must keep full marks ---------------------------------------------
+ALTERNATIVES = [
+    Variant("math_exp_loop_sigmoid", A01, replace={
+        "sigmoid": '''import math
+def sigmoid(z):
+    z = np.asarray(z, dtype=float)
+    out = np.empty(z.shape)
+    for i, v in np.ndenumerate(z):
+        out[i] = 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
+    return out''',
+        "relu": '''def relu(z):
+    z = np.array(z, dtype=float)
+    z[z < 0] = 0          # a mask on a copy
+    return z''',
+        "elu": '''def elu(z, alpha=1.0):
+    z = np.array(z, dtype=float)
+    mask = z <= 0
+    z[mask] = alpha * (np.exp(z[mask]) - 1)
+    return z''',
+    }),
+    Variant("scipy_expit_float32", A01, replace={
+        "sigmoid": '''from scipy.special import expit
+def sigmoid(z):
+    z = np.asarray(z)
+    return expit(z.astype(np.float32) if z.dtype == np.float32 else z.astype(float))''',
+        "leaky_relu": '''def leaky_relu(z, alpha=0.01):
+    return np.maximum(z, np.multiply(alpha, z)) if alpha <= 1 else np.minimum(z, np.multiply(alpha, z))''',
+    }),
+    Variant("lists_instead_of_arrays", A04, replace={
+        "momentum_step": '''def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    theta, grad, m = (np.asarray(v, dtype=float) for v in (theta, grad, m))
+    m = beta * m + learning_rate * grad
+    return (theta - m).tolist(), m.tolist()''',
+    }),
+]
+
+# --- buggy: each loses exactly what it should --------------------------------------------------
+BUGGY = [
+    Variant("wrong_elu_branch", A01, replace={
+        "elu": '''def elu(z, alpha=1.0):
+    z = np.asarray(z, dtype=float)
+    return np.where(z < 0, z, alpha * (np.exp(np.minimum(z, 50)) - 1))''',
+    }, lost=frozenset({"elu", "selu"}), note="selu calls elu"),
+    Variant("sigmoid_overflows", A01, replace={
+        "sigmoid": '''def sigmoid(z):
+    z = np.asarray(z, dtype=float)
+    return np.exp(z) / (1 + np.exp(z))''',
+    }, lost=frozenset({"sigmoid", "sigmoid_derivative"}), note="the derivative calls sigmoid"),
+    Variant("adam_without_bias_correction", A04, replace={
+        "adam_step": '''def adam_step(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10):
+    m = beta1 * np.asarray(m, float) + (1 - beta1) * np.asarray(grad, float)
+    s = beta2 * np.asarray(s, float) + (1 - beta2) * np.asarray(grad, float) ** 2
+    return np.asarray(theta, float) - learning_rate * m / np.sqrt(s + epsilon), m, s''',
+    }, lost=frozenset({"adam_step"})),
+    Variant("adam_overwrites_moments", A04, replace={
+        "adam_step": '''def adam_step(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10):
+    m = beta1 * np.asarray(m, float) + (1 - beta1) * np.asarray(grad, float)
+    s = beta2 * np.asarray(s, float) + (1 - beta2) * np.asarray(grad, float) ** 2
+    m = m / (1 - beta1 ** t)      # the lecture's literal steps 3-4
+    s = s / (1 - beta2 ** t)
+    return np.asarray(theta, float) - learning_rate * m / np.sqrt(s + epsilon), m, s''',
+    }, lost=frozenset({"adam_step"})),
+    Variant("momentum_modifies_input", A04, replace={
+        "momentum_step": '''def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    m *= beta
+    m += learning_rate * np.asarray(grad, float)
+    return np.asarray(theta, float) - m, m.copy()''',
+    }, lost=frozenset({"momentum_step"})),
+    Variant("split_without_relabelling", A03, drop_train=True, replace={
+        "split_dataset": '''def split_dataset(X, y):
+    is_B = (y == 5) | (y == 6)
+    return (X[~is_B], y[~is_B]), (X[is_B], (y[is_B] == 6).astype(np.float32))''',
+    }, lost=frozenset({"split_dataset", "model_A", "model_B", "model_B_on_A"}),
+       note="train cells dropped: the trained-model questions are missing"),
+    Variant("b_on_a_not_cloned", A03, drop_train=True, replace={
+        "build_model_B_on_A": '''def build_model_B_on_A(model_A):
+    model = keras.Sequential([keras.Input(shape=(28, 28)), *model_A.layers[:-1],
+                              keras.layers.Dense(1, activation="sigmoid")])
+    for layer in model.layers[:-1]:
+        layer.trainable = False
+    model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=1e-3),
+                  metrics=["accuracy"])
+    return model''',
+    }, lost=frozenset({"build_model_B_on_A", "model_A", "model_B", "model_B_on_A"})),
+    Variant("dropout_keeps_rate", A05, replace={
+        "dropout_train": '''def dropout_train(x, rate, rng):
+    x = np.asarray(x, dtype=float)
+    return x * (rng.random(x.shape) < rate)''',
+    }, lost=frozenset({"dropout_train"})),
+]
+
+# --- hostile or broken, contained: the questions it does not touch keep full marks -------------
+HOSTILE = [
+    Variant("network_and_secrets", A05, insert_first=(
+        "import socket\ns = socket.create_connection(('1.1.1.1', 53), timeout=3)",
+        "print(open('/etc/shadow').read())",
+        "import os\nprint(os.listdir('/work'))",
+    )),
+    Variant("exit_in_a_cell", A05, insert_first=("import os\nos._exit(0)",), note="a second pass skips the cell"),
+    Variant("patched_numpy_cannot_help", A05, insert_first=(
+        "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True\n"
+        "np.array_equal = lambda *a, **k: True",), replace={
+        "l1_penalty": "def l1_penalty(theta):\n    return 0.0",
+    }, lost=frozenset({"l1_penalty"})),
+]
