@@ -121,7 +121,10 @@ def build_one(solution: Path, assignment: Assignment, out_dir: Path) -> Built:
         "itself: course staff edit the solution and rebuild. Students: write your code where it says "
         "`# YOUR CODE HERE`, keep every function name and signature.*")
     header.metadata["tags"] = [HEADER_TAG]
-    header.id = "autograder-header"
+    if (student.nbformat, student.nbformat_minor) >= (4, 5):
+        header.id = "autograder-header"  # a stable id keeps rebuilds byte-identical
+    else:
+        header.pop("id", None)  # cell ids only exist from nbformat 4.5 on
     student.cells.insert(0, header)
     student.metadata[META_KEY] = {"assignment": assignment.id, "generated": True}
     text = nbformat.writes(student) + "\n"

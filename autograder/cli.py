@@ -15,13 +15,15 @@ import enum
 import json
 import os
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from . import __version__
+from . import __version__, batch
 from .build import build
 from .config import Config, load_config
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
-from .grade import grade
+from .grade import grade, prepare_assignment
 from .questions import ASSIGNMENTS
 from .result import Result
 from .sandbox import bubblewrap_available
@@ -43,11 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="regenerate assignments/ from solutions/")
     b.add_argument("--check", action="store_true", help="write nothing; exit 5 if assignments/ is out of date")
 
-    g = sub.add_parser("grade", help="grade submission notebooks")
-    g.add_argument("submissions", nargs="+", type=Path, help="notebook files")
-    g.add_argument("--out", type=Path, required=True, help="folder for <submission stem>.json")
-    g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="grade as this assignment")
-    g.add_argument("--student", help="student id to record (default: the file name's stem)")
+    g = sub.add_parser("grade", help="grade one notebook, or a class (folders, .zip downloads, many files)")
+    g.add_argument("submissions", nargs="+", type=Path, help="notebook files, folders or .zip files")
+    g.add_argument("--out", type=Path, required=True,
+                   help="output folder: one notebook -> DIR/<stem>.json; a class -> DIR/results/<student>/<id>.json "
+                        "plus gradebook, feedback and summary")
+    g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="grade every submission as this assignment")
+    g.add_argument("--student", help="student id to record for a single notebook (default: the file name's stem)")
+    g.add_argument("--workers", type=int, help="parallel submissions (default: from cores and memory)")
+    g.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
+    g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the batch on a Dask distributed cluster")
     _common(g)
 
     v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
@@ -94,16 +101,82 @@ def _write_atomic(path: Path, text: str) -> None:
 def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    code = ExitCode.OK
-    for i, submission in enumerate(args.submissions, 1):
-        print(f"[{i}/{len(args.submissions)}] grading {submission} ...", file=sys.stderr, flush=True)
+    single = len(args.submissions) == 1 and args.submissions[0].suffix.lower() == ".ipynb" \
+        and args.submissions[0].is_file() and not args.dask_scheduler
+    if single:
+        submission = args.submissions[0]
         result = grade(submission, config, assignment_id=args.assignment, seed=args.seed,
                        use_sandbox=use_sandbox, student=args.student)
         _write_atomic(args.out / f"{submission.stem}.json", result.to_json() + "\n")
         print(summary(result))
-        if result.error:
-            code = ExitCode.UNREADABLE
-    return code
+        return ExitCode.UNREADABLE if result.error else ExitCode.OK
+    if args.student:
+        raise UsageError("--student names the student of a single notebook; a batch finds each student itself")
+    return _grade_batch(args, config, use_sandbox)
+
+
+def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) -> ExitCode:
+    with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
+        found = batch.discover(args.submissions, Path(tmp), args.assignment)
+        for item in found.unplaced:
+            print(f"not graded: {item.file}: {item.reason}", file=sys.stderr)
+        seed = batch.batch_seed(args.out, args.seed, config.seed)
+        workers = args.workers or batch.default_workers(config)
+        needed = sorted({s.assignment for s in found.submissions if s.assignment})
+        print(f"batch: {len(found.submissions)} submissions, {len(needed)} assignments, seed {seed}, "
+              + (f"Dask scheduler {args.dask_scheduler}" if args.dask_scheduler else f"{workers} workers"),
+              file=sys.stderr, flush=True)
+        for aid in needed:  # once, before the workers start, so that they share it
+            print(f"batch: preparing the reference for {aid} ...", file=sys.stderr, flush=True)
+            prepare_assignment(aid, seed, config, use_sandbox)
+        client = None
+        if args.dask_scheduler:
+            from distributed import Client
+
+            client = Client(args.dask_scheduler)
+        try:
+            results, failures = batch.run_batch(
+                found.submissions, args.out, seed,
+                lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed,
+                                        use_sandbox=use_sandbox, student=sub.student),
+                workers=workers, force=args.force, on_progress=_progress_printer(),
+                dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
+                                          "sandbox": use_sandbox})
+        finally:
+            if client is not None:
+                client.close()
+    from .report import write_reports  # matplotlib is imported only when a batch needs reports
+
+    paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced])
+    for failure in failures:
+        print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
+    print(f"graded {len(results)} submissions; gradebook: {paths['gradebook']}; summary: {paths['summary']}; "
+          f"feedback: {args.out / 'feedback'}")
+    if failures:
+        return ExitCode.INFRASTRUCTURE
+    return ExitCode.UNREADABLE if any(r.error for r in results) or found.unplaced else ExitCode.OK
+
+
+def _progress_printer() -> Callable[[batch.Progress], None]:
+    tty = sys.stderr.isatty()
+
+    def show(p: batch.Progress) -> None:
+        if p.total == 0:
+            print(f"batch: nothing to grade ({p.skipped} already done)", file=sys.stderr)
+            return
+        eta = "" if p.eta_seconds is None else f" ETA {int(p.eta_seconds) // 60}m{int(p.eta_seconds) % 60:02d}s"
+        width = 24
+        filled = int(width * p.done / p.total)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}"
+                f"{f' (+{p.skipped} done before)' if p.skipped else ''}{eta}  {p.current}")
+        if p.last is not None:
+            line += f": {p.last.score:g}/{p.last.max_score:g}"
+        if p.failure:
+            line += f": FAILED ({p.failure[:80]})"
+        print(("\r\033[K" if tty else "") + line, end="" if tty and p.done < p.total else "\n",
+              file=sys.stderr, flush=True)
+
+    return show
 
 
 def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:

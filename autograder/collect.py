@@ -72,7 +72,7 @@ def read_progress(path: Path) -> list[dict[str, Any]]:
     for line in data.splitlines():
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested JSON is hostile input too
             continue
         if isinstance(event, dict) and isinstance(event.get("item"), str):
             events.append(event)
@@ -156,7 +156,7 @@ def read_outputs(out_dir: Path, call_ids: list[str]) -> dict[str, CallOutput]:
     arrays = _load_npz(out_dir / "arrays.npz")
     try:
         doc = json.loads(raw) if raw is not None else None
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict) or arrays is None:
         return {cid: CallOutput(missing) for cid in call_ids}
@@ -168,7 +168,7 @@ def read_outputs(out_dir: Path, call_ids: list[str]) -> dict[str, CallOutput]:
         elif entry.get("ok") is True:
             try:
                 outputs[cid] = CallOutput(decode(entry.get("value"), arrays), bool(entry.get("modified_input")))
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 outputs[cid] = CallOutput(Raised("BadOutput", f"the returned value could not be read: {exc}"))
         else:
             err = entry.get("error") if isinstance(entry.get("error"), dict) else {}

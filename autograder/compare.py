@@ -44,7 +44,7 @@ def score_question(question: Question, plan: Plan, student: dict[str, CallOutput
             kinds.append(got.value.type)
             verdict = Verdict(False, _no_answer_message(question.id, got.value))
         else:
-            kinds.append("answer")
+            kinds.append("raised" if isinstance(got.value, Raised) else "answer")
             verdict = _safe_check(question, CaseContext(case, plan.inputs, expected, got.value,
                                                          {"modified_input": got.modified_input}))
         results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))

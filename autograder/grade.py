@@ -7,7 +7,9 @@ problems (no sandbox, no data, a broken reference) raise `GraderError`s.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__, execute
@@ -35,6 +37,7 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
           use_sandbox: bool = True, student: str | None = None) -> Result:
     # load
     student = student or submission.stem
+    digest = file_sha256(submission)
     try:
         nb = read_notebook(submission)
         stamped = stamped_assignment(nb)
@@ -43,7 +46,8 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
     assignment = get_assignment(resolve_assignment(submission, stamped, assignment_id))
     seed = seed if seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
     if nb is None:
-        return _unreadable(submission, student, assignment.id, seed, use_sandbox, unreadable)
+        return replace(_unreadable(submission, student, assignment.id, seed, use_sandbox, unreadable),
+                       submission_sha256=digest)
 
     # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible)
     plan = make_plan(assignment, seed)
@@ -64,7 +68,28 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
         execution=Execution(record.seconds, record.timed_out, record.killed, record.memory_exceeded, record.passes,
                             record.skipped, tuple({"cell": e.cell, "status": e.status, "ename": e.ename,
                                                    "evalue": e.evalue} for e in record.cell_errors)),
+        submission_sha256=digest,
     )
+
+
+def file_sha256(path: Path) -> str:
+    """Identifies the exact bytes graded: a resumed batch regrades a file that changed."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return ""
+    return digest.hexdigest()
+
+
+def prepare_assignment(assignment_id: str, seed: int, config: Config, use_sandbox: bool) -> None:
+    """Compute (and cache) what every submission of this assignment will need."""
+    assignment = get_assignment(assignment_id)
+    reference_outputs(make_plan(assignment, seed), config, use_sandbox=use_sandbox)
+    if assignment.needs_data:
+        sandbox_data_dir(config.cache_dir)
 
 
 def _unreadable(submission: Path, student: str, assignment_id: str, seed: int, sandboxed: bool, why: str) -> Result:

@@ -47,7 +47,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         raise SubmissionUnreadable(f"{path.name}: not UTF-8 text (byte {exc.start}); is it a notebook?") from None
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SubmissionUnreadable(f"{path.name}: not valid JSON ({exc}); the notebook file is damaged") from None
     if not isinstance(doc, dict) or "cells" not in doc and "worksheets" not in doc:
         raise SubmissionUnreadable(f"{path.name}: JSON, but not a Jupyter notebook (no cells)")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import data
+from .cache import locked
 from .questions.base import Assignment, Case, CaseBuilder
 
 
@@ -73,8 +74,13 @@ def sandbox_data_dir(cache_dir: Path) -> Path:
     that notebooks run unchanged while no submission can see (and train on) the real test split.
     """
     target = cache_dir / "fashion-mnist-sandbox"
-    if (target / "complete").is_file():
-        return target
+    with locked(target):
+        if not (target / "complete").is_file():
+            _write_stand_in(cache_dir, target)
+    return target
+
+
+def _write_stand_in(cache_dir: Path, target: Path) -> None:
     (x_train, y_train), _ = data.load_fashion_mnist()
     tmp = cache_dir / "fashion-mnist-sandbox.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -88,4 +94,3 @@ def sandbox_data_dir(cache_dir: Path) -> Path:
         path.chmod(0o755 if path.is_dir() else 0o644)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    return target

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import __version__, collect, execute
 from .collect import CallOutput, Raised
+from .cache import locked
 from .config import Config
 from .errors import InfrastructureError
 from .notebook import code_cells, read_notebook
@@ -44,23 +45,28 @@ def reference_outputs(plan: Plan, config: Config, *, use_sandbox: bool) -> dict[
     solution = solution_path(config, plan.assignment.id)
     folder = config.cache_dir / "reference" / f"{plan.assignment.id}-{cache_key(solution, plan)}"
     ids = [c["id"] for c in calls]
-    if not (folder / "probe.json").is_file():
-        nb = read_notebook(solution)
-        job = execute.Job(code_cells(nb, skip_training=True), calls, plan.inputs, solution, None)
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        record, _ = execute.run(job, config.limits, use_sandbox=use_sandbox, max_passes=1,
-                                tf_threads=config.tf_threads, keep_outputs=tmp)
-        if record.cell_errors or not (tmp / "probe.json").is_file():
-            shutil.rmtree(tmp, ignore_errors=True)
-            details = "; ".join(f"cell {e.cell}: {e.ename}: {e.evalue}" for e in record.cell_errors) or "no output"
-            raise InfrastructureError(f"the reference solution {solution} failed to run: {details}"
-                                      + ("\n" + record.tracebacks[-1] if record.tracebacks else ""))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+    with locked(folder):
+        if not (folder / "probe.json").is_file():
+            _compute(plan, config, calls, solution, folder, use_sandbox)
     outputs = collect.read_outputs(folder, ids)
     broken = [cid for cid, out in outputs.items() if isinstance(out.value, Raised) and out.value.type == "NoOutput"]
     if broken:
         shutil.rmtree(folder, ignore_errors=True)
         raise InfrastructureError(f"the cached reference for {plan.assignment.id} is damaged; removed it, run again")
     return outputs
+
+
+def _compute(plan: Plan, config: Config, calls: list[dict], solution: Path, folder: Path, use_sandbox: bool) -> None:
+    nb = read_notebook(solution)
+    job = execute.Job(code_cells(nb, skip_training=True), calls, plan.inputs, solution, None)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    record, _ = execute.run(job, config.limits, use_sandbox=use_sandbox, max_passes=1,
+                            tf_threads=config.tf_threads, keep_outputs=tmp)
+    if record.cell_errors or not (tmp / "probe.json").is_file():
+        shutil.rmtree(tmp, ignore_errors=True)
+        details = "; ".join(f"cell {e.cell}: {e.ename}: {e.evalue}" for e in record.cell_errors) or "no output"
+        raise InfrastructureError(f"the reference solution {solution} failed to run: {details}"
+                                  + ("\n" + record.tracebacks[-1] if record.tracebacks else ""))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)

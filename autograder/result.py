@@ -60,6 +60,7 @@ class Result:
     questions: tuple[QuestionResult, ...]
     execution: Execution | None
     error: str | None = None
+    submission_sha256: str = ""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -191,14 +190,6 @@ class _Cgroup:
             except OSError:
                 pass  # e.g. memsw without swap accounting: the plain memory limit still holds
 
-    def join(self) -> None:
-        """Called in the child between fork and exec: move ourselves in."""
-        for path in self.dirs:
-            try:
-                (path / "cgroup.procs").write_text(str(os.getpid()))
-            except OSError:
-                pass
-
     def pids(self) -> set[int]:
         found: set[int] = set()
         for path in self.dirs:
@@ -247,18 +238,6 @@ class _Cgroup:
                     time.sleep(0.05)
 
 
-def _set_rlimits(limits: Limits) -> list[str]:
-    applied = []
-    for name, value in (("RLIMIT_DATA", limits.memory_bytes), ("RLIMIT_FSIZE", limits.file_size_bytes),
-                        ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", limits.pids)):
-        try:
-            resource.setrlimit(getattr(resource, name), (value, value))
-            applied.append(f"rlimit:{name}")
-        except (ValueError, OSError):
-            pass
-    return applied
-
-
 class _ProgressReader:
     """Follows the runner's progress file: which item (cell, probe call) is running since when.
 
@@ -287,7 +266,7 @@ class _ProgressReader:
             try:
                 event = json.loads(line)
                 item, kind = str(event["item"])[:200], event["event"]
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 continue
             if kind == "start":
                 self.current, self.since = item, time.monotonic()
@@ -324,20 +303,21 @@ def run(
     else:
         full, child_env = list(argv), {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
 
-    def preexec() -> None:
-        cgroup.join()
-        _set_rlimits(limits)
-
-    applied += [f"rlimit:{n}" for n in ("RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_NPROC")]
+    # No preexec_fn (unsafe once batch workers run in threads): a tiny shell joins the cgroup,
+    # then prlimit sets the rlimits and execs the program.
+    join = "; ".join(f'echo $$ > "{d}/cgroup.procs"' for d in cgroup.dirs)
+    launcher = ["/bin/sh", "-c", (join + "; " if join else "") + 'exec "$@"', "sandbox-launcher",
+                "prlimit", f"--data={limits.memory_bytes}", f"--fsize={limits.file_size_bytes}", "--core=0",
+                f"--nproc={limits.pids}", "--", *full]
+    applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc"]
     reader = _ProgressReader(progress_file)
     start = time.monotonic()
     timed_out = killed = False
     stuck: str | None = None
     with open(log_file, "wb") as log:
         try:
-            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=child_env, cwd=None if sandbox else cwd, preexec_fn=preexec,
-                                    start_new_session=True)
+            proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=child_env, cwd=None if sandbox else cwd, start_new_session=True)
         except OSError as exc:
             cgroup.remove()
             raise InfrastructureError(f"cannot start the sandbox: {exc}") from exc

@@ -116,6 +116,8 @@ def shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Move content down by dy and right by dx, zero fill (the contract's convention)."""
     out = np.zeros_like(image)
     h, w = image.shape
+    if abs(dy) >= h or abs(dx) >= w:
+        return out  # shifted entirely out of the frame
     out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
     return out
 

@@ -1,0 +1,206 @@
+"""autograder.build: solutions/ -> assignments/, with markers enforced and leaks detected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.build import (BEGIN, Built, build, build_one, defined_functions, graded_functions, leaks,
+                              strip_solutions)
+from autograder.checks import allclose
+from autograder.errors import BuildError
+from autograder.questions import ASSIGNMENTS
+from autograder.questions.base import Assignment, Question
+
+REPO = Path(__file__).resolve().parents[2]
+SOLUTIONS, ASSIGNMENTS_DIR = REPO / "solutions", REPO / "assignments"
+
+FAKE = Assignment("99_fake", "Fake", (
+    Question("foo", 1.0, lambda b: b.call("one", "foo", 1.0), lambda b, rng: None, allclose()),
+    Question("bar", 1.0, lambda b: b.call("two", "bar", 2.0), lambda b, rng: None, allclose()),
+))
+
+FOO = "def foo(x):\n    \"\"\"Add a secret.\"\"\"\n    # BEGIN SOLUTION\n    return x + 12345\n    # END SOLUTION\n"
+BAR = "def bar(x):\n    # BEGIN SOLUTION\n    secret_value = x * 987654\n    return secret_value\n    # END SOLUTION\n"
+
+
+def run(source: str) -> dict:
+    namespace: dict = {}
+    exec(compile(source, "<cell>", "exec"), namespace)
+    return namespace
+
+
+# --- strip_solutions -------------------------------------------------------------------------------
+
+def test_strip_indented_block():
+    source = ("def outer(x):\n    y = 2\n    if x:\n        # BEGIN SOLUTION\n        z = x * y\n        return z\n"
+              "        # END SOLUTION\n    return None\n")
+    stripped, removed = strip_solutions(source, "cell 1")
+    assert removed == ["        z = x * y", "        return z"]
+    assert stripped == ("def outer(x):\n    y = 2\n    if x:\n        # YOUR CODE HERE\n"
+                        "        raise NotImplementedError(\"outer\")\n    return None\n")
+    namespace = run(stripped)
+    with pytest.raises(NotImplementedError, match="outer"):
+        namespace["outer"](1)
+    assert namespace["outer"](0) is None
+
+
+def test_strip_several_blocks_name_their_functions():
+    source = FOO + "\n\n" + BAR + "\nprint('given code')\n"
+    stripped, removed = strip_solutions(source, "cell 2")
+    assert removed == ["    return x + 12345", "    secret_value = x * 987654", "    return secret_value"]
+    namespace = run(stripped)
+    for name in ("foo", "bar"):
+        with pytest.raises(NotImplementedError, match=name):
+            namespace[name](1)
+    assert "print('given code')" in stripped and "12345" not in stripped and "987654" not in stripped
+
+
+def test_strip_top_level_block():
+    stripped, removed = strip_solutions("# BEGIN SOLUTION\nmodel = make()\n# END SOLUTION", "cell 3")
+    assert removed == ["model = make()"]
+    assert stripped == '# YOUR CODE HERE\nraise NotImplementedError("this exercise")'
+
+
+def test_strip_without_markers_is_identity():
+    source = "def helper():\n    return 1\n"
+    assert strip_solutions(source, "c") == (source, [])
+
+
+def test_marker_must_be_alone_on_its_line():
+    source = "x = 1  # BEGIN SOLUTION\ny = 2\n"
+    assert strip_solutions(source, "c") == (source, [])
+    assert BEGIN.match("    # BEGIN SOLUTION   ") and not BEGIN.match("# BEGIN SOLUTIONS")
+
+
+@pytest.mark.parametrize("source, message", [
+    ("def f():\n    # END SOLUTION\n    return 1\n", "'# END SOLUTION' without a BEGIN"),
+    ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "'# BEGIN SOLUTION' without an END"),
+    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", "nested"),
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n# END SOLUTION\n", "without a BEGIN"),
+])
+def test_unbalanced_markers(source, message):
+    with pytest.raises(BuildError, match=message) as err:
+        strip_solutions(source, "sol.ipynb cell 7")
+    assert str(err.value).startswith("sol.ipynb cell 7: ")
+
+
+def test_defined_functions_top_level_only():
+    assert defined_functions("def a():\n    def b():\n        pass\nclass C:\n    def d(self): pass\n") == {"a"}
+    assert defined_functions("def broken(:\n") == set()
+    assert defined_functions("# Markdown title\n\nSome *text*.") == set()
+
+
+# --- build_one on a tiny notebook ------------------------------------------------------------------
+
+def solution_notebook(tmp_path: Path, cells: list[str], assignment: str = "99_fake", minor: int = 5) -> Path:
+    doc_cells = [{"cell_type": "markdown", "metadata": {}, "source": "# Fake assignment", **({"id": "md"} if minor >= 5 else {})}]
+    for i, source in enumerate(cells):
+        cell = {"cell_type": "code", "metadata": {}, "source": source, "execution_count": 7,
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "12345\n"}]}
+        if minor >= 5:
+            cell["id"] = f"cell{i}"
+        doc_cells.append(cell)
+    doc = {"nbformat": 4, "nbformat_minor": minor, "cells": doc_cells,
+           "metadata": {"autograder": {"assignment": assignment}}}
+    path = tmp_path / "99_fake.ipynb"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_graded_functions_of_fake_and_real():
+    assert graded_functions(FAKE) == {"foo", "bar"}
+    # assignment 04: the five optimizers; trained-model questions (02) contribute no function
+    assert graded_functions(ASSIGNMENTS["04_optimizers"]) == {
+        "momentum_step", "nesterov_step", "adagrad_step", "rmsprop_step", "adam_step"}
+
+
+def test_build_one_tiny_notebook(tmp_path):
+    path = solution_notebook(tmp_path, ["import numpy as np", FOO, BAR])
+    built = build_one(path, FAKE, tmp_path / "out")
+    assert built.path == tmp_path / "out" / "99_fake.ipynb" and built.assignment == "99_fake"
+    nb = nbformat.reads(built.text, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["autograder"] == {"assignment": "99_fake", "generated": True}
+    assert "autograder-generated" in nb.cells[0].metadata["tags"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code)
+    assert "12345" not in built.text and "987654" not in built.text  # neither in code nor in outputs
+    namespace = run("\n".join(c.source for c in code))
+    for name in ("foo", "bar"):
+        with pytest.raises(NotImplementedError, match=name):
+            namespace[name](1.0)
+    assert built.solution_lines == {"return x + 12345", "secret_value = x * 987654", "return secret_value"}
+    assert leaks(built) == []
+    assert build_one(path, FAKE, tmp_path / "out").text == built.text  # reproducible
+
+
+def test_graded_function_without_markers_is_an_error(tmp_path):
+    path = solution_notebook(tmp_path, [FOO, "def bar(x):\n    return x * 987654\n"])
+    with pytest.raises(BuildError, match=r"99_fake.ipynb cell 2: defines graded \['bar'\] without"):
+        build_one(path, FAKE, tmp_path / "out")
+
+
+def test_missing_graded_function_is_an_error(tmp_path):
+    path = solution_notebook(tmp_path, [FOO])
+    with pytest.raises(BuildError, match=r"no solution cell defines \['bar'\]"):
+        build_one(path, FAKE, tmp_path / "out")
+
+
+def test_wrong_metadata_stamp_is_an_error(tmp_path):
+    path = solution_notebook(tmp_path, [FOO, BAR], assignment="98_other")
+    with pytest.raises(BuildError, match="'98_other', expected '99_fake'"):
+        build_one(path, FAKE, tmp_path / "out")
+
+
+def test_solution_line_also_in_given_code_is_not_a_leak(tmp_path):
+    path = solution_notebook(tmp_path, [FOO, BAR, "secret_value = x * 987654"])
+    built = build_one(path, FAKE, tmp_path / "out")
+    assert "secret_value = x * 987654" not in built.solution_lines
+    assert leaks(built) == []
+
+
+def test_leaks_finds_a_solution_line_left_in(tmp_path):
+    built = build_one(solution_notebook(tmp_path, [FOO, BAR]), FAKE, tmp_path / "out")
+    doc = json.loads(built.text)
+    doc["cells"].append({"cell_type": "code", "id": "leak", "metadata": {}, "execution_count": None, "outputs": [],
+                         "source": ["def bar(x):\n", "    secret_value = x * 987654\n", "    return secret_value\n"]})
+    doc["cells"].append({"cell_type": "markdown", "id": "md2", "metadata": {}, "source": ["return x + 12345"]})
+    leaked = Built(built.assignment, built.path, json.dumps(doc), built.solution_lines)
+    assert leaks(leaked) == ["return secret_value", "secret_value = x * 987654"]  # markdown is not code
+
+
+def test_build_one_from_nbformat_4_4_is_a_valid_notebook(tmp_path):
+    built = build_one(solution_notebook(tmp_path, [FOO, BAR], minor=4), FAKE, tmp_path / "out")
+    nbformat.validate(nbformat.reads(built.text, as_version=4))
+
+
+# --- the real assignments ------------------------------------------------------------------------------
+
+def test_real_assignment_04_without_markers_is_an_error(tmp_path):
+    nb = nbformat.read(SOLUTIONS / "04_optimizers.ipynb", as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("def momentum_step(")]
+    assert len(cells) == 1
+    cells[0].source = "\n".join(line for line in cells[0].source.split("\n") if "SOLUTION" not in line)
+    copy = tmp_path / "04_optimizers.ipynb"
+    nbformat.write(nb, copy)
+    with pytest.raises(BuildError, match=r"defines graded \['momentum_step'\] without"):
+        build_one(copy, ASSIGNMENTS["04_optimizers"], tmp_path / "out")
+
+
+@pytest.mark.parametrize("assignment_id", list(ASSIGNMENTS))
+def test_real_student_notebooks_have_stubs_and_no_leaks(tmp_path, assignment_id):
+    assignment = ASSIGNMENTS[assignment_id]
+    built = build_one(SOLUTIONS / f"{assignment_id}.ipynb", assignment, tmp_path)
+    assert leaks(built) == []
+    code = "\n".join(c.source for c in nbformat.reads(built.text, as_version=4).cells if c.cell_type == "code")
+    for name in graded_functions(assignment):
+        assert f'raise NotImplementedError("{name}")' in code, name
+    assert "# BEGIN SOLUTION" not in built.text and "# END SOLUTION" not in built.text
+
+
+def test_repository_assignments_are_in_sync():
+    assert build(SOLUTIONS, ASSIGNMENTS_DIR, check_only=True) == []

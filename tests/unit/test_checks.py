@@ -1,0 +1,155 @@
+"""autograder.checks: how one case's plain-data output is judged against the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.checks import allclose, as_float_array, exact
+from autograder.collect import Raised
+from autograder.questions.base import Case, CaseContext
+
+CASE = Case("public-1", {"type": "call", "function": "f", "args": [], "kwargs": {}}, "a case", True)
+
+
+def judge(check, expected, got, modified_input=False):
+    return check(CaseContext(CASE, {}, expected, got, {"modified_input": modified_input}))
+
+
+# --- allclose ---------------------------------------------------------------------------------------
+
+def test_allclose_passes_within_tolerance_and_fails_outside():
+    exp = np.array([1.0, 2.0, 3.0])
+    check = allclose(rtol=1e-6, atol=0)
+    assert judge(check, exp, exp * (1 + 5e-7)).passed
+    verdict = judge(check, exp, exp * (1 + 5e-6))
+    assert not verdict.passed and verdict.message == "wrong values"
+
+
+def test_allclose_accepts_lists_and_scalars():
+    check = allclose()
+    assert judge(check, np.array([1.0, 2.0]), [1.0, 2.0]).passed
+    assert judge(check, np.array(0.5), 0.5).passed
+    assert judge(check, np.array(0.5), np.float32(0.5)).passed
+    assert not judge(check, np.array(0.5), 0.6).passed
+
+
+def test_allclose_tuple_arity():
+    check = allclose()
+    exp = (np.array(1.0), np.array([2.0, 3.0]))
+    assert judge(check, exp, (1.0, [2.0, 3.0])).passed
+    assert judge(check, exp, [1.0, [2.0, 3.0]]).passed  # a list is fine
+    verdict = judge(check, exp, (1.0, [2.0, 3.0], 4.0))
+    assert not verdict.passed and verdict.message == "should return a tuple of 2 values, returned 3 values"
+    verdict = judge(check, exp, np.array([1.0, 2.0]))
+    assert not verdict.passed and verdict.message == "should return a tuple of 2 values, returned ndarray"
+
+
+def test_allclose_tuple_names_the_wrong_item():
+    verdict = judge(allclose(), (np.array(1.0), np.array([2.0, 3.0])), (1.0, [2.0, 3.5]))
+    assert not verdict.passed and verdict.message == "item 1 of the returned tuple: wrong values"
+
+
+def test_allclose_shapes():
+    check = allclose()
+    verdict = judge(check, np.zeros((2, 3)), np.zeros((3, 2)))
+    assert not verdict.passed and verdict.message == "wrong shape: got (3, 2), expected (2, 3)"
+    verdict = judge(check, np.zeros(3), np.zeros((1, 3)))
+    assert not verdict.passed and "wrong shape" in verdict.message
+    # broadcasting allowed only when asked for
+    assert judge(allclose(same_shape=False), np.zeros((2, 3)), 0.0).passed
+    assert not judge(allclose(same_shape=False), np.zeros((2, 3)), np.zeros(2)).passed
+
+
+def test_allclose_nan():
+    check = allclose()
+    verdict = judge(check, np.array([1.0, 2.0]), np.array([1.0, np.nan]))
+    assert not verdict.passed and "nan" in verdict.message
+    assert judge(check, np.array([1.0, np.nan]), np.array([1.0, np.nan])).passed  # expected nan too
+    assert not judge(check, np.array([1.0, np.nan]), np.array([1.0, 0.0])).passed
+    assert judge(check, np.array([np.inf, -np.inf]), np.array([np.inf, -np.inf])).passed
+    assert not judge(check, np.array([1.0]), np.array([np.inf])).passed
+
+
+def test_allclose_not_numbers():
+    verdict = judge(allclose(), np.array([1.0]), "one")
+    assert not verdict.passed and verdict.message == "returned str, expected an array of numbers"
+    assert not judge(allclose(), np.array([1.0, 2.0]), [1.0, None]).passed
+    assert not judge(allclose(), np.array([[1.0, 2.0]]), [[1.0], [1.0, 2.0]]).passed  # ragged
+
+
+def test_raised_expected_vs_got():
+    check = allclose()
+    assert judge(check, Raised("ValueError", "bad"), Raised("ValueError", "other words")).passed
+    verdict = judge(check, Raised("ValueError", "bad"), Raised("TypeError", "x"))
+    assert not verdict.passed and verdict.message == "raised TypeError, expected ValueError"
+    verdict = judge(check, Raised("ValueError", "bad"), np.array(1.0))
+    assert not verdict.passed and verdict.message == "should raise ValueError but returned a value"
+    verdict = judge(check, np.array(1.0), Raised("ZeroDivisionError", "division by zero"))
+    assert not verdict.passed and verdict.message == "raised ZeroDivisionError: division by zero"
+
+
+def test_modified_input_fails_even_with_right_values():
+    check = allclose()
+    assert judge(check, np.array([1.0]), np.array([1.0])).passed
+    verdict = judge(check, np.array([1.0]), np.array([1.0]), modified_input=True)
+    assert not verdict.passed and "modifies its input" in verdict.message
+
+
+def test_trajectories_report_the_first_wrong_step():
+    exp = {"theta": np.array([[1.0, 1.0], [0.5, 0.5], [0.25, 0.25]]), "m": np.zeros((3, 2))}
+    got = {"theta": exp["theta"].copy(), "m": exp["m"].copy()}
+    check = allclose()
+    assert judge(check, exp, got).passed
+    got["theta"][2, 1] = 0.3
+    verdict = judge(check, exp, got)
+    assert not verdict.passed and verdict.message == "theta from step 3: wrong values"
+    verdict = judge(check, exp, {"theta": exp["theta"]})
+    assert not verdict.passed and "every step" in verdict.message
+
+
+def test_plain_values_compared_exactly():
+    assert judge(allclose(), "relu", "relu").passed
+    assert not judge(allclose(), "relu", "elu").passed
+    assert judge(allclose(), None, None).passed
+
+
+# --- exact --------------------------------------------------------------------------------------------
+
+def test_exact_integers_and_tuples():
+    check = exact()
+    exp = (np.array(4), np.array(2))
+    assert judge(check, exp, (np.array(4), np.array(2))).passed
+    verdict = judge(check, exp, (np.array(4), np.array(1)))
+    assert not verdict.passed and verdict.message == "wrong value"
+    verdict = judge(check, exp, (np.array(4),))
+    assert not verdict.passed and verdict.message == "should return 2 integers"
+    verdict = judge(check, np.array(3), np.array([3, 3]))
+    assert not verdict.passed and verdict.message == "wrong type or shape"
+    verdict = judge(check, np.array(3), "three")
+    assert not verdict.passed
+    # exact means exact: no tolerance
+    assert not judge(check, np.array(3), np.array(3.0000001)).passed
+
+
+def test_exact_handles_raised():
+    check = exact()
+    assert judge(check, Raised("ValueError", ""), Raised("ValueError", "")).passed
+    assert not judge(check, Raised("ValueError", ""), (1, 2)).passed
+    assert not judge(check, (np.array(1), np.array(2)), Raised("IndexError", "list index")).passed
+
+
+def test_as_float_array():
+    assert as_float_array([1, 2, 3]).dtype == float
+    assert as_float_array((np.array(1), 2.5)).tolist() == [1.0, 2.5]
+    assert as_float_array(True).tolist() == 1.0
+    assert as_float_array("1.0") is None
+    assert as_float_array({"a": 1}) is None
+    assert as_float_array([[1, 2], [3]]) is None
+
+
+@pytest.mark.parametrize("value", [np.array([1, 2], dtype=np.uint8), np.array([1.5], dtype=np.float32)])
+def test_as_float_array_numeric_dtypes(value):
+    out = as_float_array(value)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, value.astype(np.float64))

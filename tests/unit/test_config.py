@@ -1,0 +1,86 @@
+"""autograder.config: [tool.autograder] from pyproject.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from autograder.config import Config, find_pyproject, load_config
+from autograder.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pyproject(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "pyproject.toml"
+    path.write_text("[project]\nname = 'x'\n\n[tool.autograder]\n" + body)
+    return path
+
+
+def test_values_load_from_pyproject(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    pyproject(tmp_path / "course", 'solutions_dir = "sol"\nassignments_dir = "/abs/assign"\ncache_dir = "~/c"\n'
+              "seed = 7\nmemory_mb = 1024\npids = 64\nfile_size_mb = 10\nnotebook_seconds = 30\n"
+              "cell_seconds = 20.5\ncall_seconds = 2\nmax_passes = 1\ntf_threads = 2\n")
+    config = load_config(tmp_path / "course")
+    assert config.root == (tmp_path / "course").resolve()
+    assert config.seed == 7 and config.max_passes == 1 and config.tf_threads == 2
+    assert config.path(config.solutions_dir) == (tmp_path / "course").resolve() / "sol"
+    assert config.path(config.assignments_dir) == Path("/abs/assign")
+    assert config.cache_dir == tmp_path / "home" / "c"
+    limits = config.limits
+    assert limits.memory_bytes == 1024 * 2**20 and limits.pids == 64 and limits.file_size_bytes == 10 * 2**20
+    assert (limits.notebook_seconds, limits.cell_seconds, limits.call_seconds) == (30, 20.5, 2)
+
+
+def test_found_from_a_subfolder(tmp_path):
+    pyproject(tmp_path / "course", "seed = 3\n")
+    (tmp_path / "course" / "a" / "b").mkdir(parents=True)
+    config = load_config(tmp_path / "course" / "a" / "b")
+    assert config.seed == 3 and config.root == (tmp_path / "course").resolve()
+    assert find_pyproject((tmp_path / "course" / "a").resolve()) == (tmp_path / "course" / "pyproject.toml").resolve()
+
+
+def test_unknown_key_is_an_error(tmp_path):
+    pyproject(tmp_path, "memory_mb = 10\nmemroy_mb = 20\n")
+    with pytest.raises(UsageError, match="unknown \\[tool.autograder\\] keys: memroy_mb"):
+        load_config(tmp_path)
+
+
+def test_root_is_not_a_setting(tmp_path):
+    pyproject(tmp_path, 'root = "/"\n')
+    with pytest.raises(UsageError, match="root"):
+        load_config(tmp_path)
+
+
+def test_broken_toml_is_a_usage_error(tmp_path):
+    pyproject(tmp_path, "memory_mb = = 3\n")
+    with pytest.raises(UsageError, match="pyproject.toml"):
+        load_config(tmp_path)
+
+
+def test_overrides_win_and_none_is_ignored(tmp_path):
+    pyproject(tmp_path, "seed = 3\nmemory_mb = 100\n")
+    config = load_config(tmp_path, seed=9, memory_mb=None, solutions_dir="elsewhere")
+    assert config.seed == 9 and config.memory_mb == 100 and config.solutions_dir == Path("elsewhere")
+
+
+def test_defaults_without_pyproject(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if find_pyproject(tmp_path.resolve()) is not None:
+        pytest.skip("a pyproject.toml above the temporary folder")
+    config = load_config(tmp_path)
+    assert config == Config(root=tmp_path.resolve(), cache_dir=tmp_path / "xdg" / "dnn-grader")
+    assert config.seed is None and config.limits.memory_bytes == 3072 * 2**20
+
+
+def test_repository_pyproject_loads():
+    table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["autograder"]
+    config = load_config(REPO / "autograder")
+    assert config.root == REPO
+    for key, value in table.items():
+        got = getattr(config, key)
+        assert (got == Path(value)) if isinstance(got, Path) else (got == value), key
