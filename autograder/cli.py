@@ -25,6 +25,7 @@ from .config import Config, load_config
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .grade import grade, prepare_assignment
 from .questions import ASSIGNMENTS
+from .reference import reference_outputs
 from .result import Result
 from .sandbox import bubblewrap_available
 
@@ -179,8 +180,15 @@ def _progress_printer() -> Callable[[batch.Progress], None]:
     return show
 
 
+def _build(config: Config, use_sandbox: bool, check_only: bool) -> list[str]:
+    """build() with the public reference outputs its self-check files embed (trusted solutions:
+    sandboxed when possible, as everything that runs notebooks)."""
+    return build(config.path(config.solutions_dir), config.path(config.assignments_dir),
+                 lambda plan: reference_outputs(plan, config, use_sandbox=use_sandbox), check_only=check_only)
+
+
 def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
-    drift = build(config.path(config.solutions_dir), config.path(config.assignments_dir), check_only=args.check)
+    drift = _build(config, bubblewrap_available(), args.check)
     if args.check and drift:
         print("out of date (run `autograder build`): " + ", ".join(drift))
         return ExitCode.VERIFY_FAILED
@@ -190,8 +198,7 @@ def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
 
 def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
-    problems = [f"{path} is out of date" for path in build(config.path(config.solutions_dir),
-                                                           config.path(config.assignments_dir), check_only=True)]
+    problems = [f"{path} is out of date" for path in _build(config, use_sandbox, check_only=True)]
     for aid in args.only or list(ASSIGNMENTS):
         for folder, want_full in ((config.solutions_dir, True), (config.assignments_dir, False)):
             path = config.path(folder) / f"{aid}.ipynb"

@@ -159,7 +159,7 @@ ASSIGNMENT = Assignment(
         _alpha_variants("elu_derivative", 1.0),
         Question("init_stddev", 1.0, _init_public, _init_hidden, TOL),
         Question("variance_scaling_limit", 1.0, _limit_public, _limit_hidden, TOL),
-        Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling),
-        Question("he_avg_initializer", 1.0, _he_public, _no_hidden, _check_he_avg),
+        Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling, compares_values=False),
+        Question("he_avg_initializer", 1.0, _he_public, _no_hidden, _check_he_avg, compares_values=False),
     ),
 )

@@ -60,6 +60,8 @@ class Question:
     check: Check
     uses_reference: bool = True
     title: str = ""
+    # False for random functions judged statistically: self-check files then embed no samples.
+    compares_values: bool = True
 
 
 @dataclass(frozen=True)

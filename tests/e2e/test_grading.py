@@ -128,3 +128,48 @@ def test_cli_grade_writes_json_and_exit_codes(config, tmp_path):
     usage = subprocess.run([sys.executable, "-m", "autograder", "grade", str(unknown), "--out", str(tmp_path)],
                            capture_output=True, text=True, cwd=REPO, env=env)
     assert usage.returncode == 2 and "--assignment" in usage.stderr
+
+
+def test_repository_assignments_are_in_sync(config):
+    """The drift test: `build` reproduces assignments/ (notebooks and self-check files) byte for byte."""
+    from autograder.build import build
+    from autograder.reference import reference_outputs
+
+    drift = build(REPO / "solutions", REPO / "assignments",
+                  lambda plan: reference_outputs(plan, config, use_sandbox=True), check_only=True)
+    assert drift == []
+
+
+@pytest.mark.parametrize("assignment", ["04_optimizers", "05_regularisation"])
+def test_self_check_in_a_real_kernel_passes_the_solution_and_names_the_bug(assignment, tmp_path):
+    """The student workflow: the generated notebook with the solution's code filled in, run by
+    Jupyter from the assignments folder; every grader.check passes. Then one function broken:
+    its check fails with the public case's message, the others still pass."""
+    import shutil
+
+    import nbformat
+
+    solution = {c.id: c for c in nbformat.read(REPO / "solutions" / f"{assignment}.ipynb", 4).cells}
+    student = nbformat.read(REPO / "assignments" / f"{assignment}.ipynb", 4)
+    for cell in student.cells:
+        if cell.cell_type == "code" and cell.id in solution:
+            cell.source = solution[cell.id].source
+    broken = "adam_step" if assignment == "04_optimizers" else "l2_penalty"
+    for cell in student.cells:
+        if cell.source.startswith(f"def {broken}("):
+            cell.source += f"\n\n_{broken} = {broken}\ndef {broken}(*args, **kwargs):\n    return 0.0\n"
+    shutil.copytree(REPO / "assignments" / "tests", tmp_path / "tests")
+    path = tmp_path / f"{assignment}.ipynb"
+    nbformat.write(student, path)
+    done = subprocess.run(["jupyter", "nbconvert", "--to", "notebook", "--execute", "--allow-errors", str(path),
+                           "--output", "executed.ipynb"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    executed = nbformat.read(tmp_path / "executed.ipynb", 4)
+    reports = {c.source: "".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", "")) for o in c.outputs)
+               for c in executed.cells if c.source.startswith("grader.check(")}
+    assert reports, "no self-check cells"
+    for source, text in reports.items():
+        if broken in source:
+            assert "public case" in text and "expected" in text and "got" in text or "wrong values" in text, text
+        else:
+            assert "All test cases passed" in text, (source, text)

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from autograder.build import (BEGIN, Built, build, build_one, defined_functions, graded_functions, leaks,
+from autograder.build import (BEGIN, Built, build_one, defined_functions, graded_functions, leaks,
                               strip_solutions)
 from autograder.checks import allclose
 from autograder.errors import BuildError
@@ -120,7 +121,7 @@ def test_graded_functions_of_fake_and_real():
 
 def test_build_one_tiny_notebook(tmp_path):
     path = solution_notebook(tmp_path, ["import numpy as np", FOO, BAR])
-    built = build_one(path, FAKE, tmp_path / "out")
+    built = build_one(path, FAKE, tmp_path / "out", {})
     assert built.path == tmp_path / "out" / "99_fake.ipynb" and built.assignment == "99_fake"
     nb = nbformat.reads(built.text, as_version=4)
     nbformat.validate(nb)
@@ -129,52 +130,52 @@ def test_build_one_tiny_notebook(tmp_path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert "12345" not in built.text and "987654" not in built.text  # neither in code nor in outputs
-    namespace = run("\n".join(c.source for c in code))
+    namespace = run("\n".join(c.source for c in code if "autograder-self-check" not in c.metadata.get("tags", [])))
     for name in ("foo", "bar"):
         with pytest.raises(NotImplementedError, match=name):
             namespace[name](1.0)
     assert built.solution_lines == {"return x + 12345", "secret_value = x * 987654", "return secret_value"}
     assert leaks(built) == []
-    assert build_one(path, FAKE, tmp_path / "out").text == built.text  # reproducible
+    assert build_one(path, FAKE, tmp_path / "out", {}).text == built.text  # reproducible
 
 
 def test_graded_function_without_markers_is_an_error(tmp_path):
     path = solution_notebook(tmp_path, [FOO, "def bar(x):\n    return x * 987654\n"])
     with pytest.raises(BuildError, match=r"99_fake.ipynb cell 2: defines graded \['bar'\] without"):
-        build_one(path, FAKE, tmp_path / "out")
+        build_one(path, FAKE, tmp_path / "out", {})
 
 
 def test_missing_graded_function_is_an_error(tmp_path):
     path = solution_notebook(tmp_path, [FOO])
     with pytest.raises(BuildError, match=r"no solution cell defines \['bar'\]"):
-        build_one(path, FAKE, tmp_path / "out")
+        build_one(path, FAKE, tmp_path / "out", {})
 
 
 def test_wrong_metadata_stamp_is_an_error(tmp_path):
     path = solution_notebook(tmp_path, [FOO, BAR], assignment="98_other")
     with pytest.raises(BuildError, match="'98_other', expected '99_fake'"):
-        build_one(path, FAKE, tmp_path / "out")
+        build_one(path, FAKE, tmp_path / "out", {})
 
 
 def test_solution_line_also_in_given_code_is_not_a_leak(tmp_path):
     path = solution_notebook(tmp_path, [FOO, BAR, "secret_value = x * 987654"])
-    built = build_one(path, FAKE, tmp_path / "out")
+    built = build_one(path, FAKE, tmp_path / "out", {})
     assert "secret_value = x * 987654" not in built.solution_lines
     assert leaks(built) == []
 
 
 def test_leaks_finds_a_solution_line_left_in(tmp_path):
-    built = build_one(solution_notebook(tmp_path, [FOO, BAR]), FAKE, tmp_path / "out")
+    built = build_one(solution_notebook(tmp_path, [FOO, BAR]), FAKE, tmp_path / "out", {})
     doc = json.loads(built.text)
     doc["cells"].append({"cell_type": "code", "id": "leak", "metadata": {}, "execution_count": None, "outputs": [],
                          "source": ["def bar(x):\n", "    secret_value = x * 987654\n", "    return secret_value\n"]})
     doc["cells"].append({"cell_type": "markdown", "id": "md2", "metadata": {}, "source": ["return x + 12345"]})
-    leaked = Built(built.assignment, built.path, json.dumps(doc), built.solution_lines)
+    leaked = Built(built.assignment, built.path, json.dumps(doc), built.solution_lines, built.files)
     assert leaks(leaked) == ["return secret_value", "secret_value = x * 987654"]  # markdown is not code
 
 
 def test_build_one_from_nbformat_4_4_is_a_valid_notebook(tmp_path):
-    built = build_one(solution_notebook(tmp_path, [FOO, BAR], minor=4), FAKE, tmp_path / "out")
+    built = build_one(solution_notebook(tmp_path, [FOO, BAR], minor=4), FAKE, tmp_path / "out", {})
     nbformat.validate(nbformat.reads(built.text, as_version=4))
 
 
@@ -188,13 +189,13 @@ def test_real_assignment_04_without_markers_is_an_error(tmp_path):
     copy = tmp_path / "04_optimizers.ipynb"
     nbformat.write(nb, copy)
     with pytest.raises(BuildError, match=r"defines graded \['momentum_step'\] without"):
-        build_one(copy, ASSIGNMENTS["04_optimizers"], tmp_path / "out")
+        build_one(copy, ASSIGNMENTS["04_optimizers"], tmp_path / "out", {})
 
 
 @pytest.mark.parametrize("assignment_id", list(ASSIGNMENTS))
 def test_real_student_notebooks_have_stubs_and_no_leaks(tmp_path, assignment_id):
     assignment = ASSIGNMENTS[assignment_id]
-    built = build_one(SOLUTIONS / f"{assignment_id}.ipynb", assignment, tmp_path)
+    built = build_one(SOLUTIONS / f"{assignment_id}.ipynb", assignment, tmp_path, {})
     assert leaks(built) == []
     code = "\n".join(c.source for c in nbformat.reads(built.text, as_version=4).cells if c.cell_type == "code")
     for name in graded_functions(assignment):
@@ -202,5 +203,19 @@ def test_real_student_notebooks_have_stubs_and_no_leaks(tmp_path, assignment_id)
     assert "# BEGIN SOLUTION" not in built.text and "# END SOLUTION" not in built.text
 
 
-def test_repository_assignments_are_in_sync():
-    assert build(SOLUTIONS, ASSIGNMENTS_DIR, check_only=True) == []
+def test_self_check_cells_follow_each_exercise_and_test_files_embed_public_values(tmp_path):
+    from autograder.collect import CallOutput
+
+    reference = {"foo/public-1": CallOutput(np.array(12346.0)), "bar/public-1": CallOutput(np.array(1975308.0))}
+    built = build_one(solution_notebook(tmp_path, ["import numpy as np", FOO, BAR]), FAKE, tmp_path / "out", reference)
+    cells = nbformat.reads(built.text, as_version=4).cells
+    sources = [c.source for c in cells if c.cell_type == "code"]
+    assert sources[0].endswith('grader = otter.Notebook(tests_dir="tests/99_fake")')
+    assert sources.index('grader.check("foo")') == sources.index(next(s for s in sources if "def foo" in s)) + 1
+    assert sources[-1] == "grader.check_all()"
+    assert all("autograder-self-check" in c.metadata["tags"] for c in cells if c.cell_type == "code" and "grader" in c.source)
+    foo_test = built.files[tmp_path / "out" / "tests" / "99_fake" / "foo.py"]
+    assert "12346.0" in foo_test and "1975308" not in foo_test
+    env: dict = {}
+    exec(compile(foo_test, "foo.py", "exec"), env)
+    assert env["name"] == "foo" and env["OK_FORMAT"] is False
