@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the batch on a Dask distributed cluster")
     _common(g)
 
+    c = sub.add_parser("check", help="a student's check: public cases only, same sandboxed pipeline")
+    c.add_argument("notebook", type=Path)
+    c.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="check as this assignment")
+    c.add_argument("--no-sandbox", action="store_true", help="run WITHOUT bubblewrap (rlimits and watchdog only)")
+
     v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
     v.add_argument("--only", choices=sorted(ASSIGNMENTS), action="append", help="restrict to these assignments")
     _common(v)
@@ -80,9 +85,9 @@ def _sandbox(args: argparse.Namespace) -> bool:
     return True
 
 
-def summary(result: Result) -> str:
-    lines = [f"{result.submission}: {result.score:g} / {result.max_score:g}  ({result.assignment}, seed {result.seed}"
-             f"{', UNSANDBOXED' if not result.sandboxed else ''})"]
+def summary(result: Result, seed: bool = True) -> str:
+    lines = [f"{result.submission}: {result.score:g} / {result.max_score:g}  ({result.assignment}"
+             f"{f', seed {result.seed}' if seed else ''}{', UNSANDBOXED' if not result.sandboxed else ''})"]
     if result.error:
         lines.append(f"  unreadable: {result.error}")
     for q in result.questions:
@@ -187,6 +192,16 @@ def _build(config: Config, use_sandbox: bool, check_only: bool) -> list[str]:
                  lambda plan: reference_outputs(plan, config, use_sandbox=use_sandbox), check_only=check_only)
 
 
+def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
+    result = grade(args.notebook, config, assignment_id=args.assignment, use_sandbox=_sandbox(args), hidden=False)
+    print(summary(result, seed=False))
+    for q in result.questions:
+        for message in q.feedback:
+            print(f"\n{q.id}: {message}")
+    print("\n(public cases only: the grade also uses hidden cases)")
+    return ExitCode.UNREADABLE if result.error else ExitCode.OK
+
+
 def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
     drift = _build(config, bubblewrap_available(), args.check)
     if args.check and drift:
@@ -218,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = load_config()
-        return int({"grade": cmd_grade, "build": cmd_build, "verify": cmd_verify}[args.command](args, config))
+        return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify}[args.command](args, config))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -126,7 +126,32 @@ def _explain(public: bool, description: str, message: str, call: dict[str, Any],
         if expected is not None:
             text += f"\n  expected: {_show(expected)}"
         text += f"\n  got:      {_show(got)}"
+    elif call.get("type") == "trajectory" and isinstance(expected, dict) and isinstance(got, dict):
+        text += _trajectory_detail(call, inputs, expected, got)
     return text
+
+
+def _trajectory_detail(call: dict[str, Any], inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray],
+                       got: dict[str, Any]) -> str:
+    """For a public trajectory: the start, and every state at the first step that differs."""
+    state = {k: _show(inputs[v["$array"]], 120) for k, v in call["state"].items()}
+    steps = len(next(iter(expected.values())))
+    for step in range(steps):
+        wrong = []
+        for name in sorted(expected, key=lambda n: (n != "theta", n)):
+            mine = got.get(name)
+            if not isinstance(mine, np.ndarray) or mine.shape != expected[name].shape or not np.allclose(
+                    mine[step], expected[name][step], rtol=1e-6, atol=1e-10):
+                wrong.append(name)
+        if wrong:
+            lines = [f"\n  start:    {', '.join(f'{k}={v}' for k, v in state.items())}",
+                     f"\n  step {step + 1}:"]
+            for name in wrong:
+                mine = got.get(name)
+                shown = _show(mine[step]) if isinstance(mine, np.ndarray) and len(mine) > step else _show(mine)
+                lines.append(f"\n    {name}: expected {_show(expected[name][step])}, got {shown}")
+            return "".join(lines)
+    return ""
 
 
 def _dedupe(items: list[str]) -> list[str]:

@@ -34,7 +34,8 @@ def resolve_assignment(submission: Path, stamped: str | None, explicit: str | No
 
 
 def grade(submission: Path, config: Config, *, assignment_id: str | None = None, seed: int | None = None,
-          use_sandbox: bool = True, student: str | None = None) -> Result:
+          use_sandbox: bool = True, student: str | None = None, hidden: bool = True) -> Result:
+    """Grade one notebook; `hidden=False` is the student's check: public cases only, seed 0."""
     # load
     student = student or submission.stem
     digest = file_sha256(submission)
@@ -44,13 +45,15 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
     except SubmissionUnreadable as exc:
         nb, stamped, unreadable = None, None, str(exc)
     assignment = get_assignment(resolve_assignment(submission, stamped, assignment_id))
+    if not hidden:
+        seed = 0
     seed = seed if seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
     if nb is None:
         return replace(_unreadable(submission, student, assignment.id, seed, use_sandbox, unreadable),
                        submission_sha256=digest)
 
     # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible)
-    plan = make_plan(assignment, seed)
+    plan = make_plan(assignment, seed, hidden=hidden)
     reference = reference_outputs(plan, config, use_sandbox=use_sandbox)
     data_dir = sandbox_data_dir(config.cache_dir) if assignment.needs_data else None
 

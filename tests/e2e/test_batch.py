@@ -1,0 +1,114 @@
+"""Batch grading of a class through the CLI: placement, parallel workers, outputs, kill and resume,
+and a Dask cluster of separate worker processes giving the same gradebook."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.sandbox import bubblewrap_available
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+EXAMPLES = REPO / "examples" / "class"
+
+
+def make_class(root: Path, copies: int) -> Path:
+    """`copies` x the example class, each copy with its own students (Canvas names kept)."""
+    root.mkdir(parents=True)
+    for k in range(copies):
+        for path in EXAMPLES.iterdir():
+            name = re.sub(r"^([a-z]+)(_LATE)?_(\d+)_", lambda m: f"{m[1]}{k}{m[2] or ''}_{m[3]}{k}_", path.name)
+            shutil.copy(path, root / name)
+    return root
+
+
+def cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, **kwargs)
+
+
+def results(out: Path) -> dict[str, dict]:
+    docs = {}
+    for path in sorted((out / "results").rglob("*.json")):
+        doc = json.loads(path.read_text())
+        if doc["execution"]:
+            doc["execution"]["seconds"] = None
+        docs[str(path.relative_to(out))] = doc
+    return docs
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict:
+    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("xdg"))}
+
+
+@pytest.fixture(scope="module")
+def undisturbed(tmp_path_factory, env) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    klass = make_class(tmp_path_factory.mktemp("c") / "class", 3)
+    out = tmp_path_factory.mktemp("undisturbed")
+    done = cli("grade", str(klass), "--out", str(out), "--workers", "2", "--seed", "11", env=env)
+    return klass, out, done
+
+
+def test_class_of_30_in_one_command(undisturbed):
+    klass, out, done = undisturbed
+    assert done.returncode == 3, done.stderr  # graded, but unplaced/unreadable files exist: said loudly
+    docs = results(out)
+    assert len(docs) == 30
+    assert "frank0_1006" not in done.stdout and "notes.txt: not a notebook" in done.stderr
+    by_student = {}
+    for doc in docs.values():
+        by_student.setdefault(doc["student"], {})[doc["assignment"]] = doc
+    assert by_student["alice0_10010"]["04_optimizers"]["score"] == 10
+    assert by_student["carol1_10031"]["04_optimizers"]["score"] == 0
+    assert by_student["dave2_10042"]["04_optimizers"]["error"]  # the broken upload
+    assert by_student["bob0_10020"]["04_optimizers"]["score"] == 8  # Adam loses its 2 points
+    for name in ("gradebook.csv", "gradebook_canvas.csv", "summary.html"):
+        assert (out / name).is_file(), name
+    assert len(list((out / "feedback").glob("*.html"))) == 15
+
+
+def test_killed_batch_resumes_to_the_same_results(undisturbed, tmp_path, env):
+    klass, reference_out, _ = undisturbed
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out),
+                             "--workers", "2", "--seed", "11"], cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list((out / "results").rglob("*.json"))) < 8:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(list((out / "results").rglob("*.json")))
+    assert 8 <= before < 30
+    done = cli("grade", str(klass), "--out", str(out), "--workers", "2", env=env)  # same seed from batch.json
+    assert done.returncode == 3, done.stderr
+    assert f"(+{before} done before)" in done.stderr
+    assert results(out) == results(reference_out)
+    assert (out / "gradebook.csv").read_text() == (reference_out / "gradebook.csv").read_text()
+    again = cli("grade", str(klass), "--out", str(out), env=env)
+    assert "nothing to grade (30 already done)" in again.stderr
+
+
+def test_dask_cluster_gives_the_same_gradebook(undisturbed, tmp_path, env):
+    from distributed import LocalCluster
+
+    klass, reference_out, _ = undisturbed
+    out = tmp_path / "dask-out"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        done = cli("grade", str(klass), "--out", str(out), "--seed", "11", "--dask-scheduler",
+                   cluster.scheduler_address, env=env)
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert results(out) == results(reference_out)
+    assert (out / "gradebook.csv").read_text() == (reference_out / "gradebook.csv").read_text()

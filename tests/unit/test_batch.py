@@ -1,0 +1,128 @@
+"""autograder.batch: placing submissions, safe zip extraction, seeds and resume bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder import batch
+from autograder.errors import UsageError
+
+NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+
+
+def touch(path: Path, text: str = NB) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def placed(found: batch.Discovery) -> dict[str, str]:
+    return {s.key: s.path.name for s in found.submissions}
+
+
+def test_canvas_moodle_folder_and_flat_names(tmp_path):
+    root = tmp_path / "class"
+    touch(root / "smithjohn_1234_98765_04_optimizers.ipynb")
+    touch(root / "doejane_LATE_2345_98766_05_regularisation-1.ipynb")
+    touch(root / "Ann Lee_3456_assignsubmission_file_" / "03_transfer_learning.ipynb")
+    touch(root / "bob" / "my work 01_activations.ipynb")
+    touch(root / "carol_02_batch_normalisation.ipynb")
+    found = batch.discover([root], tmp_path / "work")
+    assert placed(found) == {
+        "smithjohn_1234/04_optimizers": "smithjohn_1234_98765_04_optimizers.ipynb",
+        "doejane_2345/05_regularisation": "doejane_LATE_2345_98766_05_regularisation-1.ipynb",
+        "Ann Lee_3456/03_transfer_learning": "03_transfer_learning.ipynb",
+        "bob/01_activations_and_initialisation": "my work 01_activations.ipynb",
+        "carol/02_batch_normalisation": "carol_02_batch_normalisation.ipynb",
+    }
+    assert found.unplaced == []
+
+
+def test_unplaceable_and_non_notebooks_are_reported_not_guessed(tmp_path):
+    root = tmp_path / "class"
+    touch(root / "mystery.ipynb")
+    touch(root / "readme.pdf", "x")
+    touch(root / ".hidden" / "x_04_optimizers.ipynb")
+    touch(root / "__MACOSX" / "._x_04_optimizers.ipynb")
+    found = batch.discover([root], tmp_path / "work")
+    assert found.submissions == []
+    reasons = {u.file: u.reason for u in found.unplaced}
+    assert reasons.keys() == {"mystery.ipynb", "readme.pdf"}
+    assert "--assignment" in reasons["mystery.ipynb"] and "not a notebook" in reasons["readme.pdf"]
+    forced = batch.discover([root], tmp_path / "work2", forced_assignment="04_optimizers")
+    assert placed(forced) == {"mystery/04_optimizers": "mystery.ipynb"}
+
+
+def test_resubmission_keeps_the_latest_canvas_submission(tmp_path):
+    root = tmp_path / "class"
+    touch(root / "smith_1_100_04_optimizers.ipynb")
+    touch(root / "smith_1_205_04_optimizers.ipynb")
+    found = batch.discover([root], tmp_path / "work")
+    assert placed(found) == {"smith_1/04_optimizers": "smith_1_205_04_optimizers.ipynb"}
+    assert "superseded" in found.unplaced[0].reason
+
+
+def test_zip_traversal_links_and_bombs_are_refused(tmp_path):
+    archive = tmp_path / "download.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("smith_1_100_04_optimizers.ipynb", NB)
+        zf.writestr("../../evil_1_1_04_optimizers.ipynb", NB)
+        zf.writestr("/etc/evil_1_1_05_regularisation.ipynb", NB)
+        link = zipfile.ZipInfo("link_1_1_04_optimizers.ipynb")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, "/etc/passwd")
+    work = tmp_path / "work"
+    found = batch.discover([archive], work)
+    assert placed(found) == {"smith_1/04_optimizers": "smith_1_100_04_optimizers.ipynb"}
+    assert sorted(u.reason for u in found.unplaced) == ["refused: path outside the archive"] * 2 + [
+        "refused: symbolic link"]
+    assert not (tmp_path / "evil_1_1_04_optimizers.ipynb").exists()
+    assert all(work in p.parents for p in work.rglob("*"))
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a_1_1_04_optimizers.ipynb", b"\0" * (50 * 1024**2))
+    found = batch.discover([bomb], tmp_path / "work2")
+    assert found.submissions == [] and "zip bomb" in found.unplaced[0].reason
+
+    not_zip = touch(tmp_path / "broken.zip", "not a zip")
+    assert "not a readable zip" in batch.discover([not_zip], tmp_path / "w3").unplaced[0].reason
+
+
+def test_missing_input_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        batch.discover([tmp_path / "nope"], tmp_path / "work")
+
+
+def test_safe_names():
+    for hostile in ("../../etc/passwd", "/abs", ".hidden", "a\\b", "x\x00y"):
+        name = batch.safe_name(hostile)
+        assert "/" not in name and "\\" not in name and "\x00" not in name and not name.startswith("."), name
+    assert batch.safe_name("..") == "unnamed"
+    assert batch.safe_name("Ann Lee_12") == "Ann Lee_12"
+
+
+def test_batch_seed_is_kept_for_resume(tmp_path):
+    first = batch.batch_seed(tmp_path, None, None)
+    assert batch.batch_seed(tmp_path, None, 5) == first  # a resumed batch keeps its seed
+    assert batch.batch_seed(tmp_path, 9, None) == 9       # an explicit seed wins and is stored
+    assert json.loads((tmp_path / "batch.json").read_text())["seed"] == 9
+
+
+def test_write_atomic_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "a" / "b.json"
+    batch.write_atomic(target, "{}")
+    assert target.read_text() == "{}" and [p.name for p in target.parent.iterdir()] == ["b.json"]
+
+
+def test_default_workers_respects_cores_and_memory(monkeypatch):
+    from autograder.config import Config
+
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 8)
+    assert batch.default_workers(Config(memory_mb=3072)) >= 1
+    assert batch.default_workers(Config(memory_mb=10**7)) == 1
