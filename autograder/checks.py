@@ -68,16 +68,21 @@ def _compare_arrays(exp: np.ndarray, got: Any, rtol: float, atol: float, same_sh
     return Verdict(True)
 
 
+def precheck(ctx: CaseContext) -> Verdict | None:
+    """What every value check decides first: exceptions (expected or not), then modified inputs."""
+    raised = raised_or_none(ctx)
+    if raised is not None:
+        return raised
+    if ctx.extra.get("modified_input"):
+        return Verdict(False, "modifies its input (copy before changing arrays in place)")
+    return None
+
+
 def allclose(rtol: float = 1e-6, atol: float = 1e-9, same_shape: bool = True) -> Check:
     """Values within tolerance of the reference, element by element, tuples element-wise."""
 
     def check(ctx: CaseContext) -> Verdict:
-        raised = raised_or_none(ctx)
-        if raised is not None:
-            return raised
-        if ctx.extra.get("modified_input"):
-            return Verdict(False, "modifies its input (copy before changing arrays in place)")
-        return _match(ctx.expected, ctx.got, rtol, atol, same_shape)
+        return precheck(ctx) or _match(ctx.expected, ctx.got, rtol, atol, same_shape)
 
     return check
 

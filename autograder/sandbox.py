@@ -178,6 +178,7 @@ class _Cgroup:
         return paths
 
     def _make(self, path: Path, settings: dict[str, int]) -> None:
+        _sweep_stale(path.parent)
         try:
             path.mkdir()
         except OSError:
@@ -351,6 +352,23 @@ def run(
         sandboxed=sandbox,
         limits_applied=tuple(applied),
     )
+
+
+def _sweep_stale(parent: Path, min_age: float = 600.0) -> None:
+    """Remove cgroups left behind by a grader that was killed (kill -9 skips our cleanup).
+
+    Only old ones: a fresh, still empty cgroup may belong to a sandbox that is about to join it.
+    rmdir fails on a cgroup with processes in it, so a running sandbox is never touched.
+    """
+    try:
+        stale = [p for p in parent.glob("dnn-grader-*") if time.time() - p.stat().st_mtime > min_age]
+    except OSError:
+        return
+    for path in stale:
+        try:
+            path.rmdir()
+        except OSError:
+            pass
 
 
 def _kill(proc: subprocess.Popen, cgroup: _Cgroup) -> None:

@@ -19,7 +19,7 @@ def _elementwise(qid: str, points: float, large: float = 1e4, **kwargs) -> Quest
     return Question(qid, points, elementwise_public(qid, **kwargs), elementwise_hidden(qid, large, **kwargs), TOL)
 
 
-def _alpha_variants(qid: str, default_alpha: float) -> Question:
+def _alpha_variants(qid: str) -> Question:
     def public(b: CaseBuilder) -> None:
         elementwise_public(qid)(b)
         b.call("alpha given", qid, np.array([-2.0, -0.5, 0.0, 0.5, 2.0]), alpha=0.2)
@@ -152,11 +152,11 @@ ASSIGNMENT = Assignment(
         _elementwise("sigmoid", 1.0),
         _elementwise("sigmoid_derivative", 1.0),
         _elementwise("relu", 1.0),
-        _alpha_variants("leaky_relu", 0.01),
-        _alpha_variants("elu", 1.0),
+        _alpha_variants("leaky_relu"),
+        _alpha_variants("elu"),
         _elementwise("selu", 1.0),
-        _alpha_variants("leaky_relu_derivative", 0.01),
-        _alpha_variants("elu_derivative", 1.0),
+        _alpha_variants("leaky_relu_derivative"),
+        _alpha_variants("elu_derivative"),
         Question("init_stddev", 1.0, _init_public, _init_hidden, TOL),
         Question("variance_scaling_limit", 1.0, _limit_public, _limit_hidden, TOL),
         Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling, compares_values=False),

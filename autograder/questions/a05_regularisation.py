@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import allclose, as_float_array, exact, raised_or_none
+from ..checks import allclose, as_float_array, exact, precheck
 from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
 from .stats import binomial_ok, uniform_counts_ok
 
@@ -50,11 +50,9 @@ def _dropout_hidden(function: str):
 
 def _dropout_check(scaled: bool):
     def check(ctx: CaseContext) -> Verdict:
-        raised = raised_or_none(ctx)
-        if raised is not None:
-            return raised
-        if ctx.extra.get("modified_input"):
-            return Verdict(False, "modifies its input")
+        early = precheck(ctx)
+        if early is not None:
+            return early
         x = ctx.inputs[ctx.case.call["args"][0]["$array"]]
         rate = float(ctx.case.call["args"][1])
         got = as_float_array(ctx.got)
@@ -134,11 +132,9 @@ def identify(original: np.ndarray, augmented: np.ndarray, max_shift: int) -> tup
 
 
 def _check_augment(ctx: CaseContext) -> Verdict:
-    raised = raised_or_none(ctx)
-    if raised is not None:
-        return raised
-    if ctx.extra.get("modified_input"):
-        return Verdict(False, "modifies its input")
+    early = precheck(ctx)
+    if early is not None:
+        return early
     images = ctx.inputs[ctx.case.call["args"][0]["$array"]]
     max_shift = int(ctx.case.call["kwargs"].get("max_shift", 2))
     got = ctx.got
