@@ -90,8 +90,13 @@ def _show(value: Any, limit: int = 300) -> str:
     if isinstance(value, Raised):
         return f"raises {value.type}" if value.type not in NO_ANSWER else value.message
     if isinstance(value, np.ndarray):
-        text = np.array2string(value, threshold=12, edgeitems=3, precision=6)
-        return (text if value.ndim == 0 else f"{text} (shape {value.shape})")[:limit]
+        for edge in (3, 2, 1):
+            text = np.array2string(value, threshold=12, edgeitems=edge, precision=6, max_line_width=120)
+            if len(text) <= limit:
+                break
+        else:  # never cut a number in half: say what it is instead
+            return f"array of shape {value.shape}, dtype {value.dtype}"
+        return text if value.ndim == 0 else f"{text} (shape {value.shape})"
     if isinstance(value, dict):
         if "$array" in value:
             return "array"

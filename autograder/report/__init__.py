@@ -1,0 +1,47 @@
+"""The reporting stage: from a batch's results to the files an instructor and students read.
+
+`write_reports` writes, into one folder:
+
+- `gradebook.csv`: a row per student, a column per assignment, total and max_total;
+- `gradebook_canvas.csv`: the same scores in Canvas' gradebook import format;
+- `feedback/<name>.md` and `.html`: per student, what to fix (names sanitised, never colliding);
+- `summary.html`: charts, problem submissions and unplaced uploads for the instructor.
+
+It only reads `Result`s (never notebooks or the grader's cache), so reports can be rebuilt from
+`results/*.json` at any time. Output is deterministic: the same results give the same bytes
+(the time chart of course follows the recorded grading times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..result import Result
+from .common import write_atomic
+from .feedback import feedback_html, feedback_markdown, write_feedback
+from .gradebook import canvas_csv, gradebook_csv
+from .naming import file_names, sanitise
+from .summary import summary_html
+
+
+def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+    """Write every report into `out_dir`; returns their paths by name: `gradebook`,
+    `gradebook_canvas`, `summary`, `feedback` (the folder). `unplaced` lists (file, reason) of
+    uploads the batch could not attribute to a student and assignment."""
+    out_dir = Path(out_dir)
+    unplaced = tuple((str(f), str(why)) for f, why in unplaced)
+    paths = {
+        "gradebook": write_atomic(out_dir / "gradebook.csv", gradebook_csv(results)),
+        "gradebook_canvas": write_atomic(out_dir / "gradebook_canvas.csv", canvas_csv(results)),
+    }
+    feedback_dir = out_dir / "feedback"
+    feedback_dir.mkdir(parents=True, exist_ok=True)
+    write_feedback(results, feedback_dir)
+    paths["feedback"] = feedback_dir
+    paths["summary"] = write_atomic(out_dir / "summary.html", summary_html(results, unplaced))
+    return paths
+
+
+__all__ = ["canvas_csv", "feedback_html", "feedback_markdown", "file_names", "gradebook_csv", "sanitise",
+           "summary_html", "write_feedback", "write_reports"]

@@ -1,0 +1,106 @@
+"""The gradebooks: `gradebook.csv` (ours) and `gradebook_canvas.csv` (Canvas' import format).
+
+Both are deterministic (rows sorted by student id, columns by assignment id, fixed number format,
+`\\r\\n` line ends as RFC 4180 says), so two runs on the same results give byte-identical files and
+a diff of two gradebooks shows only real changes.
+
+Text cells hold student ids taken from upload names; a cell starting with `=`, `+`, `-`, `@`, tab
+or carriage return would be run as a formula by Excel or LibreOffice, so such a cell is written
+with a leading `'` (the OWASP advice against CSV injection). Scores are numbers we write.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping, Sequence
+
+from ..result import Result
+from .common import assignments_of, fmt, max_scores, pick
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A Canvas submission download: <name>[_LATE]_<canvas user id>_<submission id>_<file>; the batch
+# records such a student as "<name>_<canvas user id>".
+_CANVAS_FILE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9-]*?)(?:_LATE)?_(?P<id>\d+)_(?P<sub>\d+)_.+$")
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+
+
+def text_cell(value: str) -> str:
+    """A text cell that a spreadsheet shows as text, never evaluates."""
+    return f"'{value}" if value.startswith(_FORMULA_START) else value
+
+
+def _csv(rows: Sequence[Sequence[str]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def gradebook_csv(results: Sequence[Result]) -> str:
+    """`student, <assignment id>..., total, max_total`: a row per student, the score of each
+    assignment (empty if not submitted; an unreadable submission is a 0, it was submitted),
+    the total of the scores, and the sum of the points possible of every column."""
+    chosen = pick(results)
+    aids = assignments_of(chosen)
+    maxima = max_scores(chosen)
+    by_student: dict[str, dict[str, Result]] = {}
+    for r in chosen:
+        by_student.setdefault(r.student, {})[r.assignment] = r
+    max_total = fmt(sum(maxima[a] for a in aids))
+    rows: list[list[str]] = [["student", *aids, "total", "max_total"]]
+    for student in sorted(by_student):
+        mine = by_student[student]
+        rows.append([text_cell(student), *(fmt(mine[a].score) if a in mine else "" for a in aids),
+                     fmt(sum(r.score for r in mine.values())), max_total])
+    return _csv(rows)
+
+
+def canvas_identity(student: str, submissions: Sequence[str]) -> tuple[str, str, str]:
+    """(Student, ID, SIS Login ID) for the Canvas import.
+
+    Canvas matches an imported row to a student by `ID` (the Canvas user id) first, then by
+    `SIS User ID` / `SIS Login ID`, then by the exact name. The grader only knows the Canvas user
+    id when the submission came from a Canvas download (`name_<user id>_<submission id>_file`,
+    student recorded as `name_<user id>`): then `ID` is that number and `Student` the name part.
+    Any other student id (a folder per student, a flat `<login>_<assignment>.ipynb`, Moodle) is
+    most likely the student's login, so it goes to `SIS Login ID` and `Student`, and `ID` stays
+    empty: putting a number that is not a Canvas user id in `ID` could credit another student.
+    `SIS User ID` (the registrar's id) is never known here and stays empty, as does `Section`.
+    """
+    for name in sorted(submissions):
+        m = _CANVAS_FILE.match(name)
+        if m and student == f"{m['name']}_{m['id']}":
+            return m["name"], m["id"], ""
+    return student, "", student
+
+
+def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None) -> str:
+    """Canvas' gradebook import: `Student, ID, SIS User ID, SIS Login ID, Section, <assignment>...`,
+    then a `Points Possible` row, then a row per student.
+
+    The assignment header is the assignment id (e.g. `04_optimizers`) unless `names` maps it to
+    the name of the Canvas assignment: Canvas matches a column to an existing assignment by exact
+    name (or a trailing `(<canvas assignment id>)`), offers to map unmatched columns in its import
+    preview, and otherwise creates a new assignment. There is no total column: Canvas would
+    import it as one more assignment. Empty cells (not submitted) leave Canvas' grade blank.
+    A student id containing `Points Possible` is left out of `Student` (Canvas would take the
+    row for the points row) and matched by `SIS Login ID` only.
+    """
+    chosen = pick(results)
+    aids = assignments_of(chosen)
+    maxima = max_scores(chosen)
+    by_student: dict[str, dict[str, Result]] = {}
+    for r in chosen:
+        by_student.setdefault(r.student, {})[r.assignment] = r
+    header = [*CANVAS_COLUMNS, *(text_cell((names or {}).get(a, a)) for a in aids)]
+    rows: list[list[str]] = [header, ["Points Possible", "", "", "", "", *(fmt(maxima[a]) for a in aids)]]
+    for student in sorted(by_student):
+        mine = by_student[student]
+        shown, canvas_id, login = canvas_identity(student, [r.submission for r in mine.values()])
+        if "Points Possible" in shown:  # Canvas would read the row as the points possible
+            shown = ""
+        rows.append([text_cell(shown), canvas_id, "", text_cell(login), "",
+                     *(fmt(mine[a].score) if a in mine else "" for a in aids)])
+    return _csv(rows)

@@ -1,0 +1,152 @@
+"""End to end: the Gradescope autograder zip, unpacked into a fake /autograder and run as Gradescope does.
+
+setup.sh is not run (it apt-gets and pip-installs; the package is installed here already):
+run_autograder finds the installed `autograder` command, or runs `python3 -m autograder` from the
+unpacked source when there is none. `$GRADESCOPE_ROOT` stands in for /autograder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from autograder.gradescope import build_autograder_zip
+from autograder.sandbox import bubblewrap_available
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+QUESTIONS = ("momentum_step", "nesterov_step", "adagrad_step", "rmsprop_step", "adam_step")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private grader cache (XDG_CACHE_HOME) shared by this module's runs."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
+@pytest.fixture(scope="module")
+def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]:
+    out = tmp_path_factory.mktemp("zips")
+    return {None: build_autograder_zip(out / "autograder.zip", REPO),
+            "04_optimizers": build_autograder_zip(out / "autograder_04.zip", REPO, assignment="04_optimizers")}
+
+
+def run_autograder(tmp_path: Path, zip_path: Path, cache: Path, submission: dict[str, bytes],
+                   path: str | None = None) -> tuple[dict, subprocess.CompletedProcess]:
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(root / "source")
+    (root / "submission").mkdir(parents=True)
+    for name, data in submission.items():
+        (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "submission" / name).write_bytes(data)
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
+    if path is not None:
+        env["PATH"] = path
+    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=900)
+    results = root / "results" / "results.json"
+    assert results.is_file(), proc.stdout + proc.stderr
+    return json.loads(results.read_text()), proc
+
+
+def solution() -> dict[str, bytes]:
+    return {"sub.ipynb": (REPO / "solutions" / "04_optimizers.ipynb").read_bytes()}
+
+
+def source_only_path(tmp_path: Path) -> str:
+    """A PATH with python3 (this interpreter) and the system tools, but no `autograder` command."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # a wrapper, not a symlink: the sandbox runs sys.executable, which must be a mounted path
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{Path(sys.executable).resolve()}" "$@"\n')
+    (bin_dir / "python3").chmod(0o755)
+    path = os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])
+    assert shutil.which("autograder", path=path) is None
+    return path
+
+
+def assert_format(doc: dict) -> None:
+    assert {"score", "output", "tests", "visibility", "stdout_visibility"} <= set(doc)
+    for test in doc["tests"]:
+        assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(test)
+
+
+@pytest.mark.parametrize("how", ["installed command", "python3 -m autograder from the source"])
+def test_solution_gets_full_marks_with_hidden_tests_after_published(how, tmp_path, zips, cache):
+    path = source_only_path(tmp_path) if how.startswith("python3") else None
+    doc, proc = run_autograder(tmp_path, zips[None], cache, solution(), path=path)
+    assert_format(doc)
+    assert doc["score"] == 10.0, (doc["output"], proc.stdout, proc.stderr)
+    assert sum(t["score"] for t in doc["tests"]) == pytest.approx(10.0)
+    assert sum(t["max_score"] for t in doc["tests"]) == pytest.approx(10.0)
+    assert all(t["status"] == "passed" for t in doc["tests"])
+    names = [t["name"] for t in doc["tests"]]
+    assert names == [f"{q} ({kind} cases)" for q in QUESTIONS for kind in ("public", "hidden")]
+    for test in doc["tests"]:
+        assert test["visibility"] == ("after_published" if test["name"].endswith("(hidden cases)") else "visible")
+    assert ("WITHOUT the bubblewrap sandbox" in doc["output"]) == (not bubblewrap_available())
+    assert "Problems while running" not in doc["output"]
+
+
+def test_stub_gets_zero_and_says_why(tmp_path, zips, cache):
+    stub = {"sub.ipynb": (REPO / "assignments" / "04_optimizers.ipynb").read_bytes()}
+    doc, proc = run_autograder(tmp_path, zips[None], cache, stub)
+    assert_format(doc)
+    assert doc["score"] == 0.0, proc.stdout + proc.stderr
+    assert all(t["score"] == 0.0 and t["status"] == "failed" for t in doc["tests"])
+    assert "raised NotImplementedError: momentum_step" in doc["output"]
+    public = next(t for t in doc["tests"] if t["name"] == "momentum_step (public cases)")
+    assert "public case (" in public["output"] and "hidden case (" not in public["output"]
+
+
+@pytest.mark.parametrize("assignment", [None, "04_optimizers"])
+def test_empty_submission_scores_zero_with_the_reason(assignment, tmp_path, zips, cache):
+    doc, proc = run_autograder(tmp_path, zips[assignment], cache, {"sub.ipynb": b""})
+    assert_format(doc)
+    assert doc["score"] == 0.0
+    if assignment:   # the zip knows the assignment: the notebook itself is the problem
+        assert "empty" in doc["output"], doc["output"]
+        assert [t["score"] for t in doc["tests"]] == [0.0] * 5
+    else:            # nothing says which assignment an empty sub.ipynb is
+        assert "cannot tell which assignment" in doc["output"], doc["output"]
+
+
+@pytest.mark.parametrize("files", [{}, {"a.ipynb": b"{}", "b/c.ipynb": b"{}"}], ids=["none", "two"])
+def test_not_exactly_one_notebook_scores_zero(files, tmp_path, zips, cache):
+    doc, _ = run_autograder(tmp_path, zips[None], cache, {"notes.txt": b"hi", **files})
+    assert doc["score"] == 0.0
+    assert f"exactly one .ipynb notebook in the submission, found {len(files)}" in doc["output"]
+
+
+def test_falls_back_to_no_sandbox_when_bubblewrap_cannot_run(tmp_path, zips, cache):
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "bwrap").write_text("#!/bin/sh\nexit 1\n")
+    (fake / "bwrap").chmod(0o755)
+    doc, proc = run_autograder(tmp_path, zips[None], cache, solution(),
+                               path=os.pathsep.join([str(fake), os.environ["PATH"]]))
+    assert "grading with --no-sandbox" in proc.stdout
+    assert "WITHOUT the bubblewrap sandbox" in doc["output"]
+    assert doc["score"] == 10.0, doc["output"]
+
+
+def test_a_broken_python_still_leaves_a_valid_results_json(tmp_path, zips, cache):
+    """No grader can start: the fixed last-resort results.json replaces whatever was there."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "python3").chmod(0o755)
+    results = tmp_path / "autograder" / "results" / "results.json"
+    results.parent.mkdir(parents=True)
+    results.write_text('{"score": 100}')  # e.g. written by an unsandboxed notebook
+    doc, _ = run_autograder(tmp_path, zips[None], cache, solution(),
+                            path=os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"]))
+    assert doc["score"] == 0.0 and "the autograder failed" in doc["output"]
