@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="check as this assignment")
     c.add_argument("--no-sandbox", action="store_true", help="run WITHOUT bubblewrap (rlimits and watchdog only)")
 
+    x = sub.add_parser("export", help="export the grader for another platform")
+    targets = x.add_subparsers(dest="target", required=True)
+    gs = targets.add_parser("gradescope", help="Gradescope autograder zip (setup.sh, run_autograder)")
+    gs.add_argument("--out", type=Path, default=Path("autograder.zip"))
+    gs.add_argument("--assignment", choices=sorted(ASSIGNMENTS),
+                    help="grade every submission as this assignment (recommended: one Gradescope assignment each)")
+    gs.add_argument("--allow-unsandboxed", action="store_true",
+                    help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
+                         "then read solutions/ and forge its score); default: such submissions score 0 with a message")
+
     v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
     v.add_argument("--only", choices=sorted(ASSIGNMENTS), action="append", help="restrict to these assignments")
     _common(v)
@@ -202,6 +212,15 @@ def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
     return ExitCode.UNREADABLE if result.error else ExitCode.OK
 
 
+def cmd_export(args: argparse.Namespace, config: Config) -> ExitCode:
+    from .gradescope import build_autograder_zip
+
+    path = build_autograder_zip(args.out, config.root, assignment=args.assignment,
+                                allow_unsandboxed=args.allow_unsandboxed)
+    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
+    return ExitCode.OK
+
+
 def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
     drift = _build(config, bubblewrap_available(), args.check)
     if args.check and drift:
@@ -233,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = load_config()
-        return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify}[args.command](args, config))
+        return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify,
+                    "export": cmd_export}[args.command](args, config))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -256,6 +256,7 @@ ROOT="${GRADESCOPE_ROOT:-/autograder}"
 SOURCE="$ROOT/source"
 RESULTS="$ROOT/results/results.json"
 ASSIGNMENT="@ASSIGNMENT@"   # empty: from the notebook's metadata, else its file name
+ALLOW_UNSANDBOXED="@ALLOW_UNSANDBOXED@"   # 1: grade without bubblewrap if it cannot run (export --allow-unsandboxed)
 mkdir -p "$ROOT/results"
 rm -f "$RESULTS"
 WORK="$(mktemp -d)"
@@ -304,6 +305,10 @@ echo "run_autograder: grading ${NB#"$ROOT/submission/"}"
 OPTIONS=()
 [ -n "$ASSIGNMENT" ] && OPTIONS+=(--assignment "$ASSIGNMENT")
 if ! "$PY" -m autograder.gradescope can-sandbox; then
+    if [ "$ALLOW_UNSANDBOXED" != 1 ]; then
+        fail "the autograder cannot create its sandbox in this container, and grading without it was not allowed \
+(autograder export gradescope --allow-unsandboxed). This is not a problem with your notebook; please tell your instructor."
+    fi
     echo "run_autograder: WARNING: bubblewrap cannot create a sandbox in this container; grading with --no-sandbox"
     OPTIONS+=(--no-sandbox)
 fi
@@ -328,14 +333,17 @@ echo "run_autograder: wrote $RESULTS"
 """
 
 
-def build_autograder_zip(out: Path, repo_root: Path, *, assignment: str | None = None) -> Path:
+def build_autograder_zip(out: Path, repo_root: Path, *, assignment: str | None = None,
+                         allow_unsandboxed: bool = False) -> Path:
     """Write Gradescope's autograder zip to `out` and return it.
 
     `repo_root` is the folder of `pyproject.toml`, `autograder/` and `solutions/`. With
     `assignment`, every submission is graded as that assignment (a Gradescope assignment is one
     notebook; students' file names and metadata are then irrelevant); without, it is told from
     the notebook's metadata or file name, as `autograder grade` does. `solutions/` goes into
-    `/autograder/source`, which no sandbox ever mounts. The zip is reproducible (fixed dates, sorted).
+    `/autograder/source`, which no sandbox ever mounts. Where bubblewrap cannot run in the
+    container, submissions score 0 with an explanation unless `allow_unsandboxed`: unsandboxed,
+    the notebook runs as root beside `solutions/` and the grader, and could forge its score. The zip is reproducible (fixed dates, sorted).
     """
     from . import __version__
     from .questions import ASSIGNMENTS
@@ -362,7 +370,8 @@ def build_autograder_zip(out: Path, repo_root: Path, *, assignment: str | None =
         files[name] = (repo_root / name).read_bytes()
     scripts = {
         "setup.sh": SETUP_SH.replace("@VERSION@", __version__),
-        "run_autograder": RUN_AUTOGRADER.replace("@VERSION@", __version__).replace(PLACEHOLDER, assignment or ""),
+        "run_autograder": RUN_AUTOGRADER.replace("@VERSION@", __version__).replace(PLACEHOLDER, assignment or "")
+        .replace("@ALLOW_UNSANDBOXED@", "1" if allow_unsandboxed else ""),
     }
 
     out = Path(out)

@@ -35,7 +35,8 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]:
     out = tmp_path_factory.mktemp("zips")
     return {None: build_autograder_zip(out / "autograder.zip", REPO),
-            "04_optimizers": build_autograder_zip(out / "autograder_04.zip", REPO, assignment="04_optimizers")}
+            "04_optimizers": build_autograder_zip(out / "autograder_04.zip", REPO, assignment="04_optimizers"),
+            "unsandboxed": build_autograder_zip(out / "autograder_u.zip", REPO, allow_unsandboxed=True)}
 
 
 def run_autograder(tmp_path: Path, zip_path: Path, cache: Path, submission: dict[str, bytes],
@@ -126,13 +127,15 @@ def test_not_exactly_one_notebook_scores_zero(files, tmp_path, zips, cache):
     assert f"exactly one .ipynb notebook in the submission, found {len(files)}" in doc["output"]
 
 
-def test_falls_back_to_no_sandbox_when_bubblewrap_cannot_run(tmp_path, zips, cache):
+def test_without_bubblewrap_it_fails_closed_unless_allowed(tmp_path, zips, cache):
     fake = tmp_path / "fakebin"
     fake.mkdir()
     (fake / "bwrap").write_text("#!/bin/sh\nexit 1\n")
     (fake / "bwrap").chmod(0o755)
-    doc, proc = run_autograder(tmp_path, zips[None], cache, solution(),
-                               path=os.pathsep.join([str(fake), os.environ["PATH"]]))
+    path = os.pathsep.join([str(fake), os.environ["PATH"]])
+    closed, _ = run_autograder(tmp_path / "closed", zips[None], cache, solution(), path=path)
+    assert closed["score"] == 0.0 and "cannot create its sandbox" in closed["output"]
+    doc, proc = run_autograder(tmp_path / "open", zips["unsandboxed"], cache, solution(), path=path)
     assert "grading with --no-sandbox" in proc.stdout
     assert "WITHOUT the bubblewrap sandbox" in doc["output"]
     assert doc["score"] == 10.0, doc["output"]
