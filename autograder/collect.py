@@ -112,14 +112,32 @@ def last_unfinished(events: list[dict[str, Any]]) -> str | None:
     return running
 
 
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
 def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """The archive's arrays, or None. Only uncompressed members whose header fits their stored size
+    are read: a compressed member (a few MB that inflate to many GB) or a header claiming a huge
+    shape would otherwise make the grader allocate what the sandbox never had to."""
     data = read_untrusted(path, MAX_NPZ_BYTES)
     if data is None:
         return None
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > MAX_NPZ_BYTES:
+                    return None
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version not in _HEADER_READERS:
+                        return None
+                    shape, _, dtype = _HEADER_READERS[version](member)
+                if dtype.hasobject or int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
+                    return None
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError):
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError, TypeError, KeyError,
+            OverflowError, SyntaxError):
         return None
 
 
@@ -141,6 +159,8 @@ def decode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
             return str(value["$str"])
         if set(value) == {"$none"}:
             return None
+        if any(str(k).startswith("$") for k in value):
+            raise ValueError("a malformed encoding")  # e.g. {"$tuple": 5}: not something the probe writes
         return {str(k): decode(v, arrays, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v, arrays, depth + 1) for v in value]
@@ -149,8 +169,20 @@ def decode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
     raise ValueError(f"unexpected {type(value).__name__}")
 
 
-def read_outputs(out_dir: Path, call_ids: list[str]) -> dict[str, CallOutput]:
-    """Every call id gets an output: its value, what it raised, or why there is none."""
+def _check_shape(kind: str | None, value: Any) -> None:
+    """What the probe writes for this call type; anything else is a forgery the compare step
+    must not see (e.g. a 0-d trajectory would crash its feedback)."""
+    if kind == "trajectory":
+        if not (isinstance(value, dict) and value and all(
+                isinstance(v, np.ndarray) and v.ndim >= 1 for v in value.values())):
+            raise ValueError("not a trajectory (a history array per state variable)")
+
+
+def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | None = None) -> dict[str, CallOutput]:
+    """Every call id gets an output: its value, what it raised, or why there is none.
+
+    `kinds` (call id -> call type), when given, lets each value be checked for the shape its call
+    type produces."""
     missing = Raised("NoOutput", "the notebook did not get as far as this check (see the execution errors)")
     raw = read_untrusted(out_dir / "probe.json", MAX_JSON_BYTES)
     arrays = _load_npz(out_dir / "arrays.npz")
@@ -167,7 +199,9 @@ def read_outputs(out_dir: Path, call_ids: list[str]) -> dict[str, CallOutput]:
             outputs[cid] = CallOutput(missing)
         elif entry.get("ok") is True:
             try:
-                outputs[cid] = CallOutput(decode(entry.get("value"), arrays), bool(entry.get("modified_input")))
+                value = decode(entry.get("value"), arrays)
+                _check_shape((kinds or {}).get(cid), value)
+                outputs[cid] = CallOutput(value, entry.get("modified_input") is True)
             except (ValueError, RecursionError) as exc:
                 outputs[cid] = CallOutput(Raised("BadOutput", f"the returned value could not be read: {exc}"))
         else:

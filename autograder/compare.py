@@ -102,8 +102,8 @@ def _show(value: Any, limit: int = 300) -> str:
             return "array"
         if "$rng" in value:
             return f"np.random.default_rng({value['$rng']})"
-        if "$tuple" in value:
-            return "(" + ", ".join(str(v) for v in value["$tuple"]) + ")"
+        if "$tuple" in value and isinstance(value["$tuple"], list):
+            return "(" + ", ".join(_show(v, 120) for v in value["$tuple"]) + ")"
         return "{...}"
     if isinstance(value, (tuple, list)):
         return ("(" if isinstance(value, tuple) else "[") + ", ".join(_show(v, 120) for v in value) + (
@@ -132,7 +132,10 @@ def _explain(public: bool, description: str, message: str, call: dict[str, Any],
             text += f"\n  expected: {_show(expected)}"
         text += f"\n  got:      {_show(got)}"
     elif call.get("type") == "trajectory" and isinstance(expected, dict) and isinstance(got, dict):
-        text += _trajectory_detail(call, inputs, expected, got)
+        try:
+            text += _trajectory_detail(call, inputs, expected, got)
+        except Exception:  # the detail is a courtesy: odd student values must not cost the verdict
+            pass
     return text
 
 
@@ -153,7 +156,8 @@ def _trajectory_detail(call: dict[str, Any], inputs: dict[str, np.ndarray], expe
                      f"\n  step {step + 1}:"]
             for name in wrong:
                 mine = got.get(name)
-                shown = _show(mine[step]) if isinstance(mine, np.ndarray) and len(mine) > step else _show(mine)
+                shown = (_show(mine[step]) if isinstance(mine, np.ndarray) and mine.ndim >= 1 and len(mine) > step
+                         else _show(mine))
                 lines.append(f"\n    {name}: expected {_show(expected[name][step])}, got {shown}")
             return "".join(lines)
     return ""

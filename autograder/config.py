@@ -29,6 +29,7 @@ class Config:
     memory_mb: int = 3072
     pids: int = 256
     file_size_mb: int = 512
+    disk_mb: int | None = None       # None: twice file_size_mb (all writable folders of one sandbox)
     notebook_seconds: float = 900.0
     cell_seconds: float = 600.0
     call_seconds: float = 60.0
@@ -40,7 +41,8 @@ class Config:
     def limits(self) -> Limits:
         return Limits(memory_bytes=self.memory_mb * 1024**2, pids=self.pids,
                       file_size_bytes=self.file_size_mb * 1024**2, notebook_seconds=self.notebook_seconds,
-                      cell_seconds=self.cell_seconds, call_seconds=self.call_seconds)
+                      cell_seconds=self.cell_seconds, call_seconds=self.call_seconds,
+                      disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2)
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() else self.root / value
@@ -71,7 +73,31 @@ def load_config(start: Path | None = None, **overrides: object) -> Config:
             raise UsageError(f"{pyproject}: unknown [tool.autograder] keys: {', '.join(sorted(unknown))}")
         values.update(table)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("solutions_dir", "assignments_dir", "cache_dir"):
-        if key in values:
-            values[key] = Path(str(values[key])).expanduser()
+    for key, value in list(values.items()):
+        values[key] = _checked(key, value, pyproject)
     return Config(root=root, **values)  # type: ignore[arg-type]
+
+
+_PATHS = ("solutions_dir", "assignments_dir", "cache_dir")
+_FLOATS = ("notebook_seconds", "cell_seconds", "call_seconds")
+
+
+def _checked(key: str, value: object, pyproject: Path | None) -> object:
+    """The value in the type its field needs, or a UsageError: `memory_mb = "3G"` would otherwise
+    surface as a TypeError deep inside a sandbox run, long after the typo."""
+    where = f"{pyproject}: [tool.autograder] {key}" if pyproject else key
+    if key in _PATHS:
+        if not isinstance(value, (str, Path)):
+            raise UsageError(f"{where} must be a path (a string), not {value!r}")
+        return Path(str(value)).expanduser()
+    if key == "seed" and value is None:
+        return None
+    if key in _FLOATS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise UsageError(f"{where} must be a positive number of seconds, not {value!r}")
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{where} must be an integer, not {value!r}")
+    if key != "seed" and value < 1:
+        raise UsageError(f"{where} must be at least 1, not {value}")
+    return value

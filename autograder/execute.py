@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import collect, sandbox
+from . import collect, data, sandbox
 from .collect import CallOutput
 from .notebook import CodeCell
 
@@ -93,6 +94,7 @@ def _layout(root: Path, job: Job) -> None:
     np.savez(root / "in" / "inputs.npz", **job.inputs)
     for name in ("out", "work"):
         (root / name).mkdir()
+    (root / "out" / "progress.jsonl").touch()  # exists before the sandbox starts: the watchdog follows this file
     shutil.copy(job.submission, root / "work" / "submission.ipynb")
     if os.geteuid() == 0:
         for name in ("out", "work"):
@@ -111,22 +113,40 @@ def _mounts(root: Path, data_dir: Path | None) -> list[sandbox.Mount]:
 
 
 def _masked() -> list[Path]:
-    """The grader's own package, if installed inside a mounted prefix, is hidden from the sandbox."""
-    package = Path(__file__).resolve().parent
-    prefixes = [m.source for m in sandbox.python_mounts()]
-    return [package] if any(p in package.parents for p in prefixes) else []
+    """Host folders that a mount would otherwise show to the submission, hidden by an empty tmpfs.
+
+    - the grader's own package, if installed inside a mounted prefix;
+    - every place the real Fashion-MNIST may live (Debian's package under /usr/share/datasets,
+      `$FASHION_MNIST_DIR`, keras' cache) when it lies inside something mounted: /usr is mounted
+      whole, and the real test split must never be readable in the sandbox (only the stand-in
+      under /job/data is).
+    """
+    visible = [Path("/usr")] + [m.source for m in sandbox.python_mounts()]
+    candidates = [Path(__file__).resolve().parent]
+    for _, folder in data.candidate_dirs():
+        try:
+            candidates.append(folder.resolve())
+        except OSError:
+            continue
+    hidden = []
+    for path in candidates:
+        if path.is_dir() and any(path == v or v in path.parents for v in visible) and path not in hidden:
+            hidden.append(path)
+    return hidden
 
 
 def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int, tf_threads: int,
         scratch: Path | None = None, keep_outputs: Path | None = None) -> tuple[ExecutionRecord, dict[str, CallOutput]]:
     """Execute the job; always returns a record and one output per call, whatever the notebook does."""
     skip: list[str] = []
+    stuck: list[str] = []
     total = 0.0
     timed_out = killed = memory = False
     cells: dict[int, collect.CellEvent] = {}
     tracebacks: list[str] = []
     outputs: dict[str, CallOutput] = {}
     call_ids = [c["id"] for c in job.calls]
+    known_items = {f"cell:{c.index}" for c in job.cells} | {f"probe:{cid}" for cid in call_ids}
     passes = 0
     with tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch) as tmp:
         for passes in range(1, max_passes + 1):
@@ -134,24 +154,30 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
             root.mkdir()
             _layout(root, job)
             spec = {"cells": [{"index": c.index, "source": c.source} for c in job.cells], "skip": skip,
-                    "cell_seconds": limits.cell_seconds, "call_seconds": limits.call_seconds}
+                    "stuck": stuck, "cell_seconds": limits.cell_seconds, "call_seconds": limits.call_seconds,
+                    "sandboxed": use_sandbox}
             (root / "in" / "cells.json").write_text(json.dumps(spec))
             job_root = JOB if use_sandbox else str(root)
             argv = [sys.executable, "-s", f"{job_root}/in/runtime/runner.py", job_root]
+            # The runner reads this key from stdin before any cell runs and puts it in its final "done"
+            # event only: a cell that forges progress.jsonl ("done") and outputs, then exits, cannot
+            # make its forgery count as a finished run.
+            key = secrets.token_hex(16)
             outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
                                   cwd=f"{job_root}/work", limits=limits, progress_file=root / "out" / "progress.jsonl",
                                   log_file=Path(tmp) / f"log{passes}.txt", sandbox=use_sandbox,
-                                  masked=_masked() if use_sandbox else ())
+                                  masked=_masked() if use_sandbox else (), stdin_data=key.encode())
             total += outcome.seconds
             timed_out |= outcome.timed_out
             killed |= outcome.killed
             memory |= outcome.memory_exceeded
             events = collect.read_progress(root / "out" / "progress.jsonl")
             for index, event in collect.cell_events(events).items():
-                if event.status != "skipped" or index not in cells:
+                if f"cell:{index}" in known_items and (event.status != "skipped" or index not in cells):
                     cells[index] = event
-            outputs = collect.read_outputs(root / "out", call_ids)
-            finished = any(e.get("item") == "runner" and e.get("event") == "done" for e in events)
+            outputs = collect.read_outputs(root / "out", call_ids, {c["id"]: c["type"] for c in job.calls})
+            finished = any(e.get("item") == "runner" and e.get("event") == "done" and e.get("key") == key
+                           for e in events)
             if finished:
                 if keep_outputs is not None:
                     keep_outputs.mkdir(parents=True, exist_ok=True)
@@ -159,16 +185,31 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
                         data = collect.read_untrusted(root / "out" / name, collect.MAX_NPZ_BYTES)
                         (keep_outputs / name).write_bytes(data or b"")
                 break
-            culprit = outcome.stuck_item or collect.last_unfinished(events)
+            # The progress file is the notebook's to forge: only items of this job count.
+            ours = [e for e in events if e.get("item") in known_items]
+            culprit = next((c for c in (outcome.stuck_item, collect.last_unfinished(ours), outcome.last_item)
+                            if c in known_items), None)
             if culprit is None:
                 tracebacks.append(_tail(Path(tmp) / f"log{passes}.txt"))
                 break  # died before running any cell: nothing to skip, a rerun would do the same
             skip.append(culprit)
+            stuck.append(culprit)
+            if culprit.startswith("probe:"):
+                # A function that hung once (ignoring its alarm) would hang on its other cases too, one
+                # rerun each: skip them all, so that it costs its own question and not every later one.
+                question = culprit[len("probe:"):].split("/", 1)[0]
+                skip += [f"probe:{cid}" for cid in call_ids
+                         if cid.split("/", 1)[0] == question and f"probe:{cid}" not in skip]
             if culprit.startswith("cell:"):
                 index = int(culprit[5:])
                 old = cells.get(index)
-                status = "timeout" if outcome.stuck_item or outcome.timed_out else "killed"
-                cells[index] = collect.CellEvent(index, status, old.ename if old else "", old.evalue if old else "")
+                status = ("killed" if outcome.disk_exceeded else
+                          "timeout" if outcome.stuck_item or outcome.timed_out else "killed")
+                ename, evalue = (old.ename, old.evalue) if old else ("", "")
+                if outcome.disk_exceeded:
+                    ename, evalue = "DiskQuotaExceeded", (f"the notebook wrote more than "
+                                                          f"{limits.disk_quota // 1024**2} MB to disk")
+                cells[index] = collect.CellEvent(index, status, ename, evalue)
     errors = tuple(CellError(e.index, e.status, e.ename, e.evalue) for e in sorted(cells.values(), key=lambda e: e.index)
                    if e.status in ("error", "timeout", "killed"))
     tracebacks += [e.traceback for e in sorted(cells.values(), key=lambda e: e.index) if e.traceback]

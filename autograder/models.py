@@ -43,6 +43,13 @@ class UnsupportedModel(ValueError):
     """The description cannot be evaluated by the whitelist forward pass; message for students."""
 
 
+# The description's weights are student data: the forward pass must not become a way to make the
+# grader allocate or compute without bound (the lecture's models have ~280k parameters and layers
+# of at most 300 units). Activations are computed in batches of at most _MAX_BATCH_VALUES values.
+MAX_PARAMETERS = 20_000_000
+_MAX_BATCH_VALUES = 4_000_000
+
+
 def _activation(config: dict[str, Any], where: str):
     name = config.get("activation", "linear")
     if not isinstance(name, str) or name not in ACTIVATIONS:
@@ -60,8 +67,15 @@ def _weights(layer: dict[str, Any], count: int, where: str) -> list[np.ndarray]:
 def forward(description: dict[str, Any], x: np.ndarray, batch: int = 2000) -> np.ndarray:
     """Model output for inputs `x`, computed with numpy from the plain description."""
     layers = description.get("layers")
-    if not isinstance(layers, list) or not layers:
+    if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
         raise UnsupportedModel("the model has no layers")
+    arrays = [w for layer in layers if isinstance(layer.get("weights"), list)
+              for w in layer["weights"] if isinstance(w, np.ndarray)]
+    if sum(w.size for w in arrays) > MAX_PARAMETERS:
+        raise UnsupportedModel(f"the model has {sum(w.size for w in arrays):,} weights; "
+                               f"the grader evaluates at most {MAX_PARAMETERS:,}")
+    widest = max([int(np.prod(x.shape[1:]))] + [w.shape[-1] for w in arrays if w.ndim >= 1])
+    batch = max(1, min(batch, _MAX_BATCH_VALUES // max(1, widest)))
     outputs = []
     for start in range(0, len(x), batch):
         h = x[start:start + batch].astype(np.float64)
@@ -93,11 +107,11 @@ def _apply(layer: dict[str, Any], h: np.ndarray, where: str) -> np.ndarray:
             raise UnsupportedModel(f"{where}: only batch normalisation over the last axis is supported")
         scale, center = config.get("scale", True) is not False, config.get("center", True) is not False
         w = _weights(layer, 2 + scale + center, where)
+        if any(v.shape != (h.shape[-1],) for v in w):  # else broadcasting could blow up the batch
+            raise UnsupportedModel(f"{where}: statistics do not fit its input")
         gamma = w.pop(0) if scale else 1.0
         beta = w.pop(0) if center else 0.0
         mean, var = w
-        if mean.shape != (h.shape[-1],):
-            raise UnsupportedModel(f"{where}: statistics do not fit its input")
         eps = float(config.get("epsilon", 1e-3))
         return (h - mean) / np.sqrt(var + eps) * gamma + beta
     raise UnsupportedModel(f"{where}: layer type {kind!r} is not supported by the grader "

@@ -42,7 +42,7 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
                                    f"{MAX_NOTEBOOK_BYTES // 1024**2} MB limit")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (some Windows editors add one) is not damage
     except UnicodeDecodeError as exc:
         raise SubmissionUnreadable(f"{path.name}: not UTF-8 text (byte {exc.start}); is it a notebook?") from None
     try:

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -43,6 +44,11 @@ class Limits:
     notebook_seconds: float = 600.0
     cell_seconds: float = 300.0
     call_seconds: float = 30.0
+    disk_bytes: int | None = None  # all writable folders together; None: twice file_size_bytes
+
+    @property
+    def disk_quota(self) -> int:
+        return self.disk_bytes if self.disk_bytes is not None else 2 * self.file_size_bytes
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class RunOutcome:
     stuck_item: str | None
     sandboxed: bool
     limits_applied: tuple[str, ...] = field(default_factory=tuple)
+    disk_exceeded: bool = False
+    last_item: str | None = None  # what the watchdog last saw running (for a progress file that is gone)
 
 
 def bubblewrap_available() -> bool:
@@ -243,21 +251,42 @@ class _ProgressReader:
     """Follows the runner's progress file: which item (cell, probe call) is running since when.
 
     The file is written by untrusted code, so it is read in bounded chunks and any garbage is
-    ignored; the limits applied come from this side, never from the file.
+    ignored; the limits applied come from this side, never from the file. Once opened, the file is
+    followed through its descriptor: a notebook that deletes or replaces the path (by a fifo, which
+    a plain open() would block on forever, or a symlink to a host file) does not blind the watchdog.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.fd: int | None = None
         self.offset = 0
         self.buffer = b""
         self.current: str | None = None
         self.since = 0.0
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            self.fd = fd
+        else:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def poll(self) -> None:
+        if self.fd is None:
+            self._open()
+            if self.fd is None:
+                return
         try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                chunk = fh.read(65536)
+            chunk = os.pread(self.fd, 65536, self.offset)
         except OSError:
             return
         self.offset += len(chunk)
@@ -286,11 +315,13 @@ def run(
     log_file: Path,
     sandbox: bool = True,
     masked: Iterable[Path] = (),
+    stdin_data: bytes | None = None,
 ) -> RunOutcome:
     """Run `argv` confined, under the watchdog, and report what happened.
 
     With `sandbox=False` (asked for explicitly by the user) the program runs directly, still with
-    rlimits, cgroup and watchdog, and paths are the host paths: mounts are ignored.
+    rlimits, cgroup and watchdog, and paths are the host paths: mounts are ignored. `stdin_data`
+    is written to the program's stdin, which is then closed (the runner's key, see execute.py).
     """
     cgroup = _Cgroup(limits)
     applied = list(cgroup.applied)
@@ -312,16 +343,26 @@ def run(
                 f"--nproc={limits.pids}", "--", *full]
     applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc"]
     reader = _ProgressReader(progress_file)
+    writable = [m.source for m in mounts if m.writable]
     start = time.monotonic()
-    timed_out = killed = False
+    next_disk_check = start + _DISK_CHECK_SECONDS
+    timed_out = killed = disk_exceeded = False
     stuck: str | None = None
     with open(log_file, "wb") as log:
         try:
-            proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    env=child_env, cwd=None if sandbox else cwd, start_new_session=True)
+            proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
+                                    stdout=log, stderr=subprocess.STDOUT, env=child_env, cwd=None if sandbox else cwd,
+                                    start_new_session=True)
         except OSError as exc:
             cgroup.remove()
+            reader.close()
             raise InfrastructureError(f"cannot start the sandbox: {exc}") from exc
+        if proc.stdin is not None:
+            try:
+                proc.stdin.write(stdin_data or b"")
+                proc.stdin.close()
+            except OSError:
+                pass  # the program is already gone: the watchdog below sees it
         try:
             while proc.poll() is None:
                 time.sleep(0.1)
@@ -332,7 +373,11 @@ def run(
                     timed_out = True
                 elif reader.current is not None and now - reader.since > item_limit + 5.0:
                     stuck = reader.current  # the runner's own alarm did not end it: kill from outside
+                elif now >= next_disk_check and disk_usage(writable, limits.disk_quota) > limits.disk_quota:
+                    disk_exceeded, stuck = True, reader.current
                 else:
+                    if now >= next_disk_check:
+                        next_disk_check = now + _DISK_CHECK_SECONDS
                     continue
                 killed = True
                 _kill(proc, cgroup)
@@ -342,6 +387,8 @@ def run(
             _kill(proc, cgroup)  # threads or children that outlive the runner
             memory_exceeded = cgroup.oom_killed()
             cgroup.remove()
+            reader.poll()
+            reader.close()
     return RunOutcome(
         returncode=proc.returncode,
         seconds=time.monotonic() - start,
@@ -350,8 +397,44 @@ def run(
         memory_exceeded=memory_exceeded,
         stuck_item=stuck,
         sandboxed=sandbox,
-        limits_applied=tuple(applied),
+        limits_applied=tuple(applied + ["watchdog:disk"]),
+        disk_exceeded=disk_exceeded,
+        last_item=reader.current,
     )
+
+
+_DISK_CHECK_SECONDS = 0.5
+_MAX_ENTRIES = 100_000
+
+
+def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
+    """Bytes allocated under `folders` (symlinks not followed), counting up to just past `stop_above`.
+
+    RLIMIT_FSIZE bounds one file; this bounds them all (a loop writing 500 MB files would fill the
+    grader's disk). A tree of more than 100,000 entries counts as over any quota: walking it would
+    take the watchdog too long, and no notebook needs it.
+    """
+    total, entries = 0, 0
+    stack = [Path(f) for f in folders]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entries > _MAX_ENTRIES:
+                        return stop_above + 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += info.st_blocks * 512
+                    if total > stop_above:
+                        return total
+                    if stat.S_ISDIR(info.st_mode):
+                        stack.append(Path(entry.path))
+        except OSError:
+            continue
+    return total
 
 
 def _sweep_stale(parent: Path, min_age: float = 600.0) -> None:

@@ -8,15 +8,26 @@ from comparing plain data with reference values that never enter the sandbox.
 Cells run in an in-process IPython shell (magics and `!` lines work like in a kernel, without a
 kernel's sockets, which cannot be reached across a network namespace, and ~0.7 s cheaper).
 
+Inside the sandbox (`"sandboxed": true` in cells.json; never without one, where other processes
+of the same user are not the notebook's):
+- processes a cell started do not outlive it (a fork bomb, a background writer): every process
+  of the sandbox but this one is killed after each cell;
+- the results are written by a forked copy of this process, which has none of the notebook's
+  threads: it stops this process, kills every other one, empties out/ and writes progress.jsonl,
+  probe.json and arrays.npz from memory, then ends the sandbox. Nothing a notebook left behind
+  (a thread, a child process, a planted symlink or a forged file) can change what the grader reads.
+
 Protocol (paths under the job folder given as argv[1]):
-  in/cells.json      {"cells": [{"index", "source"}], "skip": [item, ...], "cell_seconds", "call_seconds"}
+  in/cells.json      {"cells": [{"index", "source"}], "skip": [item, ...], "stuck": [item, ...],
+                      "cell_seconds", "call_seconds", "sandboxed"}
   in/calls.json      the probe's calls (see probe.py); in/inputs.npz their array arguments
   out/progress.jsonl one JSON line per event: {"item": "cell:3"|"probe:<id>", "event": "start"|"end", ...}
-  out/probe.json, out/arrays.npz  written by the probe when it finishes
+  out/probe.json, out/arrays.npz  written when the probe finishes
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import signal
@@ -24,10 +35,57 @@ import sys
 import time
 import traceback
 
-JOB = sys.argv[1] if len(sys.argv) > 1 else "/job"
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Functions defined below look builtins up in this private copy: a notebook that patches
+# `builtins` does not change what the runner does or writes.
+__builtins__ = dict(vars(builtins))
 
-import probe  # noqa: E402  (imported before any student code runs)
+JOB = sys.argv[1] if len(sys.argv) > 1 else "/job"
+
+
+def _read_key() -> str:
+    """The grader's key for this run, from stdin, which is then replaced by /dev/null: only this
+    process's memory holds it, and only the final "done" event carries it (see execute.py)."""
+    try:
+        data = os.read(0, 256)
+    except OSError:
+        data = b""
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+    except OSError:
+        pass
+    return data.decode("ascii", "replace").strip()
+
+
+_KEY = _read_key()
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # `import probe` works in a notebook, and gives it a copy of its own
+
+
+def _load_private(path: str) -> dict:
+    """probe.py in a namespace no notebook can import, with its own copy of the builtins."""
+    namespace = {"__name__": "_grader_probe", "__file__": path, "__builtins__": dict(vars(builtins))}
+    with open(path, encoding="utf-8") as fh:
+        exec(compile(fh.read(), path, "exec"), namespace)  # noqa: S102 - our own file, before student code
+    return namespace
+
+
+_probe = _load_private(os.path.join(HERE, "probe.py"))
+_text, _name, _dumps = _probe["text"], _probe["name"], _probe["dumps"]
+_kill, _listdir, _getpid, _waitpid, _fork, _exit = os.kill, os.listdir, os.getpid, os.waitpid, os.fork, os._exit
+_SIGKILL, _SIGSTOP, _SIGALRM, _ITIMER_REAL = signal.SIGKILL, signal.SIGSTOP, signal.SIGALRM, signal.ITIMER_REAL
+_signal, _setitimer, _sleep, _now = signal.signal, signal.setitimer, time.sleep, time.time
+_SIGXFSZ, _SIG_IGN, _WNOHANG = signal.SIGXFSZ, signal.SIG_IGN, os.WNOHANG
+_stdout = sys.stdout
+_RUNNER_PID = os.getpid()
+
+
+def _only_the_runner() -> None:
+    """A process a cell forked returns from that cell into this loop: it must not go on as a second
+    runner (running the rest of the notebook, killing the real one); it ends here."""
+    if _getpid() != _RUNNER_PID:
+        _exit(0)
 
 
 class CellTimeout(BaseException):
@@ -39,33 +97,57 @@ def _alarm(signum, frame):  # noqa: ARG001
 
 
 class Progress:
-    """Appends events to out/progress.jsonl; opened once, before student code can interfere."""
+    """Appends events to out/progress.jsonl (the watchdog follows it) and keeps them in memory,
+    so that the final progress.jsonl holds the runner's own events only."""
 
     def __init__(self, path: str) -> None:
         self.fh = open(path, "a", buffering=1, encoding="utf-8")
+        self.lines: list[str] = []
 
     def event(self, item: str, event: str, **extra) -> None:
+        _only_the_runner()
+        line = _dumps({"item": item, "event": event, "t": _now(), **extra}) + "\n"
+        self.lines.append(line)
         try:
-            self.fh.write(json.dumps({"item": item, "event": event, "t": time.time(), **extra}) + "\n")
+            self.fh.write(line)
             self.fh.flush()
-        except Exception:  # a student may close our file; the watchdog still sees the process
+        except BaseException:  # noqa: BLE001 - a student may close our file; the watchdog still sees the process
             pass
+
+    def text(self) -> str:
+        return "".join(self.lines)
 
 
 def _short_traceback(exc: BaseException, limit: int = 4000) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return text[-limit:]
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:  # noqa: BLE001 - a hostile exception
+        text = "<the traceback could not be formatted>"
+    return _text(text, 10**6)[-limit:]
 
 
-def run_cells(shell, cells, skip, progress: Progress, cell_seconds: float) -> None:
+def _describe(error: BaseException, seconds: float) -> tuple[str, str]:
+    """The error's text and traceback, under an alarm: its __str__ is the notebook's code."""
+    _signal(_SIGALRM, _alarm)
+    _setitimer(_ITIMER_REAL, seconds)
+    try:
+        try:
+            return _text(error, 2000), _short_traceback(error)
+        finally:
+            _setitimer(_ITIMER_REAL, 0)
+    except BaseException:  # noqa: BLE001 - the alarm went off in the finally clause
+        return "<unprintable>", ""
+
+
+def run_cells(shell, cells, skip, progress: Progress, cell_seconds: float, sandboxed: bool) -> None:
     for cell in cells:
         item = f"cell:{cell['index']}"
         if item in skip:
             progress.event(item, "skipped")
             continue
         progress.event(item, "start")
-        signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, cell_seconds)
+        _signal(_SIGALRM, _alarm)
+        _setitimer(_ITIMER_REAL, cell_seconds)
         error = None
         try:
             result = shell.run_cell(cell["source"], store_history=True)
@@ -75,13 +157,98 @@ def run_cells(shell, cells, skip, progress: Progress, cell_seconds: float) -> No
         except BaseException as exc:  # noqa: BLE001 - a cell may raise anything, even SystemExit
             error = exc
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _setitimer(_ITIMER_REAL, 0)
+        _only_the_runner()
+        if sandboxed:
+            _kill_others()
         if error is None:
             progress.event(item, "end", status="ok")
         else:
             status = "timeout" if isinstance(error, CellTimeout) else "error"
-            progress.event(item, "end", status=status, ename=type(error).__name__,
-                           evalue=str(error)[:2000], traceback=_short_traceback(error))
+            evalue, trace = _describe(error, min(5.0, cell_seconds))
+            progress.event(item, "end", status=status, ename=_name(type(error)), evalue=evalue, traceback=trace)
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+def _pids() -> list[int]:
+    try:
+        return [int(p) for p in _listdir("/proc") if p.isdigit()]
+    except OSError:
+        return []
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter from /proc (R, S, T, Z...), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2:][:1].decode()
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_others(spare: tuple[int, ...] = ()) -> bool:
+    """SIGKILL every live process of the sandbox but this one (and `spare`); True when none was left.
+
+    Only called in the sandbox: its pid namespace holds bwrap's init (pid 1, not ours to signal)
+    and the notebook's processes, nothing else.
+    """
+    me = _getpid()
+    for _ in range(100):
+        alive = []
+        for pid in _pids():
+            if pid in (me, 1, *spare) or _state(pid) in (None, "Z", "X"):
+                continue
+            try:
+                _kill(pid, _SIGKILL)
+                alive.append(pid)
+            except OSError:
+                pass
+        while True:  # reap our own children, so they do not linger as zombies
+            try:
+                if _waitpid(-1, _WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        if not alive:
+            return True
+        _sleep(0.005)
+    return False
+
+
+def _finish_alone(write) -> None:
+    """Run `write` when no notebook code can run any more, then end the sandbox.
+
+    A forked child has only the thread that forked it. It stops this process (all its threads),
+    kills every other process, writes, and kills this process. If forking is impossible, write here.
+    """
+    parent = _getpid()
+    try:
+        child = _fork()
+    except OSError:
+        write()
+        _exit(0)
+    if child == 0:
+        try:
+            _signal(_SIGXFSZ, _SIG_IGN)  # a write over the limit fails instead of killing
+            for _ in range(20):
+                _kill(parent, _SIGSTOP)
+                if _kill_others(spare=(parent,)) and _state(parent) in ("T", "t"):
+                    break
+                _sleep(0.002)
+            write()
+        finally:
+            try:
+                _kill(parent, _SIGKILL)
+            finally:
+                _exit(0)
+    while True:  # stopped, then killed, by the child
+        try:
+            _waitpid(child, 0)
+        except ChildProcessError:
+            pass
+        _exit(3)  # the child died without killing us: the grader finds no "done" and reruns
 
 
 def main() -> None:
@@ -92,18 +259,32 @@ def main() -> None:
         calls = json.load(fh)
     progress = Progress(os.path.join(out, "progress.jsonl"))
     skip = set(spec.get("skip", []))
-    inputs = probe.load_inputs(os.path.join(JOB, "in", "inputs.npz"))
+    stuck = set(spec.get("stuck", []))
+    sandboxed = spec.get("sandboxed") is True
+    inputs = _probe["load_inputs"](os.path.join(JOB, "in", "inputs.npz"))
+    probe_run, write_outputs = _probe["run"], _probe["write_outputs"]
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance(colors="NoColor")
     progress.event("runner", "ready")
-    run_cells(shell, spec["cells"], skip, progress, float(spec.get("cell_seconds", 300)))
-    probe.run(shell.user_ns, calls, inputs, skip, progress, out, float(spec.get("call_seconds", 30)))
-    progress.event("runner", "done")
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for threads a cell may have left running
+    run_cells(shell, spec["cells"], skip, progress, float(spec.get("cell_seconds", 300)), sandboxed)
+    doc, arrays = probe_run(shell.user_ns, calls, inputs, skip, progress, float(spec.get("call_seconds", 30)), stuck)
+    events = progress.text()
+    done = _dumps({"item": "runner", "event": "done", "t": _now(), "key": _KEY}) + "\n"
+    try:
+        _stdout.flush()
+    except BaseException:  # noqa: BLE001
+        pass
+
+    def write() -> None:
+        write_outputs(out, doc, arrays, events, done)
+
+    if sandboxed:
+        _finish_alone(write)
+    write()
+    _exit(0)  # do not wait for threads a cell may have left running
 
 
 if __name__ == "__main__":

@@ -153,3 +153,17 @@ def test_as_float_array_numeric_dtypes(value):
     out = as_float_array(value)
     assert out.dtype == np.float64
     np.testing.assert_array_equal(out, value.astype(np.float64))
+
+
+def test_public_feedback_survives_odd_student_values():
+    """The feedback detail reads student values the check already failed; it must never raise."""
+    from autograder.compare import _explain, _show
+
+    call = {"type": "trajectory", "state": {"theta": {"$array": "t0"}}}
+    inputs = {"t0": np.array([1.0, 2.0])}
+    exp = {"theta": np.array([[1.0, 1.0], [0.5, 0.5]])}
+    text = _explain(True, "two steps", "wrong", call, inputs, exp, {"theta": np.array(3.0)})
+    assert text.startswith("public case (two steps): wrong") and text.endswith("got 3.")
+    text = _explain(True, "two steps", "wrong", {"type": "trajectory"}, inputs, exp, {"theta": np.zeros(2)})
+    assert text == "public case (two steps): wrong"  # no state to show: the message alone
+    assert _show({"$tuple": 5}) == "{...}" and _show({"$tuple": [1, np.array(2.0)]}) == "(1, 2.)"

@@ -84,3 +84,27 @@ def test_repository_pyproject_loads():
     for key, value in table.items():
         got = getattr(config, key)
         assert (got == Path(value)) if isinstance(got, Path) else (got == value), key
+
+
+@pytest.mark.parametrize("body, message", [
+    ('memory_mb = "3G"\n', "memory_mb must be an integer"),
+    ("pids = 0\n", "pids must be at least 1"),
+    ("max_passes = true\n", "max_passes must be an integer"),
+    ('cell_seconds = "1m"\n', "cell_seconds must be a positive number"),
+    ("call_seconds = -1\n", "call_seconds must be a positive number"),
+    ("cache_dir = 3\n", "cache_dir must be a path"),
+    ("disk_mb = 1.5\n", "disk_mb must be an integer"),
+])
+def test_wrong_value_types_are_usage_errors(tmp_path, body, message):
+    pyproject(tmp_path, body)
+    with pytest.raises(UsageError, match=message):
+        load_config(tmp_path)
+
+
+def test_disk_quota_defaults_to_twice_the_file_size_and_can_be_set(tmp_path):
+    pyproject(tmp_path / "a", "file_size_mb = 10\n")
+    assert load_config(tmp_path / "a").limits.disk_quota == 20 * 2**20
+    pyproject(tmp_path / "b", "file_size_mb = 10\ndisk_mb = 100\n")
+    assert load_config(tmp_path / "b").limits.disk_quota == 100 * 2**20
+    assert load_config(tmp_path / "b").notebook_seconds == 900.0 and isinstance(
+        load_config(tmp_path / "b", notebook_seconds=5).notebook_seconds, float)

@@ -1,0 +1,459 @@
+"""Hostile submissions through the whole sandboxed pipeline: nothing gets through.
+
+Every case in tests/submissions/hostile.py is held to one rule: it gains nothing. Its per-question
+scores equal those of its twin (the same notebook without the hostile cells, or the honest
+function named in TWINS), and `lost` names exactly the questions below full marks. The tests after
+the parametrized one check what each case is about (what a cell could read, where the grader's
+feedback comes from, what is left on the host).
+
+Limits are small so that each case is quick (a hang costs its limit + the watchdog's 5 s grace).
+Every grade runs under a deadline: a defence that fails by hanging the grader fails the test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import batch, collect, models
+from autograder.grade import grade
+from autograder.sandbox import bubblewrap_available
+from tests.conftest import REPO, make_variant
+from tests.submissions import hostile
+from tests.submissions.variants import A03, A04, A05, Variant
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+SEED = 7
+GENERIC = hostile.HOSTILE_CASES + [hostile.DISK] + hostile.MODELS
+
+
+def limits_for(config, variant: Variant):
+    small = dataclasses.replace(config, cell_seconds=5, call_seconds=5, notebook_seconds=60, memory_mb=1024)
+    if variant.assignment == A03:  # importing TensorFlow alone takes seconds
+        return dataclasses.replace(small, cell_seconds=60, call_seconds=30, notebook_seconds=300)
+    if variant.name in ("swallows_interrupts", "blocks_the_watchdog"):
+        return dataclasses.replace(small, cell_seconds=1, call_seconds=1)
+    if variant.name == "fills_the_disk":
+        return dataclasses.replace(small, file_size_mb=64)  # disk quota: twice that
+    return small
+
+
+def grade_within(path: Path, config, deadline: float = 240.0, **kwargs):
+    """grade(), or a failed test if it does not return in time (a hung watchdog, a blocked read)."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = grade(path, config, seed=SEED, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(deadline)
+    assert not thread.is_alive(), f"grading {path.name} did not finish within {deadline:.0f} s"
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("hostile")
+
+
+@pytest.fixture(scope="module")
+def graded(config, workdir):
+    """Grade a variant once per module (several tests look at the same result)."""
+    cache: dict = {}
+
+    def get(variant: Variant):
+        key = (variant.name, variant.assignment, tuple(sorted(variant.replace.items())), variant.insert_first,
+               variant.append, variant.drop_train)
+        if key not in cache:
+            folder = workdir / f"{len(cache)}"
+            folder.mkdir()
+            cache[key] = grade_within(make_variant(variant, folder), limits_for(config, variant))
+        return cache[key]
+
+    return get
+
+
+def twin_of(variant: Variant) -> Variant | None:
+    """The honest notebook beneath; None when the variant has no hostile cells (it is its own twin)
+    or none is meaningful (TWINS says None)."""
+    if variant.name in hostile.TWINS:
+        return hostile.TWINS[variant.name]
+    if not variant.insert_first and not variant.append:
+        return None
+    return dataclasses.replace(variant, name=f"{variant.name}_twin", insert_first=(), append=(), lost=frozenset())
+
+
+def scores(result) -> dict[str, float]:
+    return {q.id: q.score for q in result.questions}
+
+
+def lost(result) -> set[str]:
+    return {q.id for q in result.questions if q.score < q.max_score}
+
+
+def report(result, cell: int | None = None) -> dict:
+    """What a cell found out, sent back as its error value (see hostile.REPORT)."""
+    for error in result.execution.cell_errors:
+        if error["evalue"].startswith("REPORT ") and (cell is None or error["cell"] == cell):
+            return json.loads(error["evalue"][len("REPORT "):])
+    raise AssertionError(f"no report among {result.execution.cell_errors}")
+
+
+# --- the rule --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", GENERIC, ids=lambda v: v.name)
+def test_hostile_gains_nothing(variant, graded):
+    result = graded(variant)
+    assert result.sandboxed and result.error is None
+    assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
+    twin = twin_of(variant)
+    if twin is not None:
+        assert scores(result) == scores(graded(twin)), "the hostile cells changed the grade"
+
+
+@pytest.mark.parametrize("variant", hostile.LIMITS, ids=lambda v: v.name)
+@pytest.mark.xfail(strict=True, reason="known limit (README, security): code running in the probe's interpreter "
+                                       "can reach its frames and forge what it observes (here: unmodified inputs)")
+def test_known_limit_in_process_tampering(variant, graded):
+    result = graded(variant)
+    assert scores(result) == scores(graded(twin_of(variant)))
+
+
+# --- what the cases are about ----------------------------------------------------------------------
+
+def by_id(result, qid):
+    return next(q for q in result.questions if q.id == qid)
+
+
+def test_patched_numpy_is_not_the_probes_numpy(graded):
+    """The Claim would be 3.5 (the public answer) to the notebook's np.asarray; the probe converts it
+    with its own, finds an object, and says so."""
+    result = graded(next(v for v in hostile.PATCHES if v.name == "patches_numpy_testing_and_asarray"))
+    assert "dtype object" in by_id(result, "l1_penalty").feedback[0]
+
+
+def test_lying_objects_are_graded_on_what_numpy_makes_of_them(graded):
+    result = graded(next(v for v in hostile.LIES if v.name == "returns_lying_objects"))
+    assert by_id(result, "l2_penalty").status == "passed"  # __array__ told the truth
+    assert "dtype object" in by_id(result, "dropout_test_weights").feedback[0]
+    assert "more than 20000000" in by_id(result, "inverted_dropout").feedback[0]
+    assert "wrong shape" in by_id(result, "elastic_net_penalty").feedback[0]
+    assert result.execution.passes == 1 and not result.execution.killed
+
+
+def test_huge_and_unprintable_answers_cost_only_their_question(graded):
+    huge = graded(next(v for v in hostile.LIES if v.name == "returns_huge_arrays"))
+    assert "MB of arrays for this question" in by_id(huge, "l1_penalty").feedback[0]
+    text = graded(next(v for v in hostile.LIES if v.name == "raises_and_returns_hostile_text"))
+    assert by_id(text, "l1_penalty").feedback[0].startswith("public case (a small vector): raised Unprintable")
+    assert "raised Nameless" in by_id(text, "elastic_net_penalty").feedback[0]  # the real class name
+    assert by_id(text, "dropout_test_weights").cases_passed == 2  # only the public case hung in __str__
+    for result in (huge, text):
+        assert result.execution.passes == 1
+
+
+def test_functions_that_detect_grading_are_graded_on_what_they_return(graded):
+    result = graded(hostile.DETECTS[0])
+    assert by_id(result, "l2_penalty").status == "passed"  # right only when graded: right is what counts
+    assert "got:      0." in by_id(result, "l1_penalty").feedback[0]
+
+
+def test_reading_outside_the_submission_finds_nothing(config, graded, tmp_path):
+    results = tmp_path / "grades" / "results" / "alice" / "05_regularisation.json"
+    results.parent.mkdir(parents=True)
+    results.write_text('{"score": 12}')
+    other = tmp_path / "submissions" / "bob_05_regularisation.ipynb"
+    other.parent.mkdir()
+    other.write_text("{}")
+    graded(Variant("warm_the_cache", A05))  # the reference cache exists while the case runs
+    result = graded(hostile.reads_outside(str(REPO), str(config.cache_dir), str(results), str(other)))
+    found = report(result)
+    for what in ("solutions", "grader source", "reference cache", "results folder", "other student", "etc shadow",
+                 "etc passwd", "root ssh", "pid 1 environment"):
+        assert found[what] in ("FileNotFoundError", "PermissionError"), (what, found[what])
+    assert found["other jobs"] == []
+    assert found["default cache"] == "FileNotFoundError"
+    assert found["root"] == [".pyenv"] and found["root pyenv"] == ["versions"]  # only the interpreter
+    assert found["real test split (Debian)"] == []  # masked: only the stand-in under /job/data
+    assert found["grader package"] == "ModuleNotFoundError"
+    assert found["sandbox package"] == ["__init__.py", "data.py"]
+    assert len(found["processes"]) <= 3  # bwrap's init, the runner, and nothing of the host
+    assert lost(result) == set()
+
+
+def test_writing_outside_the_sandbox_fails(graded):
+    result = graded(next(v for v in hostile.WRITES if v.name == "writes_outside"))
+    found = report(result)
+    assert set(found.values()) <= {"PermissionError", "OSError", "FileNotFoundError"}, found  # EROFS is an OSError
+    assert not Path("/usr/lib/dnn-grader-was-here").exists() and not Path("/etc/dnn-grader-was-here").exists()
+    assert lost(result) == set()
+
+
+def test_forged_results_and_progress_do_not_count(graded):
+    forged = graded(next(v for v in hostile.WRITES if v.name == "forges_results_then_exits"))
+    assert forged.execution.passes == 2 and forged.execution.skipped[0].startswith("cell:")
+    progress = graded(next(v for v in hostile.WRITES if v.name == "forges_progress_then_exits"))
+    assert progress.execution.passes == 2 and progress.execution.skipped == ("cell:1",)
+    assert lost(progress) == set()
+
+
+def test_planted_symlinks_are_not_followed(config, graded, tmp_path):
+    """The symlinks point at the grader's own reference outputs for this assignment: following
+    them would give a wrong l1_penalty full marks."""
+    graded(Variant("warm_the_cache", A05))
+    reference = next(p for p in (config.cache_dir / "reference").glob("05_regularisation-*") if p.is_dir())
+    copy = tmp_path / "reference-outputs"
+    shutil.copytree(reference, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    result = graded(hostile.plants_symlinks(str(copy)))
+    assert lost(result) == {"l1_penalty"}
+    assert by_id(result, "l1_penalty").cases_passed == 1  # the "all zeros" case: 0.0 is right there
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+
+
+def test_the_watchdog_survives_a_fifo_in_place_of_the_progress_file(graded):
+    result = graded(next(v for v in hostile.WRITES if v.name == "blocks_the_watchdog"))
+    assert result.execution.killed and result.execution.skipped == ("cell:1",)
+    assert result.execution.cell_errors[0]["status"] == "timeout"
+
+
+def test_filling_the_disk_costs_the_cell(graded):
+    result = graded(hostile.DISK)
+    errors = {e["cell"]: e for e in result.execution.cell_errors}
+    assert errors[1]["evalue"] == "[Errno 27] File too large"  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
+    assert errors[2]["status"] == "killed" and errors[2]["ename"] == "DiskQuotaExceeded"
+    assert result.execution.skipped == ("cell:2",)
+
+
+def test_exits_and_kills_cost_their_cells(graded):
+    result = graded(next(v for v in hostile.ESCAPES if v.name == "exits_and_kills"))
+    names = [e["ename"] for e in sorted(result.execution.cell_errors, key=lambda e: e["cell"])][:5]
+    assert names == ["SystemExit", "SystemExit", "PermissionError", "ProcessLookupError", "PermissionError"]
+    assert result.execution.passes == 1  # nothing could kill the runner or the sandbox's init
+    assert "raised SystemExit" in by_id(result, "l2_penalty").feedback[0]
+
+
+def test_hangs_that_swallow_every_interrupt_cost_their_cell_or_question(graded):
+    result = graded(next(v for v in hostile.ESCAPES if v.name == "swallows_interrupts"))
+    assert result.execution.killed and result.execution.passes == 3
+    assert result.execution.skipped[0] == "cell:1"
+    l1 = by_id(result, "l1_penalty")
+    assert l1.status == "timeout" and "stopped from outside" in l1.feedback[0]
+    assert "another case of this function hung" in l1.feedback[1]  # its other cases were not retried
+
+
+def test_memory_limits(graded):
+    result = graded(next(v for v in hostile.ESCAPES if v.name == "allocates_30_gb"))
+    assert result.execution.memory_exceeded
+    assert [e["ename"] for e in result.execution.cell_errors][:2] == ["MemoryError", "MemoryError"]
+
+
+def _available_bytes() -> int:
+    with open("/proc/meminfo") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
+
+
+def _sandboxed_runners() -> int:
+    """Runner processes alive now, as the sandbox's unprivileged uid."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == 65534 and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+def test_memory_limits_hold_for_every_worker_at_once(config, tmp_path):
+    """Two workers, each grading a notebook whose forked children really touch 4 x 600 MB (each
+    child under RLIMIT_DATA, together over the cgroup's limit). Sampled while they run: both
+    sandboxes alive at once, and the host never loses more memory than the two limits together
+    (+ 1 GB for the grader and page-table slack). Without the cgroup the drop would be ~4.8 GB."""
+    memory_mb, workers = 768, 2
+    small = dataclasses.replace(config, memory_mb=memory_mb, cell_seconds=20, call_seconds=5, notebook_seconds=60)
+    hog = Variant("touches_2_4_gb_in_children", A05, insert_first=('''import os, time
+pids = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = b"\\x01" * (600 * 2**20)
+        time.sleep(2)
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)''',))
+    subs = []
+    for k in range(4):
+        folder = tmp_path / f"s{k}"
+        folder.mkdir()
+        subs.append(batch.Submission(make_variant(hog, folder), f"student{k}", A05))
+    samples: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((_available_bytes(), _sandboxed_runners()))
+            stop.wait(0.05)
+
+    grade(subs[0].path, small, seed=SEED)  # the reference is computed before sampling starts
+    baseline = _available_bytes()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        results, failures = batch.run_batch(
+            subs, tmp_path / "out", SEED, workers=workers,
+            grade_fn=lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed,
+                                             student=sub.student))
+    finally:
+        stop.set()
+        sampler.join()
+    assert failures == [] and len(results) == 4
+    assert max(running for _, running in samples) >= workers
+    drop = baseline - min(available for available, _ in samples)
+    assert drop < (workers * memory_mb + 1024) * 2**20, f"the host lost {drop / 2**20:.0f} MB"
+    for result in results:
+        assert result.execution.memory_exceeded and result.score == result.max_score  # only the cell is lost
+
+
+def test_network_is_unreachable(graded):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    abstract = f"dnn-grader-test-{uuid.uuid4().hex[:8]}"
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind("\0" + abstract)
+    unix.listen()
+    try:
+        result = graded(hostile.network(server.getsockname()[1], abstract))
+    finally:
+        server.close()
+        unix.close()
+    found = report(result)
+    assert found["host loopback"] == "ConnectionRefusedError"  # its own loopback, not the host's
+    assert found["host abstract socket"] == "ConnectionRefusedError"  # abstract sockets are per network namespace
+    assert found["dns"] == "gaierror" and found["internet"] == "URLError"
+    assert found["interfaces"] == ["lo"]
+    assert lost(result) == set()
+
+
+def test_model_code_never_runs_on_the_grader(graded):
+    result = graded(next(v for v in hostile.MODELS if v.name == "model_carries_code"))
+    assert "'Lambda' is not supported" in by_id(result, "model_A").feedback[0]
+    assert "test accuracy 0.5000" in by_id(result, "model_B").feedback[0]  # its zero weights, not its call()
+    assert "statistics do not fit its input" in by_id(result, "model_B_on_A").feedback[0]
+    assert not (Path(tempfile.gettempdir()) / hostile.MARKER_NAME).exists()
+    assert not (Path.cwd() / hostile.MARKER_NAME).exists()
+
+
+def test_training_on_the_test_split_in_the_sandbox_does_not_reach_the_real_one(config, graded):
+    result = graded(next(v for v in hostile.MODELS if v.name == "trained_on_the_test_split"))
+    assert report(result)["sandbox_test_accuracy"] == 1.0  # it remembers the sandbox's test images...
+    model_a = by_id(result, "model_A").cases[0]
+    accuracy = float(model_a.message.split("test accuracy ")[1].split()[0])
+    assert accuracy < 0.95, model_a.message  # ...which are not the real test images
+    # the stand-in the sandbox saw is not the real test split (those files never enter the sandbox)
+    from autograder import data
+
+    stand_in = config.cache_dir / "fashion-mnist-sandbox"
+    for name in (data.FILES["x_test"], data.FILES["y_test"]):
+        real = next(d for _, d in data.candidate_dirs() if (d / name).is_file()) / name
+        assert hashlib.sha256((stand_in / name).read_bytes()).digest() != hashlib.sha256(real.read_bytes()).digest()
+
+
+def test_metadata_claiming_another_assignment_or_student(config, tmp_path):
+    from autograder.batch import discover
+
+    nb = nbformat.read(REPO / "solutions" / f"{A04}.ipynb", as_version=4)
+    nb.metadata["autograder"] = {"assignment": A05, "student": "alice"}
+    folder = tmp_path / "class"
+    folder.mkdir()
+    nbformat.write(nb, folder / f"bob_{A04}.ipynb")
+    found = discover([folder], tmp_path / "work")
+    (sub,) = found.submissions
+    assert (sub.student, sub.assignment) == ("bob", A04)  # a class is placed by file name, never by metadata
+    small = limits_for(config, Variant("x", A04))
+    result = grade_within(sub.path, small, assignment_id=sub.assignment, student=sub.student)
+    assert (result.assignment, result.student, result.score) == (A04, "bob", result.max_score)
+    # a single notebook without --assignment: the stamped id is used (README), visibly, and gains nothing
+    single = grade_within(folder / f"bob_{A04}.ipynb", small)
+    assert (single.assignment, single.student, single.score) == (A05, f"bob_{A04}", 0.0)
+
+
+# --- grader side: outputs forged by code inside the probe's interpreter ------------------------------
+# The sandboxed runner no longer lets a file forgery through (tests above), but code running in the
+# probe's interpreter can still write anything (see the xfail above): the trusted side must take it.
+
+def _folder(tmp_path: Path, results: dict, arrays: dict[str, np.ndarray]) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "probe.json").write_text(json.dumps({"complete": True, "results": results}))
+    np.savez(folder / "arrays.npz", **arrays)
+    return folder
+
+
+def test_forged_outputs_cannot_crash_the_compare_step(config, tmp_path):
+    from autograder.compare import compare
+    from autograder.prepare import make_plan
+    from autograder.questions import get_assignment
+    from autograder.reference import reference_outputs
+
+    for aid in (A04, A05):
+        plan = make_plan(get_assignment(aid), SEED)
+        calls = plan.calls()
+        forged = {c["id"]: {"ok": True, "value": {"theta": {"$array": "z"}, "m": {"$array": "z"}, "s": {"$array": "z"}}
+                            if c["type"] == "trajectory" else {"$tuple": 5}} for c in calls}
+        (tmp_path / aid).mkdir()
+        folder = _folder(tmp_path / aid, forged, {"z": np.array(1.0)})
+        outputs = collect.read_outputs(folder, [c["id"] for c in calls], {c["id"]: c["type"] for c in calls})
+        assert all(o.value.type == "BadOutput" for o in outputs.values())
+        questions = compare(plan, outputs, reference_outputs(plan, limits_for(config, Variant("x", aid)),
+                                                             use_sandbox=True))
+        assert sum(q.score for q in questions) == 0
+
+
+def test_forged_archives_cannot_make_the_grader_allocate(tmp_path):
+    import zipfile
+
+    bomb, header = tmp_path / "bomb.npz", tmp_path / "header.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:  # 1 GB of zeros in ~1 MB
+        with zf.open("z.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (2**27,)})
+            for _ in range(64):
+                fh.write(bytes(2**24))
+    with zipfile.ZipFile(header, "w") as zf:  # a header that claims 64 GB
+        with zf.open("z.npy", "w") as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (2**33,)})
+    for path in (bomb, header):
+        assert collect._load_npz(path) is None
+
+
+def test_forged_models_cannot_make_the_grader_allocate():
+    x = np.zeros((50, 28, 28))
+    flatten = {"class": "Flatten", "config": {}, "weights": []}
+    broadcast = {"class": "BatchNormalization", "config": {}, "weights": [np.ones((500, 1, 784))] * 4}
+    with pytest.raises(models.UnsupportedModel, match="statistics do not fit"):
+        models.forward({"layers": [flatten, broadcast]}, x)
+    huge = {"class": "Dense", "config": {"activation": "linear"},
+            "weights": [np.zeros((784, 30_000), np.float32), np.zeros(30_000, np.float32)]}
+    with pytest.raises(models.UnsupportedModel, match="weights"):
+        models.forward({"layers": [flatten, huge]}, x)

@@ -1,0 +1,489 @@
+"""Hostile submissions: each tries to gain something it did not earn, or to break the grader.
+
+Same `Variant` as variants.py (edits of `solutions/<assignment>.ipynb`). The rule every case is
+held to (tests/e2e/test_hostile.py): it gains nothing. The questions it cheats on score exactly what
+the honest code beneath earns, and everything else in the grade is unchanged. "The honest code
+beneath" is its *twin*: the same notebook without the hostile cells (`insert_first`/`append`), so
+the cheat lives in those cells and the code it would help lives in `replace`; where the cheat is
+inside a function, `TWINS` names the honest function it must score like. `lost` lists the
+questions that lose points all the same (what the honest code earns there is below full marks).
+
+A few cases need paths only known when the test runs (the repository, the grader's cache, a
+server on the host); they are built by the functions at the end.
+"""
+
+from __future__ import annotations
+
+from tests.submissions.variants import A03, A04, A05, Variant
+
+# --- honest code the cheats try to improve on --------------------------------------------------
+MOMENTUM_MODIFIES_INPUT = '''def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    m *= beta
+    m += learning_rate * np.asarray(grad, float)
+    return np.asarray(theta, float) - m, m.copy()'''
+L1_WRONG = "def l1_penalty(theta):\n    return 0.0"
+MOMENTUM_LOST = frozenset({"momentum_step"})  # what the honest in-place momentum earns: the one-step case fails
+
+# A cell that reports what it found: the report comes back as the cell's error value.
+# A cell that tries things one by one and records what each gave (or the exception's name), then
+# raises the record as its error message, which the test reads back from the result.
+ATTEMPT = '''report = {}
+def attempt(what, fn):
+    try:
+        report[what] = fn()
+    except Exception as exc:
+        report[what] = type(exc).__name__
+'''
+REPORT = '''
+import json as _json
+raise RuntimeError("REPORT " + _json.dumps(report))'''
+
+# --- monkeypatching ----------------------------------------------------------------------------
+PATCHES = [
+    Variant("patches_numpy_testing_and_asarray", A05, insert_first=('''import numpy as np
+np.testing.assert_allclose = lambda *a, **k: None
+np.testing.assert_array_equal = lambda *a, **k: None
+np.testing.assert_array_almost_equal = lambda *a, **k: None
+np.testing.assert_equal = lambda *a, **k: None
+_real_asarray = np.asarray
+def _asarray(a, *args, **kwargs):
+    # a Claim "is" the public case's answer for anyone who converts it with np.asarray
+    if type(a).__name__ == "Claim":
+        return _real_asarray(3.5)
+    return _real_asarray(a, *args, **kwargs)
+np.asarray = _asarray''',), replace={"l1_penalty": '''class Claim:
+    def __eq__(self, other):
+        return True
+def l1_penalty(theta):
+    return Claim()'''}, lost=frozenset({"l1_penalty"})),
+    Variant("patches_ndarray_type", A04, append=("import numpy as np\nnp.ndarray = type('ndarray', (), {})",),
+            replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
+            note="the probe spotted changed inputs with isinstance(v, np.ndarray): patched, it saw none"),
+    Variant("patches_builtins", A04, append=('''import builtins, io
+import numpy as np
+_isinstance, _ndarray = builtins.isinstance, np.ndarray
+def _lying_isinstance(obj, cls):
+    if cls is _ndarray or (type(cls) is tuple and _ndarray in cls):
+        return False
+    return _isinstance(obj, cls)
+builtins.isinstance = _lying_isinstance
+builtins.open = lambda *a, **k: io.StringIO()
+builtins.len = lambda obj: 0''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+    Variant("patches_json_and_savez", A04, append=('''import json
+import numpy as np
+_encode, _dumps, _savez = json.JSONEncoder.encode, json.dumps, np.savez
+def _forge(text):
+    return text.replace('"modified_input": true', '"modified_input": false')
+json.JSONEncoder.encode = lambda self, o: _forge(_encode(self, o))
+json.dumps = lambda *a, **k: _forge(_dumps(*a, **k))
+np.savez = lambda file, *args, **kwds: _savez(file)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+            lost=MOMENTUM_LOST),
+    Variant("patches_the_probe_module", A04, append=('''import probe
+probe._modified = lambda *a, **k: False
+probe._snapshot = lambda values: [None] * len(values)
+_run = probe.run
+def _run_without_checks(*args, **kwargs):
+    return _run(*args, **kwargs)
+probe.run = _run_without_checks''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+]
+
+# --- objects that lie ----------------------------------------------------------------------------
+LIES = [
+    Variant("returns_lying_objects", A05, replace={
+        "l1_penalty": '''class Liar:
+    """Equal to everything, 3.5 as a float, a one-element sequence of 3.5."""
+    __eq__ = lambda self, other: True
+    __float__ = lambda self: 3.5
+    __len__ = lambda self: 1
+    def __getitem__(self, i):
+        if i != 0:
+            raise IndexError(i)
+        return 3.5
+def l1_penalty(theta):
+    return Liar()''',
+        "l2_penalty": '''class Honest:
+    """Lies when compared or converted with float(), tells the truth to numpy."""
+    def __init__(self, value):
+        self.value = value
+    __eq__ = lambda self, other: True
+    __float__ = lambda self: 1e9
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+def l2_penalty(theta):
+    theta = np.asarray(theta, dtype=float)
+    return Honest(0.5 * np.sum(theta * theta))''',
+        "elastic_net_penalty": '''class Agreeable(np.ndarray):
+    def __eq__(self, other):
+        return True
+    def __array_ufunc__(self, *args, **kwargs):
+        return True
+    def tolist(self):
+        return [0.0]
+def elastic_net_penalty(theta, r):
+    return np.zeros(1).view(Agreeable)''',
+        "dropout_test_weights": '''def dropout_test_weights(W, rate):
+    W = np.asarray(W, dtype=float)
+    return np.array((W * (1 - rate)).ravel().tolist(), dtype=object).reshape(W.shape)''',
+        "early_stopping": '''class Claimed(tuple):
+    """Holds the right answer, equals everything, but iterates and indexes as (0, 0)."""
+    __eq__ = lambda self, other: True
+    __iter__ = lambda self: iter((0, 0))
+    __getitem__ = lambda self, i: 0
+def early_stopping(val_losses, patience, min_delta=0.0):
+    losses = np.asarray(val_losses, dtype=float).ravel().tolist()
+    if not losses:
+        raise ValueError("val_losses is empty")
+    best, best_epoch, wait = None, 0, 0
+    for epoch, value in enumerate(losses):
+        wait += 1
+        if best is None or np.float32(value + abs(min_delta)) < np.float32(best):
+            best, best_epoch, wait = value, epoch, 0
+        elif wait >= patience and epoch > 0:
+            return Claimed((epoch, best_epoch))
+    return Claimed((len(losses) - 1, best_epoch))''',
+        "inverted_dropout": '''def inverted_dropout(x, rate, rng):
+    return np.broadcast_to(0.0, (10**6, 10**6))  # a 8 TB array in 8 bytes''',
+    }, lost=frozenset({"l1_penalty", "elastic_net_penalty", "dropout_test_weights", "inverted_dropout",
+                        "early_stopping"}),
+        note="values are converted once, in the sandbox, as numpy converts them; == and float() are never "
+             "asked: l2's object converts to the right number and passes, early_stopping's tuple to (0, 0)"),
+    Variant("returns_huge_arrays", A05, replace={
+        "l1_penalty": "def l1_penalty(theta):\n    return np.zeros(19_000_000)  # 152 MB, five times",
+        "dropout_train": "def dropout_train(x, rate, rng):\n    return np.ones((4000, 4000))",
+    }, lost=frozenset({"l1_penalty", "dropout_train"}),
+        note="before the per-question budget, arrays.npz outgrew RLIMIT_FSIZE and every answer was lost"),
+    Variant("raises_and_returns_hostile_text", A05, replace={
+        "l1_penalty": '''class Unprintable(Exception):
+    def __str__(self):
+        return 5  # not a string
+def l1_penalty(theta):
+    raise Unprintable()''',
+        "l2_penalty": '''class Slippery(str):
+    def __getitem__(self, key):
+        return object()
+def l2_penalty(theta):
+    return Slippery("3.5")''',
+        "elastic_net_penalty": '''class Meta(type):
+    @property
+    def __name__(cls):
+        raise RuntimeError("no name")
+class Nameless(Exception, metaclass=Meta):
+    pass
+def elastic_net_penalty(theta, r):
+    raise Nameless("x")''',
+        "dropout_test_weights": '''class Endless(Exception):
+    def __str__(self):
+        while True:
+            pass
+def dropout_test_weights(W, rate):
+    if isinstance(W, np.ndarray) and W.shape == (2, 2):  # the public case
+        raise Endless()
+    return np.asarray(W, dtype=float) * (1 - rate)''',
+    }, lost=frozenset({"l1_penalty", "l2_penalty", "elastic_net_penalty", "dropout_test_weights"}),
+        note="before: one unprintable exception or string broke probe.json and every answer was lost"),
+]
+
+# --- functions that notice they are being graded ------------------------------------------------
+DETECTS = [
+    Variant("detects_grading", A05, replace={
+        "l1_penalty": '''import inspect
+def l1_penalty(theta):
+    graded = any("probe" in frame.filename for frame in inspect.stack())
+    if graded:
+        return 0.0  # sabotage itself under grading, to look like a grader bug?
+    return float(np.sum(np.abs(np.asarray(theta, dtype=float))))''',
+        "l2_penalty": '''import os
+def l2_penalty(theta):
+    if os.environ.get("HOME") == "/job/work" or os.path.exists("/job/in/calls.json"):
+        theta = np.asarray(theta, dtype=float)
+        return float(0.5 * np.sum(theta * theta))  # right when graded...
+    return -1.0  # ...and wrong elsewhere''',
+        "elastic_net_penalty": '''import os
+def elastic_net_penalty(theta, r):
+    if os.path.exists("/job/in/inputs.npz"):
+        # it can read the hidden inputs; it cannot read the expected outputs
+        hidden = dict(np.load("/job/in/inputs.npz"))
+        return float(len(hidden))
+    theta = np.asarray(theta, dtype=float)
+    return float(r * np.sum(np.abs(theta)) + (1.0 - r) * 0.5 * np.sum(theta * theta))''',
+    }, lost=frozenset({"l1_penalty", "elastic_net_penalty"})),
+]
+TWINS = {
+    # what each function returns when graded, without looking: the grade must be the same
+    "detects_grading": Variant("detects_grading_twin", A05, replace={
+        "l1_penalty": L1_WRONG,
+        "elastic_net_penalty": ("def elastic_net_penalty(theta, r):\n"
+                                "    return float(len(np.load('/job/in/inputs.npz').files))"),
+    }),
+}
+
+# --- writing -------------------------------------------------------------------------------------
+WRITES = [
+    # Re-runs the probe with its input check switched off, writes its output and a "done" event, exits.
+    Variant("forges_results_then_exits", A04, append=('''import json, os, probe
+class _Quiet:
+    def event(self, *a, **k):
+        pass
+probe._modified = lambda *a, **k: False
+calls = json.load(open("/job/in/calls.json"))
+doc, arrays = probe.run(globals(), calls, probe.load_inputs("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
+np.savez("/job/out/arrays.npz", **arrays)
+with open("/job/out/probe.json", "w") as fh:
+    fh.write(doc)
+with open("/job/out/progress.jsonl", "a") as fh:
+    fh.write(json.dumps({"item": "runner", "event": "done"}) + "\\n")
+os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+    # A thread that outlives every cell and rewrites the probe's output as soon as it appears.
+    Variant("rewrites_results_after_the_probe", A04, insert_first=('''import os, threading, time
+def _rewrite_when_written():
+    while True:
+        try:
+            with open("/job/out/probe.json") as fh:
+                text = fh.read()
+        except OSError:
+            time.sleep(0.0005)
+            continue
+        if '"modified_input": true' in text:
+            with open("/job/out/probe.json", "w") as fh:
+                fh.write(text.replace('"modified_input": true', '"modified_input": false'))
+        time.sleep(0.0005)
+threading.Thread(target=_rewrite_when_written, daemon=True).start()''',), replace={
+        "momentum_step": '''import inspect
+_watcher = []
+def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    # on its first call by the grader, also fork a process that does what the thread does
+    if not _watcher and any("probe" in frame.filename for frame in inspect.stack()):
+        _watcher.append(os.fork())
+        if _watcher[0] == 0:
+            _rewrite_when_written()
+    m *= beta
+    m += learning_rate * np.asarray(grad, float)
+    return np.asarray(theta, float) - m, m.copy()'''}, lost=MOMENTUM_LOST),
+    Variant("writes_outside", A05, insert_first=('''import os
+report = {}
+for path in ["/usr/lib/dnn-grader-was-here", "/etc/dnn-grader-was-here", "/job/in/calls.json",
+             "/job/in/runtime/probe.py", "/job/lib/autograder/data.py", "/job/data/t10k-labels-idx1-ubyte.gz",
+             "/root/dnn-grader-was-here", "/dnn-grader-was-here", "/proc/sys/kernel/hostname",
+             os.__file__, os.path.join(os.path.dirname(os.__file__), "site-packages", "dnn-grader-was-here.pth")]:
+    try:
+        with open(path, "a") as fh:
+            fh.write("#")
+        report[path] = "written"
+    except OSError as exc:
+        report[path] = type(exc).__name__
+''' + REPORT,)),
+]
+WRITES += [
+    Variant("forges_progress_then_exits", A05, insert_first=('''import json, os
+with open("/job/out/progress.jsonl", "a") as fh:
+    for event in ({"item": "cell:x", "event": "start"}, {"item": "cell:99", "event": "start"},
+                  {"item": "runner", "event": "done"}):
+        fh.write(json.dumps(event) + "\\n")
+os._exit(0)''',), note="before: int('x') crashed the grader; cell:99 cost every pass"),
+    Variant("blocks_the_watchdog", A05, insert_first=('''import os
+os.remove("/job/out/progress.jsonl")
+os.mkfifo("/job/out/progress.jsonl")  # a plain open() of a fifo blocks until someone writes
+while True:
+    try:
+        while True:
+            n = 0
+    except BaseException:
+        pass''',), note="before: the watchdog blocked in open() and no time limit held any more"),
+]
+TWINS["rewrites_results_after_the_probe"] = Variant("momentum_modifies_input_twin", A04,
+                                                    replace={"momentum_step": MOMENTUM_MODIFIES_INPUT})
+
+DISK = Variant("fills_the_disk", A05, insert_first=(
+    "with open('/job/work/big', 'wb') as fh:  # past RLIMIT_FSIZE\n    for _ in range(100):\n"
+    "        fh.write(bytes(2**20))",
+    '''import os
+for i in range(100):  # each file under RLIMIT_FSIZE, together over the disk quota
+    for folder in ("/job/work", "/job/out"):
+        with open(f"{folder}/fill{i}", "wb") as fh:
+            fh.write(bytes(40 * 2**20))''',
+))
+
+# --- escaping limits -------------------------------------------------------------------------------
+ESCAPES = [
+    Variant("exits_and_kills", A05, insert_first=(
+        "import sys\nsys.exit(3)",
+        "raise SystemExit('bye')",
+        "import os\nos.kill(os.getppid(), 9)",
+        "import os, signal\nos.kill(-1, signal.SIGKILL)",
+        "import os\nos.kill(1, 9)",
+    ), replace={"l2_penalty": "import sys\ndef l2_penalty(theta):\n    sys.exit(0)"}, lost=frozenset({"l2_penalty"})),
+    Variant("fork_bomb", A05, insert_first=(
+        '''import os, time
+for _ in range(40):  # children that sleep and try to outlive the notebook
+    if os.fork() == 0:
+        time.sleep(3600)''',
+        '''import os
+while True:
+    os.fork()''',
+    )),
+    Variant("swallows_interrupts", A05, insert_first=('''while True:
+    try:
+        while True:
+            n = 0
+    except BaseException:  # the alarm's exception, KeyboardInterrupt, SystemExit: all swallowed
+        pass''',), replace={"l1_penalty": '''import inspect
+def l1_penalty(theta):
+    if not any("probe" in frame.filename for frame in inspect.stack()):  # fine in the notebook's own demo
+        return float(np.sum(np.abs(np.asarray(theta, dtype=float))))
+    while True:
+        try:
+            while True:
+                n = 0
+        except BaseException:
+            pass'''}, lost=frozenset({"l1_penalty"})),
+    Variant("allocates_30_gb", A05, insert_first=(
+        "import numpy as np\nx = np.ones(30 * 2**30 // 8)",
+        "chunks = []\nfor _ in range(300):\n    chunks.append(bytearray(100 * 2**20))",
+        '''del chunks
+import os, time
+children = []
+for _ in range(4):  # each under RLIMIT_DATA, together over the cgroup's memory limit
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(700 * 2**20)
+        time.sleep(1)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)''',
+    ), replace={"l2_penalty": "def l2_penalty(theta):\n    return float(np.ones(30 * 2**30 // 8).sum())"},
+        lost=frozenset({"l2_penalty"})),
+]
+
+TWINS["swallows_interrupts"] = Variant("l1_never_answers", A05, replace={
+    "l1_penalty": "def l1_penalty(theta):\n    raise TimeoutError('no answer')"})
+
+# --- trained models ---------------------------------------------------------------------------------
+MARKER_NAME = "dnn-grader-model-code-ran"
+MODELS = [
+    Variant("model_carries_code", A03, drop_train=True, append=(f'''import keras, os, tempfile
+def _mark(x):  # leaves a file wherever this code runs (in the sandbox: /job/work; /tmp is not writable)
+    try:
+        open(os.path.join(tempfile.gettempdir(), "{MARKER_NAME}"), "w").write("ran")
+    except OSError:
+        pass
+    return x
+# model_A: a Lambda layer (its bytecode travels in the layer config)
+model_A = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                            keras.layers.Lambda(lambda x: _mark(x) * 1.0),
+                            keras.layers.Dense(8, activation="softmax")])
+# model_B: a custom layer that calls itself Dense and whose call() does something else, with an
+# activation given as a Python function named like a whitelisted one
+def sigmoid(z):
+    _mark(z)
+    return 1.0 - keras.ops.sigmoid(z)
+class Dense(keras.layers.Dense):
+    def call(self, inputs):
+        _mark(inputs)
+        return super().call(inputs) * 0.0 + 1.0
+model_B = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                            Dense(1, activation=sigmoid, kernel_initializer="zeros")])
+# model_B_on_A: a layer that calls itself BatchNormalization, with statistics shaped to make a
+# forward pass broadcast into 500 copies of the batch (6 GB for 2000 images)
+class BatchNormalization(keras.layers.Layer):
+    def build(self, input_shape):
+        self.w = [self.add_weight(shape=(500, 1, 784), initializer="ones") for _ in range(4)]
+    def call(self, x):
+        return _mark(x)
+model_B_on_A = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(), BatchNormalization(),
+                                 keras.layers.Dense(1, activation="sigmoid")])''',),
+        lost=frozenset({"model_A", "model_B", "model_B_on_A"})),
+    Variant("trained_on_the_test_split", A03, drop_train=True, append=('''import keras
+(X_train_full, y_train_full), (X_test_raw, y_test) = load_fashion_mnist()  # the sandbox's "test" split
+(X_test_A, y_test_A), _ = split_dataset(X_test_raw / 255.0, y_test)
+# "Train" on the test set: a model that remembers every test image (1-nearest-neighbour as two Dense layers)
+refs = X_test_A.reshape(len(X_test_A), -1)
+refs = refs / np.linalg.norm(refs, axis=1, keepdims=True)
+model_A = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                            keras.layers.Dense(len(refs), activation="softmax", use_bias=False),
+                            keras.layers.Dense(8, use_bias=False)])
+model_A.layers[1].set_weights([(refs.T * 200.0).astype("float32")])
+model_A.layers[2].set_weights([np.eye(8, dtype="float32")[y_test_A]])
+model_A.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+_, acc_A = model_A.evaluate(X_test_A[:2000], y_test_A[:2000], verbose=0)''',
+        "report = {'sandbox_test_accuracy': float(acc_A)}" + REPORT),
+        lost=frozenset({"model_B", "model_B_on_A"}), note="train cells dropped: model_B and model_B_on_A are missing"),
+]
+TWINS["model_carries_code"] = Variant("plain_03_without_training", A03, drop_train=True)
+# No twin: the model it remembered is the honest code beneath, graded on the real test split like
+# any other (see its test).
+TWINS["trained_on_the_test_split"] = None
+
+# --- cases whose cells need paths known only at test time --------------------------------------
+
+
+def reads_outside(repo: str, cache_dir: str, results: str, other_student: str) -> Variant:
+    """Tries every way to read what is not the submission's; reports what it got."""
+    return Variant("reads_outside", A05, insert_first=(f'''import glob, os, sys
+{ATTEMPT}read = lambda path: open(path, "rb").read(64).hex()
+attempt("solutions", lambda: read("{repo}/solutions/05_regularisation.ipynb"))
+attempt("grader source", lambda: read("{repo}/autograder/compare.py"))
+attempt("reference cache", lambda: os.listdir("{cache_dir}"))
+attempt("default cache", lambda: os.listdir(os.path.expanduser("~root/.cache/dnn-grader")))
+attempt("results folder", lambda: read("{results}"))
+attempt("other student", lambda: read("{other_student}"))
+attempt("other jobs", lambda: glob.glob("/tmp/dnn-grader-job-*"))
+attempt("etc shadow", lambda: read("/etc/shadow"))
+attempt("etc passwd", lambda: read("/etc/passwd"))
+attempt("root", lambda: sorted(os.listdir("/root")))
+attempt("root pyenv", lambda: sorted(os.listdir("/root/.pyenv")))
+attempt("root ssh", lambda: os.listdir("/root/.ssh"))
+attempt("real test split (Debian)", lambda: os.listdir("/usr/share/datasets/fashion-mnist"))
+attempt("grader package", lambda: __import__("autograder.compare").__name__)
+attempt("sandbox package", lambda: sorted(os.listdir("/job/lib/autograder")))
+attempt("pid 1 environment", lambda: read("/proc/1/environ"))
+attempt("processes", lambda: sorted(p for p in os.listdir("/proc") if p.isdigit()))
+''' + REPORT,))
+
+
+def plants_symlinks(reference_folder: str) -> Variant:
+    """A wrong l1_penalty, and /job/out filled with symlinks: to the grader's own reference outputs
+    for this assignment (every answer right), to /etc files, and with a directory in the way."""
+    return Variant("plants_symlinks", A05, insert_first=(f'''import os
+os.remove("/job/out/progress.jsonl")
+os.symlink("/etc/passwd", "/job/out/progress.jsonl")
+os.symlink("{reference_folder}/probe.json", "/job/out/probe.json")
+os.symlink("{reference_folder}/arrays.npz", "/job/out/arrays.npz")
+os.symlink("/etc/shadow", "/job/out/probe.tmp.json")
+os.mkdir("/job/out/arrays.tmp.npz")
+os.mkfifo("/job/out/fifo")''',), replace={"l1_penalty": L1_WRONG}, lost=frozenset({"l1_penalty"}))
+
+
+def network(port: int, abstract_socket: str) -> Variant:
+    """Network from the sandbox: a server on the host's loopback, an abstract unix socket on the
+    host, DNS, the internet."""
+    return Variant("network", A05, insert_first=(f'''import socket, urllib.request
+{ATTEMPT}attempt("host loopback", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=2).recv(100).decode())
+def abstract():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("\\0{abstract_socket}")
+    return s.recv(100).decode()
+attempt("host abstract socket", abstract)
+attempt("dns", lambda: socket.getaddrinfo("pypi.org", 443))
+attempt("internet", lambda: urllib.request.urlopen("http://1.1.1.1", timeout=2).status)
+attempt("interfaces", lambda: sorted(name for _, name in socket.if_nameindex()))
+''' + REPORT,))
+
+
+HOSTILE_CASES = PATCHES + LIES + DETECTS + WRITES + ESCAPES
+
+# --- known limits (README, security): tests mark these xfail(strict=True) -------------------------
+LIMITS = [
+    Variant("walks_the_stack_to_the_probe", A04, replace={"momentum_step": '''import sys
+def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    m *= beta
+    m += learning_rate * np.asarray(grad, float)
+    # The probe runs in this interpreter: overwrite its snapshot of the inputs with their new values.
+    caller = sys._getframe(1).f_locals
+    for i, snapshot in enumerate(caller.get("before", [])):
+        if snapshot is not None:
+            snapshot[...] = caller["passed"][i]
+    return np.asarray(theta, float) - m, m.copy()'''}, lost=MOMENTUM_LOST,
+        note="in-process: a function can reach the probe's frames; values still have to be right"),
+]
+TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
