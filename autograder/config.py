@@ -98,6 +98,7 @@ def _checked(key: str, value: object, pyproject: Path | None) -> object:
         return float(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise UsageError(f"{where} must be an integer, not {value!r}")
-    if key != "seed" and value < 1:
-        raise UsageError(f"{where} must be at least 1, not {value}")
+    lowest = 0 if key == "tf_threads" else 1  # tf_threads = 0: TensorFlow's own default
+    if key != "seed" and value < lowest:
+        raise UsageError(f"{where} must be at least {lowest}, not {value}")
     return value

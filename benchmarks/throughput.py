@@ -7,7 +7,11 @@ generate` builds from this project's own self-check test files (the same public 
 sides execute the same notebook and check the same functions. The grader's reference is computed
 once before timing (a batch computes it once too, before its workers start).
 
-    python benchmarks/throughput.py [--n 20] [--workers 2] [--notebook solutions/02_batch_normalisation.ipynb]
+    python benchmarks/throughput.py [--n 20] [--workers 1 2] [--tf-threads N] [--skip-otter]
+                                    [--notebook solutions/02_batch_normalisation.ipynb]
+
+`--tf-threads N` grades with `tf_threads = N` (0: TensorFlow's default) instead of the repository's
+setting, through a pyproject.toml of its own that points at this repository's notebooks.
 """
 
 from __future__ import annotations
@@ -31,13 +35,28 @@ def run(argv: list[str], cwd: Path, ok=(0,)) -> float:
     return time.perf_counter() - start
 
 
+def settings(course: Path, tf_threads: int) -> Path:
+    """A folder whose pyproject.toml is the repository's settings with another `tf_threads`."""
+    import tomllib
+
+    table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["autograder"]
+    table.update(tf_threads=tf_threads, solutions_dir=str(REPO / table.get("solutions_dir", "solutions")),
+                 assignments_dir=str(REPO / table.get("assignments_dir", "assignments")))
+    course.mkdir()
+    lines = [f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}" for key, value in table.items()]
+    (course / "pyproject.toml").write_text("[tool.autograder]\n" + "\n".join(lines) + "\n")
+    return course
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--tf-threads", type=int, default=None)
     parser.add_argument("--notebook", type=Path, default=REPO / "solutions" / "02_batch_normalisation.ipynb")
     parser.add_argument("--skip-otter", action="store_true")
     args = parser.parse_args()
+    args.notebook = args.notebook.resolve()
     assignment = args.notebook.stem
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp_name:
         tmp = Path(tmp_name)
@@ -46,7 +65,8 @@ def main() -> None:
         for i in range(args.n):
             shutil.copy(args.notebook, klass / f"student{i}_{1000 + i}_{5000 + i}_{assignment}.ipynb")
         grader = [sys.executable, "-m", "autograder", "grade", str(klass), "--seed", "1"]
-        run([*grader[:4], str(args.notebook), "--out", str(tmp / "warm"), "--seed", "1"], REPO)  # reference cache
+        course = REPO if args.tf_threads is None else settings(tmp / "course", args.tf_threads)
+        run([*grader[:4], str(args.notebook), "--out", str(tmp / "warm"), "--seed", "1"], course)  # reference cache
         rows = []
         if not args.skip_otter:
             tests = REPO / "assignments" / "tests" / assignment
@@ -59,9 +79,10 @@ def main() -> None:
                 shutil.copy(nb, work / "submission.ipynb")
                 run(["otter", "run", "-a", str(tmp / "otter.zip"), "submission.ipynb"], work)
             rows.append(("otter run in a loop", time.perf_counter() - start))
-        for workers in sorted({1, args.workers}):
-            seconds = run([*grader, "--out", str(tmp / f"out{workers}"), "--workers", str(workers)], REPO)
-            rows.append((f"autograder grade --workers {workers}", seconds))
+        threads = "" if args.tf_threads is None else f", tf_threads = {args.tf_threads}"
+        for workers in sorted(set(args.workers)):
+            seconds = run([*grader, "--out", str(tmp / f"out{workers}"), "--workers", str(workers)], course)
+            rows.append((f"autograder grade --workers {workers}{threads}", seconds))
     base = rows[0][1]
     print(f"{args.n} copies of {args.notebook.name}\n")
     print("| run | seconds | submissions / minute | speed-up vs first row |")

@@ -89,6 +89,7 @@ def test_repository_pyproject_loads():
 @pytest.mark.parametrize("body, message", [
     ('memory_mb = "3G"\n', "memory_mb must be an integer"),
     ("pids = 0\n", "pids must be at least 1"),
+    ("tf_threads = -1\n", "tf_threads must be at least 0"),
     ("max_passes = true\n", "max_passes must be an integer"),
     ('cell_seconds = "1m"\n', "cell_seconds must be a positive number"),
     ("call_seconds = -1\n", "call_seconds must be a positive number"),
@@ -108,3 +109,8 @@ def test_disk_quota_defaults_to_twice_the_file_size_and_can_be_set(tmp_path):
     assert load_config(tmp_path / "b").limits.disk_quota == 100 * 2**20
     assert load_config(tmp_path / "b").notebook_seconds == 900.0 and isinstance(
         load_config(tmp_path / "b", notebook_seconds=5).notebook_seconds, float)
+
+
+def test_tf_threads_zero_means_tensorflows_default(tmp_path):
+    pyproject(tmp_path, "tf_threads = 0\n")
+    assert load_config(tmp_path).tf_threads == 0
