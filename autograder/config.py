@@ -90,8 +90,6 @@ def _checked(key: str, value: object, pyproject: Path | None) -> object:
         if not isinstance(value, (str, Path)):
             raise UsageError(f"{where} must be a path (a string), not {value!r}")
         return Path(str(value)).expanduser()
-    if key == "seed" and value is None:
-        return None
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise UsageError(f"{where} must be a positive number of seconds, not {value!r}")

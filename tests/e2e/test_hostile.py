@@ -29,7 +29,7 @@ import pytest
 
 from autograder import batch, collect, models
 from autograder.grade import grade
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import NOBODY, bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
 from tests.submissions.variants import A03, A04, A05, Variant
@@ -277,7 +277,7 @@ def _sandboxed_runners() -> int:
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.stat(f"/proc/{pid}").st_uid == 65534 and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if os.stat(f"/proc/{pid}").st_uid == NOBODY and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 count += 1
         except OSError:
             continue
