@@ -290,7 +290,10 @@ def run_batch(subs: Sequence[Submission], out: Path, seed: int, grade_fn: GradeF
         on_progress(Progress(finished, len(todo), skipped, sub.key, eta, last, failure))
 
     if dask is not None:
-        from distributed import as_completed as dask_completed
+        try:
+            from distributed import as_completed as dask_completed
+        except ImportError:  # the caller holds a Client, so this only fails in a broken install
+            raise UsageError("the Dask backend needs: pip install 'dnn-grader[dask]'") from None
 
         futures = {dask.submit(grade_task, str(sub.path), sub.assignment, sub.student, seed, dask_config,
                                pure=False): (sub, digest) for sub, digest in todo}

@@ -16,12 +16,15 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import __version__, batch
 from .build import build
 from .config import Config, load_config
+from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .grade import grade, prepare_assignment
 from .questions import ASSIGNMENTS
@@ -41,6 +44,9 @@ class ExitCode(enum.IntEnum):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description="Sandboxed grader for the Lecture 13 notebooks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--course", type=Path, metavar="DIR",
+                        help="the course folder (solutions/, [tool.autograder]); default: $AUTOGRADER_COURSE, "
+                             "else the nearest pyproject.toml with [tool.autograder], else the installed course")
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="regenerate assignments/ from solutions/")
@@ -131,7 +137,36 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     return _grade_batch(args, config, use_sandbox)
 
 
+DASK_CONNECT_SECONDS = 10.0  # README: how long an unreachable scheduler is waited for
+
+
+def _dask_client(address: str) -> Any:
+    """A connected Dask client, or a one-line error: a usage error when the extra is not installed
+    (nothing ran yet), an infrastructure error naming the address and the time waited when the
+    scheduler cannot be reached (distributed would otherwise retry for 30 s, then raise a traceback)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--dask-scheduler needs the Dask extra: pip install 'dnn-grader[dask]'") from None
+    start = time.monotonic()
+    try:
+        return Client(address, timeout=DASK_CONNECT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address...
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise InfrastructureError(f"cannot reach the Dask scheduler at {address} (waited "
+                                  f"{time.monotonic() - start:.0f} s): {reason}") from None
+
+
 def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) -> ExitCode:
+    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
+    try:
+        return _run_batch(args, config, use_sandbox, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, client: Any) -> ExitCode:
     with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
         found = batch.discover(args.submissions, Path(tmp), args.assignment)
         for item in found.unplaced:
@@ -145,22 +180,13 @@ def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) ->
         for aid in needed:  # once, before the workers start, so that they share it
             print(f"batch: preparing the reference for {aid} ...", file=sys.stderr, flush=True)
             prepare_assignment(aid, seed, config, use_sandbox)
-        client = None
-        if args.dask_scheduler:
-            from distributed import Client
-
-            client = Client(args.dask_scheduler)
-        try:
-            results, failures = batch.run_batch(
-                found.submissions, args.out, seed,
-                lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed,
-                                        use_sandbox=use_sandbox, student=sub.student),
-                workers=workers, force=args.force, on_progress=_progress_printer(),
-                dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
-                                          "sandbox": use_sandbox})
-        finally:
-            if client is not None:
-                client.close()
+        results, failures = batch.run_batch(
+            found.submissions, args.out, seed,
+            lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed,
+                                    use_sandbox=use_sandbox, student=sub.student),
+            workers=workers, force=args.force, on_progress=_progress_printer(),
+            dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
+                                      "sandbox": use_sandbox})
     from .report import write_reports  # matplotlib is imported only when a batch needs reports
 
     paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced])
@@ -251,7 +277,7 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = load_config()
+        config = load_config(find_course(args.course))
         return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify,
                     "export": cmd_export}[args.command](args, config))
     except UsageError as exc:

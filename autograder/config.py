@@ -1,7 +1,8 @@
 """Settings from `[tool.autograder]` in pyproject.toml, as one frozen dataclass.
 
-Looked up from the current folder upwards; every key is optional and documented in README.
-Unknown keys are an error, so a typo does not silently fall back to a default.
+Read from the course's pyproject.toml (where the course is: `course.py`); every key is optional
+and documented in README. Unknown keys are an error, so a typo does not silently fall back to a
+default.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .course import has_table
 from .errors import UsageError
 from .sandbox import Limits
 
@@ -49,14 +51,18 @@ class Config:
 
 
 def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.autograder] table at or above `start` (another
+    project's pyproject.toml on the way up is not a course)."""
     for folder in [start, *start.parents]:
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
+        if has_table(candidate):
             return candidate
     return None
 
 
 def load_config(start: Path | None = None, **overrides: object) -> Config:
+    """The settings of the course at or above `start` (a course folder from `find_course`, or any
+    folder inside one); none found: the defaults, relative to `start`."""
     start = (start or Path.cwd()).resolve()
     values: dict[str, object] = {}
     pyproject = find_pyproject(start)

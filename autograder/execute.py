@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import sys
+import sysconfig
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import collect, data, sandbox
 from .collect import CallOutput
+from .course import installed_courses, is_course
 from .notebook import CodeCell
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
@@ -115,14 +117,21 @@ def _mounts(root: Path, data_dir: Path | None) -> list[sandbox.Mount]:
 def _masked() -> list[Path]:
     """Host folders that a mount would otherwise show to the submission, hidden by an empty tmpfs.
 
-    - the grader's own package, if installed inside a mounted prefix;
+    - the grader's own package and the course a wheel installs beside it (`<prefix>/share/dnn-grader`,
+      with solutions/), if inside a mounted prefix;
     - every place the real Fashion-MNIST may live (Debian's package under /usr/share/datasets,
       `$FASHION_MNIST_DIR`, keras' cache) when it lies inside something mounted: /usr is mounted
       whole, and the real test split must never be readable in the sandbox (only the stand-in
-      under /job/data is).
+      under /job/data is);
+    - the base interpreter's own site-packages when the grader runs from a virtual environment:
+      the base installation is mounted for its standard library, and a package installed there by
+      hand must not be importable by a submission (it sees the venv's packages only).
     """
     visible = [Path("/usr")] + [m.source for m in sandbox.python_mounts()]
-    candidates = [Path(__file__).resolve().parent]
+    candidates = [Path(__file__).resolve().parent, *(c.resolve() for c in installed_courses() if is_course(c))]
+    if sys.prefix != sys.base_prefix:
+        base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+        candidates += [Path(base[key]).resolve() for key in ("purelib", "platlib")]
     for _, folder in data.candidate_dirs():
         try:
             candidates.append(folder.resolve())

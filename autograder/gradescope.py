@@ -337,7 +337,8 @@ def build_autograder_zip(out: Path, repo_root: Path, *, assignment: str | None =
                          allow_unsandboxed: bool = False) -> Path:
     """Write Gradescope's autograder zip to `out` and return it.
 
-    `repo_root` is the folder of `pyproject.toml`, `autograder/` and `solutions/`. With
+    `repo_root` is the course: the folder of `pyproject.toml`, `README.md` and `solutions/`; the
+    package is this one's own source (a checkout's or an installed wheel's). With
     `assignment`, every submission is graded as that assignment (a Gradescope assignment is one
     notebook; students' file names and metadata are then irrelevant); without, it is told from
     the notebook's metadata or file name, as `autograder grade` does. `solutions/` goes into
@@ -350,9 +351,10 @@ def build_autograder_zip(out: Path, repo_root: Path, *, assignment: str | None =
 
     repo_root = Path(repo_root)
     solutions = repo_root / "solutions"
-    for needed in (repo_root / "pyproject.toml", repo_root / "README.md", repo_root / "autograder" / "__init__.py"):
+    package = Path(__file__).resolve().parent  # the grader that exports is the grader that runs there
+    for needed in (repo_root / "pyproject.toml", repo_root / "README.md"):
         if not needed.is_file():
-            raise UsageError(f"{needed} is missing: is {repo_root} the dnn-grader repository?")
+            raise UsageError(f"{needed} is missing: is {repo_root} a dnn-grader course?")
     if assignment is not None and assignment not in ASSIGNMENTS:
         raise UsageError(f"unknown assignment {assignment!r}; known: {', '.join(ASSIGNMENTS)}")
     wanted = [assignment] if assignment else list(ASSIGNMENTS)
@@ -361,9 +363,9 @@ def build_autograder_zip(out: Path, repo_root: Path, *, assignment: str | None =
         raise UsageError(f"no reference notebook for {', '.join(missing)} in {solutions}")
 
     files: dict[str, bytes] = {}
-    for folder in ("autograder", "solutions"):
-        for path in sorted((repo_root / folder).rglob("*")):
-            rel = path.relative_to(repo_root)
+    for name, folder in (("autograder", package), ("solutions", solutions)):
+        for path in sorted(folder.rglob("*")):
+            rel = Path(name) / path.relative_to(folder)
             if path.is_file() and not _excluded(rel):
                 files[rel.as_posix()] = path.read_bytes()
     for name in ("pyproject.toml", "README.md"):
