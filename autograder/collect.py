@@ -22,7 +22,6 @@ import numpy as np
 
 MAX_JSON_BYTES = 64 * 1024**2
 MAX_NPZ_BYTES = 1024**3
-MAX_PROGRESS_BYTES = 16 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -65,20 +64,6 @@ def read_untrusted(path: Path, cap: int) -> bytes | None:
         os.close(fd)
 
 
-def read_progress(path: Path) -> list[dict[str, Any]]:
-    """Parse the runner's event log; unparsable lines are dropped."""
-    data = read_untrusted(path, MAX_PROGRESS_BYTES) or b""
-    events = []
-    for line in data.splitlines():
-        try:
-            event = json.loads(line)
-        except (ValueError, RecursionError):  # deeply nested JSON is hostile input too
-            continue
-        if isinstance(event, dict) and isinstance(event.get("item"), str):
-            events.append(event)
-    return events
-
-
 def cell_events(events: list[dict[str, Any]]) -> dict[int, CellEvent]:
     """The last word on each cell; a cell that started and never ended is 'killed'."""
     cells: dict[int, CellEvent] = {}
@@ -99,17 +84,6 @@ def cell_events(events: list[dict[str, Any]]) -> dict[int, CellEvent]:
             cells[index] = CellEvent(index, str(event.get("status", "error"))[:20], str(event.get("ename", ""))[:200],
                                      str(event.get("evalue", ""))[:2000], str(event.get("traceback", ""))[:4000])
     return cells
-
-
-def last_unfinished(events: list[dict[str, Any]]) -> str | None:
-    """The item that was running when the process ended, if any."""
-    running: str | None = None
-    for event in events:
-        if event.get("event") == "start":
-            running = event["item"]
-        elif event.get("event") in ("end", "skipped") and event["item"] == running:
-            running = None
-    return running
 
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -178,12 +152,20 @@ def _check_shape(kind: str | None, value: Any) -> None:
             raise ValueError("not a trajectory (a history array per state variable)")
 
 
+NO_OUTPUT = Raised("NoOutput", "the notebook did not get as far as this check (see the execution errors)")
+
+
+def no_outputs(call_ids: list[str]) -> dict[str, CallOutput]:
+    """What a run that never finished gives: no output for any call."""
+    return {cid: CallOutput(NO_OUTPUT) for cid in call_ids}
+
+
 def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | None = None) -> dict[str, CallOutput]:
     """Every call id gets an output: its value, what it raised, or why there is none.
 
     `kinds` (call id -> call type), when given, lets each value be checked for the shape its call
     type produces."""
-    missing = Raised("NoOutput", "the notebook did not get as far as this check (see the execution errors)")
+    missing = NO_OUTPUT
     raw = read_untrusted(out_dir / "probe.json", MAX_JSON_BYTES)
     arrays = _load_npz(out_dir / "arrays.npz")
     try:
@@ -191,7 +173,7 @@ def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | Non
     except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict) or arrays is None:
-        return {cid: CallOutput(missing) for cid in call_ids}
+        return no_outputs(call_ids)
     outputs = {}
     for cid in call_ids:
         entry = doc["results"].get(cid)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import sys
 import sysconfig
@@ -27,6 +26,7 @@ from .course import installed_courses, is_course
 from .notebook import CodeCell
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
+RUNTIME_FILES = ("supervisor.py", "runner.py", "probe.py")
 DATA_MODULE = Path(__file__).parent / "data.py"
 JOB = "/job"
 
@@ -87,7 +87,7 @@ def _env(job_root: str, data: bool, tf_threads: int) -> dict[str, str]:
 
 def _layout(root: Path, job: Job) -> None:
     (root / "in" / "runtime").mkdir(parents=True)
-    for name in ("runner.py", "probe.py"):
+    for name in RUNTIME_FILES:
         shutil.copy(RUNTIME_DIR / name, root / "in" / "runtime" / name)
     (root / "lib" / "autograder").mkdir(parents=True)
     (root / "lib" / "autograder" / "__init__.py").write_text('"""Only the data loader is visible in the sandbox."""\n')
@@ -96,7 +96,6 @@ def _layout(root: Path, job: Job) -> None:
     np.savez(root / "in" / "inputs.npz", **job.inputs)
     for name in ("out", "work"):
         (root / name).mkdir()
-    (root / "out" / "progress.jsonl").touch()  # exists before the sandbox starts: the watchdog follows this file
     shutil.copy(job.submission, root / "work" / "submission.ipynb")
     if os.geteuid() == 0:
         for name in ("out", "work"):
@@ -153,8 +152,8 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
     timed_out = killed = memory = False
     cells: dict[int, collect.CellEvent] = {}
     tracebacks: list[str] = []
-    outputs: dict[str, CallOutput] = {}
     call_ids = [c["id"] for c in job.calls]
+    outputs = collect.no_outputs(call_ids)
     known_items = {f"cell:{c.index}" for c in job.cells} | {f"probe:{cid}" for cid in call_ids}
     passes = 0
     with tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch) as tmp:
@@ -167,37 +166,37 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
                     "sandboxed": use_sandbox}
             (root / "in" / "cells.json").write_text(json.dumps(spec))
             job_root = JOB if use_sandbox else str(root)
-            argv = [sys.executable, "-s", f"{job_root}/in/runtime/runner.py", job_root]
-            # The runner reads this key from stdin before any cell runs and puts it in its final "done"
-            # event only: a cell that forges progress.jsonl ("done") and outputs, then exits, cannot
-            # make its forgery count as a finished run.
-            key = secrets.token_hex(16)
+            python = [sys.executable, "-s"]
+            runner = sandbox.as_user([*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"],
+                                     sandbox=use_sandbox)
+            argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
             outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
-                                  cwd=f"{job_root}/work", limits=limits, progress_file=root / "out" / "progress.jsonl",
-                                  log_file=Path(tmp) / f"log{passes}.txt", sandbox=use_sandbox,
-                                  masked=_masked() if use_sandbox else (), stdin_data=key.encode())
+                                  cwd=f"{job_root}/work", limits=limits, log_file=Path(tmp) / f"log{passes}.txt",
+                                  sandbox=use_sandbox, masked=_masked() if use_sandbox else ())
             total += outcome.seconds
             timed_out |= outcome.timed_out
             killed |= outcome.killed
             memory |= outcome.memory_exceeded
-            events = collect.read_progress(root / "out" / "progress.jsonl")
+            # Events come from the supervisor's socket only (a file the notebook can write is never
+            # read); only items of this job count.
+            events = [e for e in outcome.events if e.get("item") in known_items or e.get("item") == "supervisor"]
             for index, event in collect.cell_events(events).items():
-                if f"cell:{index}" in known_items and (event.status != "skipped" or index not in cells):
+                if event.status != "skipped" or index not in cells:
                     cells[index] = event
-            outputs = collect.read_outputs(root / "out", call_ids, {c["id"]: c["type"] for c in job.calls})
-            finished = any(e.get("item") == "runner" and e.get("event") == "done" and e.get("key") == key
-                           for e in events)
+            # Outputs count only from a run the supervisor saw finish: a cell that writes forged
+            # outputs and exits leaves the protocol unfinished (red-team finding 1).
+            finished = any(e.get("item") == "supervisor" and e.get("event") == "done" for e in events)
             if finished:
+                outputs = collect.read_outputs(root / "out", call_ids, {c["id"]: c["type"] for c in job.calls})
                 if keep_outputs is not None:
                     keep_outputs.mkdir(parents=True, exist_ok=True)
                     for name in ("probe.json", "arrays.npz"):
                         data = collect.read_untrusted(root / "out" / name, collect.MAX_NPZ_BYTES)
                         (keep_outputs / name).write_bytes(data or b"")
                 break
-            # The progress file is the notebook's to forge: only items of this job count.
-            ours = [e for e in events if e.get("item") in known_items]
-            culprit = next((c for c in (outcome.stuck_item, collect.last_unfinished(ours), outcome.last_item)
-                            if c in known_items), None)
+            # The last item that started is to blame, even if it claimed its own end before the run died.
+            culprit = next((c for c in (outcome.stuck_item, outcome.last_item, outcome.last_started)
+                            if c in known_items and c not in skip), None)
             if culprit is None:
                 tracebacks.append(_tail(Path(tmp) / f"log{passes}.txt"))
                 break  # died before running any cell: nothing to skip, a rerun would do the same

@@ -2,10 +2,14 @@
 
 A submission runs under bubblewrap (its own mount, pid, network, ipc and uts namespaces; only
 `/usr`, the Python installation, the job's input folder (read-only) and its output and scratch
-folders (writable) are visible), as uid/gid 65534 (dropped inside with `setpriv`), with rlimits
-(data segment, file size, core dumps, processes) and a cgroup (memory and pids; v1 and v2).
-A watchdog in this process enforces a wall-clock limit for the whole run and for each item the
-runner reports as started (a cell, a probe call), and kills every process of the sandbox.
+folders (writable) are visible), with rlimits (data segment, file size, core dumps, processes)
+and a cgroup (memory and pids; v1 and v2). The sandbox's first process is the job's supervisor,
+root of the sandbox with only the capabilities to change uid; it starts the student's code as
+uid/gid 65534 through `as_user` (`setpriv`, every capability dropped, no new privileges), so the
+student's code can neither signal nor trace it. The supervisor's standard input is a socket to
+this process: the only channel the grader reads events from (which item runs, whether the run
+finished). A watchdog in this process enforces a wall-clock limit for the whole run and for each
+item reported as started (a cell, a probe call), and kills every process of the sandbox.
 
 Why this shape (measured, see shared notes): `RLIMIT_AS` breaks TensorFlow's import, so memory is
 bounded by `RLIMIT_DATA` plus the cgroup; `RLIMIT_NPROC` does not bind root, so the uid is dropped
@@ -18,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -73,7 +78,9 @@ class RunOutcome:
     sandboxed: bool
     limits_applied: tuple[str, ...] = field(default_factory=tuple)
     disk_exceeded: bool = False
-    last_item: str | None = None  # what the watchdog last saw running (for a progress file that is gone)
+    last_item: str | None = None     # what was running when the run ended, if anything
+    last_started: str | None = None  # the last item that started (ended or not)
+    events: tuple[dict, ...] = ()    # the supervisor's events, in order (bounded)
 
 
 def bubblewrap_available() -> bool:
@@ -114,6 +121,16 @@ def _ancestors(target: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def as_user(argv: Sequence[str], *, sandbox: bool, uid: int = NOBODY) -> list[str]:
+    """`argv` run as the unprivileged `uid`: what a supervisor in the sandbox starts student code
+    with. Every capability is dropped (also from the bounding and inheritable sets) and no
+    privilege can be regained (bwrap sets no_new_privs). Without a sandbox, `argv` as it is."""
+    if not sandbox:
+        return list(argv)
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--", *argv]
+
+
 def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: dict[str, str]) -> list[str]:
     """The bubblewrap command line (without the program to run).
 
@@ -121,7 +138,9 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
     and the unprivileged uid would then silently fail to reach the interpreter.
     """
     argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--clearenv"]
+            "--die-with-parent", "--new-session", "--clearenv",
+            # the supervisor keeps exactly what it needs to start student code as another uid
+            "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
     argv += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{name}"):
@@ -247,61 +266,59 @@ class _Cgroup:
                     time.sleep(0.05)
 
 
-class _ProgressReader:
-    """Follows the runner's progress file: which item (cell, probe call) is running since when.
+class _EventReader:
+    """Follows the supervisor's events on the socket that is its standard input.
 
-    The file is written by untrusted code, so it is read in bounded chunks and any garbage is
-    ignored; the limits applied come from this side, never from the file. Once opened, the file is
-    followed through its descriptor: a notebook that deletes or replaces the path (by a fifo, which
-    a plain open() would block on forever, or a symlink to a host file) does not blind the watchdog.
+    Only the supervisor holds the other end (student code runs under another uid and cannot reach
+    it), so these events are the run's own; their contents still came from a notebook's
+    interpreter, so lines are size-capped and garbage is ignored, and the limits applied come from
+    this side. Reading never blocks: a silent or flooding sandbox cannot stall the watchdog.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd: int | None = None
-        self.offset = 0
+    MAX_EVENTS = 100_000
+    MAX_LINE = 256 * 1024
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
         self.buffer = b""
+        self.events: list[dict] = []
         self.current: str | None = None
-        self.since = 0.0
-        self._open()
-
-    def _open(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            self.fd = fd
-        else:
-            os.close(fd)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        self.last_started: str | None = None
+        self.since = time.monotonic()  # when the current item started, or the last event came
+        self.closed = False
 
     def poll(self) -> None:
-        if self.fd is None:
-            self._open()
-            if self.fd is None:
-                return
-        try:
-            chunk = os.pread(self.fd, 65536, self.offset)
-        except OSError:
-            return
-        self.offset += len(chunk)
-        self.buffer = (self.buffer + chunk)[-65536:]
-        *lines, self.buffer = self.buffer.split(b"\n")
-        for line in lines:
+        for _ in range(64):
             try:
-                event = json.loads(line)
-                item, kind = str(event["item"])[:200], event["event"]
-            except (ValueError, KeyError, TypeError, RecursionError):
-                continue
-            if kind == "start":
-                self.current, self.since = item, time.monotonic()
-            elif kind == "end" and item == self.current:
-                self.current = None
+                chunk = self.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return
+            self.buffer += chunk
+            *lines, self.buffer = self.buffer.split(b"\n")
+            if len(self.buffer) > self.MAX_LINE:
+                self.buffer = b""
+            for line in lines:
+                self._take(line)
+
+    def _take(self, line: bytes) -> None:
+        if len(line) > self.MAX_LINE or len(self.events) >= self.MAX_EVENTS:
+            return
+        try:
+            event = json.loads(line)
+            item, kind = str(event["item"])[:200], str(event["event"])
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return
+        self.events.append(event)
+        self.since = time.monotonic()
+        if kind == "start":
+            self.current = self.last_started = item
+        elif kind in ("end", "skipped") and item == self.current:
+            self.current = None
 
 
 def run(
@@ -311,17 +328,16 @@ def run(
     env: dict[str, str],
     cwd: str,
     limits: Limits,
-    progress_file: Path,
     log_file: Path,
     sandbox: bool = True,
     masked: Iterable[Path] = (),
-    stdin_data: bytes | None = None,
 ) -> RunOutcome:
-    """Run `argv` confined, under the watchdog, and report what happened.
+    """Run the supervisor `argv` confined, under the watchdog, and report what happened.
 
-    With `sandbox=False` (asked for explicitly by the user) the program runs directly, still with
-    rlimits, cgroup and watchdog, and paths are the host paths: mounts are ignored. `stdin_data`
-    is written to the program's stdin, which is then closed (the runner's key, see execute.py).
+    The program's stdin is the event socket (see `_EventReader`); it must start student code
+    through `as_user`. With `sandbox=False` (asked for explicitly by the user) the program runs
+    directly, still with rlimits, cgroup and watchdog, and paths are the host paths: mounts are
+    ignored.
     """
     cgroup = _Cgroup(limits)
     applied = list(cgroup.applied)
@@ -329,8 +345,7 @@ def run(
         if not shutil.which("bwrap"):
             raise InfrastructureError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap, "
                                       "or pass --no-sandbox to run submissions unconfined")
-        full = bwrap_argv(mounts, masked, cwd, env) + [
-            "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--", *argv]
+        full = bwrap_argv(mounts, masked, cwd, env) + list(argv)
         child_env = {"PATH": "/usr/bin:/bin"}
     else:
         full, child_env = list(argv), {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
@@ -342,7 +357,9 @@ def run(
                 "prlimit", f"--data={limits.memory_bytes}", f"--fsize={limits.file_size_bytes}", "--core=0",
                 f"--nproc={limits.pids}", "--", *full]
     applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc"]
-    reader = _ProgressReader(progress_file)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.setblocking(False)
+    reader = _EventReader(ours)
     writable = [m.source for m in mounts if m.writable]
     start = time.monotonic()
     next_disk_check = start + _DISK_CHECK_SECONDS
@@ -350,29 +367,26 @@ def run(
     stuck: str | None = None
     with open(log_file, "wb") as log:
         try:
-            proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
-                                    stdout=log, stderr=subprocess.STDOUT, env=child_env, cwd=None if sandbox else cwd,
-                                    start_new_session=True)
+            proc = subprocess.Popen(launcher, stdin=theirs.fileno(), stdout=log, stderr=subprocess.STDOUT,
+                                    env=child_env, cwd=None if sandbox else cwd, start_new_session=True)
         except OSError as exc:
             cgroup.remove()
-            reader.close()
+            ours.close()
             raise InfrastructureError(f"cannot start the sandbox: {exc}") from exc
-        if proc.stdin is not None:
-            try:
-                proc.stdin.write(stdin_data or b"")
-                proc.stdin.close()
-            except OSError:
-                pass  # the program is already gone: the watchdog below sees it
+        finally:
+            theirs.close()
         try:
             while proc.poll() is None:
                 time.sleep(0.1)
                 reader.poll()
                 now = time.monotonic()
-                item_limit = limits.cell_seconds if (reader.current or "").startswith("cell") else limits.call_seconds
+                item_limit = limits.call_seconds if (reader.current or "").startswith("probe:") else limits.cell_seconds
                 if now - start > limits.notebook_seconds:
                     timed_out = True
-                elif reader.current is not None and now - reader.since > item_limit + 5.0:
-                    stuck = reader.current  # the runner's own alarm did not end it: kill from outside
+                elif now - reader.since > item_limit + 5.0:
+                    # the runner's own alarm did not end the item; with nothing running, the time
+                    # between items is bounded as a cell is (a cell that claims its own end, then hangs)
+                    stuck = reader.current or reader.last_started or "runner"
                 elif now >= next_disk_check and disk_usage(writable, limits.disk_quota) > limits.disk_quota:
                     disk_exceeded, stuck = True, reader.current
                 else:
@@ -388,7 +402,7 @@ def run(
             memory_exceeded = cgroup.oom_killed()
             cgroup.remove()
             reader.poll()
-            reader.close()
+            ours.close()
     return RunOutcome(
         returncode=proc.returncode,
         seconds=time.monotonic() - start,
@@ -400,6 +414,8 @@ def run(
         limits_applied=tuple(applied + ["watchdog:disk"]),
         disk_exceeded=disk_exceeded,
         last_item=reader.current,
+        last_started=reader.last_started,
+        events=tuple(reader.events),
     )
 
 

@@ -441,6 +441,7 @@ def run(ns, calls, inputs, skip, progress, call_seconds, stuck=()) -> tuple[str,
                    if item in stuck else "not run: another case of this function hung in an earlier attempt")
             text_ = _error("Timeout", why)
         elif (call.get("function") or call.get("name")) not in ns:
+            progress.event(item, "missing")
             text_ = _error("Missing", f"`{call.get('function') or call.get('name')}` is not defined")
         else:
             progress.event(item, "start")
@@ -508,21 +509,14 @@ def _remove(path: str) -> None:
         pass
 
 
-def write_outputs(out_dir: str, doc: str, arrays: dict, events: str, done: str) -> None:
-    """Empty the output folder, then write progress.jsonl, arrays.npz and probe.json afresh.
+def write_outputs(out_dir: str, doc: str, arrays: dict) -> None:
+    """Empty the output folder, then write arrays.npz and probe.json afresh.
 
     Called when no notebook code can run any more (see the runner): whatever a notebook planted in
     the folder (symlinks, directories, fifos, forged files) is removed, not written through. The
-    "done" event goes last: the grader takes a run as finished only when everything is written.
+    grader reads them only once the supervisor has seen the whole run end (supervisor.py).
     """
     for entry in list(_os_scandir(out_dir)):
         _remove(entry.path)
-    progress = _os_path_join(out_dir, "progress.jsonl")
-    _write_new(progress, events.encode("utf-8"))
     _write_new(_os_path_join(out_dir, "arrays.npz"), npz_bytes(arrays))
     _write_new(_os_path_join(out_dir, "probe.json"), doc.encode("utf-8"))
-    fd = _os_open(progress, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-    try:
-        _os_write(fd, done.encode("utf-8"))
-    finally:
-        _os_close(fd)

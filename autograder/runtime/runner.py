@@ -13,15 +13,19 @@ of the same user are not the notebook's):
 - processes a cell started do not outlive it (a fork bomb, a background writer): every process
   of the sandbox but this one is killed after each cell;
 - the results are written by a forked copy of this process, which has none of the notebook's
-  threads: it stops this process, kills every other one, empties out/ and writes progress.jsonl,
+  threads: it stops this process, kills every other one, empties out/ and writes
   probe.json and arrays.npz from memory, then ends the sandbox. Nothing a notebook left behind
   (a thread, a child process, a planted symlink or a forged file) can change what the grader reads.
 
-Protocol (paths under the job folder given as argv[1]):
+It is started by supervisor.py (another uid, see there), which relays its events to the grader
+and alone decides whether the run finished: nothing this process holds is trusted for that.
+
+Protocol (paths under the job folder given as argv[1]; argv[2] is the events pipe's descriptor):
   in/cells.json      {"cells": [{"index", "source"}], "skip": [item, ...], "stuck": [item, ...],
                       "cell_seconds", "call_seconds", "sandboxed"}
   in/calls.json      the probe's calls (see probe.py); in/inputs.npz their array arguments
-  out/progress.jsonl one JSON line per event: {"item": "cell:3"|"probe:<id>", "event": "start"|"end", ...}
+  events pipe        one JSON line per event: {"item": "cell:3"|"probe:<id>", "event": "start"|"end", ...},
+                     {"item": "runner", "event": "ready"} first, {"item": "runner", "event": "outputs"} last
   out/probe.json, out/arrays.npz  written when the probe finishes
 """
 
@@ -40,25 +44,9 @@ import traceback
 __builtins__ = dict(vars(builtins))
 
 JOB = sys.argv[1] if len(sys.argv) > 1 else "/job"
+EVENTS_FD = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 
 
-def _read_key() -> str:
-    """The grader's key for this run, from stdin, which is then replaced by /dev/null: only this
-    process's memory holds it, and only the final "done" event carries it (see execute.py)."""
-    try:
-        data = os.read(0, 256)
-    except OSError:
-        data = b""
-    try:
-        fd = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(fd, 0)
-        os.close(fd)
-    except OSError:
-        pass
-    return data.decode("ascii", "replace").strip()
-
-
-_KEY = _read_key()
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # `import probe` works in a notebook, and gives it a copy of its own
 
@@ -74,11 +62,19 @@ def _load_private(path: str) -> dict:
 _probe = _load_private(os.path.join(HERE, "probe.py"))
 _text, _name, _dumps = _probe["text"], _probe["name"], _probe["dumps"]
 _kill, _listdir, _getpid, _waitpid, _fork, _exit = os.kill, os.listdir, os.getpid, os.waitpid, os.fork, os._exit
+_write = os.write
 _SIGKILL, _SIGSTOP, _SIGALRM, _ITIMER_REAL = signal.SIGKILL, signal.SIGSTOP, signal.SIGALRM, signal.ITIMER_REAL
 _signal, _setitimer, _sleep, _now = signal.signal, signal.setitimer, time.sleep, time.time
 _SIGXFSZ, _SIG_IGN, _WNOHANG = signal.SIGXFSZ, signal.SIG_IGN, os.WNOHANG
-_stdout = sys.stdout
 _RUNNER_PID = os.getpid()
+try:
+    import ctypes
+
+    _LIBC_FORK = ctypes.PyDLL(None).fork
+    _LIBC_FORK.restype = ctypes.c_int
+except (ImportError, OSError, AttributeError):
+    _LIBC_FORK = None
+_SUPERVISOR_PID = os.getppid()
 
 
 def _only_the_runner() -> None:
@@ -97,25 +93,19 @@ def _alarm(signum, frame):  # noqa: ARG001
 
 
 class Progress:
-    """Appends events to out/progress.jsonl (the watchdog follows it) and keeps them in memory,
-    so that the final progress.jsonl holds the runner's own events only."""
+    """Sends events to the supervisor (which relays them to the watchdog) on the events pipe."""
 
-    def __init__(self, path: str) -> None:
-        self.fh = open(path, "a", buffering=1, encoding="utf-8")
-        self.lines: list[str] = []
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
 
     def event(self, item: str, event: str, **extra) -> None:
         _only_the_runner()
-        line = _dumps({"item": item, "event": event, "t": _now(), **extra}) + "\n"
-        self.lines.append(line)
+        data = (_dumps({"item": item, "event": event, "t": _now(), **extra}) + "\n").encode("ascii")
         try:
-            self.fh.write(line)
-            self.fh.flush()
-        except BaseException:  # noqa: BLE001 - a student may close our file; the watchdog still sees the process
+            while data:
+                data = data[_write(self.fd, data):]
+        except BaseException:  # noqa: BLE001 - a student may close our pipe: the run then never finishes
             pass
-
-    def text(self) -> str:
-        return "".join(self.lines)
 
 
 def _short_traceback(exc: BaseException, limit: int = 4000) -> str:
@@ -198,7 +188,7 @@ def _kill_others(spare: tuple[int, ...] = ()) -> bool:
     for _ in range(100):
         alive = []
         for pid in _pids():
-            if pid in (me, 1, *spare) or _state(pid) in (None, "Z", "X"):
+            if pid in (me, 1, _SUPERVISOR_PID, *spare) or _state(pid) in (None, "Z", "X"):
                 continue
             try:
                 _kill(pid, _SIGKILL)
@@ -217,6 +207,19 @@ def _kill_others(spare: tuple[int, ...] = ()) -> bool:
     return False
 
 
+def _raw_fork() -> int:
+    """fork(2) without Python's at-fork hooks: a hook registered by the notebook (or by a library
+    it drove into a bad state: IPython's, which joins a thread) could block the end of the run for
+    ever. The child only makes system calls and calls functions bound before any cell ran, then
+    exits, so the thread states it inherits are never needed. The libc call keeps the GIL (PyDLL)."""
+    if _LIBC_FORK is None:
+        return _fork()
+    pid = _LIBC_FORK()
+    if pid < 0:
+        raise OSError("fork failed")
+    return pid
+
+
 def _finish_alone(write) -> None:
     """Run `write` when no notebook code can run any more, then end the sandbox.
 
@@ -225,7 +228,7 @@ def _finish_alone(write) -> None:
     """
     parent = _getpid()
     try:
-        child = _fork()
+        child = _raw_fork()
     except OSError:
         write()
         _exit(0)
@@ -257,7 +260,7 @@ def main() -> None:
         spec = json.load(fh)
     with open(os.path.join(JOB, "in", "calls.json"), encoding="utf-8") as fh:
         calls = json.load(fh)
-    progress = Progress(os.path.join(out, "progress.jsonl"))
+    progress = Progress(EVENTS_FD)
     skip = set(spec.get("skip", []))
     stuck = set(spec.get("stuck", []))
     sandboxed = spec.get("sandboxed") is True
@@ -267,24 +270,33 @@ def main() -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
 
-    shell = InteractiveShell.instance(colors="NoColor")
+    from traitlets.config import Config
+
+    settings = Config()
+    settings.HistoryManager.enabled = False  # no history thread (nor its at-fork hook) beside the notebook
+    shell = InteractiveShell.instance(colors="NoColor", config=settings)
     progress.event("runner", "ready")
     run_cells(shell, spec["cells"], skip, progress, float(spec.get("cell_seconds", 300)), sandboxed)
     doc, arrays = probe_run(shell.user_ns, calls, inputs, skip, progress, float(spec.get("call_seconds", 30)), stuck)
-    events = progress.text()
-    done = _dumps({"item": "runner", "event": "done", "t": _now(), "key": _KEY}) + "\n"
-    try:
-        _stdout.flush()
-    except BaseException:  # noqa: BLE001
-        pass
+    # No stdout.flush() here: a thread the notebook left running may hold the stream's lock for
+    # ever (seen with patched builtins), and the end of the run must not wait on notebook code.
 
     def write() -> None:
-        write_outputs(out, doc, arrays, events, done)
+        write_outputs(out, doc, arrays)
+        _send_outputs(progress.fd)
 
     if sandboxed:
         _finish_alone(write)
     write()
     _exit(0)  # do not wait for threads a cell may have left running
+
+
+def _send_outputs(fd: int) -> None:
+    """The last event, once the outputs are written; sent by the forked writer in the sandbox
+    (Progress.event speaks for the runner process only)."""
+    data = (_dumps({"item": "runner", "event": "outputs", "t": _now()}) + "\n").encode("ascii")
+    while data:
+        data = data[_write(fd, data):]
 
 
 if __name__ == "__main__":

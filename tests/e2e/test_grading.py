@@ -161,7 +161,8 @@ def test_self_check_in_a_real_kernel_passes_the_solution_and_names_the_bug(assig
     shutil.copytree(REPO / "assignments" / "tests", tmp_path / "tests")
     path = tmp_path / f"{assignment}.ipynb"
     nbformat.write(student, path)
-    done = subprocess.run(["jupyter", "nbconvert", "--to", "notebook", "--execute", "--allow-errors", str(path),
+    jupyter = str(Path(sys.executable).parent / "jupyter")  # this environment's, not one on PATH
+    done = subprocess.run([jupyter, "nbconvert", "--to", "notebook", "--execute", "--allow-errors", str(path),
                            "--output", "executed.ipynb"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     executed = nbformat.read(tmp_path / "executed.ipynb", 4)

@@ -216,6 +216,31 @@ def test_forged_results_and_progress_do_not_count(graded):
     assert lost(progress) == set()
 
 
+@pytest.mark.parametrize("name", ["forges_the_run_from_the_runners_memory", "forges_the_runs_end_on_the_events_pipe"])
+def test_a_forged_end_of_the_run_costs_the_forging_cell(graded, name):
+    """Red-team finding 1: outputs count only from a run the supervisor saw finish; the cell that
+    claimed its own end and exited is blamed and skipped, and the honest code beneath is graded."""
+    result = graded(next(v for v in hostile.WRITES if v.name == name))
+    forger = max(e["cell"] for e in result.execution.cell_errors)
+    assert result.execution.passes == 2 and result.execution.skipped == (f"cell:{forger}",)
+    assert {e["cell"]: e["status"] for e in result.execution.cell_errors}[forger] == "killed"
+
+
+def test_the_end_of_the_run_waits_on_no_notebook_code(graded):
+    result = graded(next(v for v in hostile.WRITES if v.name == "blocks_the_final_fork"))
+    assert result.execution.passes == 1 and not result.execution.killed
+
+
+def test_the_supervisor_keeps_its_secrets(graded):
+    """Red-team finding 2: no key in the notebook's interpreter; the supervisor runs as another
+    uid, so it can be neither stopped, traced nor read."""
+    found = report(graded(next(v for v in hostile.WRITES if v.name == "looks_for_the_supervisors_secrets")))
+    assert found["key in memory"] == []
+    assert found["stop"] == found["socket"] == found["memory"] == found["environ"] == "PermissionError", found
+    assert found["ptrace"] != 0 and found["uid"][0] != found["uid"][1] == 0, found
+    assert set(found["caps"]) == {"0000000000000000"} and found["no_new_privs"] == ["1"], found  # Eff, Bnd, ...
+
+
 def test_planted_symlinks_are_not_followed(config, graded, tmp_path):
     """The symlinks point at the grader's own reference outputs for this assignment: following
     them would give a wrong l1_penalty full marks."""

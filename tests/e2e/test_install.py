@@ -47,7 +47,8 @@ def test_a_wheel_grades_from_any_folder(tmp_path):
                 cwd=elsewhere, env=env)
     result = json.loads((elsewhere / "OUT" / "alice_04_optimizers.json").read_text())
     assert result["sandboxed"] is True and result["score"] == result["max_score"] > 0, done.stdout
-    installed = Path(_run([str(python), "-c", "import autograder; print(autograder.__file__)"]).stdout.strip())
+    installed = Path(_run([str(python), "-c", "import autograder; print(autograder.__file__)"],
+                          cwd=elsewhere, env=env).stdout.strip())
     assert env_dir in installed.parents  # the wheel's package, not this checkout
 
 

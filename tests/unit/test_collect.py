@@ -199,21 +199,6 @@ def test_deeply_nested_probe_json_is_no_output_not_an_exception(tmp_path):
 
 # --- progress events --------------------------------------------------------------------------------
 
-def test_read_progress_drops_garbage(tmp_path):
-    lines = [json.dumps({"item": "cell:0", "event": "start"}), "garbage", json.dumps([1, 2]),
-             json.dumps({"item": 5, "event": "start"}), json.dumps({"event": "start"}),
-             json.dumps({"item": "cell:0", "event": "end", "status": "ok"}), "\xff"]
-    (tmp_path / "p.jsonl").write_text("\n".join(lines))
-    events = collect.read_progress(tmp_path / "p.jsonl")
-    assert [e["event"] for e in events] == ["start", "end"]
-    assert collect.read_progress(tmp_path / "missing.jsonl") == []
-
-
-def test_read_progress_survives_deeply_nested_line(tmp_path):
-    (tmp_path / "p.jsonl").write_text(deeply_nested(5000) + "\n" + json.dumps({"item": "cell:1", "event": "start"}))
-    assert [e["item"] for e in collect.read_progress(tmp_path / "p.jsonl")] == ["cell:1"]
-
-
 EVENTS = [
     {"item": "runner", "event": "ready"},
     {"item": "cell:0", "event": "start"},
@@ -247,16 +232,6 @@ def test_cell_events_second_pass_overrides_first():
               {"item": "cell:0", "event": "start"}, {"item": "cell:0", "event": "end", "status": "ok"}]
     assert collect.cell_events(events)[0].status == "ok"
     assert collect.cell_events(events[:3])[0].status == "killed"
-
-
-def test_last_unfinished():
-    assert collect.last_unfinished(EVENTS) == "cell:4"
-    assert collect.last_unfinished(EVENTS[:-1]) is None
-    assert collect.last_unfinished(EVENTS[:8]) == "probe:q/public-1"
-    assert collect.last_unfinished([{"item": "cell:7", "event": "start"}, {"item": "cell:7", "event": "skipped"}]) is None
-    # an end for another item does not clear the running one
-    assert collect.last_unfinished([{"item": "cell:7", "event": "start"}, {"item": "cell:6", "event": "end"}]) == "cell:7"
-    assert collect.last_unfinished([]) is None
 
 
 def test_decode_rejects_unexpected_types():

@@ -1,15 +1,16 @@
-"""autograder.sandbox: the bubblewrap command line and the progress follower (no process started)."""
+"""autograder.sandbox: the bubblewrap command line and the event follower (no process started)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import Mount, _ancestors, _ProgressReader, bwrap_argv, python_mounts
+from autograder.sandbox import Mount, _ancestors, _EventReader, as_user, bwrap_argv, python_mounts
 
 MOUNTS = [
     Mount(Path("/opt/python/3.11"), "/opt/python/3.11"),
@@ -63,6 +64,16 @@ def test_mount_modes_masks_env_and_cwd():
                  "--clearenv"):
         assert flag in argv
     assert argv[0] == "bwrap"
+    # the supervisor keeps only what starting student code as another uid needs
+    assert argv[argv.index("--cap-drop") + 1] == "ALL"
+    assert sorted(c for (c,) in options(argv, "--cap-add", 1)) == ["CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"]
+
+
+def test_student_code_runs_as_an_unprivileged_user_without_capabilities():
+    argv = as_user(["python", "runner.py"], sandbox=True, uid=60001)
+    assert argv[0] == "setpriv" and argv[-3:] == ["--", "python", "runner.py"]
+    assert {"--reuid=60001", "--regid=60001", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"} <= set(argv)
+    assert as_user(["python", "runner.py"], sandbox=False) == ["python", "runner.py"]
 
 
 def test_python_mounts_cover_the_interpreter():
@@ -75,84 +86,87 @@ def test_python_mounts_cover_the_interpreter():
         assert not (Path(m.target) == Path("/usr") or Path("/usr") in Path(m.target).parents)
 
 
-# --- _ProgressReader --------------------------------------------------------------------------------
+# --- _EventReader ------------------------------------------------------------------------------------
 
-def append(path: Path, text: str | bytes) -> None:
-    with open(path, "ab") as fh:
-        fh.write(text.encode() if isinstance(text, str) else text)
+@pytest.fixture
+def channel():
+    """The grader's end (read by the reader) and the supervisor's end of the event socket."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    yield _EventReader(ours), theirs
+    ours.close()
+    theirs.close()
 
 
-def line(item, event, **extra) -> str:
-    return json.dumps({"item": item, "event": event, **extra}) + "\n"
+def line(item, event, **extra) -> bytes:
+    return (json.dumps({"item": item, "event": event, **extra}) + "\n").encode()
 
 
-def test_progress_reader_tracks_the_current_item(tmp_path):
-    path = tmp_path / "progress.jsonl"
-    reader = _ProgressReader(path)
-    reader.poll()  # no file yet
-    assert reader.current is None
-    append(path, line("runner", "ready") + line("cell:0", "start"))
+def test_event_reader_tracks_the_current_and_last_started_item(channel):
+    reader, sup = channel
+    reader.poll()  # nothing yet, and no blocking
+    assert reader.current is None and reader.events == []
+    sup.sendall(line("runner", "ready") + line("cell:0", "start"))
     before = time.monotonic()
     reader.poll()
-    assert reader.current == "cell:0" and reader.since >= before
-    append(path, line("cell:0", "end", status="ok"))
+    assert reader.current == "cell:0" and reader.since >= before - 1
+    sup.sendall(line("cell:0", "end", status="ok"))
     reader.poll()
-    assert reader.current is None
-    append(path, line("cell:1", "start") + line("cell:0", "end"))  # an end for another item
+    assert reader.current is None and reader.last_started == "cell:0"
+    sup.sendall(line("cell:1", "start") + line("cell:0", "end"))  # an end for another item
     reader.poll()
     assert reader.current == "cell:1"
-    first_since = reader.since
-    append(path, line("cell:1", "end") + line("probe:q/public-1", "start"))
+    sup.sendall(line("cell:1", "end") + line("probe:q/public-1", "start"))
     reader.poll()
-    assert reader.current == "probe:q/public-1" and reader.since >= first_since
+    assert reader.current == "probe:q/public-1" and len(reader.events) == 7
+    sup.close()
+    reader.poll()
+    assert reader.closed
 
 
-def test_progress_reader_ignores_garbage(tmp_path):
-    path = tmp_path / "progress.jsonl"
-    reader = _ProgressReader(path)
-    append(path, line("cell:3", "start"))
+def test_event_reader_ignores_garbage(channel):
+    reader, sup = channel
+    sup.sendall(line("cell:3", "start"))
     garbage = ["not json", "[1, 2]", "null", "5", '"text"', '{"item": "cell:3"}', '{"event": "end"}',
                '{"item": "cell:3", "event": "end"', "\xff\xfe"]
-    append(path, "\n".join(garbage).encode("utf-8", "surrogateescape") + b"\n" + b"\xff\xfe\x00\n")
+    sup.sendall("\n".join(garbage).encode("utf-8", "surrogateescape") + b"\n" + b"\xff\xfe\x00\n")
     reader.poll()
-    assert reader.current == "cell:3"
-    append(path, line("cell:3", "end"))
+    assert reader.current == "cell:3" and len(reader.events) == 1
+    sup.sendall(line("cell:3", "end"))
     reader.poll()
     assert reader.current is None
 
 
-def test_progress_reader_waits_for_whole_lines(tmp_path):
-    path = tmp_path / "progress.jsonl"
-    reader = _ProgressReader(path)
+def test_event_reader_waits_for_whole_lines(channel):
+    reader, sup = channel
     text = line("cell:5", "start")
-    append(path, text[:10])
+    sup.sendall(text[:10])
     reader.poll()
     assert reader.current is None
-    append(path, text[10:])
+    sup.sendall(text[10:])
     reader.poll()
     assert reader.current == "cell:5"
 
 
-def test_progress_reader_truncates_long_item_names(tmp_path):
-    path = tmp_path / "progress.jsonl"
-    reader = _ProgressReader(path)
-    append(path, line("cell:" + "9" * 1000, "start"))
+def test_event_reader_truncates_long_item_names(channel):
+    reader, sup = channel
+    sup.sendall(line("cell:" + "9" * 1000, "start"))
     reader.poll()
     assert reader.current is not None and len(reader.current) == 200
 
 
-def test_progress_reader_survives_a_huge_line(tmp_path):
-    path = tmp_path / "progress.jsonl"
-    reader = _ProgressReader(path)
-    append(path, "x" * 300_000 + "\n" + line("cell:2", "start"))
-    for _ in range(10):
+def test_event_reader_survives_a_huge_line_and_deep_nesting(channel):
+    reader, sup = channel
+    sup.setblocking(False)
+    payload = b"x" * 600_000 + b"\n" + b"[" * 5000 + b"]" * 5000 + b"\n" + line("cell:2", "start")
+    sent = 0
+    for _ in range(200):
+        try:
+            sent += sup.send(payload[sent:])
+        except BlockingIOError:
+            pass
         reader.poll()
-    assert reader.current == "cell:2"
-
-
-def test_progress_reader_survives_deeply_nested_json(tmp_path):
-    path = tmp_path / "progress.jsonl"
-    reader = _ProgressReader(path)
-    append(path, "[" * 5000 + "]" * 5000 + "\n" + line("cell:2", "start"))
+        if sent == len(payload):
+            break
     reader.poll()
-    assert reader.current == "cell:2"
+    assert reader.current == "cell:2" and len(reader.events) == 1

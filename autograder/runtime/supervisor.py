@@ -1,0 +1,185 @@
+"""The sandbox's first process: starts the notebook's interpreter and says how its run ended.
+
+UNTRUSTED SIDE, but no student code ever runs in this process. It is copied into the sandbox and
+started there before anything else, as root of the sandbox with only the capabilities needed to
+start its child as the sandbox's unprivileged uid (`argv` after `--`, built by the grader). The
+child (runner.py: the cells, then the probe) reports its progress on a pipe; this process relays
+each event to the grader on its standard input, a socket only it holds, and at the end adds the
+one event the grader trusts: `{"item": "supervisor", "event": "done"}`, sent only if the child
+went through the whole protocol in order (every cell started and ended or skipped, the probe's
+calls, then "outputs" once the results are written).
+
+Why a separate process (red-team findings 1 and 2): everything in the notebook's interpreter is the
+notebook's — a key kept there can be read from frames or `gc`, a progress file can be forged.
+This process runs under another uid than the notebook and is not dumpable: the notebook can
+neither signal nor trace it, nor read its memory or descriptors. A cell that writes forged output
+files, claims its own end and exits leaves the protocol unfinished: no "done", the grader blames
+the last item that started and reruns without it.
+
+What remains (README, known limits): a cell can reimplement the runner's side of the protocol,
+claim that every remaining cell and call ran, and hand over outputs of its own making. It gains no
+value it could not compute, but the probe's in-process observations are then its word.
+
+Protocol on the child's pipe: one JSON object per line, `{"item": ..., "event": ...}`; items are
+"runner" (event "ready" first, "outputs" last), "cell:<index>" (events "start", "end", "skipped")
+and "probe:<call id>" (events "start", "end", "missing"; a skipped call sends nothing). A line over MAX_LINE, not of that shape or out of order breaks the
+protocol: it and everything after it is never relayed, so the watchdog keeps timing the item that
+was running (a cell cannot keep itself alive, or claim its own end, with forged events).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import time
+
+MAX_LINE = 256 * 1024  # a cell's end event: error text and traceback, JSON-escaped
+MAX_EVENTS = 100_000
+_PR_SET_DUMPABLE = 4
+
+
+class Protocol:
+    """The order the runner must follow: ready; each cell in order, started and ended or skipped;
+    each call not skipped, in order, started and ended or reported missing; then outputs."""
+
+    def __init__(self, cells: list[int], calls: list[str], skip: set[str]) -> None:
+        self.due = [f"cell:{i}" for i in cells] + [f"probe:{c}" for c in calls if f"probe:{c}" not in skip]
+        self.skip = skip
+        self.state = "ready"       # ready -> running -> complete | broken
+        self.next = 0              # index into due
+        self.open: str | None = None
+        self.why = ""
+
+    def _break(self, why: str) -> bool:
+        self.state, self.why = "broken", why
+        return False
+
+    def feed(self, item: str, event: str) -> bool:
+        """Advance on one event; False (and broken for good) on anything out of order."""
+        if self.state == "broken":
+            return False
+        if self.state == "complete":
+            return self._break(f"{item} {event} after the run ended")
+        if self.state == "ready":
+            if (item, event) != ("runner", "ready"):
+                return self._break(f"{item} {event} before ready")
+            self.state = "running"
+            return True
+        if self.open is not None:
+            if (item, event) != (self.open, "end"):
+                return self._break(f"{item} {event} while {self.open} runs")
+            self.open = None
+            return True
+        if self.next == len(self.due):
+            if (item, event) != ("runner", "outputs"):
+                return self._break(f"{item} {event} where the outputs were due")
+            self.state = "complete"
+            return True
+        due = self.due[self.next]
+        allowed = ("start", "skipped") if due.startswith("cell:") else ("start", "missing")
+        if item != due or event not in allowed or (event == "skipped") != (item in self.skip):
+            return self._break(f"{item} {event} where {due} was due")
+        self.next += 1
+        self.open = item if event == "start" else None
+        return True
+
+
+def _not_dumpable() -> None:
+    """No ptrace, no /proc/<pid>/mem or fd/ for anyone without privileges (the notebook's uid)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _send(channel: int, event: dict) -> None:
+    data = (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii")
+    try:
+        while data:
+            data = data[os.write(channel, data):]
+    except OSError:
+        pass  # the grader stopped listening: nothing left to tell
+
+
+def _lines(fd: int):
+    """Complete lines from the child's pipe; an over-long line is yielded as None (and skipped)."""
+    buffer = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        yield from (line if len(line) <= MAX_LINE else None for line in lines)
+        if len(buffer) > MAX_LINE:
+            buffer = b""
+            yield None
+
+
+def _event(line: bytes | None) -> dict | None:
+    if line is None:
+        return None
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("item"), str) or \
+            not isinstance(event.get("event"), str) or event["item"].startswith("supervisor"):
+        return None
+    return event
+
+
+def main() -> int:
+    channel = 0
+    job, child_argv = sys.argv[1], sys.argv[sys.argv.index("--") + 1:]
+    _not_dumpable()
+    with open(os.path.join(job, "in", "cells.json"), encoding="utf-8") as fh:
+        spec = json.load(fh)
+    with open(os.path.join(job, "in", "calls.json"), encoding="utf-8") as fh:
+        calls = [c["id"] for c in json.load(fh)]
+    protocol = Protocol([c["index"] for c in spec["cells"]], calls, set(spec.get("skip", [])))
+    read_end, write_end = os.pipe()
+    child_argv = [arg.replace("{events_fd}", str(write_end)) for arg in child_argv]
+    try:
+        child = subprocess.Popen(child_argv, stdin=subprocess.DEVNULL, pass_fds=(write_end,), close_fds=True)
+    except OSError as exc:
+        _send(channel, {"item": "supervisor", "event": "exit", "complete": False, "why": f"cannot start: {exc}"})
+        return 1
+    os.close(write_end)
+    count = 0
+    for line in _lines(read_end):
+        if protocol.state == "broken":
+            continue  # drained, never relayed: the watchdog keeps timing the item that was running
+        event = _event(line)
+        count += 1
+        valid = event is not None and count <= MAX_EVENTS and protocol.feed(event["item"], event["event"])
+        if not valid:
+            if protocol.state != "broken":
+                protocol._break("an unreadable event")
+            _send(channel, {"item": "supervisor", "event": "broken", "why": protocol.why[:300]})
+            continue
+        _send(channel, event)
+        if protocol.state == "complete":
+            break  # the writer has finished; later lines could only come from the notebook
+    os.close(read_end)
+    deadline = time.monotonic() + 10.0
+    while child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # the runner's writer kills the runner once the outputs are written
+    if child.poll() is None:
+        child.kill()
+    complete = protocol.state == "complete"
+    _send(channel, {"item": "supervisor", "event": "exit", "complete": complete, "why": protocol.why[:300],
+                    "returncode": child.wait()})
+    if complete:
+        _send(channel, {"item": "supervisor", "event": "done"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

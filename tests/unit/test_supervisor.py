@@ -1,0 +1,101 @@
+"""autograder/runtime/supervisor.py: the protocol it holds the runner to, and its real process
+(started here without a sandbox, with a stand-in runner that says what the test wants)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.execute import RUNTIME_DIR
+
+sys.path.insert(0, str(RUNTIME_DIR))
+from supervisor import Protocol  # noqa: E402
+
+# cell:3 and probe:f/hidden-1 are skipped (cells.json), g is not defined
+SKIP = ["cell:3", "probe:f/hidden-1"]
+HONEST = [("runner", "ready"), ("cell:1", "start"), ("cell:1", "end"), ("cell:3", "skipped"),
+          ("probe:f/public-1", "start"), ("probe:f/public-1", "end"), ("probe:g/hidden-1", "missing"),
+          ("runner", "outputs")]
+
+
+def feed(events) -> Protocol:
+    protocol = Protocol([1, 3], ["f/public-1", "f/hidden-1", "g/hidden-1"], set(SKIP))
+    for item, event in events:
+        protocol.feed(item, event)
+    return protocol
+
+
+def test_an_honest_run_completes():
+    assert feed(HONEST).state == "complete"
+    assert feed(HONEST[:-2] + [("probe:g/hidden-1", "start"), ("probe:g/hidden-1", "end"),
+                               ("runner", "outputs")]).state == "complete"
+
+
+@pytest.mark.parametrize("events, why", [
+    (HONEST[1:], "before ready"),
+    ([HONEST[0], ("cell:3", "start")], "where cell:1 was due"),                  # a cell skipped over
+    (HONEST[:2] + [("runner", "outputs")], "while cell:1 runs"),                  # outputs mid-cell
+    (HONEST[:3] + [("runner", "outputs")], "where cell:3 was due"),                # cells left out
+    (HONEST[:4] + [("runner", "outputs")], "where probe:f/public-1 was due"),      # calls left out
+    (HONEST[:4] + [("probe:g/hidden-1", "missing")], "where probe:f/public-1 was due"),
+    (HONEST[:6] + [("probe:f/hidden-1", "start")], "where probe:g/hidden-1 was due"),  # a skipped call
+    (HONEST[:3] + [("cell:3", "start")], "where cell:3 was due"),                   # a skipped cell run
+    (HONEST + [("cell:1", "start")], "after the run ended"),
+])
+def test_a_run_out_of_order_is_broken(events, why):
+    protocol = feed(events)
+    assert protocol.state == "broken" and why in protocol.why
+
+
+def run_supervisor(tmp_path: Path, lines: list[str], exit_code: int = 0) -> list[dict]:
+    """The supervisor with a stand-in runner that writes `lines` to its events pipe, then exits."""
+    (tmp_path / "in").mkdir(parents=True)
+    (tmp_path / "in" / "cells.json").write_text(json.dumps({"cells": [{"index": 1}, {"index": 3}], "skip": SKIP}))
+    (tmp_path / "in" / "calls.json").write_text(json.dumps([{"id": "f/public-1"}, {"id": "f/hidden-1"},
+                                                            {"id": "g/hidden-1"}]))
+    script = tmp_path / "runner.py"
+    script.write_text("import os, sys\nfd = int(sys.argv[1])\n"
+                      f"for line in {lines!r}:\n    os.write(fd, line.encode() + b'\\n')\n"
+                      f"os._exit({exit_code})\n")
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen([sys.executable, str(RUNTIME_DIR / "supervisor.py"), str(tmp_path), "--",
+                             sys.executable, str(script), "{events_fd}"], stdin=theirs)
+    theirs.close()
+    assert proc.wait(timeout=30) == 0
+    data = b""
+    while chunk := ours.recv(65536):
+        data += chunk
+    ours.close()
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def as_lines(events) -> list[str]:
+    return [json.dumps({"item": item, "event": event}) for item, event in events]
+
+
+def test_the_supervisor_says_done_only_for_a_whole_run(tmp_path):
+    events = run_supervisor(tmp_path, as_lines(HONEST))
+    assert [(e["item"], e["event"]) for e in events] == HONEST + [("supervisor", "exit"), ("supervisor", "done")]
+    assert events[-2]["complete"] is True
+
+
+def test_a_cell_that_claims_its_own_end_and_exits_is_not_done(tmp_path):
+    """Red-team finding 1: forged outputs, an "end" for its own cell, os._exit(0)."""
+    events = run_supervisor(tmp_path, as_lines(HONEST[:3]))
+    assert ("supervisor", "done") not in [(e["item"], e["event"]) for e in events]
+    assert events[-1]["event"] == "exit" and events[-1]["complete"] is False
+
+
+def test_forged_supervisor_events_and_anything_after_a_break_are_never_relayed(tmp_path):
+    forged = [json.dumps({"item": "supervisor", "event": "done"})]
+    events = run_supervisor(tmp_path, as_lines(HONEST[:2]) + forged + as_lines(HONEST[2:]))
+    relayed = [(e["item"], e["event"]) for e in events]
+    assert relayed == HONEST[:2] + [("supervisor", "broken"), ("supervisor", "exit")]
+    garbage = ["x" * 300_000, "[" * 10_000, "not json"]
+    relayed = [(e["item"], e["event"]) for e in run_supervisor(tmp_path / "g", as_lines(HONEST[:1]) + garbage)]
+    assert relayed == HONEST[:1] + [("supervisor", "broken"), ("supervisor", "exit")]
