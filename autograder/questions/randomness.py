@@ -135,11 +135,12 @@ def matrix_check(shape_of: Callable[[CaseContext], tuple[int, int]], same: tuple
             for direction, left, right in neighbours(values > 0):
                 ok, text = count_ok(left == right, 0.5, alpha)
                 if not ok:
-                    return Verdict(False, f"in {name}, entries {direction} are tied (the same sign in {text}): "
-                                   "each entry must be drawn on its own, whatever its position (are they sorted?)")
+                    return Verdict(False, f"in {name}, neighbouring entries are related ({direction}, the same "
+                                   f"sign in {text}): draw each entry on its own, whatever its position (sorted "
+                                   "values? a row or column repeated?)")
         ok, text = count_ok((a > 0) == (b > 0), 0.5, alpha)
         if not ok:
-            return Verdict(False, f"two {what}s that should be independent are related (signs agree in {text}): {how}")
+            return Verdict(False, f"two {what} draws that should be independent are related (signs agree in {text}): {how}")
         if unseeded is not None and not count_ok((out[unseeded[0]] > 0) == (out[unseeded[1]] > 0), 0.5, alpha)[0]:
             return Verdict(False, unseeded_message)  # no counts: they change from run to run
         return Verdict(True)
