@@ -13,7 +13,9 @@ at several calls in one case (the probe's `calls` type) and ask what a random fu
 Every statistical test is a count of independent events of known probability under the
 contract (see `stats.binomial_band`), so it is exact: each case spends ALPHA = 1e-6 in total,
 split evenly over its tests (Bonferroni), and a correct implementation fails a case with
-probability at most 1e-6 on any seed. The seeds are drawn from the case's generator (the run's
+probability at most 1e-6 on any seed. The exact-identity tests ("the same mask for every seed")
+add less than 1e-90: two independent masks of 1,000 elements, 300 images' choices or matrices of
+continuous values coincide with probability below 0.58**1000, 0.5**300 and ~0 respectively. The seeds are drawn from the case's generator (the run's
 recorded seed), so a regrade makes the same calls. The messages say which property fails.
 """
 
@@ -140,7 +142,8 @@ def matrix_check(shape_of: Callable[[CaseContext], tuple[int, int]], same: tuple
                                    "values? a row or column repeated?)")
         ok, text = count_ok((a > 0) == (b > 0), 0.5, alpha)
         if not ok:
-            return Verdict(False, f"two {what} draws that should be independent are related (signs agree in {text}): {how}")
+            return Verdict(False, f"two {what} draws that should be independent are related "
+                           f"(signs agree in {text}): {how}")
         if unseeded is not None and not count_ok((out[unseeded[0]] > 0) == (out[unseeded[1]] > 0), 0.5, alpha)[0]:
             return Verdict(False, unseeded_message)  # no counts: they change from run to run
         return Verdict(True)

@@ -29,8 +29,9 @@ Call types in calls.json (each has "id" and "type"):
               functions are judged: same seed twice, other seeds, consecutive draws)
 Argument encodings: JSON scalars/lists as they are; {"$array": key} from inputs.npz;
 {"$rng": seed} a fresh numpy Generator; {"$rng": seed, "shared": true} in a `calls` case: one
-Generator per seed for the whole case, so consecutive calls continue its stream; "@name" in trajectories: state variable, "@grad" the
-gradient a*theta - b at the current theta, "@grad_fn" that gradient as a callable, "@t" the step.
+Generator per seed for the whole case, so consecutive calls continue its stream; "@name" in
+trajectories: state variable, "@grad" the gradient a*theta - b at the current theta, "@grad_fn"
+that gradient as a callable, "@t" the step.
 """
 
 from __future__ import annotations

@@ -164,7 +164,8 @@ BUGGY += [
         "variance_scaling": '''from scipy import stats as _stats
 def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
     fan_in, fan_out = (int(d) for d in shape)
-    if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+    if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in (
+            "truncated_normal", "untruncated_normal", "uniform"):
         raise ValueError("bad mode or distribution")
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     s = scale / max(1.0, n)

@@ -240,7 +240,8 @@ def sorted_quantiles(shape, scale=1.0, mode="fan_in", distribution="truncated_no
     size = shape[0] * shape[1]
     n = {"fan_in": shape[0], "fan_out": shape[1], "fan_avg": (shape[0] + shape[1]) / 2}[mode]
     s = scale / max(1.0, n)
-    dist = {"uniform": sps.uniform(-math.sqrt(3 * s), 2 * math.sqrt(3 * s)), "untruncated_normal": sps.norm(0, math.sqrt(s)),
+    dist = {"uniform": sps.uniform(-math.sqrt(3 * s), 2 * math.sqrt(3 * s)),
+            "untruncated_normal": sps.norm(0, math.sqrt(s)),
             "truncated_normal": sps.truncnorm(-2, 2, scale=math.sqrt(s) / 0.87962566103423978)}[distribution]
     return dist.ppf((np.arange(size) + 0.5) / size).reshape(shape)
 
@@ -257,7 +258,8 @@ def sorted_quantiles(shape, scale=1.0, mode="fan_in", distribution="truncated_no
     (lambda shape, seed=None, **kw: np.repeat(variance_scaling((1, shape[1]), seed=seed, **kw), shape[0], axis=0),
      "neighbouring entries are related"),  # one row drawn, then repeated
     (antithetic_rows, "neighbouring entries are related (one above the other"),
-    (lambda shape, seed=None, **kw: 0.8 * variance_scaling(shape, seed=0, **kw) + 0.6 * variance_scaling(shape, seed=seed, **kw),
+    (lambda shape, seed=None, **kw: 0.8 * variance_scaling(shape, seed=0, **kw)
+     + 0.6 * variance_scaling(shape, seed=seed, **kw),
      "two matrix draws that should be independent are related"),  # mostly a fixed matrix
     (lambda shape, seed=None, **kw: variance_scaling(shape, seed=None, **kw),
      "two calls with the same seed gave different values"),
@@ -270,7 +272,8 @@ def test_variance_scaling_without_randomness_fails(fn, fragment, hidden_seed):
 def test_the_sorted_quantiles_pass_the_distribution_check():
     """Why the randomness case is needed: the distribution alone cannot tell them apart."""
     shape = (300, 500)
-    assert a01.check_samples(sorted_quantiles(shape, 2.0, "fan_avg", "uniform"), shape, 2.0, "fan_avg", "uniform").passed
+    samples = sorted_quantiles(shape, 2.0, "fan_avg", "uniform")
+    assert a01.check_samples(samples, shape, 2.0, "fan_avg", "uniform").passed
 
 
 def test_seeded_keras_initializer_fails(keras):
