@@ -10,6 +10,7 @@ from scipy import stats as sps
 from ..checks import allclose, as_float_array, raised_or_none
 from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
 from .common import elementwise_hidden, elementwise_public
+from .randomness import add_calls, matrix_check, sub_call
 from .stats import ALPHA, ks_pvalue
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
@@ -58,11 +59,26 @@ def _limit_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     b.call("unknown mode", "variance_scaling_limit", 1.0, 10, 10, "average")
 
 
+def _two_seeds(rng: np.random.Generator) -> tuple[int, int]:
+    """Two different seeds from the case's generator (the run's recorded seed)."""
+    seed = int(rng.integers(0, 2**31))
+    return seed, (seed + 1 + int(rng.integers(0, 2**30))) % 2**31
+
+
+def _vs_randomness(b: CaseBuilder, description: str, shape: tuple[int, int], distribution: str,
+                   seed: int, other: int) -> None:
+    """Calls 1 and 3 share a seed (equal), 2 has another (unrelated), 4 and 5 have seed=None."""
+    kw = {"scale": 2.0, "mode": "fan_avg", "distribution": distribution}
+    add_calls(b, description, "variance_scaling",
+              [sub_call(b, shape, **kw, seed=s) for s in (seed, other, seed, None, None)])
+
+
 def _vs_public(b: CaseBuilder) -> None:
     b.call("uniform, fan_avg, scale 2", "variance_scaling", (300, 500), scale=2.0, mode="fan_avg",
            distribution="uniform", seed=1)
     b.call("truncated normal (the default), fan_in", "variance_scaling", (300, 500), seed=2)
     b.call("an unknown distribution", "variance_scaling", (3, 3), distribution="cauchy", seed=0)
+    _vs_randomness(b, "randomness: seeds 11, 12, 11, None, None", (150, 200), "uniform", 11, 12)
 
 
 def _vs_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
@@ -73,6 +89,10 @@ def _vs_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
         b.call(f"{dist}, {mode}", "variance_scaling", shape, scale=float(np.round(rng.uniform(0.5, 3), 3)),
                mode=mode, distribution=dist, seed=int(rng.integers(0, 2**31)))
     b.call("unknown mode", "variance_scaling", (4, 4), mode="fan_max", seed=0)
+    seed, other = _two_seeds(rng)
+    _vs_randomness(b, "randomness: the same seed twice, another seed, seed=None twice",
+                   (int(rng.integers(150, 250)), int(rng.integers(150, 250))),
+                   str(rng.choice(["uniform", "truncated_normal", "untruncated_normal"])), seed, other)
 
 
 def _fan(shape: tuple[int, int], mode: str) -> float:
@@ -109,7 +129,24 @@ def check_samples(samples, shape, scale, mode, distribution) -> Verdict:
     return Verdict(True)
 
 
+def _calls_shape(ctx: CaseContext) -> tuple[int, int]:
+    first = ctx.case.call["calls"][0]
+    return tuple(first["shape"]) if "shape" in first else tuple(first["args"][0]["$tuple"])
+
+
+_VS_RANDOMNESS = matrix_check(_calls_shape, same=(0, 2), other_seed=(0, 1), unseeded=(3, 4), count=5,
+                              identical="the same matrix for every seed")
+# Two unseeded Keras initializers draw their seeds with random.randint(1, 1e9): they collide with
+# probability 1e-9, which the statistical tests' budget leaves room for (total <= 1e-6).
+_HE_RANDOMNESS = matrix_check(_calls_shape, same=None, other_seed=(0, 1), unseeded=None, count=2, what="kernel",
+                              identical="two initializers from he_avg_initializer() sampled the same kernel",
+                              how="leave the initializer's seed unset, so that every layer gets its own weights",
+                              budget=ALPHA - 1e-9)
+
+
 def _check_variance_scaling(ctx: CaseContext) -> Verdict:
+    if ctx.case.call["type"] == "calls":
+        return _VS_RANDOMNESS(ctx)
     raised = raised_or_none(ctx)
     if raised is not None:
         return raised
@@ -122,12 +159,25 @@ def _check_variance_scaling(ctx: CaseContext) -> Verdict:
 HE_AVG_SHAPE = (400, 600)
 
 
+def _he_randomness(b: CaseBuilder, description: str, shape: tuple[int, int]) -> None:
+    """Two initializers from two calls of he_avg_initializer(): their kernels must be unrelated."""
+    add_calls(b, description, "he_avg_initializer", [{"type": "initializer", "shape": list(shape)}] * 2)
+
+
 def _he_public(b: CaseBuilder) -> None:
     b.add("the initializer samples a 400x600 kernel", {"type": "initializer", "function": "he_avg_initializer",
                                                       "shape": list(HE_AVG_SHAPE)})
+    _he_randomness(b, "randomness: two initializers sample a 200x300 kernel each", (200, 300))
+
+
+def _he_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
+    _he_randomness(b, "randomness: two initializers, another shape",
+                   (int(rng.integers(150, 250)), int(rng.integers(150, 250))))
 
 
 def _check_he_avg(ctx: CaseContext) -> Verdict:
+    if ctx.case.call["type"] == "calls":
+        return _HE_RANDOMNESS(ctx)
     raised = raised_or_none(ctx)
     if raised is not None:
         return raised
@@ -139,10 +189,6 @@ def _check_he_avg(ctx: CaseContext) -> Verdict:
         return Verdict(False, "should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
                        f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
     return check_samples(got.get("samples"), HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")
-
-
-def _no_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
-    return None
 
 
 ASSIGNMENT = Assignment(
@@ -160,6 +206,6 @@ ASSIGNMENT = Assignment(
         Question("init_stddev", 1.0, _init_public, _init_hidden, TOL),
         Question("variance_scaling_limit", 1.0, _limit_public, _limit_hidden, TOL),
         Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling, compares_values=False),
-        Question("he_avg_initializer", 1.0, _he_public, _no_hidden, _check_he_avg, compares_values=False),
+        Question("he_avg_initializer", 1.0, _he_public, _he_hidden, _check_he_avg, compares_values=False),
     ),
 )

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..checks import allclose, as_float_array, exact, precheck
 from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
+from .randomness import add_calls, choices_check, mask_check, rng_arg, sub_call
 from .stats import binomial_ok, uniform_counts_ok
 
 TOL = allclose(rtol=1e-7, atol=1e-9)
@@ -30,9 +31,24 @@ def _dropout_inputs(rng: np.random.Generator, shape=(200, 300)) -> np.ndarray:
     return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
 
 
+CONSECUTIVE = 60  # calls with one generator: enough for "element 0 is always dropped" at rates 0.35-0.65
+
+
+def _dropout_randomness(b: CaseBuilder, description: str, function: str, x: np.ndarray, rate: float,
+                        seed: int, other: int) -> None:
+    """60 calls with one generator, a fresh one with the same seed (must equal call 1), another seed."""
+    ref = b.array(x)
+    calls = [sub_call(b, ref, rate, rng_arg(seed, shared=True)) for _ in range(CONSECUTIVE)]
+    add_calls(b, description, function, calls + [sub_call(b, ref, rate, rng_arg(seed)),
+                                                 sub_call(b, ref, rate, rng_arg(other))])
+
+
 def _dropout_public(function: str):
     def make(b: CaseBuilder) -> None:
         b.call("60,000 values, rate 0.2", function, _dropout_inputs(np.random.default_rng(0)), 0.2, {"$rng": 0})
+        _dropout_randomness(b, "randomness: 20x50 values, rate 0.5, 60 calls with one generator seeded 3, "
+                            "a fresh generator seeded 3, one seeded 4", function,
+                            _dropout_inputs(np.random.default_rng(1), (20, 50)), 0.5, 3, 4)
 
     return make
 
@@ -44,26 +60,47 @@ def _dropout_hidden(function: str):
                    {"$rng": int(rng.integers(0, 2**31))})
         b.call("rate 0 keeps everything", function, _dropout_inputs(rng, (20, 30)), 0.0, {"$rng": 1})
         b.call("a 3-D input", function, _dropout_inputs(rng, (40, 50, 30)), 0.3, {"$rng": int(rng.integers(0, 2**31))})
+        seed = int(rng.integers(0, 2**31))
+        _dropout_randomness(b, "randomness: 60 calls with one generator, the same seed again, another seed",
+                            function, _dropout_inputs(rng, (20, 50)), float(np.round(rng.uniform(0.35, 0.65), 2)),
+                            seed, (seed + 1 + int(rng.integers(0, 2**30))) % 2**31)
 
     return make
 
 
+def dropout_mask(x: np.ndarray, rate: float, value: object, scaled: bool) -> tuple[np.ndarray, np.ndarray] | Verdict:
+    """(the returned values, the mask of dropped elements), or what is wrong with the value."""
+    got = as_float_array(value)
+    if got is None or got.shape != x.shape:
+        return Verdict(False, f"wrong shape: got {None if got is None else got.shape}, expected {x.shape}")
+    kept = np.isclose(got, x / (1 - rate) if scaled else x, rtol=1e-9, atol=0)
+    dropped = got == 0
+    if not (kept | dropped).all():
+        how = "divided by (1 - rate)" if scaled else "unchanged (no rescaling during training)"
+        return Verdict(False, f"every value must be either dropped (0) or kept {how}")
+    return got, dropped & ~kept
+
+
 def _dropout_check(scaled: bool):
+    def decode(ctx: CaseContext, i: int, value: object) -> object:
+        args = ctx.case.call["calls"][i]["args"]
+        return dropout_mask(ctx.inputs[args[0]["$array"]], float(args[1]), value, scaled)
+
+    randomness = mask_check(CONSECUTIVE, CONSECUTIVE, CONSECUTIVE + 1, decode,
+                            lambda ctx: float(ctx.case.call["calls"][0]["args"][1]))
+
     def check(ctx: CaseContext) -> Verdict:
+        if ctx.case.call["type"] == "calls":
+            return randomness(ctx)
         early = precheck(ctx)
         if early is not None:
             return early
         x = ctx.inputs[ctx.case.call["args"][0]["$array"]]
         rate = float(ctx.case.call["args"][1])
-        got = as_float_array(ctx.got)
-        if got is None or got.shape != x.shape:
-            return Verdict(False, f"wrong shape: got {None if got is None else got.shape}, expected {x.shape}")
-        kept_value = x / (1 - rate) if scaled else x
-        kept = np.isclose(got, kept_value, rtol=1e-9, atol=0)
-        dropped = got == 0
-        if not (kept | dropped).all():
-            how = "divided by (1 - rate)" if scaled else "unchanged (no rescaling during training)"
-            return Verdict(False, f"every value must be either dropped (0) or kept {how}")
+        found = dropout_mask(x, rate, ctx.got, scaled)
+        if isinstance(found, Verdict):
+            return found
+        kept = ~found[1]
         if not binomial_ok(int(kept.sum()), x.size, 1 - rate):
             return Verdict(False, f"kept {kept.mean():.3f} of the values; expected about {1 - rate:g} (1 - rate)")
         return Verdict(True)
@@ -99,15 +136,32 @@ def _augment_images(rng: np.random.Generator, n: int, size: int = 10) -> np.ndar
     return rng.integers(1, 256, (n, size, size)).astype(np.uint8)
 
 
+def _augment_randomness(b: CaseBuilder, description: str, images: np.ndarray, max_shift: int, seed: int,
+                        other: int) -> None:
+    """Two calls with one generator, a fresh one with the same seed (must equal call 1), another seed."""
+    ref = b.array(images)
+    add_calls(b, description, "augment", [sub_call(b, ref, rng_arg(seed, shared=True), max_shift=max_shift),
+                                          sub_call(b, ref, rng_arg(seed, shared=True), max_shift=max_shift),
+                                          sub_call(b, ref, rng_arg(seed), max_shift=max_shift),
+                                          sub_call(b, ref, rng_arg(other), max_shift=max_shift)])
+
+
 def _augment_public(b: CaseBuilder) -> None:
     b.call("400 images of 10x10 pixels, max_shift 2", "augment", _augment_images(np.random.default_rng(0), 400),
            {"$rng": 0})
+    _augment_randomness(b, "randomness: 300 images, max_shift 2, two calls with one generator seeded 3, "
+                        "a fresh generator seeded 3, one seeded 4", _augment_images(np.random.default_rng(1), 300),
+                        2, 3, 4)
 
 
 def _augment_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     b.call("max_shift 3", "augment", _augment_images(rng, 600), {"$rng": int(rng.integers(0, 2**31))}, max_shift=3)
     b.call("max_shift 0 (flips only)", "augment", _augment_images(rng, 400), {"$rng": 5}, max_shift=0)
     b.call("float images", "augment", rng.uniform(0.1, 1.0, (400, 8, 8)), {"$rng": 7})
+    seed = int(rng.integers(0, 2**31))
+    _augment_randomness(b, "randomness: two calls with one generator, the same seed again, another seed",
+                        _augment_images(rng, 300), int(rng.integers(1, 4)), seed,
+                        (seed + 1 + int(rng.integers(0, 2**30))) % 2**31)
 
 
 def shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -131,13 +185,11 @@ def identify(original: np.ndarray, augmented: np.ndarray, max_shift: int) -> tup
     return None
 
 
-def _check_augment(ctx: CaseContext) -> Verdict:
-    early = precheck(ctx)
-    if early is not None:
-        return early
-    images = ctx.inputs[ctx.case.call["args"][0]["$array"]]
-    max_shift = int(ctx.case.call["kwargs"].get("max_shift", 2))
-    got = ctx.got
+def transforms(images: np.ndarray, got: object, max_shift: int) -> np.ndarray | Verdict:
+    """(flipped, dy, dx) of every image as an (n, 3) array, or what is wrong with the value.
+
+    Unique for the grading inputs: their pixels are never 0, so the zero fill tells the shift,
+    and random pixels are never left-right symmetric."""
     if not isinstance(got, np.ndarray) or got.shape != images.shape:
         return Verdict(False, f"should return an array of shape {images.shape}")
     if got.dtype != images.dtype:
@@ -149,7 +201,30 @@ def _check_augment(ctx: CaseContext) -> Verdict:
             return Verdict(False, f"image {i} is not a left-right flip and/or a shift by at most {max_shift} "
                            "pixels (zero fill, positive dx = right, positive dy = down) of its input")
         found.append(transform)
-    flips, dys, dxs = (np.array(v) for v in zip(*found))
+    return np.array(found, dtype=int).reshape(len(found), 3)
+
+
+def _decode_augment(ctx: CaseContext, i: int, value: object) -> np.ndarray | Verdict:
+    call = ctx.case.call["calls"][i]
+    return transforms(ctx.inputs[call["args"][0]["$array"]], value, int(call["kwargs"]["max_shift"]))
+
+
+_AUGMENT_RANDOMNESS = choices_check((0, 1), (0, 2), (0, 3), 4, _decode_augment,
+                                    lambda ctx: int(ctx.case.call["calls"][0]["kwargs"]["max_shift"]))
+
+
+def _check_augment(ctx: CaseContext) -> Verdict:
+    if ctx.case.call["type"] == "calls":
+        return _AUGMENT_RANDOMNESS(ctx)
+    early = precheck(ctx)
+    if early is not None:
+        return early
+    images = ctx.inputs[ctx.case.call["args"][0]["$array"]]
+    max_shift = int(ctx.case.call["kwargs"].get("max_shift", 2))
+    found = transforms(images, ctx.got, max_shift)
+    if isinstance(found, Verdict):
+        return found
+    flips, dys, dxs = found.T
     if not binomial_ok(int(flips.sum()), len(flips), 0.5):
         return Verdict(False, f"flipped {flips.mean():.2f} of the images; expected about 1/2")
     for name, values in (("vertical", dys), ("horizontal", dxs)):

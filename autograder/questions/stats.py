@@ -41,3 +41,30 @@ def uniform_counts_ok(counts: np.ndarray) -> bool:
     expected = counts.sum() / len(counts)
     chi2 = float(((counts - expected) ** 2 / expected).sum())
     return float(stats.chi2.sf(chi2, len(counts) - 1)) >= ALPHA
+
+
+# --- randomness: exact binomial bands ------------------------------------------------------------
+# The randomness checks (questions/randomness.py) reduce every property to a count of independent
+# events of known probability under the contract: two masks dropping the same element (rate**2),
+# two images getting the same flip (1/2) or the same shift (1/(2m+1)), two symmetric samples with
+# the same sign (1/2). Such a count is exactly Binomial(n, p), so the band below is exact (no
+# normal approximation): a correct implementation falls outside it with probability <= alpha.
+
+
+def binomial_band(n: int, p: float, alpha: float) -> tuple[int, int]:
+    """[lo, hi] with P(X < lo) <= alpha/2 and P(X > hi) <= alpha/2 for X ~ Binomial(n, p)."""
+    if p <= 0.0 or p >= 1.0 or n == 0:
+        k = round(n * min(max(p, 0.0), 1.0))
+        return k, k
+    lo = max(0, int(stats.binom.ppf(alpha / 2, n, p)))
+    while lo > 0 and stats.binom.cdf(lo - 1, n, p) > alpha / 2:  # guard against ppf rounding
+        lo -= 1
+    hi = min(n, int(stats.binom.isf(alpha / 2, n, p)))
+    while hi < n and stats.binom.sf(hi, n, p) > alpha / 2:
+        hi += 1
+    return lo, hi
+
+
+def in_band(count: int, n: int, p: float, alpha: float) -> bool:
+    lo, hi = binomial_band(n, p, alpha)
+    return lo <= count <= hi

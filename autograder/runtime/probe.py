@@ -24,9 +24,14 @@ Call types in calls.json (each has "id" and "type"):
   b_on_a      {"function", "base": [layer specs], "seed"} -> architecture of function(model_A) and
               whether building and training it changed model_A
   trained     {"name"}                -> architecture and weights of the notebook's variable `name`
+  calls       {"function", "calls": [{"type": "call" | "initializer", ...}, ...]} -> a tuple of the
+              values of these calls of `function`, made one after another in one case (how random
+              functions are judged: same seed twice, other seeds, consecutive draws)
 Argument encodings: JSON scalars/lists as they are; {"$array": key} from inputs.npz;
-{"$rng": seed} a fresh numpy Generator; "@name" in trajectories: state variable, "@grad" the
-gradient a*theta - b at the current theta, "@grad_fn" that gradient as a callable, "@t" the step.
+{"$rng": seed} a fresh numpy Generator; {"$rng": seed, "shared": true} in a `calls` case: one
+Generator per seed for the whole case, so consecutive calls continue its stream; "@name" in
+trajectories: state variable, "@grad" the gradient a*theta - b at the current theta, "@grad_fn"
+that gradient as a callable, "@t" the step.
 """
 
 from __future__ import annotations
@@ -182,16 +187,21 @@ def encode(value, arrays: Arrays, depth: int = 0):
     return arrays.add(value)
 
 
-def decode_arg(arg, inputs: dict):
+def decode_arg(arg, inputs: dict, shared: dict | None = None):
     if isinstance(arg, dict):
         if "$array" in arg:
             return _array(inputs[arg["$array"]], copy=True)
         if "$rng" in arg:
+            if arg.get("shared") and shared is not None:
+                seed = int(arg["$rng"])
+                if seed not in shared:
+                    shared[seed] = _default_rng(seed)
+                return shared[seed]
             return _default_rng(int(arg["$rng"]))
         if "$tuple" in arg:
-            return tuple(decode_arg(a, inputs) for a in arg["$tuple"])
+            return tuple(decode_arg(a, inputs, shared) for a in arg["$tuple"])
     if isinstance(arg, list):
-        return [decode_arg(a, inputs) for a in arg]
+        return [decode_arg(a, inputs, shared) for a in arg]
     return arg
 
 
@@ -214,10 +224,10 @@ def _modified(values, snapshot) -> bool:
 
 # --- call types -------------------------------------------------------------------------------
 
-def _do_call(ns, call, inputs, arrays):
+def _do_call(ns, call, inputs, arrays, shared=None):
     fn = ns[call["function"]]
-    args = [decode_arg(a, inputs) for a in call.get("args", [])]
-    kwargs = {k: decode_arg(v, inputs) for k, v in call.get("kwargs", {}).items()}
+    args = [decode_arg(a, inputs, shared) for a in call.get("args", [])]
+    kwargs = {k: decode_arg(v, inputs, shared) for k, v in call.get("kwargs", {}).items()}
     passed = args + list(kwargs.values())
     before = _snapshot(passed)
     value = fn(*args, **kwargs)
@@ -306,6 +316,19 @@ def _do_initializer(ns, call, inputs, arrays):
     init = ns[call["function"]]()
     samples = _asarray(init(shape=tuple(call["shape"])))
     return {"value": {"samples": arrays.add(samples), "info": _initializer_info(init)}}
+
+
+def _do_calls(ns, call, inputs, arrays):
+    """Several calls of one function as one case: a random function is judged on how its draws
+    relate (a seed reproduces, other seeds and consecutive calls differ), which no single call shows."""
+    shared, values, modified = {}, [], False
+    for sub in call["calls"][:_MAX_LIST]:
+        one = {**sub, "function": call["function"]}
+        result = (_do_call(ns, one, inputs, arrays, shared) if sub["type"] == "call"
+                  else _do_initializer(ns, one, inputs, arrays))
+        values.append(result["value"])
+        modified = modified or bool(result.get("modified_input"))
+    return {"value": {"$tuple": values}, "modified_input": modified}
 
 
 def _describe_model(model, arrays=None):
@@ -399,6 +422,7 @@ _HANDLERS = {
     "model": _do_model,
     "b_on_a": _do_b_on_a,
     "trained": _do_trained,
+    "calls": _do_calls,
 }
 
 

@@ -131,3 +131,85 @@ HOSTILE = [
         "l1_penalty": "def l1_penalty(theta):\n    return 0.0",
     }, lost=frozenset({"l1_penalty"})),
 ]
+
+# --- randomness (issue 10, finding 7): functions that ignore or misuse their generator -----------
+# Each passes the distribution checks (counts, shapes, Kolmogorov-Smirnov) and loses its question
+# only through the randomness cases (questions/randomness.py). The alternatives draw differently
+# from the reference, but randomly and reproducibly: they keep full marks.
+ALTERNATIVES += [
+    Variant("random_functions_drawn_differently", A05, replace={
+        "dropout_train": '''def dropout_train(x, rate, rng):
+    if not 0.0 <= rate < 1.0:
+        raise ValueError("rate must be in [0, 1)")
+    x = np.asarray(x, dtype=float)
+    return x * rng.binomial(1, 1.0 - rate, size=x.shape)''',
+        "augment": '''def augment(images, rng, max_shift=2):
+    images = np.asarray(images)
+    if images.ndim < 3 or int(max_shift) < 0:
+        raise ValueError("bad input")
+    m = int(max_shift)
+    out = np.zeros_like(images)
+    h, w = images.shape[1:3]
+    for i, image in enumerate(images):          # one image at a time, its own draws
+        image = image[:, ::-1] if rng.integers(2) else image
+        dy, dx = rng.integers(-m, m + 1, size=2)
+        padded = np.pad(image, [(m, m), (m, m)] + [(0, 0)] * (image.ndim - 2))
+        out[i] = padded[m - dy:m - dy + h, m - dx:m - dx + w]
+    return out''',
+    }),
+]
+
+BUGGY += [
+    Variant("variance_scaling_sorted_quantiles", A01, replace={
+        "variance_scaling": '''from scipy import stats as _stats
+def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    fan_in, fan_out = (int(d) for d in shape)
+    if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in (
+            "truncated_normal", "untruncated_normal", "uniform"):
+        raise ValueError("bad mode or distribution")
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    s = scale / max(1.0, n)
+    dist = {"uniform": _stats.uniform(-math.sqrt(3 * s), 2 * math.sqrt(3 * s)),
+            "untruncated_normal": _stats.norm(0, math.sqrt(s)),
+            "truncated_normal": _stats.truncnorm(-2, 2, scale=math.sqrt(s) / 0.87962566103423978)}[distribution]
+    size = fan_in * fan_out
+    return dist.ppf((np.arange(size) + 0.5) / size).reshape(fan_in, fan_out)   # the same for every seed''',
+    }, lost=frozenset({"variance_scaling"}), note="perfect quantiles: the distribution check alone passes them"),
+    Variant("he_avg_with_a_fixed_seed", A01, replace={
+        "he_avg_initializer": '''def he_avg_initializer():
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_avg", distribution="uniform", seed=42)''',
+    }, lost=frozenset({"he_avg_initializer"}), note="every layer built with it starts with the same kernel"),
+    Variant("dropout_always_the_first_elements", A05, replace={
+        "dropout_train": '''def dropout_train(x, rate, rng):
+    if not 0.0 <= rate < 1.0:
+        raise ValueError("rate must be in [0, 1)")
+    out = np.array(x, dtype=float)
+    out.flat[:round(rate * out.size)] = 0.0     # exactly the right count, never random
+    return out''',
+    }, lost=frozenset({"dropout_train"})),
+    Variant("inverted_dropout_from_global_numpy", A05, replace={
+        "inverted_dropout": '''def inverted_dropout(x, rate, rng):
+    if not 0.0 <= rate < 1.0:
+        raise ValueError("rate must be in [0, 1)")
+    x = np.asarray(x, dtype=float)
+    return np.where(np.random.random(x.shape) >= rate, x / (1.0 - rate), 0.0)   # ignores rng''',
+    }, lost=frozenset({"inverted_dropout"}), note="random, but a seed does not reproduce it"),
+    Variant("augment_cycles_through_the_transforms", A05, replace={
+        "augment": '''import itertools
+def augment(images, rng, max_shift=2):
+    images = np.asarray(images)
+    if images.ndim < 3 or int(max_shift) < 0:
+        raise ValueError("bad input")
+    m = int(max_shift)
+    combos = list(itertools.product((False, True), range(-m, m + 1), range(-m, m + 1)))
+    h, w = images.shape[1:3]
+    out = np.zeros_like(images)
+    for i, image in enumerate(images):          # image i gets combination i, in order
+        flip, dy, dx = combos[i % len(combos)]
+        image = image[:, ::-1] if flip else image
+        padded = np.pad(image, [(m, m), (m, m)] + [(0, 0)] * (image.ndim - 2))
+        out[i] = padded[m - dy:m - dy + h, m - dx:m - dx + w]
+    return out''',
+    }, lost=frozenset({"augment"}), note="uniform counts, but the same for every seed"),
+]
+# --- end of randomness ---------------------------------------------------------------------------

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from autograder.collect import Raised
+from autograder.collect import Raised, decode
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
 from autograder.questions.base import CaseBuilder, CaseContext
 from autograder.questions.stats import ALPHA, SIGMAS, binomial_ok, ks_pvalue, uniform_counts_ok
+from autograder.runtime import probe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -133,20 +134,16 @@ def test_variance_scaling_question_passes_keras_on_its_cases(keras):
     builder = CaseBuilder(question.id, public=False)
     question.make_public(builder)
     question.make_hidden(builder, np.random.default_rng(8))
+
+    def by_keras(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        return keras_samples(keras, tuple(shape), scale, mode, distribution, seed)
+
     checked = 0
     for case in builder.cases:
-        kw = case.call["kwargs"]
-        shape = tuple(case.call["args"][0]["$tuple"])
-        try:
-            got = keras_samples(keras, shape, kw.get("scale", 1.0), kw.get("mode", "fan_in"),
-                                kw.get("distribution", "truncated_normal"), kw.get("seed"))
-            expected = got
-        except ValueError as exc:
-            got = expected = Raised("ValueError", str(exc))
-        verdict = question.check(CaseContext(case, builder.arrays, expected, got))
+        verdict = judge(question, by_keras, builder, case, reference=by_keras)
         assert verdict.passed, (case.description, verdict.message)
-        checked += not isinstance(got, Raised)
-    assert checked >= 6
+        checked += "cauchy" not in str(case.call) and "fan_max" not in str(case.call)
+    assert checked >= 8  # 6 distribution cases and 2 randomness cases (keras' seed=None included)
 
 
 def test_he_avg_initializer_check(keras):
@@ -167,14 +164,6 @@ def test_he_avg_initializer_check(keras):
 
 # --- a05: dropout -------------------------------------------------------------------------------------
 
-def decode_arg(arg, inputs):
-    if isinstance(arg, dict) and "$array" in arg:
-        return np.array(inputs[arg["$array"]], copy=True)
-    if isinstance(arg, dict) and "$rng" in arg:
-        return np.random.default_rng(int(arg["$rng"]))
-    return arg
-
-
 def cases_of(question, hidden_seed=None):
     builder = CaseBuilder(question.id, public=hidden_seed is None)
     if hidden_seed is None:
@@ -184,14 +173,23 @@ def cases_of(question, hidden_seed=None):
     return builder
 
 
-def judge(question, fn, builder, case):
-    """Run `fn` as the probe would (copies of the inputs) and apply the question's check."""
-    args = [decode_arg(a, builder.arrays) for a in case.call["args"]]
-    kwargs = {k: decode_arg(v, builder.arrays) for k, v in case.call["kwargs"].items()}
-    before = [a.copy() for a in args if isinstance(a, np.ndarray)]
-    got = fn(*args, **kwargs)
-    modified = any(not np.array_equal(a, b) for a, b in zip([a for a in args if isinstance(a, np.ndarray)], before))
-    return question.check(CaseContext(case, builder.arrays, None, got, {"modified_input": modified}))
+def run_case(fn, builder, case):
+    """Call `fn` through the probe's own handler for the case's type (copies of the inputs,
+    generators made as in the sandbox) and decode the value as collect does: (value, modified)."""
+    env = {case.call["function"]: fn}
+    arrays = probe.Arrays()
+    try:
+        result = probe._HANDLERS[case.call["type"]](env, case.call, builder.arrays, arrays)
+    except Exception as exc:  # noqa: BLE001 - the implementation's exception is its answer
+        return Raised(type(exc).__name__, str(exc)), False
+    return decode(result["value"], arrays.store), bool(result.get("modified_input"))
+
+
+def judge(question, fn, builder, case, reference=None):
+    """Run `fn` as the probe would and apply the question's check (`reference`: the expected side)."""
+    got, modified = run_case(fn, builder, case)
+    expected = run_case(reference, builder, case)[0] if reference is not None else None
+    return question.check(CaseContext(case, builder.arrays, expected, got, {"modified_input": modified}))
 
 
 def dropout_train(x, rate, rng):
