@@ -35,8 +35,8 @@ for label, source in (("stub", stub), ("solution", open(sys.argv[1]).read())):
     exec("import numpy as np", env)
     exec(setup, env)
     exec(source, env)
-    result = env["grader"].check("adam_step")   # from the namespace, as in a notebook cell
-    report[label] = {"passed": bool(result.passed_all), "text": repr(result)}
+    exec('result = grader.check("adam_step")', env)   # a cell: otter reads the caller's globals
+    report[label] = {"passed": bool(env["result"].passed_all), "text": repr(env["result"])}
 print(json.dumps(report))
 '''
 
@@ -57,7 +57,8 @@ def student_python(tmp_path_factory) -> Path:
             pytest.skip(f"pip cannot reach a package index: {unreachable.group(0)}")
         pytest.fail(f"pip install {' '.join(packages)} failed:\n{done.stderr[-3000:]}")
     # really nothing but the requirement: this package is not importable there
-    probe = subprocess.run([str(python), "-c", "import autograder"], capture_output=True, text=True)
+    probe = subprocess.run([str(python), "-c", "import autograder"], capture_output=True, text=True, cwd=root,
+                           env={"PATH": "/usr/bin:/bin", "HOME": str(root)})
     assert probe.returncode != 0 and "No module named 'autograder'" in probe.stderr
     return python
 

@@ -86,14 +86,17 @@ def references() -> dict[str, dict[str, CallOutput]]:
     return {a: grader_outputs(namespace(a), a) for a in FUNCTION_ONLY}
 
 
-def agree(assignment_id: str, env: dict, reference: dict[str, CallOutput]) -> set[str]:
-    """Assert both sides agree on every public case of every question; the questions lost."""
+def agree(assignment_id: str, env: dict, reference: dict[str, CallOutput], only=None) -> set[str]:
+    """Assert both sides agree on every public case of every question (or those in `only`);
+    return the questions lost."""
     assignment = ASSIGNMENTS[assignment_id]
     plan = make_plan(assignment, seed=0, hidden=False)
     student = grader_outputs(env, assignment_id)
     tests = stored_tests(assignment_id)
     lost = set()
     for question in assignment.questions:
+        if only is not None and question.id not in only:
+            continue
         graded = score_question(question, plan, student, reference)
         test = tests[question.id]
         inputs = {k: test["unpack"](v) for k, v in test["INPUTS"].items()}
@@ -151,3 +154,18 @@ def test_random_functions_embed_no_samples():
                              make_plan(assignment, 0, hidden=False).cases[question.id]}
                 cases, _ = public_cases(assignment, question, reference)
                 assert all("expected" not in case for case in cases), question.id
+
+
+@pytest.mark.slow
+def test_model_questions_agree_on_reference_and_unclones_b_on_a():
+    """02 and 03's model-building questions (Keras; training cells not run, so trained models are
+    left to the sandboxed e2e tests): the reference passes, an uncloned model_B_on_A fails, alike."""
+    variant = next(v for v in BUGGY if v.name == "b_on_a_not_cloned")
+    for assignment_id in ("02_batch_normalisation", "03_transfer_learning"):
+        models = {q.id for q in ASSIGNMENTS[assignment_id].questions if q.uses_reference}
+        env = namespace(assignment_id)
+        reference = grader_outputs(env, assignment_id)
+        assert agree(assignment_id, env, reference, models) == set()
+        if assignment_id == variant.assignment:
+            buggy = namespace(assignment_id, variant.replace)
+            assert agree(assignment_id, buggy, reference, models) == {"build_model_B_on_A"}
