@@ -102,9 +102,9 @@ def _exact(spec, call, inputs, exp, got, modified):
     return bool(np.array_equal(e, g)), "" if np.array_equal(e, g) else "wrong value"
 
 
-def _ks_pvalue(samples, cdf):
-    """Kolmogorov-Smirnov with Stephens' approximation of the Kolmogorov distribution (scipy,
-    which the grader uses, computes it exactly; they differ only far below any verdict)."""
+def ks_pvalue(samples, cdf):
+    """Kolmogorov-Smirnov with Stephens' approximation of the Kolmogorov distribution; scipy (the
+    grader's) computes it exactly. Near the 1e-6 threshold they differ by about 1 % of p."""
     x = np.sort(samples.ravel().astype(float))
     n, f = len(x), cdf(x)
     d = max((np.arange(1, n + 1) / n - f).max(), (f - np.arange(n) / n).max())
@@ -116,17 +116,20 @@ def _binomial_ok(count, n, p):
     return count == round(n * p) if p in (0.0, 1.0) else abs(count - n * p) <= SIGMAS * math.sqrt(n * p * (1 - p))
 
 
-def _uniform_counts_ok(counts):
-    """Chi-square survival function, by the recurrence sf(k + 2) = sf(k) + (x/2)^(k/2) e^(-x/2) / G(k/2 + 1)."""
-    if len(counts) < 2:
-        return True
-    expected = counts.sum() / len(counts)
-    x, dof = float(((counts - expected) ** 2 / expected).sum()), len(counts) - 1
+def chi2_sf(x, dof):
+    """Chi-square survival function, by sf(k + 2) = sf(k) + (x/2)^(k/2) e^(-x/2) / Gamma(k/2 + 1)."""
     k, sf = (2, math.exp(-x / 2)) if dof % 2 == 0 else (1, math.erfc(math.sqrt(x / 2)))
     while k < dof:
         sf += math.exp((k / 2) * math.log(x / 2) - x / 2 - math.lgamma(k / 2 + 1)) if x > 0 else 0.0
         k += 2
-    return sf >= ALPHA
+    return sf
+
+
+def _uniform_counts_ok(counts):
+    if len(counts) < 2:
+        return True
+    expected = counts.sum() / len(counts)
+    return chi2_sf(float(((counts - expected) ** 2 / expected).sum()), len(counts) - 1) >= ALPHA
 
 
 def _phi(z):
@@ -153,7 +156,7 @@ def _samples(samples, shape, scale, mode, distribution):
         bound, cdf = math.inf, lambda v: _phi(v / math.sqrt(s))  # noqa: E731
     if np.abs(arr).max() > bound * (1 + 1e-6):
         return False, f"values outside the {distribution} bound for mode {mode}"
-    p = _ks_pvalue(arr, cdf)
+    p = ks_pvalue(arr, cdf)
     if p < ALPHA:
         return False, (f"the samples do not follow the expected {distribution} distribution for mode {mode} "
                        f"(Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")

@@ -169,3 +169,20 @@ def test_model_questions_agree_on_reference_and_unclones_b_on_a():
         if assignment_id == variant.assignment:
             buggy = namespace(assignment_id, variant.replace)
             assert agree(assignment_id, buggy, reference, models) == {"build_model_B_on_A"}
+
+
+def test_numpy_only_statistics_match_scipys():
+    """The self-check's chi-square and Kolmogorov-Smirnov p-values against scipy's, which the
+    grader uses: equal for chi-square, within 3 % where verdicts are made for KS."""
+    from scipy import stats
+
+    from autograder.selfcheck_judge import chi2_sf, ks_pvalue
+
+    for dof in range(1, 11):
+        for x in (0.0, 0.5, 3.0, 20.0, 45.0):
+            assert chi2_sf(x, dof) == pytest.approx(stats.chi2.sf(x, dof), rel=1e-9, abs=1e-14), (dof, x)
+    rng = np.random.default_rng(3)
+    for n, shift in ((400, 0.0), (150_000, 0.0), (150_000, 0.01), (150_000, 0.015), (150_000, 0.02)):
+        x = rng.normal(shift, 1, n)
+        exact = stats.kstest(x, stats.norm.cdf).pvalue
+        assert ks_pvalue(x, stats.norm.cdf) == pytest.approx(exact, rel=0.03), (n, shift)
