@@ -94,7 +94,8 @@ def public_cases(assignment: Assignment, question: Question, reference: dict[str
     spec = check_spec(question)
     cases, used = [], {}
     for case in plan.cases[question.id]:
-        assert case.public, case.id  # a plan made with hidden=False has public cases only
+        if not case.public:  # cannot happen with hidden=False; a hidden case must never travel
+            raise BuildError(f"{call_id(question.id, case.id)} is hidden and cannot go into a self-check")
         entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call,
                                  "check": spec}
         if question.uses_reference:
