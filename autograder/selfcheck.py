@@ -1,40 +1,51 @@
-"""Students' self-checks: the public cases, run in the student's own notebook through otter.
+"""Students' self-checks: otter tests of the public cases, stored in the notebook's own metadata.
 
-`build` writes one otter test file per question (exception-style, `OK_FORMAT = False`) into
-`assignments/tests/<assignment>/`. Each calls `run_public_checks` here with the notebook's
-globals and the public expected values embedded in the file. The cases, the probe's way of
-calling a function and the checks are the grader's own, so a self-check and the grade cannot
-disagree on a public case. Nothing hidden is involved: no hidden case, no seed, no reference
-beyond the public expected values.
+Why in the metadata: a student gets one notebook (a download, an LMS attachment) and installs
+what its first cell names, `otter-grader` and `numpy`. otter 7.0.0's `otter.Notebook(nb_path)`
+reads `metadata.otter.tests` of that notebook when its `tests_dir` does not exist (the cell passes
+`tests_dir=""`, so a stray `tests/` folder cannot shadow them), and with `OK_FORMAT: false` each
+test is the source text of an exception-style test file, compiled on the student's Python; so no
+tests folder travels with the notebook and nothing depends on this package being installed.
 
-This runs in the student's kernel by design (it is a convenience, not a grade): the grade is
-computed by the sandboxed pipeline, never by these tests.
+Each test's source is `selfcheck_judge.py` + `selfcheck_runtime.py` (standalone, numpy only)
+followed by the question's public cases: the call as the probe makes it, its inputs, the
+reference's public output and the check's parameters. Only public cases are used: the plan is
+made with `hidden=False`, and for random functions (checks that do not compare values) no
+reference sample is embedded, only an expected exception. The grade is never computed here.
 """
 
 from __future__ import annotations
 
+import base64
+import inspect
 import json
+import zlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .collect import CallOutput, Raised, decode
-from .compare import NO_ANSWER, score_question
+from .collect import CallOutput, Raised
+from .compare import NO_ANSWER
+from .errors import BuildError
 from .prepare import call_id, make_plan
-from .questions import get_assignment
-from .runtime import probe
+from .questions.base import Assignment, Question
 
-SIGNIFICANT_DIGITS = 10  # embedded values are rounded: rebuilds stay byte-identical across CPUs
+SIGNIFICANT_DIGITS = 10  # embedded expected values are rounded: rebuilds stay byte-identical across CPUs
+INLINE_ELEMENTS = 64  # larger input arrays are embedded as compressed bytes, not as JSON lists
+PACKAGE_ONLY = "# in the package only"  # lines of the runtime dropped when it is pasted into a test
+OTTER_KEY = "otter"  # otter.utils.NOTEBOOK_METADATA_KEY
+REQUIREMENT = "pip install otter-grader numpy"
 
 
 def encode_expected(value: Any) -> Any:
-    """Plain JSON for an expected value (arrays as nested lists with their dtype)."""
+    """Plain JSON for an expected value (arrays as nested lists with their dtype, floats rounded)."""
     if isinstance(value, Raised):
         return {"$raised": value.type}
     if isinstance(value, np.ndarray):
         data = value.astype(float) if value.dtype.kind == "f" else value
-        if data.dtype.kind == "f":
-            data = np.vectorize(lambda v: float(f"{v:.{SIGNIFICANT_DIGITS}g}"), otypes=[float])(data) if data.size else data
+        if data.dtype.kind == "f" and data.size:
+            data = np.vectorize(lambda v: float(f"{v:.{SIGNIFICANT_DIGITS}g}"), otypes=[float])(data)
         return {"$nd": data.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
     if isinstance(value, tuple):
         return {"$tuple": [encode_expected(v) for v in value]}
@@ -42,67 +53,103 @@ def encode_expected(value: Any) -> Any:
         return [encode_expected(v) for v in value]
     if isinstance(value, dict):
         return {k: encode_expected(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-    return value
+    return value  # plain floats are configs (epsilon, learning rate), compared exactly: not rounded
 
 
-def decode_expected(doc: Any) -> Any:
-    if isinstance(doc, dict):
-        if "$raised" in doc:
-            return Raised(doc["$raised"], "")
-        if "$nd" in doc:
-            return np.array(doc["$nd"], dtype=doc["dtype"]).reshape(doc["shape"])
-        if "$tuple" in doc:
-            return tuple(decode_expected(v) for v in doc["$tuple"])
-        return {k: decode_expected(v) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [decode_expected(v) for v in doc]
-    return doc
+def encode_input(value: np.ndarray) -> dict[str, Any]:
+    """An input array exactly: the self-check must call the student's code on the grader's input."""
+    dtype = value.dtype.newbyteorder("<")
+    if value.size <= INLINE_ELEMENTS:
+        return {"$nd": value.tolist(), "dtype": dtype.str, "shape": list(value.shape)}
+    raw = zlib.compress(np.ascontiguousarray(value, dtype=dtype).tobytes(), 9)
+    return {"$b64": base64.b64encode(raw).decode(), "dtype": dtype.str, "shape": list(value.shape)}
 
 
-def _run_call(env: dict[str, Any], call: dict[str, Any], inputs: dict[str, np.ndarray]) -> CallOutput:
-    """One public case, called exactly as the probe calls it in the sandbox."""
-    name = call.get("function") or call.get("name")
-    if name not in env:
-        return CallOutput(Raised("Missing", f"`{name}` is not defined"))
-    arrays = probe.Arrays()
-    try:
-        result = probe._HANDLERS[call["type"]](env, call, inputs, arrays)
-    except Exception as exc:  # noqa: BLE001 - the student's exception is the answer
-        return CallOutput(Raised(type(exc).__name__, str(exc)[:500]))
-    return CallOutput(decode(result["value"], arrays.store), bool(result.get("modified_input")))
+def check_spec(question: Question) -> dict[str, Any]:
+    """The self-check's name and parameters for the question's check, read off the check itself
+    (the factories' closures), so a changed tolerance or threshold reaches the self-check too."""
+    check = question.check
+    name = check.__qualname__.replace(".<locals>.check", "")
+    free = inspect.getclosurevars(check).nonlocals
+    if name == "allclose":
+        return {"kind": "allclose", "rtol": free["rtol"], "atol": free["atol"], "same_shape": free["same_shape"]}
+    if name == "architecture":
+        return {"kind": "architecture", "compare_compile": free["compare_compile"]}
+    if name == "trained":
+        return {"kind": "trained", "task": free["threshold"].task, "minimum": free["threshold"].minimum}
+    if name == "_dropout_check":
+        return {"kind": "dropout", "scaled": free["scaled"]}
+    simple = {"exact": "exact", "_check_variance_scaling": "variance_scaling", "_check_he_avg": "he_avg",
+              "_check_augment": "augment", "_check_b_on_a": "b_on_a"}
+    if name not in simple:
+        raise BuildError(f"{question.id}: the self-check has no counterpart of the check {check.__qualname__}; "
+                         "add one to selfcheck_judge.py")
+    return {"kind": simple[name]}
 
 
-def run_public_checks(assignment_id: str, question_id: str, env: dict[str, Any], expected_json: str) -> None:
-    """Raise AssertionError with readable feedback unless every public case passes."""
-    assignment = get_assignment(assignment_id)
+def public_cases(assignment: Assignment, question: Question, reference: dict[str, CallOutput]) -> tuple[list, dict]:
+    """The question's public cases as the self-check embeds them, and the input arrays they use."""
     plan = make_plan(assignment, seed=0, hidden=False)
-    question = assignment.question(question_id)
-    expected = {cid: decode_expected(v) for cid, v in json.loads(expected_json).items()}
-    student: dict[str, CallOutput] = {}
-    for case in plan.cases[question_id]:
-        cid = call_id(question_id, case.id)
-        student[cid] = _run_call(env, {"id": cid, **case.call}, plan.inputs)
-    reference = {cid: CallOutput(value) for cid, value in expected.items()}
-    for case in plan.cases[question_id]:
-        reference.setdefault(call_id(question_id, case.id), CallOutput(None))
-    result = score_question(question, plan, student, reference)
-    if result.cases_passed != result.cases_total:
-        raise AssertionError(f"{question_id}: {result.cases_passed} of {result.cases_total} public cases pass\n"
-                             + "\n".join(result.feedback))
+    keep = question.compares_values and question.uses_reference
+    spec = check_spec(question)
+    cases, used = [], {}
+    for case in plan.cases[question.id]:
+        if not case.public:  # cannot happen with hidden=False; a hidden case must never travel
+            raise BuildError(f"{call_id(question.id, case.id)} is hidden and cannot go into a self-check")
+        entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call,
+                                 "check": spec}
+        if question.uses_reference:
+            value = reference[call_id(question.id, case.id)].value if call_id(question.id, case.id) in reference else None
+            if isinstance(value, Raised) and value.type in NO_ANSWER:
+                raise BuildError(f"the reference gave no answer for {call_id(question.id, case.id)}")
+            if keep or isinstance(value, Raised):
+                entry["expected"] = encode_expected(value)
+        cases.append(entry)
+        used.update({key: encode_input(plan.inputs[key]) for key in _array_keys(case.call)})
+    return cases, dict(sorted(used.items()))
 
 
-def public_expected(question_id: str, reference: dict[str, CallOutput], plan_cases: Any,
-                    keep_values: bool) -> dict[str, Any]:
-    """What a self-check file embeds: every public case's expected value, or only the exceptions
-    expected where the check does not compare values (random functions: no samples embedded)."""
-    out = {}
-    for case in plan_cases:
-        cid = call_id(question_id, case.id)
-        value = reference[cid].value if cid in reference else None
-        if isinstance(value, Raised) and value.type in NO_ANSWER:
-            raise ValueError(f"the reference gave no answer for {cid}")
-        if keep_values or isinstance(value, Raised):
-            out[cid] = encode_expected(value)
-    return out
+def _array_keys(spec: Any) -> list[str]:
+    if isinstance(spec, dict):
+        return [spec["$array"]] if set(spec) == {"$array"} else [k for v in spec.values() for k in _array_keys(v)]
+    if isinstance(spec, list):
+        return [k for v in spec for k in _array_keys(v)]
+    return []
+
+
+def runtime_source() -> str:
+    """The judge and the runtime, as pasted into every test (package-only lines removed)."""
+    here = Path(__file__).parent
+    parts = [(here / name).read_text() for name in ("selfcheck_judge.py", "selfcheck_runtime.py")]
+    return "\n\n".join("\n".join(line for line in part.splitlines() if PACKAGE_ONLY not in line) for part in parts)
+
+
+def test_source(assignment: Assignment, question: Question, reference: dict[str, CallOutput]) -> str:
+    """One otter exception-style test: the runtime, the public cases, one test case each."""
+    cases, inputs = public_cases(assignment, question, reference)
+    dump = lambda doc: repr(json.dumps(doc, separators=(",", ":")))  # noqa: E731 - key order: the call's
+    lines = [f'"""Self-check of `{question.id}` on its {len(cases)} public case(s) (nothing hidden). Generated by '
+             '`autograder build` from autograder/selfcheck_judge.py, selfcheck_runtime.py and the question\'s '
+             'public cases: do not edit."""', "", runtime_source(), "",
+             "from otter.test_files import test_case", "",
+             f"name = {question.id!r}", f"points = {question.points!r}",
+             f"INPUTS = json.loads({dump(inputs)})", f"CASES = json.loads({dump(cases)})"]
+    for i, case in enumerate(cases):
+        label = f"{question.id}: public case {i + 1} ({case['description']})"
+        lines += ["", "", f"@test_case(name={label!r}, hidden=False)", f"def public_case_{i + 1}(env):",
+                  f"    check_case(env, CASES[{i}], INPUTS)"]
+    return "\n".join(lines) + "\n"
+
+
+def metadata_tests(assignment: Assignment, reference: dict[str, CallOutput]) -> dict[str, Any]:
+    """`metadata.otter` of the student notebook: every question's test, exception-style."""
+    return {"OK_FORMAT": False,
+            "tests": {q.id: test_source(assignment, q, reference) for q in assignment.questions}}
+
+
+def setup_source(notebook_name: str) -> str:
+    """The first self-check cell: what to install, and how otter finds the tests."""
+    return (f"# Self-check (public cases only): needs `{REQUIREMENT}`. The checks are stored in this notebook,\n"
+            "# so otter reads this file: keep the name below equal to the notebook's file name.\n"
+            "# (tests_dir=\"\": the notebook's own checks, even if a tests/ folder is nearby.)\n"
+            f'import otter\ngrader = otter.Notebook("{notebook_name}", tests_dir="")')

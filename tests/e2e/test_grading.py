@@ -142,11 +142,9 @@ def test_repository_assignments_are_in_sync(config):
 
 @pytest.mark.parametrize("assignment", ["04_optimizers", "05_regularisation"])
 def test_self_check_in_a_real_kernel_passes_the_solution_and_names_the_bug(assignment, tmp_path):
-    """The student workflow: the generated notebook with the solution's code filled in, run by
-    Jupyter from the assignments folder; every grader.check passes. Then one function broken:
+    """The student workflow: the generated notebook alone (its checks are in its metadata) with the
+    solution's code filled in, run by Jupyter; every grader.check passes. Then one function broken:
     its check fails with the public case's message, the others still pass."""
-    import shutil
-
     import nbformat
 
     solution = {c.id: c for c in nbformat.read(REPO / "solutions" / f"{assignment}.ipynb", 4).cells}
@@ -158,7 +156,6 @@ def test_self_check_in_a_real_kernel_passes_the_solution_and_names_the_bug(assig
     for cell in student.cells:
         if cell.source.startswith(f"def {broken}("):
             cell.source += f"\n\n_{broken} = {broken}\ndef {broken}(*args, **kwargs):\n    return 0.0\n"
-    shutil.copytree(REPO / "assignments" / "tests", tmp_path / "tests")
     path = tmp_path / f"{assignment}.ipynb"
     nbformat.write(student, path)
     jupyter = str(Path(sys.executable).parent / "jupyter")  # this environment's, not one on PATH

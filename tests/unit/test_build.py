@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -170,7 +171,7 @@ def test_leaks_finds_a_solution_line_left_in(tmp_path):
     doc["cells"].append({"cell_type": "code", "id": "leak", "metadata": {}, "execution_count": None, "outputs": [],
                          "source": ["def bar(x):\n", "    secret_value = x * 987654\n", "    return secret_value\n"]})
     doc["cells"].append({"cell_type": "markdown", "id": "md2", "metadata": {}, "source": ["return x + 12345"]})
-    leaked = Built(built.assignment, built.path, json.dumps(doc), built.solution_lines, built.files)
+    leaked = Built(built.assignment, built.path, json.dumps(doc), built.solution_lines)
     assert leaks(leaked) == ["return secret_value", "secret_value = x * 987654"]  # markdown is not code
 
 
@@ -203,19 +204,44 @@ def test_real_student_notebooks_have_stubs_and_no_leaks(tmp_path, assignment_id)
     assert "# BEGIN SOLUTION" not in built.text and "# END SOLUTION" not in built.text
 
 
-def test_self_check_cells_follow_each_exercise_and_test_files_embed_public_values(tmp_path):
+def test_self_check_cells_follow_each_exercise_and_tests_in_metadata_embed_public_values(tmp_path):
     from autograder.collect import CallOutput
 
     reference = {"foo/public-1": CallOutput(np.array(12346.0)), "bar/public-1": CallOutput(np.array(1975308.0))}
     built = build_one(solution_notebook(tmp_path, ["import numpy as np", FOO, BAR]), FAKE, tmp_path / "out", reference)
-    cells = nbformat.reads(built.text, as_version=4).cells
-    sources = [c.source for c in cells if c.cell_type == "code"]
-    assert sources[0].endswith('grader = otter.Notebook(tests_dir="tests/99_fake")')
+    nb = nbformat.reads(built.text, as_version=4)
+    sources = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "pip install otter-grader numpy" in sources[0]
+    assert sources[0].endswith('grader = otter.Notebook("99_fake.ipynb", tests_dir="")')
     assert sources.index('grader.check("foo")') == sources.index(next(s for s in sources if "def foo" in s)) + 1
     assert sources[-1] == "grader.check_all()"
-    assert all("autograder-self-check" in c.metadata["tags"] for c in cells if c.cell_type == "code" and "grader" in c.source)
-    foo_test = built.files[tmp_path / "out" / "tests" / "99_fake" / "foo.py"]
+    assert all("autograder-self-check" in c.metadata["tags"] for c in nb.cells if c.cell_type == "code" and "grader" in c.source)
+    otter_meta = nb.metadata["otter"]
+    assert otter_meta["OK_FORMAT"] is False and set(otter_meta["tests"]) == {"foo", "bar"}
+    foo_test = otter_meta["tests"]["foo"]
     assert "12346.0" in foo_test and "1975308" not in foo_test
+    imported = {(node.module or "." * node.level).split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name.split(".")[0]
+                for node in ast.walk(ast.parse(foo_test)) if isinstance(node, (ast.Import, ast.ImportFrom))
+                for alias in node.names}
+    assert imported == {"base64", "json", "math", "zlib", "numpy", "otter", "keras"}  # keras: model questions only
     env: dict = {}
     exec(compile(foo_test, "foo.py", "exec"), env)
-    assert env["name"] == "foo" and env["OK_FORMAT"] is False
+    assert env["name"] == "foo" and env["CASES"][0]["expected"]["$nd"] == 12346.0
+
+
+def test_build_removes_the_old_tests_folder(tmp_path, monkeypatch):
+    """Self-check files used to live in assignments/tests/: build --check reports them, build removes them."""
+    import importlib
+
+    build_module = importlib.import_module("autograder.build")  # the package exports a function of that name
+    monkeypatch.setattr(build_module, "ASSIGNMENTS", {"99_fake": FAKE})
+    (tmp_path / "tests" / "99_fake").mkdir(parents=True)
+    (tmp_path / "tests" / "99_fake" / "foo.py").write_text("old")
+    solutions = tmp_path / "sol"
+    solutions.mkdir()
+    solution_notebook(solutions, ["import numpy as np", FOO, BAR])
+    drift = build_module.build(solutions, tmp_path, lambda plan: {}, check_only=True)
+    assert str(tmp_path / "tests") in drift and (tmp_path / "tests").is_dir()
+    build_module.build(solutions, tmp_path, lambda plan: {})
+    assert not (tmp_path / "tests").exists() and (tmp_path / "99_fake.ipynb").is_file()
+    assert build_module.build(solutions, tmp_path, lambda plan: {}, check_only=True) == []

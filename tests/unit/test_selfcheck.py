@@ -1,0 +1,188 @@
+"""The self-check stored in a student notebook judges public cases as the grader does.
+
+The self-check's code is a numpy-only rewrite of the probe and the checks (see
+`autograder/selfcheck_runtime.py`), so it is held here to the grader's own `score_question`:
+the same verdict and the same feedback, case by case, on the reference solution, on the stub the
+student starts from, and on the buggy and alternative variants of `tests/submissions/variants.py`.
+The self-check tests are taken from the committed notebooks in `assignments/` (what students
+get); the grader's side calls the functions through the probe's own handlers, in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.collect import CallOutput, Raised, decode
+from autograder.compare import score_question
+from autograder.notebook import TAG_SELF_CHECK, TAG_TRAIN, tags
+from autograder.prepare import call_id, make_plan
+from autograder.questions import ASSIGNMENTS
+from autograder.runtime import probe
+from autograder.selfcheck import OTTER_KEY, encode_input, public_cases
+from tests.conftest import REPO
+from tests.submissions.variants import ALTERNATIVES, BUGGY
+
+# Student code may warn (overflow in exp); neither the probe nor the self-check makes that an error.
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+FUNCTION_ONLY = ["01_activations_and_initialisation", "04_optimizers", "05_regularisation"]
+
+
+def namespace(assignment_id: str, replace: dict[str, str] | None = None, student: bool = False) -> dict:
+    """The globals of a notebook after its code cells ran (no training, no self-check cells)."""
+    folder = "assignments" if student else "solutions"
+    env: dict = {"__name__": "__main__"}
+    for cell in nbformat.read(REPO / folder / f"{assignment_id}.ipynb", 4).cells:
+        if cell.cell_type != "code" or TAG_TRAIN in tags(cell) or TAG_SELF_CHECK in tags(cell):
+            continue
+        source = cell.source
+        for name, new in (replace or {}).items():
+            if re.search(rf"^def {re.escape(name)}\(", source, re.M):
+                source = new
+        try:
+            exec(compile(source, f"<{assignment_id}>", "exec"), env)
+        except Exception:  # noqa: BLE001 - a stub's or bug's demo cell raises; the grader runs on, too
+            assert student or replace, source
+    return env
+
+
+def grader_outputs(env: dict, assignment_id: str) -> dict[str, CallOutput]:
+    """What the sandboxed probe would report, by its own handlers and the collector's decoding."""
+    plan = make_plan(ASSIGNMENTS[assignment_id], seed=0, hidden=False)
+    out = {}
+    for call in plan.calls():
+        name = call.get("function") or call.get("name")
+        if name not in env:
+            out[call["id"]] = CallOutput(Raised("Missing", f"`{name}` is not defined"))
+            continue
+        arrays = probe.Arrays()
+        try:
+            result = probe._HANDLERS[call["type"]](env, call, plan.inputs, arrays)
+        except Exception as exc:  # noqa: BLE001 - the code's exception is its answer, as in the probe
+            out[call["id"]] = CallOutput(Raised(type(exc).__name__, probe.text(exc, 500)))
+            continue
+        out[call["id"]] = CallOutput(decode(json.loads(probe.dumps(result["value"])), arrays.store),
+                                     bool(result.get("modified_input")))
+    return out
+
+
+def stored_tests(assignment_id: str) -> dict[str, dict]:
+    """The otter tests in the committed student notebook, each loaded as otter loads it."""
+    nb = json.loads((REPO / "assignments" / f"{assignment_id}.ipynb").read_text())
+    loaded = {}
+    for qid, source in nb["metadata"][OTTER_KEY]["tests"].items():
+        env: dict = {}
+        exec(compile(source, f"{qid}.py", "exec"), env)
+        loaded[qid] = env
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def references() -> dict[str, dict[str, CallOutput]]:
+    return {a: grader_outputs(namespace(a), a) for a in FUNCTION_ONLY}
+
+
+def agree(assignment_id: str, env: dict, reference: dict[str, CallOutput], only=None) -> set[str]:
+    """Assert both sides agree on every public case of every question (or those in `only`);
+    return the questions lost."""
+    assignment = ASSIGNMENTS[assignment_id]
+    plan = make_plan(assignment, seed=0, hidden=False)
+    student = grader_outputs(env, assignment_id)
+    tests = stored_tests(assignment_id)
+    lost = set()
+    for question in assignment.questions:
+        if only is not None and question.id not in only:
+            continue
+        graded = score_question(question, plan, student, reference)
+        test = tests[question.id]
+        inputs = {k: test["unpack"](v) for k, v in test["INPUTS"].items()}
+        mine = [test["judge"](env, case, inputs) for case in test["CASES"]]
+        assert [r.passed for r in graded.cases] == [p for p, _ in mine], question.id
+        feedback = list(graded.feedback)
+        if not question.compares_values:  # the grader shows the reference's sample; no sample travels
+            feedback = [re.sub(r"\n  expected: (?!raises ).*?(?=\n  got:)", "", f, flags=re.S) for f in feedback]
+        assert feedback == list(dict.fromkeys(f for p, f in mine if not p)), question.id
+        if graded.cases_passed < graded.cases_total:
+            lost.add(question.id)
+    return lost
+
+
+@pytest.mark.parametrize("assignment_id", FUNCTION_ONLY)
+def test_reference_passes_and_stub_fails_alike(assignment_id, references):
+    reference = references[assignment_id]
+    assert agree(assignment_id, namespace(assignment_id), reference) == set()
+    questions = {q.id for q in ASSIGNMENTS[assignment_id].questions}
+    assert agree(assignment_id, namespace(assignment_id, student=True), reference) == questions
+
+
+@pytest.mark.parametrize("variant", [v for v in BUGGY + ALTERNATIVES if v.assignment in FUNCTION_ONLY],
+                         ids=lambda v: v.name)
+def test_variants_get_the_graders_verdicts(variant, references):
+    lost = agree(variant.assignment, namespace(variant.assignment, variant.replace), references[variant.assignment])
+    assert lost <= set(variant.lost)  # public cases only: a bug may show in hidden cases alone
+
+
+def test_stored_tests_embed_public_cases_only():
+    """Nothing hidden travels: no hidden case id, and none of a hidden plan's input arrays (those
+    with at least 4 distinct values, which cannot coincide with a public one by chance)."""
+    for assignment in ASSIGNMENTS.values():
+        text = (REPO / "assignments" / f"{assignment.id}.ipynb").read_text()
+        assert "hidden-" not in text
+        public = make_plan(assignment, seed=0, hidden=False).inputs
+        hidden = {k: v for k, v in make_plan(assignment, seed=12345).inputs.items() if k not in public}
+        assert hidden, assignment.id
+        for key, value in hidden.items():
+            if len(np.unique(value)) >= 4:
+                packed = encode_input(value)
+                form = packed.get("$b64") or json.dumps(packed["$nd"], separators=(",", ":"))
+                assert form not in text, key
+        for key, value in public.items():  # the same search finds what is embedded
+            packed = encode_input(value)
+            assert (packed.get("$b64") or json.dumps(packed["$nd"], separators=(",", ":"))) in text, key
+
+
+def test_random_functions_embed_no_samples():
+    """For checks that do not compare values, only an expected exception may be embedded."""
+    for assignment in ASSIGNMENTS.values():
+        for question in assignment.questions:
+            if not question.compares_values:
+                reference = {call_id(question.id, c.id): CallOutput(np.zeros(3)) for c in
+                             make_plan(assignment, 0, hidden=False).cases[question.id]}
+                cases, _ = public_cases(assignment, question, reference)
+                assert all("expected" not in case for case in cases), question.id
+
+
+@pytest.mark.slow
+def test_model_questions_agree_on_reference_and_unclones_b_on_a():
+    """02 and 03's model-building questions (Keras; training cells not run, so trained models are
+    left to the sandboxed e2e tests): the reference passes, an uncloned model_B_on_A fails, alike."""
+    variant = next(v for v in BUGGY if v.name == "b_on_a_not_cloned")
+    for assignment_id in ("02_batch_normalisation", "03_transfer_learning"):
+        models = {q.id for q in ASSIGNMENTS[assignment_id].questions if q.uses_reference}
+        env = namespace(assignment_id)
+        reference = grader_outputs(env, assignment_id)
+        assert agree(assignment_id, env, reference, models) == set()
+        if assignment_id == variant.assignment:
+            buggy = namespace(assignment_id, variant.replace)
+            assert agree(assignment_id, buggy, reference, models) == {"build_model_B_on_A"}
+
+
+def test_numpy_only_statistics_match_scipys():
+    """The self-check's chi-square and Kolmogorov-Smirnov p-values against scipy's, which the
+    grader uses: equal for chi-square, within 3 % where verdicts are made for KS."""
+    from scipy import stats
+
+    from autograder.selfcheck_judge import chi2_sf, ks_pvalue
+
+    for dof in range(1, 11):
+        for x in (0.0, 0.5, 3.0, 20.0, 45.0):
+            assert chi2_sf(x, dof) == pytest.approx(stats.chi2.sf(x, dof), rel=1e-9, abs=1e-14), (dof, x)
+    rng = np.random.default_rng(3)
+    for n, shift in ((400, 0.0), (150_000, 0.0), (150_000, 0.01), (150_000, 0.015), (150_000, 0.02)):
+        x = rng.normal(shift, 1, n)
+        exact = stats.kstest(x, stats.norm.cdf).pvalue
+        assert ks_pvalue(x, stats.norm.cdf) == pytest.approx(exact, rel=0.03), (n, shift)
