@@ -323,7 +323,9 @@ if [ -z "$RESULT" ]; then
     if [ "$code" = 2 ]; then
         fail "${reason:-the notebook could not be graded (exit code $code)}"
     fi
-    fail "the autograder failed (exit code $code${reason:+: $reason}). \
+    # the reason (paths of this server, a missing package) is for the instructor: in the log only
+    echo "run_autograder: the grader failed (exit code $code): ${reason:-see above}" >&2
+    fail "the autograder failed (exit code $code). \
 This is not a problem with your notebook; please tell your instructor."
 fi
 "$PY" -m autograder.gradescope results "$RESULT" "$RESULTS" \

@@ -122,7 +122,8 @@ HOSTILE = [
     Variant("network_and_secrets", A05, insert_first=(
         "import socket\ns = socket.create_connection(('1.1.1.1', 53), timeout=3)",
         "print(open('/etc/shadow').read())",
-        "import os\nprint(os.listdir('/work'))",
+        # the checkout beside a venv that lives in it (.venv): only the venv is mounted, not solutions/
+        "import os, sys\nprint(open(os.path.join(os.path.dirname(sys.prefix), 'solutions', '05_regularisation.ipynb')).read())",
     )),
     Variant("exit_in_a_cell", A05, insert_first=("import os\nos._exit(0)",), note="a second pass skips the cell"),
     Variant("patched_numpy_cannot_help", A05, insert_first=(

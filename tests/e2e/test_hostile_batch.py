@@ -1,0 +1,67 @@
+"""The hostile corpus graded in a 2-worker batch beside honest submissions.
+
+One submission at a time, a hostile notebook only has itself to harm. In a batch it runs beside
+others, in threads of one grader process, at the same moment: processes, threads, memory, disk,
+hangs or forged outputs of one must not change another's grade (red-team finding 5 was seen only
+this way). Each hostile submission must still gain nothing (the same rule as test_hostile.py), and
+every honest submission must keep full marks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autograder import batch
+from autograder.grade import grade
+from autograder.sandbox import bubblewrap_available
+from tests.conftest import REPO, make_variant
+from tests.submissions import hostile
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+SEED = 5
+# What can reach a neighbour: processes and threads, memory, disk, hangs, the end of the run.
+HOSTILE = ["fork_bomb", "allocates_30_gb", "swallows_interrupts", "exits_and_kills",
+           "forges_the_runs_end_on_the_events_pipe", "blocks_the_final_fork", "rewrites_results_after_the_probe"]
+HONEST = ["01_activations_and_initialisation", "04_optimizers", "05_regularisation"]
+
+
+@pytest.fixture(scope="module")
+def graded_batch(config, tmp_path_factory):
+    klass = tmp_path_factory.mktemp("class")
+    variants = {v.name: v for v in hostile.HOSTILE_CASES}
+    chosen = [variants[name] for name in HOSTILE]
+    for variant in chosen:
+        path = make_variant(variant, tmp_path_factory.mktemp(variant.name))
+        shutil.copy(path, klass / f"{variant.name.replace('_', '-')}_{variant.assignment}.ipynb")
+    for k, assignment in enumerate(HONEST * 2):  # honest notebooks before, between and after
+        shutil.copy(REPO / "solutions" / f"{assignment}.ipynb", klass / f"honest{k}_{assignment}.ipynb")
+    limits = dataclasses.replace(config, cell_seconds=20, call_seconds=10, notebook_seconds=240, memory_mb=1536)
+    found = batch.discover([klass], tmp_path_factory.mktemp("work"))
+    assert not found.unplaced and len(found.submissions) == len(chosen) + 2 * len(HONEST)
+    out = tmp_path_factory.mktemp("out")
+    results, failures = batch.run_batch(
+        found.submissions, out, SEED,
+        lambda sub, seed: grade(sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student),
+        workers=2)
+    assert failures == []
+    return {r.student: r for r in results}, {v.name.replace("_", "-"): v for v in chosen}
+
+
+def test_honest_neighbours_keep_full_marks(graded_batch):
+    results, _ = graded_batch
+    honest = {s: r for s, r in results.items() if s.startswith("honest")}
+    assert len(honest) == 2 * len(HONEST)
+    assert {s: r.score for s, r in honest.items()} == {s: r.max_score for s, r in honest.items()}, \
+        {s: [(q.id, q.feedback[:1]) for q in r.questions if q.score < q.max_score] for s, r in honest.items()}
+
+
+def test_hostile_submissions_gain_nothing_in_a_batch(graded_batch):
+    results, variants = graded_batch
+    for student, variant in variants.items():
+        lost = {q.id for q in results[student].questions if q.score < q.max_score}
+        assert lost == set(variant.lost), (student, [(q.id, q.feedback[:1]) for q in results[student].questions])
