@@ -35,7 +35,8 @@ def test_values_load_from_pyproject(tmp_path, monkeypatch):
     limits = config.limits
     assert limits.memory_bytes == 1024 * 2**20 and limits.pids == 64 and limits.file_size_bytes == 10 * 2**20
     assert (limits.notebook_seconds, limits.cell_seconds, limits.call_seconds) == (30, 20.5, 2)
-    assert (config.limit_multiple, config.limit_floor_seconds) == (3.0, 12.5) and isinstance(config.limit_multiple, float)
+    assert (config.limit_multiple, config.limit_floor_seconds) == (3.0, 12.5)
+    assert isinstance(config.limit_multiple, float)
 
 
 def test_found_from_a_subfolder(tmp_path):

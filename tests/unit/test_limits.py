@@ -119,8 +119,7 @@ def test_the_timing_run_includes_the_training_cells(tmp_path, fake_runs):
     """The reference outputs are computed without `train` cells; the limits must not be."""
     config = load_config(REPO, cache_dir=tmp_path)
     nb = read_notebook(REPO / "solutions" / f"{A02}.ipynb")
-    training = {f"cell:{c.index}" for c in code_cells(nb)} - {f"cell:{c.index}" for c in code_cells(nb, skip_training=True)}
-    assert training
+    assert len(code_cells(nb)) > len(code_cells(nb, skip_training=True))  # 02 has `train` cells
     reference.reference_timing(get_assignment(A02), config, use_sandbox=True)
     assert fake_runs == [[f"cell:{c.index}" for c in code_cells(nb)]]
 
