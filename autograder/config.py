@@ -32,9 +32,11 @@ class Config:
     pids: int = 256
     file_size_mb: int = 512
     disk_mb: int | None = None       # None: twice file_size_mb (all writable folders of one sandbox)
-    notebook_seconds: float = 900.0
-    cell_seconds: float = 600.0
+    notebook_seconds: float = 900.0  # the three *_seconds are ceilings: the limits applied are derived
+    cell_seconds: float = 600.0      # from the reference's run (autograder/limits.py), never above these
     call_seconds: float = 60.0
+    limit_multiple: float = 5.0      # limit = max(floor, multiple x reference time); why 5 and 30: limits.py
+    limit_floor_seconds: float = 30.0
     max_passes: int = 3
     tf_threads: int = 1
     root: Path = Path(".")
@@ -85,7 +87,7 @@ def load_config(start: Path | None = None, **overrides: object) -> Config:
 
 
 _PATHS = ("solutions_dir", "assignments_dir", "cache_dir")
-_FLOATS = ("notebook_seconds", "cell_seconds", "call_seconds")
+_FLOATS = ("notebook_seconds", "cell_seconds", "call_seconds", "limit_floor_seconds", "limit_multiple")
 
 
 def _checked(key: str, value: object, pyproject: Path | None) -> object:
@@ -98,7 +100,10 @@ def _checked(key: str, value: object, pyproject: Path | None) -> object:
         return Path(str(value)).expanduser()
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise UsageError(f"{where} must be a positive number of seconds, not {value!r}")
+            raise UsageError(f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, "
+                             f"not {value!r}")
+        if key == "limit_multiple" and value < 1:  # below 1 the reference solution itself would be cut
+            raise UsageError(f"{where} must be at least 1, not {value!r}")
         return float(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise UsageError(f"{where} must be an integer, not {value!r}")

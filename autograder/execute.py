@@ -190,7 +190,7 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
                 outputs = collect.read_outputs(root / "out", call_ids, {c["id"]: c["type"] for c in job.calls})
                 if keep_outputs is not None:
                     keep_outputs.mkdir(parents=True, exist_ok=True)
-                    for name in ("probe.json", "arrays.npz"):
+                    for name in ("probe.json", "arrays.npz", "progress.jsonl"):  # progress: for its times
                         data = collect.read_untrusted(root / "out" / name, collect.MAX_NPZ_BYTES)
                         (keep_outputs / name).write_bytes(data or b"")
                 break

@@ -12,14 +12,14 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__, execute
+from . import __version__, execute, limits
 from .compare import compare
 from .config import Config
 from .errors import SubmissionUnreadable, UsageError
 from .notebook import assignment_from_name, code_cells, read_notebook, stamped_assignment
 from .prepare import make_plan, sandbox_data_dir
 from .questions import ASSIGNMENTS, get_assignment
-from .reference import reference_outputs
+from .reference import reference_outputs, reference_timing
 from .result import Execution, QuestionResult, Result
 
 
@@ -52,15 +52,17 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
         return replace(_unreadable(submission, student, assignment.id, seed, use_sandbox, unreadable),
                        submission_sha256=digest)
 
-    # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible)
+    # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible),
+    # time limits from the solution's own times (limits.py)
     plan = make_plan(assignment, seed, hidden=hidden)
     reference = reference_outputs(plan, config, use_sandbox=use_sandbox)
+    time_limits = limits.derive(reference_timing(assignment, config, use_sandbox=use_sandbox), config)
     data_dir = sandbox_data_dir(config.cache_dir) if assignment.needs_data else None
 
     # execute + collect (sandbox)
     job = execute.Job(code_cells(nb), plan.calls(), plan.inputs, submission, data_dir)
-    record, outputs = execute.run(job, config.limits, use_sandbox=use_sandbox, max_passes=config.max_passes,
-                                  tf_threads=config.tf_threads)
+    record, outputs = execute.run(job, limits.applied(config, time_limits), use_sandbox=use_sandbox,
+                                  max_passes=config.max_passes, tf_threads=config.tf_threads)
 
     # compare (trusted) + report
     questions = compare(plan, outputs, reference)
@@ -70,7 +72,8 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
         grader_version=__version__, sandboxed=use_sandbox, questions=tuple(questions),
         execution=Execution(record.seconds, record.timed_out, record.killed, record.memory_exceeded, record.passes,
                             record.skipped, tuple({"cell": e.cell, "status": e.status, "ename": e.ename,
-                                                   "evalue": e.evalue} for e in record.cell_errors)),
+                                                   "evalue": e.evalue} for e in record.cell_errors),
+                            time_limits),
         submission_sha256=digest,
     )
 
@@ -93,6 +96,7 @@ def prepare_assignment(assignment_id: str, seed: int, config: Config, use_sandbo
     reference_outputs(make_plan(assignment, seed), config, use_sandbox=use_sandbox)
     if assignment.needs_data:
         sandbox_data_dir(config.cache_dir)
+    reference_timing(assignment, config, use_sandbox=use_sandbox)
 
 
 def _unreadable(submission: Path, student: str, assignment_id: str, seed: int, sandboxed: bool, why: str) -> Result:

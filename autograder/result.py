@@ -2,7 +2,8 @@
 
 `schema_version` changes whenever a field changes meaning or disappears; consumers (gradebook,
 feedback, Gradescope export) check it. Only `execution.seconds` varies between two regrades of
-the same submission with the same seed.
+the same submission with the same seed (and `execution.limits`, if the reference's timing was
+measured afresh in between: they are recorded so that a regrade shows which ones applied).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: execution.limits
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
 
 
@@ -37,6 +38,21 @@ class QuestionResult:
 
 
 @dataclass(frozen=True)
+class TimeLimits:
+    """The wall-clock limits a run had, and the reference times they were derived from
+    (`autograder.limits`): seconds per notebook run, per cell, per probe call."""
+
+    notebook_seconds: float
+    cell_seconds: float
+    call_seconds: float
+    reference_total: float       # the solution's whole sandboxed run
+    reference_cell: float        # its longest cell
+    reference_call: float        # its longest probe call
+    multiple: float
+    floor_seconds: float
+
+
+@dataclass(frozen=True)
 class Execution:
     seconds: float
     timed_out: bool
@@ -45,6 +61,7 @@ class Execution:
     passes: int
     skipped: tuple[str, ...]
     cell_errors: tuple[dict[str, Any], ...]
+    limits: TimeLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,7 @@ class Result:
             questions=tuple(QuestionResult(**{**q, "feedback": tuple(q["feedback"]),
                                               "cases": tuple(CaseResult(**c) for c in q["cases"])})
                             for q in doc["questions"]),
-            execution=None if execution is None else Execution(**{**execution, "skipped": tuple(execution["skipped"]),
-                                                                  "cell_errors": tuple(execution["cell_errors"])}),
+            execution=None if execution is None else Execution(**{
+                **execution, "skipped": tuple(execution["skipped"]), "cell_errors": tuple(execution["cell_errors"]),
+                "limits": None if execution.get("limits") is None else TimeLimits(**execution["limits"])}),
         )

@@ -8,7 +8,13 @@ sides execute the same notebook and check the same functions. The grader's refer
 once before timing (a batch computes it once too, before its workers start).
 
     python benchmarks/throughput.py [--n 20] [--workers 1 2] [--tf-threads N] [--skip-otter]
-                                    [--notebook solutions/02_batch_normalisation.ipynb]
+                                    [--notebook solutions/02_batch_normalisation.ipynb] [--hangs K]
+
+`--hangs K` also grades, for each worker count, the same class with K of its notebooks given a
+cell that loops forever and swallows interrupts (after the first code cell, as a student's stuck
+exercise cell would be; spread evenly through the class, so no hang is the last one started), and
+prints that class's time against the clean class's: the price of a hang is the cell limit derived
+from the reference (autograder/limits.py) plus a rerun, and the derived limits are printed.
 
 `--tf-threads N` grades with `tf_threads = N` (0: TensorFlow's default) instead of the repository's
 setting, through a pyproject.toml of its own that points at this repository's notebooks.
@@ -17,6 +23,7 @@ setting, through a pyproject.toml of its own that points at this repository's no
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -25,6 +32,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+HANG = """while True:  # a stuck exercise cell that also swallows the runner's alarm
+    try:
+        while True:
+            n = 0
+    except BaseException:
+        pass"""
 
 
 def run(argv: list[str], cwd: Path, ok=(0,)) -> float:
@@ -48,6 +61,35 @@ def settings(course: Path, tf_threads: int) -> Path:
     return course
 
 
+def write_class(folder: Path, notebook: Path, n: int, hangs: int) -> None:
+    """n copies named like a Canvas download; `hangs` of them (evenly spread) get the HANG cell."""
+    import nbformat
+
+    folder.mkdir()
+    hanging = {int(n * (j + 0.5) / hangs) for j in range(hangs)} if hangs else set()
+    for i in range(n):
+        target = folder / f"student{i}_{1000 + i}_{5000 + i}_{notebook.stem}.ipynb"
+        if i not in hanging:
+            shutil.copy(notebook, target)
+            continue
+        nb = nbformat.read(notebook, as_version=4)
+        first = next(k for k, cell in enumerate(nb.cells) if cell.cell_type == "code")
+        nb.cells.insert(first + 1, nbformat.v4.new_code_cell(HANG))
+        nbformat.write(nb, target)
+
+
+def hang_summary(out: Path) -> str:
+    """The derived limits the results record, and what each hanging submission cost."""
+    docs = [json.loads(p.read_text())["execution"] for p in sorted((out / "results").rglob("*.json"))]
+    found = sorted({json.dumps(d["limits"], sort_keys=True) for d in docs})
+    hung = [f"{d['seconds']:.0f} s in {d['passes']} passes" for d in docs
+            if any(e["status"] == "timeout" for e in d["cell_errors"])]
+    honest = sorted(d["seconds"] for d in docs if not d["cell_errors"])
+    median = honest[len(honest) // 2] if honest else float("nan")
+    return (f"hanging submissions: {', '.join(hung) or 'none timed out'}; the others' median {median:.0f} s; "
+            f"limits {'; '.join(found)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20)
@@ -55,15 +97,16 @@ def main() -> None:
     parser.add_argument("--tf-threads", type=int, default=None)
     parser.add_argument("--notebook", type=Path, default=REPO / "solutions" / "02_batch_normalisation.ipynb")
     parser.add_argument("--skip-otter", action="store_true")
+    parser.add_argument("--hangs", type=int, default=0, help="also grade the class with this many hanging notebooks")
     args = parser.parse_args()
     args.notebook = args.notebook.resolve()
     assignment = args.notebook.stem
     with tempfile.TemporaryDirectory(prefix="throughput-") as tmp_name:
         tmp = Path(tmp_name)
         klass = tmp / "class"
-        klass.mkdir()
-        for i in range(args.n):
-            shutil.copy(args.notebook, klass / f"student{i}_{1000 + i}_{5000 + i}_{assignment}.ipynb")
+        write_class(klass, args.notebook, args.n, 0)
+        if args.hangs:
+            write_class(tmp / "hanging", args.notebook, args.n, args.hangs)
         grader = [sys.executable, "-m", "autograder", "grade", str(klass), "--seed", "1"]
         course = REPO if args.tf_threads is None else settings(tmp / "course", args.tf_threads)
         run([*grader[:4], str(args.notebook), "--out", str(tmp / "warm"), "--seed", "1"], course)  # reference cache
@@ -80,15 +123,24 @@ def main() -> None:
                 run(["otter", "run", "-a", str(tmp / "otter.zip"), "submission.ipynb"], work)
             rows.append(("otter run in a loop", time.perf_counter() - start))
         threads = "" if args.tf_threads is None else f", tf_threads = {args.tf_threads}"
+        ratios = []
         for workers in sorted(set(args.workers)):
             seconds = run([*grader, "--out", str(tmp / f"out{workers}"), "--workers", str(workers)], course)
             rows.append((f"autograder grade --workers {workers}{threads}", seconds))
+            if args.hangs:
+                out = tmp / f"hang{workers}"
+                hung = run([*grader[:4], str(tmp / "hanging"), *grader[5:], "--out", str(out), "--workers",
+                            str(workers)], course)
+                rows.append((f"same, {args.hangs} of {args.n} hang, --workers {workers}{threads}", hung))
+                ratios.append(f"--workers {workers}: {hung / seconds:.2f}x the clean class; {hang_summary(out)}")
     base = rows[0][1]
     print(f"{args.n} copies of {args.notebook.name}\n")
     print("| run | seconds | submissions / minute | speed-up vs first row |")
     print("|---|---|---|---|")
     for name, seconds in rows:
         print(f"| {name} | {seconds:.0f} | {60 * args.n / seconds:.2f} | {base / seconds:.2f}x |")
+    for line in ratios:
+        print(f"\nwith hangs, {line}")
 
 
 if __name__ == "__main__":

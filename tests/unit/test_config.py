@@ -24,7 +24,8 @@ def test_values_load_from_pyproject(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     pyproject(tmp_path / "course", 'solutions_dir = "sol"\nassignments_dir = "/abs/assign"\ncache_dir = "~/c"\n'
               "seed = 7\nmemory_mb = 1024\npids = 64\nfile_size_mb = 10\nnotebook_seconds = 30\n"
-              "cell_seconds = 20.5\ncall_seconds = 2\nmax_passes = 1\ntf_threads = 2\n")
+              "cell_seconds = 20.5\ncall_seconds = 2\nmax_passes = 1\ntf_threads = 2\nlimit_multiple = 3\n"
+              "limit_floor_seconds = 12.5\n")
     config = load_config(tmp_path / "course")
     assert config.root == (tmp_path / "course").resolve()
     assert config.seed == 7 and config.max_passes == 1 and config.tf_threads == 2
@@ -34,6 +35,8 @@ def test_values_load_from_pyproject(tmp_path, monkeypatch):
     limits = config.limits
     assert limits.memory_bytes == 1024 * 2**20 and limits.pids == 64 and limits.file_size_bytes == 10 * 2**20
     assert (limits.notebook_seconds, limits.cell_seconds, limits.call_seconds) == (30, 20.5, 2)
+    assert (config.limit_multiple, config.limit_floor_seconds) == (3.0, 12.5)
+    assert isinstance(config.limit_multiple, float)
 
 
 def test_found_from_a_subfolder(tmp_path):
@@ -94,6 +97,9 @@ def test_repository_pyproject_loads():
     ('cell_seconds = "1m"\n', "cell_seconds must be a positive number"),
     ("call_seconds = -1\n", "call_seconds must be a positive number"),
     ("cache_dir = 3\n", "cache_dir must be a path"),
+    ("limit_multiple = 0.5\n", "limit_multiple must be at least 1"),
+    ('limit_multiple = "5x"\n', "limit_multiple must be a positive number"),
+    ("limit_floor_seconds = 0\n", "limit_floor_seconds must be a positive number of seconds"),
     ("disk_mb = 1.5\n", "disk_mb must be an integer"),
 ])
 def test_wrong_value_types_are_usage_errors(tmp_path, body, message):

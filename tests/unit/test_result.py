@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from autograder.result import SCHEMA_VERSION, CaseResult, Execution, QuestionResult, Result
+from autograder.result import SCHEMA_VERSION, CaseResult, Execution, QuestionResult, Result, TimeLimits
 
 
 def sample(execution=True, error=None) -> Result:
@@ -20,7 +20,8 @@ def sample(execution=True, error=None) -> Result:
                             CaseResult("hidden-1", False, False, "max_shift 3", "wrong dtype"))),
         ),
         execution=Execution(12.5, False, False, False, 1, ("cell:3",),
-                            ({"cell": 4, "status": "error", "ename": "NameError", "evalue": "x"},))
+                            ({"cell": 4, "status": "error", "ename": "NameError", "evalue": "x"},),
+                            TimeLimits(60.0, 30.0, 30.0, 0.5, 0.01, 0.003, 5.0, 30.0))
         if execution else None,
         error=error,
     )
@@ -38,6 +39,7 @@ def test_json_round_trip(result):
     assert isinstance(back.questions[1].feedback, tuple)
     if result.execution:
         assert isinstance(back.execution, Execution) and isinstance(back.execution.skipped, tuple)
+        assert isinstance(back.execution.limits, TimeLimits) and doc["execution"]["limits"]["cell_seconds"] == 30.0
 
 
 def test_to_json_is_deterministic_and_plain():
