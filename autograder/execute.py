@@ -27,6 +27,7 @@ from .notebook import CodeCell
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 RUNTIME_FILES = ("supervisor.py", "runner.py", "probe.py")
+EVENTS_FILE = "events.json"  # written beside kept outputs
 DATA_MODULE = Path(__file__).parent / "data.py"
 JOB = "/job"
 
@@ -190,9 +191,11 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
                 outputs = collect.read_outputs(root / "out", call_ids, {c["id"]: c["type"] for c in job.calls})
                 if keep_outputs is not None:
                     keep_outputs.mkdir(parents=True, exist_ok=True)
-                    for name in ("probe.json", "arrays.npz", "progress.jsonl"):  # progress: for its times
+                    for name in ("probe.json", "arrays.npz"):
                         data = collect.read_untrusted(root / "out" / name, collect.MAX_NPZ_BYTES)
                         (keep_outputs / name).write_bytes(data or b"")
+                    # the supervisor's events, for the reference's times (limits.py)
+                    (keep_outputs / EVENTS_FILE).write_text(json.dumps(events))
                 break
             # The last item that started is to blame, even if it claimed its own end before the run died.
             culprit = next((c for c in (outcome.stuck_item, outcome.last_item, outcome.last_started)

@@ -13,6 +13,7 @@ times are cached by content too, and per `tf_threads` and sandboxing, which chan
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def reference_timing(assignment: Assignment, config: Config, *, use_sandbox: boo
         job = execute.Job(code_cells(read_notebook(solution)), plan.calls(), plan.inputs, solution, data_dir)
         out = path.with_name(path.stem + ".run")
         seconds = _run_solution(job, config, use_sandbox, out)
-        timing = timing_from_events(seconds, collect.read_progress(out / "progress.jsonl"))
+        timing = timing_from_events(seconds, json.loads((out / execute.EVENTS_FILE).read_text()))
         shutil.rmtree(out, ignore_errors=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(timing.to_json() + "\n")
