@@ -7,7 +7,7 @@ reads `metadata.otter.tests` of that notebook when its `tests_dir` does not exis
 test is the source text of an exception-style test file, compiled on the student's Python; so no
 tests folder travels with the notebook and nothing depends on this package being installed.
 
-Each test's source is `selfcheck_judge.py` + `selfcheck_runtime.py` (standalone, numpy only)
+Each test's source is `selfcheck_judge.py` + `selfcheck_random.py` + `selfcheck_runtime.py` (standalone, numpy only)
 followed by the question's public cases: the call as the probe makes it, its inputs, the
 reference's public output and the check's parameters. Only public cases are used: the plan is
 made with `hidden=False`, and for random functions (checks that do not compare values) no
@@ -30,6 +30,7 @@ from .compare import NO_ANSWER
 from .errors import BuildError
 from .prepare import call_id, make_plan
 from .questions.base import Assignment, Question
+from .selfcheck_data import case_data, formula_leaks, random_spec
 
 SIGNIFICANT_DIGITS = 10  # embedded expected values are rounded: rebuilds stay byte-identical across CPUs
 INLINE_ELEMENTS = 64  # larger input arrays are embedded as compressed bytes, not as JSON lists
@@ -78,12 +79,14 @@ def check_spec(question: Question) -> dict[str, Any]:
     if name == "trained":
         return {"kind": "trained", "task": free["threshold"].task, "minimum": free["threshold"].minimum}
     if name == "_dropout_check":
-        return {"kind": "dropout", "scaled": free["scaled"]}
-    simple = {"exact": "exact", "_check_variance_scaling": "variance_scaling", "_check_he_avg": "he_avg",
-              "_check_augment": "augment", "_check_b_on_a": "b_on_a"}
+        return {"kind": "dropout", "scaled": free["scaled"], "randomness": random_spec("dropout", check)}
+    simple = {"exact": "exact", "_check_b_on_a": "b_on_a"}
+    random = {"_check_variance_scaling": "variance_scaling", "_check_he_avg": "he_avg", "_check_augment": "augment"}
+    if name in random:
+        return {"kind": random[name], "randomness": random_spec(random[name], check)}
     if name not in simple:
         raise BuildError(f"{question.id}: the self-check has no counterpart of the check {check.__qualname__}; "
-                         "add one to selfcheck_judge.py")
+                         "add one to selfcheck_judge.py or selfcheck_random.py")
     return {"kind": simple[name]}
 
 
@@ -96,14 +99,15 @@ def public_cases(assignment: Assignment, question: Question, reference: dict[str
     for case in plan.cases[question.id]:
         if not case.public:  # cannot happen with hidden=False; a hidden case must never travel
             raise BuildError(f"{call_id(question.id, case.id)} is hidden and cannot go into a self-check")
-        entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call,
-                                 "check": spec}
+        entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call}
+        value = None
         if question.uses_reference:
             value = reference[call_id(question.id, case.id)].value if call_id(question.id, case.id) in reference else None
             if isinstance(value, Raised) and value.type in NO_ANSWER:
                 raise BuildError(f"the reference gave no answer for {call_id(question.id, case.id)}")
             if keep or isinstance(value, Raised):
                 entry["expected"] = encode_expected(value)
+        entry["check"] = {**spec, **case_data(spec, case.call, plan.inputs, isinstance(value, Raised))}
         cases.append(entry)
         used.update({key: encode_input(plan.inputs[key]) for key in _array_keys(case.call)})
     return cases, dict(sorted(used.items()))
@@ -120,13 +124,16 @@ def _array_keys(spec: Any) -> list[str]:
 def runtime_source() -> str:
     """The judge and the runtime, as pasted into every test (package-only lines removed)."""
     here = Path(__file__).parent
-    parts = [(here / name).read_text() for name in ("selfcheck_judge.py", "selfcheck_runtime.py")]
+    parts = [(here / name).read_text() for name in ("selfcheck_judge.py", "selfcheck_random.py", "selfcheck_runtime.py")]
     return "\n\n".join("\n".join(line for line in part.splitlines() if PACKAGE_ONLY not in line) for part in parts)
 
 
 def test_source(assignment: Assignment, question: Question, reference: dict[str, CallOutput]) -> str:
     """One otter exception-style test: the runtime, the public cases, one test case each."""
     cases, inputs = public_cases(assignment, question, reference)
+    leaked = formula_leaks(runtime_source())
+    if leaked:
+        raise BuildError(f"the self-check's code contains {', '.join(leaked)}: embed the grader's numbers instead")
     dump = lambda doc: repr(json.dumps(doc, separators=(",", ":")))  # noqa: E731 - key order: the call's
     lines = [f'"""Self-check of `{question.id}` on its {len(cases)} public case(s) (nothing hidden). Generated by '
              '`autograder build` from autograder/selfcheck_judge.py, selfcheck_runtime.py and the question\'s '

@@ -136,106 +136,8 @@ def _phi(z):
     return 0.5 * (1 + np.asarray(np.frompyfunc(math.erf, 1, 1)(np.asarray(z, dtype=float) / math.sqrt(2)), dtype=float))
 
 
-def _samples(samples, shape, scale, mode, distribution):
-    arr = _floats(samples)
-    if arr is None:
-        return False, "did not return an array of numbers"
-    if arr.shape != tuple(shape):
-        return False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}"
-    if not np.isfinite(arr).all():
-        return False, "returned nan or inf"
-    s = scale / max(1.0, {"fan_in": shape[0], "fan_out": shape[1], "fan_avg": (shape[0] + shape[1]) / 2}[mode])
-    if distribution == "uniform":
-        bound = math.sqrt(3 * s)
-        cdf = lambda v: np.clip((v + bound) / (2 * bound), 0, 1)  # noqa: E731
-    elif distribution == "truncated_normal":
-        sd = math.sqrt(s) / 0.87962566103423978
-        bound, low, high = 2 * sd, _phi(-2.0), _phi(2.0)
-        cdf = lambda v: np.clip((_phi(v / sd) - low) / (high - low), 0, 1)  # noqa: E731
-    else:
-        bound, cdf = math.inf, lambda v: _phi(v / math.sqrt(s))  # noqa: E731
-    if np.abs(arr).max() > bound * (1 + 1e-6):
-        return False, f"values outside the {distribution} bound for mode {mode}"
-    p = ks_pvalue(arr, cdf)
-    if p < ALPHA:
-        return False, (f"the samples do not follow the expected {distribution} distribution for mode {mode} "
-                       f"(Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")
-    return True, ""
-
-
 def _allclose(spec, call, inputs, exp, got, modified):
     return _pre(exp, got, modified) or _match(exp, got, spec["rtol"], spec["atol"], spec["same_shape"])
-
-
-def _variance_scaling(spec, call, inputs, exp, got, modified):
-    kw = call["kwargs"]
-    return _raised(exp, got) or _samples(got, tuple(call["args"][0]["$tuple"]), kw.get("scale", 1.0),
-                                         kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
-
-
-def _he_avg(spec, call, inputs, exp, got, modified):
-    early = _raised(exp, got)
-    if early:
-        return early
-    got = got if isinstance(got, dict) else {}
-    info = got.get("info") if isinstance(got.get("info"), dict) else {}
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
-    wanted = {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}
-    if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
-        return False, ("should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
-                       f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
-    return _samples(got.get("samples"), tuple(call["shape"]), 2.0, "fan_avg", "uniform")
-
-
-def _dropout(spec, call, inputs, exp, got, modified):
-    early = _pre(exp, got, modified)
-    if early:
-        return early
-    x, rate = inputs[call["args"][0]["$array"]], float(call["args"][1])
-    arr = _floats(got)
-    if arr is None or arr.shape != x.shape:
-        return False, f"wrong shape: got {None if arr is None else arr.shape}, expected {x.shape}"
-    kept = np.isclose(arr, x / (1 - rate) if spec["scaled"] else x, rtol=1e-9, atol=0)
-    if not (kept | (arr == 0)).all():
-        how = "divided by (1 - rate)" if spec["scaled"] else "unchanged (no rescaling during training)"
-        return False, f"every value must be either dropped (0) or kept {how}"
-    if not _binomial_ok(int(kept.sum()), x.size, 1 - rate):
-        return False, f"kept {kept.mean():.3f} of the values; expected about {1 - rate:g} (1 - rate)"
-    return True, ""
-
-
-def _shift(image, dy, dx):
-    out, (h, w) = np.zeros_like(image), image.shape
-    if abs(dy) < h and abs(dx) < w:
-        out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-            image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-    return out
-
-
-def _augment(spec, call, inputs, exp, got, modified):
-    early = _pre(exp, got, modified)
-    if early:
-        return early
-    images, m = inputs[call["args"][0]["$array"]], int(call["kwargs"].get("max_shift", 2))
-    if not isinstance(got, np.ndarray) or got.shape != images.shape:
-        return False, f"should return an array of shape {images.shape}"
-    if got.dtype != images.dtype:
-        return False, f"returned dtype {got.dtype}, expected {images.dtype} (the input's)"
-    found = []
-    for i, (orig, aug) in enumerate(zip(images, got)):
-        found += [next(((f, dy, dx) for f in (0, 1) for dy in range(-m, m + 1) for dx in range(-m, m + 1)
-                        if np.array_equal(_shift(orig[:, ::-1] if f else orig, dy, dx), aug)), None)]
-        if found[-1] is None:
-            return False, (f"image {i} is not a left-right flip and/or a shift by at most {m} pixels (zero fill, "
-                           "positive dx = right, positive dy = down) of its input")
-    flips, dys, dxs = (np.array(v) for v in zip(*found))
-    if not _binomial_ok(int(flips.sum()), len(flips), 0.5):
-        return False, f"flipped {flips.mean():.2f} of the images; expected about 1/2"
-    for name, values in (("vertical", dys), ("horizontal", dxs)):
-        counts = np.bincount(values + m, minlength=2 * m + 1)
-        if not _uniform_counts_ok(counts):
-            return False, f"{name} shifts are not uniform over [-{m}, {m}]: counts {counts.tolist()}"
-    return True, ""
 
 
 def _init_name(config):
@@ -312,8 +214,3 @@ def _trained(spec, call, inputs, exp, got, modified):
     if acc < spec["minimum"]:
         return False, f"test accuracy {acc:.4f} is below the required {spec['minimum']:.2f}"
     return True, f"test accuracy {acc:.4f} (required {spec['minimum']:.2f})"
-
-
-CHECKS = {"allclose": _allclose, "exact": _exact, "variance_scaling": _variance_scaling, "he_avg": _he_avg,
-          "dropout": _dropout, "augment": _augment, "architecture": _architecture, "b_on_a": _b_on_a,
-          "trained": _trained}
