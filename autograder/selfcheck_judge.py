@@ -1,6 +1,6 @@
 """How students' self-checks judge a public case: the grader's checks, rewritten with numpy only.
 
-Pasted, with `selfcheck_runtime.py` after it, into every otter test that `build` stores in a
+Pasted, with `selfcheck_random.py` and `selfcheck_runtime.py` after it, into every otter test that `build` stores in a
 notebook's metadata (see that module for why). Each function mirrors a check of `checks.py`,
 `questions/` or `models.py` and must give the same verdict and message on public cases;
 `tests/unit/test_selfcheck.py` holds them to it. Statistical checks keep the grader's bound (a
@@ -134,6 +134,56 @@ def _uniform_counts_ok(counts):
 
 def _phi(z):
     return 0.5 * (1 + np.asarray(np.frompyfunc(math.erf, 1, 1)(np.asarray(z, dtype=float) / math.sqrt(2)), dtype=float))
+
+
+def _target_cdf(target):
+    """The cdf of the distribution the grader expects, from the parameters `build` read off the
+    grader's check for this public case (no formula for them travels with the notebook)."""
+    family = target["family"]
+    if family == "uniform":
+        return lambda v: np.clip((v + target["limit"]) / (2 * target["limit"]), 0, 1)
+    if family == "truncated_normal":
+        sd, low, high = target["sd"], _phi(-target["cut"]), _phi(target["cut"])
+        return lambda v: np.clip((_phi(v / sd) - low) / (high - low), 0, 1)
+    return lambda v: _phi(v / target["sd"])
+
+
+def _samples(samples, shape, target, mode, distribution):
+    arr = _floats(samples)
+    if arr is None:
+        return False, "did not return an array of numbers"
+    if arr.shape != tuple(shape):
+        return False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}"
+    if not np.isfinite(arr).all():
+        return False, "returned nan or inf"
+    bound = math.inf if target["bound"] is None else target["bound"]
+    if np.abs(arr).max() > bound * (1 + 1e-6):
+        return False, f"values outside the {distribution} bound for mode {mode}"
+    p = ks_pvalue(arr, _target_cdf(target))
+    if p < ALPHA:
+        return False, (f"the samples do not follow the expected {distribution} distribution for mode {mode} "
+                       f"(Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")
+    return True, ""
+
+
+def _variance_scaling(spec, call, inputs, exp, got, modified):
+    kw = call["kwargs"]
+    return _raised(exp, got) or _samples(got, tuple(call["args"][0]["$tuple"]), spec["target"],
+                                         kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
+
+
+def _he_avg(spec, call, inputs, exp, got, modified):
+    early = _raised(exp, got)
+    if early:
+        return early
+    got = got if isinstance(got, dict) else {}
+    info = got.get("info") if isinstance(got.get("info"), dict) else {}
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    wanted = {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}
+    if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
+        return False, ("should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
+                       f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
+    return _samples(got.get("samples"), tuple(call["shape"]), spec["target"], "fan_avg", "uniform")
 
 
 def _allclose(spec, call, inputs, exp, got, modified):

@@ -1,11 +1,15 @@
-"""How students' self-checks judge the randomness cases (`calls`): questions/randomness.py in numpy.
+"""How students' self-checks judge dropout and augment, and the randomness cases of every random function.
+
+The randomness cases (`calls`) are questions/randomness.py in numpy; dropout and augment's single
+calls are questions/a05's checks, with what `build` computed in place of the solution's
+formulas (see selfcheck_data.py: the divisor of kept values, digests of augment's candidates).
 
 Pasted between `selfcheck_judge.py` and `selfcheck_runtime.py` into every otter test `build`
 stores in a notebook (see selfcheck_runtime.py for why nothing here imports scipy or autograder).
 A `calls` case is several calls of one random function; the grader asks of them what a random
 function must do (a seed reproduces, other seeds and consecutive calls differ, what happens to an
 element or an image does not depend on its position) with exact binomial bands. The parameters
-of each test (which calls share a seed, how many calls, the messages' words) are read off the
+of each test (which calls share a seed, how many calls, the words that differ by question) are read off the
 grader's checks by `build` and travel in the case's check spec, so they cannot drift apart;
 `tests/unit/test_selfcheck.py` holds the verdicts and messages to the grader's.
 """
@@ -16,61 +20,11 @@ import math
 
 import numpy as np
 
-from .selfcheck_judge import (ALPHA, _allclose, _architecture, _b_on_a, _binomial_ok, _exact, _floats,  # in the package only
-                              _phi, _pre, _raised, _trained, _uniform_counts_ok, ks_pvalue)  # in the package only
+from .selfcheck_judge import (ALPHA, _allclose, _architecture, _b_on_a, _binomial_ok, _exact,  # in the package only
+                              _floats, _he_avg, _pre, _trained, _uniform_counts_ok, _variance_scaling)  # in the package only
 
 
-# --- one call of a random function: its distribution (questions/a01, a05) ------------------------
-
-def _target_cdf(target):
-    """The cdf of the distribution the grader expects, from the parameters `build` read off the
-    grader's check for this public case (no formula for them travels with the notebook)."""
-    family = target["family"]
-    if family == "uniform":
-        return lambda v: np.clip((v + target["limit"]) / (2 * target["limit"]), 0, 1)
-    if family == "truncated_normal":
-        sd, low, high = target["sd"], _phi(-target["cut"]), _phi(target["cut"])
-        return lambda v: np.clip((_phi(v / sd) - low) / (high - low), 0, 1)
-    return lambda v: _phi(v / target["sd"])
-
-
-def _samples(samples, shape, target, mode, distribution):
-    arr = _floats(samples)
-    if arr is None:
-        return False, "did not return an array of numbers"
-    if arr.shape != tuple(shape):
-        return False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}"
-    if not np.isfinite(arr).all():
-        return False, "returned nan or inf"
-    bound = math.inf if target["bound"] is None else target["bound"]
-    if np.abs(arr).max() > bound * (1 + 1e-6):
-        return False, f"values outside the {distribution} bound for mode {mode}"
-    p = ks_pvalue(arr, _target_cdf(target))
-    if p < ALPHA:
-        return False, (f"the samples do not follow the expected {distribution} distribution for mode {mode} "
-                       f"(Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")
-    return True, ""
-
-
-def _variance_scaling(spec, call, inputs, exp, got, modified):
-    kw = call["kwargs"]
-    return _raised(exp, got) or _samples(got, tuple(call["args"][0]["$tuple"]), spec["target"],
-                                         kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
-
-
-def _he_avg(spec, call, inputs, exp, got, modified):
-    early = _raised(exp, got)
-    if early:
-        return early
-    got = got if isinstance(got, dict) else {}
-    info = got.get("info") if isinstance(got.get("info"), dict) else {}
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
-    wanted = {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}
-    if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
-        return False, ("should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
-                       f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
-    return _samples(got.get("samples"), tuple(call["shape"]), spec["target"], "fan_avg", "uniform")
-
+# --- one call of dropout or augment (questions/a05) -------------------------------------------------
 
 def _dropout_mask(x, divisor, value):
     """(the values, the mask of dropped elements), or (False, message): questions/a05's dropout_mask,

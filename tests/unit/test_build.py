@@ -223,7 +223,7 @@ def test_self_check_cells_follow_each_exercise_and_tests_in_metadata_embed_publi
     imported = {(node.module or "." * node.level).split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name.split(".")[0]
                 for node in ast.walk(ast.parse(foo_test)) if isinstance(node, (ast.Import, ast.ImportFrom))
                 for alias in node.names}
-    assert imported == {"base64", "json", "math", "zlib", "numpy", "otter", "keras"}  # keras: model questions only
+    assert imported == {"base64", "hashlib", "json", "math", "zlib", "numpy", "otter", "keras"}  # keras: model questions only
     env: dict = {}
     exec(compile(foo_test, "foo.py", "exec"), env)
     assert env["name"] == "foo" and env["CASES"][0]["expected"]["$nd"] == 12346.0
