@@ -71,12 +71,14 @@ def grader_outputs(env: dict, assignment_id: str) -> dict[str, CallOutput]:
 
 
 def stored_tests(assignment_id: str) -> dict[str, dict]:
-    """The otter tests in the committed student notebook, each loaded as otter loads it."""
-    nb = json.loads((REPO / "assignments" / f"{assignment_id}.ipynb").read_text())
+    """The otter tests in the committed student notebook, each loaded as otter 7 loads it (compiled
+    with the notebook's path as file name, executed in an empty namespace)."""
+    path = REPO / "assignments" / f"{assignment_id}.ipynb"
+    nb = json.loads(path.read_text())
     loaded = {}
     for qid, source in nb["metadata"][OTTER_KEY]["tests"].items():
         env: dict = {}
-        exec(compile(source, f"{qid}.py", "exec"), env)
+        exec(compile(source, str(path), "exec"), env)
         loaded[qid] = env
     return loaded
 
@@ -99,8 +101,9 @@ def agree(assignment_id: str, env: dict, reference: dict[str, CallOutput], only=
             continue
         graded = score_question(question, plan, student, reference)
         test = tests[question.id]
-        inputs = {k: test["unpack"](v) for k, v in test["INPUTS"].items()}
-        mine = [test["judge"](env, case, inputs) for case in test["CASES"]]
+        checker, stored = test["shared"]()
+        inputs = {k: checker["unpack"](v) for k, v in stored.items()}
+        mine = [checker["judge"](env, case, inputs) for case in test["CASES"]]
         assert [r.passed for r in graded.cases] == [p for p, _ in mine], question.id
         feedback = list(graded.feedback)
         if not question.compares_values:  # the grader shows the reference's sample; no sample travels
@@ -279,3 +282,34 @@ def test_embedded_checkers_contain_no_solution_formula():
         for qid, source in nb["metadata"][OTTER_KEY]["tests"].items():
             assert formula_leaks(source) == [], (assignment.id, qid)
             assert "sqrt(3" not in source and "max(dy" not in source and "min(dy" not in source, (assignment.id, qid)
+
+
+def test_checker_and_inputs_are_stored_once_per_notebook(tmp_path, monkeypatch):
+    """The checker's code and each distinct public input are in the notebook once (05's dropout
+    input serves dropout_train and inverted_dropout); a test finds them through the file name otter
+    compiles it with, else the notebook named at build in the current folder, else says why not."""
+    from autograder.selfcheck import SHARED_KEY, runtime_source
+
+    path = REPO / "assignments" / "05_regularisation.ipynb"
+    text = path.read_text()
+    packed = encode_input(make_plan(ASSIGNMENTS["05_regularisation"], seed=0, hidden=False).inputs["dropout_train.p0"])
+    assert text.count(packed["$b64"]) == 1
+    stored = json.loads(json.loads(text)["metadata"][SHARED_KEY]["inputs"])
+    assert stored["inverted_dropout.p0"] == {"$same": "dropout_train.p0"}
+    for assignment in ASSIGNMENTS.values():
+        nb = json.loads((REPO / "assignments" / f"{assignment.id}.ipynb").read_text())
+        assert nb["metadata"][SHARED_KEY]["code"] == runtime_source()
+        assert all(runtime_source() not in source for source in nb["metadata"][OTTER_KEY]["tests"].values())
+    source = json.loads(text)["metadata"][OTTER_KEY]["tests"]["inverted_dropout"]
+    for where in ("<string>", str(path)):  # another loader's file name: the notebook in the current folder
+        env: dict = {}
+        exec(compile(source, where, "exec"), env)
+        monkeypatch.chdir(path.parent)
+        checker, inputs = env["shared"]()
+        assert set(inputs) == {"inverted_dropout.p0", "inverted_dropout.p1"} and "judge" in checker
+        assert inputs["inverted_dropout.p0"] == packed
+    monkeypatch.chdir(tmp_path)
+    env = {}
+    exec(compile(source, "<string>", "exec"), env)
+    with pytest.raises(AssertionError, match="reads its code from the notebook file 05_regularisation.ipynb"):
+        env["shared"]()
