@@ -35,7 +35,7 @@ from .compare import NO_ANSWER
 from .errors import BuildError
 from .prepare import call_id, make_plan
 from .questions.base import Assignment, Question
-from .selfcheck_data import case_data, formula_leaks, random_spec
+from .selfcheck_data import case_data, formula_leaks, random_spec, task_labels
 
 SIGNIFICANT_DIGITS = 10  # embedded expected values are rounded: rebuilds stay byte-identical across CPUs
 INLINE_ELEMENTS = 64  # larger input arrays are embedded as compressed bytes, not as JSON lists
@@ -83,7 +83,8 @@ def check_spec(question: Question) -> dict[str, Any]:
     if name == "architecture":
         return {"kind": "architecture", "compare_compile": free["compare_compile"]}
     if name == "trained":
-        return {"kind": "trained", "task": free["threshold"].task, "minimum": free["threshold"].minimum}
+        return {"kind": "trained", "task": free["threshold"].task, "minimum": free["threshold"].minimum,
+                "labels": task_labels(free["threshold"].task)}
     if name == "_dropout_check":
         return {"kind": "dropout", "scaled": free["scaled"], "randomness": random_spec("dropout", check)}
     simple = {"exact": "exact", "_check_b_on_a": "b_on_a"}

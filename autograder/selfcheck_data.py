@@ -2,11 +2,13 @@
 
 Students can read a notebook's metadata, so the embedded checker holds no solution: not the
 uniform bound sqrt(3 * scale / n) (exercise `variance_scaling_limit`), not the truncated normal's
-constant, not the fan of a mode, not inverted dropout's x / (1 - rate), not augment's shifting.
+constant, not the fan of a mode, not inverted dropout's x / (1 - rate), not augment's shifting,
+not split_dataset's tasks (03).
 `build` computes, for each public case, what the grader's check would compute from them, with
 the grader's own code (`questions/a01_*`, `a05_*`), and embeds the resulting numbers: the target
-distribution's parameters for the case's shape, the divisor of kept values, and a digest of every
-flip and shift of each public input image in the order the grader tries them. Public outputs
+distribution's parameters for the case's shape, the divisor of kept values, a digest of every
+flip and shift of each public input image in the order the grader tries them, and the table of
+labels each trained model's task keeps. Public outputs
 on public inputs, as the other questions' expected values are. `FORMULAS` lists the expressions
 that must not appear in what is embedded; `build` refuses a notebook that has one.
 """
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BuildError
+from .models import split_tasks
 from .questions import a01_activations_and_initialisation as a01
 from .questions import a05_regularisation as a05
 
@@ -34,6 +37,7 @@ FORMULAS = {
     "the fan of each mode": r"[\"']fan_avg[\"']\s*:\s*\(",
     "inverted dropout's scaling": r"/\s*\(\s*1(\.0*)?\s*-\s*rate\s*\)",
     "augment's shift": r"(max|min)\(\s*-?d[yx]\b|-\s*d[yx]\b",
+    "split_dataset's tasks and relabelling": r"==\s*5\)\s*\||>\s*6\s*[\],]",
 }
 
 
@@ -57,6 +61,13 @@ def target(shape: tuple[int, int], scale: float, mode: str, distribution: str) -
     if family == "norm":
         return {"bound": None, "family": "normal", "sd": float(frozen.args[1])}
     raise BuildError(f"the self-check has no cdf for the grader's {family} distribution")
+
+
+def task_labels(task: str) -> dict[str, list[int]]:
+    """Which of the labels 0..9 a trained model's task keeps, and as what (models.split_tasks on
+    the ten labels themselves): the self-check relabels keras' test split with this table."""
+    kept, labels = split_tasks(np.arange(10), np.arange(10))[task]
+    return {"keep": [int(v) for v in kept], "as": [int(v) for v in labels]}
 
 
 def candidates(images: np.ndarray, max_shift: int) -> str:
@@ -100,9 +111,10 @@ def random_spec(kind: str, question_check: Any) -> dict[str, Any]:
         found = inspect.getclosurevars(question_check).nonlocals["randomness"]
     else:
         refs = inspect.getclosurevars(question_check).globals
-        found = next((v for k, v in refs.items() if k.endswith("_RANDOMNESS")), None)
-        if found is None:
-            raise BuildError(f"{question_check.__qualname__}: no randomness check found to read")
+        found = [v for k, v in refs.items() if k.endswith("_RANDOMNESS")]
+        if len(found) != 1:  # a guess would give the self-check another check's parameters
+            raise BuildError(f"{question_check.__qualname__}: expected one *_RANDOMNESS check to read, found {len(found)}")
+        found = found[0]
     return _randomness(found)
 
 

@@ -249,3 +249,15 @@ def test_build_removes_the_old_tests_folder(tmp_path, monkeypatch):
     build_module.build(solutions, tmp_path, lambda plan: {})
     assert not (tmp_path / "tests").exists() and (tmp_path / "99_fake.ipynb").is_file()
     assert build_module.build(solutions, tmp_path, lambda plan: {}, check_only=True) == []
+
+
+def test_a_solution_formula_in_the_checker_is_a_build_error(tmp_path, monkeypatch):
+    """The embedded checker is scanned before anything is built (selfcheck_data.FORMULAS)."""
+    from autograder import selfcheck
+    from autograder.collect import CallOutput
+
+    source = selfcheck.runtime_source()
+    monkeypatch.setattr(selfcheck, "runtime_source", lambda: source + "\nlimit = math.sqrt(3 * s)\n")
+    reference = {"foo/public-1": CallOutput(np.array(12346.0)), "bar/public-1": CallOutput(np.array(1975308.0))}
+    with pytest.raises(BuildError, match="the uniform bound of variance_scaling_limit"):
+        build_one(solution_notebook(tmp_path, ["import numpy as np", FOO, BAR]), FAKE, tmp_path / "out", reference)

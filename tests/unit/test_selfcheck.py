@@ -273,8 +273,10 @@ def test_embedded_checkers_contain_no_solution_formula():
     from autograder.questions import a05_regularisation as a05
     from autograder.selfcheck_data import FORMULAS, formula_leaks
 
-    sources = inspect.getsource(a01) + inspect.getsource(a05) + "".join(
-        (REPO / "solutions" / f"{a}.ipynb").read_text() for a in FUNCTION_ONLY)
+    from autograder import models
+
+    sources = inspect.getsource(a01) + inspect.getsource(a05) + inspect.getsource(models) + "".join(
+        (REPO / "solutions" / f"{a}.ipynb").read_text() for a in ASSIGNMENTS)
     for name, pattern in FORMULAS.items():
         assert re.search(pattern, sources), name
     for assignment in ASSIGNMENTS.values():
@@ -313,3 +315,18 @@ def test_checker_and_inputs_are_stored_once_per_notebook(tmp_path, monkeypatch):
     exec(compile(source, "<string>", "exec"), env)
     with pytest.raises(AssertionError, match="reads its code from the notebook file 05_regularisation.ipynb"):
         env["shared"]()
+
+
+def test_trained_models_tasks_are_the_graders():
+    """The self-check relabels the test split with the table build embeds, as models.split_tasks."""
+    from autograder.models import split_tasks
+    from autograder.selfcheck_data import task_labels
+    from autograder.selfcheck_judge import task_split
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 10, 500)
+    x = rng.random((500, 3))
+    for task in ("all", "A", "B"):
+        want_x, want_y = split_tasks(x, y)[task]
+        got_x, got_y = task_split(x, y, task_labels(task))
+        assert np.array_equal(got_x, want_x) and np.array_equal(got_y, want_y), task
