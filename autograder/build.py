@@ -23,7 +23,7 @@ from .errors import BuildError
 from .collect import CallOutput
 from .notebook import META_KEY, TAG_SELF_CHECK, TAG_TRAIN, read_notebook, tags
 from .prepare import Plan, make_plan
-from .selfcheck import OTTER_KEY, metadata_tests, runtime_source, setup_source
+from .selfcheck import OTTER_KEY, SHARED_KEY, runtime_source, self_checks, setup_source
 from .questions import ASSIGNMENTS
 from .questions.base import Assignment
 
@@ -149,7 +149,7 @@ def build_one(solution: Path, assignment: Assignment, out_dir: Path, reference: 
     student = copy.deepcopy(nb)
     student.cells = cells
     student.metadata[META_KEY] = {"assignment": assignment.id, "generated": True}
-    student.metadata[OTTER_KEY] = metadata_tests(assignment, reference)
+    student.metadata[OTTER_KEY], student.metadata[SHARED_KEY] = self_checks(assignment, reference)
     text = nbformat.writes(student) + "\n"
     return Built(assignment.id, out_dir / f"{assignment.id}.ipynb", text,
                  frozenset(line.strip() for line in removed if _significant(line)) - kept)
@@ -182,10 +182,12 @@ def leaks(built: Built) -> list[str]:
     doc = json.loads(built.text)
     code_lines = {line.strip() for cell in doc["cells"] if cell["cell_type"] == "code"
                   for line in "".join(cell["source"]).split("\n")}
-    # The self-check tests travel too; their fixed runtime is reviewed code, not the solution's.
-    tests = doc["metadata"].get(OTTER_KEY, {}).get("tests", {})
+    # The self-check tests and their shared checker travel too; the checker (the runtime) is reviewed
+    # code, not the solution's.
+    sources = list(doc["metadata"].get(OTTER_KEY, {}).get("tests", {}).values())
+    sources.append(doc["metadata"].get(SHARED_KEY, {}).get("code", ""))
     runtime = {line.strip() for line in runtime_source().split("\n")}
-    code_lines |= {line.strip() for source in tests.values() for line in source.split("\n")} - runtime
+    code_lines |= {line.strip() for source in sources for line in source.split("\n")} - runtime
     return sorted(built.solution_lines & code_lines)
 
 

@@ -7,11 +7,16 @@ reads `metadata.otter.tests` of that notebook when its `tests_dir` does not exis
 test is the source text of an exception-style test file, compiled on the student's Python; so no
 tests folder travels with the notebook and nothing depends on this package being installed.
 
-Each test's source is `selfcheck_judge.py` + `selfcheck_runtime.py` (standalone, numpy only)
-followed by the question's public cases: the call as the probe makes it, its inputs, the
-reference's public output and the check's parameters. Only public cases are used: the plan is
-made with `hidden=False`, and for random functions (checks that do not compare values) no
-reference sample is embedded, only an expected exception. The grade is never computed here.
+Each test's source is the question's public cases (the call as the probe makes it, the
+reference's public output, the check's parameters and the numbers the grader's check computes
+for that case, see selfcheck_data.py) and a loader; the checker they share,
+`selfcheck_judge.py` + `selfcheck_random.py` + `selfcheck_runtime.py` (standalone, numpy only),
+and every public input are stored once, in `metadata.autograder_selfcheck`: otter has no shared
+code for metadata tests, so each test reads them from the notebook file otter read it from
+(otter 7 compiles a metadata test with the notebook's path as its file name). Only public cases
+are used: the plan is made with `hidden=False`, and for random functions (checks that do not
+compare values) no reference sample is embedded, only an expected exception. The grade is never
+computed here.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from .compare import NO_ANSWER
 from .errors import BuildError
 from .prepare import call_id, make_plan
 from .questions.base import Assignment, Question
+from .selfcheck_data import case_data, formula_leaks, random_spec, task_labels
 
 SIGNIFICANT_DIGITS = 10  # embedded expected values are rounded: rebuilds stay byte-identical across CPUs
 INLINE_ELEMENTS = 64  # larger input arrays are embedded as compressed bytes, not as JSON lists
 PACKAGE_ONLY = "# in the package only"  # lines of the runtime dropped when it is pasted into a test
 OTTER_KEY = "otter"  # otter.utils.NOTEBOOK_METADATA_KEY
+SHARED_KEY = "autograder_selfcheck"  # the checker and the public inputs, once per notebook
 REQUIREMENT = "pip install otter-grader numpy"
 
 
@@ -76,14 +83,17 @@ def check_spec(question: Question) -> dict[str, Any]:
     if name == "architecture":
         return {"kind": "architecture", "compare_compile": free["compare_compile"]}
     if name == "trained":
-        return {"kind": "trained", "task": free["threshold"].task, "minimum": free["threshold"].minimum}
+        return {"kind": "trained", "task": free["threshold"].task, "minimum": free["threshold"].minimum,
+                "labels": task_labels(free["threshold"].task)}
     if name == "_dropout_check":
-        return {"kind": "dropout", "scaled": free["scaled"]}
-    simple = {"exact": "exact", "_check_variance_scaling": "variance_scaling", "_check_he_avg": "he_avg",
-              "_check_augment": "augment", "_check_b_on_a": "b_on_a"}
+        return {"kind": "dropout", "scaled": free["scaled"], "randomness": random_spec("dropout", check)}
+    simple = {"exact": "exact", "_check_b_on_a": "b_on_a"}
+    random = {"_check_variance_scaling": "variance_scaling", "_check_he_avg": "he_avg", "_check_augment": "augment"}
+    if name in random:
+        return {"kind": random[name], "randomness": random_spec(random[name], check)}
     if name not in simple:
         raise BuildError(f"{question.id}: the self-check has no counterpart of the check {check.__qualname__}; "
-                         "add one to selfcheck_judge.py")
+                         "add one to selfcheck_judge.py or selfcheck_random.py")
     return {"kind": simple[name]}
 
 
@@ -96,14 +106,15 @@ def public_cases(assignment: Assignment, question: Question, reference: dict[str
     for case in plan.cases[question.id]:
         if not case.public:  # cannot happen with hidden=False; a hidden case must never travel
             raise BuildError(f"{call_id(question.id, case.id)} is hidden and cannot go into a self-check")
-        entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call,
-                                 "check": spec}
+        entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call}
+        value = None
         if question.uses_reference:
             value = reference[call_id(question.id, case.id)].value if call_id(question.id, case.id) in reference else None
             if isinstance(value, Raised) and value.type in NO_ANSWER:
                 raise BuildError(f"the reference gave no answer for {call_id(question.id, case.id)}")
             if keep or isinstance(value, Raised):
                 entry["expected"] = encode_expected(value)
+        entry["check"] = {**spec, **case_data(spec, case.call, plan.inputs, isinstance(value, Raised))}
         cases.append(entry)
         used.update({key: encode_input(plan.inputs[key]) for key in _array_keys(case.call)})
     return cases, dict(sorted(used.items()))
@@ -120,31 +131,71 @@ def _array_keys(spec: Any) -> list[str]:
 def runtime_source() -> str:
     """The judge and the runtime, as pasted into every test (package-only lines removed)."""
     here = Path(__file__).parent
-    parts = [(here / name).read_text() for name in ("selfcheck_judge.py", "selfcheck_runtime.py")]
+    parts = [(here / name).read_text() for name in ("selfcheck_judge.py", "selfcheck_random.py", "selfcheck_runtime.py")]
     return "\n\n".join("\n".join(line for line in part.splitlines() if PACKAGE_ONLY not in line) for part in parts)
 
 
-def test_source(assignment: Assignment, question: Question, reference: dict[str, CallOutput]) -> str:
-    """One otter exception-style test: the runtime, the public cases, one test case each."""
-    cases, inputs = public_cases(assignment, question, reference)
+LOADER = '''
+_SHARED = {}
+
+
+def shared():
+    """The checker and the public inputs, stored once per notebook (metadata.%s) rather than in
+    each of its tests. otter 7 compiles a metadata test with the notebook's path as its file name,
+    so that is the file read (else the notebook named in the setup cell, in the current folder)."""
+    if not _SHARED:
+        path = shared.__code__.co_filename
+        path = path if path.endswith(".ipynb") and os.path.isfile(path) else NOTEBOOK
+        try:
+            with open(path, encoding="utf-8") as f:
+                stored = json.load(f)["metadata"][%r]
+        except (OSError, ValueError, KeyError) as exc:
+            raise AssertionError(f"the self-check reads its code from the notebook file {path}, which it cannot "
+                                 f"read ({type(exc).__name__}): save the notebook and run it from its folder") from None
+        checker = {"__name__": "selfcheck"}
+        exec(compile(stored["code"], path, "exec"), checker)
+        _SHARED.update(checker=checker, inputs=json.loads(stored["inputs"]))
+    stored = _SHARED["inputs"]
+    return _SHARED["checker"], {key: stored[stored[key].get("$same", key)] for key in USES}
+'''
+
+
+def test_source(notebook: str, question: Question, cases: list, uses: list[str]) -> str:
+    """One otter exception-style test: the question's public cases, one test case each, judged by
+    the checker `shared()` loads from the notebook (its source is in `LOADER`)."""
     dump = lambda doc: repr(json.dumps(doc, separators=(",", ":")))  # noqa: E731 - key order: the call's
     lines = [f'"""Self-check of `{question.id}` on its {len(cases)} public case(s) (nothing hidden). Generated by '
-             '`autograder build` from autograder/selfcheck_judge.py, selfcheck_runtime.py and the question\'s '
-             'public cases: do not edit."""', "", runtime_source(), "",
-             "from otter.test_files import test_case", "",
-             f"name = {question.id!r}", f"points = {question.points!r}",
-             f"INPUTS = json.loads({dump(inputs)})", f"CASES = json.loads({dump(cases)})"]
+             '`autograder build` from autograder/selfcheck.py and the question\'s public cases; the checker '
+             f'(autograder/selfcheck_*.py) is in the notebook\'s metadata.{SHARED_KEY}: do not edit."""', "",
+             "import json", "import os", "", "from otter.test_files import test_case", "",
+             f"name = {question.id!r}", f"points = {question.points!r}", f"NOTEBOOK = {notebook!r}",
+             f"USES = {uses!r}", f"CASES = json.loads({dump(cases)})", LOADER % (SHARED_KEY, SHARED_KEY)]
     for i, case in enumerate(cases):
         label = f"{question.id}: public case {i + 1} ({case['description']})"
-        lines += ["", "", f"@test_case(name={label!r}, hidden=False)", f"def public_case_{i + 1}(env):",
-                  f"    check_case(env, CASES[{i}], INPUTS)"]
+        lines += ["", f"@test_case(name={label!r}, hidden=False)", f"def public_case_{i + 1}(env):",
+                  "    checker, inputs = shared()", f"    checker['check_case'](env, CASES[{i}], inputs)"]
     return "\n".join(lines) + "\n"
 
 
-def metadata_tests(assignment: Assignment, reference: dict[str, CallOutput]) -> dict[str, Any]:
-    """`metadata.otter` of the student notebook: every question's test, exception-style."""
-    return {"OK_FORMAT": False,
-            "tests": {q.id: test_source(assignment, q, reference) for q in assignment.questions}}
+def self_checks(assignment: Assignment, reference: dict[str, CallOutput]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`metadata.otter` of the student notebook (every question's test, exception-style) and
+    `metadata.autograder_selfcheck` (the checker's code and every public input, once, as JSON text)."""
+    leaked = formula_leaks(runtime_source())
+    if leaked:
+        raise BuildError(f"the self-check's code contains {', '.join(leaked)}: embed the grader's numbers instead")
+    tests, inputs = {}, {}
+    for question in assignment.questions:
+        cases, used = public_cases(assignment, question, reference)
+        tests[question.id] = test_source(f"{assignment.id}.ipynb", question, cases, sorted(used))
+        inputs.update(used)
+    first: dict[str, str] = {}  # an input two questions share (05's dropout input) is stored once
+    shared = {}
+    for key, value in sorted(inputs.items()):
+        text = json.dumps(value, sort_keys=True)
+        shared[key] = {"$same": first[text]} if text in first else value
+        first.setdefault(text, key)
+    compact = json.dumps(shared, separators=(",", ":"))  # a string: nbformat would indent every number
+    return {"OK_FORMAT": False, "tests": tests}, {"code": runtime_source(), "inputs": compact}
 
 
 def setup_source(notebook_name: str) -> str:

@@ -1,6 +1,6 @@
 """How students' self-checks judge a public case: the grader's checks, rewritten with numpy only.
 
-Pasted, with `selfcheck_runtime.py` after it, into every otter test that `build` stores in a
+Pasted, with `selfcheck_random.py` and `selfcheck_runtime.py` after it, into every otter test that `build` stores in a
 notebook's metadata (see that module for why). Each function mirrors a check of `checks.py`,
 `questions/` or `models.py` and must give the same verdict and message on public cases;
 `tests/unit/test_selfcheck.py` holds them to it. Statistical checks keep the grader's bound (a
@@ -136,7 +136,19 @@ def _phi(z):
     return 0.5 * (1 + np.asarray(np.frompyfunc(math.erf, 1, 1)(np.asarray(z, dtype=float) / math.sqrt(2)), dtype=float))
 
 
-def _samples(samples, shape, scale, mode, distribution):
+def _target_cdf(target):
+    """The cdf of the distribution the grader expects, from the parameters `build` read off the
+    grader's check for this public case (no formula for them travels with the notebook)."""
+    family = target["family"]
+    if family == "uniform":
+        return lambda v: np.clip((v + target["limit"]) / (2 * target["limit"]), 0, 1)
+    if family == "truncated_normal":
+        sd, low, high = target["sd"], _phi(-target["cut"]), _phi(target["cut"])
+        return lambda v: np.clip((_phi(v / sd) - low) / (high - low), 0, 1)
+    return lambda v: _phi(v / target["sd"])
+
+
+def _samples(samples, shape, target, mode, distribution):
     arr = _floats(samples)
     if arr is None:
         return False, "did not return an array of numbers"
@@ -144,32 +156,19 @@ def _samples(samples, shape, scale, mode, distribution):
         return False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}"
     if not np.isfinite(arr).all():
         return False, "returned nan or inf"
-    s = scale / max(1.0, {"fan_in": shape[0], "fan_out": shape[1], "fan_avg": (shape[0] + shape[1]) / 2}[mode])
-    if distribution == "uniform":
-        bound = math.sqrt(3 * s)
-        cdf = lambda v: np.clip((v + bound) / (2 * bound), 0, 1)  # noqa: E731
-    elif distribution == "truncated_normal":
-        sd = math.sqrt(s) / 0.87962566103423978
-        bound, low, high = 2 * sd, _phi(-2.0), _phi(2.0)
-        cdf = lambda v: np.clip((_phi(v / sd) - low) / (high - low), 0, 1)  # noqa: E731
-    else:
-        bound, cdf = math.inf, lambda v: _phi(v / math.sqrt(s))  # noqa: E731
+    bound = math.inf if target["bound"] is None else target["bound"]
     if np.abs(arr).max() > bound * (1 + 1e-6):
         return False, f"values outside the {distribution} bound for mode {mode}"
-    p = ks_pvalue(arr, cdf)
+    p = ks_pvalue(arr, _target_cdf(target))
     if p < ALPHA:
         return False, (f"the samples do not follow the expected {distribution} distribution for mode {mode} "
                        f"(Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")
     return True, ""
 
 
-def _allclose(spec, call, inputs, exp, got, modified):
-    return _pre(exp, got, modified) or _match(exp, got, spec["rtol"], spec["atol"], spec["same_shape"])
-
-
 def _variance_scaling(spec, call, inputs, exp, got, modified):
     kw = call["kwargs"]
-    return _raised(exp, got) or _samples(got, tuple(call["args"][0]["$tuple"]), kw.get("scale", 1.0),
+    return _raised(exp, got) or _samples(got, tuple(call["args"][0]["$tuple"]), spec["target"],
                                          kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
 
 
@@ -184,58 +183,11 @@ def _he_avg(spec, call, inputs, exp, got, modified):
     if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
         return False, ("should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
                        f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
-    return _samples(got.get("samples"), tuple(call["shape"]), 2.0, "fan_avg", "uniform")
+    return _samples(got.get("samples"), tuple(call["shape"]), spec["target"], "fan_avg", "uniform")
 
 
-def _dropout(spec, call, inputs, exp, got, modified):
-    early = _pre(exp, got, modified)
-    if early:
-        return early
-    x, rate = inputs[call["args"][0]["$array"]], float(call["args"][1])
-    arr = _floats(got)
-    if arr is None or arr.shape != x.shape:
-        return False, f"wrong shape: got {None if arr is None else arr.shape}, expected {x.shape}"
-    kept = np.isclose(arr, x / (1 - rate) if spec["scaled"] else x, rtol=1e-9, atol=0)
-    if not (kept | (arr == 0)).all():
-        how = "divided by (1 - rate)" if spec["scaled"] else "unchanged (no rescaling during training)"
-        return False, f"every value must be either dropped (0) or kept {how}"
-    if not _binomial_ok(int(kept.sum()), x.size, 1 - rate):
-        return False, f"kept {kept.mean():.3f} of the values; expected about {1 - rate:g} (1 - rate)"
-    return True, ""
-
-
-def _shift(image, dy, dx):
-    out, (h, w) = np.zeros_like(image), image.shape
-    if abs(dy) < h and abs(dx) < w:
-        out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-            image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-    return out
-
-
-def _augment(spec, call, inputs, exp, got, modified):
-    early = _pre(exp, got, modified)
-    if early:
-        return early
-    images, m = inputs[call["args"][0]["$array"]], int(call["kwargs"].get("max_shift", 2))
-    if not isinstance(got, np.ndarray) or got.shape != images.shape:
-        return False, f"should return an array of shape {images.shape}"
-    if got.dtype != images.dtype:
-        return False, f"returned dtype {got.dtype}, expected {images.dtype} (the input's)"
-    found = []
-    for i, (orig, aug) in enumerate(zip(images, got)):
-        found += [next(((f, dy, dx) for f in (0, 1) for dy in range(-m, m + 1) for dx in range(-m, m + 1)
-                        if np.array_equal(_shift(orig[:, ::-1] if f else orig, dy, dx), aug)), None)]
-        if found[-1] is None:
-            return False, (f"image {i} is not a left-right flip and/or a shift by at most {m} pixels (zero fill, "
-                           "positive dx = right, positive dy = down) of its input")
-    flips, dys, dxs = (np.array(v) for v in zip(*found))
-    if not _binomial_ok(int(flips.sum()), len(flips), 0.5):
-        return False, f"flipped {flips.mean():.2f} of the images; expected about 1/2"
-    for name, values in (("vertical", dys), ("horizontal", dxs)):
-        counts = np.bincount(values + m, minlength=2 * m + 1)
-        if not _uniform_counts_ok(counts):
-            return False, f"{name} shifts are not uniform over [-{m}, {m}]: counts {counts.tolist()}"
-    return True, ""
+def _allclose(spec, call, inputs, exp, got, modified):
+    return _pre(exp, got, modified) or _match(exp, got, spec["rtol"], spec["atol"], spec["same_shape"])
 
 
 def _init_name(config):
@@ -292,6 +244,14 @@ def _b_on_a(spec, call, inputs, exp, got, modified):
     return not problems, "; ".join(problems[:6])
 
 
+def task_split(x, y, labels):
+    """The images of a task and their labels in it, by the table `build` read off the grader's
+    split (models.split_tasks on the ten labels): which labels the task keeps, and as what."""
+    table = np.full(10, -1, dtype=np.int64)
+    table[labels["keep"]] = labels["as"]
+    return x[table[y] >= 0], table[y][table[y] >= 0]
+
+
 def _trained(spec, call, inputs, exp, got, modified):
     """Accuracy on the real test split (keras' copy), by Keras itself rather than the grader's
     numpy forward pass: the same number for the layers the grader supports."""
@@ -301,10 +261,7 @@ def _trained(spec, call, inputs, exp, got, modified):
 
     (_, _), (x, y) = keras.datasets.fashion_mnist.load_data()
     x, y = x.astype(np.float64) / 255.0, y.astype(np.int64)
-    if spec["task"] != "all":
-        b_mask = (y == 5) | (y == 6)
-        x, y = (x[b_mask], (y[b_mask] == 6).astype(np.int64)) if spec["task"] == "B" else (
-            x[~b_mask], np.where(y[~b_mask] > 6, y[~b_mask] - 2, y[~b_mask]))
+    x, y = task_split(x, y, spec["labels"])
     out = np.asarray(got["model"].predict(x.astype(np.float32), batch_size=2000, verbose=0), dtype=float)
     if out.ndim != 2:
         return False, f"the model's output has shape {out.shape[1:]}, expected a vector per image"
@@ -312,8 +269,3 @@ def _trained(spec, call, inputs, exp, got, modified):
     if acc < spec["minimum"]:
         return False, f"test accuracy {acc:.4f} is below the required {spec['minimum']:.2f}"
     return True, f"test accuracy {acc:.4f} (required {spec['minimum']:.2f})"
-
-
-CHECKS = {"allclose": _allclose, "exact": _exact, "variance_scaling": _variance_scaling, "he_avg": _he_avg,
-          "dropout": _dropout, "augment": _augment, "architecture": _architecture, "b_on_a": _b_on_a,
-          "trained": _trained}

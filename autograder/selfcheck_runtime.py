@@ -17,7 +17,8 @@ import zlib
 
 import numpy as np
 
-from .selfcheck_judge import CHECKS, NO_ANSWER, Raised  # in the package only: build pastes the judge above
+from .selfcheck_judge import NO_ANSWER, Raised  # in the package only: build pastes the judge above
+from .selfcheck_random import CHECKS  # in the package only
 
 
 def unpack(doc):
@@ -40,16 +41,20 @@ def unpack(doc):
 
 # --- calling the student's code as the probe does ---------------------------------------------
 
-def _arg(arg, inputs):
+def _arg(arg, inputs, shared=None):
     if isinstance(arg, dict):
         if "$array" in arg:
             return np.array(inputs[arg["$array"]], copy=True)
         if "$rng" in arg:
+            if arg.get("shared") and shared is not None:  # one generator per seed for a whole `calls` case
+                if int(arg["$rng"]) not in shared:
+                    shared[int(arg["$rng"])] = np.random.default_rng(int(arg["$rng"]))
+                return shared[int(arg["$rng"])]
             return np.random.default_rng(int(arg["$rng"]))
         if "$tuple" in arg:
-            return tuple(_arg(a, inputs) for a in arg["$tuple"])
+            return tuple(_arg(a, inputs, shared) for a in arg["$tuple"])
     if isinstance(arg, list):
-        return [_arg(a, inputs) for a in arg]
+        return [_arg(a, inputs, shared) for a in arg]
     return arg
 
 
@@ -76,10 +81,10 @@ def _value(value, depth=0):
     return _numbers(value)
 
 
-def _call(env, call, inputs):
+def _call(env, call, inputs, shared=None):
     fn = env[call["function"]]
-    args = [_arg(a, inputs) for a in call.get("args", [])]
-    kwargs = {k: _arg(v, inputs) for k, v in call.get("kwargs", {}).items()}
+    args = [_arg(a, inputs, shared) for a in call.get("args", [])]
+    kwargs = {k: _arg(v, inputs, shared) for k, v in call.get("kwargs", {}).items()}
     passed = args + list(kwargs.values())
     before = [v.copy() if type(v) is np.ndarray else None for v in passed]
     value = _value(fn(*args, **kwargs))
@@ -177,7 +182,19 @@ def _initializer(env, call, inputs):
     return {"samples": _numbers(init(shape=tuple(call["shape"]))), "info": info}, False
 
 
-CALLS = {"call": _call, "trajectory": _trajectory, "initializer": _initializer, "b_on_a": _b_on_a,
+def _calls(env, call, inputs):
+    """Several calls of one function in one case, as the probe makes them: a tuple of their values,
+    generators marked `shared` continuing their stream from one call to the next."""
+    shared, values, modified = {}, [], False
+    for sub in call["calls"][:64]:
+        one = {**sub, "function": call["function"]}
+        value, changed = (_call(env, one, inputs, shared) if sub["type"] == "call" else _initializer(env, one, inputs))
+        values.append(value)
+        modified = modified or changed
+    return tuple(values), modified
+
+
+CALLS = {"call": _call, "calls": _calls, "trajectory": _trajectory, "initializer": _initializer, "b_on_a": _b_on_a,
          "model": lambda env, call, inputs: (_describe(env[call["function"]]()), False),
          "trained": lambda env, call, inputs: ({**_describe(env[call["name"]]), "model": env[call["name"]]}, False)}
 

@@ -220,10 +220,14 @@ def test_self_check_cells_follow_each_exercise_and_tests_in_metadata_embed_publi
     assert otter_meta["OK_FORMAT"] is False and set(otter_meta["tests"]) == {"foo", "bar"}
     foo_test = otter_meta["tests"]["foo"]
     assert "12346.0" in foo_test and "1975308" not in foo_test
-    imported = {(node.module or "." * node.level).split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name.split(".")[0]
-                for node in ast.walk(ast.parse(foo_test)) if isinstance(node, (ast.Import, ast.ImportFrom))
-                for alias in node.names}
-    assert imported == {"base64", "json", "math", "zlib", "numpy", "otter", "keras"}  # keras: model questions only
+    def imported(source):
+        return {(node.module or "." * node.level).split(".")[0] if isinstance(node, ast.ImportFrom)
+                else alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+
+    assert imported(foo_test) == {"json", "os", "otter"}
+    checker = nb.metadata["autograder_selfcheck"]["code"]  # once per notebook, not in each test
+    assert imported(checker) == {"base64", "hashlib", "json", "math", "zlib", "numpy", "keras"}  # keras: models only
     env: dict = {}
     exec(compile(foo_test, "foo.py", "exec"), env)
     assert env["name"] == "foo" and env["CASES"][0]["expected"]["$nd"] == 12346.0
@@ -245,3 +249,15 @@ def test_build_removes_the_old_tests_folder(tmp_path, monkeypatch):
     build_module.build(solutions, tmp_path, lambda plan: {})
     assert not (tmp_path / "tests").exists() and (tmp_path / "99_fake.ipynb").is_file()
     assert build_module.build(solutions, tmp_path, lambda plan: {}, check_only=True) == []
+
+
+def test_a_solution_formula_in_the_checker_is_a_build_error(tmp_path, monkeypatch):
+    """The embedded checker is scanned before anything is built (selfcheck_data.FORMULAS)."""
+    from autograder import selfcheck
+    from autograder.collect import CallOutput
+
+    source = selfcheck.runtime_source()
+    monkeypatch.setattr(selfcheck, "runtime_source", lambda: source + "\nlimit = math.sqrt(3 * s)\n")
+    reference = {"foo/public-1": CallOutput(np.array(12346.0)), "bar/public-1": CallOutput(np.array(1975308.0))}
+    with pytest.raises(BuildError, match="the uniform bound of variance_scaling_limit"):
+        build_one(solution_notebook(tmp_path, ["import numpy as np", FOO, BAR]), FAKE, tmp_path / "out", reference)

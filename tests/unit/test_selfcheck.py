@@ -71,12 +71,14 @@ def grader_outputs(env: dict, assignment_id: str) -> dict[str, CallOutput]:
 
 
 def stored_tests(assignment_id: str) -> dict[str, dict]:
-    """The otter tests in the committed student notebook, each loaded as otter loads it."""
-    nb = json.loads((REPO / "assignments" / f"{assignment_id}.ipynb").read_text())
+    """The otter tests in the committed student notebook, each loaded as otter 7 loads it (compiled
+    with the notebook's path as file name, executed in an empty namespace)."""
+    path = REPO / "assignments" / f"{assignment_id}.ipynb"
+    nb = json.loads(path.read_text())
     loaded = {}
     for qid, source in nb["metadata"][OTTER_KEY]["tests"].items():
         env: dict = {}
-        exec(compile(source, f"{qid}.py", "exec"), env)
+        exec(compile(source, str(path), "exec"), env)
         loaded[qid] = env
     return loaded
 
@@ -99,8 +101,9 @@ def agree(assignment_id: str, env: dict, reference: dict[str, CallOutput], only=
             continue
         graded = score_question(question, plan, student, reference)
         test = tests[question.id]
-        inputs = {k: test["unpack"](v) for k, v in test["INPUTS"].items()}
-        mine = [test["judge"](env, case, inputs) for case in test["CASES"]]
+        checker, stored = test["shared"]()
+        inputs = {k: checker["unpack"](v) for k, v in stored.items()}
+        mine = [checker["judge"](env, case, inputs) for case in test["CASES"]]
         assert [r.passed for r in graded.cases] == [p for p, _ in mine], question.id
         feedback = list(graded.feedback)
         if not question.compares_values:  # the grader shows the reference's sample; no sample travels
@@ -186,3 +189,144 @@ def test_numpy_only_statistics_match_scipys():
         x = rng.normal(shift, 1, n)
         exact = stats.kstest(x, stats.norm.cdf).pvalue
         assert ks_pvalue(x, stats.norm.cdf) == pytest.approx(exact, rel=0.03), (n, shift)
+
+
+# --- the randomness cases (`calls`) and the numbers that replace the solution's formulas ---------
+
+def _not_random_functions():
+    """Random functions that misuse their generator (tests/unit/test_randomness.py's), by question."""
+    from tests.unit import test_randomness as tr
+
+    vs = tr.variance_scaling
+    return [("05_regularisation", "dropout_train", fn) for fn, _ in tr.DROPOUT_BUGS] + [
+        ("05_regularisation", "augment", fn) for fn in (tr.augment_cycles, tr.augment_cycles_from_a_random_start,
+                                                        tr.augment_one_choice_per_batch)] + [
+        ("01_activations_and_initialisation", "variance_scaling", fn) for fn in (
+            tr.sorted_quantiles, tr.antithetic_rows,
+            lambda shape, seed=None, **kw: vs(shape, seed=0 if seed is None else seed, **kw),
+            lambda shape, seed=None, **kw: np.sort(vs(shape, seed=seed, **kw), axis=1),
+            lambda shape, seed=None, **kw: 0.8 * vs(shape, seed=0, **kw) + 0.6 * vs(shape, seed=seed, **kw))]
+
+
+@pytest.mark.parametrize("assignment_id, qid, fn", _not_random_functions(),
+                         ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "lambda"))
+def test_randomness_cases_fail_alike(assignment_id, qid, fn, references):
+    """Each misuse of the generator fails a public `calls` case in the grader, and the self-check
+    fails the same cases with the same messages (agree), so the agreement covers failing
+    randomness cases, not only passing ones."""
+    env = {**namespace(assignment_id), qid: fn}
+    assert agree(assignment_id, env, references[assignment_id], {qid}) == {qid}
+    assignment = ASSIGNMENTS[assignment_id]
+    plan = make_plan(assignment, seed=0, hidden=False)
+    graded = score_question(assignment.question(qid), plan, grader_outputs(env, assignment_id),
+                            references[assignment_id])
+    kinds = {c.id: c.call["type"] for c in plan.cases[qid]}
+    assert any(kinds[r.id] == "calls" and not r.passed for r in graded.cases)
+
+
+def test_every_random_function_travels_with_its_randomness_cases():
+    for assignment_id, qids in (("01_activations_and_initialisation", ("variance_scaling", "he_avg_initializer")),
+                                ("05_regularisation", ("dropout_train", "inverted_dropout", "augment"))):
+        tests = stored_tests(assignment_id)
+        for qid in qids:
+            assert any(case["call"]["type"] == "calls" for case in tests[qid]["CASES"]), qid
+
+
+def test_binomial_band_is_scipys():
+    """The self-check's exact band (numpy, lgamma) against the grader's (scipy): the same integers."""
+    from autograder.questions.stats import binomial_band as graders
+    from autograder.selfcheck_random import binomial_band
+
+    for n in (1, 2, 7, 60, 150, 900, 15_000, 30_000):
+        for p in (0.01, 1 / 25, 0.0625, 0.2, 0.25, 0.5, 0.8):
+            for alpha in (1e-6, 1e-6 / 6, 2.5e-7 / 1000):
+                assert binomial_band(n, p, alpha) == graders(n, p, alpha), (n, p, alpha)
+    assert binomial_band(50, 0.0, 1e-6) == graders(50, 0.0, 1e-6) and binomial_band(0, 0.5, 1e-6) == (0, 0)
+
+
+def test_augment_digests_identify_what_the_grader_identifies():
+    """Every flip and shift of an image is told by its digest as a05.transforms tells it by shifting;
+    an image that is no such transform gets the grader's message."""
+    from autograder.questions import a05_regularisation as a05
+    from autograder.selfcheck_data import case_data
+    from autograder.selfcheck_random import _augment_transforms
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(1, 256, (60, 6, 7)).astype(np.uint8)
+    call = {"type": "call", "args": [{"$array": "x"}, {"$rng": 0}], "kwargs": {"max_shift": 2}}
+    spec = case_data({"kind": "augment"}, call, {"x": images}, raises=False)
+    choices = np.stack([rng.integers(0, 2, 60), rng.integers(-2, 3, 60), rng.integers(-2, 3, 60)], axis=1)
+    got = np.stack([a05.shift(img[:, ::-1] if f else img, dy, dx) for img, (f, dy, dx) in zip(images, choices)])
+    assert np.array_equal(_augment_transforms(spec, {"x": images}, "x", 2, got), a05.transforms(images, got, 2))
+    assert np.array_equal(a05.transforms(images, got, 2), choices)
+    got[7, 3, 3] += 1
+    assert _augment_transforms(spec, {"x": images}, "x", 2, got) == (False, a05.transforms(images, got, 2).message)
+
+
+def test_embedded_checkers_contain_no_solution_formula():
+    """What students can read (the notebooks' metadata) holds none of the expressions that solve an
+    exercise. The scan is shown able to fail: each expression is found in the grader's or the
+    reference's code it was taken from."""
+    import inspect
+
+    from autograder.questions import a01_activations_and_initialisation as a01
+    from autograder.questions import a05_regularisation as a05
+    from autograder.selfcheck_data import FORMULAS, formula_leaks
+
+    from autograder import models
+
+    sources = inspect.getsource(a01) + inspect.getsource(a05) + inspect.getsource(models) + "".join(
+        (REPO / "solutions" / f"{a}.ipynb").read_text() for a in ASSIGNMENTS)
+    for name, pattern in FORMULAS.items():
+        assert re.search(pattern, sources), name
+    for assignment in ASSIGNMENTS.values():
+        nb = json.loads((REPO / "assignments" / f"{assignment.id}.ipynb").read_text())
+        for qid, source in nb["metadata"][OTTER_KEY]["tests"].items():
+            assert formula_leaks(source) == [], (assignment.id, qid)
+            assert "sqrt(3" not in source and "max(dy" not in source and "min(dy" not in source, (assignment.id, qid)
+
+
+def test_checker_and_inputs_are_stored_once_per_notebook(tmp_path, monkeypatch):
+    """The checker's code and each distinct public input are in the notebook once (05's dropout
+    input serves dropout_train and inverted_dropout); a test finds them through the file name otter
+    compiles it with, else the notebook named at build in the current folder, else says why not."""
+    from autograder.selfcheck import SHARED_KEY, runtime_source
+
+    path = REPO / "assignments" / "05_regularisation.ipynb"
+    text = path.read_text()
+    packed = encode_input(make_plan(ASSIGNMENTS["05_regularisation"], seed=0, hidden=False).inputs["dropout_train.p0"])
+    assert text.count(packed["$b64"]) == 1
+    stored = json.loads(json.loads(text)["metadata"][SHARED_KEY]["inputs"])
+    assert stored["inverted_dropout.p0"] == {"$same": "dropout_train.p0"}
+    for assignment in ASSIGNMENTS.values():
+        nb = json.loads((REPO / "assignments" / f"{assignment.id}.ipynb").read_text())
+        assert nb["metadata"][SHARED_KEY]["code"] == runtime_source()
+        assert all(runtime_source() not in source for source in nb["metadata"][OTTER_KEY]["tests"].values())
+    source = json.loads(text)["metadata"][OTTER_KEY]["tests"]["inverted_dropout"]
+    for where in ("<string>", str(path)):  # another loader's file name: the notebook in the current folder
+        env: dict = {}
+        exec(compile(source, where, "exec"), env)
+        monkeypatch.chdir(path.parent)
+        checker, inputs = env["shared"]()
+        assert set(inputs) == {"inverted_dropout.p0", "inverted_dropout.p1"} and "judge" in checker
+        assert inputs["inverted_dropout.p0"] == packed
+    monkeypatch.chdir(tmp_path)
+    env = {}
+    exec(compile(source, "<string>", "exec"), env)
+    with pytest.raises(AssertionError, match="reads its code from the notebook file 05_regularisation.ipynb"):
+        env["shared"]()
+
+
+def test_trained_models_tasks_are_the_graders():
+    """The self-check relabels the test split with the table build embeds, as models.split_tasks."""
+    from autograder.models import split_tasks
+    from autograder.selfcheck_data import task_labels
+    from autograder.selfcheck_judge import task_split
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 10, 500)
+    x = rng.random((500, 3))
+    for task in ("all", "A", "B"):
+        want_x, want_y = split_tasks(x, y)[task]
+        got_x, got_y = task_split(x, y, task_labels(task))
+        assert np.array_equal(got_x, want_x) and np.array_equal(got_y, want_y), task
