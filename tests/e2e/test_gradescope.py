@@ -67,7 +67,8 @@ def source_only_path(tmp_path: Path) -> str:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     # a wrapper, not a symlink: the sandbox runs sys.executable, which must be a mounted path
-    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{Path(sys.executable).resolve()}" "$@"\n')
+    # not resolved: a venv's bin/python is what makes it that venv (resolved: the base interpreter)
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python3").chmod(0o755)
     path = os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])
     assert shutil.which("autograder", path=path) is None
