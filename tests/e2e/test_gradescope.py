@@ -49,8 +49,8 @@ def run_autograder(tmp_path: Path, zip_path: Path, cache: Path, submission: dict
         (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "submission" / name).write_bytes(data)
     env = {**os.environ, "GRADESCOPE_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
-    if path is not None:
-        env["PATH"] = path
+    # setup.sh would have installed the package: this environment's `autograder` stands in for it
+    env["PATH"] = path if path is not None else os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
     proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=900)
     results = root / "results" / "results.json"
@@ -133,7 +133,7 @@ def test_without_bubblewrap_it_fails_closed_unless_allowed(tmp_path, zips, cache
     fake.mkdir()
     (fake / "bwrap").write_text("#!/bin/sh\nexit 1\n")
     (fake / "bwrap").chmod(0o755)
-    path = os.pathsep.join([str(fake), os.environ["PATH"]])
+    path = os.pathsep.join([str(fake), str(Path(sys.executable).parent), os.environ["PATH"]])
     closed, _ = run_autograder(tmp_path / "closed", zips[None], cache, solution(), path=path)
     assert closed["score"] == 0.0 and "cannot create its sandbox" in closed["output"]
     doc, proc = run_autograder(tmp_path / "open", zips["unsandboxed"], cache, solution(), path=path)
