@@ -543,6 +543,9 @@ os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMEN
         note="in-process: the protocol can be replayed; values still have to be computed"),
 ]
 TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
+TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]
+
+# === issue 10, findings 3 and 4: hostile text and hostile sizes (bounds branch) ===================
 # Text: a lone surrogate raised by a cell and by a graded function (it used to crash the reports
 # and stop a batch). Sizes: answers and a model the grader must refuse before working on them.
 SURROGATES = Variant("raises_lone_surrogates", A05, insert_first=('raise ValueError("\\ud800")',), replace={
@@ -599,7 +602,3 @@ TWINS["returns_20_million_zeros"] = Variant("l1_l2_raise", A05, replace={
     "l2_penalty": "def l2_penalty(theta):\n    raise ValueError('x')"})
 TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A03, drop_train=True)
 # === end of issue 10, findings 3 and 4 ===========================================================
-=======
-TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]
-
-# === issue 10, findings 3 and 4: hostile text and hostile sizes (bounds branch) ============
