@@ -271,9 +271,11 @@ def test_filling_the_disk_costs_the_cell(graded):
 
 def test_exits_and_kills_cost_their_cells(graded):
     result = graded(next(v for v in hostile.ESCAPES if v.name == "exits_and_kills"))
-    names = [e["ename"] for e in sorted(result.execution.cell_errors, key=lambda e: e["cell"])][:5]
-    assert names == ["SystemExit", "SystemExit", "PermissionError", "ProcessLookupError", "PermissionError"]
-    assert result.execution.passes == 1  # nothing could kill the runner or the sandbox's init
+    names = {e["cell"]: e["ename"] for e in result.execution.cell_errors}
+    assert [names[c] for c in (1, 2, 3, 5)] == ["SystemExit", "SystemExit", "PermissionError", "PermissionError"]
+    # kill(-1) reaches no process that matters: the supervisor and the sandbox's init are other uids
+    assert names.get(4) in (None, "PermissionError", "ProcessLookupError")
+    assert result.execution.passes == 1  # nothing could kill the runner, the supervisor or the sandbox's init
     assert "raised SystemExit" in by_id(result, "l2_penalty").feedback[0]
 
 
