@@ -19,20 +19,54 @@ if TYPE_CHECKING:
     from .models import Threshold
 
 
-def as_float_array(value: Any) -> np.ndarray | None:
-    """A student's value as a float array, accepting lists/tuples of numbers; None if impossible."""
-    if isinstance(value, np.ndarray):
-        return value.astype(float)
-    if isinstance(value, (list, tuple)):
-        try:
-            parts = [as_float_array(v) for v in value]
-            if any(p is None for p in parts):
-                return None
-            return np.array(parts, dtype=float)
-        except ValueError:
+# A student's answer as floats is at most this many elements (as the probe caps a returned array),
+# and a list answer at most this many Python objects (collect lets no longer list through).
+MAX_ELEMENTS = 20_000_000
+MAX_LIST_NODES = 1_000_000
+_NUMBER = (int, float, bool, np.number)
+
+
+def _numeric_size(value: list | tuple, limit: int) -> int | None:
+    """Elements of a nested list/tuple of numbers and arrays, or None if anything else is inside or
+    the nesting, object count or element count is over its bound. One pass, no allocation per
+    element: this decides, before numpy builds anything, whether building is allowed."""
+    stack: list[tuple[list | tuple, int]] = [(value, 0)]
+    elements = nodes = 0
+    while stack:
+        container, depth = stack.pop()
+        nodes += len(container) + 1
+        if nodes > MAX_LIST_NODES or depth > 32:
             return None
-    if isinstance(value, (int, float, bool, np.number)):
-        return np.array(value, dtype=float)
+        for item in container:
+            if isinstance(item, (list, tuple)):
+                stack.append((item, depth + 1))
+            elif isinstance(item, np.ndarray) and item.dtype.kind in "biuf":
+                elements += item.size
+            elif isinstance(item, _NUMBER):
+                elements += 1
+            else:
+                return None
+        if elements > limit:
+            return None
+    return elements
+
+
+def as_float_array(value: Any, limit: int = MAX_ELEMENTS) -> np.ndarray | None:
+    """A student's value as a float array, accepting lists/tuples of numbers; None if impossible
+    or larger than `limit` elements.
+
+    A list is converted by one `np.array` call after `_numeric_size` vetted it (strings, dicts and
+    ragged nesting stay impossible): building it element by element made a 0-d array per element,
+    3.5 GB for a list of 20 million zeros."""
+    try:
+        if isinstance(value, np.ndarray):
+            return value.astype(float) if value.dtype.kind in "biuf" and value.size <= limit else None
+        if isinstance(value, (list, tuple)):
+            return None if _numeric_size(value, limit) is None else np.array(value, dtype=float)
+        if isinstance(value, _NUMBER):
+            return np.array(value, dtype=float)
+    except (ValueError, TypeError, OverflowError):  # ragged nesting; an int beyond float's range
+        return None
     return None
 
 

@@ -103,12 +103,18 @@ def _show(value: Any, limit: int = 300) -> str:
         if "$rng" in value:
             return f"np.random.default_rng({value['$rng']})"
         if "$tuple" in value and isinstance(value["$tuple"], list):
-            return "(" + ", ".join(_show(v, 120) for v in value["$tuple"]) + ")"
+            return "(" + _show_items(value["$tuple"]) + ")"
         return "{...}"
     if isinstance(value, (tuple, list)):
-        return ("(" if isinstance(value, tuple) else "[") + ", ".join(_show(v, 120) for v in value) + (
+        return ("(" if isinstance(value, tuple) else "[") + _show_items(value) + (
             ")" if isinstance(value, tuple) else "]")
     return repr(value)[:limit]
+
+
+def _show_items(items: list | tuple, shown: int = 8) -> str:
+    """The first few items of a sequence: a student's list may be thousands long, feedback is not."""
+    text = ", ".join(_show(v, 120) for v in items[:shown])
+    return text + (f", ... ({len(items):,} items)" if len(items) > shown else "")
 
 
 def _show_args(call: dict[str, Any], inputs: dict[str, np.ndarray]) -> str:

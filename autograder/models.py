@@ -43,11 +43,43 @@ class UnsupportedModel(ValueError):
     """The description cannot be evaluated by the whitelist forward pass; message for students."""
 
 
-# The description's weights are student data: the forward pass must not become a way to make the
-# grader allocate or compute without bound (the lecture's models have ~280k parameters and layers
-# of at most 300 units). Activations are computed in batches of at most _MAX_BATCH_VALUES values.
-MAX_PARAMETERS = 20_000_000
+# The description is student data: evaluating it must not become a way to make the grader compute
+# or allocate without bound. The assignment's reference models have at most 8 layers, 271,346
+# parameters and ~2,400 values per image over all layers (02's bn_model); the bounds are generous
+# multiples, checked on the description before any forward work (benchmarks/README.md measures
+# the forward pass at these bounds):
+MAX_LAYERS = 64  # 8x the reference; also what the probe exports (it says when a model had more)
+MAX_PARAMETERS = 3_000_000  # ~11x the reference (a Dense layer of 3,800 units on the 784 pixels fits)
+MAX_VALUES_PER_IMAGE = 50_000  # outputs of all layers for one image, ~20x the reference
+# Activations are computed in batches of at most _MAX_BATCH_VALUES values.
 _MAX_BATCH_VALUES = 4_000_000
+
+
+def check_bounds(description: dict[str, Any], input_width: int) -> None:
+    """UnsupportedModel, with a message for students, if evaluating this model would cost more than
+    the bounds above; nothing is computed or allocated here beyond counting."""
+    layers = description.get("layers")
+    if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
+        raise UnsupportedModel("the model has no layers")
+    exported = description.get("layers_total")
+    count = exported if isinstance(exported, int) and exported > len(layers) else len(layers)
+    if count > MAX_LAYERS:
+        raise UnsupportedModel(f"the model has {count:,} layers; the grader evaluates models of at most "
+                               f"{MAX_LAYERS} layers (the assignment's models have 8)")
+    arrays = [w for layer in layers if isinstance(layer.get("weights"), list)
+              for w in layer["weights"] if isinstance(w, np.ndarray)]
+    parameters = sum(w.size for w in arrays)
+    if parameters > MAX_PARAMETERS:
+        raise UnsupportedModel(f"the model has {parameters:,} weights; the grader evaluates at most {MAX_PARAMETERS:,}")
+    width = values = input_width
+    for layer in layers:
+        weights = layer.get("weights") if isinstance(layer.get("weights"), list) else []
+        if layer.get("class") == "Dense" and weights and isinstance(weights[0], np.ndarray) and weights[0].ndim == 2:
+            width = weights[0].shape[1]
+        values += width
+    if values > MAX_VALUES_PER_IMAGE:
+        raise UnsupportedModel(f"the model computes {values:,} values per image over its layers; the grader "
+                               f"evaluates at most {MAX_VALUES_PER_IMAGE:,}")
 
 
 def _activation(config: dict[str, Any], where: str):
@@ -66,14 +98,10 @@ def _weights(layer: dict[str, Any], count: int, where: str) -> list[np.ndarray]:
 
 def forward(description: dict[str, Any], x: np.ndarray, batch: int = 2000) -> np.ndarray:
     """Model output for inputs `x`, computed with numpy from the plain description."""
-    layers = description.get("layers")
-    if not isinstance(layers, list) or not layers or not all(isinstance(layer, dict) for layer in layers):
-        raise UnsupportedModel("the model has no layers")
+    check_bounds(description, int(np.prod(x.shape[1:])))
+    layers = description["layers"]
     arrays = [w for layer in layers if isinstance(layer.get("weights"), list)
               for w in layer["weights"] if isinstance(w, np.ndarray)]
-    if sum(w.size for w in arrays) > MAX_PARAMETERS:
-        raise UnsupportedModel(f"the model has {sum(w.size for w in arrays):,} weights; "
-                               f"the grader evaluates at most {MAX_PARAMETERS:,}")
     widest = max([int(np.prod(x.shape[1:]))] + [w.shape[-1] for w in arrays if w.ndim >= 1])
     batch = max(1, min(batch, _MAX_BATCH_VALUES // max(1, widest)))
     outputs = []
@@ -181,6 +209,10 @@ def architecture_differences(expected: dict[str, Any], got: Any, compare_compile
     if not isinstance(got, dict) or not isinstance(got.get("layers"), list):
         return ["did not return a Keras model"]
     exp_layers, got_layers = expected["layers"], got["layers"]
+    total = got.get("layers_total")
+    count = total if isinstance(total, int) and total > len(got_layers) else len(got_layers)
+    if count > max(MAX_LAYERS, len(exp_layers)):  # else the message alone would list them all
+        return [f"the model has {count:,} layers, expected {len(exp_layers)}"]
     diffs = []
     exp_kinds = [layer["class"] for layer in exp_layers]
     got_kinds = [layer.get("class") if isinstance(layer, dict) else "?" for layer in got_layers]

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..questions import ASSIGNMENTS
 from ..result import Result
+from ..untrusted import encodable
 
 
 def fmt(score: float) -> str:
@@ -145,15 +146,18 @@ def _short(text: str, limit: int = 200) -> str:
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write via a temporary file and rename, so a reader never sees half a report."""
+    """Write via a temporary file and rename, so a reader never sees half a report.
+
+    Text from the sandbox is cleaned where it is read (collect), but not all text comes from there:
+    a file name that is not UTF-8 (a zip made elsewhere) reaches the reports as lone surrogates,
+    which are written as U+FFFD here rather than failing the report, and with it the batch."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if isinstance(data, str):
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(encodable(data).encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left if writing failed: never a stray .tmp
     return path
 
 

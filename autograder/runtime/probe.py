@@ -333,7 +333,8 @@ def _do_calls(ns, call, inputs, arrays):
 
 def _describe_model(model, arrays=None):
     layers = []
-    for layer in list(model.layers)[:64]:
+    every_layer = list(model.layers)
+    for layer in every_layer[:64]:
         entry = {"class": name(type(layer)), "trainable": bool(layer.trainable)}
         try:
             entry["config"] = _jsonable(layer.get_config())
@@ -347,6 +348,8 @@ def _describe_model(model, arrays=None):
             entry["weights"] = [arrays.add(w) for w in layer.get_weights()]
         layers.append(entry)
     info = {"class": name(type(model)), "layers": layers}
+    if len(every_layer) > 64:  # only what was cut off is said: the grader must not judge a model by its start
+        info["layers_total"] = len(every_layer)
     try:
         info["input_shape"] = _jsonable(list(model.input_shape))
     except Exception:  # noqa: BLE001

@@ -484,3 +484,78 @@ def test_forged_models_cannot_make_the_grader_allocate():
             "weights": [np.zeros((784, 30_000), np.float32), np.zeros(30_000, np.float32)]}
     with pytest.raises(models.UnsupportedModel, match="weights"):
         models.forward({"layers": [flatten, huge]}, x)
+
+
+# === issue 10, findings 3 and 4: hostile text and hostile sizes (bounds branch) ===================
+# The corpus cases (hostile.HUGE_OUTPUTS) under the same rule as the others, then what each is
+# about: where the bound's message reaches the student, and that `autograder grade` of one notebook
+# and of a two-worker batch finish their reports whatever text a notebook raises.
+
+@pytest.mark.parametrize("variant", hostile.HUGE_OUTPUTS, ids=lambda v: v.name)
+def test_hostile_text_and_sizes_gain_nothing(variant, graded):
+    result = graded(variant)
+    assert result.sandboxed and result.error is None
+    assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
+    assert scores(result) == scores(graded(twin_of(variant))), "the hostile cells changed the grade"
+
+
+def test_huge_lists_cost_their_question_with_the_bounds_message(graded):
+    result = graded(next(v for v in hostile.HUGE_OUTPUTS if v.name == "returns_20_million_zeros"))
+    as_data, as_json = by_id(result, "l1_penalty"), by_id(result, "l2_penalty")
+    assert as_data.score == 0 and "MB of arrays for this question" in as_data.feedback[0]  # the probe's bound
+    assert as_json.score == 0 and "the answer is too large for the grader" in as_json.feedback[0]  # collect's
+    assert "up to 20,000,00" in as_json.feedback[0] and result.execution.passes == 1  # counted, not parsed
+
+
+def test_a_model_of_thousands_of_layers_is_refused_by_its_bound(graded):
+    result = graded(next(v for v in hostile.HUGE_OUTPUTS if v.name == "trains_a_model_of_3000_layers"))
+    model_a = by_id(result, "model_A")
+    assert model_a.score == 0
+    assert "the model has 3,002 layers; the grader evaluates models of at most 64 layers" in model_a.feedback[0]
+
+
+def _cli(args: list[str], cache: Path) -> "subprocess.CompletedProcess[str]":
+    """`autograder grade` as an instructor runs it: its own process, stdout a pipe (UTF-8, strict)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", *args, "--seed", str(SEED)], cwd=REPO,
+                          env=env, capture_output=True, text=True, encoding="utf-8", errors="strict", timeout=600)
+
+
+def test_lone_surrogates_cost_nothing_on_the_command_line(tmp_path):
+    notebook = make_variant(hostile.SURROGATES, tmp_path)
+    run = _cli([str(notebook), "--out", str(tmp_path / "out")], tmp_path / "cache")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    assert run.stdout.startswith(f"{notebook.name}: 11 / 12")  # the summary, to its last line:
+    assert run.stdout.endswith("cell 9: error: ValueError: \ufffd cleared your screen\n")
+    assert "cell 1: error: ValueError: \ufffd" in run.stdout
+    saved = json.loads((tmp_path / "out" / f"{notebook.stem}.json").read_text(encoding="utf-8"))
+    assert "\ufffd cleared your screen" in by_id_dict(saved, "l1_penalty")["feedback"][0]  # escapes dropped
+
+
+def by_id_dict(saved: dict, qid: str) -> dict:
+    return next(q for q in saved["questions"] if q["id"] == qid)
+
+
+def test_lone_surrogates_in_a_two_worker_batch_cost_nothing(tmp_path):
+    """Before: the first student's feedback raised UnicodeEncodeError, left a .md.tmp, and no later
+    feedback and no summary was written."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for student, variant in (("aaron", hostile.SURROGATES), ("bea", Variant("honest", A05)),
+                             ("carl", Variant("honest", A05))):
+        make_variant(variant, tmp_path).rename(folder / f"{student}_{A05}.ipynb")
+    out = tmp_path / "grades"
+    run = _cli([str(folder), "--out", str(out), "--workers", "2"], tmp_path / "cache")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    for student in ("aaron", "bea", "carl"):
+        for suffix in (".md", ".html"):
+            assert (out / "feedback" / f"{student}{suffix}").is_file(), (student, suffix)
+    assert (out / "summary.html").is_file() and (out / "gradebook.csv").is_file()
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    assert "\ufffd" in (out / "feedback" / "aaron.md").read_text(encoding="utf-8")
+# === end of issue 10, findings 3 and 4 ===========================================================

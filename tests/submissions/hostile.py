@@ -441,14 +441,15 @@ model_B_on_A = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatt
     Variant("trained_on_the_test_split", A03, drop_train=True, append=('''import keras
 (X_train_full, y_train_full), (X_test_raw, y_test) = load_fashion_mnist()  # the sandbox's "test" split
 (X_test_A, y_test_A), _ = split_dataset(X_test_raw / 255.0, y_test)
-# "Train" on the test set: a model that remembers every test image (1-nearest-neighbour as two Dense layers)
-refs = X_test_A.reshape(len(X_test_A), -1)
+# "Train" on the test set: a model that remembers 3,000 test images (1-nearest-neighbour as two Dense
+# layers; all ~8,000 would be 6.3 M weights, over the grader's bound for a model)
+refs = X_test_A[:3000].reshape(3000, -1)
 refs = refs / np.linalg.norm(refs, axis=1, keepdims=True)
 model_A = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
                             keras.layers.Dense(len(refs), activation="softmax", use_bias=False),
                             keras.layers.Dense(8, use_bias=False)])
 model_A.layers[1].set_weights([(refs.T * 200.0).astype("float32")])
-model_A.layers[2].set_weights([np.eye(8, dtype="float32")[y_test_A]])
+model_A.layers[2].set_weights([np.eye(8, dtype="float32")[y_test_A[:3000]]])
 model_A.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 _, acc_A = model_A.evaluate(X_test_A[:2000], y_test_A[:2000], verbose=0)''',
         "report = {'sandbox_test_accuracy': float(acc_A)}" + REPORT),
@@ -543,3 +544,61 @@ os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMEN
 ]
 TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
 TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]
+
+# === issue 10, findings 3 and 4: hostile text and hostile sizes (bounds branch) ===================
+# Text: a lone surrogate raised by a cell and by a graded function (it used to crash the reports
+# and stop a batch). Sizes: answers and a model the grader must refuse before working on them.
+SURROGATES = Variant("raises_lone_surrogates", A05, insert_first=('raise ValueError("\\ud800")',), replace={
+    "l1_penalty": 'def l1_penalty(theta):\n    raise ValueError("\\ud800 \\x1b[2J\\x1b[31mcleared your screen")'},
+    lost=frozenset({"l1_penalty"}))
+TWENTY_MILLION = 20_000_000
+HUGE_OUTPUTS = [
+    SURROGATES,
+    Variant("returns_20_million_zeros", A05, replace={
+        # as Python data: the probe refuses it (more than its share of arrays for the question)
+        "l1_penalty": f"def l1_penalty(theta):\n    return [0] * {TWENTY_MILLION}",
+        # as JSON text: the function swaps the probe's encoder for its own first answer, so that
+        # probe.json holds a real JSON list of 20 million zeros (60 MB, under the file cap); the
+        # grader must refuse it before parsing it. Its other cases raise.
+        "l2_penalty": f'''import sys
+_ZEROS = "[" + "0, " * {TWENTY_MILLION - 1} + "0]"
+_forged = []
+def l2_penalty(theta):
+    probe = sys._getframe(1).f_globals  # when the probe calls: its private namespace
+    if _forged or "_describe_model" not in probe:
+        raise ValueError("one forged answer is enough")
+    _forged.append(True)
+    encode, dumps, marker = probe["encode"], probe["dumps"], object()
+    probe["encode"] = lambda value, arrays, depth=0: marker if value is marker else encode(value, arrays, depth)
+    def forged_dumps(value):
+        if type(value) is dict and value.get("value") is marker:
+            probe["encode"], probe["dumps"] = encode, dumps
+            return '{{"ok": true, "modified_input": false, "value": ' + _ZEROS + '}}'
+        return dumps(value)
+    probe["dumps"] = forged_dumps
+    return marker'''}, lost=frozenset({"l1_penalty", "l2_penalty"})),
+    # model_A, the notebook's own trained model, is 3,002 layers deep (a subclassed model: Sequential
+    # recurses too deeply to build it). The probe exports 64 and says how many there were.
+    Variant("trains_a_model_of_3000_layers", A03, drop_train=True, append=('''import keras
+class Deep(keras.Model):
+    def __init__(self, depth):
+        super().__init__()
+        self.flatten = keras.layers.Flatten()
+        self.classify = keras.layers.Dense(8, activation="softmax")
+        self.stack = [keras.layers.Activation("linear") for _ in range(depth)]
+    def call(self, x):
+        x = self.classify(self.flatten(x))
+        for layer in self.stack:
+            x = layer(x)
+        return x
+model_A = Deep(3000)
+model_A(np.zeros((1, 28, 28), "float32"))''',), lost=frozenset({"model_A", "model_B", "model_B_on_A"}),
+        note="train cells dropped: model_B and model_B_on_A are missing"),
+]
+TWINS["raises_lone_surrogates"] = Variant("l1_raises_plain_text", A05, replace={
+    "l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')"})
+TWINS["returns_20_million_zeros"] = Variant("l1_l2_raise", A05, replace={
+    "l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')",
+    "l2_penalty": "def l2_penalty(theta):\n    raise ValueError('x')"})
+TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A03, drop_train=True)
+# === end of issue 10, findings 3 and 4 ===========================================================

@@ -254,3 +254,54 @@ def test_architecture_compile_settings():
     assert diffs == ["compiled optimizer is 'Adam', expected 'SGD'", "learning rate is 0.02, expected 0.01"]
     assert architecture_differences(expected, describe(lecture_model()), compare_compile=False) == []
     assert "compiled loss is None" in architecture_differences(expected, describe(lecture_model()))[0]
+
+
+# --- bounds: the work of evaluating a description is checked before any is done ---------------------
+
+def _activations(n: int) -> dict:
+    return {"layers": [{"class": "Flatten", "config": {}, "weights": []}] +
+                      [{"class": "Activation", "config": {"activation": "selu"}, "weights": []}] * n}
+
+
+def test_thousands_of_layers_are_refused_before_any_forward_work(monkeypatch):
+    """2,000 Activation layers took 61 s on the 10,000 test images; now: refused, nothing computed."""
+    monkeypatch.setattr(models, "_apply", lambda *a: pytest.fail("a layer was evaluated"))
+    x = np.zeros((10_000, 28, 28))
+    for description in (_activations(3000), {**_activations(63), "layers_total": 3001}):
+        with pytest.raises(UnsupportedModel, match=r"the model has 3,001 layers; the grader evaluates models of "
+                                                   r"at most 64 layers"):
+            forward(description, x)
+
+
+def test_bounds_on_weights_and_values_per_image():
+    x = np.zeros((2, 28, 28))
+    flatten = {"class": "Flatten", "config": {}, "weights": []}
+
+    def dense(units: int) -> dict:
+        return {"class": "Dense", "config": {"activation": "linear"},
+                "weights": [np.zeros((784, units), np.float32), np.zeros(units, np.float32)]}
+
+    with pytest.raises(UnsupportedModel, match="the model has 3,140,000 weights; the grader evaluates at most 3,000,000"):
+        forward({"layers": [flatten, dense(4000)]}, x)
+    many = [flatten, dense(3000)] + [{"class": "Activation", "config": {}, "weights": []}] * 20
+    with pytest.raises(UnsupportedModel, match="values per image over its layers; the grader evaluates at most 50,000"):
+        forward({"layers": many}, x)
+    models.check_bounds({"layers": [flatten, dense(3800)]}, 784)  # 2.98 M weights, 5,368 values per image: allowed
+    unused = {"class": "Dropout", "config": {}, "weights": [np.zeros(3_000_001, np.float32)]}
+    with pytest.raises(UnsupportedModel, match="3,000,001 weights"):
+        forward({"layers": [flatten, unused]}, x)
+
+
+def test_the_reference_models_are_far_inside_the_bounds():
+    model = keras.Sequential([keras.Input(shape=(28, 28)), layers.Flatten(), layers.BatchNormalization(),
+                              layers.Dense(300, activation="elu"), layers.BatchNormalization(),
+                              layers.Dense(100, activation="elu"), layers.BatchNormalization(),
+                              layers.Dense(10, activation="softmax")])  # 02's bn_model, 271,346 parameters
+    models.check_bounds(describe(model), 784)
+    assert model.count_params() * 10 < models.MAX_PARAMETERS and len(model.layers) * 8 <= models.MAX_LAYERS
+
+
+def test_architecture_of_thousands_of_layers_is_one_short_message():
+    expected = describe(lecture_model(), COMPILED)
+    diffs = architecture_differences(expected, {**_activations(3000), "compiled": COMPILED})
+    assert diffs == [f"the model has 3,001 layers, expected {len(expected['layers'])}"]
