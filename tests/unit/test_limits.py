@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import limits, reference
+from autograder import execute, limits, reference
 from autograder.config import Config, load_config
 from autograder.limits import Timing, derive, item_seconds, timing_from_events
 from autograder.notebook import code_cells, read_notebook
@@ -85,7 +85,7 @@ def test_timing_json_round_trip_and_damage():
 
 @pytest.fixture
 def fake_runs(monkeypatch):
-    """reference._run_solution replaced by one that writes a progress log: the caching is tested
+    """reference._run_solution replaced by one that writes the supervisor's events: the caching is tested
     here, the sandboxed run by tests/e2e/test_limits.py."""
     runs: list[list[str]] = []
 
@@ -95,7 +95,7 @@ def fake_runs(monkeypatch):
         events = [{"item": "cell:1", "event": "start", "t": 0.0}, {"item": "cell:1", "event": "end", "t": 2.0},
                   {"item": f"probe:{job.calls[0]['id']}", "event": "start", "t": 2.0},
                   {"item": f"probe:{job.calls[0]['id']}", "event": "end", "t": 2.5}]
-        (out / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+        (out / execute.EVENTS_FILE).write_text(json.dumps(events))
         return 3.0
 
     monkeypatch.setattr(reference, "_run_solution", run)
