@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping, Sequence
 
+from ..lms import canvas_user_id
 from ..result import Result
 from .common import assignments_of, fmt, max_scores, pick
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# A Canvas submission download: <name>[_LATE]_<canvas user id>_<submission id>_<file>; the batch
-# records such a student as "<name>_<canvas user id>".
-_CANVAS_FILE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9-]*?)(?:_LATE)?_(?P<id>\d+)_(?P<sub>\d+)_.+$")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
@@ -62,17 +59,17 @@ def canvas_identity(student: str, submissions: Sequence[str]) -> tuple[str, str,
 
     Canvas matches an imported row to a student by `ID` (the Canvas user id) first, then by
     `SIS User ID` / `SIS Login ID`, then by the exact name. The grader only knows the Canvas user
-    id when the submission came from a Canvas download (`name_<user id>_<submission id>_file`,
-    student recorded as `name_<user id>`): then `ID` is that number and `Student` the name part.
+    id when the submission came from a Canvas download (`name_<user id>_<attachment id>_file`,
+    student recorded as `name_<user id>`, parsed by `lms.parse_canvas`, the batch's own reader):
+    then `ID` is that number and `Student` the name part.
     Any other student id (a folder per student, a flat `<login>_<assignment>.ipynb`, Moodle) is
     most likely the student's login, so it goes to `SIS Login ID` and `Student`, and `ID` stays
     empty: putting a number that is not a Canvas user id in `ID` could credit another student.
     `SIS User ID` (the registrar's id) is never known here and stays empty, as does `Section`.
     """
     for name in sorted(submissions):
-        m = _CANVAS_FILE.match(name)
-        if m and student == f"{m['name']}_{m['id']}":
-            return m["name"], m["id"], ""
+        if found := canvas_user_id(student, name):
+            return found[0], found[1], ""
     return student, "", student
 
 

@@ -36,7 +36,7 @@ def test_canvas_moodle_folder_and_flat_names(tmp_path):
     assert placed(found) == {
         "smithjohn_1234/04_optimizers": "smithjohn_1234_98765_04_optimizers.ipynb",
         "doejane_2345/05_regularisation": "doejane_LATE_2345_98766_05_regularisation-1.ipynb",
-        "Ann Lee_3456/03_transfer_learning": "03_transfer_learning.ipynb",
+        "Ann Lee/03_transfer_learning": "03_transfer_learning.ipynb",
         "bob/01_activations_and_initialisation": "my work 01_activations.ipynb",
         "carol/02_batch_normalisation": "carol_02_batch_normalisation.ipynb",
     }
