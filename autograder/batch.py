@@ -30,7 +30,7 @@ from typing import Any
 from .config import Config
 from .errors import UsageError
 from .grade import file_sha256
-from .lms import nfc, parse_canvas, parse_moodle
+from .lms import LmsName, nfc, parse_canvas, parse_moodle
 from .notebook import assignment_from_name
 from .questions import ASSIGNMENTS
 from .result import SCHEMA_VERSION, Result
@@ -50,6 +50,7 @@ class Submission:
     student: str
     assignment: str | None
     order: tuple[int, str] = (0, "")  # (Canvas attachment id, name): the latest upload wins on duplicates
+    lms: LmsName | None = None  # how the LMS named it, for matching to a roster (`roster.py`)
 
     @property
     def key(self) -> str:
@@ -84,7 +85,7 @@ def _place(path: Path, root: Path | None, forced_assignment: str | None) -> Subm
     if assignment is None:
         return Unplaced(str(rel), "cannot tell the assignment from the file name; pass --assignment")
     if lms is not None:
-        return Submission(path, safe_name(lms.student(assignment)), assignment, (lms.order, path.name))
+        return Submission(path, safe_name(lms.student(assignment)), assignment, (lms.order, path.name), lms)
     if len(rel.parts) >= 2:
         return Submission(path, safe_name(rel.parts[0]), assignment, (0, path.name))
     stem = Path(name).stem  # flat: <student>_<assignment>.ipynb, or just <assignment>.ipynb
@@ -157,12 +158,12 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
                     continue
                 placed = _place(path, base, forced_assignment)
                 (found.submissions if isinstance(placed, Submission) else found.unplaced).append(placed)
-    found.submissions, dropped = _latest(found.submissions)
+    found.submissions, dropped = latest_per_key(found.submissions)
     found.unplaced += dropped
     return found
 
 
-def _latest(subs: list[Submission]) -> tuple[list[Submission], list[Unplaced]]:
+def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unplaced]]:
     """One submission per (student, assignment): the highest Canvas attachment id (the later
     upload). Where no LMS number orders them (two notebooks in one Moodle submission or folder),
     choosing would be a guess: all of them are listed instead, and none is graded."""

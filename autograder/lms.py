@@ -85,6 +85,14 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def canvas_name(sortable_name: str) -> str:
+    """What Canvas writes into a download for a sortable name ("Müller, Jürgen" ->
+    "müllerjürgen"): underscores around digits removed, lowercased, non-word characters deleted.
+    A roster keys its students with it, so results keep their key with and without a roster."""
+    name = re.sub(r"_(\d+)_", r"\1", nfc(sortable_name)).lower()
+    return re.sub(r"\W", "", name)
+
+
 def parse_canvas(file_name: str) -> LmsName | None:
     """A Canvas submission download's file name, or None."""
     file_name = nfc(file_name)

@@ -92,7 +92,7 @@ def test_later_canvas_attachment_wins_and_unordered_duplicates_are_listed(tmp_pa
     assert [s.path.name for s in found.submissions] == ["leeann_5678_900100_04_optimizers-1.ipynb"]
     reasons = {u.file: u.reason for u in found.unplaced}
     assert "superseded by leeann_5678_900100" in reasons["leeann_5678_900020_04_optimizers.ipynb"]
-    assert "no upload order" in reasons["04_optimizers.ipynb"] and "no upload order" in reasons["04_optimizers_v2.ipynb"]
+    assert all("no upload order" in reasons[n] for n in ("04_optimizers.ipynb", "04_optimizers_v2.ipynb"))
 
 
 def test_parsers_read_the_numbers():
