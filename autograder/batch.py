@@ -176,8 +176,11 @@ def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unpla
         group.sort(key=lambda s: s.order)
         if len(group) > 1 and group[-1].order[0] == group[-2].order[0]:
             names = ", ".join(s.path.name for s in group)
-            dropped += [Unplaced(s.path.name, f"{len(group)} notebooks for {key} and no upload order to choose "
-                                              f"by ({names}): keep one and grade again") for s in group]
+            ids = sorted({s.lms.lms_id for s in group if s.lms is not None})
+            why = (f"{len(ids)} participants (ids {', '.join(ids)}) are named {key}: rename their folders to their "
+                   "emails" if len(ids) > 1 else
+                   f"{len(group)} notebooks for {key} and no upload order to choose by ({names}): keep one")
+            dropped += [Unplaced(s.path.name, f"{why}; not graded") for s in group]
             continue
         kept.append(group[-1])
         dropped += [Unplaced(s.path.name, f"superseded by {group[-1].path.name} (a later upload) for {key}")

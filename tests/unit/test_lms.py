@@ -95,6 +95,14 @@ def test_later_canvas_attachment_wins_and_unordered_duplicates_are_listed(tmp_pa
     assert all("no upload order" in reasons[n] for n in ("04_optimizers.ipynb", "04_optimizers_v2.ipynb"))
 
 
+def test_two_moodle_participants_with_one_name_are_listed_not_merged(tmp_path):
+    found = placed(tmp_path, [("Anna Schmidt_113_assignsubmission_file_/04_optimizers.ipynb", "", ""),
+                              ("Anna Schmidt_118_assignsubmission_file_/x/04_optimizers.ipynb", "", "")])
+    assert found.submissions == []
+    assert [u.reason for u in found.unplaced] == ["2 participants (ids 113, 118) are named Anna Schmidt/04_optimizers: "
+                                                  "rename their folders to their emails; not graded"] * 2
+
+
 def test_parsers_read_the_numbers():
     parsed = lms.parse_canvas("müllerjürgen_LATE_2345_900010_05_regularisation.ipynb")
     assert parsed == lms.LmsName("canvas", "müllerjürgen", "2345", "05_regularisation.ipynb", True, 900010)
