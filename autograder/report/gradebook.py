@@ -20,7 +20,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..lms import canvas_user_id
+from ..lms import canvas_user_id, parse_canvas
 from ..result import Result
 from .common import assignments_of, fmt, max_scores, pick
 
@@ -54,7 +54,8 @@ def _by_student(chosen: Sequence[Result], roster: Roster | None) -> dict[str, di
 def gradebook_csv(results: Sequence[Result], roster: Roster | None = None) -> str:
     """`student, <assignment id>..., total, max_total`: a row per student, the score of each
     assignment (empty if not submitted; an unreadable submission is a 0, it was submitted),
-    the total of the scores, and the sum of the points possible of every column."""
+    the total of the scores (empty for a roster student with nothing graded), and the sum of the
+    points possible of every column."""
     chosen = pick(results)
     aids = assignments_of(chosen)
     maxima = max_scores(chosen)
@@ -64,7 +65,7 @@ def gradebook_csv(results: Sequence[Result], roster: Roster | None = None) -> st
     for student in sorted(by_student):
         mine = by_student[student]
         rows.append([text_cell(student), *(fmt(mine[a].score) if a in mine else "" for a in aids),
-                     fmt(sum(r.score for r in mine.values())), max_total])
+                     fmt(sum(r.score for r in mine.values())) if mine else "", max_total])
     return _csv(rows)
 
 
@@ -84,6 +85,8 @@ def canvas_identity(student: str, submissions: Sequence[str]) -> tuple[str, str,
     for name in sorted(submissions):
         if found := canvas_user_id(student, name):
             return found[0], found[1], ""
+        if (parsed := parse_canvas(name)) is not None and parsed.kind == "canvas_anonymous":
+            return student, "", ""  # an anonymous id is no login; Canvas matches it to no one
     return student, "", student
 
 

@@ -124,3 +124,5 @@ def test_the_canvas_user_id_reaches_the_canvas_csv(tmp_path):
     rows = list(csv.reader(io.StringIO(canvas_csv(results))))
     assert [r[:4] for r in rows[2:]] == [["müllerjürgen", "2345", "", ""], ["smith_jonesann", "4567", "", ""]]
     assert rows[2][5:] == ["2", "2"]  # one row, both assignments
+    anonymous = [_result(f"anon_Xk3pQ_{A4}", CANVAS[5][0])]
+    assert list(csv.reader(io.StringIO(canvas_csv(anonymous))))[2][:4] == [f"anon_Xk3pQ_{A4}", "", "", ""]

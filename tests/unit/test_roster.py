@@ -84,6 +84,7 @@ def test_canvas_roster_matches_by_user_id_and_fills_the_canvas_csv(tmp_path):
         ["Quiet, Quinn", "7777", "S-7777", "qquiet", "Lecture A", "", ""],  # on the roster, nothing submitted
         ["Smith_Jones, Ann", "4567", "S-4567", "asmithjones", "Lecture B", "3", ""],
     ]
+    assert rows(paths["gradebook"].read_text())[2] == ["quietquinn_7777", "", "", "", "8"]  # no total: nothing graded
     assert "gradebook_moodle" not in paths
     summary = paths["summary"].read_text()
     assert "On the roster, nothing graded (1)" in summary and "Quiet, Quinn" in summary
