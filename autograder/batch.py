@@ -20,6 +20,7 @@ import shutil
 import stat
 import tempfile
 import time
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -40,8 +41,9 @@ MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 4 * 1024**3
 MAX_ZIP_RATIO = 200
 
-# Unicode letters stay (Canvas and Moodle keep them): `müllerjürgen` must not become `m_llerj_rgen`.
-_SAFE = re.compile(r"[^\w. -]+")
+# Unicode letters, marks and digits stay (Canvas and Moodle keep them): `müllerjürgen` must not become
+# `m_llerj_rgen`. A name is cut to MAX_NAME_BYTES of UTF-8, within every file system's 255.
+MAX_NAME_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,11 @@ class Discovery:
 
 def safe_name(text: str) -> str:
     """A file-system-safe version of a student id (no separators, no leading dots), in NFC."""
-    cleaned = _SAFE.sub("_", nfc(text)).strip(" .") or "unnamed"
-    return cleaned[:120]
+    kept = [c if c in "._ -" or unicodedata.category(c)[0] in "LMN" else None for c in nfc(text)]
+    # A run of refused characters becomes one "_" (as ids were named before Unicode was kept).
+    text = "".join(c or "_" for i, c in enumerate(kept) if c is not None or i == 0 or kept[i - 1] is not None)
+    cleaned = text.strip(" .") or "unnamed"
+    return cleaned.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip(" .") or "unnamed"
 
 
 def _place(path: Path, root: Path | None, forced_assignment: str | None) -> Submission | Unplaced:

@@ -39,7 +39,10 @@ Kind = Literal["canvas", "canvas_anonymous", "moodle", "moodle_blind"]
 # the first `_<digits>_<digits>_` after it (the shortest name) is where the ids are. A name that
 # itself ends in `_<digits>` cannot be told from the ids: it is read as the shorter name (see
 # `parse_canvas`), which a roster then rejects rather than guessing.
-_CANVAS = re.compile(r"^(?P<name>\w+?)(?P<late>_LATE)?_(?P<id>\d+)_(?P<att>\d+)_(?P<file>.+)$")
+# Ruby's [[:word:]] also holds combining marks (Devanagari vowel signs), which Python's `\w` does not:
+# the name is anything but whitespace and ASCII punctuation other than `_`.
+_WORD = r"[^\s!-/:-@\[-^`{-~]"
+_CANVAS = re.compile(rf"^(?P<name>{_WORD}+?)(?P<late>_LATE)?_(?P<id>\d+)_(?P<att>\d+)_(?P<file>.+)$")
 _CANVAS_ANON = re.compile(r"^(?P<late>LATE_)?anon_(?P<id>[A-Za-z0-9]+)_(?P<att>\d+)_(?P<file>.+)$")
 # Moodle: the prefix of the folder (`..._assignsubmission_file_`) or of the flat file name.
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.*)$")
@@ -90,7 +93,7 @@ def canvas_name(sortable_name: str) -> str:
     "müllerjürgen"): underscores around digits removed, lowercased, non-word characters deleted.
     A roster keys its students with it, so results keep their key with and without a roster."""
     name = re.sub(r"_(\d+)_", r"\1", nfc(sortable_name)).lower()
-    return re.sub(r"\W", "", name)
+    return "".join(c for c in name if c == "_" or unicodedata.category(c)[0] in "LMN")
 
 
 def parse_canvas(file_name: str) -> LmsName | None:

@@ -105,6 +105,9 @@ def test_safe_names():
         assert "/" not in name and "\\" not in name and "\x00" not in name and not name.startswith("."), name
     assert batch.safe_name("..") == "unnamed"
     assert batch.safe_name("Ann Lee_12") == "Ann Lee_12"
+    assert batch.safe_name("a/@:b") == "a_b"
+    assert batch.safe_name("अनिल_2345") == "अनिल_2345"  # a Devanagari vowel sign is a mark, kept
+    assert len(batch.safe_name("ü" * 300).encode()) <= batch.MAX_NAME_BYTES
 
 
 def test_batch_seed_is_kept_for_resume(tmp_path):

@@ -32,6 +32,8 @@ CANVAS = [
     ("leeann_5678_900020_05_regularisation-1.ipynb", "leeann_5678", A5),
     # "O'Brien-Smith, Seán": the apostrophe, hyphen, comma and space are not [[:word:]].
     ("obriensmithseán_6789_900030_01_activations.ipynb", "obriensmithseán_6789", A1),
+    # [[:word:]] holds combining marks too: "अनिल" keeps its vowel sign (Mc), unlike Python's \w.
+    ("अनिल_3456_900035_04_optimizers.ipynb", "अनिल_3456", A4),
     # Anonymous grading: no name, id "anon_<anonymous id>" (per submission, so per assignment).
     ("anon_Xk3pQ_900040_04_optimizers.ipynb", f"anon_Xk3pQ_{A4}", A4),
     ("LATE_anon_b7Rt2_900041_04_optimizers.ipynb", f"anon_b7Rt2_{A4}", A4),
@@ -75,7 +77,7 @@ def test_a_whole_class_gives_one_row_per_student(tmp_path):
     found = placed(tmp_path, CANVAS + MOODLE + FALLBACK)
     assert sorted((s.student, s.assignment) for s in found.submissions) == sorted(c[1:] for c in CANVAS + MOODLE
                                                                                   + FALLBACK)
-    assert len({s.student for s in found.submissions}) == 11  # müller and Bob Jones: one student each
+    assert len({s.student for s in found.submissions}) == 12  # müller and Bob Jones: one student each
 
 
 def test_macos_decomposed_names_are_the_same_student(tmp_path):
@@ -124,5 +126,5 @@ def test_the_canvas_user_id_reaches_the_canvas_csv(tmp_path):
     rows = list(csv.reader(io.StringIO(canvas_csv(results))))
     assert [r[:4] for r in rows[2:]] == [["müllerjürgen", "2345", "", ""], ["smith_jonesann", "4567", "", ""]]
     assert rows[2][5:] == ["2", "2"]  # one row, both assignments
-    anonymous = [_result(f"anon_Xk3pQ_{A4}", CANVAS[5][0])]
+    anonymous = [_result(f"anon_Xk3pQ_{A4}", CANVAS[6][0])]
     assert list(csv.reader(io.StringIO(canvas_csv(anonymous))))[2][:4] == [f"anon_Xk3pQ_{A4}", "", "", ""]
