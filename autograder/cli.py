@@ -212,7 +212,7 @@ def _apply_roster(path: Path, found: batch.Discovery) -> Any:
     found.submissions = matched.submissions
     found.unplaced += matched.unmatched
     for person in matched.missing:
-        print(f"nothing graded for {person.name} (on the roster)", file=sys.stderr)
+        print(f"nothing graded for {person.label} (on the roster)", file=sys.stderr)
     return class_list
 
 

@@ -49,6 +49,11 @@ class Person:
     id_number: str = ""
     email: str = ""
 
+    @property
+    def label(self) -> str:
+        """Name and the identifier that tells two students of one name apart, for messages."""
+        return f"{self.name} <{self.email or self.sis_login_id or self.id_number or self.canvas_id}>"
+
 
 @dataclass(frozen=True)
 class Roster:
@@ -159,10 +164,9 @@ def match(roster: Roster, subs: Sequence[Submission]) -> Matched:
         if len(found) == 1:
             mapped.append(replace(sub, student=found[0].key))
         elif found:
-            who = "; ".join(sorted(f"{p.name} <{p.email or p.sis_login_id or p.id_number or p.canvas_id}>"
-                                   for p in found))
-            unmatched.append(Unplaced(sub.path.name, f"matches {len(found)} students on the roster ({who}): "
-                                                     "not graded, rename the upload to one of them"))
+            who = "; ".join(sorted(p.label for p in found))
+            unmatched.append(Unplaced(sub.path.name, f"matches {len(found)} students on the roster ({who}): not "
+                                                     f"graded; rename it <email>_{sub.assignment}.ipynb"))
         else:
             unmatched.append(Unplaced(sub.path.name, _why_not(roster, sub)))
     kept, dropped = latest_per_key(mapped)

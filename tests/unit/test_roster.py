@@ -98,19 +98,23 @@ def test_moodle_roster_by_full_name_lists_ambiguous_names_and_writes_moodle_csv(
                  "Bob Jones_587_assignsubmission_file_05_regularisation.ipynb",  # another participant id, same student
                  "Anna Schmidt_113_assignsubmission_file_/04_optimizers.ipynb",  # two Anna Schmidts: never guessed
                  "Zoë Ångström_114_assignsubmission_file_/04_optimizers.ipynb",
-                 "anna.schmidt@uni.example/05_regularisation.ipynb")  # a folder named by email: exact
+                 "anna.schmidt@uni.example/05_regularisation.ipynb",  # a folder named by email: exact
+                 "anna.s@uni.example_04_optimizers.ipynb")  # renamed as the message below says
     matched = match(roster, disc.submissions)
     keys = {p.email: p.key for p in roster.people}
     assert sorted((s.student, s.assignment) for s in matched.submissions) == sorted([
-        ("Bob Jones", A4), ("Bob Jones", A5), ("Zoë Ångström", A4), (keys["anna.schmidt@uni.example"], A5)])
+        ("Bob Jones", A4), ("Bob Jones", A5), ("Zoë Ångström", A4), (keys["anna.schmidt@uni.example"], A5),
+        (keys["anna.s@uni.example"], A4)])
     [ambiguous] = matched.unmatched
     assert "matches 2 students" in ambiguous.reason and "anna.s@uni.example" in ambiguous.reason
-    assert sorted(p.name for p in matched.missing) == ["Anna Schmidt", "Nadia Nothing"]
+    assert ambiguous.reason.endswith("rename it <email>_04_optimizers.ipynb")
+    assert sorted(p.name for p in matched.missing) == ["Nadia Nothing"]
     paths = write_reports([result(s) for s in matched.submissions], tmp_path / "out", (), roster)
     moodle = rows(paths["gradebook_moodle"].read_text())
     assert moodle[0] == ["First name", "Last name", "ID number", "Email address", A4, A5]
     assert ["Bob", "Jones", "1001", "bob.jones@uni.example", "3", "3"] in moodle
     assert ["Anna", "Schmidt", "1003", "anna.schmidt@uni.example", "", "3"] in moodle
+    assert ["Anna", "Schmidt", "1002", "anna.s@uni.example", "3", ""] in moodle
     assert ["Nadia", "Nothing", "1005", "nadia@uni.example", "", ""] in moodle
     assert len(moodle) == 6
 
@@ -123,7 +127,7 @@ def test_cli_applies_the_roster_and_unmatched_uploads_become_unplaced(tmp_path, 
     assert [s.student for s in disc.submissions] == ["müllerjürgen_2345"]
     assert [u.file for u in disc.unplaced] == ["strangerx_9999_900011_04_optimizers.ipynb"]  # -> exit code 3
     err = capsys.readouterr().err
-    assert "nothing graded for Quiet, Quinn" in err and "Smith_Jones, Ann" in err
+    assert "nothing graded for Quiet, Quinn <qquiet>" in err and "Smith_Jones, Ann" in err
 
 
 def test_a_file_that_is_no_roster_is_a_usage_error(tmp_path):
