@@ -81,10 +81,12 @@ def safe_name(text: str) -> str:
 
 
 def _place(path: Path, root: Path | None, forced_assignment: str | None) -> Submission | Unplaced:
-    """Student and assignment of one file: a Canvas name, a Moodle name (folder or flat), else a
+    """Student and assignment of one file: a Moodle name (folder or flat), a Canvas name, else a
     folder per student, else a flat `<student>_<assignment>.ipynb` (the documented fallback)."""
     rel = path.relative_to(root) if root is not None else Path(path.name)
-    lms = parse_canvas(path.name) or parse_moodle(rel.parts)
+    # Moodle first: its `_assignsubmission_` marker is specific, and a student's own file inside a
+    # Moodle folder may look like a Canvas name (`smith_1_2_04_optimizers.ipynb`).
+    lms = parse_moodle(rel.parts) or parse_canvas(path.name)
     name = lms.file if lms else path.name
     assignment = forced_assignment or assignment_from_name(name, list(ASSIGNMENTS))
     if assignment is None:

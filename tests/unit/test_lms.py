@@ -47,6 +47,8 @@ MOODLE = [
     ("Bob Jones_587_assignsubmission_file_05_regularisation.ipynb", "Bob Jones", A5),
     # Unicode is kept by clean_filename; an underscore in a name became a space.
     ("Zoë Ångström_113_assignsubmission_file_/work/04_optimizers.ipynb", "Zoë Ångström", A4),
+    # The student's own file name inside the folder is theirs, even if it looks like a Canvas name.
+    ("Cleo Park_115_assignsubmission_file_/park_1_2_05_regularisation.ipynb", "Cleo Park", A5),
     # Blind marking: the name is get_string('participant'); the id joins nothing across assignments.
     ("Participant_114_assignsubmission_file_/04_optimizers.ipynb", f"participant_114_{A4}", A4),
 ]
@@ -77,7 +79,7 @@ def test_a_whole_class_gives_one_row_per_student(tmp_path):
     found = placed(tmp_path, CANVAS + MOODLE + FALLBACK)
     assert sorted((s.student, s.assignment) for s in found.submissions) == sorted(c[1:] for c in CANVAS + MOODLE
                                                                                   + FALLBACK)
-    assert len({s.student for s in found.submissions}) == 12  # müller and Bob Jones: one student each
+    assert len({s.student for s in found.submissions}) == 13  # müller and Bob Jones: one student each
 
 
 def test_macos_decomposed_names_are_the_same_student(tmp_path):
