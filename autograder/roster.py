@@ -123,8 +123,8 @@ def _same(known: str, student: str) -> bool:
 def _candidates(roster: Roster, sub: Submission) -> list[Person]:
     lms = sub.lms
     if roster.kind == "canvas":
-        if lms is not None and lms.kind == "canvas":
-            return [p for p in roster.people if p.canvas_id == lms.lms_id]
+        if lms is not None and lms.kind == "canvas":  # the id, and the name Canvas makes of it: no misread id
+            return [p for p in roster.people if p.canvas_id == lms.lms_id and canvas_name(p.name) == lms.name]
         if lms is None:
             return [p for p in roster.people if p.sis_login_id and _same(p.sis_login_id, sub.student)]
         return []
@@ -141,6 +141,11 @@ def _candidates(roster: Roster, sub: Submission) -> list[Person]:
 
 def _why_not(roster: Roster, sub: Submission) -> str:
     lms = sub.lms
+    if lms is not None and lms.kind == "canvas" and roster.kind == "canvas":
+        same_id = [p for p in roster.people if p.canvas_id == lms.lms_id]
+        if same_id:
+            return (f"user id {lms.lms_id} is {same_id[0].name} on the roster, but the upload is named {lms.name!r} "
+                    f"(Canvas would write {canvas_name(same_id[0].name)!r}): a renamed student or a misread name")
     if lms is not None and lms.kind in ("canvas_anonymous", "moodle_blind"):
         return "an anonymous upload cannot be matched to the roster: reveal the names in the LMS and download again"
     if lms is not None and lms.kind.startswith("canvas") != (roster.kind == "canvas"):

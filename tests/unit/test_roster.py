@@ -67,6 +67,7 @@ def test_canvas_roster_matches_by_user_id_and_fills_the_canvas_csv(tmp_path):
                  "müllerjürgen_LATE_2345_900010_05_regularisation.ipynb",
                  "smith_jonesann_4567_900007_04_optimizers.ipynb",
                  "strangerx_9999_900011_04_optimizers.ipynb",  # not on the roster
+                 "quinnquiet_7777_900012_04_optimizers.ipynb",  # Quinn's id, another name: listed, not credited
                  "anon_Xk3pQ_900040_04_optimizers.ipynb")  # anonymous: cannot be matched
     matched = match(roster, disc.submissions)
     assert sorted((s.student, s.assignment) for s in matched.submissions) == [
@@ -74,6 +75,8 @@ def test_canvas_roster_matches_by_user_id_and_fills_the_canvas_csv(tmp_path):
     reasons = {u.file: u.reason for u in matched.unmatched}
     assert "matches no one" in reasons["strangerx_9999_900011_04_optimizers.ipynb"]
     assert "anonymous" in reasons["anon_Xk3pQ_900040_04_optimizers.ipynb"]
+    assert "7777 is Quiet, Quinn on the roster, but the upload is named 'quinnquiet'" in reasons[
+        "quinnquiet_7777_900012_04_optimizers.ipynb"]
     assert [p.name for p in matched.missing] == ["Quiet, Quinn"]
     paths = write_reports([result(s) for s in matched.submissions], tmp_path / "out",
                           [(u.file, u.reason) for u in matched.unmatched], roster)
