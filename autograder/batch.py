@@ -184,8 +184,8 @@ def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unpla
         if len(group) > 1 and group[-1].order[0] == group[-2].order[0]:
             names = ", ".join(s.path.name for s in group)
             ids = sorted({s.lms.lms_id for s in group if s.lms is not None})
-            why = (f"{len(ids)} participants (ids {', '.join(ids)}) are named {key}: rename their folders to their "
-                   "emails" if len(ids) > 1 else
+            why = (f"{len(ids)} participants (ids {', '.join(ids)}) are named {key}: rename each "
+                   f"<email>_{group[0].assignment}.ipynb" if len(ids) > 1 else
                    f"{len(group)} notebooks for {key} and no upload order to choose by ({names}): keep one")
             dropped += [Unplaced(s.path.name, f"{why}; not graded") for s in group]
             continue
