@@ -35,12 +35,12 @@ from typing import Literal
 
 Kind = Literal["canvas", "canvas_anonymous", "moodle", "moodle_blind"]
 
-# Canvas: the name is `\w` characters (Unicode) and may contain `_`, but never `_<digits>_`, so
-# the first `_<digits>_<digits>_` after it (the shortest name) is where the ids are. A name that
-# itself ends in `_<digits>` cannot be told from the ids: it is read as the shorter name (see
-# `parse_canvas`), which a roster then rejects rather than guessing.
-# Ruby's [[:word:]] also holds combining marks (Devanagari vowel signs), which Python's `\w` does not:
-# the name is anything but whitespace and ASCII punctuation other than `_`.
+# Canvas: the name is [[:word:]] characters (Unicode letters, marks, digits, `_`; Python's `\w`
+# lacks the marks, e.g. Devanagari vowel signs, so: anything but whitespace and ASCII punctuation
+# other than `_`). It may contain `_` but never `_<digits>_`, so the first `_<digits>_<digits>_`
+# after it (the shortest name) is where the ids are. A name that itself ends in `_<digits>` cannot
+# be told from the ids: it is read as the shorter name, which a roster then rejects (`roster.py`
+# checks the name against the id) rather than crediting someone else.
 _WORD = r"[^\s!-/:-@\[-^`{-~]"
 _CANVAS = re.compile(rf"^(?P<name>{_WORD}+?)(?P<late>_LATE)?_(?P<id>\d+)_(?P<att>\d+)_(?P<file>.+)$")
 _CANVAS_ANON = re.compile(r"^(?P<late>LATE_)?anon_(?P<id>[A-Za-z0-9]+)_(?P<att>\d+)_(?P<file>.+)$")

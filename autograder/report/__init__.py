@@ -53,5 +53,5 @@ def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple
     return paths
 
 
-__all__ = ["canvas_csv", "moodle_csv", "feedback_html", "feedback_markdown", "file_names", "gradebook_csv", "sanitise",
+__all__ = ["canvas_csv", "feedback_html", "feedback_markdown", "file_names", "gradebook_csv", "moodle_csv", "sanitise",
            "summary_html", "write_feedback", "write_reports"]
