@@ -1,9 +1,8 @@
 """Grade a class: find the submissions, grade them in parallel, never lose one, resume.
 
 Discovery accepts notebook files, folders (one sub-folder per student, or flat) and `.zip`
-downloads from an LMS, and works out student and assignment for each file from Canvas-style
-(`<name>_<id>_<submission>_<file>`, `_LATE_` too) and Moodle-style
-(`<Full Name>_<id>_assignsubmission_file_/<file>`) names, a folder per student, or a flat
+downloads from an LMS, and works out student and assignment for each file from the names Canvas
+and Moodle write (`lms.py` has their rules and sources), a folder per student, or a flat
 `<student>_<assignment id>.ipynb`. What cannot be placed is reported, never guessed.
 
 Each result is written atomically when it is done, under a name fixed by (student, assignment),
@@ -21,6 +20,7 @@ import shutil
 import stat
 import tempfile
 import time
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -31,6 +31,7 @@ from typing import Any
 from .config import Config
 from .errors import UsageError
 from .grade import file_sha256
+from .lms import LmsName, nfc, parse_canvas, parse_moodle
 from .notebook import assignment_from_name
 from .questions import ASSIGNMENTS
 from .result import SCHEMA_VERSION, Result
@@ -40,9 +41,9 @@ MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 4 * 1024**3
 MAX_ZIP_RATIO = 200
 
-_CANVAS = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9-]*?)(?:_LATE)?_(?P<id>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
-_MOODLE_DIR = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assign(?:submission|ment)_\w*$")
-_SAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+# Unicode letters, marks and digits stay (Canvas and Moodle keep them): `müllerjürgen` must not become
+# `m_llerj_rgen`. A name is cut to MAX_NAME_BYTES of UTF-8, within every file system's 255.
+MAX_NAME_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class Submission:
     path: Path
     student: str
     assignment: str | None
-    order: tuple[int, str] = (0, "")  # (LMS submission number, name): the latest wins on duplicates
+    order: tuple[int, str] = (0, "")  # (Canvas attachment id, name): the latest upload wins on duplicates
+    lms: LmsName | None = None  # how the LMS named it, for matching to a roster (`roster.py`)
 
     @property
     def key(self) -> str:
@@ -70,36 +72,32 @@ class Discovery:
 
 
 def safe_name(text: str) -> str:
-    """A file-system-safe version of a student id (no separators, no leading dots)."""
-    cleaned = _SAFE.sub("_", text).strip(" .") or "unnamed"
-    return cleaned[:120]
+    """A file-system-safe version of a student id (no separators, no leading dots), in NFC."""
+    kept = [c if c in "._ -" or unicodedata.category(c)[0] in "LMN" else None for c in nfc(text)]
+    # A run of refused characters becomes one "_" (as ids were named before Unicode was kept).
+    text = "".join(c or "_" for i, c in enumerate(kept) if c is not None or i == 0 or kept[i - 1] is not None)
+    cleaned = text.strip(" .") or "unnamed"
+    return cleaned.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip(" .") or "unnamed"
 
 
 def _place(path: Path, root: Path | None, forced_assignment: str | None) -> Submission | Unplaced:
+    """Student and assignment of one file: a Moodle name (folder or flat), a Canvas name, else a
+    folder per student, else a flat `<student>_<assignment>.ipynb` (the documented fallback)."""
     rel = path.relative_to(root) if root is not None else Path(path.name)
-    name = path.name
-    student: str | None = None
-    order = (0, name)
-    canvas = _CANVAS.match(name)
-    moodle = next((m for m in (_MOODLE_DIR.match(p) for p in rel.parts[:-1]) if m), None)
-    if canvas:
-        student = f"{canvas['name']}_{canvas['id']}"
-        order = (int(canvas["sub"]), name)
-        name = canvas["file"]
-    elif moodle:
-        student = f"{moodle['name']}_{moodle['id']}"
-    elif len(rel.parts) >= 2:
-        student = rel.parts[0]
+    # Moodle first: its `_assignsubmission_` marker is specific, and a student's own file inside a
+    # Moodle folder may look like a Canvas name (`smith_1_2_04_optimizers.ipynb`).
+    lms = parse_moodle(rel.parts) or parse_canvas(path.name)
+    name = lms.file if lms else path.name
     assignment = forced_assignment or assignment_from_name(name, list(ASSIGNMENTS))
-    if student is None:  # flat: <student>_<assignment>.ipynb, or just <assignment>.ipynb
-        stem = Path(name).stem
-        student = stem
-        if assignment:
-            rest = re.sub(re.escape(assignment), "", stem, flags=re.I).strip("_- .")
-            student = rest or stem
     if assignment is None:
         return Unplaced(str(rel), "cannot tell the assignment from the file name; pass --assignment")
-    return Submission(path, safe_name(student), assignment, order)
+    if lms is not None:
+        return Submission(path, safe_name(lms.student(assignment)), assignment, (lms.order, path.name), lms)
+    if len(rel.parts) >= 2:
+        return Submission(path, safe_name(rel.parts[0]), assignment, (0, path.name))
+    stem = Path(name).stem  # flat: <student>_<assignment>.ipynb, or just <assignment>.ipynb
+    rest = re.sub(re.escape(assignment), "", stem, flags=re.I).strip("_- .")
+    return Submission(path, safe_name(rest or stem), assignment, (0, path.name))
 
 
 def _safe_extract(archive: Path, target: Path) -> list[Unplaced]:
@@ -167,17 +165,34 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
                     continue
                 placed = _place(path, base, forced_assignment)
                 (found.submissions if isinstance(placed, Submission) else found.unplaced).append(placed)
-    latest: dict[str, Submission] = {}
-    for sub in found.submissions:
-        old = latest.get(sub.key)
-        if old is not None:
-            keep, drop = (sub, old) if sub.order > old.order else (old, sub)
-            found.unplaced.append(Unplaced(str(drop.path.name), f"superseded by {keep.path.name} for {sub.key}"))
-            latest[sub.key] = keep
-        else:
-            latest[sub.key] = sub
-    found.submissions = sorted(latest.values(), key=lambda s: s.key)
+    found.submissions, dropped = latest_per_key(found.submissions)
+    found.unplaced += dropped
     return found
+
+
+def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unplaced]]:
+    """One submission per (student, assignment): the highest Canvas attachment id (the later
+    upload). Where no LMS number orders them (two notebooks in one Moodle submission or folder),
+    choosing would be a guess: all of them are listed instead, and none is graded."""
+    groups: dict[str, list[Submission]] = {}
+    for sub in subs:
+        groups.setdefault(sub.key, []).append(sub)
+    kept: list[Submission] = []
+    dropped: list[Unplaced] = []
+    for key, group in sorted(groups.items()):
+        group.sort(key=lambda s: s.order)
+        if len(group) > 1 and group[-1].order[0] == group[-2].order[0]:
+            names = ", ".join(s.path.name for s in group)
+            ids = sorted({s.lms.lms_id for s in group if s.lms is not None})
+            why = (f"{len(ids)} participants (ids {', '.join(ids)}) are named {key}: rename each "
+                   f"<email>_{group[0].assignment}.ipynb" if len(ids) > 1 else
+                   f"{len(group)} notebooks for {key} and no upload order to choose by ({names}): keep one")
+            dropped += [Unplaced(s.path.name, f"{why}; not graded") for s in group]
+            continue
+        kept.append(group[-1])
+        dropped += [Unplaced(s.path.name, f"superseded by {group[-1].path.name} (a later upload) for {key}")
+                    for s in group[:-1]]
+    return kept, dropped
 
 
 # --- results on disk ------------------------------------------------------------------------------

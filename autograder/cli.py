@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, help="parallel submissions (default: from cores and memory)")
     g.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
     g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the batch on a Dask distributed cluster")
+    g.add_argument("--roster", type=Path, metavar="FILE",
+                   help="class list: a Canvas gradebook export or a Moodle participants CSV")
     _common(g)
 
     c = sub.add_parser("check", help="a student's check: public cases only, same sandboxed pipeline")
@@ -124,7 +126,7 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     args.out.mkdir(parents=True, exist_ok=True)
     single = len(args.submissions) == 1 and args.submissions[0].suffix.lower() == ".ipynb" \
-        and args.submissions[0].is_file() and not args.dask_scheduler
+        and args.submissions[0].is_file() and not args.dask_scheduler and not args.roster
     if single:
         submission = args.submissions[0]
         result = grade(submission, config, assignment_id=args.assignment, seed=args.seed,
@@ -169,6 +171,7 @@ def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) ->
 def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, client: Any) -> ExitCode:
     with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
         found = batch.discover(args.submissions, Path(tmp), args.assignment)
+        class_list = _apply_roster(args.roster, found) if args.roster else None
         for item in found.unplaced:
             print(f"not graded: {item.file}: {item.reason}", file=sys.stderr)
         seed = batch.batch_seed(args.out, args.seed, config.seed)
@@ -189,7 +192,7 @@ def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, clie
                                       "sandbox": use_sandbox})
     from .report import write_reports  # matplotlib is imported only when a batch needs reports
 
-    paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced])
+    paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced], class_list)
     for failure in failures:
         print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
     print(f"graded {len(results)} submissions; gradebook: {paths['gradebook']}; summary: {paths['summary']}; "
@@ -197,6 +200,20 @@ def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, clie
     if failures:
         return ExitCode.INFRASTRUCTURE
     return ExitCode.UNREADABLE if any(r.error for r in results) or found.unplaced else ExitCode.OK
+
+
+def _apply_roster(path: Path, found: batch.Discovery) -> Any:
+    """Re-key the found submissions to the roster's students (`roster.match`); the unmatched join
+    the unplaced (listed, exit 3), who submitted nothing is printed."""
+    from .roster import load_roster, match
+
+    class_list = load_roster(path)
+    matched = match(class_list, found.submissions)
+    found.submissions = matched.submissions
+    found.unplaced += matched.unmatched
+    for person in matched.missing:
+        print(f"nothing graded for {person.label} (on the roster)", file=sys.stderr)
+    return class_list
 
 
 def _progress_printer() -> Callable[[batch.Progress], None]:

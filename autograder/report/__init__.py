@@ -16,32 +16,42 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..result import Result
 from .common import write_atomic
 from .feedback import feedback_html, feedback_markdown, write_feedback
-from .gradebook import canvas_csv, gradebook_csv
+from .gradebook import canvas_csv, gradebook_csv, moodle_csv
 from .naming import file_names, sanitise
 from .summary import summary_html
 
+if TYPE_CHECKING:
+    from ..roster import Roster
 
-def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+
+def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple[str, str]] = (),
+                  roster: Roster | None = None) -> dict[str, Path]:
     """Write every report into `out_dir`; returns their paths by name: `gradebook`,
-    `gradebook_canvas`, `summary`, `feedback` (the folder). `unplaced` lists (file, reason) of
-    uploads the batch could not attribute to a student and assignment."""
+    `gradebook_canvas`, (`gradebook_moodle` with a Moodle roster), `summary`, `feedback` (the
+    folder). `unplaced` lists (file, reason) of uploads the batch could not attribute to a
+    student and assignment; with a `roster`, its students without any result are listed too."""
     out_dir = Path(out_dir)
     unplaced = tuple((str(f), str(why)) for f, why in unplaced)
     paths = {
-        "gradebook": write_atomic(out_dir / "gradebook.csv", gradebook_csv(results)),
-        "gradebook_canvas": write_atomic(out_dir / "gradebook_canvas.csv", canvas_csv(results)),
+        "gradebook": write_atomic(out_dir / "gradebook.csv", gradebook_csv(results, roster)),
+        "gradebook_canvas": write_atomic(out_dir / "gradebook_canvas.csv", canvas_csv(results, roster=roster)),
     }
+    if roster is not None and roster.kind == "moodle":
+        paths["gradebook_moodle"] = write_atomic(out_dir / "gradebook_moodle.csv", moodle_csv(results, roster))
+    graded = {r.student for r in results}
+    missing = sorted(p.name for p in roster.people if p.key not in graded) if roster else []
     feedback_dir = out_dir / "feedback"
     feedback_dir.mkdir(parents=True, exist_ok=True)
     write_feedback(results, feedback_dir)
     paths["feedback"] = feedback_dir
-    paths["summary"] = write_atomic(out_dir / "summary.html", summary_html(results, unplaced))
+    paths["summary"] = write_atomic(out_dir / "summary.html", summary_html(results, unplaced, missing))
     return paths
 
 
-__all__ = ["canvas_csv", "feedback_html", "feedback_markdown", "file_names", "gradebook_csv", "sanitise",
+__all__ = ["canvas_csv", "feedback_html", "feedback_markdown", "file_names", "gradebook_csv", "moodle_csv", "sanitise",
            "summary_html", "write_feedback", "write_reports"]

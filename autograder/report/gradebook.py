@@ -1,4 +1,8 @@
-"""The gradebooks: `gradebook.csv` (ours) and `gradebook_canvas.csv` (Canvas' import format).
+"""The gradebooks: `gradebook.csv` (ours), `gradebook_canvas.csv` (Canvas' import format) and,
+with a Moodle roster, `gradebook_moodle.csv` (Moodle's "Import grades: CSV file").
+
+With a roster (`roster.py`) every student on it has a row, empty where nothing was graded, and
+the Canvas file carries the roster's `ID`, `SIS User ID`, `SIS Login ID` and `Section`.
 
 Both are deterministic (rows sorted by student id, columns by assignment id, fixed number format,
 `\\r\\n` line ends as RFC 4180 says), so two runs on the same results give byte-identical files and
@@ -13,16 +17,17 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from ..lms import canvas_user_id, parse_canvas
 from ..result import Result
 from .common import assignments_of, fmt, max_scores, pick
 
+if TYPE_CHECKING:
+    from ..roster import Roster
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# A Canvas submission download: <name>[_LATE]_<canvas user id>_<submission id>_<file>; the batch
-# records such a student as "<name>_<canvas user id>".
-_CANVAS_FILE = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9-]*?)(?:_LATE)?_(?P<id>\d+)_(?P<sub>\d+)_.+$")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
@@ -38,22 +43,29 @@ def _csv(rows: Sequence[Sequence[str]]) -> str:
     return buf.getvalue()
 
 
-def gradebook_csv(results: Sequence[Result]) -> str:
+def _by_student(chosen: Sequence[Result], roster: Roster | None) -> dict[str, dict[str, Result]]:
+    """Results by student, with an empty entry for every roster student who has none."""
+    by_student: dict[str, dict[str, Result]] = {p.key: {} for p in roster.people} if roster else {}
+    for r in chosen:
+        by_student.setdefault(r.student, {})[r.assignment] = r
+    return by_student
+
+
+def gradebook_csv(results: Sequence[Result], roster: Roster | None = None) -> str:
     """`student, <assignment id>..., total, max_total`: a row per student, the score of each
     assignment (empty if not submitted; an unreadable submission is a 0, it was submitted),
-    the total of the scores, and the sum of the points possible of every column."""
+    the total of the scores (empty for a roster student with nothing graded), and the sum of the
+    points possible of every column."""
     chosen = pick(results)
     aids = assignments_of(chosen)
     maxima = max_scores(chosen)
-    by_student: dict[str, dict[str, Result]] = {}
-    for r in chosen:
-        by_student.setdefault(r.student, {})[r.assignment] = r
     max_total = fmt(sum(maxima[a] for a in aids))
+    by_student = _by_student(chosen, roster)
     rows: list[list[str]] = [["student", *aids, "total", "max_total"]]
     for student in sorted(by_student):
         mine = by_student[student]
         rows.append([text_cell(student), *(fmt(mine[a].score) if a in mine else "" for a in aids),
-                     fmt(sum(r.score for r in mine.values())), max_total])
+                     fmt(sum(r.score for r in mine.values())) if mine else "", max_total])
     return _csv(rows)
 
 
@@ -62,21 +74,24 @@ def canvas_identity(student: str, submissions: Sequence[str]) -> tuple[str, str,
 
     Canvas matches an imported row to a student by `ID` (the Canvas user id) first, then by
     `SIS User ID` / `SIS Login ID`, then by the exact name. The grader only knows the Canvas user
-    id when the submission came from a Canvas download (`name_<user id>_<submission id>_file`,
-    student recorded as `name_<user id>`): then `ID` is that number and `Student` the name part.
+    id when the submission came from a Canvas download (`name_<user id>_<attachment id>_file`,
+    student recorded as `name_<user id>`, parsed by `lms.parse_canvas`, the batch's own reader):
+    then `ID` is that number and `Student` the name part.
     Any other student id (a folder per student, a flat `<login>_<assignment>.ipynb`, Moodle) is
     most likely the student's login, so it goes to `SIS Login ID` and `Student`, and `ID` stays
     empty: putting a number that is not a Canvas user id in `ID` could credit another student.
     `SIS User ID` (the registrar's id) is never known here and stays empty, as does `Section`.
     """
     for name in sorted(submissions):
-        m = _CANVAS_FILE.match(name)
-        if m and student == f"{m['name']}_{m['id']}":
-            return m["name"], m["id"], ""
+        if found := canvas_user_id(student, name):
+            return found[0], found[1], ""
+        if (parsed := parse_canvas(name)) is not None and parsed.kind == "canvas_anonymous":
+            return student, "", ""  # an anonymous id is no login; Canvas matches it to no one
     return student, "", student
 
 
-def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None) -> str:
+def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None,
+               roster: Roster | None = None) -> str:
     """Canvas' gradebook import: `Student, ID, SIS User ID, SIS Login ID, Section, <assignment>...`,
     then a `Points Possible` row, then a row per student.
 
@@ -86,21 +101,43 @@ def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None
     preview, and otherwise creates a new assignment. There is no total column: Canvas would
     import it as one more assignment. Empty cells (not submitted) leave Canvas' grade blank.
     A student id containing `Points Possible` is left out of `Student` (Canvas would take the
-    row for the points row) and matched by `SIS Login ID` only.
+    row for the points row) and matched by `SIS Login ID` only. With a Canvas roster, each
+    roster student's identity columns are the roster's own.
     """
     chosen = pick(results)
     aids = assignments_of(chosen)
     maxima = max_scores(chosen)
-    by_student: dict[str, dict[str, Result]] = {}
-    for r in chosen:
-        by_student.setdefault(r.student, {})[r.assignment] = r
+    by_student = _by_student(chosen, roster)
+    known = {p.key: p for p in roster.people} if roster and roster.kind == "canvas" else {}
     header = [*CANVAS_COLUMNS, *(text_cell((names or {}).get(a, a)) for a in aids)]
     rows: list[list[str]] = [header, ["Points Possible", "", "", "", "", *(fmt(maxima[a]) for a in aids)]]
     for student in sorted(by_student):
         mine = by_student[student]
-        shown, canvas_id, login = canvas_identity(student, [r.submission for r in mine.values()])
-        if "Points Possible" in shown:  # Canvas would read the row as the points possible
-            shown = ""
-        rows.append([text_cell(shown), canvas_id, "", text_cell(login), "",
+        if person := known.get(student):
+            identity = [person.name, person.canvas_id, person.sis_user_id, person.sis_login_id, person.section]
+        else:
+            shown, canvas_id, login = canvas_identity(student, [r.submission for r in mine.values()])
+            identity = [shown, canvas_id, "", login, ""]
+        if "Points Possible" in identity[0]:  # Canvas would read the row as the points possible
+            identity[0] = ""
+        rows.append([*(text_cell(c) for c in identity), *(fmt(mine[a].score) if a in mine else "" for a in aids)])
+    return _csv(rows)
+
+
+def moodle_csv(results: Sequence[Result], roster: Roster) -> str:
+    """Moodle's grade import (Grades -> Import -> CSV file): `First name, Last name, ID number,
+    Email address, <assignment>...`, a row per roster student, empty where nothing was graded.
+
+    Moodle maps a row to a user by one identifier column chosen in the import form: choose
+    `Email address` (or `ID number`), then map each assignment column to its grade item. Names
+    are not identifiers there. Students not on the roster are never in this file.
+    """
+    chosen = pick(results)
+    aids = assignments_of(chosen)
+    by_student = _by_student(chosen, roster)
+    rows: list[list[str]] = [["First name", "Last name", "ID number", "Email address", *aids]]
+    for person in sorted(roster.people, key=lambda p: p.key):
+        mine = by_student.get(person.key, {})
+        rows.append([*(text_cell(c) for c in (person.first_name, person.last_name, person.id_number, person.email)),
                      *(fmt(mine[a].score) if a in mine else "" for a in aids)])
     return _csv(rows)

@@ -4,7 +4,8 @@ Counts first (including what could not be graded, so nothing is silently missing
 assignment the score histogram, pass rate per question and grading times (PNG charts embedded as
 base64, see `charts`) with a per-question table, then every submission that timed out, was
 killed, ran out of memory, failed to run or was unreadable, then the uploads that could not be
-attributed. Student ids, file names and error text are student-controlled: all escaped.
+attributed (with a roster: also those matching no one or several students, and who submitted
+nothing). Student ids, file names and error text are student-controlled: all escaped.
 """
 
 from __future__ import annotations
@@ -95,6 +96,14 @@ def _unplaced(unplaced: Sequence[tuple[str, str]]) -> str:
             f"<table>\n<tr><th>File</th><th>Reason</th></tr>\n{rows}</table>\n")
 
 
+def _missing(missing: Sequence[str]) -> str:
+    if not missing:
+        return ""
+    items = "".join(f"<li>{esc(name)}</li>" for name in missing)
+    return (f"<h2>On the roster, nothing graded ({len(missing)})</h2>\n<p class=\"meta\">No upload of theirs was "
+            f"found or placed; their gradebook cells are empty.</p>\n<ul>{items}</ul>\n")
+
+
 def _all(results: Sequence[Result]) -> str:
     rows = "".join(
         f"<tr><td><code>{esc(r.student)}</code></td><td>{esc(r.assignment)}</td>"
@@ -106,7 +115,9 @@ def _all(results: Sequence[Result]) -> str:
             f"{rows}</table>\n</details>\n")
 
 
-def summary_html(results: Sequence[Result], unplaced: Sequence[tuple[str, str]] = ()) -> str:
+def summary_html(results: Sequence[Result], unplaced: Sequence[tuple[str, str]] = (),
+                 missing: Sequence[str] = ()) -> str:
+    """The page; `missing` names the roster's students without any result (none without a roster)."""
     chosen = pick(results)
     maxima = max_scores(chosen)
     body = [_counts(chosen, unplaced)]
@@ -114,5 +125,5 @@ def summary_html(results: Sequence[Result], unplaced: Sequence[tuple[str, str]] 
         body.append("<p>No submission was graded.</p>\n")
     for aid in assignments_of(chosen):
         body.append(_assignment(aid, [r for r in chosen if r.assignment == aid], maxima[aid]))
-    body += [_problem_table(chosen), _unplaced(unplaced), _all(chosen) if chosen else ""]
+    body += [_problem_table(chosen), _unplaced(unplaced), _missing(missing), _all(chosen) if chosen else ""]
     return page("Grading summary", "".join(body))

@@ -36,7 +36,7 @@ def test_canvas_moodle_folder_and_flat_names(tmp_path):
     assert placed(found) == {
         "smithjohn_1234/04_optimizers": "smithjohn_1234_98765_04_optimizers.ipynb",
         "doejane_2345/05_regularisation": "doejane_LATE_2345_98766_05_regularisation-1.ipynb",
-        "Ann Lee_3456/03_transfer_learning": "03_transfer_learning.ipynb",
+        "Ann Lee/03_transfer_learning": "03_transfer_learning.ipynb",
         "bob/01_activations_and_initialisation": "my work 01_activations.ipynb",
         "carol/02_batch_normalisation": "carol_02_batch_normalisation.ipynb",
     }
@@ -105,6 +105,9 @@ def test_safe_names():
         assert "/" not in name and "\\" not in name and "\x00" not in name and not name.startswith("."), name
     assert batch.safe_name("..") == "unnamed"
     assert batch.safe_name("Ann Lee_12") == "Ann Lee_12"
+    assert batch.safe_name("a/@:b") == "a_b"
+    assert batch.safe_name("अनिल_2345") == "अनिल_2345"  # a Devanagari vowel sign is a mark, kept
+    assert len(batch.safe_name("ü" * 300).encode()) <= batch.MAX_NAME_BYTES
 
 
 def test_batch_seed_is_kept_for_resume(tmp_path):
