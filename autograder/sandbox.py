@@ -4,9 +4,9 @@ A submission runs under bubblewrap (its own mount, pid, network, ipc and uts nam
 `/usr`, the Python installation, the job's input folder (read-only) and its output and scratch
 folders (writable) are visible), with rlimits (data segment, file size, core dumps, processes)
 and a cgroup (memory and pids; v1 and v2). The sandbox's first process is the job's supervisor,
-root of the sandbox with only the capabilities to change uid; it starts the student's code as
-uid/gid 65534 through `as_user` (`setpriv`, every capability dropped, no new privileges), so the
-student's code can neither signal nor trace it. The supervisor's standard input is a socket to
+root of the sandbox with only the capabilities to change uid; it starts the student's code as a
+uid/gid of its own (`uids.py`: one per running sandbox) through `as_user` (`setpriv`, every
+capability dropped, no new privileges), so the student's code can neither signal nor trace it. The supervisor's standard input is a socket to
 this process: the only channel the grader reads events from (which item runs, whether the run
 finished). A watchdog in this process enforces a wall-clock limit for the whole run and for each
 item reported as started (a cell, a probe call), and kills every process of the sandbox.
@@ -35,7 +35,6 @@ from pathlib import Path
 
 from .errors import InfrastructureError
 
-NOBODY = 65534
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -121,12 +120,17 @@ def _ancestors(target: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def as_user(argv: Sequence[str], *, sandbox: bool, uid: int = NOBODY) -> list[str]:
+def as_user(argv: Sequence[str], *, sandbox: bool, uid: int | None) -> list[str]:
     """`argv` run as the unprivileged `uid`: what a supervisor in the sandbox starts student code
     with. Every capability is dropped (also from the bounding and inheritable sets) and no
-    privilege can be regained (bwrap sets no_new_privs). Without a sandbox, `argv` as it is."""
+    privilege can be regained (bwrap sets no_new_privs). Without a sandbox, `argv` as it is.
+
+    The uid is one leased for this sandbox alone (`uids.lease`), never a default: sandboxes that
+    share a uid share its process budget (RLIMIT_NPROC counts per uid, machine-wide)."""
     if not sandbox:
         return list(argv)
+    if uid is None:
+        raise ValueError("a sandboxed run needs a uid of its own (uids.lease)")
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
             "--bounding-set=-all", "--", *argv]
 
@@ -147,7 +151,7 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
             argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
         elif os.path.isdir(f"/{name}"):
             argv += ["--ro-bind", f"/{name}", f"/{name}"]
-    argv += ["--perms", "0755", "--dir", "/etc"]  # else bwrap makes it 0700 and uid 65534 reads nothing there
+    argv += ["--perms", "0755", "--dir", "/etc"]  # else bwrap makes it 0700 and the sandbox's uid reads nothing there
     for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf"):
         if os.path.exists(etc):
             argv += ["--ro-bind", etc, etc]
@@ -387,18 +391,18 @@ def run(
                     # the runner's own alarm did not end the item; with nothing running, the time
                     # between items is bounded as a cell is (a cell that claims its own end, then hangs)
                     stuck = reader.current or reader.last_started or "runner"
-                elif now >= next_disk_check and disk_usage(writable, limits.disk_quota) > limits.disk_quota:
+                elif now >= next_disk_check and _written(log, writable, limits.disk_quota) > limits.disk_quota:
                     disk_exceeded, stuck = True, reader.current
                 else:
                     if now >= next_disk_check:
                         next_disk_check = now + _DISK_CHECK_SECONDS
                     continue
                 killed = True
-                _kill(proc, cgroup)
+                _kill(proc, cgroup, sandbox)
                 break
             proc.wait()
         finally:
-            _kill(proc, cgroup)  # threads or children that outlive the runner
+            _kill(proc, cgroup, sandbox)  # threads or children that outlive the runner
             memory_exceeded = cgroup.oom_killed()
             cgroup.remove()
             reader.poll()
@@ -421,6 +425,19 @@ def run(
 
 _DISK_CHECK_SECONDS = 0.5
 _MAX_ENTRIES = 100_000
+
+
+def _written(log, folders: Iterable[Path], stop_above: int) -> int:
+    """What the run has put on disk: its writable folders and its stdout/stderr log.
+
+    The log is the grader's file, but the notebook fills it (every print), up to `RLIMIT_FSIZE` a
+    pass: left out, a printing loop would write that much past the quota.
+    """
+    try:
+        logged = os.fstat(log.fileno()).st_blocks * 512
+    except OSError:
+        logged = 0
+    return logged + disk_usage(folders, max(0, stop_above - logged))
 
 
 def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
@@ -470,9 +487,46 @@ def _sweep_stale(parent: Path, min_age: float = 600.0) -> None:
             pass
 
 
-def _kill(proc: subprocess.Popen, cgroup: _Cgroup) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
+def _children(pid: int) -> set[int]:
+    """Pids whose parent is `pid` (from /proc: works without a cgroup too)."""
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                        found.add(int(name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def _kill(proc: subprocess.Popen, cgroup: _Cgroup, sandboxed: bool) -> None:
+    """End every process of the run, and reap the launcher.
+
+    Sandboxed, from the inside out: `proc` is bubblewrap's outer process, the parent of the
+    sandbox's init (bubblewrap again, pid 1 of the pid namespace, whose death ends every process in
+    it). Killed first, the outer one would orphan that init, and its zombie would go to the
+    machine's pid 1: every killed run left a `[bwrap] <defunct>` there (this machine's pid 1 reaped
+    it seconds later; a container whose pid 1 is a shell or `sleep` never does). Killed last, it
+    reaps its child itself and exits, and we reap it. Sandboxed, the process group is only
+    signalled while `proc` is unreaped: after that its number can belong to another sandbox's
+    launcher (pid_max can be as low as 32768). Unsandboxed there is no pid namespace: the
+    notebook's children are in `proc`'s group (and cgroup) and are killed with it, as before.
+    """
+    if sandboxed and proc.returncode is None:
+        deadline = time.monotonic() + 5.0
+        while proc.poll() is None and time.monotonic() < deadline:
+            for pid in (_children(proc.pid) | cgroup.pids()) - {proc.pid}:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.02)
+    if proc.returncode is None or not sandboxed:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
     cgroup.kill_all()
