@@ -28,14 +28,13 @@ import subprocess
 import sys
 import sysconfig
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cgroups import Cgroup
 from .errors import InfrastructureError
 
-_CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
@@ -172,104 +171,6 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
     return argv
 
 
-class _Cgroup:
-    """A fresh cgroup (v1: memory + pids controllers; v2: one folder) below our own, or nothing."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.dirs: list[Path] = []
-        self.applied: list[str] = []
-        name = f"dnn-grader-{uuid.uuid4().hex[:12]}"
-        own = self._own_paths()
-        if "" in own:  # cgroup v2 (unified)
-            self._make(own[""] / name, {"memory.max": limits.memory_bytes, "pids.max": limits.pids,
-                                        "memory.swap.max": 0})
-        else:
-            if "memory" in own:
-                self._make(own["memory"] / name, {"memory.limit_in_bytes": limits.memory_bytes,
-                                                  "memory.memsw.limit_in_bytes": limits.memory_bytes})
-            if "pids" in own:
-                self._make(own["pids"] / name, {"pids.max": limits.pids})
-
-    @staticmethod
-    def _own_paths() -> dict[str, Path]:
-        paths: dict[str, Path] = {}
-        try:
-            lines = Path("/proc/self/cgroup").read_text().splitlines()
-        except OSError:
-            return paths
-        v1 = [line for line in lines if not line.startswith("0::")]
-        for line in lines:
-            _, controllers, rel = line.split(":", 2)
-            for ctl in controllers.split(","):
-                if ctl in ("memory", "pids") and v1:
-                    base = _CGROUP_ROOT / ctl
-                    paths[ctl] = base / rel.lstrip("/") if (base / rel.lstrip("/")).is_dir() else base
-            if controllers == "" and not (_CGROUP_ROOT / "memory").is_dir():
-                paths[""] = _CGROUP_ROOT / rel.lstrip("/")
-        return paths
-
-    def _make(self, path: Path, settings: dict[str, int]) -> None:
-        _sweep_stale(path.parent)
-        try:
-            path.mkdir()
-        except OSError:
-            return
-        self.dirs.append(path)
-        for key, value in settings.items():
-            try:
-                (path / key).write_text(str(value))
-                self.applied.append(f"cgroup:{key}")
-            except OSError:
-                pass  # e.g. memsw without swap accounting: the plain memory limit still holds
-
-    def pids(self) -> set[int]:
-        found: set[int] = set()
-        for path in self.dirs:
-            try:
-                found |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
-            except (OSError, ValueError):
-                pass
-        return found
-
-    def oom_killed(self) -> bool:
-        for path in self.dirs:
-            for name in ("memory.oom_control", "memory.events"):
-                try:
-                    for line in (path / name).read_text().splitlines():
-                        key, _, value = line.partition(" ")
-                        if key == "oom_kill" and int(value) > 0:
-                            return True
-                except (OSError, ValueError):
-                    continue
-        return False
-
-    def kill_all(self) -> None:
-        for path in self.dirs:
-            try:
-                (path / "cgroup.kill").write_text("1")
-            except OSError:
-                pass
-        for _ in range(50):
-            remaining = self.pids()
-            if not remaining:
-                return
-            for pid in remaining:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.05)
-
-    def remove(self) -> None:
-        for path in self.dirs:
-            for _ in range(40):
-                try:
-                    path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-
-
 class _EventReader:
     """Follows the supervisor's events on the socket that is its standard input.
 
@@ -343,7 +244,7 @@ def run(
     directly, still with rlimits, cgroup and watchdog, and paths are the host paths: mounts are
     ignored.
     """
-    cgroup = _Cgroup(limits)
+    cgroup = Cgroup(limits.memory_bytes, limits.pids)
     applied = list(cgroup.applied)
     if sandbox:
         if not shutil.which("bwrap"):
@@ -470,23 +371,6 @@ def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
     return total
 
 
-def _sweep_stale(parent: Path, min_age: float = 600.0) -> None:
-    """Remove cgroups left behind by a grader that was killed (kill -9 skips our cleanup).
-
-    Only old ones: a fresh, still empty cgroup may belong to a sandbox that is about to join it.
-    rmdir fails on a cgroup with processes in it, so a running sandbox is never touched.
-    """
-    try:
-        stale = [p for p in parent.glob("dnn-grader-*") if time.time() - p.stat().st_mtime > min_age]
-    except OSError:
-        return
-    for path in stale:
-        try:
-            path.rmdir()
-        except OSError:
-            pass
-
-
 def _children(pid: int) -> set[int]:
     """Pids whose parent is `pid` (from /proc: works without a cgroup too)."""
     found = set()
@@ -501,7 +385,7 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _kill(proc: subprocess.Popen, cgroup: _Cgroup, sandboxed: bool) -> None:
+def _kill(proc: subprocess.Popen, cgroup: Cgroup, sandboxed: bool) -> None:
     """End every process of the run, and reap the launcher.
 
     Sandboxed, from the inside out: `proc` is bubblewrap's outer process, the parent of the
