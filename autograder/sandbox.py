@@ -6,10 +6,11 @@ folders (writable) are visible), with rlimits (data segment, file size, core dum
 and a cgroup (memory and pids; v1 and v2). The sandbox's first process is the job's supervisor,
 root of the sandbox with only the capabilities to change uid; it starts the student's code as a
 uid/gid of its own (`uids.py`: one per running sandbox) through `as_user` (`setpriv`, every
-capability dropped, no new privileges), so the student's code can neither signal nor trace it. The supervisor's standard input is a socket to
-this process: the only channel the grader reads events from (which item runs, whether the run
-finished). A watchdog in this process enforces a wall-clock limit for the whole run and for each
-item reported as started (a cell, a probe call), and kills every process of the sandbox.
+capability dropped, no new privileges), so the student's code can neither signal nor trace it.
+The supervisor's standard input is a socket to this process: the only channel the grader reads
+events from (which item runs, whether the run finished). A watchdog in this process enforces a
+wall-clock limit for the whole run and for each item reported as started (a cell, a probe call),
+and kills every process of the sandbox.
 
 Why this shape (measured, see shared notes): `RLIMIT_AS` breaks TensorFlow's import, so memory is
 bounded by `RLIMIT_DATA` plus the cgroup; `RLIMIT_NPROC` does not bind root, so the uid is dropped

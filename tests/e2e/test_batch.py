@@ -140,7 +140,8 @@ def _runner_uids(graders: list[int]) -> list[int]:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            stats[int(pid)] = (ppid, os.stat(f"/proc/{pid}").st_uid, b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes())
+            runner = b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            stats[int(pid)] = (ppid, os.stat(f"/proc/{pid}").st_uid, runner)
         except (OSError, ValueError, IndexError):
             continue
     mine, frontier = set(graders), set(graders)
@@ -167,9 +168,9 @@ def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
             shutil.move(klass / name, half / name)
     warm = cli("grade", str(halves[0] / names[0]), "--out", str(tmp_path / "warm"), "--seed", "5", env=env)
     assert warm.returncode == 0, warm.stderr  # the reference is computed before both start
-    graders = [subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(half), "--out", str(tmp_path / f"out-{k}"),
-                                 "--workers", "2", "--seed", "5"], cwd=REPO, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    graders = [subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(half),
+                                 "--out", str(tmp_path / f"out-{k}"), "--workers", "2", "--seed", "5"],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                for k, half in enumerate(halves)]
     samples = []
     while any(g.poll() is None for g in graders):

@@ -304,7 +304,8 @@ def _sandboxed_runners() -> int:
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.stat(f"/proc/{pid}").st_uid in uids.pool() and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            uid = os.stat(f"/proc/{pid}").st_uid
+            if uid in uids.pool() and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 count += 1
         except OSError:
             continue
@@ -566,7 +567,8 @@ def _sandbox_threads() -> list[int]:
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.stat(f"/proc/{pid}").st_uid in uids.pool() and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            uid = os.stat(f"/proc/{pid}").st_uid
+            if uid in uids.pool() and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 status = Path(f"/proc/{pid}/status").read_text()
                 found.append(int(status.split("\nThreads:")[1].split()[0]))
         except (OSError, IndexError, ValueError):

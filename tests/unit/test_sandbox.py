@@ -273,8 +273,8 @@ def test_a_sandbox_holding_its_process_budget_does_not_starve_another(tmp_path):
         deadline = time.monotonic() + 10
         while sum(len(uids.processes_of(u)) for u in uids.pool()) < 45 and time.monotonic() < deadline:
             time.sleep(0.05)
-        outcome, log = _sandbox_run(tmp_path, "id -u; for i in $(seq 20); do sleep 0.2 & done; wait && echo started-all",
-                                    limits=limits)
+        starts_20 = "id -u; for i in $(seq 20); do sleep 0.2 & done; wait && echo started-all"
+        outcome, log = _sandbox_run(tmp_path, starts_20, limits=limits)
     finally:
         holder.join()
     assert outcome.returncode == 0 and "started-all" in log, log
