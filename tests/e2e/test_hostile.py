@@ -578,7 +578,7 @@ def _sandbox_threads() -> list[int]:
 
 def test_a_notebook_holding_its_threads_does_not_sink_the_ones_graded_beside_it(config, tmp_path):
     """A 2-worker batch: the first notebook starts as many threads as its limits allow and holds
-    them for 25 s; three correct 01 notebooks (TensorFlow starts threads of its own) are graded
+    them for 75 s (three cells); three correct 01 notebooks (TensorFlow starts threads of its own) are graded
     beside it meanwhile and keep full marks. Sampled while they run: a runner with > 200 threads
     alive together with another runner. The hostile notebook itself loses nothing either."""
     small = dataclasses.replace(config, cell_seconds=120, call_seconds=30, notebook_seconds=300, memory_mb=2048)
