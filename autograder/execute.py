@@ -8,6 +8,7 @@ times: one bad cell costs that cell, not the whole notebook.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import collect, data, sandbox
+from . import collect, data, sandbox, uids
 from .collect import CallOutput
 from .course import installed_courses, is_course
 from .notebook import CodeCell
@@ -86,7 +87,7 @@ def _env(job_root: str, data: bool, tf_threads: int) -> dict[str, str]:
     return env
 
 
-def _layout(root: Path, job: Job) -> None:
+def _layout(root: Path, job: Job, uid: int | None) -> None:
     (root / "in" / "runtime").mkdir(parents=True)
     for name in RUNTIME_FILES:
         shutil.copy(RUNTIME_DIR / name, root / "in" / "runtime" / name)
@@ -98,10 +99,10 @@ def _layout(root: Path, job: Job) -> None:
     for name in ("out", "work"):
         (root / name).mkdir()
     shutil.copy(job.submission, root / "work" / "submission.ipynb")
-    if os.geteuid() == 0:
+    if uid is not None and os.geteuid() == 0:  # the sandbox's own uid (uids.py) may write only these
         for name in ("out", "work"):
             for path in [root / name, *(root / name).rglob("*")]:
-                os.chown(path, sandbox.NOBODY, sandbox.NOBODY)
+                os.chown(path, uid, uid)
 
 
 def _mounts(root: Path, data_dir: Path | None) -> list[sandbox.Mount]:
@@ -157,11 +158,15 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
     outputs = collect.no_outputs(call_ids)
     known_items = {f"cell:{c.index}" for c in job.cells} | {f"probe:{cid}" for cid in call_ids}
     passes = 0
-    with tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch) as tmp:
+    # One uid for every pass of this job, held until its folders are gone: no other sandbox on the
+    # machine runs as it meanwhile, so none shares its process budget (RLIMIT_NPROC is per uid).
+    with contextlib.ExitStack() as stack:
+        uid = stack.enter_context(uids.lease()) if use_sandbox else None
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch))
         for passes in range(1, max_passes + 1):
             root = Path(tmp) / f"pass{passes}"
             root.mkdir()
-            _layout(root, job)
+            _layout(root, job, uid)
             spec = {"cells": [{"index": c.index, "source": c.source} for c in job.cells], "skip": skip,
                     "stuck": stuck, "cell_seconds": limits.cell_seconds, "call_seconds": limits.call_seconds,
                     "sandboxed": use_sandbox}
@@ -169,7 +174,7 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
             job_root = JOB if use_sandbox else str(root)
             python = [sys.executable, "-s"]
             runner = sandbox.as_user([*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"],
-                                     sandbox=use_sandbox)
+                                     sandbox=use_sandbox, uid=uid)
             argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
             outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
                                   cwd=f"{job_root}/work", limits=limits, log_file=Path(tmp) / f"log{passes}.txt",

@@ -4,12 +4,13 @@ A submission runs under bubblewrap (its own mount, pid, network, ipc and uts nam
 `/usr`, the Python installation, the job's input folder (read-only) and its output and scratch
 folders (writable) are visible), with rlimits (data segment, file size, core dumps, processes)
 and a cgroup (memory and pids; v1 and v2). The sandbox's first process is the job's supervisor,
-root of the sandbox with only the capabilities to change uid; it starts the student's code as
-uid/gid 65534 through `as_user` (`setpriv`, every capability dropped, no new privileges), so the
-student's code can neither signal nor trace it. The supervisor's standard input is a socket to
-this process: the only channel the grader reads events from (which item runs, whether the run
-finished). A watchdog in this process enforces a wall-clock limit for the whole run and for each
-item reported as started (a cell, a probe call), and kills every process of the sandbox.
+root of the sandbox with only the capabilities to change uid; it starts the student's code as a
+uid/gid of its own (`uids.py`: one per running sandbox) through `as_user` (`setpriv`, every
+capability dropped, no new privileges), so the student's code can neither signal nor trace it.
+The supervisor's standard input is a socket to this process: the only channel the grader reads
+events from (which item runs, whether the run finished). A watchdog in this process enforces a
+wall-clock limit for the whole run and for each item reported as started (a cell, a probe call),
+and kills every process of the sandbox.
 
 Why this shape (measured, see shared notes): `RLIMIT_AS` breaks TensorFlow's import, so memory is
 bounded by `RLIMIT_DATA` plus the cgroup; `RLIMIT_NPROC` does not bind root, so the uid is dropped
@@ -28,15 +29,13 @@ import subprocess
 import sys
 import sysconfig
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cgroups import Cgroup
 from .errors import InfrastructureError
 
-NOBODY = 65534
-_CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
@@ -121,12 +120,17 @@ def _ancestors(target: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def as_user(argv: Sequence[str], *, sandbox: bool, uid: int = NOBODY) -> list[str]:
+def as_user(argv: Sequence[str], *, sandbox: bool, uid: int | None) -> list[str]:
     """`argv` run as the unprivileged `uid`: what a supervisor in the sandbox starts student code
     with. Every capability is dropped (also from the bounding and inheritable sets) and no
-    privilege can be regained (bwrap sets no_new_privs). Without a sandbox, `argv` as it is."""
+    privilege can be regained (bwrap sets no_new_privs). Without a sandbox, `argv` as it is.
+
+    The uid is one leased for this sandbox alone (`uids.lease`), never a default: sandboxes that
+    share a uid share its process budget (RLIMIT_NPROC counts per uid, machine-wide)."""
     if not sandbox:
         return list(argv)
+    if uid is None:
+        raise ValueError("a sandboxed run needs a uid of its own (uids.lease)")
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
             "--bounding-set=-all", "--", *argv]
 
@@ -147,7 +151,7 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
             argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
         elif os.path.isdir(f"/{name}"):
             argv += ["--ro-bind", f"/{name}", f"/{name}"]
-    argv += ["--perms", "0755", "--dir", "/etc"]  # else bwrap makes it 0700 and uid 65534 reads nothing there
+    argv += ["--perms", "0755", "--dir", "/etc"]  # else bwrap makes it 0700 and the sandbox's uid reads nothing there
     for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/nsswitch.conf"):
         if os.path.exists(etc):
             argv += ["--ro-bind", etc, etc]
@@ -166,104 +170,6 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
         argv += ["--setenv", key, value]
     argv += ["--chdir", cwd]
     return argv
-
-
-class _Cgroup:
-    """A fresh cgroup (v1: memory + pids controllers; v2: one folder) below our own, or nothing."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.dirs: list[Path] = []
-        self.applied: list[str] = []
-        name = f"dnn-grader-{uuid.uuid4().hex[:12]}"
-        own = self._own_paths()
-        if "" in own:  # cgroup v2 (unified)
-            self._make(own[""] / name, {"memory.max": limits.memory_bytes, "pids.max": limits.pids,
-                                        "memory.swap.max": 0})
-        else:
-            if "memory" in own:
-                self._make(own["memory"] / name, {"memory.limit_in_bytes": limits.memory_bytes,
-                                                  "memory.memsw.limit_in_bytes": limits.memory_bytes})
-            if "pids" in own:
-                self._make(own["pids"] / name, {"pids.max": limits.pids})
-
-    @staticmethod
-    def _own_paths() -> dict[str, Path]:
-        paths: dict[str, Path] = {}
-        try:
-            lines = Path("/proc/self/cgroup").read_text().splitlines()
-        except OSError:
-            return paths
-        v1 = [line for line in lines if not line.startswith("0::")]
-        for line in lines:
-            _, controllers, rel = line.split(":", 2)
-            for ctl in controllers.split(","):
-                if ctl in ("memory", "pids") and v1:
-                    base = _CGROUP_ROOT / ctl
-                    paths[ctl] = base / rel.lstrip("/") if (base / rel.lstrip("/")).is_dir() else base
-            if controllers == "" and not (_CGROUP_ROOT / "memory").is_dir():
-                paths[""] = _CGROUP_ROOT / rel.lstrip("/")
-        return paths
-
-    def _make(self, path: Path, settings: dict[str, int]) -> None:
-        _sweep_stale(path.parent)
-        try:
-            path.mkdir()
-        except OSError:
-            return
-        self.dirs.append(path)
-        for key, value in settings.items():
-            try:
-                (path / key).write_text(str(value))
-                self.applied.append(f"cgroup:{key}")
-            except OSError:
-                pass  # e.g. memsw without swap accounting: the plain memory limit still holds
-
-    def pids(self) -> set[int]:
-        found: set[int] = set()
-        for path in self.dirs:
-            try:
-                found |= {int(p) for p in (path / "cgroup.procs").read_text().split()}
-            except (OSError, ValueError):
-                pass
-        return found
-
-    def oom_killed(self) -> bool:
-        for path in self.dirs:
-            for name in ("memory.oom_control", "memory.events"):
-                try:
-                    for line in (path / name).read_text().splitlines():
-                        key, _, value = line.partition(" ")
-                        if key == "oom_kill" and int(value) > 0:
-                            return True
-                except (OSError, ValueError):
-                    continue
-        return False
-
-    def kill_all(self) -> None:
-        for path in self.dirs:
-            try:
-                (path / "cgroup.kill").write_text("1")
-            except OSError:
-                pass
-        for _ in range(50):
-            remaining = self.pids()
-            if not remaining:
-                return
-            for pid in remaining:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.05)
-
-    def remove(self) -> None:
-        for path in self.dirs:
-            for _ in range(40):
-                try:
-                    path.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
 
 
 class _EventReader:
@@ -339,7 +245,7 @@ def run(
     directly, still with rlimits, cgroup and watchdog, and paths are the host paths: mounts are
     ignored.
     """
-    cgroup = _Cgroup(limits)
+    cgroup = Cgroup(limits.memory_bytes, limits.pids)
     applied = list(cgroup.applied)
     if sandbox:
         if not shutil.which("bwrap"):
@@ -387,18 +293,18 @@ def run(
                     # the runner's own alarm did not end the item; with nothing running, the time
                     # between items is bounded as a cell is (a cell that claims its own end, then hangs)
                     stuck = reader.current or reader.last_started or "runner"
-                elif now >= next_disk_check and disk_usage(writable, limits.disk_quota) > limits.disk_quota:
+                elif now >= next_disk_check and _written(log, writable, limits.disk_quota) > limits.disk_quota:
                     disk_exceeded, stuck = True, reader.current
                 else:
                     if now >= next_disk_check:
                         next_disk_check = now + _DISK_CHECK_SECONDS
                     continue
                 killed = True
-                _kill(proc, cgroup)
+                _kill(proc, cgroup, sandbox)
                 break
             proc.wait()
         finally:
-            _kill(proc, cgroup)  # threads or children that outlive the runner
+            _kill(proc, cgroup, sandbox)  # threads or children that outlive the runner
             memory_exceeded = cgroup.oom_killed()
             cgroup.remove()
             reader.poll()
@@ -421,6 +327,19 @@ def run(
 
 _DISK_CHECK_SECONDS = 0.5
 _MAX_ENTRIES = 100_000
+
+
+def _written(log, folders: Iterable[Path], stop_above: int) -> int:
+    """What the run has put on disk: its writable folders and its stdout/stderr log.
+
+    The log is the grader's file, but the notebook fills it (every print), up to `RLIMIT_FSIZE` a
+    pass: left out, a printing loop would write that much past the quota.
+    """
+    try:
+        logged = os.fstat(log.fileno()).st_blocks * 512
+    except OSError:
+        logged = 0
+    return logged + disk_usage(folders, max(0, stop_above - logged))
 
 
 def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
@@ -453,26 +372,46 @@ def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
     return total
 
 
-def _sweep_stale(parent: Path, min_age: float = 600.0) -> None:
-    """Remove cgroups left behind by a grader that was killed (kill -9 skips our cleanup).
+def _children(pid: int) -> set[int]:
+    """Pids whose parent is `pid` (from /proc: works without a cgroup too)."""
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                        found.add(int(name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
 
-    Only old ones: a fresh, still empty cgroup may belong to a sandbox that is about to join it.
-    rmdir fails on a cgroup with processes in it, so a running sandbox is never touched.
+
+def _kill(proc: subprocess.Popen, cgroup: Cgroup, sandboxed: bool) -> None:
+    """End every process of the run, and reap the launcher.
+
+    Sandboxed, from the inside out: `proc` is bubblewrap's outer process, the parent of the
+    sandbox's init (bubblewrap again, pid 1 of the pid namespace, whose death ends every process in
+    it). Killed first, the outer one would orphan that init, and its zombie would go to the
+    machine's pid 1: every killed run left a `[bwrap] <defunct>` there (this machine's pid 1 reaped
+    it seconds later; a container whose pid 1 is a shell or `sleep` never does). Killed last, it
+    reaps its child itself and exits, and we reap it. Sandboxed, the process group is only
+    signalled while `proc` is unreaped: after that its number can belong to another sandbox's
+    launcher (pid_max can be as low as 32768). Unsandboxed there is no pid namespace: the
+    notebook's children are in `proc`'s group (and cgroup) and are killed with it, as before.
     """
-    try:
-        stale = [p for p in parent.glob("dnn-grader-*") if time.time() - p.stat().st_mtime > min_age]
-    except OSError:
-        return
-    for path in stale:
+    if sandboxed and proc.returncode is None:
+        deadline = time.monotonic() + 5.0
+        while proc.poll() is None and time.monotonic() < deadline:
+            for pid in (_children(proc.pid) | cgroup.pids()) - {proc.pid}:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.02)
+    if proc.returncode is None or not sandboxed:
         try:
-            path.rmdir()
+            os.killpg(proc.pid, signal.SIGKILL)
         except OSError:
             pass
-
-
-def _kill(proc: subprocess.Popen, cgroup: _Cgroup) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
+        proc.wait()
     cgroup.kill_all()

@@ -1,5 +1,6 @@
 """Batch grading of a class through the CLI: placement, parallel workers, outputs, kill and resume,
-and a Dask cluster of separate worker processes giving the same gradebook."""
+a Dask cluster of separate worker processes giving the same gradebook, and two graders at once
+on one machine (their sandboxes never share a uid)."""
 
 from __future__ import annotations
 
@@ -130,3 +131,56 @@ def test_dask_cluster_with_a_killed_worker_and_a_killed_grader_gives_the_same_gr
     assert done.returncode == 3, done.stderr[-3000:]
     assert results(out) == results(reference_out)
     assert (out / "gradebook.csv").read_text() == (reference_out / "gradebook.csv").read_text()
+
+
+def _runner_uids(graders: list[int]) -> list[int]:
+    """The uid of every sandboxed runner alive now below the `graders` (other graders on this
+    machine are not the test's business)."""
+    stats = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            runner = b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            stats[int(pid)] = (ppid, os.stat(f"/proc/{pid}").st_uid, runner)
+        except (OSError, ValueError, IndexError):
+            continue
+    mine, frontier = set(graders), set(graders)
+    while frontier:
+        frontier = {pid for pid, (ppid, _, _) in stats.items() if ppid in frontier} - mine
+        mine |= frontier
+    return [uid for pid, (_, uid, runner) in stats.items() if pid in mine and runner and uid != 0]
+
+
+def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
+    """Two `autograder grade` processes, 2 workers each, at once: every sandbox running at the same
+    time has a uid of its own (RLIMIT_NPROC is per uid: a shared one is a shared budget)."""
+    from autograder import uids
+
+    klass = make_class(tmp_path / "class", 2)
+    for path in klass.iterdir():
+        if not path.name.endswith("_04_optimizers.ipynb") or path.name.startswith(("dave", "erin")):
+            path.unlink()  # 6 quick, readable notebooks: 3 per grader
+    names = sorted(p.name for p in klass.iterdir())
+    halves = [tmp_path / "a", tmp_path / "b"]
+    for k, half in enumerate(halves):
+        half.mkdir()
+        for name in names[k::2]:
+            shutil.move(klass / name, half / name)
+    warm = cli("grade", str(halves[0] / names[0]), "--out", str(tmp_path / "warm"), "--seed", "5", env=env)
+    assert warm.returncode == 0, warm.stderr  # the reference is computed before both start
+    graders = [subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(half),
+                                 "--out", str(tmp_path / f"out-{k}"), "--workers", "2", "--seed", "5"],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for k, half in enumerate(halves)]
+    samples = []
+    while any(g.poll() is None for g in graders):
+        samples.append(_runner_uids([g.pid for g in graders]))
+        time.sleep(0.05)
+    for grader in graders:
+        assert grader.returncode == 0, grader.stderr.read()
+    assert max(len(s) for s in samples) >= 3, "the graders never ran sandboxes side by side"
+    assert all(len(set(s)) == len(s) and set(s) <= set(uids.pool()) for s in samples), \
+        [s for s in samples if len(set(s)) != len(s)][:3]
+    for k in range(2):
+        for doc in results(tmp_path / f"out-{k}").values():
+            assert doc["score"] == doc["max_score"] or doc["student"].startswith(("bob", "carol")), doc["student"]

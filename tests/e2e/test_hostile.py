@@ -27,12 +27,12 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import batch, collect, models
+from autograder import batch, collect, models, uids
 from autograder.grade import grade
-from autograder.sandbox import NOBODY, bubblewrap_available
+from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
-from tests.submissions.variants import A03, A04, A05, Variant
+from tests.submissions.variants import A01, A03, A04, A05, Variant
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
@@ -300,11 +300,12 @@ def _available_bytes() -> int:
 
 
 def _sandboxed_runners() -> int:
-    """Runner processes alive now, as the sandbox's unprivileged uid."""
+    """Runner processes alive now, as one of the sandboxes' unprivileged uids."""
     count = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if os.stat(f"/proc/{pid}").st_uid == NOBODY and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            uid = os.stat(f"/proc/{pid}").st_uid
+            if uid in uids.pool() and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 count += 1
         except OSError:
             continue
@@ -559,3 +560,68 @@ def test_lone_surrogates_in_a_two_worker_batch_cost_nothing(tmp_path):
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
     assert "\ufffd" in (out / "feedback" / "aaron.md").read_text(encoding="utf-8")
 # === end of issue 10, findings 3 and 4 ===========================================================
+# --- shared budgets: one notebook must not starve the ones graded beside it (issue 10, 5 and 8) ------
+
+def _sandbox_threads() -> list[int]:
+    """Threads of each sandboxed runner alive now (sandboxes run as uids of `uids.pool()`)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            uid = os.stat(f"/proc/{pid}").st_uid
+            if uid in uids.pool() and b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                status = Path(f"/proc/{pid}/status").read_text()
+                found.append(int(status.split("\nThreads:")[1].split()[0]))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_a_notebook_holding_its_threads_does_not_sink_the_ones_graded_beside_it(config, tmp_path):
+    """A 2-worker batch: the first notebook starts as many threads as its limits allow and holds
+    them for 75 s (three cells); three correct 01 notebooks (TensorFlow starts threads of its own) are graded
+    beside it meanwhile and keep full marks. Sampled while they run: a runner with > 200 threads
+    alive together with another runner. The hostile notebook itself loses nothing either."""
+    small = dataclasses.replace(config, cell_seconds=120, call_seconds=30, notebook_seconds=300, memory_mb=2048)
+    honest = Variant("honest", A01)
+    subs = []
+    for k, variant in enumerate([hostile.HOLDS_THREADS, honest, honest, honest]):
+        folder = tmp_path / f"s{k}"
+        folder.mkdir()
+        subs.append(batch.Submission(make_variant(variant, folder), f"student{k}", A01))
+    grade(subs[1].path, small, seed=SEED)  # the reference is computed before the batch
+    samples: list[list[int]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(_sandbox_threads())
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        results, failures = batch.run_batch(
+            subs, tmp_path / "out", SEED, workers=2,
+            grade_fn=lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed,
+                                             student=sub.student))
+    finally:
+        stop.set()
+        sampler.join()
+    assert failures == []
+    by_student = {r.student: r for r in results}
+    held = report(by_student["student0"])["threads"]
+    assert held > 200, held
+    assert any(len(s) >= 2 and max(s) > 200 for s in samples), "the batch never ran beside the held threads"
+    for student in ("student0", "student1", "student2", "student3"):
+        result = by_student[student]
+        assert result.score == result.max_score, (student, result.error, result.execution)
+
+
+def test_printing_without_end_is_stopped_by_the_disk_quota(config, tmp_path):
+    """What a cell prints lands in the grader's log file: it counts in the disk quota (16 MB here),
+    so the cell is killed as DiskQuotaExceeded long before the 64 MB file-size limit stops it."""
+    small = dataclasses.replace(limits_for(config, hostile.PRINTS_WITHOUT_END), file_size_mb=64, disk_mb=16)
+    result = grade_within(make_variant(hostile.PRINTS_WITHOUT_END, tmp_path), small)
+    errors = {e["cell"]: e for e in result.execution.cell_errors}
+    assert errors[1]["status"] == "killed" and errors[1]["ename"] == "DiskQuotaExceeded", errors
+    assert result.execution.skipped == ("cell:1",) and lost(result) == set()

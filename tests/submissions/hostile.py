@@ -14,7 +14,7 @@ server on the host); they are built by the functions at the end.
 
 from __future__ import annotations
 
-from tests.submissions.variants import A03, A04, A05, Variant
+from tests.submissions.variants import A01, A03, A04, A05, Variant
 
 # --- honest code the cheats try to improve on --------------------------------------------------
 MOMENTUM_MODIFIES_INPUT = '''def momentum_step(theta, grad, m, learning_rate, beta=0.9):
@@ -602,3 +602,26 @@ TWINS["returns_20_million_zeros"] = Variant("l1_l2_raise", A05, replace={
     "l2_penalty": "def l2_penalty(theta):\n    raise ValueError('x')"})
 TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A03, drop_train=True)
 # === end of issue 10, findings 3 and 4 ===========================================================
+
+# --- shared budgets: one notebook must not starve the ones graded beside it (issue 10, 5 and 8) ------
+# (block owned by the uid-per-sandbox work; run by tests/e2e/test_hostile.py's block of the same name)
+HOLD_SECONDS = 25  # a cell: under the shortest cell limit the grader derives (30 s); 3 cells hold 75 s
+_HOLD = f"import time\ntime.sleep({HOLD_SECONDS})  # the threads stay; the notebooks beside it start TensorFlow"
+HOLDS_THREADS = Variant("holds_300_threads", A01, insert_first=(f'''import threading
+{ATTEMPT}threading.stack_size(256 * 1024)
+release, held = threading.Event(), []
+for _ in range(300):  # as many as the sandbox's limits allow
+    try:
+        thread = threading.Thread(target=release.wait, daemon=True)
+        thread.start()
+    except RuntimeError:
+        break
+    held.append(thread)
+report["threads"] = len(held)''', _HOLD, _HOLD, _HOLD, '''release.set()
+for thread in held:
+    thread.join()
+''' + REPORT,), note="RLIMIT_NPROC is per uid: sharing one uid, its threads left the others none")
+PRINTS_WITHOUT_END = Variant("prints_without_end", A05, insert_first=('''import time
+while True:  # 20 MB/s into the grader's log of the sandbox's stdout
+    print("x" * 2**20, flush=True)
+    time.sleep(0.05)''',), note="the log is on the grader's disk: it counts in the disk quota")

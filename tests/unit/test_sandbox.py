@@ -1,16 +1,23 @@
-"""autograder.sandbox: the bubblewrap command line and the event follower (no process started)."""
+"""autograder.sandbox: the bubblewrap command line and the event follower (no process started);
+then, where bubblewrap can sandbox, short real runs: a uid per sandbox, reaping, the log in the quota."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import Mount, _ancestors, _EventReader, as_user, bwrap_argv, python_mounts
+from autograder import sandbox, uids
+from autograder.sandbox import (Mount, _ancestors, _EventReader, as_user, bubblewrap_available, bwrap_argv,
+                                python_mounts)
 
 MOUNTS = [
     Mount(Path("/opt/python/3.11"), "/opt/python/3.11"),
@@ -73,7 +80,9 @@ def test_student_code_runs_as_an_unprivileged_user_without_capabilities():
     argv = as_user(["python", "runner.py"], sandbox=True, uid=60001)
     assert argv[0] == "setpriv" and argv[-3:] == ["--", "python", "runner.py"]
     assert {"--reuid=60001", "--regid=60001", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"} <= set(argv)
-    assert as_user(["python", "runner.py"], sandbox=False) == ["python", "runner.py"]
+    assert as_user(["python", "runner.py"], sandbox=False, uid=None) == ["python", "runner.py"]
+    with pytest.raises(ValueError, match="uid of its own"):
+        as_user(["python", "runner.py"], sandbox=True, uid=None)  # no shared default uid
 
 
 def test_python_mounts_cover_the_interpreter():
@@ -170,3 +179,136 @@ def test_event_reader_survives_a_huge_line_and_deep_nesting(channel):
             break
     reader.poll()
     assert reader.current == "cell:2" and len(reader.events) == 1
+
+
+# --- real runs (sub-second shell programs; need bubblewrap and root) ------------------------------
+
+needs_bwrap = pytest.mark.skipif(not (bubblewrap_available() and os.geteuid() == 0),
+                                 reason="bubblewrap cannot sandbox here, or not root (setpriv)")
+
+
+def _sandbox_run(tmp_path: Path, script: str, limits: sandbox.Limits) -> tuple[sandbox.RunOutcome, str]:
+    """`sh -c script` in the sandbox as a leased uid, with a writable /job/out: outcome and log."""
+    tag = uuid.uuid4().hex[:8]
+    out, log = tmp_path / f"out-{tag}", tmp_path / f"log-{tag}"
+    out.mkdir()
+    with uids.lease() as uid:
+        os.chown(out, uid, uid)
+        outcome = sandbox.run(as_user(["/bin/sh", "-c", script], sandbox=True, uid=uid),
+                              mounts=[Mount(out, "/job/out", writable=True)], env={}, cwd="/", limits=limits,
+                              log_file=log)
+    return outcome, log.read_text(errors="replace")
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _descendants(root: int) -> set[int]:
+    parents = {}
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parents[int(name)] = int(Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_uids_are_leased_apart_in_threads_and_processes():
+    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom autograder import uids\n"
+                               "with uids.lease() as uid:\n    print(uid, flush=True)\n    sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        theirs = int(holder.stdout.readline())
+        ours: list[int] = []
+        together = threading.Barrier(3)
+
+        def hold() -> None:
+            with uids.lease() as uid:
+                ours.append(uid)
+                together.wait(10)  # all three threads hold theirs at once
+
+        threads = [threading.Thread(target=hold) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len({theirs, *ours}) == 4 and {theirs, *ours} <= set(uids.pool())
+    finally:
+        holder.kill()
+        holder.wait()
+    fd = uids._try(uids.lock_dir(), theirs)  # the kernel dropped a killed holder's lock: free again
+    assert fd is not None
+    os.close(fd)
+
+
+@needs_bwrap
+def test_a_uid_that_still_has_processes_is_not_leased():
+    with uids.lease() as uid:
+        pass
+    squatter = subprocess.Popen(["sleep", "30"], user=uid, group=uid)
+    try:
+        assert uids._try(uids.lock_dir(), uid) is None
+    finally:
+        squatter.kill()
+        squatter.wait()
+
+
+@needs_bwrap
+def test_a_sandbox_holding_its_process_budget_does_not_starve_another(tmp_path):
+    """Finding 5 in small: sandbox A holds 45 of its 50 processes; B, running meanwhile, still
+    starts its 20. With one uid for both, RLIMIT_NPROC (per uid, machine-wide) would refuse B."""
+    limits = sandbox.Limits(pids=50, notebook_seconds=30)
+    holder = threading.Thread(target=_sandbox_run, args=(tmp_path, "for i in $(seq 45); do sleep 6 & done; wait"),
+                              kwargs={"limits": limits})
+    holder.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sum(len(uids.processes_of(u)) for u in uids.pool()) < 45 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        starts_20 = "id -u; for i in $(seq 20); do sleep 0.2 & done; wait && echo started-all"
+        outcome, log = _sandbox_run(tmp_path, starts_20, limits=limits)
+    finally:
+        holder.join()
+    assert outcome.returncode == 0 and "started-all" in log, log
+    assert int(log.split()[0]) in uids.pool()
+
+
+@needs_bwrap
+def test_a_killed_run_leaves_no_zombie(tmp_path):
+    """The watchdog kills the run: every process it had is gone and reaped, none a zombie
+    (bubblewrap's init used to be orphaned and left `<defunct>` under the machine's pid 1)."""
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.update(_descendants(os.getpid()))
+            stop.wait(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        outcome, _ = _sandbox_run(tmp_path, "sleep 60 & sleep 60", limits=sandbox.Limits(notebook_seconds=1.5))
+    finally:
+        stop.set()
+        watcher.join()
+    assert outcome.timed_out and outcome.killed
+    assert len(seen) >= 3  # bubblewrap outside, bubblewrap's init, the shell (and its sleeps)
+    assert {pid: _state(pid) for pid in seen if _state(pid) is not None} == {}
+
+
+@needs_bwrap
+def test_printing_counts_in_the_disk_quota(tmp_path):
+    """The log of stdout/stderr is written by the notebook: 20 MB/s of output hits an 8 MB quota
+    (well before the 128 MB file-size limit would stop it)."""
+    limits = sandbox.Limits(file_size_bytes=128 * 2**20, disk_bytes=8 * 2**20, notebook_seconds=20)
+    outcome, _ = _sandbox_run(tmp_path, "while :; do head -c 1048576 /dev/zero; sleep 0.05; done", limits=limits)
+    assert outcome.disk_exceeded and outcome.killed and not outcome.timed_out
