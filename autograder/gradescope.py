@@ -211,7 +211,7 @@ SOURCE="$ROOT/source"
 export DEBIAN_FRONTEND=noninteractive
 
 apt-get update -qq
-# bubblewrap: the sandbox; util-linux: setpriv (drops to uid 65534 inside it)
+# bubblewrap: the sandbox; util-linux: setpriv (drops to an unprivileged uid inside it)
 apt-get install -y -qq bubblewrap python3-pip python3-venv util-linux
 # offline Fashion-MNIST (assignments 02, 03, 05); not every release packages it
 apt-get install -y -qq dataset-fashion-mnist \
