@@ -13,6 +13,8 @@ values are still graded; the notebook's contract asks not to modify, as everywhe
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 
 from ..checks import allclose
@@ -21,9 +23,11 @@ from .base import CaseBuilder, Question
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu")
 # Gradients of small networks are O(1e-6..1); atol only absorbs rounding of exact zeros (dead ReLUs).
 GRAD_TOL = allclose(rtol=1e-6, atol=1e-12)
-# log10 of a ratio, "the same order of magnitude": a correct function that draws its network in
-# another order differs from the reference by a seed-to-seed spread of sd <= 0.16 x sqrt 2 here
-# (40 seeds per setting at depth 20-24, width 100); 1.0 is more than 4 of those.
+# log10 of a ratio, "the same order of magnitude". Drawn in the documented order (X, then the
+# weights) a correct function gives the reference's value to rounding. Drawn in another order it
+# differs by the seed-to-seed spread, measured over 100 seeds per setting at width 100: sd <= 0.18
+# at depth 20 (largest of 100: 0.55, tanh/normal) but 0.27 at depth 24 (largest 0.91), which is
+# why hidden depths stay in 20-22.
 LOG10_TOL = allclose(rtol=0.0, atol=1.0)
 EXPERIMENT = (("sigmoid", "normal"), ("sigmoid", "glorot"), ("relu", "he"), ("selu", "lecun"))
 
@@ -31,7 +35,7 @@ EXPERIMENT = (("sigmoid", "normal"), ("sigmoid", "glorot"), ("relu", "he"), ("se
 def _network(b: CaseBuilder, rng: np.random.Generator, sizes: list[int], scale: float = 1.0) -> list[dict]:
     """Weights of shape (sizes[l], sizes[l+1]), std scale * sqrt(2 / (fan_in + fan_out)), rounded."""
     return [b.array(np.round(rng.normal(0, scale * np.sqrt(2 / (n_in + n_out)), (n_in, n_out)), 6))
-            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+            for n_in, n_out in pairwise(sizes)]
 
 
 def _sizes(rng: np.random.Generator, depth: int, low: int = 2, high: int = 12) -> list[int]:
@@ -79,7 +83,7 @@ def _norms_public(b: CaseBuilder) -> None:
 def _norms_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     sizes = _sizes(rng, int(rng.integers(3, 8)))
     b.call("a deeper list of gradients", "gradient_norms",
-           [b.array(rng.normal(0, 1, (i, o))) for i, o in zip(sizes[:-1], sizes[1:])])
+           [b.array(rng.normal(0, 1, (i, o))) for i, o in pairwise(sizes)])
     b.call("tiny and large gradients", "gradient_norms",
            [b.array(rng.normal(0, 1e-9, (3, 4))), b.array(rng.normal(0, 1e9, (4, 2)))])
     b.call("a gradient of zeros", "gradient_norms", [b.array(np.zeros((2, 3))), b.array(rng.normal(0, 1, (3, 1)))])
@@ -99,7 +103,7 @@ def _ratio_public(b: CaseBuilder) -> None:
 def _ratio_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     for act, init in (*EXPERIMENT, ("tanh", "normal"), ("relu", "normal"), ("tanh", "glorot")):
         b.call(f"{act} with {init} initialisation, another depth and seed", "gradient_ratio_log10",
-               act, init, int(rng.integers(20, 25)), 100, int(rng.integers(0, 2**31)))
+               act, init, int(rng.integers(20, 23)), 100, int(rng.integers(0, 2**31)))
     b.call("unknown initialisation", "gradient_ratio_log10", "sigmoid", "uniform", 20, 100, 1)
 
 

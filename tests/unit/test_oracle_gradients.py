@@ -8,6 +8,8 @@ and its clipping to `tf.clip_by_global_norm`. Each comparison is paired with one
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -33,7 +35,7 @@ def tape_gradients(X: np.ndarray, weights: list[np.ndarray], activation: str) ->
 
 
 def network(rng: np.random.Generator, sizes: list[int], scale: float = 1.0) -> list[np.ndarray]:
-    return [rng.normal(0, scale * np.sqrt(2 / (i + o)), (i, o)) for i, o in zip(sizes[:-1], sizes[1:])]
+    return [rng.normal(0, scale * np.sqrt(2 / (i + o)), (i, o)) for i, o in pairwise(sizes)]
 
 
 @pytest.mark.parametrize("activation", sorted(TF_ACTIVATIONS))

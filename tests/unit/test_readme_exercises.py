@@ -11,7 +11,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def table() -> dict[str, tuple[str, str]]:
-    rows = re.findall(r"^\| `(\d\d_\w+)` \| ([\d.]+) \| (.*) \|$", README.read_text(), re.M)
+    rows = re.findall(r"^\| `(\d\d_\w+)` \| ([\d.]+) \| (.*) \|$", README.read_text(), re.MULTILINE)
     return {aid: (points, exercises) for aid, points, exercises in rows}
 
 
