@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats as sps
 
 from ..checks import allclose, as_float_array, raised_or_none
+from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
 from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
 from .common import elementwise_hidden, elementwise_public
 from .randomness import add_calls, matrix_check, sub_call
@@ -207,5 +208,6 @@ ASSIGNMENT = Assignment(
         Question("variance_scaling_limit", 1.0, _limit_public, _limit_hidden, TOL),
         Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling, compares_values=False),
         Question("he_avg_initializer", 1.0, _he_public, _he_hidden, _check_he_avg, compares_values=False),
+        *GRADIENT_QUESTIONS,  # sections 8-10: backpropagation, the experiment, clipping
     ),
 )

@@ -214,3 +214,68 @@ def augment(images, rng, max_shift=2):
     }, lost=frozenset({"augment"}), note="uniform counts, but the same for every seed"),
 ]
 # --- end of randomness ---------------------------------------------------------------------------
+
+# --- gradients (issue 15): backpropagation, the experiment, clipping (notebook 01, sections 8-10) --
+_BACKPROP = '''def backprop_gradients(X, weights, activation):
+    slopes_of = {{"sigmoid": sigmoid_derivative, "relu": lambda z: (z > 0).astype(float),
+                 "tanh": lambda z: 1 - np.tanh(z) ** 2, "leaky_relu": leaky_relu_derivative,
+                 "elu": elu_derivative,
+                 "selu": lambda z: 1.0507009873554804934193349852946
+                 * elu_derivative(z, 1.6732632423543772848170429916717)}}
+    phi = {{"sigmoid": sigmoid, "relu": relu, "tanh": np.tanh, "leaky_relu": leaky_relu, "elu": elu, "selu": selu}}
+    if activation not in phi:
+        raise ValueError(activation)
+    a, inputs, zs = np.asarray(X, dtype=float), [], []
+    for w in weights:
+        inputs.append(a)
+        zs.append(a @ np.asarray(w, dtype=float))
+        a = phi[activation](zs[-1])
+    grad_a, grads = {start}, []
+    for w, x, z in zip(weights[::-1], inputs[::-1], zs[::-1]):
+        delta = {delta}
+        grads.insert(0, x.T @ delta)
+        grad_a = delta @ np.asarray(w, dtype=float).T
+    return {returns}'''
+ALTERNATIVES += [
+    Variant("gradients_as_lists", A01, replace={
+        "backprop_gradients": _BACKPROP.format(start="a / len(a)", delta="grad_a * slopes_of[activation](z)",
+                                               returns="grads"),
+        "gradient_norms": '''def gradient_norms(grads):
+    return [float(np.linalg.norm(np.ravel(g))) for g in grads]''',
+        "clip_by_global_norm": '''def clip_by_global_norm(grads, max_norm):
+    norm = np.sqrt(sum(np.sum(np.square(g, dtype=float)) for g in grads))
+    return [np.asarray(g, dtype=float) * min(1.0, max_norm / norm) if norm > 0 else np.asarray(g, dtype=float)
+            for g in grads], norm''',
+    }, note="lists instead of tuples, a numpy float for the norm: the contract allows both"),
+]
+BUGGY += [
+    Variant("backprop_sums_over_the_batch", A01, replace={
+        "backprop_gradients": _BACKPROP.format(start="a", delta="grad_a * slopes_of[activation](z)",
+                                               returns="tuple(grads)"),
+    }, lost=frozenset({"backprop_gradients"}), note="m times too large; the ratio does not see a common factor"),
+    Variant("backprop_forgets_the_activation_derivative", A01, replace={
+        "backprop_gradients": _BACKPROP.format(start="a / len(a)", delta="grad_a", returns="tuple(grads)"),
+    }, lost=frozenset({"backprop_gradients", "gradient_ratio_log10"}), note="the ratio calls backprop_gradients"),
+    Variant("gradient_norms_rms", A01, replace={
+        "gradient_norms": '''def gradient_norms(grads):
+    return np.array([np.sqrt(np.mean(np.asarray(g, dtype=float) ** 2)) for g in grads])''',
+    }, lost=frozenset({"gradient_norms"}), note="the experiment's layers are all width x width: same ratio"),
+    Variant("gradient_ratio_natural_log", A01, replace={
+        "gradient_ratio_log10": '''def gradient_ratio_log10(activation, init, depth, width, seed):
+    stds = {"normal": 1.0, "glorot": math.sqrt(1 / width), "he": math.sqrt(2 / width), "lecun": math.sqrt(1 / width)}
+    if init not in stds:
+        raise ValueError(init)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((100, width))
+    weights = [rng.normal(0, stds[init], (width, width)) for _ in range(depth)]
+    norms = gradient_norms(backprop_gradients(X, weights, activation))
+    return float(np.log(norms[0] / norms[-1]))''',
+    }, lost=frozenset({"gradient_ratio_log10"})),
+    Variant("clip_each_tensor_by_its_own_norm", A01, replace={
+        "clip_by_global_norm": '''def clip_by_global_norm(grads, max_norm):
+    grads = [np.asarray(g, dtype=float) for g in grads]
+    norm = math.sqrt(sum(float(np.sum(g ** 2)) for g in grads))
+    return tuple(g * max_norm / max(np.linalg.norm(g), max_norm) for g in grads), norm''',
+    }, lost=frozenset({"clip_by_global_norm"}), note="Keras' clipnorm, not global_clipnorm: the direction changes"),
+]
+# --- end of gradients ------------------------------------------------------------------------------
