@@ -15,6 +15,7 @@ import pytest
 
 from autograder import uids
 from autograder.grade import grade
+from autograder.result import SCHEMA_VERSION
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions.variants import ALTERNATIVES, BUGGY, HOSTILE
@@ -116,7 +117,7 @@ def test_cli_grade_writes_json_and_exit_codes(config, tmp_path):
                          "--out", str(tmp_path), "--seed", "3"], capture_output=True, text=True, cwd=REPO, env=env)
     assert ok.returncode == 0, ok.stderr
     doc = json.loads((tmp_path / "04_optimizers.json").read_text())
-    assert doc["schema_version"] == 1 and doc["score"] == doc["max_score"] and doc["seed"] == 3
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["score"] == doc["max_score"] and doc["seed"] == 3
     assert "10 / 10" in ok.stdout
     empty = tmp_path / "empty_04_optimizers.ipynb"
     empty.write_text("")
