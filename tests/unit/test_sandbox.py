@@ -287,10 +287,11 @@ def test_a_killed_run_leaves_no_zombie(tmp_path):
     (bubblewrap's init used to be orphaned and left `<defunct>` under the machine's pid 1)."""
     seen: set[int] = set()
     stop = threading.Event()
+    earlier = set(_descendants(os.getpid()))  # children of other tests in this process are not this run's
 
     def watch() -> None:
         while not stop.is_set():
-            seen.update(_descendants(os.getpid()))
+            seen.update(set(_descendants(os.getpid())) - earlier)
             stop.wait(0.02)
 
     watcher = threading.Thread(target=watch)
