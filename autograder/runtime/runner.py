@@ -100,12 +100,17 @@ class Progress:
 
     def event(self, item: str, event: str, **extra) -> None:
         _only_the_runner()
-        data = (_dumps({"item": item, "event": event, "t": _now(), **extra}) + "\n").encode("ascii")
         try:
-            while data:
-                data = data[_write(self.fd, data):]
+            _send(self.fd, item, event, **extra)
         except BaseException:  # noqa: BLE001 - a student may close our pipe: the run then never finishes
             pass
+
+
+def _send(fd: int, item: str, event: str, **extra) -> None:
+    """One event line on the pipe, written whole (a pipe write may be partial)."""
+    data = (_dumps({"item": item, "event": event, "t": _now(), **extra}) + "\n").encode("ascii")
+    while data:
+        data = data[_write(fd, data):]
 
 
 def _short_traceback(exc: BaseException, limit: int = 4000) -> str:
@@ -283,20 +288,12 @@ def main() -> None:
 
     def write() -> None:
         write_outputs(out, doc, arrays)
-        _send_outputs(progress.fd)
+        _send(progress.fd, "runner", "outputs")  # the last event; in the sandbox sent by the forked writer
 
     if sandboxed:
         _finish_alone(write)
     write()
     _exit(0)  # do not wait for threads a cell may have left running
-
-
-def _send_outputs(fd: int) -> None:
-    """The last event, once the outputs are written; sent by the forked writer in the sandbox
-    (Progress.event speaks for the runner process only)."""
-    data = (_dumps({"item": "runner", "event": "outputs", "t": _now()}) + "\n").encode("ascii")
-    while data:
-        data = data[_write(fd, data):]
 
 
 if __name__ == "__main__":
