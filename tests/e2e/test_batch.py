@@ -135,8 +135,8 @@ def test_dask_cluster_with_a_killed_worker_and_a_killed_grader_gives_the_same_gr
 
 def _runner_uids(graders: list[int]) -> list[int]:
     """The uid of every sandboxed runner alive now below the `graders` (other graders on this
-    machine are not the test's business), counted once per sandbox: a process forked by a runner
-    (the runtime forks a writer for its last outputs) is the same sandbox, not a second one."""
+    machine are not the test's business), counted once per sandbox: a runner process whose parent is a
+    runner of the same uid (the runtime forks a writer for its last outputs) is the same sandbox."""
     stats = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -151,7 +151,7 @@ def _runner_uids(graders: list[int]) -> list[int]:
         mine |= frontier
     # One entry per sandbox: a runner's own forks (its output writer) share its uid by design.
     return [uid for pid, (ppid, uid, runner) in stats.items()
-            if pid in mine and runner and uid != 0 and not stats.get(ppid, (0, 0, False))[2]]
+            if pid in mine and runner and uid != 0 and stats.get(ppid, (0, 0, False))[1:] != (uid, True)]
 
 
 def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
