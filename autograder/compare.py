@@ -14,7 +14,8 @@ import numpy as np
 from .collect import CallOutput, Raised
 from .errors import InfrastructureError
 from .prepare import Plan, call_id
-from .questions.base import CaseContext, Question, Verdict
+from .judging.verdict import CaseContext, Verdict
+from .questions.base import Question
 from .result import CaseResult, QuestionResult
 
 # Raised types that mean "the probe got no answer", as opposed to an exception the code raised.

@@ -5,7 +5,7 @@ followed by that question's public cases. A student with only numpy and otter-gr
 the notebook itself imports: keras for models and initializers) can therefore check a notebook
 opened on its own. That is why nothing here imports `autograder`, scipy or anything else: it
 mirrors, for the public cases only, how the probe calls student code (`runtime/probe.py`) and
-how the grader judges and explains a case (`checks.py`, `compare.py`, `questions/`, `models.py`).
+how the grader judges and explains a case (`judging/`, `compare.py`, `questions/`).
 `tests/unit/test_selfcheck.py` holds the two to the same verdicts on the reference solutions and
 on the buggy variants; change both together. No hidden case, seed or hidden value ever gets here.
 """

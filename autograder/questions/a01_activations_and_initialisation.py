@@ -7,12 +7,12 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from ..checks import allclose, as_float_array, raised_or_none
+from ..judging.checks import allclose, as_float_array, raised_or_none
 from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
 from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
 from .common import elementwise_hidden, elementwise_public
 from .randomness import add_calls, matrix_check, sub_call
-from .stats import ALPHA, ks_pvalue
+from ..judging.stats import ALPHA, ks_pvalue
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, precheck
+from ..judging.checks import as_float_array, precheck
 from .base import CaseBuilder, CaseContext, Check, Verdict
-from .stats import ALPHA, binomial_band
+from ..judging.stats import ALPHA, binomial_band
 
 # Reads one call's value (the case context, the call's index, the value): what the check needs, or
 # a Verdict saying what is wrong with it.

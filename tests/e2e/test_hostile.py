@@ -27,7 +27,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import batch, collect, models, uids
+from autograder import batch, collect, uids
+from autograder.judging import models
 from autograder.grade import grade
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant

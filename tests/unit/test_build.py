@@ -12,7 +12,7 @@ import pytest
 
 from autograder.build import (BEGIN, Built, build_one, defined_functions, graded_functions, leaks,
                               strip_solutions)
-from autograder.checks import allclose
+from autograder.judging.checks import allclose
 from autograder.errors import BuildError
 from autograder.questions import ASSIGNMENTS
 from autograder.questions.base import Assignment, Question
