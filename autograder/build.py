@@ -19,13 +19,13 @@ from pathlib import Path
 
 import nbformat
 
-from .errors import BuildError
 from .collect import CallOutput
+from .errors import BuildError
 from .notebook import META_KEY, TAG_SELF_CHECK, TAG_TRAIN, read_notebook, tags
 from .prepare import Plan, make_plan
-from .selfcheck import OTTER_KEY, SHARED_KEY, runtime_source, self_checks, setup_source
 from .questions import ASSIGNMENTS
 from .questions.base import Assignment
+from .selfcheck import OTTER_KEY, SHARED_KEY, runtime_source, self_checks, setup_source
 
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^(\s*)# END SOLUTION\s*$")

@@ -13,8 +13,8 @@ import numpy as np
 
 from .collect import CallOutput, Raised
 from .errors import InfrastructureError
-from .prepare import Plan, call_id
 from .judging.verdict import CaseContext, Verdict
+from .prepare import Plan, call_id
 from .questions.base import Question
 from .result import CaseResult, QuestionResult
 

@@ -44,7 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder import collect
+from autograder import collect  # noqa: E402
 from autograder.judging import checks, models  # noqa: E402
 
 

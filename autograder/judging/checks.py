@@ -16,7 +16,6 @@ from ..collect import Raised
 from .models import Threshold, architecture_differences, check_trained
 from .verdict import CaseContext, Check, Verdict
 
-
 # A student's answer as floats is at most this many elements (as the probe caps a returned array),
 # and a list answer at most this many Python objects (collect lets no longer list through).
 MAX_ELEMENTS = 20_000_000

@@ -8,11 +8,11 @@ import numpy as np
 from scipy import stats as sps
 
 from ..judging.checks import allclose, as_float_array, raised_or_none
+from ..judging.stats import ALPHA, ks_pvalue
 from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
 from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
 from .common import elementwise_hidden, elementwise_public
 from .randomness import add_calls, matrix_check, sub_call
-from ..judging.stats import ALPHA, ks_pvalue
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
 

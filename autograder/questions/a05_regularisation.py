@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..judging.checks import allclose, as_float_array, exact, precheck
+from ..judging.stats import binomial_ok, uniform_counts_ok
 from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
 from .randomness import add_calls, choices_check, mask_check, rng_arg, sub_call
-from ..judging.stats import binomial_ok, uniform_counts_ok
 
 TOL = allclose(rtol=1e-7, atol=1e-9)
 

@@ -9,7 +9,7 @@ not declared here: they come from running `solutions/` on the very same cases.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

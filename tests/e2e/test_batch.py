@@ -29,7 +29,7 @@ def make_class(root: Path, copies: int) -> Path:
     root.mkdir(parents=True)
     for k in range(copies):
         for path in EXAMPLES.iterdir():
-            name = re.sub(r"^([a-z]+)(_LATE)?_(\d+)_", lambda m: f"{m[1]}{k}{m[2] or ''}_{m[3]}{k}_", path.name)
+            name = re.sub(r"^([a-z]+)(_LATE)?_(\d+)_", lambda m, k=k: f"{m[1]}{k}{m[2] or ''}_{m[3]}{k}_", path.name)
             shutil.copy(path, root / name)
     return root
 

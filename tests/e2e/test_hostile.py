@@ -18,6 +18,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -28,8 +30,8 @@ import numpy as np
 import pytest
 
 from autograder import batch, collect, uids
-from autograder.judging import models
 from autograder.grade import grade
+from autograder.judging import models
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
@@ -516,10 +518,8 @@ def test_a_model_of_thousands_of_layers_is_refused_by_its_bound(graded):
     assert "the model has 3,002 layers; the grader evaluates models of at most 64 layers" in model_a.feedback[0]
 
 
-def _cli(args: list[str], cache: Path) -> "subprocess.CompletedProcess[str]":
+def _cli(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
     """`autograder grade` as an instructor runs it: its own process, stdout a pipe (UTF-8, strict)."""
-    import subprocess
-    import sys
 
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONIOENCODING": "utf-8"}
     return subprocess.run([sys.executable, "-m", "autograder", "grade", *args, "--seed", str(SEED)], cwd=REPO,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.judging.checks import allclose, as_float_array, exact
 from autograder.collect import Raised
+from autograder.judging.checks import allclose, as_float_array, exact
 from autograder.judging.verdict import Case, CaseContext
 
 CASE = Case("public-1", {"type": "call", "function": "f", "args": [], "kwargs": {}}, "a case", True)

@@ -269,11 +269,10 @@ def test_embedded_checkers_contain_no_solution_formula():
     reference's code it was taken from."""
     import inspect
 
+    from autograder.judging import models
     from autograder.questions import a01_activations_and_initialisation as a01
     from autograder.questions import a05_regularisation as a05
     from autograder.selfcheck_data import FORMULAS, formula_leaks
-
-    from autograder.judging import models
 
     sources = inspect.getsource(a01) + inspect.getsource(a05) + inspect.getsource(models) + "".join(
         (REPO / "solutions" / f"{a}.ipynb").read_text() for a in ASSIGNMENTS)

@@ -12,11 +12,11 @@ import pytest
 from scipy import stats as sps
 
 from autograder.collect import Raised, decode
+from autograder.judging.stats import ALPHA, SIGMAS, binomial_ok, ks_pvalue, uniform_counts_ok
+from autograder.judging.verdict import CaseContext
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
-from autograder.judging.verdict import CaseContext
 from autograder.questions.base import CaseBuilder
-from autograder.judging.stats import ALPHA, SIGMAS, binomial_ok, ks_pvalue, uniform_counts_ok
 from autograder.runtime import probe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
