@@ -22,7 +22,7 @@ import tempfile
 import time
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -211,14 +211,16 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def load_done(path: Path, digest: str, seed: int) -> Result | None:
-    """A finished result for exactly this file and seed, or None (missing, damaged, stale)."""
+def load_done(path: Path, digest: str, seed: int, settings_hash: str | None = None) -> Result | None:
+    """A finished result for exactly this file, seed and (if given) settings, or None (missing,
+    damaged, stale): a batch resumed after the course changed points or limits regrades."""
     try:
         doc = json.loads(path.read_text())
         result = Result.from_dict(doc)
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    return result if result.submission_sha256 == digest and result.seed == seed else None
+    fresh = settings_hash is None or result.settings_hash == settings_hash
+    return result if result.submission_sha256 == digest and result.seed == seed and fresh else None
 
 
 def batch_seed(out: Path, requested: int | None, configured: int | None) -> int:
@@ -264,12 +266,14 @@ def default_workers(config: Config) -> int:
 
 def run_batch(subs: Sequence[Submission], out: Path, seed: int, grade_fn: GradeFn, *, workers: int,
               force: bool = False, on_progress: Callable[[Progress], None] = lambda p: None,
-              dask: Any = None, dask_config: dict[str, Any] | None = None
-              ) -> tuple[list[Result], list[tuple[str, str]]]:
+              dask: Any = None, dask_config: dict[str, Any] | None = None,
+              settings_hashes: Mapping[str, str] | None = None) -> tuple[list[Result], list[tuple[str, str]]]:
     """Grade what is not done yet; returns all results (old and new) and the failures.
 
     `grade_fn` runs in a worker thread; with a Dask `Client` as `dask`, `grade_task` runs on the
     cluster's workers instead (settings in `dask_config`), results coming back as JSON.
+    `settings_hashes` (assignment -> `Config.settings_hash`): a result graded under other settings
+    is not done.
     A failure of the grader on one submission (not a student's failure, which is a result) is
     reported and the batch goes on; its result is not written, so a rerun retries it.
     """
@@ -277,7 +281,8 @@ def run_batch(subs: Sequence[Submission], out: Path, seed: int, grade_fn: GradeF
     todo: list[tuple[Submission, str]] = []
     for sub in subs:
         digest = file_sha256(sub.path)
-        done = None if force else load_done(result_path(out, sub), digest, seed)
+        done = None if force else load_done(result_path(out, sub), digest, seed,
+                                            (settings_hashes or {}).get(sub.assignment))
         if done is not None:
             results[sub.key] = done
         else:

@@ -174,8 +174,10 @@ def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, clie
         for item in found.unplaced:
             print(f"not graded: {item.file}: {item.reason}", file=sys.stderr)
         seed = batch.batch_seed(args.out, args.seed, config.seed)
-        workers = args.workers or batch.default_workers(config)
         needed = sorted({s.assignment for s in found.submissions if s.assignment})
+        # memory per worker: the largest limit of the assignments in the batch (their own, if set)
+        workers = args.workers or batch.default_workers(
+            max((config.for_assignment(aid) for aid in needed), key=lambda c: c.memory_mb, default=config))
         print(f"batch: {len(found.submissions)} submissions, {len(needed)} assignments, seed {seed}, "
               + (f"Dask scheduler {args.dask_scheduler}" if args.dask_scheduler else f"{workers} workers"),
               file=sys.stderr, flush=True)
@@ -187,6 +189,7 @@ def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, clie
             lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed,
                                     use_sandbox=use_sandbox, student=sub.student),
             workers=workers, force=args.force, on_progress=_progress_printer(),
+            settings_hashes={aid: config.settings_hash(aid) for aid in needed},
             dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
                                       "sandbox": use_sandbox})
     from .report import write_reports  # matplotlib is imported only when a batch needs reports
@@ -241,7 +244,8 @@ def _build(config: Config, use_sandbox: bool, check_only: bool) -> list[str]:
     """build() with the public reference outputs its self-check files embed (trusted solutions:
     sandboxed when possible, as everything that runs notebooks)."""
     return build(config.path(config.solutions_dir), config.path(config.assignments_dir),
-                 lambda plan: reference_outputs(plan, config, use_sandbox=use_sandbox), check_only=check_only)
+                 lambda plan: reference_outputs(plan, config.for_assignment(plan.assignment.id), use_sandbox=use_sandbox),
+                 check_only=check_only, assignments=[config.assignment(aid) for aid in ASSIGNMENTS])
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
