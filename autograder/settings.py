@@ -31,9 +31,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from .checks import trained
 from .errors import UsageError
-from .models import Threshold
+from .judging.checks import trained
+from .judging.models import Threshold
 from .questions import ASSIGNMENTS
 from .questions.base import Assignment, Question
 

@@ -16,13 +16,14 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import batch, cli, models
+from autograder import batch, cli
 from autograder.build import build_one
 from autograder.collect import CallOutput
 from autograder.compare import compare, score_question
 from autograder.config import load_config
 from autograder.errors import UsageError
 from autograder.grade import grade
+from autograder.judging import models
 from autograder.prepare import call_id, make_plan
 from autograder.questions import ASSIGNMENTS
 from autograder.reference import cache_key
