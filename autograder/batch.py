@@ -18,7 +18,6 @@ import re
 import secrets
 import shutil
 import stat
-import tempfile
 import time
 import unicodedata
 import zipfile
@@ -30,6 +29,7 @@ from typing import Any
 
 from .config import Config
 from .errors import UsageError
+from .files import write_atomic
 from .grade import file_sha256
 from .lms import LmsName, nfc, parse_canvas, parse_moodle
 from .notebook import assignment_from_name
@@ -201,16 +201,6 @@ def result_path(out: Path, sub: Submission) -> Path:
     return out / "results" / sub.student / f"{sub.assignment}.json"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def load_done(path: Path, digest: str, seed: int, settings_hash: str | None = None) -> Result | None:
     """A finished result for exactly this file, seed and (if given) settings, or None (missing,
     damaged, stale): a batch resumed after the course changed points or limits regrades."""
@@ -303,7 +293,7 @@ def run_batch(subs: Sequence[Submission], out: Path, seed: int, grade_fn: GradeF
             failures.append((str(sub.path), failure))
         else:
             last = replace(outcome, student=sub.student, submission=sub.path.name)
-            write_atomic(result_path(out, sub), last.to_json() + "\n")
+            write_atomic(result_path(out, sub), last.to_json() + "\n", durable=True)
             results[sub.key] = last
         elapsed = time.monotonic() - start
         eta = elapsed / finished * (len(todo) - finished) if finished else None

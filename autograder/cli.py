@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import os
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from .build import build
 from .config import Config, load_config
 from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
+from .files import write_atomic
 from .grade import grade, prepare_assignment
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
@@ -115,12 +115,6 @@ def summary(result: Result, seed: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +124,7 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
         submission = args.submissions[0]
         result = grade(submission, config, assignment_id=args.assignment, seed=args.seed,
                        use_sandbox=use_sandbox, student=args.student)
-        _write_atomic(args.out / f"{submission.stem}.json", result.to_json() + "\n")
+        write_atomic(args.out / f"{submission.stem}.json", result.to_json() + "\n")
         print(summary(result))
         return ExitCode.UNREADABLE if result.error else ExitCode.OK
     if args.student:

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..files import write_atomic
 from ..result import Result
-from .common import write_atomic
 from .feedback import feedback_html, feedback_markdown, write_feedback
 from .gradebook import canvas_csv, gradebook_csv, moodle_csv
 from .naming import file_names, sanitise
