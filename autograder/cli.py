@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import enum
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from . import __version__, batch
 from .build import build
@@ -25,7 +22,7 @@ from .config import Config, load_config
 from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .files import write_atomic
-from .grade import grade, prepare_assignment
+from .grade import grade
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
 from .result import Result
@@ -132,84 +129,20 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     return _grade_batch(args, config, use_sandbox)
 
 
-DASK_CONNECT_SECONDS = 10.0  # README: how long an unreachable scheduler is waited for
-
-
-def _dask_client(address: str) -> Any:
-    """A connected Dask client, or a one-line error: a usage error when the extra is not installed
-    (nothing ran yet), an infrastructure error naming the address and the time waited when the
-    scheduler cannot be reached (distributed would otherwise retry for 30 s, then raise a traceback)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise UsageError("--dask-scheduler needs the Dask extra: pip install 'dnn-grader[dask]'") from None
-    start = time.monotonic()
-    try:
-        return Client(address, timeout=DASK_CONNECT_SECONDS)
-    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address...
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise InfrastructureError(f"cannot reach the Dask scheduler at {address} (waited "
-                                  f"{time.monotonic() - start:.0f} s): {reason}") from None
-
-
 def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) -> ExitCode:
-    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
-    try:
-        return _run_batch(args, config, use_sandbox, client)
-    finally:
-        if client is not None:
-            client.close()
-
-
-def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, client: Any) -> ExitCode:
-    with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
-        found = batch.discover(args.submissions, Path(tmp), args.assignment)
-        class_list = _apply_roster(args.roster, found) if args.roster else None
-        for item in found.unplaced:
-            print(f"not graded: {item.file}: {item.reason}", file=sys.stderr)
-        seed = batch.batch_seed(args.out, args.seed, config.seed)
-        needed = sorted({s.assignment for s in found.submissions if s.assignment})
-        # memory per worker: the largest limit of the assignments in the batch (their own, if set)
-        workers = args.workers or batch.default_workers(
-            max((config.for_assignment(aid) for aid in needed), key=lambda c: c.memory_mb, default=config))
-        print(f"batch: {len(found.submissions)} submissions, {len(needed)} assignments, seed {seed}, "
-              + (f"Dask scheduler {args.dask_scheduler}" if args.dask_scheduler else f"{workers} workers"),
-              file=sys.stderr, flush=True)
-        for aid in needed:  # once, before the workers start, so that they share it
-            print(f"batch: preparing the reference for {aid} ...", file=sys.stderr, flush=True)
-            prepare_assignment(aid, seed, config, use_sandbox)
-        results, failures = batch.run_batch(
-            found.submissions, args.out, seed,
-            lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed,
-                                    use_sandbox=use_sandbox, student=sub.student),
-            workers=workers, force=args.force, on_progress=_progress_printer(),
-            settings_hashes={aid: config.settings_hash(aid) for aid in needed},
-            dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
-                                      "sandbox": use_sandbox})
-    from .report import write_reports  # matplotlib is imported only when a batch needs reports
-
-    paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced], class_list)
-    for failure in failures:
+    options = batch.ClassOptions(assignment=args.assignment, roster=args.roster, seed=args.seed,
+                                 workers=args.workers, force=args.force, dask_scheduler=args.dask_scheduler,
+                                 use_sandbox=use_sandbox)
+    done = batch.grade_class(args.submissions, args.out, config, options,
+                             log=lambda line: print(line, file=sys.stderr, flush=True),
+                             on_progress=_progress_printer())
+    for failure in done.failures:
         print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
-    print(f"graded {len(results)} submissions; gradebook: {paths['gradebook']}; summary: {paths['summary']}; "
-          f"feedback: {args.out / 'feedback'}")
-    if failures:
+    print(f"graded {len(done.results)} submissions; gradebook: {done.paths['gradebook']}; "
+          f"summary: {done.paths['summary']}; feedback: {args.out / 'feedback'}")
+    if done.failures:
         return ExitCode.INFRASTRUCTURE
-    return ExitCode.UNREADABLE if any(r.error for r in results) or found.unplaced else ExitCode.OK
-
-
-def _apply_roster(path: Path, found: batch.Discovery) -> Any:
-    """Re-key the found submissions to the roster's students (`roster.match`); the unmatched join
-    the unplaced (listed, exit 3), who submitted nothing is printed."""
-    from .roster import load_roster, match
-
-    class_list = load_roster(path)
-    matched = match(class_list, found.submissions)
-    found.submissions = matched.submissions
-    found.unplaced += matched.unmatched
-    for person in matched.missing:
-        print(f"nothing graded for {person.label} (on the roster)", file=sys.stderr)
-    return class_list
+    return ExitCode.UNREADABLE if any(r.error for r in done.results) or done.unplaced else ExitCode.OK
 
 
 def _progress_printer() -> Callable[[batch.Progress], None]:

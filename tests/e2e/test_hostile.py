@@ -352,9 +352,9 @@ for pid in pids:
     sampler.start()
     try:
         results, failures = batch.run_batch(
-            subs, tmp_path / "out", SEED, workers=workers,
-            grade_fn=lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed,
-                                             student=sub.student))
+            subs, tmp_path / "out", SEED, batch.Threads(
+                lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed, student=sub.student),
+                workers))
     finally:
         stop.set()
         sampler.join()
@@ -602,9 +602,9 @@ def test_a_notebook_holding_its_threads_does_not_sink_the_ones_graded_beside_it(
     sampler.start()
     try:
         results, failures = batch.run_batch(
-            subs, tmp_path / "out", SEED, workers=2,
-            grade_fn=lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed,
-                                             student=sub.student))
+            subs, tmp_path / "out", SEED, batch.Threads(
+                lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed, student=sub.student),
+                2))
     finally:
         stop.set()
         sampler.join()

@@ -118,8 +118,9 @@ def test_batch_seed_is_kept_for_resume(tmp_path):
 
 
 def test_default_workers_respects_cores_and_memory(monkeypatch):
+    from autograder.batch import run
     from autograder.config import Config
 
-    monkeypatch.setattr(batch.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
     assert batch.default_workers(Config(memory_mb=3072)) >= 1
     assert batch.default_workers(Config(memory_mb=10**7)) == 1

@@ -248,7 +248,7 @@ def test_a_resumed_batch_regrades_results_graded_under_other_settings(tmp_path):
 
     for current, regraded in (("a" * 64, True), ("a" * 64, False), ("b" * 64, True)):
         before = len(graded)
-        results, failures = batch.run_batch(subs, tmp_path / "out", 1, fake_grade, workers=1,
+        results, failures = batch.run_batch(subs, tmp_path / "out", 1, batch.Threads(fake_grade, 1),
                                             settings_hashes={OPT: current})
         assert not failures and results[0].settings_hash == current
         assert (len(graded) > before) == regraded, current
