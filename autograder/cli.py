@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
                          "then read solutions/ and forge its score); default: such submissions score 0 with a message")
 
+    s = sub.add_parser("similarity", help="pairs of submissions of an assignment with similar code: a ranked list")
+    s.add_argument("results_dir", type=Path, help="the --out folder of `autograder grade` (its code/ and results/)")
+    s.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="only this assignment")
+    s.add_argument("--top", type=int, default=20, help="pairs printed per assignment (default 20; the page has all)")
+
     v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
     v.add_argument("--only", choices=sorted(ASSIGNMENTS), action="append", help="restrict to these assignments")
     _common(v)
@@ -190,13 +195,19 @@ def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, clie
             workers=workers, force=args.force, on_progress=_progress_printer(),
             dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
                                       "sandbox": use_sandbox})
-    from .report import write_reports  # matplotlib is imported only when a batch needs reports
+        from .similarity import keep_code
 
-    paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced], class_list)
+        keep_code(found.submissions, args.out)  # while the files (a zip's included) still exist
+    from .report import write_reports  # matplotlib is imported only when a batch needs reports
+    from .similarity import section, write_report
+
+    similar = write_report(args.out, config)
+    paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced], class_list,
+                          similarity=section(similar[1], similar[2]))
     for failure in failures:
         print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
     print(f"graded {len(results)} submissions; gradebook: {paths['gradebook']}; summary: {paths['summary']}; "
-          f"feedback: {args.out / 'feedback'}")
+          f"feedback: {args.out / 'feedback'}; similar code: {similar[0]}")
     if failures:
         return ExitCode.INFRASTRUCTURE
     return ExitCode.UNREADABLE if any(r.error for r in results) or found.unplaced else ExitCode.OK
@@ -273,6 +284,28 @@ def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
     return ExitCode.OK
 
 
+def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
+    from .similarity import CODE_DIR, write_report
+
+    if not (args.results_dir / "results").is_dir():
+        raise UsageError(f"{args.results_dir}: no results/ folder; pass the --out folder of `autograder grade`")
+    if not (args.results_dir / CODE_DIR).is_dir():
+        raise UsageError(f"{args.results_dir}: no {CODE_DIR}/ folder (code copies are kept by `autograder grade` "
+                         "of a class since this version): regrade the class into it (results are kept, only "
+                         "the copies are written)")
+    path, reports, skipped = write_report(args.results_dir, config, args.assignment)
+    for report in reports:
+        print(f"{report.assignment}: {report.submissions} submissions, {len(report.flagged)} pairs at or above "
+              f"{report.threshold:g}")
+        for rank, pair in enumerate(report.pairs[:max(0, args.top)], 1):
+            print(f"  #{rank:<3} {pair.similarity:.2f}  {pair.left.student}  {pair.right.student}"
+                  f"{'  flagged' if pair.flagged else ''}")
+    for label, why in skipped:
+        print(f"not compared: {label}: {why}", file=sys.stderr)
+    print(f"similarity report: {path} (a ranked list to read, not a verdict)")
+    return ExitCode.OK
+
+
 def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     problems = [f"{path} is out of date" for path in _build(config, use_sandbox, check_only=True)]
@@ -296,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(find_course(args.course))
         return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify,
-                    "export": cmd_export}[args.command](args, config))
+                    "export": cmd_export, "similarity": cmd_similarity}[args.command](args, config))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
