@@ -7,8 +7,8 @@ hash, and runs shorter than K are never matched (noise). K = 12 tokens is about 
 statements (`m = beta * m + learning_rate * grad` is 9 tokens); W = 8 keeps about one hash in
 four and guarantees any shared run of 19 tokens (two or three lines). Measured on the synthetic
 class of `tests/unit/test_similarity.py` (lowest disguised copy / highest independent pair, the
-worst of its three assignments): K=8, W=5: 0.63 / 0.19; K=12, W=8: 0.57 / 0.15; K=20, W=12:
-0.26 / 0.14. Shorter k-grams match the idioms every correct solution writes; longer ones lose
+worst of its three assignments): K=8, W=5: 0.68 / 0.17; K=12, W=8: 0.60 / 0.14; K=20, W=12:
+0.34 / 0.13. Shorter k-grams match the idioms every correct solution writes; longer ones lose
 copied functions of two or three lines.
 
 Hashes are computed with numpy on 64-bit integers (wrapping arithmetic, then a splitmix64

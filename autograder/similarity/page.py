@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from ..report.common import esc, page
 from ..untrusted import clean_text
-from .pairs import AssignmentPairs, Pair
+from .pairs import MAX_DETAILED, AssignmentPairs, Pair
 from .sources import Code
 
 MAX_REGION_LINES = 40
@@ -42,20 +42,30 @@ def anchor(aid: str, rank: int) -> str:
     return f"pair-{re.sub(r'[^A-Za-z0-9_-]', '', aid)}-{rank}"
 
 
-def _table(report: AssignmentPairs, link: str) -> str:
+def _table(report: AssignmentPairs, link: str, limit: int | None) -> str:
     if not report.pairs:
         return "<p>No two submissions share code of their own.</p>\n"
     rows = []
-    for rank, p in enumerate(report.pairs, 1):
+    for rank, p in enumerate(report.pairs[:limit], 1):
         flag = '<span class="flag">flagged</span>' if p.flagged else "below threshold"
-        name = f"#{rank}" if not p.flagged else f'<a href="{link}#{anchor(report.assignment, rank)}">#{rank}</a>'
+        name = f"#{rank}" if not p.fragments else f'<a href="{link}#{anchor(report.assignment, rank)}">#{rank}</a>'
         rows.append(f"<tr><td class=\"num\">{name}</td><td><code>{esc(p.left.student)}</code></td>"
                     f"<td><code>{esc(p.right.student)}</code></td><td class=\"num\">{p.similarity:.2f}</td>"
                     f'<td class="num">{p.left_share:.0%} / {p.right_share:.0%}</td><td class="num">{p.shared}</td>'
                     f"<td>{flag}</td></tr>\n")
     return ("<table>\n<tr><th>Rank</th><th>Student</th><th>Student</th><th class=\"num\">Similarity</th>"
             "<th class=\"num\">Share (each)</th><th class=\"num\">Shared fingerprints</th><th></th></tr>\n"
-            f"{''.join(rows)}</table>\n")
+            f"{''.join(rows)}</table>\n{_more(report, limit, link)}")
+
+
+def _more(report: AssignmentPairs, limit: int | None, link: str) -> str:
+    notes = []
+    if limit is not None and len(report.pairs) > limit:
+        notes.append(f"{len(report.pairs) - limit} more pairs in <a href=\"{link}\">{esc(link)}</a>")
+    undetailed = sum(1 for p in report.pairs if p.flagged and not p.fragments)
+    if undetailed:
+        notes.append(f"regions are shown for the first {MAX_DETAILED} flagged pairs; {undetailed} more are only listed")
+    return f"<p class=\"meta\">{'; '.join(notes)}.</p>\n" if notes else ""
 
 
 def _heading(report: AssignmentPairs) -> str:
@@ -66,8 +76,9 @@ def _heading(report: AssignmentPairs) -> str:
 
 
 def section(reports: Sequence[AssignmentPairs], skipped: Sequence[tuple[str, str]] = (),
-            link: str = "similarity.html") -> str:
-    """The ranked lists, for `summary.html`; flagged pairs link to their regions in `link`."""
+            link: str = "similarity.html", limit: int | None = 50) -> str:
+    """The ranked lists, for `summary.html` (the first `limit` pairs of each); flagged pairs link
+    to their regions in `link`."""
     threshold = reports[0].threshold if reports else 0.0
     common = reports[0].common_limit if reports else 0
     body = [STYLE, "<h2>Similar code</h2>\n",
@@ -75,7 +86,7 @@ def section(reports: Sequence[AssignmentPairs], skipped: Sequence[tuple[str, str
     if not reports:
         body.append("<p>No code copies to compare (the batch keeps them in <code>code/</code>).</p>\n")
     for report in reports:
-        body += [_heading(report), _table(report, link)]
+        body += [_heading(report), _table(report, link, limit)]
     if skipped:
         items = "".join(f"<li><code>{esc(f)}</code>: {esc(why)}</li>" for f, why in skipped[:50])
         more = f"<li>and {len(skipped) - 50} more</li>" if len(skipped) > 50 else ""
@@ -117,9 +128,9 @@ def _detail(aid: str, rank: int, pair: Pair) -> str:
 
 def similarity_page(reports: Sequence[AssignmentPairs], skipped: Sequence[tuple[str, str]] = ()) -> str:
     """The whole report: the ranked lists, then every flagged pair's regions side by side."""
-    body = [section(reports, skipped, link="")]
+    body = [section(reports, skipped, link="", limit=None)]
     for report in reports:
         if report.flagged:
             body.append(f"<h2>{esc(report.assignment)}: flagged pairs</h2>\n")
-        body += [_detail(report.assignment, rank, p) for rank, p in enumerate(report.pairs, 1) if p.flagged]
+        body += [_detail(report.assignment, rank, p) for rank, p in enumerate(report.pairs, 1) if p.fragments]
     return page("Similar code", "".join(body))

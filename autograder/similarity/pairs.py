@@ -39,6 +39,8 @@ MIN_SHARED = 4          # fewer shared fingerprints (about 30 tokens, three line
 MAX_OCCURRENCES = 8     # positions of one fingerprint per submission used for fragments
 MAX_FRAGMENTS = 12      # regions shown per pair
 MAX_LISTED_BELOW = 10   # pairs under the threshold listed after the flagged ones, for scale
+MAX_DETAILED = 100      # flagged pairs whose regions are found and shown (the best ranked): a page
+                        # stays readable (a class of 10 groups of 30 copies flags 4,350 pairs)
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,10 @@ def compare(codes: Sequence[Code], given: Sequence[str], threshold: float) -> As
             below += 1
             if below > MAX_LISTED_BELOW:
                 break
+        detailed = flagged and len(pairs) < MAX_DETAILED
         pairs.append(Pair(prepared[a].code, prepared[b].code, round(score, 4), shared,
                           round(shared / sizes[a], 4), round(shared / sizes[b], 4), flagged,
-                          fragments(prepared[a], prepared[b], common) if flagged else ()))
+                          fragments(prepared[a], prepared[b], common) if detailed else ()))
     return AssignmentPairs(prepared[0].code.assignment, threshold, len(prepared),
                            tuple(p.code.student for p, n in zip(prepared, sizes) if n == 0), limit, tuple(pairs))
 

@@ -162,6 +162,9 @@ def test_the_given_code_is_excluded():
     report = compare(untouched, stub, DEFAULT)
     assert report.pairs == () and set(report.without_code) == {"a", "b"}
     assert compare(untouched, [], DEFAULT).pairs[0].flagged  # without the exclusion: all of it "shared"
+    # every cell touched (so none is skipped as given): the given k-grams inside them still are
+    touched = [as_code(name, [c + mine for c in stub]) for name, mine in (("a", "\nx = 1"), ("b", "\nwhile x: pass"))]
+    assert not compare(touched, stub, DEFAULT).flagged
 
 
 def test_a_fingerprint_in_too_many_submissions_is_common_idiom():
