@@ -76,12 +76,12 @@ def _heading(report: AssignmentPairs) -> str:
 
 
 def section(reports: Sequence[AssignmentPairs], skipped: Sequence[tuple[str, str]] = (),
-            link: str = "similarity.html", limit: int | None = 50) -> str:
+            link: str = "similarity.html", limit: int | None = 50, heading: bool = True) -> str:
     """The ranked lists, for `summary.html` (the first `limit` pairs of each); flagged pairs link
     to their regions in `link`."""
     threshold = reports[0].threshold if reports else 0.0
     common = reports[0].common_limit if reports else 0
-    body = [STYLE, "<h2>Similar code</h2>\n",
+    body = [STYLE, "<h2>Similar code</h2>\n" if heading else "",
             f'<p class="meta">{HOW_TO_READ.format(threshold=f"{threshold:g}", common=common)}</p>\n']
     if not reports:
         body.append("<p>No code copies to compare (the batch keeps them in <code>code/</code>).</p>\n")
@@ -128,7 +128,7 @@ def _detail(aid: str, rank: int, pair: Pair) -> str:
 
 def similarity_page(reports: Sequence[AssignmentPairs], skipped: Sequence[tuple[str, str]] = ()) -> str:
     """The whole report: the ranked lists, then every flagged pair's regions side by side."""
-    body = [section(reports, skipped, link="", limit=None)]
+    body = [section(reports, skipped, link="", limit=None, heading=False)]
     for report in reports:
         if report.flagged:
             body.append(f"<h2>{esc(report.assignment)}: flagged pairs</h2>\n")
