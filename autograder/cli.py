@@ -195,19 +195,18 @@ def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, clie
             workers=workers, force=args.force, on_progress=_progress_printer(),
             dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
                                       "sandbox": use_sandbox})
-        from .similarity import keep_code
+        from .similarity import after_batch
 
-        keep_code(found.submissions, args.out)  # while the files (a zip's included) still exist
+        similar = after_batch(found.submissions, args.out, config)  # while the files (a zip's) still exist
+    failures += [(str(args.out / "similarity.html"), similar.error)] if similar.error else []
     from .report import write_reports  # matplotlib is imported only when a batch needs reports
-    from .similarity import section, write_report
 
-    similar = write_report(args.out, config)
     paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced], class_list,
-                          similarity=section(similar[1], similar[2]))
+                          similarity=similar.section)
     for failure in failures:
         print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
     print(f"graded {len(results)} submissions; gradebook: {paths['gradebook']}; summary: {paths['summary']}; "
-          f"feedback: {args.out / 'feedback'}; similar code: {similar[0]}")
+          f"feedback: {args.out / 'feedback'}; similar code: {similar.path or 'FAILED'}")
     if failures:
         return ExitCode.INFRASTRUCTURE
     return ExitCode.UNREADABLE if any(r.error for r in results) or found.unplaced else ExitCode.OK
@@ -285,7 +284,7 @@ def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
 
 
 def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
-    from .similarity import CODE_DIR, write_report
+    from .similarity import CODE_DIR, ranked_lines, write_report
 
     if not (args.results_dir / "results").is_dir():
         raise UsageError(f"{args.results_dir}: no results/ folder; pass the --out folder of `autograder grade`")
@@ -294,12 +293,7 @@ def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
                          "of a class since this version): regrade the class into it (results are kept, only "
                          "the copies are written)")
     path, reports, skipped = write_report(args.results_dir, config, args.assignment)
-    for report in reports:
-        print(f"{report.assignment}: {report.submissions} submissions, {len(report.flagged)} pairs at or above "
-              f"{report.threshold:g}")
-        for rank, pair in enumerate(report.pairs[:max(0, args.top)], 1):
-            print(f"  #{rank:<3} {pair.similarity:.2f}  {pair.left.student}  {pair.right.student}"
-                  f"{'  flagged' if pair.flagged else ''}")
+    print("\n".join(ranked_lines(reports, args.top)))
     for label, why in skipped:
         print(f"not compared: {label}: {why}", file=sys.stderr)
     print(f"similarity report: {path} (a ranked list to read, not a verdict)")

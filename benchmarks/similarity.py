@@ -13,6 +13,9 @@ notebook 01 (the largest: 29 code cells, 4,500 tokens in the reference):
              submissions, the most the index counts, so every pair of a group is counted for every
              fingerprint (the index's worst case).
   identical  300 copies of the reference: every fingerprint is common, nothing is compared.
+  bounds     the hostile worst case: 10 groups of 30 copies, each submission a cell of random
+             expressions up to the token bound (`tokens.MAX_TOKENS`) of code of its own, nothing
+             common: the most tokenizing and the most counting the bounds allow.
 
     python benchmarks/similarity.py [--n 300] [--case class clusters identical] [--assignment ID]
 
@@ -38,6 +41,7 @@ from autograder.batch import Submission  # noqa: E402
 from autograder.config import load_config  # noqa: E402
 from autograder.similarity import keep_code, write_report  # noqa: E402
 from autograder.similarity.pairs import common_limit  # noqa: E402
+from autograder.similarity.tokens import MAX_TOKENS  # noqa: E402
 from tests.submissions.similar import disguise, given, reference  # noqa: E402
 
 ASSIGNMENT = "01_activations_and_initialisation"  # --assignment changes it
@@ -67,10 +71,29 @@ def noisy(cells: list[str], rng: random.Random, stub: set[str]) -> list[str]:
     return out
 
 
+TERMS = ["a", "c[0]", "d.e", "1", "f(g)", "-h"]
+
+
+def random_code(rng: random.Random, tokens: int) -> str:
+    """Statements of random expressions (few k-grams repeat), about `tokens` tokens in all."""
+    ops = ["+", "-", "*", "/", "%", "//", "**", "@", "&", "|", "^", "<<", ">>", "<", ">", "==", "and", "or"]
+    lines, count = [], 0
+    while count < tokens:
+        terms = rng.randrange(3, 9)
+        expr = " ".join(f"{rng.choice(TERMS)} {rng.choice(ops)}" for _ in range(terms)) + " z"
+        lines.append(f"v = {expr}")
+        count += 2 + 2 * terms + 1
+    return "\n".join(lines)
+
+
 def make_class(case: str, n: int, seed: int = 0) -> list[list[str]]:
     rng = random.Random(seed)
     ref = reference(ASSIGNMENT)
     stub = {c.strip() for c in given(ASSIGNMENT)}
+    if case == "bounds":
+        size = common_limit(n)
+        heads = [random_code(rng, MAX_TOKENS + 100) for _ in range((n + size - 1) // size)]
+        return [[heads[i // size]] for i in range(n)]
     if case == "identical":
         return [list(ref) for _ in range(n)]
     if case == "clusters":
@@ -119,7 +142,7 @@ def run(case: str, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300)
-    parser.add_argument("--case", nargs="*", default=["class", "clusters", "identical"])
+    parser.add_argument("--case", nargs="*", default=["class", "clusters", "identical", "bounds"])
     parser.add_argument("--assignment", default=ASSIGNMENT)
     args = parser.parse_args()
     globals()["ASSIGNMENT"] = args.assignment

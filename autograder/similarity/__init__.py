@@ -27,6 +27,8 @@ from the paper, no code taken from copydetect, MOSS or Dolos.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch import write_atomic
@@ -35,7 +37,7 @@ from ..errors import SubmissionUnreadable
 from ..questions import ASSIGNMENTS
 from .page import section, similarity_page
 from .pairs import AssignmentPairs, Pair, compare
-from .sources import CODE_DIR, Code, given_cells, keep_code, load_codes
+from .sources import CODE_DIR, Code, Placed, given_cells, keep_code, load_codes
 
 REPORT_NAME = "similarity.html"
 
@@ -71,5 +73,35 @@ def write_report(out: Path, config: Config, only: str | None = None
     return path, reports, skipped
 
 
-__all__ = ["CODE_DIR", "AssignmentPairs", "Code", "Pair", "REPORT_NAME", "analyse", "compare", "keep_code", "section",
+def ranked_lines(reports: Iterable[AssignmentPairs], top: int) -> list[str]:
+    """What `autograder similarity` prints: per assignment its counts and its first `top` pairs."""
+    lines = []
+    for report in reports:
+        lines.append(f"{report.assignment}: {report.submissions} submissions, {len(report.flagged)} pairs at or "
+                     f"above {report.threshold:g}")
+        lines += [f"  #{rank:<3} {p.similarity:.2f}  {p.left.student}  {p.right.student}{'  flagged' * p.flagged}"
+                  for rank, p in enumerate(report.pairs[:max(0, top)], 1)]
+    return lines
+
+
+@dataclass(frozen=True)
+class AfterBatch:
+    path: Path | None       # similarity.html, None if it failed
+    section: str            # for summary.html ("" if it failed)
+    error: str | None = None
+
+
+def after_batch(subs: Iterable[Placed], out: Path, config: Config) -> AfterBatch:
+    """The batch's similarity stage: code copies, `similarity.html`, the summary's section.
+    Student text cannot make it fail (it is bounded and cleaned where read); should the grader's
+    own code fail here, the error is returned, not raised, so the gradebook is still written."""
+    try:
+        keep_code(subs, out)
+        path, reports, skipped = write_report(out, config)
+        return AfterBatch(path, section(reports, skipped))
+    except Exception as exc:  # noqa: BLE001 - see above: reported by the CLI (exit 4)
+        return AfterBatch(None, "", f"similarity report failed: {type(exc).__name__}: {exc}")
+
+
+__all__ = ["AfterBatch", "after_batch", "ranked_lines", "CODE_DIR", "AssignmentPairs", "Code", "Pair", "REPORT_NAME", "analyse", "compare", "keep_code", "section",
            "similarity_page", "write_report"]

@@ -47,14 +47,14 @@ def _table(report: AssignmentPairs, link: str, limit: int | None) -> str:
         return "<p>No two submissions share code of their own.</p>\n"
     rows = []
     for rank, p in enumerate(report.pairs[:limit], 1):
-        flag = '<span class="flag">flagged</span>' if p.flagged else "below threshold"
+        flag = '<span class="flag">flagged</span>' if p.flagged else ""
         name = f"#{rank}" if not p.fragments else f'<a href="{link}#{anchor(report.assignment, rank)}">#{rank}</a>'
-        rows.append(f"<tr><td class=\"num\">{name}</td><td><code>{esc(p.left.student)}</code></td>"
-                    f"<td><code>{esc(p.right.student)}</code></td><td class=\"num\">{p.similarity:.2f}</td>"
+        rows.append(f"<tr><td class=\"num\">{name}</td><td class=\"break\"><code>{esc(p.left.student)}</code></td>"
+                    f"<td class=\"break\"><code>{esc(p.right.student)}</code></td><td class=\"num\">{p.similarity:.2f}</td>"
                     f'<td class="num">{p.left_share:.0%} / {p.right_share:.0%}</td><td class="num">{p.shared}</td>'
                     f"<td>{flag}</td></tr>\n")
     return ("<table>\n<tr><th>Rank</th><th>Student</th><th>Student</th><th class=\"num\">Similarity</th>"
-            "<th class=\"num\">Share (each)</th><th class=\"num\">Shared fingerprints</th><th></th></tr>\n"
+            "<th class=\"num\">Share (each)</th><th class=\"num\" title=\"shared fingerprints\">Shared</th><th></th></tr>\n"
             f"{''.join(rows)}</table>\n{_more(report, limit, link)}")
 
 

@@ -79,7 +79,7 @@ def notebook_cells(path: Path) -> tuple[tuple[tuple[int, str], ...], bool]:
     """The code cells of a notebook, bounded, and whether anything was cut; unreadable: none."""
     try:
         nb = read_notebook(path)
-    except SubmissionUnreadable:
+    except (SubmissionUnreadable, OSError):  # graded as unreadable already; no code to compare
         return (), False
     cells: list[tuple[int, str]] = []
     total = 0

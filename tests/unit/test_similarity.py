@@ -251,6 +251,17 @@ def test_the_command_writes_the_page_and_says_no_verdict(tmp_path, capsys):
     assert main(["--course", str(REPO), "similarity", str(tmp_path / "nothing")]) == 2
 
 
+def test_a_failure_of_the_report_does_not_stop_the_batch(tmp_path, monkeypatch):
+    import autograder.similarity as similarity
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of the grader's own")
+
+    monkeypatch.setattr(similarity, "write_report", broken)
+    done = similarity.after_batch([], tmp_path, load_config(REPO))
+    assert done.path is None and done.section == "" and "a bug of the grader's own" in done.error
+
+
 @pytest.mark.parametrize("value", [0, -0.1, 1.5, "0.4", True])
 def test_the_threshold_is_validated(tmp_path, value):
     (tmp_path / "pyproject.toml").write_text(f"[tool.autograder]\nsimilarity_threshold = {json.dumps(value)}\n")
