@@ -147,7 +147,8 @@ def main() -> None:
     args = parser.parse_args()
     globals()["ASSIGNMENT"] = args.assignment
     print(f"{args.assignment}, {args.n} submissions")
-    print(f"{'case':10} {'n':>4} {'copies (s)':>10} {'report (s)':>10} {'total (s)':>9} {'flagged':>7} {'page (KB)':>9}")
+    print(f"{'case':10} {'n':>4} {'copies (s)':>10} {'report (s)':>10} {'total (s)':>9} {'flagged':>7} "
+          f"{'page (KB)':>9}")
     for case in args.case:
         r = run(case, args.n)
         print(f"{case:10} {args.n:4d} {r['copies_s']:10.2f} {r['report_s']:10.2f} {r['copies_s'] + r['report_s']:9.2f} "

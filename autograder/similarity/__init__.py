@@ -103,5 +103,5 @@ def after_batch(subs: Iterable[Placed], out: Path, config: Config) -> AfterBatch
         return AfterBatch(None, "", f"similarity report failed: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["AfterBatch", "after_batch", "ranked_lines", "CODE_DIR", "AssignmentPairs", "Code", "Pair", "REPORT_NAME", "analyse", "compare", "keep_code", "section",
-           "similarity_page", "write_report"]
+__all__ = ["CODE_DIR", "REPORT_NAME", "AfterBatch", "AssignmentPairs", "Code", "Pair", "after_batch", "analyse",
+           "compare", "keep_code", "ranked_lines", "section", "similarity_page", "write_report"]

@@ -50,11 +50,13 @@ def _table(report: AssignmentPairs, link: str, limit: int | None) -> str:
         flag = '<span class="flag">flagged</span>' if p.flagged else ""
         name = f"#{rank}" if not p.fragments else f'<a href="{link}#{anchor(report.assignment, rank)}">#{rank}</a>'
         rows.append(f"<tr><td class=\"num\">{name}</td><td class=\"break\"><code>{esc(p.left.student)}</code></td>"
-                    f"<td class=\"break\"><code>{esc(p.right.student)}</code></td><td class=\"num\">{p.similarity:.2f}</td>"
+                    f"<td class=\"break\"><code>{esc(p.right.student)}</code></td>"
+                    f"<td class=\"num\">{p.similarity:.2f}</td>"
                     f'<td class="num">{p.left_share:.0%} / {p.right_share:.0%}</td><td class="num">{p.shared}</td>'
                     f"<td>{flag}</td></tr>\n")
     return ("<table>\n<tr><th>Rank</th><th>Student</th><th>Student</th><th class=\"num\">Similarity</th>"
-            "<th class=\"num\">Share (each)</th><th class=\"num\" title=\"shared fingerprints\">Shared</th><th></th></tr>\n"
+            "<th class=\"num\">Share (each)</th><th class=\"num\" title=\"shared fingerprints\">Shared</th>"
+            "<th></th></tr>\n"
             f"{''.join(rows)}</table>\n{_more(report, limit, link)}")
 
 
@@ -70,7 +72,8 @@ def _more(report: AssignmentPairs, limit: int | None, link: str) -> str:
 
 def _heading(report: AssignmentPairs) -> str:
     flagged = len(report.flagged)
-    empty = (f" · {len(report.without_code)} with no code of their own" if report.without_code else "")
+    empty = (f" · {len(report.without_code)} with nothing of their own to compare (only given code or common "
+             "idiom)" if report.without_code else "")
     return (f"<h3>{esc(report.assignment)}</h3>\n<p class=\"meta\">{report.submissions} submissions compared · "
             f"{flagged} pair{'s' if flagged != 1 else ''} flagged at {report.threshold:g}{esc(empty)}</p>\n")
 

@@ -4,7 +4,8 @@ Each submission's fingerprints (`fingerprints.py`) lose those of the given code 
 k-gram of the assignment notebook (stubs, given cells, self-checks) is boilerplate, as MOSS's
 base file and Dolos' template. A fingerprint found in more than `common_limit(n)` submissions is
 dropped too: with hundreds of correct solutions of a function specified to the formula, its idiom
-is everyone's, and it says nothing about who copied from whom (MOSS's `-m` does the same).
+is everyone's, and it says nothing about who copied from whom (MOSS's `-m` does the same). The
+price: more than `common_limit(n)` copies of one piece of code are not found (it is "common").
 
 An index (fingerprint -> submissions) gives the pairs that share anything, so only those are
 counted: the work grows with the shared fingerprints, not with n^2 pairs. A pair's score is the
@@ -71,7 +72,7 @@ class AssignmentPairs:
     assignment: str
     threshold: float
     submissions: int
-    without_code: tuple[str, ...]   # students with no code of their own (beyond the given code)
+    without_code: tuple[str, ...]   # students with no fingerprint left (only given code or common idiom)
     common_limit: int
     pairs: tuple[Pair, ...]         # flagged ones, then up to MAX_LISTED_BELOW more, best first
 

@@ -135,7 +135,8 @@ def _read_copy(path: Path) -> Code | None:
             return None
         parsed = tuple((int(c["index"]), clean_text(c["source"], limit=MAX_CELL_CHARS)) for c in cells
                        if isinstance(c, dict) and isinstance(c.get("source"), str))
-        return Code(clean_text(doc["student"], limit=300, one_line=True), clean_text(doc["assignment"], limit=100), clean_text(doc["submission"], limit=300),
+        return Code(clean_text(doc["student"], limit=300, one_line=True), clean_text(doc["assignment"], limit=100),
+                    clean_text(doc["submission"], limit=300),
                     str(doc["submission_sha256"]), parsed, bool(doc.get("truncated")))
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None

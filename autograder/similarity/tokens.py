@@ -17,7 +17,6 @@ Work is bounded by the caller's caps on characters (`sources.MAX_CODE_CHARS`) an
 
 from __future__ import annotations
 
-import io
 import keyword
 import re
 import tokenize
@@ -30,7 +29,8 @@ from ..untrusted import clean_text
 MAX_TOKENS = 15_000  # per submission, in cells not left as given: 11x the 01 reference's own 1,367
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
             tokenize.ENCODING, tokenize.ENDMARKER}
-_STRING_PARTS = {getattr(tokenize, n) for n in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n)}
+_STRING_PARTS = {getattr(tokenize, n) for n in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
+                 if hasattr(tokenize, n)}  # Python 3.12 and later
 _IPYTHON_LINE = re.compile(r"^\s*(?:[%!]|[\w.]+\?{1,2}\s*$)")  # %magic, !shell, name?
 
 
@@ -70,7 +70,7 @@ def _raw_tokens(lines: list[str]) -> Iterator[tuple[int, int]]:
         last_line = start
         f_depth = 0  # Python 3.12 splits f-strings into parts: one S for the whole string
         try:
-            for kind, text, (row, _), _, _ in tokenize.generate_tokens(lambda: next(feed, "")):
+            for kind, text, (row, _), _, _ in tokenize.generate_tokens(lambda feed=feed: next(feed, "")):
                 last_line = start + row - 1
                 if kind in _STRING_PARTS:
                     part = tokenize.tok_name[kind]

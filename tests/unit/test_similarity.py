@@ -65,7 +65,8 @@ def test_ipython_syntax_is_skipped():
 
 def test_odd_unicode_never_raises_and_keeps_lines_consistent():
     cells = ["λ = 1\n变量 = λ + 2\n", "s = '\ud800\udfff'\n\x00x = 1\n", "x = 1\u2028y = 2\n\u202e z = 3\n",
-             "\ufeffimport os\n", "(" * 50_000, "'''" + "x" * 1000, "\r\nx=1\r\n"]
+             "\ufeffimport os\n", "(" * 50_000, "'''" + "x" * 1000, "\r\nx=1\r\n", "'''\n" * 2001,
+             "x = '''a\ny = \"\"\"b\n" * 500]
     code = as_code("odd", cells)
     tokens = tokenize_cells(code.joined()[1])
     assert len(tokens.codes) == len(tokens.lines) > 0
@@ -224,7 +225,8 @@ def test_copies_of_code_are_bounded_and_used_only_for_the_file_graded(tmp_path):
     small = Student("small", "04_optimizers", ("import numpy as np",))
     out = graded_class(tmp_path, [big, small])
     cells, truncated = notebook_cells(tmp_path / "big_04_optimizers.ipynb")
-    assert truncated and all(len(s) <= MAX_CELL_CHARS for _, s in cells) and sum(len(s) for _, s in cells) <= MAX_CODE_CHARS
+    assert truncated and all(len(s) <= MAX_CELL_CHARS for _, s in cells)
+    assert sum(len(s) for _, s in cells) <= MAX_CODE_CHARS
     codes, skipped = load_codes(out)
     assert {c.student for c in codes} == {"big", "small"} and skipped == []
     write_result(out, "small", "04_optimizers", "another file")  # regraded since: the copy is stale
@@ -252,7 +254,7 @@ def test_the_command_writes_the_page_and_says_no_verdict(tmp_path, capsys):
 
 
 def test_a_failure_of_the_report_does_not_stop_the_batch(tmp_path, monkeypatch):
-    import autograder.similarity as similarity
+    from autograder import similarity
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug of the grader's own")
