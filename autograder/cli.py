@@ -4,7 +4,8 @@ Exit codes (also in README):
   0  done: every submission graded / build in sync / verify passed
   2  usage error (bad option, unknown assignment, cannot tell the assignment)
   3  unreadable input: at least one submission could not be read (its result, score 0, is written)
-  4  infrastructure failure: no sandbox, no data, a broken reference solution or a build error
+  4  infrastructure failure: no sandbox, no data, a broken reference solution or a build error (or a
+     batch's similarity report the grader failed to make: the gradebook is written all the same)
   5  verify failed: a solution below full marks, an assignment above 0, or assignments/ out of date
 """
 
