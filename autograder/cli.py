@@ -4,7 +4,8 @@ Exit codes (also in README):
   0  done: every submission graded / build in sync / verify passed
   2  usage error (bad option, unknown assignment, cannot tell the assignment)
   3  unreadable input: at least one submission could not be read (its result, score 0, is written)
-  4  infrastructure failure: no sandbox, no data, a broken reference solution or a build error
+  4  infrastructure failure: no sandbox, no data, a broken reference solution or a build error (or a
+     batch's similarity report the grader failed to make: the gradebook is written all the same)
   5  verify failed: a solution below full marks, an assignment above 0, or assignments/ out of date
 """
 
@@ -77,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
                          "then read solutions/ and forge its score); default: such submissions score 0 with a message")
 
+    s = sub.add_parser("similarity", help="pairs of submissions of an assignment with similar code: a ranked list")
+    s.add_argument("results_dir", type=Path, help="the --out folder of `autograder grade` (its code/ and results/)")
+    s.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="only this assignment")
+    s.add_argument("--top", type=int, default=20, help="pairs printed per assignment (default 20; the page has all)")
+
     v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
     v.add_argument("--only", choices=sorted(ASSIGNMENTS), action="append", help="restrict to these assignments")
     _common(v)
@@ -139,7 +145,8 @@ def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) ->
     for failure in done.failures:
         print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
     print(f"graded {len(done.results)} submissions; gradebook: {done.paths['gradebook']}; "
-          f"summary: {done.paths['summary']}; feedback: {args.out / 'feedback'}")
+          f"summary: {done.paths['summary']}; feedback: {args.out / 'feedback'}; "
+          f"similar code: {done.similarity or 'FAILED'}")
     if done.failures:
         return ExitCode.INFRASTRUCTURE
     return ExitCode.UNREADABLE if any(r.error for r in done.results) or done.unplaced else ExitCode.OK
@@ -203,6 +210,23 @@ def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
     return ExitCode.OK
 
 
+def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
+    from .similarity import CODE_DIR, ranked_lines, write_report
+
+    if not (args.results_dir / "results").is_dir():
+        raise UsageError(f"{args.results_dir}: no results/ folder; pass the --out folder of `autograder grade`")
+    if not (args.results_dir / CODE_DIR).is_dir():
+        raise UsageError(f"{args.results_dir}: no {CODE_DIR}/ folder (code copies are kept by `autograder grade` "
+                         "of a class since this version): regrade the class into it (results are kept, only "
+                         "the copies are written)")
+    path, reports, skipped = write_report(args.results_dir, config, args.assignment)
+    print("\n".join(ranked_lines(reports, args.top)))
+    for label, why in skipped:
+        print(f"not compared: {label}: {why}", file=sys.stderr)
+    print(f"similarity report: {path} (a ranked list to read, not a verdict)")
+    return ExitCode.OK
+
+
 def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     problems = [f"{path} is out of date" for path in _build(config, use_sandbox, check_only=True)]
@@ -226,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(find_course(args.course))
         return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify,
-                    "export": cmd_export}[args.command](args, config))
+                    "export": cmd_export, "similarity": cmd_similarity}[args.command](args, config))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

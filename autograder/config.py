@@ -47,6 +47,7 @@ class Config:
     points: Mapping[str, float] = field(default_factory=dict)      # "<assignment>.<question>" -> points
     thresholds: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> accuracy
     assignments: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # id -> LIMIT_KEYS overrides
+    similarity_threshold: float = 0.4  # pairs flagged in the similarity report (autograder/similarity/pairs.py)
     root: Path = Path(".")
 
     @property
@@ -136,6 +137,10 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
         if not isinstance(value, (str, Path)):
             raise UsageError(f"{where} must be a path (a string), not {value!r}")
         return Path(str(value)).expanduser()
+    if key == "similarity_threshold":  # a share of fingerprints: 0 would flag every pair, above 1 none
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise UsageError(f"{where} must be a number above 0 and at most 1, not {value!r}")
+        return float(value)
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise UsageError(f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, "

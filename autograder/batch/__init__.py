@@ -2,7 +2,8 @@
 
 `grade_class` is the whole flow, as `grade.grade` is for one notebook:
 discover (`discover.py`) -> match a roster (`roster.py`) -> the batch's seed (`store.py`) -> the
-references, once per assignment -> grade what is not done (`run.py`, threads or Dask) -> reports.
+references, once per assignment -> grade what is not done (`run.py`, threads or Dask) -> the
+similarity report (`similarity/`) -> reports.
 The CLI parses options into `ClassOptions`, calls it, prints and chooses the exit code.
 """
 
@@ -43,6 +44,7 @@ class ClassGrading:
     missing: list[str] = field(default_factory=list)  # on the roster, nothing graded
     paths: dict[str, Path] = field(default_factory=dict)
     seed: int = 0
+    similarity: Path | None = None  # similarity.html, None if making it failed (then in `failures`)
 
 
 def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: ClassOptions = ClassOptions(), *,
@@ -70,13 +72,19 @@ def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: Clas
             results, failures = run_batch(found.submissions, out, seed, executor, force=options.force,
                                           on_progress=on_progress,
                                           settings_hashes={aid: config.settings_hash(aid) for aid in needed})
+            from ..similarity import after_batch
+
+            similar = after_batch(found.submissions, out, config)  # while the files (a zip's) still exist
     finally:
         if dask is not None:
             dask.close()
     from ..report import write_reports  # matplotlib is imported only when a batch needs reports
 
-    paths = write_reports(results, out, [(u.file, u.reason) for u in found.unplaced], class_list)
-    return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed)
+    if similar.error:  # the gradebook is written all the same; the exit code says the report failed
+        failures.append((str(out / "similarity.html"), similar.error))
+    paths = write_reports(results, out, [(u.file, u.reason) for u in found.unplaced], class_list,
+                          similarity=similar.section)
+    return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed, similar.path)
 
 
 def _threads(options: ClassOptions, config: Config, needed: list[str]) -> Threads:

@@ -80,6 +80,28 @@ def test_class_of_50_in_one_command(undisturbed):
     assert len(list((out / "feedback").glob("*.html"))) == 25
 
 
+def test_a_batch_keeps_the_code_and_reports_similar_code(undisturbed, env):
+    """Each result has its code copy (the class came as files that outlive nothing but the batch);
+    the summary has the similarity section; `autograder similarity` ranks first the pairs of the
+    five copies of each example student (the same notebook under five names)."""
+    klass, out, _ = undisturbed
+    assert sorted(p.relative_to(out / "code") for p in (out / "code").rglob("*.json")) == \
+        sorted(p.relative_to(out / "results") for p in (out / "results").rglob("*.json"))
+    assert "Similar code" in (out / "summary.html").read_text() and (out / "similarity.html").is_file()
+    done = cli("similarity", str(out), "--assignment", "04_optimizers", "--top", "60", env=env)
+    assert done.returncode == 0, done.stderr
+    ranked = [line.split() for line in done.stdout.splitlines() if line.startswith("  #")]
+    origin = {"1.00": set()}
+    for _, score, left, right, *_ in ranked:
+        def example(name: str) -> str:
+            return re.sub(r"\d", "", name.split("_")[0])
+        origin.setdefault(score, set()).add(example(left) == example(right))
+    # alice (correct), bob (Adam buggy), erin (lists): 3 x C(5, 2) identical pairs; carol's stub and
+    # dave's broken upload have no code of their own
+    assert sum(1 for r in ranked if r[1] == "1.00") == 30 and origin["1.00"] == {True}
+    assert ranked[0][-1] == "flagged"
+
+
 def test_killed_batch_resumes_to_the_same_results(undisturbed, tmp_path, env):
     klass, reference_out, _ = undisturbed
     out = tmp_path / "out"
