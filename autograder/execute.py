@@ -178,7 +178,8 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
             argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
             outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
                                   cwd=f"{job_root}/work", limits=limits, log_file=Path(tmp) / f"log{passes}.txt",
-                                  sandbox=use_sandbox, masked=_masked() if use_sandbox else ())
+                                  sandbox=use_sandbox, masked=_masked() if use_sandbox else (),
+                                  item_seconds=lambda item: _item_seconds(item, limits))
             total += outcome.seconds
             timed_out |= outcome.timed_out
             killed |= outcome.killed
@@ -233,6 +234,12 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
         e.ename == "MemoryError" for e in errors), sandboxed=use_sandbox, passes=passes, skipped=tuple(skip),
         cell_errors=errors, tracebacks=tuple(tracebacks))
     return record, outputs
+
+
+def _item_seconds(item: str | None, limits: sandbox.Limits) -> float:
+    """How long the watchdog lets an item run: a probe call has the call limit, a cell (and the
+    time between items) the cell limit. The item names are the runner's (`runtime/runner.py`)."""
+    return limits.call_seconds if (item or "").startswith("probe:") else limits.cell_seconds
 
 
 def _tail(path: Path, limit: int = 3000) -> str:

@@ -1,6 +1,6 @@
 """The cgroup of one sandbox: memory and process limits, the list of its processes, killing them.
 
-Apart from sandbox.py, which starts and watches a run, because this is only the kernel's
+Apart from the launcher and the watchdog, which start and watch a run, because this is only the kernel's
 bookkeeping for it. v1 (memory + pids controllers, one folder each) and v2 (one folder), made
 below the grader's own cgroup, or nothing where that is not writable.
 """
