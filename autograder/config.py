@@ -16,6 +16,7 @@ from pathlib import Path
 from .course import has_table
 from .errors import UsageError
 from .sandbox import Limits
+from .sandbox.levels import PARTS
 
 
 def _default_cache() -> Path:
@@ -39,6 +40,7 @@ class Config:
     limit_floor_seconds: float = 30.0
     max_passes: int = 3
     tf_threads: int = 1
+    accept_weaker: tuple[str, ...] = ()  # limits (memory, pids) that may run below a cgroup's level (README)
     root: Path = Path(".")
 
     @property
@@ -46,7 +48,8 @@ class Config:
         return Limits(memory_bytes=self.memory_mb * 1024**2, pids=self.pids,
                       file_size_bytes=self.file_size_mb * 1024**2, notebook_seconds=self.notebook_seconds,
                       cell_seconds=self.cell_seconds, call_seconds=self.call_seconds,
-                      disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2)
+                      disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2,
+                      accept_weaker=frozenset(self.accept_weaker))
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() else self.root / value
@@ -98,6 +101,11 @@ def _checked(key: str, value: object, pyproject: Path | None) -> object:
         if not isinstance(value, (str, Path)):
             raise UsageError(f"{where} must be a path (a string), not {value!r}")
         return Path(str(value)).expanduser()
+    if key == "accept_weaker":
+        if not isinstance(value, (list, tuple)) or any(v not in PARTS for v in value):
+            raise UsageError(f"{where} must be a list of limits among {', '.join(map(repr, PARTS))} "
+                             f"(those that may run below a cgroup's level), not {value!r}")
+        return tuple(value)
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise UsageError(f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, "

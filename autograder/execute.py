@@ -25,6 +25,7 @@ from . import collect, data, sandbox, uids
 from .collect import CallOutput
 from .course import installed_courses, is_course
 from .notebook import CodeCell
+from .result import Isolation
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 RUNTIME_FILES = ("supervisor.py", "runner.py", "probe.py")
@@ -52,6 +53,7 @@ class ExecutionRecord:
     skipped: tuple[str, ...]
     cell_errors: tuple[CellError, ...]
     tracebacks: tuple[str, ...] = ()
+    isolation: Isolation | None = None  # the first pass's (every pass is set up alike)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
     outputs = collect.no_outputs(call_ids)
     known_items = {f"cell:{c.index}" for c in job.cells} | {f"probe:{cid}" for cid in call_ids}
     passes = 0
+    isolation: Isolation | None = None
     # One uid for every pass of this job, held until its folders are gone: no other sandbox on the
     # machine runs as it meanwhile, so none shares its process budget (RLIMIT_NPROC is per uid).
     with contextlib.ExitStack() as stack:
@@ -179,8 +182,9 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
             outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
                                   cwd=f"{job_root}/work", limits=limits, log_file=Path(tmp) / f"log{passes}.txt",
                                   sandbox=use_sandbox, masked=_masked() if use_sandbox else (),
-                                  item_seconds=lambda item: _item_seconds(item, limits))
+                                  item_seconds=lambda item: _item_seconds(item, limits), uid=uid)
             total += outcome.seconds
+            isolation = isolation or outcome.isolation
             timed_out |= outcome.timed_out
             killed |= outcome.killed
             memory |= outcome.memory_exceeded
@@ -232,7 +236,7 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
     tracebacks += [e.traceback for e in sorted(cells.values(), key=lambda e: e.index) if e.traceback]
     record = ExecutionRecord(seconds=round(total, 3), timed_out=timed_out, killed=killed, memory_exceeded=memory or any(
         e.ename == "MemoryError" for e in errors), sandboxed=use_sandbox, passes=passes, skipped=tuple(skip),
-        cell_errors=errors, tracebacks=tuple(tracebacks))
+        cell_errors=errors, tracebacks=tuple(tracebacks), isolation=isolation)
     return record, outputs
 
 

@@ -74,7 +74,7 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
                             record.skipped, tuple({"cell": e.cell, "status": e.status, "ename": e.ename,
                                                    "evalue": e.evalue} for e in record.cell_errors),
                             time_limits),
-        submission_sha256=digest,
+        submission_sha256=digest, isolation=record.isolation,
     )
 
 

@@ -65,6 +65,8 @@ def to_gradescope(result: Result) -> dict[str, Any]:
         else f"{_num(result.score)} / {_num(result.max_score)} points.")]
     if not result.sandboxed:
         lines.append("Note: graded WITHOUT the bubblewrap sandbox (it cannot run in this container).")
+    if result.isolation is not None:
+        lines += [f"Note: {m}." for m in result.isolation.shortfalls()]
     problems = execution_problems(result)
     if problems:
         lines += ["", "Problems while running your notebook:", *(f"- {p}" for p in problems)]

@@ -24,6 +24,7 @@ class Cgroup:
         self.applied: list[str] = []
         name = f"dnn-grader-{uuid.uuid4().hex[:12]}"
         own = self._own_paths()
+        self.version = "cgroup-v2" if "" in own else "cgroup-v1"
         if "" in own:  # cgroup v2 (unified)
             self._make(own[""] / name, {"memory.max": memory_bytes, "pids.max": pids,
                                         "memory.swap.max": 0})
@@ -65,6 +66,17 @@ class Cgroup:
                 self.applied.append(f"cgroup:{key}")
             except OSError:
                 pass  # e.g. memsw without swap accounting: the plain memory limit still holds
+
+    @property
+    def memory_level(self) -> str | None:
+        """`cgroup-v1`/`cgroup-v2` if a memory limit is really set, else None."""
+        key = "cgroup:memory.max" if self.version == "cgroup-v2" else "cgroup:memory.limit_in_bytes"
+        return self.version if key in self.applied else None
+
+    @property
+    def pids_level(self) -> str | None:
+        """`cgroup-v1`/`cgroup-v2` if a process limit is really set, else None."""
+        return self.version if "cgroup:pids.max" in self.applied else None
 
     def pids(self) -> set[int]:
         found: set[int] = set()

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfrastructureError
-from . import watchdog
+from ..result import Isolation
+from . import levels, watchdog
 from .bwrap import Mount, bwrap_argv
 from .cgroups import Cgroup
 
@@ -32,6 +33,7 @@ class Limits:
     cell_seconds: float = 300.0
     call_seconds: float = 30.0
     disk_bytes: int | None = None  # all writable folders together; None: twice file_size_bytes
+    accept_weaker: frozenset[str] = frozenset()  # parts (levels.PARTS) that may run below the level asked for
 
     @property
     def disk_quota(self) -> int:
@@ -54,6 +56,7 @@ class RunOutcome:
     last_item: str | None = None     # what was running when the run ended, if anything
     last_started: str | None = None  # the last item that started (ended or not)
     events: tuple[dict, ...] = ()    # the supervisor's events, in order (bounded)
+    isolation: Isolation | None = None  # what confined the run, as enforced (levels.enforced)
 
 
 def run(
@@ -67,6 +70,7 @@ def run(
     sandbox: bool = True,
     masked: Iterable[Path] = (),
     item_seconds: Callable[[str | None], float] | None = None,
+    uid: int | None = None,
 ) -> RunOutcome:
     """Run the supervisor `argv` confined, under the watchdog, and report what happened.
 
@@ -74,9 +78,19 @@ def run(
     through `as_user`. With `sandbox=False` (asked for explicitly by the user) the program runs
     directly, still with rlimits, cgroup and watchdog, and paths are the host paths: mounts are
     ignored. `item_seconds(item)` is how long the item the runner reports as running may take
-    (default: `limits.cell_seconds` for every item, and between items).
+    (default: `limits.cell_seconds` for every item, and between items). `uid` is the one `argv`
+    drops student code to (`as_user`), recorded in the outcome's isolation.
+
+    Raises `InfrastructureError` before starting anything if a limit cannot be enforced at the
+    level the config asks for (`levels.require`).
     """
     cgroup = Cgroup(limits.memory_bytes, limits.pids)
+    isolation = levels.enforced(cgroup, namespaces=sandbox, uid=uid)
+    try:
+        levels.require(isolation, cgroups=True, accept_weaker=limits.accept_weaker)
+    except InfrastructureError:
+        cgroup.remove()
+        raise
     applied = list(cgroup.applied)
     if sandbox:
         if not shutil.which("bwrap"):
@@ -135,6 +149,7 @@ def run(
         last_item=reader.current,
         last_started=reader.last_started,
         events=tuple(reader.events),
+        isolation=isolation,
     )
 
 

@@ -101,6 +101,9 @@ def test_repository_pyproject_loads():
     ('limit_multiple = "5x"\n', "limit_multiple must be a positive number"),
     ("limit_floor_seconds = 0\n", "limit_floor_seconds must be a positive number of seconds"),
     ("disk_mb = 1.5\n", "disk_mb must be an integer"),
+    ('accept_weaker = "memory"\n', "accept_weaker must be a list of limits among 'memory', 'pids'"),
+    ('accept_weaker = ["memroy"]\n', "accept_weaker must be a list of limits"),
+    ('accept_weaker = ["network"]\n', "accept_weaker must be a list of limits"),
 ])
 def test_wrong_value_types_are_usage_errors(tmp_path, body, message):
     pyproject(tmp_path, body)
@@ -120,3 +123,10 @@ def test_disk_quota_defaults_to_twice_the_file_size_and_can_be_set(tmp_path):
 def test_tf_threads_zero_means_tensorflows_default(tmp_path):
     pyproject(tmp_path, "tf_threads = 0\n")
     assert load_config(tmp_path).tf_threads == 0
+
+
+def test_accept_weaker_reaches_the_sandbox_limits(tmp_path):
+    pyproject(tmp_path / "a", 'accept_weaker = ["memory"]\n')
+    assert load_config(tmp_path / "a").limits.accept_weaker == frozenset({"memory"})
+    pyproject(tmp_path / "b", "")
+    assert load_config(tmp_path / "b").limits.accept_weaker == frozenset()
