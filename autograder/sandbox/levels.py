@@ -10,6 +10,7 @@ v2 machine ran every notebook without a memory limit and nothing said so.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from ..errors import InfrastructureError
 from ..result import Isolation
@@ -38,15 +39,17 @@ def required(cgroups: bool) -> dict[str, tuple[str, ...]]:
     return {"memory": ("cgroup-v1", "cgroup-v2", "guard"), "pids": ("cgroup-v1", "cgroup-v2", "rlimit")}
 
 
-def require(isolation: Isolation, *, cgroups: bool, accept_weaker: frozenset[str]) -> None:
+def require(isolation: Isolation, *, cgroups: bool, accept_weaker: frozenset[str],
+            problems: Sequence[str] = ()) -> None:
     """Raise `InfrastructureError` when a part is below what the config asks for and the config
-    does not accept a weaker level for it (`accept_weaker`)."""
+    does not accept a weaker level for it (`accept_weaker`); `problems` (the cgroup's: why a
+    limit could not be set) go into the message."""
     short = [f"{part}: {getattr(isolation, part)} (needs {' or '.join(levels)})"
              for part, levels in required(cgroups).items()
              if getattr(isolation, part) not in levels and part not in accept_weaker]
     if short:
         raise InfrastructureError(
             "the sandbox cannot enforce the limits the config asks for: " + "; ".join(short)
-            + ". Fix the machine (a writable cgroup with the memory and pids controllers), or accept the weaker "
+            + "".join(f". {p}" for p in problems) + ". Fix the machine (a writable cgroup with the memory and pids controllers), or accept the weaker "
             "level explicitly: accept_weaker = [" + ", ".join(f'"{s.split(":")[0]}"' for s in short)
             + "] in [tool.autograder]")

@@ -23,6 +23,7 @@ from typing import IO
 from .cgroups import Cgroup
 
 DISK_CHECK_SECONDS = 0.5
+GUARD_SECONDS = 0.2  # the memory guard's poll (memguard.py)
 _MAX_ENTRIES = 100_000
 _GRACE_SECONDS = 5.0  # past an item's limit: the runner's own alarm should have ended it by then
 
@@ -89,20 +90,23 @@ class Verdict:
     timed_out: bool = False
     killed: bool = False
     disk_exceeded: bool = False
+    memory_exceeded: bool = False  # the memory guard's (a cgroup's OOM kill is read from the cgroup)
     stuck: str | None = None
 
 
 def watch(proc: subprocess.Popen, reader: EventReader, *, start: float, notebook_seconds: float,
           item_seconds: Callable[[str | None], float], log: IO[bytes], writable: Iterable[Path],
-          disk_quota: int, kill: Callable[[], None]) -> Verdict:
+          disk_quota: int, kill: Callable[[], None], memory_over: Callable[[], bool] | None = None) -> Verdict:
     """Poll until `proc` ends or a limit is crossed; then `kill()` the run once.
 
     `item_seconds(item)` is the limit of the item that runs (None: nothing runs, the time between
-    items, bounded so that a cell cannot claim its own end and then hang).
+    items, bounded so that a cell cannot claim its own end and then hang). `memory_over()`, if
+    given (the memory guard, where no cgroup limits memory), is polled every `GUARD_SECONDS`.
     """
     verdict = Verdict()
     writable = list(writable)
     next_disk_check = start + DISK_CHECK_SECONDS
+    next_guard = start
     while proc.poll() is None:
         time.sleep(0.1)
         reader.poll()
@@ -113,7 +117,11 @@ def watch(proc: subprocess.Popen, reader: EventReader, *, start: float, notebook
             verdict.stuck = reader.current or reader.last_started or "runner"
         elif now >= next_disk_check and _written(log, writable, disk_quota) > disk_quota:
             verdict.disk_exceeded, verdict.stuck = True, reader.current
+        elif memory_over is not None and now >= next_guard and memory_over():
+            verdict.memory_exceeded = True  # not `stuck`: the item is blamed as killed, as an OOM kill is
         else:
+            if now >= next_guard:
+                next_guard = now + GUARD_SECONDS
             if now >= next_disk_check:
                 next_disk_check = now + DISK_CHECK_SECONDS
             continue

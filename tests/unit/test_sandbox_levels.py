@@ -18,6 +18,7 @@ class FakeCgroup:
         self.memory_level, self.pids_level = memory, pids
         self.applied: list[str] = []
         self.dirs: list[Path] = []
+        self.problems = ["the memory controller is not delegated (fake)"]
         self.removed = False
 
     def remove(self) -> None:
@@ -57,7 +58,7 @@ def test_the_launcher_refuses_before_starting_anything(monkeypatch, tmp_path):
     """No process is started (Popen would fail the test) and the half-made cgroup is removed."""
     made: list[FakeCgroup] = []
 
-    def fake(*_args):
+    def fake(*_args, **_kwargs):
         made.append(FakeCgroup(None, "cgroup-v1"))
         return made[-1]
 
@@ -66,7 +67,7 @@ def test_the_launcher_refuses_before_starting_anything(monkeypatch, tmp_path):
 
     monkeypatch.setattr(launch, "Cgroup", fake)
     monkeypatch.setattr(launch.subprocess, "Popen", no_popen)
-    with pytest.raises(InfrastructureError, match="memory: rlimit"):
+    with pytest.raises(InfrastructureError, match="memory: guard.*not delegated"):
         launch.run(["true"], mounts=[], env={}, cwd=str(tmp_path), limits=Limits(), log_file=tmp_path / "log",
                    sandbox=False)
     assert made and made[0].removed
