@@ -41,6 +41,8 @@ class Config:
     max_passes: int = 3
     tf_threads: int = 1
     accept_weaker: tuple[str, ...] = ()  # limits (memory, pids) that may run below a cgroup's level (README)
+    cgroups: bool = True  # False: no cgroup; memory by the watchdog's memory guard, processes by RLIMIT_NPROC
+    namespaces: bool = True  # False: the no-namespace level (containers that refuse namespaces; README)
     root: Path = Path(".")
 
     @property
@@ -49,7 +51,8 @@ class Config:
                       file_size_bytes=self.file_size_mb * 1024**2, notebook_seconds=self.notebook_seconds,
                       cell_seconds=self.cell_seconds, call_seconds=self.call_seconds,
                       disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2,
-                      accept_weaker=frozenset(self.accept_weaker))
+                      accept_weaker=frozenset(self.accept_weaker), cgroups=self.cgroups,
+                      namespaces=self.namespaces, secrets=(self.path(self.solutions_dir), self.cache_dir))
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() else self.root / value
@@ -101,6 +104,10 @@ def _checked(key: str, value: object, pyproject: Path | None) -> object:
         if not isinstance(value, (str, Path)):
             raise UsageError(f"{where} must be a path (a string), not {value!r}")
         return Path(str(value)).expanduser()
+    if key in ("cgroups", "namespaces"):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where} must be true or false, not {value!r}")
+        return value
     if key == "accept_weaker":
         if not isinstance(value, (list, tuple)) or any(v not in PARTS for v in value):
             raise UsageError(f"{where} must be a list of limits among {', '.join(map(repr, PARTS))} "

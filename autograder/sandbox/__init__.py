@@ -23,9 +23,9 @@ together from those).
 
 from __future__ import annotations
 
-from .bwrap import Mount, _ancestors, as_user, bubblewrap_available, bwrap_argv, python_mounts
+from .bwrap import Mount, _ancestors, as_user, bubblewrap_available, bwrap_argv, can_drop_uid, python_mounts
 from .launch import Limits, RunOutcome, run
 from .watchdog import EventReader, disk_usage
 
 __all__ = ["EventReader", "Limits", "Mount", "RunOutcome", "_ancestors", "as_user", "bubblewrap_available",
-           "bwrap_argv", "disk_usage", "python_mounts", "run"]
+           "bwrap_argv", "can_drop_uid", "disk_usage", "python_mounts", "run"]

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import uids
+
 
 @dataclass(frozen=True)
 class Mount:
@@ -36,6 +38,20 @@ def bubblewrap_available() -> bool:
             capture_output=True,
             timeout=20,
         )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def can_drop_uid() -> bool:
+    """Whether student code can be started as an unprivileged uid here (the no-namespace level):
+    root, and `setpriv` really switching to the top uid of the pool."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return False
+    try:
+        top = uids.pool()[-1]
+        probe = subprocess.run(["setpriv", f"--reuid={top}", f"--regid={top}", "--clear-groups", "--", "true"],
+                               capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0

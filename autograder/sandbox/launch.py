@@ -17,9 +17,13 @@ from pathlib import Path
 
 from ..errors import InfrastructureError
 from ..result import Isolation
-from . import levels, watchdog
+from . import levels, nonamespace, watchdog
 from .bwrap import Mount, bwrap_argv
 from .cgroups import Cgroup
+from .memguard import MemoryGuard
+
+
+JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class Limits:
     call_seconds: float = 30.0
     disk_bytes: int | None = None  # all writable folders together; None: twice file_size_bytes
     accept_weaker: frozenset[str] = frozenset()  # parts (levels.PARTS) that may run below the level asked for
+    cgroups: bool = True  # False: no cgroup at all; memory by the memory guard, processes by RLIMIT_NPROC
+    namespaces: bool = True  # False: the no-namespace level (nonamespace.py), for containers that refuse them
+    secrets: tuple[Path, ...] = ()  # closed to the sandbox's uid at the no-namespace level (solutions, cache, results)
 
     @property
     def disk_quota(self) -> int:
@@ -84,10 +91,12 @@ def run(
     Raises `InfrastructureError` before starting anything if a limit cannot be enforced at the
     level the config asks for (`levels.require`).
     """
-    cgroup = Cgroup(limits.memory_bytes, limits.pids)
-    isolation = levels.enforced(cgroup, namespaces=sandbox, uid=uid)
+    cgroup = Cgroup(limits.memory_bytes, limits.pids, enabled=limits.cgroups)
+    guarded = cgroup.memory_level is None  # no memory controller: the watchdog's memory guard instead
+    isolation = levels.enforced(cgroup, namespaces=sandbox, uid=uid, memory_guard=guarded)
     try:
-        levels.require(isolation, cgroups=True, accept_weaker=limits.accept_weaker)
+        levels.require(isolation, cgroups=limits.cgroups, accept_weaker=limits.accept_weaker,
+                       problems=cgroup.problems)
     except InfrastructureError:
         cgroup.remove()
         raise
@@ -103,8 +112,10 @@ def run(
 
     # No preexec_fn (unsafe once batch workers run in threads): a tiny shell joins the cgroup,
     # then prlimit sets the rlimits and execs the program.
-    join = "; ".join(f'echo $$ > "{d}/cgroup.procs"' for d in cgroup.dirs)
-    launcher = ["/bin/sh", "-c", (join + "; " if join else "") + 'exec "$@"', "sandbox-launcher",
+    # A failed join ends the launcher before anything runs (exit JOIN_FAILED, no events), rather than
+    # running the notebook outside its cgroup.
+    join = "".join(f'echo $$ > "{d}/cgroup.procs" || exit {JOIN_FAILED}; ' for d in cgroup.dirs)
+    launcher = ["/bin/sh", "-c", join + 'exec "$@"', "sandbox-launcher",
                 "prlimit", f"--data={limits.memory_bytes}", f"--fsize={limits.file_size_bytes}", "--core=0",
                 f"--nproc={limits.pids}", "--", *full]
     applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc"]
@@ -128,14 +139,21 @@ def run(
             verdict = watchdog.watch(proc, reader, start=start, notebook_seconds=limits.notebook_seconds,
                                      item_seconds=per_item, log=log, writable=writable,
                                      disk_quota=limits.disk_quota,
-                                     kill=lambda: watchdog.kill(proc, cgroup, sandbox))
+                                     kill=lambda: watchdog.kill(proc, cgroup, sandbox),
+                                     memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over
+                                     if guarded else None)
             proc.wait()
         finally:
             watchdog.kill(proc, cgroup, sandbox)  # threads or children that outlive the runner
-            memory_exceeded = cgroup.oom_killed()
+            if not sandbox and uid is not None:
+                nonamespace.kill_uid(uid)  # no pid namespace: a double-forked child outlives the group
+            memory_exceeded = cgroup.oom_killed() or verdict.memory_exceeded
             cgroup.remove()
             reader.poll()
             ours.close()
+    if proc.returncode == JOIN_FAILED and not reader.events:
+        raise InfrastructureError(f"the sandbox could not join its cgroup ({', '.join(map(str, cgroup.dirs))}): "
+                                  f"{log_file.read_text(errors='replace')[-500:].strip()}")
     return RunOutcome(
         returncode=proc.returncode,
         seconds=time.monotonic() - start,
