@@ -14,6 +14,7 @@ import argparse
 import enum
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from .config import Config, load_config
 from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .grade import grade, prepare_assignment
+from .gradescope_settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, sized
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
 from .result import Result
@@ -77,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     gs.add_argument("--out", type=Path, default=Path("autograder.zip"))
     gs.add_argument("--assignment", choices=sorted(ASSIGNMENTS),
                     help="grade every submission as this assignment (recommended: one Gradescope assignment each)")
+    gs.add_argument("--timeout-minutes", type=int, default=DEFAULT_TIMEOUT_MINUTES,
+                    help="the autograder timeout you set in Gradescope (default %(default)s, at most 40): the "
+                         "limits are sized so that a submission with every rerun fits")
+    gs.add_argument("--memory-mb", type=int, default=DEFAULT_CONTAINER_MB,
+                    help="the container memory you pick in Gradescope (default %(default)s)")
+    gs.add_argument("--seed", type=int, help="the hidden-case seed of every submission (default: the config's, "
+                                             "else a fresh one); its reference is computed once in setup.sh")
     gs.add_argument("--allow-unsandboxed", action="store_true",
                     help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
                          "then read solutions/ and forge its score); default: such submissions score 0 with a message")
@@ -273,9 +282,13 @@ def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
 def cmd_export(args: argparse.Namespace, config: Config) -> ExitCode:
     from .gradescope import build_autograder_zip
 
+    seed = args.seed if args.seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
+    settings = sized(config, timeout_minutes=args.timeout_minutes, container_mb=args.memory_mb, seed=seed)
     path = build_autograder_zip(args.out, config.root, assignment=args.assignment,
-                                allow_unsandboxed=args.allow_unsandboxed)
-    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
+                                allow_unsandboxed=args.allow_unsandboxed, settings=settings)
+    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment, with:")
+    for line in settings.instructions():
+        print(f"  {line}")
     return ExitCode.OK
 
 

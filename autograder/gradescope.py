@@ -218,6 +218,35 @@ def _write(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _prepare(*, no_namespaces: bool) -> int:
+    """The reference of every assignment of the zip (run_autograder's ASSIGNMENT, else every one
+    with a solution) for the seed fixed in the zip's pyproject.toml, into the grader's cache."""
+    from .config import load_config
+    from .grade import prepare_assignment
+    from .questions import ASSIGNMENTS
+
+    config = load_config(Path.cwd(), namespaces=False if no_namespaces else None)
+    if config.seed is None:
+        print("error: no seed in [tool.autograder]: nothing to prepare once", file=sys.stderr)
+        return 1
+    fixed = _zip_assignment(Path.cwd() / "run_autograder")
+    wanted = [fixed] if fixed else [a for a in ASSIGNMENTS if (config.path(config.solutions_dir) / f"{a}.ipynb").is_file()]
+    for aid in wanted:
+        prepare_assignment(aid, config.seed, config, use_sandbox=True)
+        print(f"setup: reference of {aid} for seed {config.seed} cached")
+    return 0
+
+
+def _zip_assignment(run_autograder: Path) -> str | None:
+    try:
+        for line in run_autograder.read_text().splitlines():
+            if line.startswith("ASSIGNMENT="):
+                return line.split('"')[1] or None
+    except (OSError, IndexError):
+        pass
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.gradescope",
                                      description="Gradescope helpers used by run_autograder.")
@@ -230,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("reason")
     sub.add_parser("can-sandbox", help="exit 0 if bubblewrap can create a sandbox here, else 1")
     sub.add_parser("can-drop-uid", help="exit 0 if notebooks can run as an unprivileged uid here (root, setpriv)")
+    pr = sub.add_parser("prepare", help="compute the reference outputs and times for the course's seed (setup.sh)")
+    pr.add_argument("--no-namespaces", action="store_true", help="at the no-namespace level")
     args = parser.parse_args(argv)
 
     if args.command == "can-sandbox":
@@ -240,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         from .sandbox import can_drop_uid
 
         return 0 if can_drop_uid() else 1
+    if args.command == "prepare":
+        return _prepare(no_namespaces=args.no_namespaces)
     if args.command == "fail":
         _write(args.results_json, failure(args.reason))
         return 0

@@ -173,3 +173,21 @@ def test_a_broken_python_still_leaves_a_valid_results_json(tmp_path, zips, cache
     doc, _ = run_autograder(tmp_path, zips[None], cache, solution(),
                             path=os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"]))
     assert doc["score"] == 0.0 and "the autograder failed" in doc["output"]
+
+
+def test_setup_computes_the_reference_once_and_submissions_reuse_it(tmp_path, zips):
+    """setup.sh's `prepare` caches the reference for the zip's fixed seed; run_autograder then grades
+    the submission alone: nothing new in the cache, and the result has that seed."""
+    cache = tmp_path / "xdg-cache"
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zips["04_optimizers"]) as zf:
+        zf.extractall(root / "source")
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
+    prepared = subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare"], cwd=root / "source",
+                              env=env, capture_output=True, text=True, timeout=900)
+    assert prepared.returncode == 0 and "reference of 04_optimizers for seed" in prepared.stdout, prepared.stderr
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    assert any(p.parts[1] == "reference" for p in before if len(p.parts) > 1)
+    doc, proc = run_autograder(tmp_path, zips["04_optimizers"], cache, solution())
+    assert doc["score"] == 10.0, doc["output"]
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before, "a submission recomputed the reference"
