@@ -158,3 +158,25 @@ def test_forging_results_gains_nothing_without_namespaces(no_namespaces, tmp_pat
     twin = twin_of(variant)
     if twin is not None:
         assert scores(result) == scores(grade_within(make_variant(twin, tmp_path / "twin"), limits))
+
+
+ESCAPES = [v for v in hostile.ESCAPES if v.name in ("exits_and_kills", "fork_bomb", "swallows_interrupts",
+                                                      "allocates_30_gb")]
+
+
+@pytest.mark.parametrize("variant", ESCAPES, ids=lambda v: v.name)
+def test_escapes_gain_nothing_without_cgroups(config, tmp_path, variant):
+    """No cgroup at all: processes bounded by RLIMIT_NPROC of the sandbox's own uid, memory by the
+    guard, hangs by the watchdog; each case loses only what it loses in the full sandbox."""
+    result = grade_within(make_variant(variant, tmp_path), dataclasses.replace(limits_for(config, variant),
+                                                                               cgroups=False))
+    assert result.isolation.pids == "rlimit" and result.isolation.memory == "guard"
+    assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
+
+
+@pytest.mark.parametrize("variant", ESCAPES, ids=lambda v: v.name)
+def test_escapes_gain_nothing_without_namespaces(no_namespaces, tmp_path, variant):
+    """No pid namespace: killing, fork bombs, hangs and memory at the no-namespace level."""
+    result = grade_within(make_variant(variant, tmp_path), limits_for(no_namespaces, variant))
+    assert result.isolation.namespaces == "none"
+    assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
