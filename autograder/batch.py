@@ -341,7 +341,8 @@ def grade_task(path: str, assignment: str, student: str, seed: int, settings: di
     from .config import load_config
     from .grade import grade
 
-    config = load_config(Path(settings["root"]), cache_dir=Path(settings["cache_dir"]))
+    config = load_config(Path(settings["root"]), cache_dir=Path(settings["cache_dir"]),
+                         namespaces=settings.get("namespaces"))  # --no-namespaces reaches the workers
     result = grade(Path(path), config, assignment_id=assignment, seed=seed, use_sandbox=settings["sandbox"],
                    student=student)
     return result.to_json()

@@ -213,7 +213,7 @@ def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, clie
                                     use_sandbox=use_sandbox, student=sub.student),
             workers=workers, force=args.force, on_progress=_progress_printer(),
             dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
-                                      "sandbox": use_sandbox})
+                                      "sandbox": use_sandbox, "namespaces": config.namespaces})
     from .report import write_reports  # matplotlib is imported only when a batch needs reports
 
     paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced], class_list)
