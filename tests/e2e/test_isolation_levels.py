@@ -6,14 +6,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from autograder import uids
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import bubblewrap_available, nonamespace
 from tests.conftest import REPO, make_variant
 from tests.e2e.test_hostile import grade_within, limits_for, lost, report, scores, twin_of
 from tests.submissions import hostile
@@ -124,16 +126,29 @@ def test_reading_the_solutions_and_the_cache_finds_nothing_without_namespaces(no
     other.parent.mkdir()
     other.write_text("{}")
     variant = at_host_paths(hostile.reads_outside(str(REPO), str(no_namespaces.cache_dir), str(results), str(other)))
-    # without a pid namespace the host's process list is visible (README): too long for the report
+    # without a pid namespace the host's process list is visible (README): too long for the report;
+    # every job folder's name is visible in /tmp, so look into them instead: none but its own opens
+    others = ('attempt("other jobs", lambda: [p for p in glob.glob("/tmp/dnn-grader-job-*/*/work/*") '
+              'if not p.startswith(os.path.dirname(os.environ["HOME"]))])')
     variant = dataclasses.replace(variant, insert_first=tuple(
-        "\n".join(line for line in cell.splitlines() if 'attempt("processes"' not in line)
+        "\n".join(others if 'attempt("other jobs"' in line else line for line in cell.splitlines()
+                  if 'attempt("processes"' not in line)
         for cell in variant.insert_first))
-    result = grade_within(make_variant(variant, tmp_path), limits_for(no_namespaces, variant))
+    # a neighbour's job folder, as the no-namespace level lays it out for another sandbox's uid
+    neighbour = Path(tempfile.mkdtemp(prefix="dnn-grader-job-"))
+    try:
+        (neighbour / "pass1" / "work").mkdir(parents=True)
+        (neighbour / "pass1" / "work" / "submission.ipynb").write_text("{}")
+        with uids.lease() as other:
+            nonamespace.own_job_folder(neighbour, other)
+            result = grade_within(make_variant(variant, tmp_path), limits_for(no_namespaces, variant))
+    finally:
+        shutil.rmtree(neighbour)
     found = report(result)
     for what in ("solutions", "grader source", "reference cache", "results folder", "other student", "etc shadow",
                  "root ssh"):
         assert found[what] in ("FileNotFoundError", "PermissionError"), (what, found[what])
-    assert found["other jobs"] in ([], "PermissionError") or all("pass" not in j for j in found["other jobs"])
+    assert found["other jobs"] == []
     assert found["real test split (Debian)"] in ("PermissionError", "FileNotFoundError")
     assert found["grader package"] in ("ModuleNotFoundError", "PermissionError")
     assert lost(result) == set()
