@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import json
 import os
 import secrets
 import sys

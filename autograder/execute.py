@@ -25,8 +25,8 @@ from . import collect, data, sandbox, uids
 from .collect import CallOutput
 from .course import installed_courses, is_course
 from .notebook import CodeCell
-from .sandbox import nonamespace
 from .result import Isolation
+from .sandbox import nonamespace
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 RUNTIME_FILES = ("supervisor.py", "runner.py", "probe.py")

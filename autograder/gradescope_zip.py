@@ -14,7 +14,13 @@ from pathlib import Path
 
 from .config import load_config
 from .errors import UsageError
-from .gradescope_settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, GradescopeSettings, sized, sized_pyproject
+from .gradescope_settings import (
+    DEFAULT_CONTAINER_MB,
+    DEFAULT_TIMEOUT_MINUTES,
+    GradescopeSettings,
+    sized,
+    sized_pyproject,
+)
 
 PLACEHOLDER = "@ASSIGNMENT@"
 

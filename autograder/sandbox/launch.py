@@ -22,7 +22,6 @@ from .bwrap import Mount, bwrap_argv
 from .cgroups import Cgroup
 from .memguard import MemoryGuard
 
-
 JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.errors import UsageError
 from autograder.config import load_config
+from autograder.errors import UsageError
 from autograder.gradescope import build_autograder_zip, failure, main, to_gradescope
 from autograder.gradescope_settings import sized
 from autograder.result import CaseResult, Execution, QuestionResult, Result
