@@ -104,6 +104,8 @@ def test_repository_pyproject_loads():
     ('accept_weaker = "memory"\n', "accept_weaker must be a list of limits among 'memory', 'pids'"),
     ('accept_weaker = ["memroy"]\n', "accept_weaker must be a list of limits"),
     ('accept_weaker = ["network"]\n', "accept_weaker must be a list of limits"),
+    ('cgroups = "no"\n', "cgroups must be true or false"),
+    ("namespaces = 0\n", "namespaces must be true or false"),
 ])
 def test_wrong_value_types_are_usage_errors(tmp_path, body, message):
     pyproject(tmp_path, body)
@@ -130,3 +132,7 @@ def test_accept_weaker_reaches_the_sandbox_limits(tmp_path):
     assert load_config(tmp_path / "a").limits.accept_weaker == frozenset({"memory"})
     pyproject(tmp_path / "b", "")
     assert load_config(tmp_path / "b").limits.accept_weaker == frozenset()
+    pyproject(tmp_path / "c", "cgroups = false\nnamespaces = false\n")
+    limits = load_config(tmp_path / "c").limits
+    assert (limits.cgroups, limits.namespaces) == (False, False)
+    assert (tmp_path / "c" / "solutions").resolve() in [p.resolve() for p in limits.secrets]  # closed to the uid
