@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,10 +25,11 @@ from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .files import write_atomic
 from .grade import grade
+from .gradescope_settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, sized
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
 from .result import Result
-from .sandbox import bubblewrap_available
+from .sandbox import bubblewrap_available, can_drop_uid, nonamespace
 
 
 class ExitCode(enum.IntEnum):
@@ -74,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     gs.add_argument("--out", type=Path, default=Path("autograder.zip"))
     gs.add_argument("--assignment", choices=sorted(ASSIGNMENTS),
                     help="grade every submission as this assignment (recommended: one Gradescope assignment each)")
+    gs.add_argument("--timeout-minutes", type=int, default=DEFAULT_TIMEOUT_MINUTES,
+                    help="the autograder timeout you set in Gradescope (default %(default)s, at most 40): the "
+                         "limits are sized so that a submission with every rerun fits")
+    gs.add_argument("--memory-mb", type=int, default=DEFAULT_CONTAINER_MB,
+                    help="the container memory you pick in Gradescope (default %(default)s)")
+    gs.add_argument("--seed", type=int, help="the hidden-case seed of every submission (default: the config's, "
+                                             "else a fresh one); its reference is computed once in setup.sh")
     gs.add_argument("--allow-unsandboxed", action="store_true",
                     help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
                          "then read solutions/ and forge its score); default: such submissions score 0 with a message")
@@ -93,9 +102,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the hidden cases (default: config, else random, recorded)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="run submissions WITHOUT bubblewrap (only rlimits and a watchdog); recorded in results")
+    parser.add_argument("--no-namespaces", action="store_true",
+                        help="where bubblewrap cannot make namespaces (Gradescope, Docker): run each notebook as an "
+                             "unprivileged uid of its own, secrets closed by file modes, no network isolation "
+                             "(needs root); recorded in results")
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
+    if getattr(args, "no_namespaces", False):
+        if args.no_sandbox:
+            raise UsageError("--no-namespaces and --no-sandbox exclude each other")
+        if not can_drop_uid():
+            raise InfrastructureError("--no-namespaces needs root and setpriv (util-linux) to start notebooks as "
+                                      "an unprivileged uid")
+        print("warning: --no-namespaces: notebooks run as unprivileged uids without namespaces (no network "
+              "isolation); results say so", file=sys.stderr)
+        return True
     if args.no_sandbox:
         print("warning: --no-sandbox: submissions run unconfined; results say sandboxed: false", file=sys.stderr)
         return False
@@ -121,6 +143,8 @@ def summary(result: Result, seed: bool = True) -> str:
 def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     args.out.mkdir(parents=True, exist_ok=True)
+    if not config.namespaces:
+        nonamespace.protect([args.out])  # the results: no notebook may read or forge them
     single = len(args.submissions) == 1 and args.submissions[0].suffix.lower() == ".ipynb" \
         and args.submissions[0].is_file() and not args.dask_scheduler and not args.roster
     if single:
@@ -195,9 +219,13 @@ def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
 def cmd_export(args: argparse.Namespace, config: Config) -> ExitCode:
     from .gradescope import build_autograder_zip
 
+    seed = args.seed if args.seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
+    settings = sized(config, timeout_minutes=args.timeout_minutes, container_mb=args.memory_mb, seed=seed)
     path = build_autograder_zip(args.out, config.root, assignment=args.assignment,
-                                allow_unsandboxed=args.allow_unsandboxed)
-    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment")
+                                allow_unsandboxed=args.allow_unsandboxed, settings=settings)
+    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment, with:")
+    for line in settings.instructions():
+        print(f"  {line}")
     return ExitCode.OK
 
 
@@ -248,7 +276,7 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = load_config(find_course(args.course))
+        config = load_config(find_course(args.course), namespaces=False if getattr(args, "no_namespaces", False) else None)
         return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify,
                     "export": cmd_export, "similarity": cmd_similarity}[args.command](args, config))
     except UsageError as exc:

@@ -20,6 +20,7 @@ from .errors import UsageError
 from .questions import get_assignment
 from .questions.base import Assignment
 from .sandbox import Limits
+from .sandbox.levels import PARTS
 
 
 def _default_cache() -> Path:
@@ -48,6 +49,9 @@ class Config:
     thresholds: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> accuracy
     assignments: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # id -> LIMIT_KEYS overrides
     similarity_threshold: float = 0.4  # pairs flagged in the similarity report (autograder/similarity/pairs.py)
+    accept_weaker: tuple[str, ...] = ()  # limits (memory, pids) that may run below a cgroup's level (README)
+    cgroups: bool = True  # False: no cgroup; memory by the watchdog's memory guard, processes by RLIMIT_NPROC
+    namespaces: bool = True  # False: the no-namespace level (containers that refuse namespaces; README)
     root: Path = Path(".")
 
     @property
@@ -55,7 +59,9 @@ class Config:
         return Limits(memory_bytes=self.memory_mb * 1024**2, pids=self.pids,
                       file_size_bytes=self.file_size_mb * 1024**2, notebook_seconds=self.notebook_seconds,
                       cell_seconds=self.cell_seconds, call_seconds=self.call_seconds,
-                      disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2)
+                      disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2,
+                      accept_weaker=frozenset(self.accept_weaker), cgroups=self.cgroups,
+                      namespaces=self.namespaces, secrets=(self.path(self.solutions_dir), self.cache_dir))
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() else self.root / value
@@ -141,6 +147,15 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
             raise UsageError(f"{where} must be a number above 0 and at most 1, not {value!r}")
         return float(value)
+    if key in ("cgroups", "namespaces"):
+        if not isinstance(value, bool):
+            raise UsageError(f"{where} must be true or false, not {value!r}")
+        return value
+    if key == "accept_weaker":
+        if not isinstance(value, (list, tuple)) or any(v not in PARTS for v in value):
+            raise UsageError(f"{where} must be a list of limits among {', '.join(map(repr, PARTS))} "
+                             f"(those that may run below a cgroup's level), not {value!r}")
+        return tuple(value)
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise UsageError(f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, "

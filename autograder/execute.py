@@ -25,6 +25,8 @@ from . import collect, data, sandbox, uids
 from .collect import CallOutput
 from .course import installed_courses, is_course
 from .notebook import CodeCell
+from .result import Isolation
+from .sandbox import nonamespace
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 RUNTIME_FILES = ("supervisor.py", "runner.py", "probe.py")
@@ -52,6 +54,7 @@ class ExecutionRecord:
     skipped: tuple[str, ...]
     cell_errors: tuple[CellError, ...]
     tracebacks: tuple[str, ...] = ()
+    isolation: Isolation | None = None  # the first pass's (every pass is set up alike)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ def _env(job_root: str, data: bool, tf_threads: int) -> dict[str, str]:
         "IPYTHONDIR": f"{job_root}/work/.ipython",
         "KERAS_HOME": f"{job_root}/work/.keras",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TMPDIR": f"{job_root}/work",  # without namespaces /tmp is the host's, shared with later notebooks
         "PATH": "/usr/bin:/bin",
     }
     if tf_threads > 0:
@@ -115,6 +119,18 @@ def _mounts(root: Path, data_dir: Path | None) -> list[sandbox.Mount]:
     return mounts
 
 
+def _secrets() -> list[Path]:
+    """What the notebook must never read and that may lie where it could: the grader's package and
+    every place the real Fashion-MNIST may live (the installed course: `_masked`, `_without_namespaces`)."""
+    found = [Path(__file__).resolve().parent]
+    for _, folder in data.candidate_dirs():
+        try:
+            found.append(folder.resolve())
+        except OSError:
+            continue
+    return found
+
+
 def _masked() -> list[Path]:
     """Host folders that a mount would otherwise show to the submission, hidden by an empty tmpfs.
 
@@ -129,15 +145,10 @@ def _masked() -> list[Path]:
       hand must not be importable by a submission (it sees the venv's packages only).
     """
     visible = [Path("/usr")] + [m.source for m in sandbox.python_mounts()]
-    candidates = [Path(__file__).resolve().parent, *(c.resolve() for c in installed_courses() if is_course(c))]
+    candidates = [*_secrets(), *(c.resolve() for c in installed_courses() if is_course(c))]
     if sys.prefix != sys.base_prefix:
         base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
         candidates += [Path(base[key]).resolve() for key in ("purelib", "platlib")]
-    for _, folder in data.candidate_dirs():
-        try:
-            candidates.append(folder.resolve())
-        except OSError:
-            continue
     hidden = []
     for path in candidates:
         if path.is_dir() and any(path == v or v in path.parents for v in visible) and path not in hidden:
@@ -158,28 +169,37 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
     outputs = collect.no_outputs(call_ids)
     known_items = {f"cell:{c.index}" for c in job.cells} | {f"probe:{cid}" for cid in call_ids}
     passes = 0
+    isolation: Isolation | None = None
     # One uid for every pass of this job, held until its folders are gone: no other sandbox on the
     # machine runs as it meanwhile, so none shares its process budget (RLIMIT_NPROC is per uid).
     with contextlib.ExitStack() as stack:
         uid = stack.enter_context(uids.lease()) if use_sandbox else None
         tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch))
+        namespaces = use_sandbox and limits.namespaces  # else, sandboxed: the no-namespace level
+        if use_sandbox and not namespaces:
+            assert uid is not None
+            _without_namespaces(Path(tmp), uid, limits)
         for passes in range(1, max_passes + 1):
             root = Path(tmp) / f"pass{passes}"
             root.mkdir()
             _layout(root, job, uid)
+            if job.data_dir is not None and not namespaces:
+                nonamespace.share_data(job.data_dir, root / "data")  # the cache holding it is closed to the uid
             spec = {"cells": [{"index": c.index, "source": c.source} for c in job.cells], "skip": skip,
                     "stuck": stuck, "cell_seconds": limits.cell_seconds, "call_seconds": limits.call_seconds,
                     "sandboxed": use_sandbox}
             (root / "in" / "cells.json").write_text(json.dumps(spec))
-            job_root = JOB if use_sandbox else str(root)
+            job_root = JOB if namespaces else str(root)
             python = [sys.executable, "-s"]
             runner = sandbox.as_user([*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"],
                                      sandbox=use_sandbox, uid=uid)
             argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
             outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
                                   cwd=f"{job_root}/work", limits=limits, log_file=Path(tmp) / f"log{passes}.txt",
-                                  sandbox=use_sandbox, masked=_masked() if use_sandbox else ())
+                                  sandbox=namespaces, masked=_masked() if namespaces else (),
+                                  item_seconds=lambda item: _item_seconds(item, limits), uid=uid)
             total += outcome.seconds
+            isolation = isolation or outcome.isolation
             timed_out |= outcome.timed_out
             killed |= outcome.killed
             memory |= outcome.memory_exceeded
@@ -222,6 +242,9 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
                 status = ("killed" if outcome.disk_exceeded else
                           "timeout" if outcome.stuck_item or outcome.timed_out else "killed")
                 ename, evalue = (old.ename, old.evalue) if old else ("", "")
+                if outcome.memory_exceeded and outcome.killed and not ename:  # the memory guard's kill
+                    ename, evalue = "MemoryExceeded", (f"the notebook's processes held more than "
+                                                       f"{limits.memory_bytes // 1024**2} MB")
                 if outcome.disk_exceeded:
                     ename, evalue = "DiskQuotaExceeded", (f"the notebook wrote more than "
                                                           f"{limits.disk_quota // 1024**2} MB to disk")
@@ -231,8 +254,24 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
     tracebacks += [e.traceback for e in sorted(cells.values(), key=lambda e: e.index) if e.traceback]
     record = ExecutionRecord(seconds=round(total, 3), timed_out=timed_out, killed=killed, memory_exceeded=memory or any(
         e.ename == "MemoryError" for e in errors), sandboxed=use_sandbox, passes=passes, skipped=tuple(skip),
-        cell_errors=errors, tracebacks=tuple(tracebacks))
+        cell_errors=errors, tracebacks=tuple(tracebacks), isolation=isolation)
     return record, outputs
+
+
+def _without_namespaces(tmp: Path, uid: int, limits: sandbox.Limits) -> None:
+    """The no-namespace level's file system (sandbox/nonamespace.py): the job folder the uid's alone,
+    every secret closed to it, the interpreter open to it."""
+    nonamespace.own_job_folder(tmp, uid)
+    # the installed course's solutions only: its folder may hold the virtual environment the notebook runs in
+    courses = [c.resolve() / "solutions" for c in installed_courses() if is_course(c)]
+    nonamespace.protect([*_secrets(), *courses, *limits.secrets])
+    nonamespace.require_reachable([Path(sys.executable), *(m.source for m in sandbox.python_mounts())])
+
+
+def _item_seconds(item: str | None, limits: sandbox.Limits) -> float:
+    """How long the watchdog lets an item run: a probe call has the call limit, a cell (and the
+    time between items) the cell limit. The item names are the runner's (`runtime/runner.py`)."""
+    return limits.call_seconds if (item or "").startswith("probe:") else limits.cell_seconds
 
 
 def _tail(path: Path, limit: int = 3000) -> str:

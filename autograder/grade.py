@@ -77,7 +77,7 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
                             record.skipped, tuple({"cell": e.cell, "status": e.status, "ename": e.ename,
                                                    "evalue": e.evalue} for e in record.cell_errors),
                             time_limits),
-        submission_sha256=digest, settings_hash=settings_hash,
+        submission_sha256=digest, settings_hash=settings_hash, isolation=record.isolation,
     )
 
 

@@ -13,7 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 3  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits)
+SCHEMA_VERSION = 3  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits),
+                    #    isolation (what confined the run, as enforced)
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
 
 
@@ -53,6 +54,46 @@ class TimeLimits:
     floor_seconds: float
 
 
+# The levels each part of the isolation can have, strongest first (`Isolation.shortfalls`).
+FULL_LEVELS = {"namespaces": ("bwrap",), "network": ("none",), "memory": ("cgroup-v1", "cgroup-v2"),
+               "pids": ("cgroup-v1", "cgroup-v2")}
+WEAKER = {
+    "namespaces": {"none": "no namespaces: the notebook saw the host's files that its uid can read"},
+    "network": {"host": "no network isolation: the notebook could reach the network"},
+    "memory": {"guard": "memory bounded by the watchdog's memory guard (polled), not by a cgroup",
+               "rlimit": "memory bounded per process only (RLIMIT_DATA): no cgroup, no guard",
+               "none": "no memory limit"},
+    "pids": {"rlimit": "processes bounded by RLIMIT_NPROC of the sandbox's uid, not by a cgroup",
+             "none": "no process limit (no cgroup, and RLIMIT_NPROC does not bind root)"},
+}
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What confined the run, as the sandbox enforced it (not as configured): a limit that could
+    not be set on this machine shows here as a weaker level, never silently as the configured one.
+
+    namespaces: bwrap | none; network: none | host; uid: the unprivileged uid the notebook ran
+    as (None: the grader's own); memory: cgroup-v1 | cgroup-v2 | guard | rlimit | none;
+    pids: cgroup-v1 | cgroup-v2 | rlimit | none.
+    """
+
+    namespaces: str
+    network: str
+    uid: int | None
+    memory: str
+    pids: str
+
+    def shortfalls(self) -> tuple[str, ...]:
+        """One sentence per part weaker than full isolation (empty: fully isolated): what the
+        feedback, the summary and Gradescope's output warn about."""
+        out = [WEAKER[part].get(getattr(self, part), f"{part}: {getattr(self, part)}")
+               for part, full in FULL_LEVELS.items() if getattr(self, part) not in full]
+        if self.uid is None:
+            out.append("the notebook ran as the grader's own user")
+        return tuple(out)
+
+
 @dataclass(frozen=True)
 class Execution:
     seconds: float
@@ -82,6 +123,7 @@ class Result:
     # sha256 of the effective settings it was graded under (autograder/settings.py: every question's
     # points, the accuracy thresholds, the run's limits): a regrade under other settings shows.
     settings_hash: str = ""
+    isolation: Isolation | None = None  # None: the notebook never ran (unreadable)
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,8 +137,10 @@ class Result:
         if doc.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"result schema {doc.get('schema_version')!r}, this grader reads {SCHEMA_VERSION}")
         execution = doc.get("execution")
+        isolation = doc.get("isolation")
         return Result(
-            **{k: v for k, v in doc.items() if k not in ("questions", "execution")},
+            **{k: v for k, v in doc.items() if k not in ("questions", "execution", "isolation")},
+            isolation=None if isolation is None else Isolation(**isolation),
             questions=tuple(QuestionResult(**{**q, "feedback": tuple(q["feedback"]),
                                               "cases": tuple(CaseResult(**c) for c in q["cases"])})
                             for q in doc["questions"]),

@@ -70,7 +70,8 @@ class Dask:
 
     def __init__(self, client: Any, config: Config, use_sandbox: bool) -> None:
         self.client = client
-        self.settings = {"root": str(config.root), "cache_dir": str(config.cache_dir), "sandbox": use_sandbox}
+        self.settings = {"root": str(config.root), "cache_dir": str(config.cache_dir), "sandbox": use_sandbox,
+                         "namespaces": config.namespaces}  # --no-namespaces reaches the workers
 
     @classmethod
     def connect(cls, address: str, config: Config, use_sandbox: bool) -> Dask:
@@ -116,7 +117,8 @@ def grade_task(path: str, assignment: str, student: str, seed: int, settings: di
     from ..config import load_config
     from ..grade import grade
 
-    config = load_config(Path(settings["root"]), cache_dir=Path(settings["cache_dir"]))
+    config = load_config(Path(settings["root"]), cache_dir=Path(settings["cache_dir"]),
+                         namespaces=settings.get("namespaces"))
     result = grade(Path(path), config, assignment_id=assignment, seed=seed, use_sandbox=settings["sandbox"],
                    student=student)
     return result.to_json()

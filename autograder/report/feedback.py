@@ -22,6 +22,7 @@ INTRO = ("For every question: your score, its status, and for what did not pass,
 
 UNREADABLE_HINT = "Check that the file you uploaded is the notebook and opens in Jupyter."
 CELLS = "cells are counted from the top of the notebook, text cells included"
+WEAKER = "Graded with weaker limits than a full sandbox (the grader's machine could not set them):"
 SEPARATOR = "\n\n"  # between the messages of one question, shown in one block
 
 HINTS = {
@@ -53,6 +54,9 @@ def _html_result(result: Result) -> str:
     if result.error:
         parts.append('<div class="box bad"><b>Your submission could not be read</b>, so it was not run and every '
                      f'question scores 0:<pre>{esc(result.error)}</pre>{esc(UNREADABLE_HINT)}</div>\n')
+    if result.isolation is not None and result.isolation.shortfalls():
+        parts.append(f'<div class="box warn"><b>{esc(WEAKER)}</b><ul>'
+                     + "".join(f"<li>{esc(m)}</li>" for m in result.isolation.shortfalls()) + "</ul></div>\n")
     run = _run_problems(result)
     if run:
         items = "".join(f"<li><b>{esc(p.kind)}</b>: {esc(HINTS.get(p.kind, ''))}<ul>"
@@ -96,6 +100,8 @@ def _md_result(result: Result) -> str:
     if result.error:
         lines += ["**Your submission could not be read**, so it was not run and every question scores 0:", "",
                   code_block(result.error), UNREADABLE_HINT, ""]
+    if result.isolation is not None and result.isolation.shortfalls():
+        lines += [f"**{WEAKER}**", "", *(f"- {m}" for m in result.isolation.shortfalls()), ""]
     run = _run_problems(result)
     if run:
         lines += [f"**Problems while running your notebook** ({CELLS})", ""]

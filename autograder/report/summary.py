@@ -33,6 +33,9 @@ def _counts(results: Sequence[Result], unplaced: Sequence[tuple[str, str]]) -> s
              _card("unreadable", unreadable, unreadable > 0), _card("not placed", len(unplaced), len(unplaced) > 0)]
     if unsandboxed:
         cards.append(_card("NOT sandboxed", unsandboxed, True))
+    weaker = [r for r in results if r.isolation is not None and r.isolation.shortfalls()]
+    if weaker:
+        cards.append(_card("weaker limits", len(weaker), True))
     seeds = ", ".join(str(s) for s in sorted({r.seed for r in results})) or "none"
     versions = ", ".join(sorted({r.grader_version for r in results})) or "none"
     out = (f'<div class="cards">{"".join(cards)}</div>\n'
@@ -40,6 +43,11 @@ def _counts(results: Sequence[Result], unplaced: Sequence[tuple[str, str]]) -> s
     if unsandboxed:
         out += (f'<div class="box bad">{unsandboxed} submission(s) ran <b>without the sandbox</b> '
                 "(<code>--no-sandbox</code>): their code could read and write what the grader can.</div>\n")
+    if weaker:
+        missing = sorted({s for r in weaker for s in r.isolation.shortfalls()})  # type: ignore[union-attr]
+        out += (f'<div class="box bad">{len(weaker)} submission(s) ran with <b>weaker isolation</b> than a full '
+                "sandbox (recorded in each result's <code>isolation</code>):<ul>"
+                + "".join(f"<li>{esc(m)}</li>" for m in missing) + "</ul></div>\n")
     return out
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from autograder.gradescope import build_autograder_zip
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import bubblewrap_available, can_drop_uid
 from tests.conftest import REPO
+from tests.e2e.test_isolation_levels import failing_bwrap_and_open_interpreter
 
 pytestmark = pytest.mark.slow
 QUESTIONS = ("momentum_step", "nesterov_step", "adagrad_step", "rmsprop_step", "adam_step")
@@ -128,11 +129,29 @@ def test_not_exactly_one_notebook_scores_zero(files, tmp_path, zips, cache):
     assert f"exactly one .ipynb notebook in the submission, found {len(files)}" in doc["output"]
 
 
-def test_without_bubblewrap_it_fails_closed_unless_allowed(tmp_path, zips, cache):
+def test_where_bwrap_cannot_make_namespaces_it_grades_as_an_unprivileged_uid(tmp_path, zips, cache):
+    """Gradescope's containers (Docker's default seccomp) refuse bubblewrap's namespaces: the zip
+    falls back to the no-namespace level, never to root, and the solution keeps full marks."""
+    if not can_drop_uid():
+        pytest.skip("needs root and setpriv")
+    with failing_bwrap_and_open_interpreter(tmp_path / "fakebin") as fake:
+        path = os.pathsep.join([str(fake), str(Path(sys.executable).parent), os.environ["PATH"]])
+        doc, proc = run_autograder(tmp_path / "gs", zips[None], cache, solution(), path=path)
+        source = tmp_path / "gs" / "autograder" / "source"
+        assert source.stat().st_mode & 0o077 == 0 and (source.parent / "results").stat().st_mode & 0o077 == 0
+    assert "grading at the no-namespace level" in proc.stdout, proc.stdout + proc.stderr
+    assert doc["score"] == 10.0, doc["output"]
+    assert "no network isolation" in doc["output"] and "WITHOUT the bubblewrap sandbox" not in doc["output"]
+
+
+def test_without_an_unprivileged_uid_it_fails_closed_unless_allowed(tmp_path, zips, cache):
+    """Neither namespaces nor another uid (not root): 0 with the reason, or --no-sandbox if the
+    zip was exported with --allow-unsandboxed."""
     fake = tmp_path / "fakebin"
     fake.mkdir()
-    (fake / "bwrap").write_text("#!/bin/sh\nexit 1\n")
-    (fake / "bwrap").chmod(0o755)
+    for tool in ("bwrap", "setpriv"):
+        (fake / tool).write_text("#!/bin/sh\nexit 1\n")
+        (fake / tool).chmod(0o755)
     path = os.pathsep.join([str(fake), str(Path(sys.executable).parent), os.environ["PATH"]])
     closed, _ = run_autograder(tmp_path / "closed", zips[None], cache, solution(), path=path)
     assert closed["score"] == 0.0 and "cannot create its sandbox" in closed["output"]
@@ -154,3 +173,21 @@ def test_a_broken_python_still_leaves_a_valid_results_json(tmp_path, zips, cache
     doc, _ = run_autograder(tmp_path, zips[None], cache, solution(),
                             path=os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"]))
     assert doc["score"] == 0.0 and "the autograder failed" in doc["output"]
+
+
+def test_setup_computes_the_reference_once_and_submissions_reuse_it(tmp_path, zips):
+    """setup.sh's `prepare` caches the reference for the zip's fixed seed; run_autograder then grades
+    the submission alone: nothing new in the cache, and the result has that seed."""
+    cache = tmp_path / "xdg-cache"
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zips["04_optimizers"]) as zf:
+        zf.extractall(root / "source")
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
+    prepared = subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare"], cwd=root / "source",
+                              env=env, capture_output=True, text=True, timeout=900)
+    assert prepared.returncode == 0 and "reference of 04_optimizers for seed" in prepared.stdout, prepared.stderr
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    assert any(p.parts[1] == "reference" for p in before if len(p.parts) > 1)
+    doc, proc = run_autograder(tmp_path, zips["04_optimizers"], cache, solution())
+    assert doc["score"] == 10.0, doc["output"]
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before, "a submission recomputed the reference"

@@ -118,6 +118,9 @@ def test_cli_grade_writes_json_and_exit_codes(config, tmp_path):
     assert ok.returncode == 0, ok.stderr
     doc = json.loads((tmp_path / "04_optimizers.json").read_text())
     assert doc["schema_version"] == SCHEMA_VERSION and doc["score"] == doc["max_score"] and doc["seed"] == 3
+    # what confined the run, as enforced on this machine (cgroup v1 or v2, bubblewrap, a uid of the pool)
+    assert doc["isolation"]["namespaces"] == "bwrap" and doc["isolation"]["network"] == "none"
+    assert doc["isolation"]["memory"] in ("cgroup-v1", "cgroup-v2") and doc["isolation"]["uid"] >= 60000
     assert "10 / 10" in ok.stdout
     empty = tmp_path / "empty_04_optimizers.ipynb"
     empty.write_text("")

@@ -101,6 +101,11 @@ def test_repository_pyproject_loads():
     ('limit_multiple = "5x"\n', "limit_multiple must be a positive number"),
     ("limit_floor_seconds = 0\n", "limit_floor_seconds must be a positive number of seconds"),
     ("disk_mb = 1.5\n", "disk_mb must be an integer"),
+    ('accept_weaker = "memory"\n', "accept_weaker must be a list of limits among 'memory', 'pids'"),
+    ('accept_weaker = ["memroy"]\n', "accept_weaker must be a list of limits"),
+    ('accept_weaker = ["network"]\n', "accept_weaker must be a list of limits"),
+    ('cgroups = "no"\n', "cgroups must be true or false"),
+    ("namespaces = 0\n", "namespaces must be true or false"),
 ])
 def test_wrong_value_types_are_usage_errors(tmp_path, body, message):
     pyproject(tmp_path, body)
@@ -120,3 +125,14 @@ def test_disk_quota_defaults_to_twice_the_file_size_and_can_be_set(tmp_path):
 def test_tf_threads_zero_means_tensorflows_default(tmp_path):
     pyproject(tmp_path, "tf_threads = 0\n")
     assert load_config(tmp_path).tf_threads == 0
+
+
+def test_accept_weaker_reaches_the_sandbox_limits(tmp_path):
+    pyproject(tmp_path / "a", 'accept_weaker = ["memory"]\n')
+    assert load_config(tmp_path / "a").limits.accept_weaker == frozenset({"memory"})
+    pyproject(tmp_path / "b", "")
+    assert load_config(tmp_path / "b").limits.accept_weaker == frozenset()
+    pyproject(tmp_path / "c", "cgroups = false\nnamespaces = false\n")
+    limits = load_config(tmp_path / "c").limits
+    assert (limits.cgroups, limits.namespaces) == (False, False)
+    assert (tmp_path / "c" / "solutions").resolve() in [p.resolve() for p in limits.secrets]  # closed to the uid

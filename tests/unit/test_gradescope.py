@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from autograder.config import load_config
 from autograder.errors import UsageError
 from autograder.gradescope import build_autograder_zip, failure, main, to_gradescope
+from autograder.gradescope_settings import sized
 from autograder.result import CaseResult, Execution, QuestionResult, Result
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,8 +200,9 @@ def test_zip_layout(tmp_path):
 
 
 def test_zip_is_reproducible_and_can_fix_the_assignment(tmp_path):
-    a = build_autograder_zip(tmp_path / "a.zip", REPO, assignment="04_optimizers")
-    b = build_autograder_zip(tmp_path / "b.zip", REPO, assignment="04_optimizers")
+    settings = sized(load_config(REPO), timeout_minutes=10, container_mb=3072, seed=11)
+    a = build_autograder_zip(tmp_path / "a.zip", REPO, assignment="04_optimizers", settings=settings)
+    b = build_autograder_zip(tmp_path / "b.zip", REPO, assignment="04_optimizers", settings=settings)
     assert a.read_bytes() == b.read_bytes()
     with zipfile.ZipFile(a) as zf:
         assert 'ASSIGNMENT="04_optimizers"' in zf.read("run_autograder").decode()
@@ -207,3 +210,37 @@ def test_zip_is_reproducible_and_can_fix_the_assignment(tmp_path):
         build_autograder_zip(tmp_path / "c.zip", REPO, assignment="99_nope")
     with pytest.raises(UsageError, match="missing"):
         build_autograder_zip(tmp_path / "d.zip", tmp_path)
+
+
+# ---- Gradescope-sized settings ----------------------------------------------------------------
+
+def test_limits_fit_gradescopes_timeout_with_every_rerun(tmp_path):
+    config = load_config(REPO)
+    for minutes in (10, 20, 40):
+        settings = sized(config, timeout_minutes=minutes, container_mb=3072, seed=5)
+        assert settings.worst_case_seconds() <= minutes * 60
+        assert settings.cell_seconds + config.limit_floor_seconds <= settings.notebook_seconds <= config.notebook_seconds
+    assert sized(config, timeout_minutes=10, container_mb=3072, seed=5).memory_mb == 3072 - 512
+    with pytest.raises(UsageError, match="pick at least 1536 MB"):
+        sized(config, timeout_minutes=10, container_mb=768, seed=5)  # Gradescope's default container
+    with pytest.raises(UsageError, match="at most|1 to 40"):
+        sized(config, timeout_minutes=41, container_mb=3072, seed=5)
+    with pytest.raises(UsageError, match="too little"):
+        sized(config, timeout_minutes=2, container_mb=3072, seed=5)
+
+
+def test_the_zips_pyproject_carries_the_sized_settings_and_the_fixed_seed(tmp_path):
+    settings = sized(load_config(REPO), timeout_minutes=10, container_mb=3072, seed=424242)
+    path = build_autograder_zip(tmp_path / "autograder.zip", REPO, settings=settings)
+    with zipfile.ZipFile(path) as zf:
+        zf.extractall(tmp_path / "source")
+        guide = zf.read("GRADESCOPE.md").decode()
+        setup = zf.read("setup.sh").decode()
+    config = load_config(tmp_path / "source")  # valid TOML, every key once, the grader reads it
+    assert (config.seed, config.notebook_seconds, config.cell_seconds, config.memory_mb) == (
+        424242, settings.notebook_seconds, settings.cell_seconds, settings.memory_mb)
+    assert config.max_passes * config.notebook_seconds + 60 <= 600
+    for line in settings.instructions():
+        assert line in guide and line in setup
+    assert "at least 3072 MB" in guide and "at least 10 minutes" in guide
+    assert "autograder.gradescope prepare" in setup

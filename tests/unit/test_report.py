@@ -284,3 +284,18 @@ def test_nothing_to_report(tmp_path):
     assert list(paths["feedback"].iterdir()) == []
 
 
+def test_weaker_isolation_is_warned_in_summary_and_feedback(tmp_path):
+    """A limit the machine could not set shows in the instructor's summary and the feedback; a
+    fully isolated result shows no such warning."""
+    from autograder.result import Isolation
+    full = Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v2")
+    weak = Isolation("bwrap", "none", 60002, "guard", "rlimit")
+    ok, guarded = a4_full("ok"), a4_full("guarded")
+    write_reports([Result(**{**ok.__dict__, "isolation": full}), Result(**{**guarded.__dict__, "isolation": weak})],
+                  tmp_path)
+    summary = (tmp_path / "summary.html").read_text()
+    assert "weaker isolation" in summary and "memory guard" in summary and "RLIMIT_NPROC" in summary
+    feedback = {p.stem: p.read_text() for p in (tmp_path / "feedback").glob("*.*")}
+    assert "weaker limits" in feedback["guarded"] and "memory guard" in feedback["guarded"]
+    assert "weaker limits" not in feedback["ok"]
+    assert "memory guard" in feedback_markdown("guarded", [Result(**{**guarded.__dict__, "isolation": weak})])

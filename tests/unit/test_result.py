@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from autograder.result import SCHEMA_VERSION, CaseResult, Execution, QuestionResult, Result, TimeLimits
+from autograder.result import SCHEMA_VERSION, CaseResult, Execution, Isolation, QuestionResult, Result, TimeLimits
 
 
 def sample(execution=True, error=None) -> Result:
@@ -24,6 +24,7 @@ def sample(execution=True, error=None) -> Result:
                             TimeLimits(60.0, 30.0, 30.0, 0.5, 0.01, 0.003, 5.0, 30.0))
         if execution else None,
         error=error, settings_hash="0" * 64,
+        isolation=Isolation("bwrap", "none", 60001, "cgroup-v1", "cgroup-v1") if execution else None,
     )
 
 
@@ -40,6 +41,7 @@ def test_json_round_trip(result):
     if result.execution:
         assert isinstance(back.execution, Execution) and isinstance(back.execution.skipped, tuple)
         assert isinstance(back.execution.limits, TimeLimits) and doc["execution"]["limits"]["cell_seconds"] == 30.0
+        assert isinstance(back.isolation, Isolation) and doc["isolation"]["memory"] == "cgroup-v1"
 
 
 def test_to_json_is_deterministic_and_plain():
@@ -68,3 +70,13 @@ def test_results_differ_when_a_field_differs():
     doc = sample().to_dict()
     doc["questions"][0]["score"] = 0.5
     assert Result.from_dict(doc) != sample()
+
+
+def test_isolation_shortfalls_name_every_weaker_part():
+    assert Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v1").shortfalls() == ()
+    weak = Isolation("none", "host", None, "rlimit", "none").shortfalls()
+    assert len(weak) == 5
+    assert any("network" in m for m in weak) and any("RLIMIT_DATA" in m for m in weak)
+    assert any("grader's own user" in m for m in weak)
+    assert Isolation("bwrap", "none", 60001, "guard", "cgroup-v1").shortfalls() == (
+        "memory bounded by the watchdog's memory guard (polled), not by a cgroup",)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox, uids
-from autograder.sandbox import Mount, _ancestors, _EventReader, as_user, bubblewrap_available, bwrap_argv, python_mounts
+from autograder.sandbox import EventReader, Mount, _ancestors, as_user, bubblewrap_available, bwrap_argv, python_mounts
 
 MOUNTS = [
     Mount(Path("/opt/python/3.11"), "/opt/python/3.11"),
@@ -94,14 +94,14 @@ def test_python_mounts_cover_the_interpreter():
         assert not (Path(m.target) == Path("/usr") or Path("/usr") in Path(m.target).parents)
 
 
-# --- _EventReader ------------------------------------------------------------------------------------
+# --- EventReader ------------------------------------------------------------------------------------
 
 @pytest.fixture
 def channel():
     """The grader's end (read by the reader) and the supervisor's end of the event socket."""
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
-    yield _EventReader(ours), theirs
+    yield EventReader(ours), theirs
     ours.close()
     theirs.close()
 

@@ -1,0 +1,172 @@
+"""Start one confined run: rlimits, the cgroup, bubblewrap (or not), the event socket, the watchdog.
+
+The only place that starts student code (through the supervisor it launches). See the package's
+docstring for the shape of a sandbox and why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InfrastructureError
+from ..result import Isolation
+from . import levels, nonamespace, watchdog
+from .bwrap import Mount, bwrap_argv
+from .cgroups import Cgroup
+from .memguard import MemoryGuard
+
+JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run."""
+
+    memory_bytes: int = 3 * 1024**3
+    pids: int = 256
+    file_size_bytes: int = 512 * 1024**2
+    notebook_seconds: float = 600.0
+    cell_seconds: float = 300.0
+    call_seconds: float = 30.0
+    disk_bytes: int | None = None  # all writable folders together; None: twice file_size_bytes
+    accept_weaker: frozenset[str] = frozenset()  # parts (levels.PARTS) that may run below the level asked for
+    cgroups: bool = True  # False: no cgroup at all; memory by the memory guard, processes by RLIMIT_NPROC
+    namespaces: bool = True  # False: the no-namespace level (nonamespace.py), for containers that refuse them
+    secrets: tuple[Path, ...] = ()  # closed to the sandbox's uid at the no-namespace level (solutions, cache, results)
+
+    @property
+    def disk_quota(self) -> int:
+        return self.disk_bytes if self.disk_bytes is not None else 2 * self.file_size_bytes
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the watchdog saw; plain facts, no interpretation of the notebook's results."""
+
+    returncode: int | None
+    seconds: float
+    timed_out: bool
+    killed: bool
+    memory_exceeded: bool
+    stuck_item: str | None
+    sandboxed: bool
+    limits_applied: tuple[str, ...] = field(default_factory=tuple)
+    disk_exceeded: bool = False
+    last_item: str | None = None     # what was running when the run ended, if anything
+    last_started: str | None = None  # the last item that started (ended or not)
+    events: tuple[dict, ...] = ()    # the supervisor's events, in order (bounded)
+    isolation: Isolation | None = None  # what confined the run, as enforced (levels.enforced)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    mounts: Sequence[Mount],
+    env: dict[str, str],
+    cwd: str,
+    limits: Limits,
+    log_file: Path,
+    sandbox: bool = True,
+    masked: Iterable[Path] = (),
+    item_seconds: Callable[[str | None], float] | None = None,
+    uid: int | None = None,
+) -> RunOutcome:
+    """Run the supervisor `argv` confined, under the watchdog, and report what happened.
+
+    The program's stdin is the event socket (see `watchdog.EventReader`); it must start student code
+    through `as_user`. With `sandbox=False` (asked for explicitly by the user) the program runs
+    directly, still with rlimits, cgroup and watchdog, and paths are the host paths: mounts are
+    ignored. `item_seconds(item)` is how long the item the runner reports as running may take
+    (default: `limits.cell_seconds` for every item, and between items). `uid` is the one `argv`
+    drops student code to (`as_user`), recorded in the outcome's isolation.
+
+    Raises `InfrastructureError` before starting anything if a limit cannot be enforced at the
+    level the config asks for (`levels.require`).
+    """
+    cgroup = Cgroup(limits.memory_bytes, limits.pids, enabled=limits.cgroups)
+    guarded = cgroup.memory_level is None  # no memory controller: the watchdog's memory guard instead
+    isolation = levels.enforced(cgroup, namespaces=sandbox, uid=uid, memory_guard=guarded)
+    try:
+        levels.require(isolation, cgroups=limits.cgroups, accept_weaker=limits.accept_weaker,
+                       problems=cgroup.problems)
+    except InfrastructureError:
+        cgroup.remove()
+        raise
+    applied = list(cgroup.applied)
+    if sandbox:
+        if not shutil.which("bwrap"):
+            raise InfrastructureError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap, "
+                                      "or pass --no-sandbox to run submissions unconfined")
+        full = bwrap_argv(mounts, masked, cwd, env) + list(argv)
+        child_env = {"PATH": "/usr/bin:/bin"}
+    else:
+        full, child_env = list(argv), {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
+
+    # No preexec_fn (unsafe once batch workers run in threads): a tiny shell joins the cgroup,
+    # then prlimit sets the rlimits and execs the program.
+    # A failed join ends the launcher before anything runs (exit JOIN_FAILED, no events), rather than
+    # running the notebook outside its cgroup.
+    join = "".join(f'echo $$ > "{d}/cgroup.procs" || exit {JOIN_FAILED}; ' for d in cgroup.dirs)
+    launcher = ["/bin/sh", "-c", join + 'exec "$@"', "sandbox-launcher",
+                "prlimit", f"--data={limits.memory_bytes}", f"--fsize={limits.file_size_bytes}", "--core=0",
+                f"--nproc={limits.pids}", "--", *full]
+    applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc"]
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.setblocking(False)
+    reader = watchdog.EventReader(ours)
+    writable = [m.source for m in mounts if m.writable]
+    per_item = item_seconds or (lambda _item: limits.cell_seconds)
+    start = time.monotonic()
+    with open(log_file, "wb") as log:
+        try:
+            proc = subprocess.Popen(launcher, stdin=theirs.fileno(), stdout=log, stderr=subprocess.STDOUT,
+                                    env=child_env, cwd=None if sandbox else cwd, start_new_session=True)
+        except OSError as exc:
+            cgroup.remove()
+            ours.close()
+            raise InfrastructureError(f"cannot start the sandbox: {exc}") from exc
+        finally:
+            theirs.close()
+        try:
+            verdict = watchdog.watch(proc, reader, start=start, notebook_seconds=limits.notebook_seconds,
+                                     item_seconds=per_item, log=log, writable=writable,
+                                     disk_quota=limits.disk_quota,
+                                     kill=lambda: watchdog.kill(proc, cgroup, sandbox),
+                                     memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over
+                                     if guarded else None)
+            proc.wait()
+        finally:
+            watchdog.kill(proc, cgroup, sandbox)  # threads or children that outlive the runner
+            if not sandbox and uid is not None:
+                nonamespace.kill_uid(uid)  # no pid namespace: a double-forked child outlives the group
+            memory_exceeded = cgroup.oom_killed() or verdict.memory_exceeded
+            cgroup.remove()
+            reader.poll()
+            ours.close()
+    if proc.returncode == JOIN_FAILED and not reader.events:
+        raise InfrastructureError(f"the sandbox could not join its cgroup ({', '.join(map(str, cgroup.dirs))}): "
+                                  f"{log_file.read_text(errors='replace')[-500:].strip()}")
+    return RunOutcome(
+        returncode=proc.returncode,
+        seconds=time.monotonic() - start,
+        timed_out=verdict.timed_out,
+        killed=verdict.killed,
+        memory_exceeded=memory_exceeded,
+        stuck_item=verdict.stuck,
+        sandboxed=sandbox,
+        limits_applied=tuple(applied + ["watchdog:disk"]),
+        disk_exceeded=verdict.disk_exceeded,
+        last_item=reader.current,
+        last_started=reader.last_started,
+        events=tuple(reader.events),
+        isolation=isolation,
+    )
+
+

@@ -1,0 +1,55 @@
+"""Which isolation a run really has, and refusing to run with less than the config asks for.
+
+Apart from the launcher because it is policy, not mechanism: the launcher sets up what the
+machine allows (a cgroup may not be writable, a controller not delegated), this module names
+the result (`result.Isolation`, recorded in every result) and decides whether it is enough.
+A limit that vanished is an infrastructure error, never a silent default: before this, a cgroup
+v2 machine ran every notebook without a memory limit and nothing said so.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ..errors import InfrastructureError
+from ..result import Isolation
+from .cgroups import Cgroup
+
+# What each limit can be accepted at when the config lists it in `accept_weaker` (any level it has);
+# without it, the strongest level the config asks for (cgroups on: a cgroup) is required.
+PARTS = ("memory", "pids")
+
+
+def enforced(cgroup: Cgroup, *, namespaces: bool, uid: int | None, memory_guard: bool = False) -> Isolation:
+    """The isolation a run set up: from the cgroup as it is (not as asked), the sandbox mode and
+    the uid the notebook runs as."""
+    memory = cgroup.memory_level or ("guard" if memory_guard else "rlimit")
+    # RLIMIT_NPROC binds only a non-root uid: the sandbox's own, or the grader's when it is not root
+    pids = cgroup.pids_level or ("rlimit" if uid is not None or os.geteuid() != 0 else "none")
+    return Isolation(namespaces="bwrap" if namespaces else "none", network="none" if namespaces else "host",
+                     uid=uid, memory=memory, pids=pids)
+
+
+def required(cgroups: bool) -> dict[str, tuple[str, ...]]:
+    """The levels each part must reach: with cgroups on, a cgroup; with cgroups turned off in the
+    config, the fallback the config then asks for (the memory guard; the uid's RLIMIT_NPROC)."""
+    if cgroups:
+        return {"memory": ("cgroup-v1", "cgroup-v2"), "pids": ("cgroup-v1", "cgroup-v2")}
+    return {"memory": ("cgroup-v1", "cgroup-v2", "guard"), "pids": ("cgroup-v1", "cgroup-v2", "rlimit")}
+
+
+def require(isolation: Isolation, *, cgroups: bool, accept_weaker: frozenset[str],
+            problems: Sequence[str] = ()) -> None:
+    """Raise `InfrastructureError` when a part is below what the config asks for and the config
+    does not accept a weaker level for it (`accept_weaker`); `problems` (the cgroup's: why a
+    limit could not be set) go into the message."""
+    short = [f"{part}: {getattr(isolation, part)} (needs {' or '.join(levels)})"
+             for part, levels in required(cgroups).items()
+             if getattr(isolation, part) not in levels and part not in accept_weaker]
+    if short:
+        raise InfrastructureError(
+            "the sandbox cannot enforce the limits the config asks for: " + "; ".join(short)
+            + "".join(f". {p}" for p in problems) + ". Fix the machine (a writable cgroup with the memory and pids controllers), or accept the weaker "
+            "level explicitly: accept_weaker = [" + ", ".join(f'"{s.split(":")[0]}"' for s in short)
+            + "] in [tool.autograder]")

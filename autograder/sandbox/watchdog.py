@@ -1,0 +1,221 @@
+"""The watchdog: follows a run's events and ends it when a limit is crossed, from outside the sandbox.
+
+Apart from the launcher because it is the policy (which limit, when to kill, how to kill every
+process), while the launcher only assembles the process. It knows nothing of the runner's item
+names: the caller says how long an item may run (`item_seconds`), so a new kind of item changes
+the caller, not this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from .cgroups import Cgroup
+
+DISK_CHECK_SECONDS = 0.5
+GUARD_SECONDS = 0.2  # the memory guard's poll (memguard.py)
+_MAX_ENTRIES = 100_000
+_GRACE_SECONDS = 5.0  # past an item's limit: the runner's own alarm should have ended it by then
+
+
+class EventReader:
+    """Follows the supervisor's events on the socket that is its standard input.
+
+    Only the supervisor holds the other end (student code runs under another uid and cannot reach
+    it), so these events are the run's own; their contents still came from a notebook's
+    interpreter, so lines are size-capped and garbage is ignored, and the limits applied come from
+    this side. Reading never blocks: a silent or flooding sandbox cannot stall the watchdog.
+    """
+
+    MAX_EVENTS = 100_000
+    MAX_LINE = 256 * 1024
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.events: list[dict] = []
+        self.current: str | None = None
+        self.last_started: str | None = None
+        self.since = time.monotonic()  # when the current item started, or the last event came
+        self.closed = False
+
+    def poll(self) -> None:
+        for _ in range(64):
+            try:
+                chunk = self.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return
+            self.buffer += chunk
+            *lines, self.buffer = self.buffer.split(b"\n")
+            if len(self.buffer) > self.MAX_LINE:
+                self.buffer = b""
+            for line in lines:
+                self._take(line)
+
+    def _take(self, line: bytes) -> None:
+        if len(line) > self.MAX_LINE or len(self.events) >= self.MAX_EVENTS:
+            return
+        try:
+            event = json.loads(line)
+            item, kind = str(event["item"])[:200], str(event["event"])
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return
+        self.events.append(event)
+        self.since = time.monotonic()
+        if kind == "start":
+            self.current = self.last_started = item
+        elif kind in ("end", "skipped") and item == self.current:
+            self.current = None
+
+
+@dataclass
+class Verdict:
+    """Why the watchdog ended a run (all false: the run ended on its own)."""
+
+    timed_out: bool = False
+    killed: bool = False
+    disk_exceeded: bool = False
+    memory_exceeded: bool = False  # the memory guard's (a cgroup's OOM kill is read from the cgroup)
+    stuck: str | None = None
+
+
+def watch(proc: subprocess.Popen, reader: EventReader, *, start: float, notebook_seconds: float,
+          item_seconds: Callable[[str | None], float], log: IO[bytes], writable: Iterable[Path],
+          disk_quota: int, kill: Callable[[], None], memory_over: Callable[[], bool] | None = None) -> Verdict:
+    """Poll until `proc` ends or a limit is crossed; then `kill()` the run once.
+
+    `item_seconds(item)` is the limit of the item that runs (None: nothing runs, the time between
+    items, bounded so that a cell cannot claim its own end and then hang). `memory_over()`, if
+    given (the memory guard, where no cgroup limits memory), is polled every `GUARD_SECONDS`.
+    """
+    verdict = Verdict()
+    writable = list(writable)
+    next_disk_check = start + DISK_CHECK_SECONDS
+    next_guard = start
+    while proc.poll() is None:
+        time.sleep(0.1)
+        reader.poll()
+        now = time.monotonic()
+        if now - start > notebook_seconds:
+            verdict.timed_out = True
+        elif now - reader.since > item_seconds(reader.current) + _GRACE_SECONDS:
+            verdict.stuck = reader.current or reader.last_started or "runner"
+        elif now >= next_disk_check and _written(log, writable, disk_quota) > disk_quota:
+            verdict.disk_exceeded, verdict.stuck = True, reader.current
+        elif memory_over is not None and now >= next_guard and memory_over():
+            verdict.memory_exceeded = True  # not `stuck`: the item is blamed as killed, as an OOM kill is
+        else:
+            if now >= next_guard:
+                next_guard = now + GUARD_SECONDS
+            if now >= next_disk_check:
+                next_disk_check = now + DISK_CHECK_SECONDS
+            continue
+        verdict.killed = True
+        kill()
+        break
+    return verdict
+
+
+
+
+def _written(log, folders: Iterable[Path], stop_above: int) -> int:
+    """What the run has put on disk: its writable folders and its stdout/stderr log.
+
+    The log is the grader's file, but the notebook fills it (every print), up to `RLIMIT_FSIZE` a
+    pass: left out, a printing loop would write that much past the quota.
+    """
+    try:
+        logged = os.fstat(log.fileno()).st_blocks * 512
+    except OSError:
+        logged = 0
+    return logged + disk_usage(folders, max(0, stop_above - logged))
+
+
+def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
+    """Bytes allocated under `folders` (symlinks not followed), counting up to just past `stop_above`.
+
+    RLIMIT_FSIZE bounds one file; this bounds them all (a loop writing 500 MB files would fill the
+    grader's disk). A tree of more than 100,000 entries counts as over any quota: walking it would
+    take the watchdog too long, and no notebook needs it.
+    """
+    total, entries = 0, 0
+    stack = [Path(f) for f in folders]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entries > _MAX_ENTRIES:
+                        return stop_above + 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += info.st_blocks * 512
+                    if total > stop_above:
+                        return total
+                    if stat.S_ISDIR(info.st_mode):
+                        stack.append(Path(entry.path))
+        except OSError:
+            continue
+    return total
+
+
+def children(pid: int) -> set[int]:
+    """Pids whose parent is `pid` (from /proc: works without a cgroup too)."""
+    found = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                        found.add(int(name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def kill(proc: subprocess.Popen, cgroup: Cgroup, sandboxed: bool) -> None:
+    """End every process of the run, and reap the launcher.
+
+    Sandboxed, from the inside out: `proc` is bubblewrap's outer process, the parent of the
+    sandbox's init (bubblewrap again, pid 1 of the pid namespace, whose death ends every process in
+    it). Killed first, the outer one would orphan that init, and its zombie would go to the
+    machine's pid 1: every killed run left a `[bwrap] <defunct>` there (this machine's pid 1 reaped
+    it seconds later; a container whose pid 1 is a shell or `sleep` never does). Killed last, it
+    reaps its child itself and exits, and we reap it. Sandboxed, the process group is only
+    signalled while `proc` is unreaped: after that its number can belong to another sandbox's
+    launcher (pid_max can be as low as 32768). Unsandboxed there is no pid namespace: the
+    notebook's children are in `proc`'s group (and cgroup) and are killed with it, as before.
+    """
+    if sandboxed and proc.returncode is None:
+        deadline = time.monotonic() + 5.0
+        while proc.poll() is None and time.monotonic() < deadline:
+            for pid in (children(proc.pid) | cgroup.pids()) - {proc.pid}:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.02)
+    if proc.returncode is None or not sandboxed:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+    cgroup.kill_all()
