@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 2  # 2: execution.limits
+SCHEMA_VERSION = 3  # 2: execution.limits; 3: questions[].picture
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
 
 
@@ -35,6 +35,9 @@ class QuestionResult:
     cases_total: int
     feedback: tuple[str, ...] = ()
     cases: tuple[CaseResult, ...] = ()
+    # The feedback's picture of a failed question, from its public case only (questions/pictures.py):
+    # plain JSON, bounded in size; None when passed, or when nothing is worth drawing.
+    picture: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
