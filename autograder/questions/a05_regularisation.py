@@ -61,9 +61,8 @@ def _dropout_picture(scaled: bool):
             rescaled = np.isclose(got, x / (1 - rate), rtol=1e-9, atol=0) & ~dropped & ~as_is
         right, wrong = (rescaled, as_is) if scaled else (as_is, rescaled)
         other = ~(dropped | as_is | rescaled)
-        kept = "kept, divided by (1 - rate)" if scaled else "kept unchanged"
-        other_kept = "kept unchanged" if scaled else "kept, divided by (1 - rate)"
-        return categories(["dropped (0)", kept, other_kept, "any other value"],
+        kept, other_kept = ("kept / (1 - rate)", "kept as is") if scaled else ("kept as is", "kept / (1 - rate)")
+        return categories(["dropped (0)", kept, other_kept, "other values"],
                           [dropped.sum(), right.sum(), wrong.sum(), other.sum()],
                           [rate * x.size, (1 - rate) * x.size, 0, 0])
 

@@ -123,11 +123,11 @@ def _distribution(qid: str, d: dict[str, Any]) -> tuple[str, str]:
         alt = (f"Histogram of your {qid}'s {sum(counts):,.0f} samples (blue bars) against the counts {what} "
                f"expects in each bin (red line), from {edges[0]:.3g} to {edges[-1]:.3g}")
     else:  # counts per category
-        names = [str(v)[:40] for v in d["labels"]][:len(counts)]
+        names = [str(v)[:24] for v in d["labels"]][:len(counts)]
         if len(names) != len(counts):
             raise Undrawable("labels")
         p = Panel(64, 26, W - 200, H - 68, (0.0, float(len(counts))), (0.0, top))
-        p.axes("", "count", [i + 0.5 for i in range(len(counts))], [n.split(",")[0] for n in names])
+        p.axes("", "count", [i + 0.5 for i in range(len(counts))], names)
         for i, (n, e) in enumerate(zip(counts, exp)):
             p.bar(i + 0.15, i + 0.85, n, BLUE)
             p.line([i + 0.05, i + 0.95], [e, e], RED, 3)

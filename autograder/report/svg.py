@@ -29,7 +29,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def label(value: float) -> str:
-    return "0" if value == 0 else f"{value:.3g}"
+    if value == 0:
+        return "0"
+    return f"{value:,.0f}" if 1e3 <= abs(value) < 1e7 else f"{value:.3g}"
 
 
 def span(values: Iterable[float | None], pad: float = 0.08) -> tuple[float, float]:
@@ -38,7 +40,11 @@ def span(values: Iterable[float | None], pad: float = 0.08) -> tuple[float, floa
     if not finite:
         return 0.0, 1.0
     lo, hi = min(finite), max(finite)
-    width = hi - lo if hi > lo else max(1.0, abs(lo))
+    floor = 0.1 * max(abs(lo), abs(hi)) or 1.0  # values equal to rounding show as equal, not spread out
+    if hi - lo < floor:
+        middle = (lo + hi) / 2
+        lo, hi = middle - floor / 2, middle + floor / 2
+    width = hi - lo
     return lo - pad * width, hi + pad * width
 
 
