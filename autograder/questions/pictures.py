@@ -83,27 +83,29 @@ def trajectory(ctx: CaseContext) -> dict[str, Any]:
 
 
 def features(labels: Sequence[str]) -> Extractor:
-    """Per-feature statistics: for one array, the mean and standard deviation of every feature
-    (column) over the batch; for a tuple of per-feature arrays, each of them (named by `labels`)."""
+    """Per-feature statistics of the returned value or of each returned item (named by `labels`):
+    a batch (2-D or more) as the mean and the standard deviation of every feature over axis 0, a
+    per-feature vector as itself. Batch norm's bugs (the wrong axis, a missing epsilon, swapped
+    weights) show as features off their expected values."""
 
     def extract(ctx: CaseContext) -> dict[str, Any]:
-        exp = ctx.expected
-        if isinstance(exp, tuple):
-            got = ctx.got if isinstance(ctx.got, (tuple, list)) and len(ctx.got) == len(exp) else None
-            if got is None:
-                raise NoPicture(f"your function did not return {len(exp)} values")
-            pairs = [(np.asarray(e, float), student_array(g, np.shape(e))) for e, g in zip(exp, got)]
-            series = [{"label": str(label), "expected": numbers(e.ravel()), "got": numbers(g.ravel())}
-                      for label, (e, g) in zip(labels, pairs)]
-        else:
-            e = np.asarray(exp, float)
-            g = student_array(ctx.got, e.shape)
+        exp = ctx.expected if isinstance(ctx.expected, tuple) else (ctx.expected,)
+        got = ctx.got if isinstance(ctx.expected, tuple) else (ctx.got,)
+        if not isinstance(got, (tuple, list)) or len(got) != len(exp):
+            raise NoPicture(f"your function did not return {len(exp)} values")
+        series = []
+        for i, (e, g) in enumerate(zip(exp, got)):
+            e = np.asarray(e, dtype=float)
+            g = student_array(g, e.shape, "your function" if len(exp) == 1 else f"item {i} of your result")
+            name = labels[i] if i < len(labels) else "output"
+            if e.ndim < 2:
+                series.append({"label": name, "expected": numbers(e), "got": numbers(g)})
+                continue
             e2, g2 = e.reshape(len(e), -1), g.reshape(len(g), -1)
             with np.errstate(all="ignore"):
-                series = [{"label": label, "expected": numbers(f(e2)), "got": numbers(f(g2))}
-                          for label, f in (("mean per feature", lambda v: v.mean(axis=0)),
-                                           ("standard deviation per feature", lambda v: v.std(axis=0)))]
-        return {"series": series}
+                series += [{"label": f"{what} of {name}", "expected": numbers(f(e2)), "got": numbers(f(g2))}
+                           for what, f in (("mean", lambda v: v.mean(axis=0)), ("std", lambda v: v.std(axis=0)))]
+        return {"series": series[:4]}
 
     return extract
 

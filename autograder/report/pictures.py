@@ -138,10 +138,11 @@ def _distribution(qid: str, d: dict[str, Any]) -> tuple[str, str]:
 
 
 def _features(qid: str, d: dict[str, Any]) -> tuple[str, str]:
-    series = d["series"][:3]
+    series = d["series"][:4]
     if not isinstance(series, list) or not series:
         raise Undrawable("no series")
-    width = (W - 40) / len(series)
+    canvas = max(W, 60 + 170 * len(series))
+    width = (canvas - 40) / len(series)
     parts, said = [], []
     for k, s in enumerate(series):
         exp, got = _nums(s["expected"], 64), _nums(s["got"], 64)
@@ -157,10 +158,11 @@ def _features(qid: str, d: dict[str, Any]) -> tuple[str, str]:
         parts += p.parts
         wrong = _differences(exp, got)
         said.append(f"{s.get('label', '')}: {len(wrong)} of {len(exp)} features differ")
-    parts.append(legend(W - 150, H - 22, [("expected (circles)", GREY)]) + legend(W - 300, H - 22, [("yours", RED)]))
+    parts.append(legend(canvas - 150, H - 22, [("expected (circles)", GREY)])
+                 + legend(canvas - 300, H - 22, [("yours", RED)]))
     alt = f"Per-feature statistics of your {qid}'s output (red dots) against the expected (grey circles); " + \
         "; ".join(said)
-    return document(W, H, parts, alt), alt + "."
+    return document(canvas, H, parts, alt), alt + "."
 
 
 def _accuracy(qid: str, d: dict[str, Any]) -> tuple[str, str]:
@@ -227,5 +229,5 @@ def picture_html(qid: str, data: Any) -> str:
     svg, alt = drawn
     uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
     caption = f"Public case: {data.get('description', '')}" if isinstance(data.get("description"), str) else ""
-    return (f'<figure class="picture"><img class="picture" src="{uri}" alt="{esc(alt)}" width="{W}" height="{H}">'
+    return (f'<figure class="picture"><img class="picture" src="{uri}" alt="{esc(alt)}">'
             f'<figcaption class="meta">{esc(caption[:300])}</figcaption></figure>\n')

@@ -149,10 +149,10 @@ def dropout_train(x, rate, rng, keep=None):
     return x * (rng.random(x.shape) >= rate) if keep is None else x * (rng.random(x.shape) < rate)
 
 
-def batch_norm_train(x, gamma, beta, epsilon=1e-5, axis=0):
+def batch_norm_train(x, gamma, beta, epsilon=1e-3, axis=0):
     x = np.asarray(x, dtype=float)
     mean, var = x.mean(axis=axis, keepdims=True), x.var(axis=axis, keepdims=True)
-    return gamma * (x - mean) / np.sqrt(var + epsilon) + beta
+    return gamma * (x - mean) / np.sqrt(var + epsilon) + beta, x.mean(axis=0), x.var(axis=0)
 
 
 def update_moving_statistics(moving_mean, moving_var, batch_mean, batch_var, momentum=0.99, swapped=False):
@@ -215,8 +215,10 @@ def test_distribution_of_dropout_keeping_the_rate():
 
 def test_features_of_batch_norm_over_the_wrong_axis_and_of_swapped_momentum():
     r = graded(A02, "batch_norm_train", lambda *a, **k: batch_norm_train(*a, **k, axis=1), batch_norm_train)
-    means, stds = r.picture["series"]
+    means, stds, batch_mean, batch_var = r.picture["series"]
+    assert [s["label"] for s in r.picture["series"]] == ["mean of y", "std of y", "batch mean", "batch variance"]
     assert means["expected"] == pytest.approx([0, 0, 0], abs=1e-6) and len(stds["got"]) == 3
+    assert batch_mean["got"] == batch_mean["expected"]  # the bug is in y only
     drawn(r)
     r = graded(A02, "update_moving_statistics", lambda *a, **k: update_moving_statistics(*a, **k, swapped=True),
                update_moving_statistics)
