@@ -72,9 +72,9 @@ def _html_result(result: Result) -> str:
         parts.append("<h3>What to fix</h3>\n")
         for q, msgs in todo:
             parts.append(f"<h4><code>{esc(q.id)}</code> {badge(q.status)}</h4>\n")
-            parts.append(f"<pre>{esc(SEPARATOR.join(msgs))}</pre>\n")
-            if q.picture is not None:
+            if q.picture is not None:  # first: the picture is what a student sees at a glance
                 parts.append(picture_html(q.id, q.picture))
+            parts.append(f"<pre>{esc(SEPARATOR.join(msgs))}</pre>\n")
     elif not result.error and all(q.status == "passed" for q in result.questions):
         parts.append('<div class="box good">Every question passed.</div>\n')
     parts.append("</section>\n")
