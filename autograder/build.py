@@ -13,19 +13,19 @@ import copy
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from .errors import BuildError
 from .collect import CallOutput
+from .errors import BuildError
 from .notebook import META_KEY, TAG_SELF_CHECK, TAG_TRAIN, read_notebook, tags
 from .prepare import Plan, make_plan
-from .selfcheck import OTTER_KEY, SHARED_KEY, runtime_source, self_checks, setup_source
 from .questions import ASSIGNMENTS
 from .questions.base import Assignment
+from .selfcheck import OTTER_KEY, SHARED_KEY, runtime_source, self_checks, setup_source
 
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^(\s*)# END SOLUTION\s*$")
@@ -192,14 +192,21 @@ def leaks(built: Built) -> list[str]:
 
 
 def build(solutions_dir: Path, assignments_dir: Path, reference: Callable[[Plan], dict[str, CallOutput]], *,
-          check_only: bool = False) -> list[str]:
+          check_only: bool = False, assignments: Iterable[Assignment] | None = None) -> list[str]:
     """Regenerate every assignment notebook; with check_only, write nothing.
+
+    `assignments`: as the course grades them (`Config.assignment`: its points and thresholds),
+    default the declarations. The course's numbers are baked into the notebooks because the
+    self-checks show them to a student who has nothing but the notebook (no grader, no
+    pyproject.toml); so changing them in pyproject.toml means rebuilding, and until then
+    `build --check` and `verify` report assignments/ as out of date. Limits are not baked in:
+    no notebook shows them.
 
     Returns the files that differ (with check_only: would differ), including anything left in
     `assignments/tests/`, where self-check files lived before they moved into the notebooks.
     """
     drift: list[str] = []
-    for assignment in ASSIGNMENTS.values():
+    for assignment in ASSIGNMENTS.values() if assignments is None else assignments:
         public = reference(make_plan(assignment, seed=0, hidden=False))
         built = build_one(solutions_dir / f"{assignment.id}.ipynb", assignment, assignments_dir, public)
         leaked = leaks(built)

@@ -4,7 +4,8 @@ Exit codes (also in README):
   0  done: every submission graded / build in sync / verify passed
   2  usage error (bad option, unknown assignment, cannot tell the assignment)
   3  unreadable input: at least one submission could not be read (its result, score 0, is written)
-  4  infrastructure failure: no sandbox, no data, a broken reference solution or a build error
+  4  infrastructure failure: no sandbox, no data, a broken reference solution or a build error (or a
+     batch's similarity report the grader failed to make: the gradebook is written all the same)
   5  verify failed: a solution below full marks, an assignment above 0, or assignments/ out of date
 """
 
@@ -12,21 +13,17 @@ from __future__ import annotations
 
 import argparse
 import enum
-import json
-import os
 import sys
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from . import __version__, batch
 from .build import build
 from .config import Config, load_config
 from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
-from .grade import grade, prepare_assignment
+from .files import write_atomic
+from .grade import grade
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
 from .result import Result
@@ -81,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
                          "then read solutions/ and forge its score); default: such submissions score 0 with a message")
 
+    s = sub.add_parser("similarity", help="pairs of submissions of an assignment with similar code: a ranked list")
+    s.add_argument("results_dir", type=Path, help="the --out folder of `autograder grade` (its code/ and results/)")
+    s.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="only this assignment")
+    s.add_argument("--top", type=int, default=20, help="pairs printed per assignment (default 20; the page has all)")
+
     v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
     v.add_argument("--only", choices=sorted(ASSIGNMENTS), action="append", help="restrict to these assignments")
     _common(v)
@@ -116,12 +118,6 @@ def summary(result: Result, seed: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +127,7 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
         submission = args.submissions[0]
         result = grade(submission, config, assignment_id=args.assignment, seed=args.seed,
                        use_sandbox=use_sandbox, student=args.student)
-        _write_atomic(args.out / f"{submission.stem}.json", result.to_json() + "\n")
+        write_atomic(args.out / f"{submission.stem}.json", result.to_json() + "\n")
         print(summary(result))
         return ExitCode.UNREADABLE if result.error else ExitCode.OK
     if args.student:
@@ -139,81 +135,21 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     return _grade_batch(args, config, use_sandbox)
 
 
-DASK_CONNECT_SECONDS = 10.0  # README: how long an unreachable scheduler is waited for
-
-
-def _dask_client(address: str) -> Any:
-    """A connected Dask client, or a one-line error: a usage error when the extra is not installed
-    (nothing ran yet), an infrastructure error naming the address and the time waited when the
-    scheduler cannot be reached (distributed would otherwise retry for 30 s, then raise a traceback)."""
-    try:
-        from distributed import Client
-    except ImportError:
-        raise UsageError("--dask-scheduler needs the Dask extra: pip install 'dnn-grader[dask]'") from None
-    start = time.monotonic()
-    try:
-        return Client(address, timeout=DASK_CONNECT_SECONDS)
-    except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address...
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise InfrastructureError(f"cannot reach the Dask scheduler at {address} (waited "
-                                  f"{time.monotonic() - start:.0f} s): {reason}") from None
-
-
 def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) -> ExitCode:
-    client = _dask_client(args.dask_scheduler) if args.dask_scheduler else None
-    try:
-        return _run_batch(args, config, use_sandbox, client)
-    finally:
-        if client is not None:
-            client.close()
-
-
-def _run_batch(args: argparse.Namespace, config: Config, use_sandbox: bool, client: Any) -> ExitCode:
-    with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
-        found = batch.discover(args.submissions, Path(tmp), args.assignment)
-        class_list = _apply_roster(args.roster, found) if args.roster else None
-        for item in found.unplaced:
-            print(f"not graded: {item.file}: {item.reason}", file=sys.stderr)
-        seed = batch.batch_seed(args.out, args.seed, config.seed)
-        workers = args.workers or batch.default_workers(config)
-        needed = sorted({s.assignment for s in found.submissions if s.assignment})
-        print(f"batch: {len(found.submissions)} submissions, {len(needed)} assignments, seed {seed}, "
-              + (f"Dask scheduler {args.dask_scheduler}" if args.dask_scheduler else f"{workers} workers"),
-              file=sys.stderr, flush=True)
-        for aid in needed:  # once, before the workers start, so that they share it
-            print(f"batch: preparing the reference for {aid} ...", file=sys.stderr, flush=True)
-            prepare_assignment(aid, seed, config, use_sandbox)
-        results, failures = batch.run_batch(
-            found.submissions, args.out, seed,
-            lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed,
-                                    use_sandbox=use_sandbox, student=sub.student),
-            workers=workers, force=args.force, on_progress=_progress_printer(),
-            dask=client, dask_config={"root": str(config.root), "cache_dir": str(config.cache_dir),
-                                      "sandbox": use_sandbox})
-    from .report import write_reports  # matplotlib is imported only when a batch needs reports
-
-    paths = write_reports(results, args.out, [(u.file, u.reason) for u in found.unplaced], class_list)
-    for failure in failures:
+    options = batch.ClassOptions(assignment=args.assignment, roster=args.roster, seed=args.seed,
+                                 workers=args.workers, force=args.force, dask_scheduler=args.dask_scheduler,
+                                 use_sandbox=use_sandbox)
+    done = batch.grade_class(args.submissions, args.out, config, options,
+                             log=lambda line: print(line, file=sys.stderr, flush=True),
+                             on_progress=_progress_printer())
+    for failure in done.failures:
         print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
-    print(f"graded {len(results)} submissions; gradebook: {paths['gradebook']}; summary: {paths['summary']}; "
-          f"feedback: {args.out / 'feedback'}")
-    if failures:
+    print(f"graded {len(done.results)} submissions; gradebook: {done.paths['gradebook']}; "
+          f"summary: {done.paths['summary']}; feedback: {args.out / 'feedback'}; "
+          f"similar code: {done.similarity or 'FAILED'}")
+    if done.failures:
         return ExitCode.INFRASTRUCTURE
-    return ExitCode.UNREADABLE if any(r.error for r in results) or found.unplaced else ExitCode.OK
-
-
-def _apply_roster(path: Path, found: batch.Discovery) -> Any:
-    """Re-key the found submissions to the roster's students (`roster.match`); the unmatched join
-    the unplaced (listed, exit 3), who submitted nothing is printed."""
-    from .roster import load_roster, match
-
-    class_list = load_roster(path)
-    matched = match(class_list, found.submissions)
-    found.submissions = matched.submissions
-    found.unplaced += matched.unmatched
-    for person in matched.missing:
-        print(f"nothing graded for {person.label} (on the roster)", file=sys.stderr)
-    return class_list
+    return ExitCode.UNREADABLE if any(r.error for r in done.results) or done.unplaced else ExitCode.OK
 
 
 def _progress_printer() -> Callable[[batch.Progress], None]:
@@ -242,7 +178,8 @@ def _build(config: Config, use_sandbox: bool, check_only: bool) -> list[str]:
     """build() with the public reference outputs its self-check files embed (trusted solutions:
     sandboxed when possible, as everything that runs notebooks)."""
     return build(config.path(config.solutions_dir), config.path(config.assignments_dir),
-                 lambda plan: reference_outputs(plan, config, use_sandbox=use_sandbox), check_only=check_only)
+                 lambda plan: reference_outputs(plan, config.for_assignment(plan.assignment.id), use_sandbox=use_sandbox),
+                 check_only=check_only, assignments=[config.assignment(aid) for aid in ASSIGNMENTS])
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
@@ -273,6 +210,23 @@ def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
     return ExitCode.OK
 
 
+def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
+    from .similarity import CODE_DIR, ranked_lines, write_report
+
+    if not (args.results_dir / "results").is_dir():
+        raise UsageError(f"{args.results_dir}: no results/ folder; pass the --out folder of `autograder grade`")
+    if not (args.results_dir / CODE_DIR).is_dir():
+        raise UsageError(f"{args.results_dir}: no {CODE_DIR}/ folder (code copies are kept by `autograder grade` "
+                         "of a class since this version): regrade the class into it (results are kept, only "
+                         "the copies are written)")
+    path, reports, skipped = write_report(args.results_dir, config, args.assignment)
+    print("\n".join(ranked_lines(reports, args.top)))
+    for label, why in skipped:
+        print(f"not compared: {label}: {why}", file=sys.stderr)
+    print(f"similarity report: {path} (a ranked list to read, not a verdict)")
+    return ExitCode.OK
+
+
 def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     problems = [f"{path} is out of date" for path in _build(config, use_sandbox, check_only=True)]
@@ -296,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(find_course(args.course))
         return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify,
-                    "export": cmd_export}[args.command](args, config))
+                    "export": cmd_export, "similarity": cmd_similarity}[args.command](args, config))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

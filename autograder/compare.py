@@ -13,8 +13,9 @@ import numpy as np
 
 from .collect import CallOutput, Raised
 from .errors import InfrastructureError
+from .judging.verdict import CaseContext, Verdict
 from .prepare import Plan, call_id
-from .questions.base import CaseContext, Question, Verdict
+from .questions.base import Question
 from .questions.pictures import picture_data
 from .result import CaseResult, QuestionResult
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import settings
 from .course import has_table
 from .errors import UsageError
+from .questions import get_assignment
+from .questions.base import Assignment
 from .sandbox import Limits
 
 
@@ -39,6 +43,11 @@ class Config:
     limit_floor_seconds: float = 30.0
     max_passes: int = 3
     tf_threads: int = 1
+    # Instructor settings (autograder/settings.py), validated against the declarations on load:
+    points: Mapping[str, float] = field(default_factory=dict)      # "<assignment>.<question>" -> points
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> accuracy
+    assignments: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # id -> LIMIT_KEYS overrides
+    similarity_threshold: float = 0.4  # pairs flagged in the similarity report (autograder/similarity/pairs.py)
     root: Path = Path(".")
 
     @property
@@ -50,6 +59,25 @@ class Config:
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() else self.root / value
+
+    def for_assignment(self, assignment_id: str) -> Config:
+        """These settings with the assignment's own limits (`[tool.autograder.assignments."<id>"]`)
+        in place of the global ones: what its reference and its submissions run under."""
+        return dataclasses.replace(self, **self.assignments.get(assignment_id, {}))  # type: ignore[arg-type]
+
+    def assignment(self, assignment_id: str) -> Assignment:
+        """The declared assignment with this course's points and thresholds (`settings.effective`)."""
+        return settings.effective(get_assignment(assignment_id), self.points, self.thresholds)
+
+    def settings_hash(self, assignment_id: str) -> str:
+        """What every result of the assignment records: a regrade under other settings shows."""
+        own = self.for_assignment(assignment_id)
+        return settings.digest(self.assignment(assignment_id), {key: getattr(own, key) for key in HASHED})
+
+
+# The limits that bound a run and so can change a score; paths, cache and seed (recorded on its own) cannot.
+HASHED = ("memory_mb", "pids", "file_size_mb", "disk_mb", "notebook_seconds", "cell_seconds", "call_seconds",
+          "limit_multiple", "limit_floor_seconds", "max_passes", "tf_threads")
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -67,6 +95,7 @@ def load_config(start: Path | None = None, **overrides: object) -> Config:
     folder inside one); none found: the defaults, relative to `start`."""
     start = (start or Path.cwd()).resolve()
     values: dict[str, object] = {}
+    table: dict[str, object] = {}
     pyproject = find_pyproject(start)
     root = start
     if pyproject is not None:
@@ -83,21 +112,35 @@ def load_config(start: Path | None = None, **overrides: object) -> Config:
     values.update({k: v for k, v in overrides.items() if v is not None})
     for key, value in list(values.items()):
         values[key] = _checked(key, value, pyproject)
-    return Config(root=root, **values)  # type: ignore[arg-type]
+    config = Config(root=root, **values)  # type: ignore[arg-type]
+    _check_ceilings(config, pyproject, set(table))
+    return config
 
 
 _PATHS = ("solutions_dir", "assignments_dir", "cache_dir")
 _FLOATS = ("notebook_seconds", "cell_seconds", "call_seconds", "limit_floor_seconds", "limit_multiple")
 
 
-def _checked(key: str, value: object, pyproject: Path | None) -> object:
+def _checked(key: str, value: object, pyproject: Path | None, table: str = "[tool.autograder]") -> object:
     """The value in the type its field needs, or a UsageError: `memory_mb = "3G"` would otherwise
     surface as a TypeError deep inside a sandbox run, long after the typo."""
-    where = f"{pyproject}: [tool.autograder] {key}" if pyproject else key
+    where = f"{pyproject}: {table} {key}" if pyproject else key
+    if key in ("points", "thresholds", "assignments"):
+        named = f"{pyproject}: [tool.autograder.{key}]" if pyproject else key
+        if key == "points":
+            return settings.parse_points(value, named)
+        if key == "thresholds":
+            return settings.parse_thresholds(value, named)
+        return {aid: {k: _checked(k, v, pyproject, f'[tool.autograder.assignments."{aid}"]') for k, v in limits.items()}
+                for aid, limits in settings.assignment_tables(value, named).items()}
     if key in _PATHS:
         if not isinstance(value, (str, Path)):
             raise UsageError(f"{where} must be a path (a string), not {value!r}")
         return Path(str(value)).expanduser()
+    if key == "similarity_threshold":  # a share of fingerprints: 0 would flag every pair, above 1 none
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise UsageError(f"{where} must be a number above 0 and at most 1, not {value!r}")
+        return float(value)
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise UsageError(f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, "
@@ -111,3 +154,18 @@ def _checked(key: str, value: object, pyproject: Path | None) -> object:
     if key != "seed" and value < lowest:
         raise UsageError(f"{where} must be at least {lowest}, not {value}")
     return value
+
+
+def _check_ceilings(config: Config, pyproject: Path | None, global_keys: set[str]) -> None:
+    """A cell or call ceiling above its run's ceiling can never apply: the run is cut first. Such a
+    value set in an assignment's table (or in the global table) is surely a mistake, e.g. raising
+    03's `cell_seconds` for its training and forgetting its `notebook_seconds`."""
+    tables = [(None, global_keys)] + [(aid, set(limits)) for aid, limits in config.assignments.items()]
+    for aid, keys in tables:
+        own = config if aid is None else config.for_assignment(aid)
+        table = "[tool.autograder]" if aid is None else f'[tool.autograder.assignments."{aid}"]'
+        where = f"{pyproject}: {table}" if pyproject else table
+        for key in ("cell_seconds", "call_seconds"):
+            if keys & {key, "notebook_seconds"} and getattr(own, key) > own.notebook_seconds:
+                raise UsageError(f"{where} {key} = {getattr(own, key):g} is above notebook_seconds = "
+                                 f"{own.notebook_seconds:g}: the run would be cut before; raise notebook_seconds too")

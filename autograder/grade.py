@@ -18,7 +18,7 @@ from .config import Config
 from .errors import SubmissionUnreadable, UsageError
 from .notebook import assignment_from_name, code_cells, read_notebook, stamped_assignment
 from .prepare import make_plan, sandbox_data_dir
-from .questions import ASSIGNMENTS, get_assignment
+from .questions import ASSIGNMENTS, Assignment, get_assignment
 from .reference import reference_outputs, reference_timing
 from .result import Execution, QuestionResult, Result
 
@@ -44,13 +44,16 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
         stamped = stamped_assignment(nb)
     except SubmissionUnreadable as exc:
         nb, stamped, unreadable = None, None, str(exc)
-    assignment = get_assignment(resolve_assignment(submission, stamped, assignment_id))
+    # the course's points, thresholds and this assignment's limits (settings.py), recorded as a hash
+    assignment_id = resolve_assignment(submission, stamped, assignment_id)
+    assignment, settings_hash = config.assignment(assignment_id), config.settings_hash(assignment_id)
+    config = config.for_assignment(assignment_id)
     if not hidden:
         seed = 0
     seed = seed if seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
     if nb is None:
-        return replace(_unreadable(submission, student, assignment.id, seed, use_sandbox, unreadable),
-                       submission_sha256=digest)
+        return replace(_unreadable(submission, student, assignment, seed, use_sandbox, unreadable),
+                       submission_sha256=digest, settings_hash=settings_hash)
 
     # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible),
     # time limits from the solution's own times (limits.py)
@@ -74,7 +77,7 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
                             record.skipped, tuple({"cell": e.cell, "status": e.status, "ename": e.ename,
                                                    "evalue": e.evalue} for e in record.cell_errors),
                             time_limits),
-        submission_sha256=digest,
+        submission_sha256=digest, settings_hash=settings_hash,
     )
 
 
@@ -92,16 +95,16 @@ def file_sha256(path: Path) -> str:
 
 def prepare_assignment(assignment_id: str, seed: int, config: Config, use_sandbox: bool) -> None:
     """Compute (and cache) what every submission of this assignment will need."""
-    assignment = get_assignment(assignment_id)
+    assignment, config = config.assignment(assignment_id), config.for_assignment(assignment_id)
     reference_outputs(make_plan(assignment, seed), config, use_sandbox=use_sandbox)
     if assignment.needs_data:
         sandbox_data_dir(config.cache_dir)
     reference_timing(assignment, config, use_sandbox=use_sandbox)
 
 
-def _unreadable(submission: Path, student: str, assignment_id: str, seed: int, sandboxed: bool, why: str) -> Result:
-    assignment = get_assignment(assignment_id)
+def _unreadable(submission: Path, student: str, assignment: Assignment, seed: int, sandboxed: bool,
+                why: str) -> Result:
     questions = tuple(QuestionResult(q.id, 0.0, q.points, "error", 0, 0, (why,)) for q in assignment.questions)
-    return Result(assignment=assignment_id, submission=submission.name, student=student, score=0.0,
+    return Result(assignment=assignment.id, submission=submission.name, student=student, score=0.0,
                   max_score=assignment.max_score, seed=seed, grader_version=__version__, sandboxed=sandboxed,
                   questions=questions, execution=None, error=why)

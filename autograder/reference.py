@@ -18,8 +18,8 @@ import shutil
 from pathlib import Path
 
 from . import __version__, collect, execute
-from .collect import CallOutput, Raised
 from .cache import locked
+from .collect import CallOutput, Raised
 from .config import Config
 from .errors import InfrastructureError
 from .limits import Timing, timing_from_events

@@ -2,8 +2,9 @@
 
 `schema_version` changes whenever a field changes meaning or disappears; consumers (gradebook,
 feedback, Gradescope export) check it. Only `execution.seconds` varies between two regrades of
-the same submission with the same seed (and `execution.limits`, if the reference's timing was
-measured afresh in between: they are recorded so that a regrade shows which ones applied).
+the same submission with the same seed and settings (and `execution.limits`, if the reference's
+timing was measured afresh in between: they are recorded so that a regrade shows which ones
+applied). `settings_hash` tells results graded under other points, thresholds or limits apart.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 3  # 2: execution.limits; 3: questions[].picture
+SCHEMA_VERSION = 4  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits); 4: questions[].picture
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
 
 
@@ -81,6 +82,9 @@ class Result:
     execution: Execution | None
     error: str | None = None
     submission_sha256: str = ""
+    # sha256 of the effective settings it was graded under (autograder/settings.py: every question's
+    # points, the accuracy thresholds, the run's limits): a regrade under other settings shows.
+    settings_hash: str = ""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from .batch import Submission, Unplaced, latest_per_key, safe_name
+from .batch.discover import Submission, Unplaced, latest_per_key, safe_name
 from .errors import UsageError
 from .lms import canvas_name, nfc
 

@@ -37,7 +37,6 @@ from .cgroups import Cgroup
 from .errors import InfrastructureError
 
 
-
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one sandboxed run."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BuildError
-from .models import split_tasks
+from .judging.models import split_tasks
 from .questions import a01_activations_and_initialisation as a01
 from .questions import a05_regularisation as a05
 

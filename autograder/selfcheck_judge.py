@@ -1,8 +1,8 @@
 """How students' self-checks judge a public case: the grader's checks, rewritten with numpy only.
 
 Pasted, with `selfcheck_random.py` and `selfcheck_runtime.py` after it, into every otter test that `build` stores in a
-notebook's metadata (see that module for why). Each function mirrors a check of `checks.py`,
-`questions/` or `models.py` and must give the same verdict and message on public cases;
+notebook's metadata (see that module for why). Each function mirrors a check of `judging/checks.py`,
+`questions/` or `judging/models.py` and must give the same verdict and message on public cases;
 `tests/unit/test_selfcheck.py` holds them to it. Statistical checks keep the grader's bound (a
 correct sampler fails with probability at most 1e-6) with numpy-only formulas instead of scipy.
 """
@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
-ALPHA, SIGMAS = 1e-6, 5.5  # questions/stats.py: a correct sampler fails with probability <= 1e-6
+ALPHA, SIGMAS = 1e-6, 5.5  # judging/stats.py: a correct sampler fails with probability <= 1e-6
 
 
 class Raised:
@@ -23,7 +23,7 @@ class Raised:
 
 
 
-# --- judging a case as the grader does (checks.py, questions/, models.py) --------------------
+# --- judging a case as the grader does (judging/checks.py, questions/, judging/models.py) --------------------
 
 def _floats(value):
     if isinstance(value, np.ndarray):

@@ -20,9 +20,10 @@ import math
 
 import numpy as np
 
+# isort: off
 from .selfcheck_judge import (ALPHA, _allclose, _architecture, _b_on_a, _binomial_ok, _exact,  # in the package only
                               _floats, _he_avg, _pre, _trained, _uniform_counts_ok, _variance_scaling)  # in the package only
-
+# isort: on
 
 # --- one call of dropout or augment (questions/a05) -------------------------------------------------
 

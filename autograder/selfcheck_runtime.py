@@ -5,14 +5,13 @@ followed by that question's public cases. A student with only numpy and otter-gr
 the notebook itself imports: keras for models and initializers) can therefore check a notebook
 opened on its own. That is why nothing here imports `autograder`, scipy or anything else: it
 mirrors, for the public cases only, how the probe calls student code (`runtime/probe.py`) and
-how the grader judges and explains a case (`checks.py`, `compare.py`, `questions/`, `models.py`).
+how the grader judges and explains a case (`judging/`, `compare.py`, `questions/`).
 `tests/unit/test_selfcheck.py` holds the two to the same verdicts on the reference solutions and
 on the buggy variants; change both together. No hidden case, seed or hidden value ever gets here.
 """
 
 import base64
 import json
-import math
 import zlib
 
 import numpy as np
@@ -102,7 +101,7 @@ def _trajectory(env, call, inputs):
         def grad_fn(x):
             return a * np.asarray(x, dtype=float) - b
 
-        special = {"@grad": lambda: grad_fn(state["theta"]), "@grad_fn": lambda: grad_fn, "@t": lambda: t}
+        special = {"@grad": lambda: grad_fn(state["theta"]), "@grad_fn": lambda: grad_fn, "@t": lambda t=t: t}
         args = [special[tok]() if tok in special else np.array(state[tok[1:]], copy=True)
                 if isinstance(tok, str) and tok.startswith("@") else tok for tok in call["args"]]
         out = fn(*args)
@@ -156,7 +155,9 @@ def _b_on_a(env, call, inputs):
                                 *(keras.layers.Dense(int(u), activation=f) for u, f in spec["dense"])])
     model_a.compile(loss=spec["loss"], optimizer=keras.optimizers.SGD(learning_rate=1e-3))
     before = [np.array(w, copy=True) for w in model_a.get_weights()]
-    same = lambda ws, vs: len(ws) == len(vs) and all(w.shape == v.shape and np.array_equal(w, v) for w, v in zip(ws, vs))
+    def same(ws, vs):
+        return len(ws) == len(vs) and all(w.shape == v.shape and np.array_equal(w, v) for w, v in zip(ws, vs))
+
     new = env[call["function"]](model_a)
     info = _describe(new)
     reused = [w for layer in new.layers[:-1] for w in layer.get_weights()]

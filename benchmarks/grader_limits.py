@@ -1,7 +1,7 @@
 """What the largest sandbox outputs the grader's limits allow cost the grader (trusted side).
 
 Each case writes an output folder (or a model description) as hostile as the bounds in
-`autograder/collect.py`, `autograder/checks.py` and `autograder/models.py` let through, then times
+`autograder/collect.py`, `autograder/judging/checks.py` and `autograder/judging/models.py` let through, then times
 the grader's own work on it in a fresh process and records that process's peak memory: the
 growth of its peak RSS (VmHWM, reset before the work) over its RSS after imports and setup, and the peak of
 Python's heap (`tracemalloc`, numpy's buffers included) during the work. Batch workers are threads
@@ -44,7 +44,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder import checks, collect, models  # noqa: E402
+from autograder import collect  # noqa: E402
+from autograder.judging import checks, models  # noqa: E402
 
 
 def _folder(probe_text: str, arrays: dict[str, np.ndarray] | None = None) -> Path:

@@ -7,13 +7,13 @@ import math
 import numpy as np
 from scipy import stats as sps
 
-from ..checks import allclose, as_float_array, raised_or_none
+from ..judging.checks import allclose, as_float_array, raised_or_none
+from ..judging.stats import ALPHA, ks_pvalue
 from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
 from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
 from .common import CURVE, elementwise_hidden, elementwise_public
 from .pictures import histogram
 from .randomness import add_calls, matrix_check, sub_call
-from .stats import ALPHA, ks_pvalue
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
 

@@ -17,7 +17,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from ..checks import allclose
+from ..judging.checks import allclose
 from .base import CaseBuilder, Question
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu")

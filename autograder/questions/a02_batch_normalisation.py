@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import allclose, architecture, trained
-from ..models import Threshold
+from ..judging.checks import allclose, architecture, trained
+from ..judging.models import Threshold
 from .base import Assignment, CaseBuilder, Picture, Question
 from .pictures import features, trained_accuracy
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import allclose, architecture, raised_or_none, trained
-from ..models import Threshold, architecture_differences
+from ..judging.checks import allclose, architecture, raised_or_none, trained
+from ..judging.models import Threshold, architecture_differences
 from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
 from .pictures import trained_accuracy
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..checks import allclose
+from ..judging.checks import allclose
 from .base import Assignment, CaseBuilder, Picture, Question
 
 TOL = allclose(rtol=1e-6, atol=1e-10)

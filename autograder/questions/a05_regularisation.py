@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import allclose, as_float_array, exact, precheck
+from ..judging.checks import allclose, as_float_array, exact, precheck
+from ..judging.stats import binomial_ok, uniform_counts_ok
 from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
 from .pictures import categories, student_array
 from .randomness import add_calls, choices_check, mask_check, rng_arg, sub_call
-from .stats import binomial_ok, uniform_counts_ok
 
 TOL = allclose(rtol=1e-7, atol=1e-9)
 

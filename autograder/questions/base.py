@@ -9,43 +9,14 @@ not declared here: they come from running `solutions/` on the very same cases.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..judging.verdict import Case, CaseContext, Check, Verdict
 
-@dataclass(frozen=True)
-class Case:
-    """One call of the student's code; `call` is the probe's call spec without its id."""
-
-    id: str
-    call: dict[str, Any]
-    description: str
-    public: bool
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one case: passed, and if not, a message safe to show for this case."""
-
-    passed: bool
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class CaseContext:
-    """What a check may look at: the case, its decoded inputs, the reference's output (if the
-    question uses one) and the student's output. Everything here is plain data."""
-
-    case: Case
-    inputs: dict[str, np.ndarray]
-    expected: Any
-    got: Any
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-Check = Callable[[CaseContext], Verdict]
+__all__ = ["Assignment", "Case", "CaseBuilder", "CaseContext", "Check", "Question", "Verdict"]
 
 PICTURE_KINDS = ("curve", "trajectory", "distribution", "features", "accuracy")
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array
+from ..judging.checks import as_float_array
 from ..collect import Raised
-from ..models import TASK_CLASSES, Threshold, UnsupportedModel, predictions
+from ..judging.models import TASK_CLASSES, Threshold, UnsupportedModel, predictions
 from .base import CaseContext, Picture
 
 MAX_POINTS = 400        # values per series: the declared public inputs are smaller

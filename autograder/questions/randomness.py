@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import as_float_array, precheck
+from ..judging.checks import as_float_array, precheck
+from ..judging.stats import ALPHA, binomial_band
 from .base import CaseBuilder, CaseContext, Check, Verdict
-from .stats import ALPHA, binomial_band
 
 # Reads one call's value (the case context, the call's index, the value): what the check needs, or
 # a Verdict saying what is wrong with it.
@@ -71,7 +71,7 @@ def neighbours(values: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
             ("one above the other", values[0:rows:2, :], values[1:rows:2, :])]
 
 
-def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> "list[np.ndarray] | Verdict":
+def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> list[np.ndarray] | Verdict:
     """The case's outputs (a tuple, one per call), each decoded; the first problem as a verdict."""
     early = precheck(ctx)
     if early is not None:
@@ -91,7 +91,7 @@ def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> "list[np.ndarra
 # --- matrices of symmetric continuous samples (variance_scaling, he_avg_initializer) ---------------
 
 def matrix_decoder(shape: tuple[int, int]) -> Decoder:
-    def decode(ctx: CaseContext, i: int, value: Any) -> "np.ndarray | Verdict":
+    def decode(ctx: CaseContext, i: int, value: Any) -> np.ndarray | Verdict:
         if isinstance(value, dict):  # an initializer call: {"samples", "info"}
             value = value.get("samples")
         arr = as_float_array(value)

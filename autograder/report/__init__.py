@@ -5,7 +5,8 @@
 - `gradebook.csv`: a row per student, a column per assignment, total and max_total;
 - `gradebook_canvas.csv`: the same scores in Canvas' gradebook import format;
 - `feedback/<name>.md` and `.html`: per student, what to fix (names sanitised, never colliding);
-- `summary.html`: charts, problem submissions and unplaced uploads for the instructor.
+- `summary.html`: charts, problem submissions and unplaced uploads for the instructor (and the
+  similarity section the caller made, which reads code copies: not from `Result`s).
 
 It only reads `Result`s (never notebooks or the grader's cache), so reports can be rebuilt from
 `results/*.json` at any time. Output is deterministic: the same results give the same bytes
@@ -18,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..files import write_atomic
 from ..result import Result
-from .common import write_atomic
 from .feedback import feedback_html, feedback_markdown, write_feedback
 from .gradebook import canvas_csv, gradebook_csv, moodle_csv
 from .naming import file_names, sanitise
@@ -30,11 +31,12 @@ if TYPE_CHECKING:
 
 
 def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple[str, str]] = (),
-                  roster: Roster | None = None) -> dict[str, Path]:
+                  roster: Roster | None = None, similarity: str = "") -> dict[str, Path]:
     """Write every report into `out_dir`; returns their paths by name: `gradebook`,
     `gradebook_canvas`, (`gradebook_moodle` with a Moodle roster), `summary`, `feedback` (the
     folder). `unplaced` lists (file, reason) of uploads the batch could not attribute to a
-    student and assignment; with a `roster`, its students without any result are listed too."""
+    student and assignment; with a `roster`, its students without any result are listed too;
+    `similarity` is the similarity section of `summary.html` (`autograder.similarity.section`)."""
     out_dir = Path(out_dir)
     unplaced = tuple((str(f), str(why)) for f, why in unplaced)
     paths = {
@@ -49,7 +51,7 @@ def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple
     feedback_dir.mkdir(parents=True, exist_ok=True)
     write_feedback(results, feedback_dir)
     paths["feedback"] = feedback_dir
-    paths["summary"] = write_atomic(out_dir / "summary.html", summary_html(results, unplaced, missing))
+    paths["summary"] = write_atomic(out_dir / "summary.html", summary_html(results, unplaced, missing, similarity))
     return paths
 
 

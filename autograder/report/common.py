@@ -9,16 +9,13 @@ error messages, the `got:` part of feedback), so every string goes through `esc`
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..questions import ASSIGNMENTS
 from ..result import Result
-from ..untrusted import encodable
 
 
 def fmt(score: float) -> str:
@@ -143,22 +140,6 @@ def _skipped(items: Sequence[str], known_cells: Sequence[int]) -> list[str]:
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def write_atomic(path: Path, data: str | bytes) -> Path:
-    """Write via a temporary file and rename, so a reader never sees half a report.
-
-    Text from the sandbox is cleaned where it is read (collect), but not all text comes from there:
-    a file name that is not UTF-8 (a zip made elsewhere) reaches the reports as lone surrogates,
-    which are written as U+FFFD here rather than failing the report, and with it the batch."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(encodable(data).encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # only left if writing failed: never a stray .tmp
-    return path
 
 
 # --- HTML --------------------------------------------------------------------------------------

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..files import write_atomic
 from ..result import QuestionResult, Result
-from .common import Problem, badge, code_block, code_span, esc, fmt, page, pick, problems, title, write_atomic
+from .common import Problem, badge, code_block, code_span, esc, fmt, page, pick, problems, title
 from .naming import file_names
 from .pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
 

@@ -116,8 +116,9 @@ def _all(results: Sequence[Result]) -> str:
 
 
 def summary_html(results: Sequence[Result], unplaced: Sequence[tuple[str, str]] = (),
-                 missing: Sequence[str] = ()) -> str:
-    """The page; `missing` names the roster's students without any result (none without a roster)."""
+                 missing: Sequence[str] = (), similarity: str = "") -> str:
+    """The page; `missing` names the roster's students without any result (none without a roster);
+    `similarity` is the similarity section (HTML, escaped by its maker), placed before the list of all."""
     chosen = pick(results)
     maxima = max_scores(chosen)
     body = [_counts(chosen, unplaced)]
@@ -125,5 +126,5 @@ def summary_html(results: Sequence[Result], unplaced: Sequence[tuple[str, str]] 
         body.append("<p>No submission was graded.</p>\n")
     for aid in assignments_of(chosen):
         body.append(_assignment(aid, [r for r in chosen if r.assignment == aid], maxima[aid]))
-    body += [_problem_table(chosen), _unplaced(unplaced), _missing(missing), _all(chosen) if chosen else ""]
+    body += [_problem_table(chosen), _unplaced(unplaced), _missing(missing), similarity, _all(chosen) if chosen else ""]
     return page("Grading summary", "".join(body))

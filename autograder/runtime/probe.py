@@ -494,7 +494,7 @@ def _write_new(path: str, data: bytes) -> None:
 
 def _npy(arr) -> bytes:
     """One array in .npy format 1.0 (C order), from ndarray methods only."""
-    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (arr.dtype.str, tuple(arr.shape))
+    header = f"{{'descr': {arr.dtype.str!r}, 'fortran_order': False, 'shape': {tuple(arr.shape)!r}, }}"
     header += " " * (-(10 + len(header) + 1) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + _pack("<H", len(header)) + header.encode("latin-1") + arr.tobytes(order="C")
 

@@ -274,7 +274,6 @@ def main() -> None:
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
-
     from traitlets.config import Config
 
     settings = Config()

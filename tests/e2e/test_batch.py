@@ -29,7 +29,7 @@ def make_class(root: Path, copies: int) -> Path:
     root.mkdir(parents=True)
     for k in range(copies):
         for path in EXAMPLES.iterdir():
-            name = re.sub(r"^([a-z]+)(_LATE)?_(\d+)_", lambda m: f"{m[1]}{k}{m[2] or ''}_{m[3]}{k}_", path.name)
+            name = re.sub(r"^([a-z]+)(_LATE)?_(\d+)_", lambda m, k=k: f"{m[1]}{k}{m[2] or ''}_{m[3]}{k}_", path.name)
             shutil.copy(path, root / name)
     return root
 
@@ -78,6 +78,28 @@ def test_class_of_50_in_one_command(undisturbed):
     for name in ("gradebook.csv", "gradebook_canvas.csv", "summary.html"):
         assert (out / name).is_file(), name
     assert len(list((out / "feedback").glob("*.html"))) == 25
+
+
+def test_a_batch_keeps_the_code_and_reports_similar_code(undisturbed, env):
+    """Each result has its code copy (the class came as files that outlive nothing but the batch);
+    the summary has the similarity section; `autograder similarity` ranks first the pairs of the
+    five copies of each example student (the same notebook under five names)."""
+    klass, out, _ = undisturbed
+    assert sorted(p.relative_to(out / "code") for p in (out / "code").rglob("*.json")) == \
+        sorted(p.relative_to(out / "results") for p in (out / "results").rglob("*.json"))
+    assert "Similar code" in (out / "summary.html").read_text() and (out / "similarity.html").is_file()
+    done = cli("similarity", str(out), "--assignment", "04_optimizers", "--top", "60", env=env)
+    assert done.returncode == 0, done.stderr
+    ranked = [line.split() for line in done.stdout.splitlines() if line.startswith("  #")]
+    origin = {"1.00": set()}
+    for _, score, left, right, *_ in ranked:
+        def example(name: str) -> str:
+            return re.sub(r"\d", "", name.split("_")[0])
+        origin.setdefault(score, set()).add(example(left) == example(right))
+    # alice (correct), bob (Adam buggy), erin (lists): 3 x C(5, 2) identical pairs; carol's stub and
+    # dave's broken upload have no code of their own
+    assert sum(1 for r in ranked if r[1] == "1.00") == 30 and origin["1.00"] == {True}
+    assert ranked[0][-1] == "flagged"
 
 
 def test_killed_batch_resumes_to_the_same_results(undisturbed, tmp_path, env):
@@ -135,8 +157,8 @@ def test_dask_cluster_with_a_killed_worker_and_a_killed_grader_gives_the_same_gr
 
 def _runner_uids(graders: list[int]) -> list[int]:
     """The uid of every sandboxed runner alive now below the `graders` (other graders on this
-    machine are not the test's business), counted once per sandbox: a process forked by a runner
-    (the runtime forks a writer for its last outputs) is the same sandbox, not a second one."""
+    machine are not the test's business), counted once per sandbox: a runner process whose parent is a
+    runner of the same uid (the runtime forks a writer for its last outputs) is the same sandbox."""
     stats = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -151,7 +173,7 @@ def _runner_uids(graders: list[int]) -> list[int]:
         mine |= frontier
     # One entry per sandbox: a runner's own forks (its output writer) share its uid by design.
     return [uid for pid, (ppid, uid, runner) in stats.items()
-            if pid in mine and runner and uid != 0 and not stats.get(ppid, (0, 0, False))[2]]
+            if pid in mine and runner and uid != 0 and stats.get(ppid, (0, 0, False))[1:] != (uid, True)]
 
 
 def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):

@@ -18,6 +18,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -27,8 +29,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import batch, collect, models, uids
+from autograder import batch, collect, uids
 from autograder.grade import grade
+from autograder.judging import models
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
@@ -349,9 +352,9 @@ for pid in pids:
     sampler.start()
     try:
         results, failures = batch.run_batch(
-            subs, tmp_path / "out", SEED, workers=workers,
-            grade_fn=lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed,
-                                             student=sub.student))
+            subs, tmp_path / "out", SEED, batch.Threads(
+                lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed, student=sub.student),
+                workers))
     finally:
         stop.set()
         sampler.join()
@@ -515,10 +518,8 @@ def test_a_model_of_thousands_of_layers_is_refused_by_its_bound(graded):
     assert "the model has 3,002 layers; the grader evaluates models of at most 64 layers" in model_a.feedback[0]
 
 
-def _cli(args: list[str], cache: Path) -> "subprocess.CompletedProcess[str]":
+def _cli(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
     """`autograder grade` as an instructor runs it: its own process, stdout a pipe (UTF-8, strict)."""
-    import subprocess
-    import sys
 
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONIOENCODING": "utf-8"}
     return subprocess.run([sys.executable, "-m", "autograder", "grade", *args, "--seed", str(SEED)], cwd=REPO,
@@ -601,9 +602,9 @@ def test_a_notebook_holding_its_threads_does_not_sink_the_ones_graded_beside_it(
     sampler.start()
     try:
         results, failures = batch.run_batch(
-            subs, tmp_path / "out", SEED, workers=2,
-            grade_fn=lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed,
-                                             student=sub.student))
+            subs, tmp_path / "out", SEED, batch.Threads(
+                lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed, student=sub.student),
+                2))
     finally:
         stop.set()
         sampler.join()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -45,9 +44,9 @@ def graded_batch(config, tmp_path_factory):
     assert not found.unplaced and len(found.submissions) == len(chosen) + 2 * len(HONEST)
     out = tmp_path_factory.mktemp("out")
     results, failures = batch.run_batch(
-        found.submissions, out, SEED,
-        lambda sub, seed: grade(sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student),
-        workers=2)
+        found.submissions, out, SEED, batch.Threads(
+            lambda sub, seed: grade(sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student),
+            workers=2))
     assert failures == []
     return {r.student: r for r in results}, {v.name.replace("_", "-"): v for v in chosen}
 

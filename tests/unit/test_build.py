@@ -10,10 +10,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.build import (BEGIN, Built, build_one, defined_functions, graded_functions, leaks,
-                              strip_solutions)
-from autograder.checks import allclose
+from autograder.build import BEGIN, Built, build_one, defined_functions, graded_functions, leaks, strip_solutions
 from autograder.errors import BuildError
+from autograder.judging.checks import allclose
 from autograder.questions import ASSIGNMENTS
 from autograder.questions.base import Assignment, Question
 

@@ -1,13 +1,13 @@
-"""autograder.checks: how one case's plain-data output is judged against the reference."""
+"""autograder.judging.checks: how one case's plain-data output is judged against the reference."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from autograder.checks import allclose, as_float_array, exact
 from autograder.collect import Raised
-from autograder.questions.base import Case, CaseContext
+from autograder.judging.checks import allclose, as_float_array, exact
+from autograder.judging.verdict import Case, CaseContext
 
 CASE = Case("public-1", {"type": "call", "function": "f", "args": [], "kwargs": {}}, "a case", True)
 
@@ -188,7 +188,7 @@ def test_as_float_array_converts_a_long_list_without_an_object_per_element():
 
 
 def test_as_float_array_refuses_what_is_over_its_bounds_or_not_numbers():
-    from autograder import checks
+    from autograder.judging import checks
 
     assert as_float_array([0] * (checks.MAX_LIST_NODES + 1)) is None  # refused before numpy builds anything
     assert as_float_array([np.zeros(10)] * 3, limit=29) is None and as_float_array([np.zeros(10)] * 3).shape == (3, 10)

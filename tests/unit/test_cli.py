@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cli
+from autograder import batch, cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_unreachable_scheduler_is_one_line_and_exit_4(tmp_path, capsys, no_sandb
                      "--dask-scheduler", "tcp://127.0.0.1:9"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == cli.ExitCode.INFRASTRUCTURE
-    assert len(err) == 1 and "tcp://127.0.0.1:9" in err[0] and f"waited {cli.DASK_CONNECT_SECONDS:.0f} s" in err[0]
+    assert len(err) == 1 and "tcp://127.0.0.1:9" in err[0] and f"waited {batch.DASK_CONNECT_SECONDS:.0f} s" in err[0]
 
 
 def test_a_folder_that_is_not_a_course(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""autograder.models: the numpy forward pass against real Keras, and architecture comparison."""
+"""autograder.judging.models: the numpy forward pass against real Keras, and architecture comparison."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import models
-from autograder.models import Threshold, UnsupportedModel, architecture_differences, forward
+from autograder.judging import models
+from autograder.judging.models import Threshold, UnsupportedModel, architecture_differences, forward
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")

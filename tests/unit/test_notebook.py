@@ -8,8 +8,15 @@ import nbformat
 import pytest
 
 from autograder.errors import SubmissionUnreadable
-from autograder.notebook import (TAG_SELF_CHECK, TAG_TRAIN, assignment_from_name, code_cells, read_notebook,
-                                 stamped_assignment, tags)
+from autograder.notebook import (
+    TAG_SELF_CHECK,
+    TAG_TRAIN,
+    assignment_from_name,
+    code_cells,
+    read_notebook,
+    stamped_assignment,
+    tags,
+)
 from autograder.questions import ASSIGNMENTS
 
 KNOWN = list(ASSIGNMENTS)

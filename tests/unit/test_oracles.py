@@ -8,7 +8,7 @@ Adagrad, RMSprop, Adam, VarianceScaling) the solution's function is checked agai
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 keras = pytest.importorskip("keras")
 
 
-@lru_cache(maxsize=None)
+@cache
 def solution(assignment: str) -> dict:
     """The solution notebook's namespace after its non-training cells ran."""
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -139,7 +139,7 @@ def keras_early_stopping(losses, patience, min_delta):
 def test_early_stopping_matches_keras_callback():
     ns = solution("05_regularisation")
     rng = np.random.default_rng(1)
-    for trial in range(150):
+    for _ in range(150):
         losses = [float(v) for v in np.round(1 / np.arange(1, 13) + rng.normal(0, 0.05, 12), 2)]
         patience = int(rng.integers(0, 4))
         min_delta = float(rng.choice([0.0, 0.013, 0.07]))

@@ -383,3 +383,13 @@ def test_feedback_html_embeds_the_picture_and_markdown_points_to_it():
     assert html.index("<code>elu</code>") < html.index('<img class="picture"')
     markdown = feedback_markdown("s", [result])
     assert MARKDOWN_NOTE in markdown and "data:" not in markdown and "](" not in markdown
+
+
+def test_a_configured_threshold_is_the_one_the_accuracy_picture_draws():
+    from autograder.settings import effective
+
+    assignment = effective(get_assignment(A02), {}, {f"{A02}.bn_model": 0.5})
+    plan = make_plan(assignment, SEED)
+    r = graded(A02, "bn_model", lambda *a, **k: untrained_model(10), plan=plan)
+    assert r.picture["threshold"] == 0.5
+    assert "required 0.50" in drawn(r)[1]

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from autograder.judging.stats import binomial_band
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
 from autograder.questions.randomness import count_ok
-from autograder.questions.stats import binomial_band
 from autograder.runtime import probe
 from tests.unit.test_stats import augment, cases_of, dropout_train, inverted_dropout, judge
 

@@ -284,15 +284,3 @@ def test_nothing_to_report(tmp_path):
     assert list(paths["feedback"].iterdir()) == []
 
 
-def test_write_atomic_writes_lone_surrogates_and_never_leaves_a_tmp(tmp_path):
-    """A file name that is not UTF-8 reaches the reports as lone surrogates (not through collect):
-    written as U+FFFD. A write that fails anyway leaves no .tmp behind."""
-    from autograder.report.common import write_atomic
-
-    write_atomic(tmp_path / "a.md", "student \udcff\udcfe")
-    assert (tmp_path / "a.md").read_text(encoding="utf-8") == "student \ufffd\ufffd"
-    (tmp_path / "taken").mkdir()
-    (tmp_path / "taken" / "x").write_text("")
-    with pytest.raises(OSError):
-        write_atomic(tmp_path / "taken", "text")  # a non-empty folder cannot be replaced by a file
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md", "taken"]

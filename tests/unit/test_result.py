@@ -23,7 +23,7 @@ def sample(execution=True, error=None) -> Result:
                             ({"cell": 4, "status": "error", "ename": "NameError", "evalue": "x"},),
                             TimeLimits(60.0, 30.0, 30.0, 0.5, 0.01, 0.003, 5.0, 30.0))
         if execution else None,
-        error=error,
+        error=error, settings_hash="0" * 64,
     )
 
 

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox, uids
-from autograder.sandbox import (Mount, _ancestors, _EventReader, as_user, bubblewrap_available, bwrap_argv,
-                                python_mounts)
+from autograder.sandbox import Mount, _ancestors, _EventReader, as_user, bubblewrap_available, bwrap_argv, python_mounts
 
 MOUNTS = [
     Mount(Path("/opt/python/3.11"), "/opt/python/3.11"),

@@ -234,7 +234,7 @@ def test_every_random_function_travels_with_its_randomness_cases():
 
 def test_binomial_band_is_scipys():
     """The self-check's exact band (numpy, lgamma) against the grader's (scipy): the same integers."""
-    from autograder.questions.stats import binomial_band as graders
+    from autograder.judging.stats import binomial_band as graders
     from autograder.selfcheck_random import binomial_band
 
     for n in (1, 2, 7, 60, 150, 900, 15_000, 30_000):
@@ -269,11 +269,10 @@ def test_embedded_checkers_contain_no_solution_formula():
     reference's code it was taken from."""
     import inspect
 
+    from autograder.judging import models
     from autograder.questions import a01_activations_and_initialisation as a01
     from autograder.questions import a05_regularisation as a05
     from autograder.selfcheck_data import FORMULAS, formula_leaks
-
-    from autograder import models
 
     sources = inspect.getsource(a01) + inspect.getsource(a05) + inspect.getsource(models) + "".join(
         (REPO / "solutions" / f"{a}.ipynb").read_text() for a in ASSIGNMENTS)
@@ -319,7 +318,7 @@ def test_checker_and_inputs_are_stored_once_per_notebook(tmp_path, monkeypatch):
 
 def test_trained_models_tasks_are_the_graders():
     """The self-check relabels the test split with the table build embeds, as models.split_tasks."""
-    from autograder.models import split_tasks
+    from autograder.judging.models import split_tasks
     from autograder.selfcheck_data import task_labels
     from autograder.selfcheck_judge import task_split
 

@@ -1,4 +1,4 @@
-"""Statistical checks (questions/stats.py) and the random-function questions built on them:
+"""Statistical checks (judging/stats.py) and the random-function questions built on them:
 a01 check_samples (variance scaling) and a05 dropout and augmentation. Each check must pass a
 correct implementation and fail the usual bugs."""
 
@@ -12,10 +12,11 @@ import pytest
 from scipy import stats as sps
 
 from autograder.collect import Raised, decode
+from autograder.judging.stats import ALPHA, SIGMAS, binomial_ok, ks_pvalue, uniform_counts_ok
+from autograder.judging.verdict import CaseContext
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
-from autograder.questions.base import CaseBuilder, CaseContext
-from autograder.questions.stats import ALPHA, SIGMAS, binomial_ok, ks_pvalue, uniform_counts_ok
+from autograder.questions.base import CaseBuilder
 from autograder.runtime import probe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

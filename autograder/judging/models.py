@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .questions.base import Verdict
+from .verdict import Verdict
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -158,7 +158,7 @@ def split_tasks(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray, np.
 
 @lru_cache(maxsize=1)
 def test_tasks() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from .data import load_fashion_mnist
+    from ..data import load_fashion_mnist
 
     (_, _), (x_test, y_test) = load_fashion_mnist()
     return split_tasks(x_test.astype(np.float64) / 255.0, y_test)

@@ -1,40 +1,26 @@
-"""Grade a class: find the submissions, grade them in parallel, never lose one, resume.
+"""Find a class's submissions: which file is whose, for which assignment; what cannot be placed.
 
 Discovery accepts notebook files, folders (one sub-folder per student, or flat) and `.zip`
 downloads from an LMS, and works out student and assignment for each file from the names Canvas
 and Moodle write (`lms.py` has their rules and sources), a folder per student, or a flat
 `<student>_<assignment id>.ipynb`. What cannot be placed is reported, never guessed.
-
-Each result is written atomically when it is done, under a name fixed by (student, assignment),
-and the batch's seed is stored in `batch.json` beside them, so rerunning the same command after
-a crash or `kill -9` grades only what is missing and yields exactly the same scores.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import secrets
 import shutil
 import stat
-import tempfile
-import time
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .config import Config
-from .errors import UsageError
-from .grade import file_sha256
-from .lms import LmsName, nfc, parse_canvas, parse_moodle
-from .notebook import assignment_from_name
-from .questions import ASSIGNMENTS
-from .result import SCHEMA_VERSION, Result
+from ..errors import UsageError
+from ..lms import LmsName, nfc, parse_canvas, parse_moodle
+from ..notebook import assignment_from_name
+from ..questions import ASSIGNMENTS
 
 # Zip limits: a class download is a few hundred notebooks of a few MB at most.
 MAX_ZIP_FILES = 20_000
@@ -194,157 +180,6 @@ def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unpla
                     for s in group[:-1]]
     return kept, dropped
 
-
-# --- results on disk ------------------------------------------------------------------------------
-
-def result_path(out: Path, sub: Submission) -> Path:
-    return out / "results" / sub.student / f"{sub.assignment}.json"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def load_done(path: Path, digest: str, seed: int) -> Result | None:
-    """A finished result for exactly this file and seed, or None (missing, damaged, stale)."""
-    try:
-        doc = json.loads(path.read_text())
-        result = Result.from_dict(doc)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-    return result if result.submission_sha256 == digest and result.seed == seed else None
-
-
-def batch_seed(out: Path, requested: int | None, configured: int | None) -> int:
-    """The seed of this batch, kept in out/batch.json so that a resumed batch uses the same one."""
-    meta = out / "batch.json"
-    stored = None
-    if meta.is_file():
-        try:
-            stored = int(json.loads(meta.read_text())["seed"])
-        except (OSError, ValueError, KeyError, TypeError):
-            stored = None
-    seed = requested if requested is not None else stored if stored is not None else (
-        configured if configured is not None else secrets.randbelow(2**31))
-    write_atomic(meta, json.dumps({"seed": seed, "schema_version": SCHEMA_VERSION}, indent=2) + "\n")
-    return seed
-
-
-# --- running --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    skipped: int
-    current: str
-    eta_seconds: float | None
-    last: Result | None = None
-    failure: str | None = None
-
-
-GradeFn = Callable[[Submission, int], Result]
-
-
-def default_workers(config: Config) -> int:
-    """As many as cores allow, and no more than memory allows at the configured limit each."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        total = 8 * 1024**3
-    by_memory = max(1, int(total * 0.8) // (config.memory_mb * 1024**2))
-    return max(1, min(os.cpu_count() or 1, by_memory))
-
-
-def run_batch(subs: Sequence[Submission], out: Path, seed: int, grade_fn: GradeFn, *, workers: int,
-              force: bool = False, on_progress: Callable[[Progress], None] = lambda p: None,
-              dask: Any = None, dask_config: dict[str, Any] | None = None
-              ) -> tuple[list[Result], list[tuple[str, str]]]:
-    """Grade what is not done yet; returns all results (old and new) and the failures.
-
-    `grade_fn` runs in a worker thread; with a Dask `Client` as `dask`, `grade_task` runs on the
-    cluster's workers instead (settings in `dask_config`), results coming back as JSON.
-    A failure of the grader on one submission (not a student's failure, which is a result) is
-    reported and the batch goes on; its result is not written, so a rerun retries it.
-    """
-    results: dict[str, Result] = {}
-    todo: list[tuple[Submission, str]] = []
-    for sub in subs:
-        digest = file_sha256(sub.path)
-        done = None if force else load_done(result_path(out, sub), digest, seed)
-        if done is not None:
-            results[sub.key] = done
-        else:
-            todo.append((sub, digest))
-    skipped = len(results)
-    failures: list[tuple[str, str]] = []
-    start = time.monotonic()
-    finished = 0
-    on_progress(Progress(0, len(todo), skipped, todo[0][0].key if todo else "", None))
-
-    def finish(sub: Submission, digest: str, outcome: Result | BaseException) -> None:
-        nonlocal finished
-        finished += 1
-        failure = None
-        last = None
-        if isinstance(outcome, BaseException):
-            failure = f"{type(outcome).__name__}: {outcome}"
-            failures.append((str(sub.path), failure))
-        else:
-            last = replace(outcome, student=sub.student, submission=sub.path.name)
-            write_atomic(result_path(out, sub), last.to_json() + "\n")
-            results[sub.key] = last
-        elapsed = time.monotonic() - start
-        eta = elapsed / finished * (len(todo) - finished) if finished else None
-        on_progress(Progress(finished, len(todo), skipped, sub.key, eta, last, failure))
-
-    if dask is not None:
-        try:
-            from distributed import as_completed as dask_completed
-        except ImportError:  # the caller holds a Client, so this only fails in a broken install
-            raise UsageError("the Dask backend needs: pip install 'dnn-grader[dask]'") from None
-
-        futures = {dask.submit(grade_task, str(sub.path), sub.assignment, sub.student, seed, dask_config,
-                               pure=False): (sub, digest) for sub, digest in todo}
-        _drain(futures, dask_completed(list(futures)), finish, from_json=True)
-    else:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="grader") as pool:
-            futures = {pool.submit(grade_fn, sub, seed): (sub, digest) for sub, digest in todo}
-            _drain(futures, as_completed(futures), finish)
-    return [results[k] for k in sorted(results)], failures
-
-
-def _drain(futures: dict[Any, tuple[Submission, str]], completed: Iterable[Any], finish: Callable[..., None],
-           from_json: bool = False) -> None:
-    for future in completed:
-        sub, digest = futures[future]
-        try:
-            value = future.result()
-            outcome: Result | BaseException = Result.from_dict(json.loads(value)) if from_json else value
-        except Exception as exc:  # noqa: BLE001 - one submission never stops the batch
-            outcome = exc
-        finish(sub, digest, outcome)
-
-
-def grade_task(path: str, assignment: str, student: str, seed: int, settings: dict[str, Any]) -> str:
-    """What a Dask worker runs: grade one file, return the result as JSON (plain data).
-
-    The worker needs the same package, solutions and data set, and the submission's path must
-    be readable on it (a shared file system, as on a Slurm/PBS cluster).
-    """
-    from .config import load_config
-    from .grade import grade
-
-    config = load_config(Path(settings["root"]), cache_dir=Path(settings["cache_dir"]))
-    result = grade(Path(path), config, assignment_id=assignment, seed=seed, use_sandbox=settings["sandbox"],
-                   student=student)
-    return result.to_json()
 
 
 def cleanup(workdir: Path) -> None:

@@ -8,16 +8,13 @@ reveal hidden values, only what kind of thing went wrong.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .collect import Raised
-from .questions.base import CaseContext, Check, Verdict
-
-if TYPE_CHECKING:
-    from .models import Threshold
-
+from ..collect import Raised
+from .models import Threshold, architecture_differences, check_trained
+from .verdict import CaseContext, Check, Verdict
 
 # A student's answer as floats is at most this many elements (as the probe caps a returned array),
 # and a list answer at most this many Python objects (collect lets no longer list through).
@@ -175,7 +172,6 @@ def exact() -> Check:
 
 def architecture(compare_compile: bool = True) -> Check:
     """The returned model matches the reference model layer by layer (see models.py)."""
-    from .models import architecture_differences
 
     def check(ctx: CaseContext) -> Verdict:
         raised = raised_or_none(ctx)
@@ -187,9 +183,8 @@ def architecture(compare_compile: bool = True) -> Check:
     return check
 
 
-def trained(threshold: "Threshold") -> Check:
+def trained(threshold: Threshold) -> Check:
     """The notebook's trained model reaches the accuracy threshold on the real test split."""
-    from .models import check_trained
 
     def check(ctx: CaseContext) -> Verdict:
         if isinstance(ctx.got, Raised):

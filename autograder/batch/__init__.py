@@ -1,0 +1,116 @@
+"""Grade a class: find the submissions, grade them in parallel, never lose one, resume, report.
+
+`grade_class` is the whole flow, as `grade.grade` is for one notebook:
+discover (`discover.py`) -> match a roster (`roster.py`) -> the batch's seed (`store.py`) -> the
+references, once per assignment -> grade what is not done (`run.py`, threads or Dask) -> the
+similarity report (`similarity/`) -> reports.
+The CLI parses options into `ClassOptions`, calls it, prints and chooses the exit code.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..grade import grade, prepare_assignment
+from ..result import Result
+from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, safe_name
+from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
+from .store import batch_seed, load_done, result_path
+
+
+@dataclass(frozen=True)
+class ClassOptions:
+    assignment: str | None = None      # every file is this assignment (else from its name)
+    roster: Path | None = None         # a Canvas or Moodle class list (`roster.py`)
+    seed: int | None = None            # else the stored batch seed, else the course seed, else drawn
+    workers: int | None = None         # else `default_workers` for the largest memory limit
+    force: bool = False                # regrade what is already done
+    dask_scheduler: str | None = None  # grade on a Dask cluster instead of threads
+    use_sandbox: bool = True
+
+
+@dataclass(frozen=True)
+class ClassGrading:
+    """What a class grading produced; `unplaced` lists the files that could not be graded."""
+
+    results: list[Result]
+    failures: list[tuple[str, str]]
+    unplaced: list[Unplaced]
+    missing: list[str] = field(default_factory=list)  # on the roster, nothing graded
+    paths: dict[str, Path] = field(default_factory=dict)
+    seed: int = 0
+    similarity: Path | None = None  # similarity.html, None if making it failed (then in `failures`)
+
+
+def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: ClassOptions = ClassOptions(), *,
+                log: Callable[[str], None] = lambda line: None,
+                on_progress: Callable[[Progress], None] = lambda p: None) -> ClassGrading:
+    """Grade every submission under `inputs` into `out` (results, gradebooks, feedback, summary)."""
+    # A cluster first: an unreachable scheduler is one line before any work is done.
+    dask = Dask.connect(options.dask_scheduler, config, options.use_sandbox) if options.dask_scheduler else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
+            found = discover(inputs, Path(tmp), options.assignment)
+            class_list, missing = _apply_roster(options.roster, found) if options.roster else (None, [])
+            for item in found.unplaced:
+                log(f"not graded: {item.file}: {item.reason}")
+            for label in missing:
+                log(f"nothing graded for {label} (on the roster)")
+            seed = batch_seed(out, options.seed, config.seed)
+            needed = sorted({s.assignment for s in found.submissions if s.assignment})
+            executor = dask or _threads(options, config, needed)
+            where = f"Dask scheduler {options.dask_scheduler}" if dask else f"{executor.workers} workers"
+            log(f"batch: {len(found.submissions)} submissions, {len(needed)} assignments, seed {seed}, {where}")
+            for aid in needed:  # once, before the workers start, so that they share it
+                log(f"batch: preparing the reference for {aid} ...")
+                prepare_assignment(aid, seed, config, options.use_sandbox)
+            results, failures = run_batch(found.submissions, out, seed, executor, force=options.force,
+                                          on_progress=on_progress,
+                                          settings_hashes={aid: config.settings_hash(aid) for aid in needed})
+            from ..similarity import after_batch
+
+            similar = after_batch(found.submissions, out, config)  # while the files (a zip's) still exist
+    finally:
+        if dask is not None:
+            dask.close()
+    from ..report import write_reports  # matplotlib is imported only when a batch needs reports
+
+    if similar.error:  # the gradebook is written all the same; the exit code says the report failed
+        failures.append((str(out / "similarity.html"), similar.error))
+    paths = write_reports(results, out, [(u.file, u.reason) for u in found.unplaced], class_list,
+                          similarity=similar.section)
+    return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed, similar.path)
+
+
+def _threads(options: ClassOptions, config: Config, needed: list[str]) -> Threads:
+    # memory per worker: the largest limit of the assignments in the batch (their own, if set)
+    workers = options.workers or default_workers(
+        max((config.for_assignment(aid) for aid in needed), key=lambda c: c.memory_mb, default=config))
+
+    def grade_one(sub: Submission, seed: int) -> Result:
+        return grade(sub.path, config, assignment_id=sub.assignment, seed=seed, use_sandbox=options.use_sandbox,
+                     student=sub.student)
+
+    return Threads(grade_one, workers)
+
+
+def _apply_roster(path: Path, found: Discovery) -> tuple[Any, list[str]]:
+    """Re-key the found submissions to the roster's students (`roster.match`); the unmatched join
+    the unplaced (listed, exit 3); returns the class list and who submitted nothing."""
+    from ..roster import load_roster, match
+
+    class_list = load_roster(path)
+    matched = match(class_list, found.submissions)
+    found.submissions = matched.submissions
+    found.unplaced += matched.unmatched
+    return class_list, [person.label for person in matched.missing]
+
+
+__all__ = ["DASK_CONNECT_SECONDS", "MAX_NAME_BYTES", "ClassGrading", "ClassOptions", "Dask", "Discovery", "Executor",
+           "Progress", "Submission", "Threads", "Unplaced", "batch_seed", "default_workers", "discover",
+           "grade_class", "grade_task", "latest_per_key", "load_done", "result_path", "run_batch", "safe_name"]

@@ -1,0 +1,167 @@
+"""Grade what is not done yet, in parallel, and never lose a result.
+
+Where a submission is graded is an `Executor`: threads of this process (`Threads`) or the workers
+of a Dask cluster (`Dask`). Both take the same (submission, seed) pairs and yield each one's
+outcome as it finishes, a `Result` or the exception that stopped the grader on it, so the
+bookkeeping (what is done, writing each result the moment it exists, progress, failures) is
+written once, in `run_batch`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config import Config
+from ..errors import InfrastructureError, UsageError
+from ..files import write_atomic
+from ..grade import file_sha256
+from ..result import Result
+from .discover import Submission
+from .store import load_done, result_path
+
+DASK_CONNECT_SECONDS = 10.0  # README: how long an unreachable scheduler is waited for
+
+GradeFn = Callable[[Submission, int], Result]
+Outcome = Result | BaseException
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    skipped: int
+    current: str
+    eta_seconds: float | None
+    last: Result | None = None
+    failure: str | None = None
+
+
+class Executor(Protocol):
+    """Grades submissions somewhere; yields (submission, outcome) in the order they finish."""
+
+    def grade(self, subs: Sequence[Submission], seed: int) -> Iterator[tuple[Submission, Outcome]]: ...
+
+
+class Threads:
+    """`grade_fn` in a pool of threads of this process (each sandbox is its own process tree)."""
+
+    def __init__(self, grade_fn: GradeFn, workers: int) -> None:
+        self.grade_fn, self.workers = grade_fn, max(1, workers)
+
+    def grade(self, subs: Sequence[Submission], seed: int) -> Iterator[tuple[Submission, Outcome]]:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="grader") as pool:
+            futures = {pool.submit(self.grade_fn, sub, seed): sub for sub in subs}
+            for future in as_completed(futures):
+                yield futures[future], _outcome(future.result)
+
+
+class Dask:
+    """`grade_task` on a Dask cluster's workers; results come back as JSON (plain data).
+
+    The workers need the same package, solutions and data set, and each submission's path must be
+    readable on them (a shared file system, as on a Slurm/PBS cluster)."""
+
+    def __init__(self, client: Any, config: Config, use_sandbox: bool) -> None:
+        self.client = client
+        self.settings = {"root": str(config.root), "cache_dir": str(config.cache_dir), "sandbox": use_sandbox}
+
+    @classmethod
+    def connect(cls, address: str, config: Config, use_sandbox: bool) -> Dask:
+        """A connected client, or a one-line error: a usage error when the extra is not installed
+        (nothing ran yet), an infrastructure error naming the address and the time waited when the
+        scheduler cannot be reached (distributed would otherwise retry for 30 s, then raise a
+        traceback)."""
+        try:
+            from distributed import Client
+        except ImportError:
+            raise UsageError("--dask-scheduler needs the Dask extra: pip install 'dnn-grader[dask]'") from None
+        start = time.monotonic()
+        try:
+            return cls(Client(address, timeout=DASK_CONNECT_SECONDS), config, use_sandbox)
+        except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address...
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise InfrastructureError(f"cannot reach the Dask scheduler at {address} (waited "
+                                      f"{time.monotonic() - start:.0f} s): {reason}") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def grade(self, subs: Sequence[Submission], seed: int) -> Iterator[tuple[Submission, Outcome]]:
+        try:
+            from distributed import as_completed as dask_completed
+        except ImportError:  # the caller holds a Client, so this only fails in a broken install
+            raise UsageError("the Dask backend needs: pip install 'dnn-grader[dask]'") from None
+        futures = {self.client.submit(grade_task, str(sub.path), sub.assignment, sub.student, seed, self.settings,
+                                      pure=False): sub for sub in subs}
+        for future in dask_completed(list(futures)):
+            yield futures[future], _outcome(lambda f=future: Result.from_dict(json.loads(f.result())))
+
+
+def _outcome(get: Callable[[], Result]) -> Outcome:
+    try:
+        return get()
+    except Exception as exc:  # noqa: BLE001 - one submission never stops the batch
+        return exc
+
+
+def grade_task(path: str, assignment: str, student: str, seed: int, settings: dict[str, Any]) -> str:
+    """What a Dask worker runs: grade one file, return the result as JSON (plain data)."""
+    from ..config import load_config
+    from ..grade import grade
+
+    config = load_config(Path(settings["root"]), cache_dir=Path(settings["cache_dir"]))
+    result = grade(Path(path), config, assignment_id=assignment, seed=seed, use_sandbox=settings["sandbox"],
+                   student=student)
+    return result.to_json()
+
+
+def default_workers(config: Config) -> int:
+    """As many as cores allow, and no more than memory allows at the configured limit each."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        total = 8 * 1024**3
+    by_memory = max(1, int(total * 0.8) // (config.memory_mb * 1024**2))
+    return max(1, min(os.cpu_count() or 1, by_memory))
+
+
+def run_batch(subs: Sequence[Submission], out: Path, seed: int, executor: Executor, *, force: bool = False,
+              on_progress: Callable[[Progress], None] = lambda p: None,
+              settings_hashes: Mapping[str, str] | None = None) -> tuple[list[Result], list[tuple[str, str]]]:
+    """Grade what is not done yet; returns all results (old and new) and the failures.
+
+    `settings_hashes` (assignment -> `Config.settings_hash`): a result graded under other settings
+    is not done. A failure of the grader on one submission (not a student's failure, which is a
+    result) is reported and the batch goes on; its result is not written, so a rerun retries it.
+    """
+    results: dict[str, Result] = {}
+    todo: list[Submission] = []
+    for sub in subs:
+        done = None if force else load_done(result_path(out, sub), file_sha256(sub.path), seed,
+                                            (settings_hashes or {}).get(sub.assignment or ""))
+        if done is not None:
+            results[sub.key] = done
+        else:
+            todo.append(sub)
+    skipped, failures = len(results), []
+    start = time.monotonic()
+    on_progress(Progress(0, len(todo), skipped, todo[0].key if todo else "", None))
+    for finished, (sub, outcome) in enumerate(executor.grade(todo, seed), start=1):
+        failure = last = None
+        if isinstance(outcome, BaseException):
+            failure = f"{type(outcome).__name__}: {outcome}"
+            failures.append((str(sub.path), failure))
+        else:
+            last = replace(outcome, student=sub.student, submission=sub.path.name)
+            write_atomic(result_path(out, sub), last.to_json() + "\n", durable=True)
+            results[sub.key] = last
+        eta = (time.monotonic() - start) / finished * (len(todo) - finished)
+        on_progress(Progress(finished, len(todo), skipped, sub.key, eta, last, failure))
+    return [results[k] for k in sorted(results)], failures

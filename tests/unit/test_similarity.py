@@ -1,0 +1,284 @@
+"""The similarity report: tokens, winnowing, ranking on a synthetic class, hostile text, the page."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.batch import Submission
+from autograder.cli import main
+from autograder.config import Config, load_config
+from autograder.errors import UsageError
+from autograder.similarity import analyse, compare, keep_code, similarity_page
+from autograder.similarity.fingerprints import K, W, fingerprints, kgram_hashes, winnow
+from autograder.similarity.pairs import COMMON_MIN, MIN_SHARED
+from autograder.similarity.sources import (
+    CODE_DIR,
+    MAX_CELL_CHARS,
+    MAX_CODE_CHARS,
+    Code,
+    copy_path,
+    load_codes,
+    notebook_cells,
+)
+from autograder.similarity.tokens import MAX_TOKENS, tokenize_cells
+from tests.conftest import REPO
+from tests.submissions.similar import Student, disguise, given, reference, synthetic_class
+
+DEFAULT = Config().similarity_threshold
+
+
+def codes_of(cells: list[str]) -> tuple[int, ...]:
+    return tokenize_cells(enumerate(cells)).codes
+
+
+def as_code(student: Student | str, cells: list[str] | tuple[str, ...] = (), assignment: str = "04_optimizers") -> Code:
+    if isinstance(student, Student):
+        return Code(student.name, student.assignment, f"{student.name}.ipynb", "sha", tuple(enumerate(student.cells)))
+    return Code(student, assignment, f"{student}.ipynb", "sha", tuple(enumerate(cells)))
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+def test_names_layout_and_comments_do_not_change_the_tokens():
+    a = "def step(theta, grad, lr=0.1):\n    m = theta - lr * grad  # the update\n    return m, 'done'\n"
+    b = "def f( x,g,eta = 3 ):\n\n    # renamed and reformatted\n    y = (x -\n         eta * g)\n    return y, \"ok\""
+    assert codes_of([a]) == codes_of([b.replace("(x -\n         eta * g)", "x - eta * g")])
+    assert codes_of([a]) != codes_of(["def step(theta, grad, lr=0.1):\n    return theta + lr * grad, 'done'"])
+
+
+def test_keywords_and_operators_stay_what_they_are():
+    assert codes_of(["for i in x: y += i"]) != codes_of(["while i in x: y -= i"])
+
+
+def test_a_syntax_error_costs_its_line_only():
+    good = "y = np.exp(z) + 1\nreturn_value = y * 2\n"
+    for bad in ("x = 'unterminated\n", "   bad_indent = 1\n  worse = 2\n", "x = $ ? 1\n", "def (:\n"):
+        got = codes_of([bad + good])
+        assert codes_of([good]) == got[len(got) - len(codes_of([good])):], bad
+
+
+def test_ipython_syntax_is_skipped():
+    assert codes_of(["%matplotlib inline\n!pip install x\nnp.exp?\nx = 1\n"]) == codes_of(["x = 1\n"])
+
+
+def test_odd_unicode_never_raises_and_keeps_lines_consistent():
+    cells = ["λ = 1\n变量 = λ + 2\n", "s = '\ud800\udfff'\n\x00x = 1\n", "x = 1\u2028y = 2\n\u202e z = 3\n",
+             "\ufeffimport os\n", "(" * 50_000, "'''" + "x" * 1000, "\r\nx=1\r\n", "'''\n" * 2001,
+             "x = '''a\ny = \"\"\"b\n" * 500]
+    code = as_code("odd", cells)
+    tokens = tokenize_cells(code.joined()[1])
+    assert len(tokens.codes) == len(tokens.lines) > 0
+    assert all(0 <= line < len(code.joined()[0]) for line in tokens.lines)
+    pair = compare([code, as_code("odd2", cells)], [], DEFAULT)
+    similarity_page([pair]).encode("utf-8")  # no lone surrogate reaches the page
+
+
+def test_a_huge_cell_is_bounded():
+    start = time.monotonic()
+    tokens = tokenize_cells([(0, "x = y + 1\n" * 200_000)])
+    assert len(tokens.codes) == MAX_TOKENS
+    assert time.monotonic() - start < 20
+
+
+# --- fingerprints -----------------------------------------------------------------------------
+
+def test_winnowing_keeps_a_minimum_of_every_window():
+    rng = np.random.default_rng(1)
+    hashes = rng.integers(0, 50, 500).astype(np.uint64)  # many ties: the rightmost minimum is kept
+    kept = set(winnow(hashes, W).tolist())
+    for i in range(len(hashes) - W + 1):
+        window = hashes[i:i + W]
+        assert i + W - 1 - int(np.argmin(window[::-1])) in kept
+
+
+def test_a_shared_run_of_w_plus_k_minus_1_tokens_shares_a_fingerprint():
+    rng = random.Random(3)
+    for _ in range(50):
+        run = [rng.randrange(1000) for _ in range(W + K - 1)]
+        a = [rng.randrange(1000, 2000) for _ in range(rng.randrange(50))] + run
+        b = run + [rng.randrange(2000, 3000) for _ in range(rng.randrange(50))]
+        assert set(fingerprints(a)[0].tolist()) & set(fingerprints(b)[0].tolist())
+
+
+def test_fewer_than_k_tokens_have_no_fingerprint():
+    assert len(kgram_hashes(list(range(K - 1)))) == 0 and len(fingerprints(list(range(K)))[0]) == 1
+
+
+def test_fingerprints_are_the_same_in_every_process():
+    script = ("from autograder.similarity.tokens import tokenize_cells\nfrom autograder.similarity.fingerprints "
+              "import fingerprints\nprint(fingerprints(tokenize_cells([(0, open('solutions/04_optimizers.ipynb')"
+              ".read())]).codes)[0].tolist()[:50])")
+    outs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1
+
+
+# --- ranking on the synthetic class -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ranked():
+    students = synthetic_class()
+    origin = {s.name: s.copy_of or s.name for s in students}
+    out = {}
+    for aid in sorted({s.assignment for s in students}):
+        group = [as_code(s) for s in students if s.assignment == aid]
+        out[aid] = compare(group, given(aid), DEFAULT)
+    return out, origin
+
+
+def test_copies_rank_above_every_independent_pair(ranked):
+    reports, origin = ranked
+    for aid, report in reports.items():
+        copies = [p for p in report.pairs if origin[p.left.student] == origin[p.right.student]]
+        independent = [p for p in report.pairs if origin[p.left.student] != origin[p.right.student]]
+        assert len(copies) >= 4, aid  # each copy with its original, and the reference's copies together
+        assert min(p.similarity for p in copies) > max((p.similarity for p in independent), default=0), aid
+        assert report.pairs[:len(copies)] == tuple(sorted(copies, key=lambda p: -p.similarity)), aid
+
+
+def test_copies_are_flagged_and_independent_solutions_are_not(ranked):
+    reports, origin = ranked
+    for aid, report in reports.items():
+        for pair in report.pairs:
+            assert pair.flagged == (origin[pair.left.student] == origin[pair.right.student]), (aid, pair.left.student,
+                                                                                              pair.right.student)
+
+
+def test_flagged_pairs_show_the_copied_regions_on_both_sides(ranked):
+    reports, _ = ranked
+    pair = next(p for p in reports["04_optimizers"].flagged if "reorder" in p.left.student + p.right.student)
+    assert pair.fragments and pair.longest >= K
+    html = similarity_page([reports["04_optimizers"]])
+    for fragment in pair.fragments:
+        for code, (first, last) in ((pair.left, fragment.left_lines), (pair.right, fragment.right_lines)):
+            assert 0 < first <= last < len(code.joined()[0])
+    assert "m = beta * m + learning_rate * grad" in html  # the reference's momentum, shown
+
+
+def test_the_given_code_is_excluded():
+    stub = given("04_optimizers")
+    untouched = [as_code("a", stub), as_code("b", stub)]
+    report = compare(untouched, stub, DEFAULT)
+    assert report.pairs == () and set(report.without_code) == {"a", "b"}
+    assert compare(untouched, [], DEFAULT).pairs[0].flagged  # without the exclusion: all of it "shared"
+    # every cell touched (so none is skipped as given): the given k-grams inside them still are
+    touched = [as_code(name, [c + mine for c in stub]) for name, mine in (("a", "\nx = 1"), ("b", "\nwhile x: pass"))]
+    assert not compare(touched, stub, DEFAULT).flagged
+
+
+def test_a_fingerprint_in_too_many_submissions_is_common_idiom():
+    body = reference("04_optimizers")
+    many = [as_code(f"s{i:02d}", body) for i in range(COMMON_MIN + 1)]
+    assert compare(many, given("04_optimizers"), DEFAULT).pairs == ()
+    assert compare(many[:COMMON_MIN], given("04_optimizers"), DEFAULT).pairs[0].similarity == 1.0
+
+
+def test_a_line_in_common_is_not_flagged():
+    line = "x = np.maximum(0.0, np.asarray(z, dtype=float)) * scale\n"
+    report = compare([as_code("a", [line]), as_code("b", [line])], [], DEFAULT)
+    assert report.pairs[0].similarity == 1.0 and report.pairs[0].shared < MIN_SHARED
+    assert not report.pairs[0].flagged
+
+
+def test_hostile_code_is_escaped_on_the_page():
+    evil = "  # </pre><script>alert(1)</script><img src=x onerror=y>"
+    cells = [c.replace("m = beta * m + learning_rate * grad", "m = beta * m + learning_rate * grad" + evil)
+             for c in reference("04_optimizers")]
+    assert evil in "".join(cells)
+    report = compare([as_code("<b>a</b>", cells), as_code("b", cells)], given("04_optimizers"), DEFAULT)
+    html = similarity_page([report])
+    assert report.flagged and "<script" not in html and "<img" not in html and "<b>a</b>" not in html
+    assert "&lt;/pre&gt;&lt;script&gt;" in html and "&lt;b&gt;a&lt;/b&gt;" in html
+
+
+# --- code copies ------------------------------------------------------------------------------
+
+def write_result(out: Path, student: str, assignment: str, sha: str) -> None:
+    path = out / "results" / student / f"{assignment}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"submission_sha256": sha}))
+
+
+def graded_class(tmp_path: Path, students: list[Student]) -> Path:
+    """An out folder as `autograder grade` leaves it: notebooks' copies and matching results."""
+    out = tmp_path / "out"
+    subs = []
+    for s in students:
+        nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "id": f"c{i}", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
+            for i, c in enumerate(s.cells)]}
+        path = tmp_path / f"{s.name}_{s.assignment}.ipynb"
+        path.write_text(json.dumps(nb))
+        subs.append(Submission(path, s.name, s.assignment))
+    assert keep_code(subs, out) == len(subs)
+    assert keep_code(subs, out) == 0  # kept: the same files
+    for sub in subs:
+        doc = json.loads(copy_path(out, sub.student, sub.assignment).read_text())
+        write_result(out, sub.student, sub.assignment, doc["submission_sha256"])
+    return out
+
+
+def test_copies_of_code_are_bounded_and_used_only_for_the_file_graded(tmp_path):
+    big = Student("big", "04_optimizers", ("x = 1\n" * MAX_CELL_CHARS, "y = 2\n" * (4 * MAX_CELL_CHARS)))
+    small = Student("small", "04_optimizers", ("import numpy as np",))
+    out = graded_class(tmp_path, [big, small])
+    cells, truncated = notebook_cells(tmp_path / "big_04_optimizers.ipynb")
+    assert truncated and all(len(s) <= MAX_CELL_CHARS for _, s in cells)
+    assert sum(len(s) for _, s in cells) <= MAX_CODE_CHARS
+    codes, skipped = load_codes(out)
+    assert {c.student for c in codes} == {"big", "small"} and skipped == []
+    write_result(out, "small", "04_optimizers", "another file")  # regraded since: the copy is stale
+    (out / CODE_DIR / "big" / "04_optimizers.json").write_text("{not json")
+    codes, skipped = load_codes(out)
+    assert codes == [] and len(skipped) == 2
+
+
+def test_analyse_reads_the_class_and_the_assignment_notebook(tmp_path):
+    students = [s for s in synthetic_class() if s.assignment == "04_optimizers"]
+    out = graded_class(tmp_path, students)
+    reports, skipped = analyse(out, load_config(REPO))
+    assert [r.assignment for r in reports] == ["04_optimizers"] and skipped == []
+    assert len(reports[0].flagged) == sum(1 for s in students if s.copy_of) + 1  # the two copies of one
+
+
+def test_the_command_writes_the_page_and_says_no_verdict(tmp_path, capsys):
+    out = graded_class(tmp_path, [s for s in synthetic_class() if s.assignment == "05_regularisation"])
+    assert main(["--course", str(REPO), "similarity", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "flagged" in printed and "not a verdict" in printed
+    html = (out / "similarity.html").read_text()
+    assert "matching region" in html and "<script" not in html
+    assert main(["--course", str(REPO), "similarity", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_failure_of_the_report_does_not_stop_the_batch(tmp_path, monkeypatch):
+    from autograder import similarity
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of the grader's own")
+
+    monkeypatch.setattr(similarity, "write_report", broken)
+    done = similarity.after_batch([], tmp_path, load_config(REPO))
+    assert done.path is None and done.section == "" and "a bug of the grader's own" in done.error
+
+
+@pytest.mark.parametrize("value", [0, -0.1, 1.5, "0.4", True])
+def test_the_threshold_is_validated(tmp_path, value):
+    (tmp_path / "pyproject.toml").write_text(f"[tool.autograder]\nsimilarity_threshold = {json.dumps(value)}\n")
+    with pytest.raises(UsageError, match="similarity_threshold"):
+        load_config(tmp_path)
+
+
+def test_disguises_change_the_text():
+    cells = reference("04_optimizers")
+    for how in ("rename", "reformat", "reorder"):
+        assert disguise(list(cells), how) != cells, how
