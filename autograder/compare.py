@@ -16,6 +16,7 @@ from .errors import InfrastructureError
 from .judging.verdict import CaseContext, Verdict
 from .prepare import Plan, call_id
 from .questions.base import Question
+from .questions.pictures import picture_data
 from .result import CaseResult, QuestionResult
 
 # Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
@@ -32,6 +33,7 @@ def score_question(question: Question, plan: Plan, student: dict[str, CallOutput
     results: list[CaseResult] = []
     feedback: list[str] = []
     kinds: list[str] = []
+    picture: dict[str, Any] | None = None
     for case in cases:
         cid = call_id(question.id, case.id)
         got = student.get(cid, CallOutput(Raised("NoOutput", "no output")))
@@ -46,8 +48,10 @@ def score_question(question: Question, plan: Plan, student: dict[str, CallOutput
             verdict = Verdict(False, _no_answer_message(question.id, got.value))
         else:
             kinds.append("raised" if isinstance(got.value, Raised) else "answer")
-            verdict = _safe_check(question, CaseContext(case, plan.inputs, expected, got.value,
-                                                         {"modified_input": got.modified_input}))
+            ctx = CaseContext(case, plan.inputs, expected, got.value, {"modified_input": got.modified_input})
+            verdict = _safe_check(question, ctx)
+            if not verdict.passed and _pictured(question, case.public, case.description):
+                picture = picture_data(question.picture, ctx)
         results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))
         if not verdict.passed:
             feedback.append(_explain(case.public, case.description, verdict.message, case.call, plan.inputs,
@@ -56,7 +60,12 @@ def score_question(question: Question, plan: Plan, student: dict[str, CallOutput
     total = len(results)
     score = round(question.points * passed / total, 4) if total else 0.0
     return QuestionResult(question.id, score, question.points, _status(passed, total, kinds), passed, total,
-                          tuple(_dedupe(feedback)), tuple(results))
+                          tuple(_dedupe(feedback)), tuple(results), picture)
+
+
+def _pictured(question: Question, public: bool, description: str) -> bool:
+    """Is this the case the question's picture is drawn from? Only ever a public one."""
+    return question.picture is not None and public and description == question.picture.case
 
 
 def _safe_check(question: Question, ctx: CaseContext) -> Verdict:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SCHEMA_VERSION = 3  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits),
-                    #    isolation (what confined the run, as enforced)
+                    #    isolation (what confined the run, as enforced), questions[].picture
 STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
 
 
@@ -37,6 +37,9 @@ class QuestionResult:
     cases_total: int
     feedback: tuple[str, ...] = ()
     cases: tuple[CaseResult, ...] = ()
+    # The feedback's picture of a failed question, from its public case only (questions/pictures.py):
+    # plain JSON, bounded in size; None when passed, or when nothing is worth drawing.
+    picture: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from .judging.checks import trained
 from .judging.models import Threshold
 from .questions import ASSIGNMENTS
 from .questions.base import Assignment, Question
+from .questions.pictures import trained_accuracy
 
 # The global keys an assignment may override (README "Configuration"): what bounds one run.
 LIMIT_KEYS = ("notebook_seconds", "cell_seconds", "call_seconds", "memory_mb")
@@ -139,9 +140,13 @@ def effective(assignment: Assignment, points: Mapping[str, float], thresholds: M
             question = replace(question, points=points[key])
         declared = threshold_of(question)
         if key in thresholds and declared is not None:
-            question = replace(question, check=trained(replace(
-                declared, minimum=thresholds[key],
-                measured=f"[tool.autograder.thresholds] (declared {declared.minimum:g}: {declared.measured})")))
+            configured = replace(declared, minimum=thresholds[key],
+                                 measured=f"[tool.autograder.thresholds] (declared {declared.minimum:g}: "
+                                          f"{declared.measured})")
+            picture = question.picture  # the feedback's accuracy picture draws the threshold that judges
+            if picture is not None and picture.kind == "accuracy":
+                picture = replace(picture, data=trained_accuracy(configured))
+            question = replace(question, check=trained(configured), picture=picture)
         questions.append(question)
     return replace(assignment, questions=tuple(questions))
 

@@ -164,12 +164,23 @@ def test_tasks() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return split_tasks(x_test.astype(np.float64) / 255.0, y_test)
 
 
-def accuracy(description: dict[str, Any], task: str) -> float:
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+# The class names of each task's labels, in label order (split_tasks: A drops sandal and shirt, B: 1 is shirt).
+TASK_CLASSES = {"all": FASHION_CLASSES, "A": FASHION_CLASSES[:5] + FASHION_CLASSES[7:], "B": ("Sandal", "Shirt")}
+
+
+def predictions(description: dict[str, Any], task: str) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, true) labels of the task's real test split."""
     x, y = test_tasks()[task]
     out = forward(description, x)
     if out.ndim != 2:
         raise UnsupportedModel(f"the model's output has shape {out.shape[1:]}, expected a vector per image")
-    pred = (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
+    return ((out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)), y
+
+
+def accuracy(description: dict[str, Any], task: str) -> float:
+    pred, y = predictions(description, task)
     return float((pred == y).mean())
 
 

@@ -10,15 +10,17 @@ from scipy import stats as sps
 from ..judging.checks import allclose, as_float_array, raised_or_none
 from ..judging.stats import ALPHA, ks_pvalue
 from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
-from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
-from .common import elementwise_hidden, elementwise_public
+from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
+from .common import CURVE, elementwise_hidden, elementwise_public
+from .pictures import histogram
 from .randomness import add_calls, matrix_check, sub_call
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
 
 
 def _elementwise(qid: str, points: float, large: float = 1e4, **kwargs) -> Question:
-    return Question(qid, points, elementwise_public(qid, **kwargs), elementwise_hidden(qid, large, **kwargs), TOL)
+    return Question(qid, points, elementwise_public(qid, **kwargs), elementwise_hidden(qid, large, **kwargs), TOL,
+                    picture=CURVE)
 
 
 def _alpha_variants(qid: str) -> Question:
@@ -30,7 +32,7 @@ def _alpha_variants(qid: str) -> Question:
         elementwise_hidden(qid, 1e4)(b, rng)
         b.call("another alpha", qid, rng.normal(0, 3, size=12), alpha=float(np.round(rng.uniform(0.05, 0.5), 3)))
 
-    return Question(qid, 1.0, public, hidden, TOL)
+    return Question(qid, 1.0, public, hidden, TOL, picture=CURVE)
 
 
 def _init_public(b: CaseBuilder) -> None:
@@ -74,8 +76,11 @@ def _vs_randomness(b: CaseBuilder, description: str, shape: tuple[int, int], dis
               [sub_call(b, shape, **kw, seed=s) for s in (seed, other, seed, None, None)])
 
 
+VS_PICTURE_CASE = "uniform, fan_avg, scale 2"
+
+
 def _vs_public(b: CaseBuilder) -> None:
-    b.call("uniform, fan_avg, scale 2", "variance_scaling", (300, 500), scale=2.0, mode="fan_avg",
+    b.call(VS_PICTURE_CASE, "variance_scaling", (300, 500), scale=2.0, mode="fan_avg",
            distribution="uniform", seed=1)
     b.call("truncated normal (the default), fan_in", "variance_scaling", (300, 500), seed=2)
     b.call("an unknown distribution", "variance_scaling", (3, 3), distribution="cauchy", seed=0)
@@ -130,6 +135,24 @@ def check_samples(samples, shape, scale, mode, distribution) -> Verdict:
     return Verdict(True)
 
 
+def _target_histogram(samples, shape, scale, mode, distribution) -> dict:
+    """The feedback's histogram of a student's samples over the target density (the check's own)."""
+    bound, cdf = _distribution(tuple(shape), scale, mode, distribution)
+    spread = bound if math.isfinite(bound) else 3 * math.sqrt(scale / max(1.0, _fan(tuple(shape), mode)))
+    return {**histogram(samples, tuple(shape), spread, cdf), "target": f"{distribution}, {mode}, scale {scale:g}"}
+
+
+def _vs_picture(ctx: CaseContext) -> dict:
+    kw = ctx.case.call["kwargs"]
+    return _target_histogram(ctx.got, tuple(ctx.case.call["args"][0]["$tuple"]), kw.get("scale", 1.0),
+                             kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
+
+
+def _he_picture(ctx: CaseContext) -> dict:
+    samples = ctx.got.get("samples") if isinstance(ctx.got, dict) else None
+    return _target_histogram(samples, HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")
+
+
 def _calls_shape(ctx: CaseContext) -> tuple[int, int]:
     first = ctx.case.call["calls"][0]
     return tuple(first["shape"]) if "shape" in first else tuple(first["args"][0]["$tuple"])
@@ -165,8 +188,11 @@ def _he_randomness(b: CaseBuilder, description: str, shape: tuple[int, int]) -> 
     add_calls(b, description, "he_avg_initializer", [{"type": "initializer", "shape": list(shape)}] * 2)
 
 
+HE_PICTURE_CASE = "the initializer samples a 400x600 kernel"
+
+
 def _he_public(b: CaseBuilder) -> None:
-    b.add("the initializer samples a 400x600 kernel", {"type": "initializer", "function": "he_avg_initializer",
+    b.add(HE_PICTURE_CASE, {"type": "initializer", "function": "he_avg_initializer",
                                                       "shape": list(HE_AVG_SHAPE)})
     _he_randomness(b, "randomness: two initializers sample a 200x300 kernel each", (200, 300))
 
@@ -206,8 +232,10 @@ ASSIGNMENT = Assignment(
         _alpha_variants("elu_derivative"),
         Question("init_stddev", 1.0, _init_public, _init_hidden, TOL),
         Question("variance_scaling_limit", 1.0, _limit_public, _limit_hidden, TOL),
-        Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling, compares_values=False),
-        Question("he_avg_initializer", 1.0, _he_public, _he_hidden, _check_he_avg, compares_values=False),
+        Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling, compares_values=False,
+                 picture=Picture("distribution", VS_PICTURE_CASE, _vs_picture)),
+        Question("he_avg_initializer", 1.0, _he_public, _he_hidden, _check_he_avg, compares_values=False,
+                 picture=Picture("distribution", HE_PICTURE_CASE, _he_picture)),
         *GRADIENT_QUESTIONS,  # sections 8-10: backpropagation, the experiment, clipping
     ),
 )

@@ -6,7 +6,8 @@ import numpy as np
 
 from ..judging.checks import allclose, architecture, trained
 from ..judging.models import Threshold
-from .base import Assignment, CaseBuilder, Question
+from .base import Assignment, CaseBuilder, Picture, Question
+from .pictures import features, trained_accuracy
 
 TOL = allclose(rtol=1e-5, atol=1e-7)
 
@@ -60,8 +61,11 @@ def _model_public(b: CaseBuilder) -> None:
     b.add("the lecture's batch-normalised model", {"type": "model", "function": "build_bn_model"})
 
 
+TRAINED_CASE = "bn_model, trained by the notebook, on the real test set"
+
+
 def _trained_public(b: CaseBuilder) -> None:
-    b.add("bn_model, trained by the notebook, on the real test set", {"type": "trained", "name": "bn_model"})
+    b.add(TRAINED_CASE, {"type": "trained", "name": "bn_model"})
 
 
 def _none(b: CaseBuilder, rng: np.random.Generator) -> None:
@@ -75,10 +79,15 @@ ASSIGNMENT = Assignment(
     title="Batch normalisation",
     needs_data=True,
     questions=(
-        Question("batch_norm_train", 2.0, _bn_train_public, _bn_train_hidden, TOL),
-        Question("update_moving_statistics", 1.0, _moving_public, _moving_hidden, TOL),
-        Question("batch_norm_inference", 1.0, _inference_public, _inference_hidden, TOL),
+        Question("batch_norm_train", 2.0, _bn_train_public, _bn_train_hidden, TOL,
+                 picture=Picture("features", "a batch of 4 samples with 3 features",
+                                 features(("y", "batch mean", "batch variance")))),
+        Question("update_moving_statistics", 1.0, _moving_public, _moving_hidden, TOL,
+                 picture=Picture("features", "default momentum", features(("moving mean", "moving variance")))),
+        Question("batch_norm_inference", 1.0, _inference_public, _inference_hidden, TOL,
+                 picture=Picture("features", "moving statistics given", features(("y",)))),
         Question("build_bn_model", 2.0, _model_public, _none, architecture()),
-        Question("bn_model", 2.0, _trained_public, _none, trained(BN_THRESHOLD), uses_reference=False),
+        Question("bn_model", 2.0, _trained_public, _none, trained(BN_THRESHOLD), uses_reference=False,
+                 picture=Picture("accuracy", TRAINED_CASE, trained_accuracy(BN_THRESHOLD))),
     ),
 )

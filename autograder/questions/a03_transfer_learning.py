@@ -6,7 +6,8 @@ import numpy as np
 
 from ..judging.checks import allclose, architecture, raised_or_none, trained
 from ..judging.models import Threshold, architecture_differences
-from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
+from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
+from .pictures import trained_accuracy
 
 EXACT = allclose(rtol=0.0, atol=0.0)
 
@@ -61,9 +62,13 @@ def _check_b_on_a(ctx: CaseContext) -> Verdict:
     return Verdict(not problems, "; ".join(problems[:6]))
 
 
+def _trained_case(name: str, task: str) -> str:
+    return f"{name}, trained by the notebook, on task {task}'s real test set"
+
+
 def _trained(name: str, task: str):
     def make(b: CaseBuilder) -> None:
-        b.add(f"{name}, trained by the notebook, on task {task}'s real test set", {"type": "trained", "name": name})
+        b.add(_trained_case(name, task), {"type": "trained", "name": name})
 
     return make
 
@@ -87,7 +92,8 @@ ASSIGNMENT = Assignment(
         Question("build_model_A", 1.0, _model("build_model_A", "the lecture's model A"), _none, architecture()),
         Question("build_model_B", 1.0, _model("build_model_B", "the lecture's model B"), _none, architecture()),
         Question("build_model_B_on_A", 2.0, _b_on_a_public, _b_on_a_hidden, _check_b_on_a),
-        *(Question(name, 1.0, _trained(name, t.task), _none, trained(t), uses_reference=False)
+        *(Question(name, 1.0, _trained(name, t.task), _none, trained(t), uses_reference=False,
+                   picture=Picture("accuracy", _trained_case(name, t.task), trained_accuracy(t)))
           for name, t in THRESHOLDS.items()),
     ),
 )

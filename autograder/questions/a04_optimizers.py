@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..judging.checks import allclose
-from .base import Assignment, CaseBuilder, Question
+from .base import Assignment, CaseBuilder, Picture, Question
 
 TOL = allclose(rtol=1e-6, atol=1e-10)
 STEPS = 10
@@ -53,9 +53,12 @@ def trajectory(b: CaseBuilder, description: str, opt: Optimizer, theta: np.ndarr
     })
 
 
+PUBLIC_BOWL = f"{STEPS} steps on an elongated bowl, 3 parameters, starting at [1, -2, 0.5]"
+
+
 def _public(opt: Optimizer):
     def make(b: CaseBuilder) -> None:
-        trajectory(b, f"{STEPS} steps on an elongated bowl, 3 parameters, starting at [1, -2, 0.5]", opt,
+        trajectory(b, PUBLIC_BOWL, opt,
                    np.array([1.0, -2.0, 0.5]), np.array([1.0, 10.0, 0.1]), np.array([0.0, 1.0, 0.0]))
 
     return make
@@ -90,5 +93,6 @@ def _hidden(opt: Optimizer):
 ASSIGNMENT = Assignment(
     id="04_optimizers",
     title="Optimizers",
-    questions=tuple(Question(name, 2.0, _public(opt), _hidden(opt), TOL) for name, opt in OPTIMIZERS.items()),
+    questions=tuple(Question(name, 2.0, _public(opt), _hidden(opt), TOL, picture=Picture("trajectory", PUBLIC_BOWL))
+                    for name, opt in OPTIMIZERS.items()),
 )

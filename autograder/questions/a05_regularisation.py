@@ -6,7 +6,8 @@ import numpy as np
 
 from ..judging.checks import allclose, as_float_array, exact, precheck
 from ..judging.stats import binomial_ok, uniform_counts_ok
-from .base import Assignment, CaseBuilder, CaseContext, Question, Verdict
+from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
+from .pictures import categories, student_array
 from .randomness import add_calls, choices_check, mask_check, rng_arg, sub_call
 
 TOL = allclose(rtol=1e-7, atol=1e-9)
@@ -43,9 +44,34 @@ def _dropout_randomness(b: CaseBuilder, description: str, function: str, x: np.n
                                                  sub_call(b, ref, rate, rng_arg(other))])
 
 
+DROPOUT_PICTURE_CASE = "60,000 values, rate 0.2"
+
+
+def _dropout_picture(scaled: bool):
+    """Where each returned value went (dropped, kept as the contract says, kept otherwise, or
+    something else) against the contract's expected counts: a wrong rate or scaling shows at once."""
+
+    def extract(ctx: CaseContext) -> dict:
+        x = ctx.inputs[ctx.case.call["args"][0]["$array"]]
+        rate = float(ctx.case.call["args"][1])
+        got = student_array(ctx.got, x.shape, limit=x.size)
+        with np.errstate(all="ignore"):
+            dropped = got == 0
+            as_is = np.isclose(got, x, rtol=1e-9, atol=0) & ~dropped
+            rescaled = np.isclose(got, x / (1 - rate), rtol=1e-9, atol=0) & ~dropped & ~as_is
+        right, wrong = (rescaled, as_is) if scaled else (as_is, rescaled)
+        other = ~(dropped | as_is | rescaled)
+        kept, other_kept = ("kept / (1 - rate)", "kept as is") if scaled else ("kept as is", "kept / (1 - rate)")
+        return categories(["dropped (0)", kept, other_kept, "other values"],
+                          [dropped.sum(), right.sum(), wrong.sum(), other.sum()],
+                          [rate * x.size, (1 - rate) * x.size, 0, 0])
+
+    return extract
+
+
 def _dropout_public(function: str):
     def make(b: CaseBuilder) -> None:
-        b.call("60,000 values, rate 0.2", function, _dropout_inputs(np.random.default_rng(0)), 0.2, {"$rng": 0})
+        b.call(DROPOUT_PICTURE_CASE, function, _dropout_inputs(np.random.default_rng(0)), 0.2, {"$rng": 0})
         _dropout_randomness(b, "randomness: 20x50 values, rate 0.5, 60 calls with one generator seeded 3, "
                             "a fresh generator seeded 3, one seeded 4", function,
                             _dropout_inputs(np.random.default_rng(1), (20, 50)), 0.5, 3, 4)
@@ -246,10 +272,12 @@ ASSIGNMENT = Assignment(
         Question("l2_penalty", 1.0, *_penalty("l2_penalty"), TOL),
         Question("elastic_net_penalty", 1.0, *_penalty("elastic_net_penalty", 0.3), TOL),
         Question("dropout_train", 2.0, _dropout_public("dropout_train"), _dropout_hidden("dropout_train"),
-                 _dropout_check(scaled=False), compares_values=False),
+                 _dropout_check(scaled=False), compares_values=False,
+                 picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=False))),
         Question("dropout_test_weights", 1.0, _test_weights_public, _test_weights_hidden, TOL),
         Question("inverted_dropout", 2.0, _dropout_public("inverted_dropout"), _dropout_hidden("inverted_dropout"),
-                 _dropout_check(scaled=True), compares_values=False),
+                 _dropout_check(scaled=True), compares_values=False,
+                 picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True))),
         Question("early_stopping", 2.0, _es_public, _es_hidden, exact()),
         Question("augment", 2.0, _augment_public, _augment_hidden, _check_augment, compares_values=False),
     ),

@@ -18,6 +18,29 @@ from ..judging.verdict import Case, CaseContext, Check, Verdict
 
 __all__ = ["Assignment", "Case", "CaseBuilder", "CaseContext", "Check", "Question", "Verdict"]
 
+PICTURE_KINDS = ("curve", "trajectory", "distribution", "features", "accuracy")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """The feedback's picture of a failed question, drawn from one *public* case (`case`, its
+    description, declared in `make_public` like every case), so it never shows a hidden value.
+
+    kind: curve (an elementwise function over the case's input vector, against the reference),
+    trajectory (an optimizer's path on the case's bowl), distribution (a random function's
+    samples against the target), features (per-feature statistics of a batch-norm output) or
+    accuracy (a trained model's test accuracy against its threshold, and its confusion matrix).
+    `data` extracts the picture's numbers from the case when the kind's generic extractor
+    (`pictures.py`: curve, trajectory) does not know where they are."""
+
+    kind: str
+    case: str
+    data: Callable[[CaseContext], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PICTURE_KINDS:
+            raise ValueError(f"unknown picture kind {self.kind!r}, one of {PICTURE_KINDS}")
+
 
 @dataclass(frozen=True)
 class Question:
@@ -33,6 +56,8 @@ class Question:
     title: str = ""
     # False for random functions judged statistically: self-check files then embed no samples.
     compares_values: bool = True
+    # What the feedback draws when the question is not passed (None: numbers say it better).
+    picture: Picture | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from .base import CaseBuilder
+from .base import CaseBuilder, Picture
+
+# The public case the feedback's curve is drawn from: dense enough to show a wrong branch or slope.
+CURVE_CASE = "61 inputs from -3 to 3 (the feedback's curve)"
+CURVE = Picture("curve", CURVE_CASE)
 
 
 def elementwise_public(function: str, **kwargs: Any) -> Callable[[CaseBuilder], None]:
@@ -17,6 +21,7 @@ def elementwise_public(function: str, **kwargs: Any) -> Callable[[CaseBuilder], 
         b.call("a vector of small values", function, np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0]), **kwargs)
         b.call("a Python scalar", function, 0.5, **kwargs)
         b.call("a 2-D array", function, np.array([[-2.0, 0.0], [1.5, 4.0]]), **kwargs)
+        b.call(CURVE_CASE, function, np.linspace(-3.0, 3.0, 61), **kwargs)
 
     return make
 

@@ -181,6 +181,8 @@ pre { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; paddin
 .card b { display: block; font-size: 1.3rem; }
 .card.alert b { color: #cf222e; }
 img.chart { max-width: 100%; height: auto; display: block; margin: .5rem 0; }
+figure.picture { margin: .3rem 0 1rem; }
+img.picture { max-width: 100%; height: auto; display: block; border: 1px solid #d0d7de; border-radius: 6px; }
 details { margin: .5rem 0 1rem; }
 summary { cursor: pointer; font-weight: 600; }
 .break { overflow-wrap: anywhere; }

@@ -4,7 +4,8 @@ in, the score and status of every question, what to fix, and what went wrong whi
 The messages come from `compare` and already hide hidden-case values; they do contain the
 student's own values and exception text, so in HTML everything is escaped and in Markdown every
 student-controlled string sits in a code span or a fenced block (literal in every renderer).
-The two files say the same thing: Markdown for pasting into an LMS comment, HTML for reading.
+The two files say the same thing: Markdown for pasting into an LMS comment, HTML for reading;
+only the HTML holds the pictures of failed questions (`pictures.py`), the Markdown points to it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..files import write_atomic
 from ..result import QuestionResult, Result
 from .common import Problem, badge, code_block, code_span, esc, fmt, page, pick, problems, title
 from .naming import file_names
+from .pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
 
 INTRO = ("For every question: your score, its status, and for what did not pass, what went wrong. Public cases "
          "show the input, the expected and your output; hidden cases only say what kind of case failed.")
@@ -75,6 +77,8 @@ def _html_result(result: Result) -> str:
         parts.append("<h3>What to fix</h3>\n")
         for q, msgs in todo:
             parts.append(f"<h4><code>{esc(q.id)}</code> {badge(q.status)}</h4>\n")
+            if q.picture is not None:  # first: the picture is what a student sees at a glance
+                parts.append(picture_html(q.id, q.picture))
             parts.append(f"<pre>{esc(SEPARATOR.join(msgs))}</pre>\n")
     elif not result.error and all(q.status == "passed" for q in result.questions):
         parts.append('<div class="box good">Every question passed.</div>\n')
@@ -120,6 +124,8 @@ def _md_result(result: Result) -> str:
         for q, msgs in todo:
             lines += [f"#### {code_span(q.id)} ({q.status})", ""]
             lines.append(code_block(SEPARATOR.join(msgs)))
+            if q.picture is not None and not isinstance(svg_and_alt(q.id, q.picture), str):
+                lines += [MARKDOWN_NOTE, ""]  # Markdown in an LMS comment cannot carry the image
     elif not result.error and all(q.status == "passed" for q in result.questions):
         lines += ["Every question passed.", ""]
     return "\n".join(lines)
