@@ -26,6 +26,7 @@ from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .files import write_atomic
 from .grade import grade
 from .gradescope_settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, sized
+from .problems import lines as problem_lines
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
 from .result import Result
@@ -134,9 +135,7 @@ def summary(result: Result, seed: bool = True) -> str:
         lines.append(f"  unreadable: {result.error}")
     for q in result.questions:
         lines.append(f"  {q.status:8} {q.score:5g}/{q.max_score:g}  {q.id}  ({q.cases_passed}/{q.cases_total} cases)")
-    if result.execution and result.execution.cell_errors:
-        for err in result.execution.cell_errors[:5]:
-            lines.append(f"  cell {err['cell']}: {err['status']}: {err['ename']}: {err['evalue'][:100]}")
+    lines += [f"  {line}" for line in problem_lines(result) if not line.startswith("unreadable:")]
     return "\n".join(lines)
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from .files import write_atomic
 from .gradescope_zip import build_autograder_zip
+from .problems import lines as problem_lines
 from .result import QuestionResult, Result
 
 __all__ = ["build_autograder_zip", "failure", "main", "to_gradescope"]
@@ -47,7 +48,6 @@ __all__ = ["build_autograder_zip", "failure", "main", "to_gradescope"]
 ROOT_ENV = "GRADESCOPE_ROOT"
 DEFAULT_ROOT = "/autograder"
 VISIBLE, AFTER_PUBLISHED, HIDDEN = "visible", "after_published", "hidden"
-MAX_EXECUTION_LINES = 10
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def to_gradescope(result: Result) -> dict[str, Any]:
         lines.append("Note: graded WITHOUT the bubblewrap sandbox (it cannot run in this container).")
     if result.isolation is not None:
         lines += [f"Note: {m}." for m in result.isolation.shortfalls()]
-    problems = execution_problems(result)
+    problems = problem_lines(result)
     if problems:
         lines += ["", "Problems while running your notebook:", *(f"- {p}" for p in problems)]
     doc: dict[str, Any] = {
@@ -148,55 +148,6 @@ def _unreadable(result: Result) -> dict[str, Any]:
     doc["output"] += f"\nScore 0 / {_num(result.max_score)}. Check that you uploaded the .ipynb file you saved."
     doc["tests"] = tests
     return doc
-
-
-def execution_problems(result: Result) -> list[str]:
-    """What went wrong while running the notebook, for the student (cells counted from 1, text
-    cells included, as they see them when scrolling)."""
-    ex = result.execution
-    if ex is None:
-        return []
-    lines = []
-    if ex.timed_out:
-        lines.append("the notebook did not finish within its total time limit")
-    if ex.memory_exceeded:
-        lines.append("the notebook used more memory than allowed")
-    errors = list(ex.cell_errors)
-    for err in errors[:MAX_EXECUTION_LINES]:
-        where = f"cell {_cell_number(err)}"
-        status = err.get("status")
-        if status == "timeout":
-            lines.append(f"{where} did not finish in time (it was skipped on a rerun)")
-        elif status == "killed":
-            lines.append(f"the Python process died in {where} (it was skipped on a rerun)")
-        else:
-            evalue = " ".join(str(err.get("evalue", "")).split())
-            evalue = evalue if len(evalue) <= 200 else evalue[:199] + "…"
-            lines.append(f"{where} raised {err.get('ename') or 'an error'}" + (f": {evalue}" if evalue else ""))
-    if len(errors) > MAX_EXECUTION_LINES:
-        lines.append(f"and {len(errors) - MAX_EXECUTION_LINES} more cell errors")
-    named = {_cell_number(e) - 1 for e in errors}
-    for item in ex.skipped:
-        kind, _, rest = item.partition(":")
-        if kind == "cell" and rest.isdigit():
-            if int(rest) not in named:
-                lines.append(f"cell {int(rest) + 1} was skipped on a rerun (it hung or ended the Python process)")
-        elif kind == "probe" and rest:
-            function, _, case = rest.partition("/")
-            which = "a hidden case" if case.startswith("hidden") else f"case {case}" if case else "a case"
-            lines.append(f"calling {function} on {which} hung or ended the Python process; it was skipped")
-        else:
-            lines.append(f"{item} was skipped on a rerun")
-    if ex.killed and not ex.timed_out and not any("died" in line or "hung" in line for line in lines):
-        lines.append("the Python process was killed")
-    return lines
-
-
-def _cell_number(error: dict[str, Any]) -> int:
-    try:
-        return int(error.get("cell", 0)) + 1
-    except (TypeError, ValueError):
-        return 0
 
 
 def _num(value: float) -> str:

@@ -58,7 +58,7 @@ def make_plan(assignment: Assignment, seed: int, *, hidden: bool = True) -> Plan
         question.make_public(public)
         found = list(public.cases)
         inputs.update(public.arrays)
-        if hidden:
+        if hidden and question.make_hidden is not None:
             secret = CaseBuilder(question.id, public=False)
             question.make_hidden(secret, np.random.default_rng([seed, number]))
             found += secret.cases

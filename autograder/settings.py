@@ -15,7 +15,7 @@ run); each result records it, so two results graded under other settings can be 
 a resumed batch regrades results whose settings changed.
 
 The reference cache needs no settings in its keys: reference outputs depend on neither points nor
-thresholds (trained-model questions are judged without a reference, `uses_reference=False`) nor
+thresholds (trained-model questions are judged without a reference, `judged_by="threshold"`) nor
 limits (a reference run that fits its limits gives the same outputs; one that does not is an
 error and is not cached). The reference's timing is cached likewise; the limits derived from it
 use the assignment's ceilings at grading time (`limits.derive`) and are never cached.

@@ -19,7 +19,7 @@ TOL = allclose(rtol=1e-5, atol=1e-8)
 
 
 def _elementwise(qid: str, points: float, large: float = 1e4, **kwargs) -> Question:
-    return Question(qid, points, elementwise_public(qid, **kwargs), elementwise_hidden(qid, large, **kwargs), TOL,
+    return Question(id=qid, points=points, make_public=elementwise_public(qid, **kwargs), make_hidden=elementwise_hidden(qid, large, **kwargs), check=TOL,
                     picture=CURVE)
 
 
@@ -32,7 +32,7 @@ def _alpha_variants(qid: str) -> Question:
         elementwise_hidden(qid, 1e4)(b, rng)
         b.call("another alpha", qid, rng.normal(0, 3, size=12), alpha=float(np.round(rng.uniform(0.05, 0.5), 3)))
 
-    return Question(qid, 1.0, public, hidden, TOL, picture=CURVE)
+    return Question(id=qid, points=1.0, make_public=public, make_hidden=hidden, check=TOL, picture=CURVE)
 
 
 def _init_public(b: CaseBuilder) -> None:
@@ -230,11 +230,11 @@ ASSIGNMENT = Assignment(
         _elementwise("selu", 1.0),
         _alpha_variants("leaky_relu_derivative"),
         _alpha_variants("elu_derivative"),
-        Question("init_stddev", 1.0, _init_public, _init_hidden, TOL),
-        Question("variance_scaling_limit", 1.0, _limit_public, _limit_hidden, TOL),
-        Question("variance_scaling", 2.0, _vs_public, _vs_hidden, _check_variance_scaling, compares_values=False,
+        Question(id="init_stddev", points=1.0, make_public=_init_public, make_hidden=_init_hidden, check=TOL),
+        Question(id="variance_scaling_limit", points=1.0, make_public=_limit_public, make_hidden=_limit_hidden, check=TOL),
+        Question(id="variance_scaling", points=2.0, make_public=_vs_public, make_hidden=_vs_hidden, check=_check_variance_scaling, judged_by="statistics",
                  picture=Picture("distribution", VS_PICTURE_CASE, _vs_picture)),
-        Question("he_avg_initializer", 1.0, _he_public, _he_hidden, _check_he_avg, compares_values=False,
+        Question(id="he_avg_initializer", points=1.0, make_public=_he_public, make_hidden=_he_hidden, check=_check_he_avg, judged_by="statistics",
                  picture=Picture("distribution", HE_PICTURE_CASE, _he_picture)),
         *GRADIENT_QUESTIONS,  # sections 8-10: backpropagation, the experiment, clipping
     ),

@@ -133,8 +133,8 @@ def _clip_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
 
 
 QUESTIONS = (
-    Question("backprop_gradients", 3.0, _backprop_public, _backprop_hidden, GRAD_TOL),
-    Question("gradient_norms", 1.0, _norms_public, _norms_hidden, GRAD_TOL),
-    Question("gradient_ratio_log10", 2.0, _ratio_public, _ratio_hidden, LOG10_TOL),
-    Question("clip_by_global_norm", 2.0, _clip_public, _clip_hidden, GRAD_TOL),
+    Question(id="backprop_gradients", points=3.0, make_public=_backprop_public, make_hidden=_backprop_hidden, check=GRAD_TOL),
+    Question(id="gradient_norms", points=1.0, make_public=_norms_public, make_hidden=_norms_hidden, check=GRAD_TOL),
+    Question(id="gradient_ratio_log10", points=2.0, make_public=_ratio_public, make_hidden=_ratio_hidden, check=LOG10_TOL),
+    Question(id="clip_by_global_norm", points=2.0, make_public=_clip_public, make_hidden=_clip_hidden, check=GRAD_TOL),
 )

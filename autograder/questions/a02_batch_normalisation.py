@@ -68,9 +68,6 @@ def _trained_public(b: CaseBuilder) -> None:
     b.add(TRAINED_CASE, {"type": "trained", "name": "bn_model"})
 
 
-def _none(b: CaseBuilder, rng: np.random.Generator) -> None:
-    return None
-
 
 BN_THRESHOLD = Threshold("all", 0.79, "benchmarks/budgets/02_batch_normalisation.md")
 
@@ -79,15 +76,15 @@ ASSIGNMENT = Assignment(
     title="Batch normalisation",
     needs_data=True,
     questions=(
-        Question("batch_norm_train", 2.0, _bn_train_public, _bn_train_hidden, TOL,
+        Question(id="batch_norm_train", points=2.0, make_public=_bn_train_public, make_hidden=_bn_train_hidden, check=TOL,
                  picture=Picture("features", "a batch of 4 samples with 3 features",
                                  features(("y", "batch mean", "batch variance")))),
-        Question("update_moving_statistics", 1.0, _moving_public, _moving_hidden, TOL,
+        Question(id="update_moving_statistics", points=1.0, make_public=_moving_public, make_hidden=_moving_hidden, check=TOL,
                  picture=Picture("features", "default momentum", features(("moving mean", "moving variance")))),
-        Question("batch_norm_inference", 1.0, _inference_public, _inference_hidden, TOL,
+        Question(id="batch_norm_inference", points=1.0, make_public=_inference_public, make_hidden=_inference_hidden, check=TOL,
                  picture=Picture("features", "moving statistics given", features(("y",)))),
-        Question("build_bn_model", 2.0, _model_public, _none, architecture()),
-        Question("bn_model", 2.0, _trained_public, _none, trained(BN_THRESHOLD), uses_reference=False,
+        Question(id="build_bn_model", points=2.0, make_public=_model_public, check=architecture()),
+        Question(id="bn_model", points=2.0, make_public=_trained_public, check=trained(BN_THRESHOLD), judged_by="threshold",
                  picture=Picture("accuracy", TRAINED_CASE, trained_accuracy(BN_THRESHOLD))),
     ),
 )

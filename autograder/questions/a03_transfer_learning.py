@@ -73,9 +73,6 @@ def _trained(name: str, task: str):
     return make
 
 
-def _none(b: CaseBuilder, rng: np.random.Generator) -> None:
-    return None
-
 
 THRESHOLDS = {
     "model_A": Threshold("A", 0.86, "benchmarks/budgets/03_transfer_learning.md"),
@@ -88,11 +85,11 @@ ASSIGNMENT = Assignment(
     title="Transfer learning",
     needs_data=True,
     questions=(
-        Question("split_dataset", 2.0, _split_public, _split_hidden, EXACT),
-        Question("build_model_A", 1.0, _model("build_model_A", "the lecture's model A"), _none, architecture()),
-        Question("build_model_B", 1.0, _model("build_model_B", "the lecture's model B"), _none, architecture()),
-        Question("build_model_B_on_A", 2.0, _b_on_a_public, _b_on_a_hidden, _check_b_on_a),
-        *(Question(name, 1.0, _trained(name, t.task), _none, trained(t), uses_reference=False,
+        Question(id="split_dataset", points=2.0, make_public=_split_public, make_hidden=_split_hidden, check=EXACT),
+        Question(id="build_model_A", points=1.0, make_public=_model("build_model_A", "the lecture's model A"), check=architecture()),
+        Question(id="build_model_B", points=1.0, make_public=_model("build_model_B", "the lecture's model B"), check=architecture()),
+        Question(id="build_model_B_on_A", points=2.0, make_public=_b_on_a_public, make_hidden=_b_on_a_hidden, check=_check_b_on_a),
+        *(Question(id=name, points=1.0, make_public=_trained(name, t.task), check=trained(t), judged_by="threshold",
                    picture=Picture("accuracy", _trained_case(name, t.task), trained_accuracy(t)))
           for name, t in THRESHOLDS.items()),
     ),

@@ -93,6 +93,6 @@ def _hidden(opt: Optimizer):
 ASSIGNMENT = Assignment(
     id="04_optimizers",
     title="Optimizers",
-    questions=tuple(Question(name, 2.0, _public(opt), _hidden(opt), TOL, picture=Picture("trajectory", PUBLIC_BOWL))
+    questions=tuple(Question(id=name, points=2.0, make_public=_public(opt), make_hidden=_hidden(opt), check=TOL, picture=Picture("trajectory", PUBLIC_BOWL))
                     for name, opt in OPTIMIZERS.items()),
 )

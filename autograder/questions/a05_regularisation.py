@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..judging.checks import allclose, as_float_array, exact, precheck
@@ -13,7 +15,8 @@ from .randomness import add_calls, choices_check, mask_check, rng_arg, sub_call
 TOL = allclose(rtol=1e-7, atol=1e-9)
 
 
-def _penalty(function: str, *extra: float):
+def _penalty(function: str, *extra: float) -> dict[str, Any]:
+    """A penalty's public and hidden cases, as `Question` keywords."""
     def public(b: CaseBuilder) -> None:
         b.call("a small vector", function, np.array([1.0, -2.0, 0.5, 0.0]), *extra)
 
@@ -25,7 +28,7 @@ def _penalty(function: str, *extra: float):
             for r in (0.0, 1.0):
                 b.call(f"r = {r:g}", function, rng.normal(0, 1, 8), r)
 
-    return public, hidden
+    return {"make_public": public, "make_hidden": hidden}
 
 
 def _dropout_inputs(rng: np.random.Generator, shape=(200, 300)) -> np.ndarray:
@@ -260,25 +263,22 @@ def _check_augment(ctx: CaseContext) -> Verdict:
     return Verdict(True)
 
 
-def _none(b: CaseBuilder, rng: np.random.Generator) -> None:
-    return None
-
 
 ASSIGNMENT = Assignment(
     id="05_regularisation",
     title="Regularisation",
     questions=(
-        Question("l1_penalty", 1.0, *_penalty("l1_penalty"), TOL),
-        Question("l2_penalty", 1.0, *_penalty("l2_penalty"), TOL),
-        Question("elastic_net_penalty", 1.0, *_penalty("elastic_net_penalty", 0.3), TOL),
-        Question("dropout_train", 2.0, _dropout_public("dropout_train"), _dropout_hidden("dropout_train"),
-                 _dropout_check(scaled=False), compares_values=False,
+        Question(id="l1_penalty", points=1.0, check=TOL, **_penalty("l1_penalty")),
+        Question(id="l2_penalty", points=1.0, check=TOL, **_penalty("l2_penalty")),
+        Question(id="elastic_net_penalty", points=1.0, check=TOL, **_penalty("elastic_net_penalty", 0.3)),
+        Question(id="dropout_train", points=2.0, make_public=_dropout_public("dropout_train"), make_hidden=_dropout_hidden("dropout_train"),
+                 check=_dropout_check(scaled=False), judged_by="statistics",
                  picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=False))),
-        Question("dropout_test_weights", 1.0, _test_weights_public, _test_weights_hidden, TOL),
-        Question("inverted_dropout", 2.0, _dropout_public("inverted_dropout"), _dropout_hidden("inverted_dropout"),
-                 _dropout_check(scaled=True), compares_values=False,
+        Question(id="dropout_test_weights", points=1.0, make_public=_test_weights_public, make_hidden=_test_weights_hidden, check=TOL),
+        Question(id="inverted_dropout", points=2.0, make_public=_dropout_public("inverted_dropout"), make_hidden=_dropout_hidden("inverted_dropout"),
+                 check=_dropout_check(scaled=True), judged_by="statistics",
                  picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True))),
-        Question("early_stopping", 2.0, _es_public, _es_hidden, exact()),
-        Question("augment", 2.0, _augment_public, _augment_hidden, _check_augment, compares_values=False),
+        Question(id="early_stopping", points=2.0, make_public=_es_public, make_hidden=_es_hidden, check=exact()),
+        Question(id="augment", points=2.0, make_public=_augment_public, make_hidden=_augment_hidden, check=_check_augment, judged_by="statistics"),
     ),
 )

@@ -42,22 +42,44 @@ class Picture:
             raise ValueError(f"unknown picture kind {self.kind!r}, one of {PICTURE_KINDS}")
 
 
-@dataclass(frozen=True)
+# How a question's cases are judged (`Question.judged_by`):
+#   "values":     against the reference solution's outputs on the same cases (most questions);
+#   "statistics": random functions: by statistical tests on the student's samples, with the
+#                 reference's parameters (self-check files then embed no samples);
+#   "threshold":  trained models: accuracy on the real test split against a threshold; the
+#                 reference solution is not run for them at all.
+JUDGED_BY = ("values", "statistics", "threshold")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Question:
-    """A graded question. `make_cases(builder, rng)` adds the hidden cases; public cases are
-    added by `make_public(builder)` and never depend on the seed, so self-checks are stable."""
+    """A graded question. Public cases are added by `make_public(builder)` and never depend on
+    the seed, so self-checks are stable; hidden cases by `make_hidden(builder, rng)`, drawn from
+    the run's seed (None: the question has public cases only, e.g. a model's architecture)."""
 
     id: str
     points: float
     make_public: Callable[[CaseBuilder], None]
-    make_hidden: Callable[[CaseBuilder, np.random.Generator], None]
     check: Check
-    uses_reference: bool = True
+    make_hidden: Callable[[CaseBuilder, np.random.Generator], None] | None = None
+    judged_by: str = "values"
     title: str = ""
-    # False for random functions judged statistically: self-check files then embed no samples.
-    compares_values: bool = True
     # What the feedback draws when the question is not passed (None: numbers say it better).
     picture: Picture | None = None
+
+    def __post_init__(self) -> None:
+        if self.judged_by not in JUDGED_BY:
+            raise ValueError(f"{self.id}: judged_by must be one of {JUDGED_BY}, not {self.judged_by!r}")
+
+    @property
+    def uses_reference(self) -> bool:
+        """The reference solution runs on this question's cases (all but trained models)."""
+        return self.judged_by != "threshold"
+
+    @property
+    def compares_values(self) -> bool:
+        """The student's outputs are compared with the reference's values (not statistics)."""
+        return self.judged_by == "values"
 
 
 @dataclass(frozen=True)

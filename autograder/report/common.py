@@ -11,8 +11,6 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from ..questions import ASSIGNMENTS
 from ..result import Result
@@ -54,92 +52,6 @@ def max_scores(results: Sequence[Result]) -> dict[str, float]:
     for r in results:
         out[r.assignment] = max(out.get(r.assignment, 0.0), r.max_score)
     return out
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something that went wrong while running a submission: `kind` is a fixed label
-    (unreadable | timed out | killed | out of memory | failed to run); `details` may hold student text."""
-
-    kind: str
-    details: tuple[str, ...]
-
-
-def cell_label(index: int) -> str:
-    """Notebook cells are counted from 1, text cells included, as a student scrolling sees them."""
-    return f"cell {index + 1}"
-
-
-MAX_DETAILS = 8
-
-
-def problems(result: Result) -> list[Problem]:
-    """The execution problems of one result, for the feedback and the instructor's table."""
-    if result.error:
-        return [Problem("unreadable", (result.error,))]
-    found: list[Problem] = []
-    ex = result.execution
-    errors = list(ex.cell_errors) if ex else []
-
-    def cells(status: str) -> list[dict[str, Any]]:
-        return [e for e in errors if e.get("status") == status]
-
-    # The watchdog sets `timed_out` for the notebook limit and `killed` whenever it kills (a cell
-    # or call stuck past its limit too, recorded as a "timeout" cell); a cell that ended the
-    # interpreter itself (os._exit, a crash) is a "killed" cell. Stuck items are skipped on reruns.
-    stuck = [_index(e) for e in cells("timeout")]
-    died = [_index(e) for e in cells("killed")]
-    call_timeouts = [q.id for q in result.questions if q.status == "timeout"]
-    rerun = [f"{item} was skipped on a rerun" for item in _skipped(ex.skipped if ex else (), stuck + died)]
-    timed_out = (ex is not None and ex.timed_out) or bool(stuck) or bool(call_timeouts)
-    killed = bool(died) or (ex is not None and ex.killed and not timed_out)
-    if timed_out:
-        found.append(Problem("timed out", tuple(
-            (["the notebook exceeded its total time limit"] if ex is not None and ex.timed_out else [])
-            + [f"{cell_label(i)} did not finish in time" for i in stuck]
-            + [f"calling {qid} did not finish in time" for qid in call_timeouts]
-            + ([] if killed else rerun))))
-    if ex is not None and ex.memory_exceeded:
-        found.append(Problem("out of memory", ("the notebook used more memory than allowed",)))
-    if killed:
-        found.append(Problem("killed", tuple(
-            [f"the Python process died in {cell_label(i)}" for i in died] or ["the Python process was killed"])
-            + tuple(rerun)))
-    raised = cells("error")
-    if raised:
-        details = [f"{cell_label(_index(e))}: {e.get('ename') or 'error'}"
-                   + (f": {_short(str(e.get('evalue', '')))}" if e.get("evalue") else "") for e in raised]
-        if len(details) > MAX_DETAILS:
-            details = details[:MAX_DETAILS] + [f"and {len(details) - MAX_DETAILS} more"]
-        found.append(Problem("failed to run", tuple(details)))
-    return found
-
-
-def _index(error: dict[str, Any]) -> int:
-    try:
-        return int(error.get("cell", 0))
-    except (TypeError, ValueError):
-        return 0
-
-
-def _skipped(items: Sequence[str], known_cells: Sequence[int]) -> list[str]:
-    """Skipped items other than the cells already named as where the process died."""
-    out = []
-    for item in items:
-        kind, _, rest = item.partition(":")
-        if kind == "cell" and rest.isdigit():
-            if int(rest) not in known_cells:
-                out.append(cell_label(int(rest)))
-        elif kind == "probe" and rest:
-            out.append(f"the call {rest}")
-        else:
-            out.append(item)
-    return out
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --- HTML --------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..files import write_atomic
+from ..problems import Problem, problems
 from ..result import QuestionResult, Result
-from .common import Problem, badge, code_block, code_span, esc, fmt, page, pick, problems, title
+from .common import badge, code_block, code_span, esc, fmt, page, pick, title
 from .naming import file_names
 from .pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
 

@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS, ASSIGNMENTS_DIR = REPO / "solutions", REPO / "assignments"
 
 FAKE = Assignment("99_fake", "Fake", (
-    Question("foo", 1.0, lambda b: b.call("one", "foo", 1.0), lambda b, rng: None, allclose()),
-    Question("bar", 1.0, lambda b: b.call("two", "bar", 2.0), lambda b, rng: None, allclose()),
+    Question(id="foo", points=1.0, make_public=lambda b: b.call("one", "foo", 1.0), check=allclose()),
+    Question(id="bar", points=1.0, make_public=lambda b: b.call("two", "bar", 2.0), check=allclose()),
 ))
 
 FOO = "def foo(x):\n    \"\"\"Add a secret.\"\"\"\n    # BEGIN SOLUTION\n    return x + 12345\n    # END SOLUTION\n"

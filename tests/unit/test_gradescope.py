@@ -132,7 +132,7 @@ def test_execution_problems_go_to_the_top_level_output():
     doc = to_gradescope(result(question("adam_step", 2.0, [True], [True, False]), execution=execution,
                                sandboxed=False))
     out = doc["output"]
-    assert "cell 5 raised NameError: name 'np' is not defined" in out  # cells counted from 1
+    assert "cell 5: NameError: name 'np' is not defined" in out  # cells counted from 1
     assert "cell 8 did not finish in time" in out
     assert "total time limit" in out
     assert "calling adam_step on a hidden case" in out and "hidden-2" not in out

@@ -301,7 +301,7 @@ def test_a_hidden_case_described_like_the_picture_case_is_never_drawn():
     def hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
         b.call("the vector", "f", np.array([111.0, 222.0, 333.0]))
 
-    question = Question("f", 1.0, public, hidden, allclose(),
+    question = Question(id="f", points=1.0, make_public=public, make_hidden=hidden, check=allclose(),
                         picture=Picture("curve", "the vector"))
     plan = make_plan(Assignment("x", "x", (question,)), SEED)
     ordered = Plan(plan.assignment, plan.seed, {"f": tuple(reversed(plan.cases["f"]))}, plan.inputs)

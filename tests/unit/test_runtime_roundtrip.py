@@ -1,0 +1,79 @@
+"""The wire across the sandbox boundary, without a sandbox: the trusted side's calls and inputs,
+run by the runtime's probe (loaded as the runner loads it), written as the runtime writes its files,
+read back by collect. Until now only the slow end-to-end tests went through this path."""
+
+from __future__ import annotations
+
+import builtins
+import io
+from pathlib import Path
+
+import numpy as np
+
+from autograder import collect
+from autograder.prepare import make_plan
+from autograder.questions import get_assignment
+
+PROBE = Path(__file__).resolve().parents[2] / "autograder" / "runtime" / "probe.py"
+
+
+def private_probe() -> dict:
+    """probe.py as `runner._load_private` loads it: its own namespace and copy of the builtins."""
+    namespace = {"__name__": "_grader_probe", "__file__": str(PROBE), "__builtins__": dict(vars(builtins))}
+    exec(compile(PROBE.read_text(), str(PROBE), "exec"), namespace)  # noqa: S102 - the project's own file
+    return namespace
+
+
+class Silent:
+    def event(self, *args, **kwargs) -> None:
+        pass
+
+
+def notebook() -> dict:
+    """The names a 04 notebook defines: a correct momentum, an Adam that raises, the rest missing."""
+    def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+        m = beta * np.asarray(m) + learning_rate * np.asarray(grad)
+        return np.asarray(theta) - m, m
+
+    def adam_step(*args):
+        raise ValueError("not yet \ud800")  # a lone surrogate: collect must make it safe
+
+    return {"np": np, "momentum_step": momentum_step, "adam_step": adam_step}
+
+
+def test_probe_files_read_back_as_the_values_the_student_returned(tmp_path):
+    plan = make_plan(get_assignment("04_optimizers"), seed=7)
+    calls = plan.calls()
+    buffer = io.BytesIO()
+    np.savez(buffer, **plan.inputs)
+    (tmp_path / "inputs.npz").write_bytes(buffer.getvalue())
+
+    probe = private_probe()
+    inputs = probe["load_inputs"](str(tmp_path / "inputs.npz"))
+    doc, arrays = probe["run"](notebook(), calls, inputs, (), Silent(), 30)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "planted").write_text("a file the notebook left")
+    probe["write_outputs"](str(out), doc, arrays)
+    assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "probe.json"]
+
+    ids = [c["id"] for c in calls]
+    got = collect.read_outputs(out, ids, {c["id"]: c["type"] for c in calls})
+    assert set(got) == set(ids)
+    by_question: dict[str, list[collect.CallOutput]] = {}
+    for cid, output in got.items():
+        by_question.setdefault(cid.split("/", 1)[0], []).append(output)
+    assert all(not isinstance(o.value, collect.Raised) for o in by_question["momentum_step"])
+    first = next(c for c in calls if c["function"] == "momentum_step")
+    trajectory = got[first["id"]].value
+    theta, m = (plan.inputs[first["state"][k]["$array"]] for k in ("theta", "m"))
+    a, b = (plan.inputs[first["grad"][k]["$array"]] for k in ("a", "b"))
+    expected = []
+    for _ in range(first["steps"]):  # the same bowl and step on this side of the boundary
+        theta, m = notebook()["momentum_step"](theta, a * theta - b, m, *first["args"][3:])
+        expected.append(theta)
+    assert np.allclose(trajectory["theta"], np.array(expected), rtol=0, atol=1e-12)
+    raised = [o.value for o in by_question["adam_step"]]
+    assert all(isinstance(r, collect.Raised) and r.type == "ValueError" for r in raised)
+    assert all("\ud800" not in r.message and "not yet" in r.message for r in raised)
+    assert all(isinstance(o.value, collect.Raised) and o.value.type == "Missing" for o in by_question["nesterov_step"])
