@@ -73,3 +73,57 @@ def test_a_neighbours_notebook_cannot_be_copied_without_namespaces(no_namespaces
     results = grade_beside(no_namespaces, copies_a_neighbour(klass), tmp_path)
     assert results["honest"].score == results["honest"].max_score
     assert lost(results["copies-a-neighbour"]) == {"l1_penalty"}  # it did not gain the neighbour's answer
+
+
+# Memory no process holds: 3 x 200 MB on /dev/shm and a 600 MB SysV segment, touched, detached,
+# never removed. No process ever holds 1024 MB (the guard's limit), together they do; unremoved,
+# RAM lost by every later notebook on the machine.
+HOLDS_SHARED_MEMORY = Variant("holds_shared_memory", A05, insert_first=('''import ctypes, os, time
+for k in range(3):
+    with open(f"/dev/shm/held-{k}", "wb") as f:
+        for _ in range(2):
+            f.write(b"\\x01" * (100 * 2**20))
+libc = ctypes.CDLL(None)
+libc.shmget.restype, libc.shmat.restype = ctypes.c_int, ctypes.c_void_p
+segment = libc.shmget(0, ctypes.c_size_t(600 * 2**20), 0o1000 | 0o600)
+address = libc.shmat(segment, None, 0)
+ctypes.memset(address, 1, 600 * 2**20)
+libc.shmdt(ctypes.c_void_p(address))
+time.sleep(2)''',))
+
+# Disk outside the job: 3 x 60 MB in /tmp (each under a 64 MB RLIMIT_FSIZE, together over the
+# 128 MB quota), and a folder of its own there, left for later notebooks. It then waits: the quota
+# is polled (watchdog.DISK_CHECK_SECONDS), and a run that ends first is not blamed (files removed).
+FILLS_TMP = Variant("fills_tmp", A05, insert_first=('''import os, time
+os.makedirs("/tmp/left-behind/deeper", exist_ok=True)
+for k in range(3):
+    with open(f"/tmp/left-behind/deeper/fill-{k}", "wb") as f:
+        for _ in range(6):
+            f.write(b"\\x02" * (10 * 2**20))
+time.sleep(2)''',))
+
+
+def left_behind(uid: int) -> list:
+    from autograder.sandbox import shared
+
+    return [path for path, _ in shared.owned(uid, shared.PLACES)] + shared.sysv_segments(uid)
+
+
+def test_memory_held_outside_processes_is_guarded_and_freed(no_namespaces, tmp_path):
+    """cgroups off at the no-namespace level: the guard counts tmpfs files and SysV segments, and
+    nothing of them is left after the run (the batch's honest neighbour keeps full marks)."""
+    config = dataclasses.replace(no_namespaces, cgroups=False)
+    results = grade_beside(config, HOLDS_SHARED_MEMORY, tmp_path)
+    hostile = results["holds-shared-memory"]
+    assert hostile.isolation.memory == "guard" and hostile.execution.memory_exceeded
+    assert left_behind(hostile.isolation.uid) == []
+    assert results["honest"].score == results["honest"].max_score
+
+
+def test_files_left_in_tmp_count_against_the_quota_and_are_removed(no_namespaces, tmp_path):
+    config = dataclasses.replace(no_namespaces, file_size_mb=64)
+    results = grade_beside(config, FILLS_TMP, tmp_path)
+    hostile = results["fills-tmp"]
+    assert any(e["ename"] == "DiskQuotaExceeded" for e in hostile.execution.cell_errors), hostile.execution
+    assert left_behind(hostile.isolation.uid) == []
+    assert results["honest"].score == results["honest"].max_score
