@@ -127,3 +127,44 @@ def test_files_left_in_tmp_count_against_the_quota_and_are_removed(no_namespaces
     assert any(e["ename"] == "DiskQuotaExceeded" for e in hostile.execution.cell_errors), hostile.execution
     assert left_behind(hostile.isolation.uid) == []
     assert results["honest"].score == results["honest"].max_score
+
+
+# Processes that leave the tree: a double fork into a session of its own, made non-dumpable (on
+# some kernels /proc/<pid> then shows root as owner), and a chain that takes a new pid all the time.
+LEAVES_THE_TREE = Variant("leaves_the_tree", A05, insert_first=('''import ctypes, os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+        for fd in range(3, 1024):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        time.sleep(600)
+    os._exit(0)
+if os.fork() == 0:
+    os.setsid()
+    for fd in range(3, 1024):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    end = time.time() + 600
+    while time.time() < end:
+        if os.fork() != 0:
+            os._exit(0)
+    os._exit(0)
+time.sleep(0.5)''',))
+
+
+def test_no_process_outlives_the_run_without_namespaces_or_cgroups(no_namespaces, tmp_path):
+    """No pid namespace and no cgroup to kill them: the runner's sweep after each cell (every other
+    process of the uid) ends them, `nonamespace.kill_uid` after the run would (this test still
+    passes without kill_uid: the sweep alone is load-bearing here)."""
+    from autograder import uids
+
+    results = grade_beside(dataclasses.replace(no_namespaces, cgroups=False), LEAVES_THE_TREE, tmp_path)
+    hostile = results["leaves-the-tree"]
+    assert hostile.isolation.memory == "guard" and uids.processes_of(hostile.isolation.uid) == []
+    assert lost(hostile) == set() and results["honest"].score == results["honest"].max_score
