@@ -64,3 +64,8 @@ def test_segments_are_the_creators(tmp_path):
     assert shared.sysv_segments(UID, table) == [(7, 1073741824)]
     assert shared.held_bytes(UID, [], table) == 1073741824
     assert shared.sysv_segments(12345, table) == []
+
+
+def test_too_many_entries_count_as_over_any_limit(place, monkeypatch):
+    monkeypatch.setattr(shared, "MAX_ENTRIES", 2)
+    assert shared.owned_bytes(UID, [place]) >= 2**62
