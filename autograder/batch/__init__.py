@@ -18,6 +18,7 @@ from typing import Any
 from ..config import Config
 from ..grade import grade, prepare_assignment
 from ..result import Result
+from ..sandbox import nonamespace
 from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, safe_name
 from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
 from .store import batch_seed, load_done, result_path
@@ -56,6 +57,12 @@ def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: Clas
     try:
         with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
             found = discover(inputs, Path(tmp), options.assignment)
+            if options.use_sandbox and not config.namespaces:
+                # No mount namespace hides the class from a notebook: every submission (and every
+                # zip given) closed to the sandbox uids before the first runs, else one notebook
+                # reads and runs its neighbour's answers (red team, issue 11). Files only: a folder
+                # may hold what the notebook needs (the course's virtual environment).
+                nonamespace.protect([*(i for i in inputs if i.is_file()), *(s.path for s in found.submissions)])
             class_list, missing = _apply_roster(options.roster, found) if options.roster else (None, [])
             for item in found.unplaced:
                 log(f"not graded: {item.file}: {item.reason}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import InfrastructureError
 from ..result import Isolation
-from . import levels, nonamespace, watchdog
+from . import levels, nonamespace, shared, watchdog
 from .bwrap import Mount, bwrap_argv
 from .cgroups import Cgroup
 from .memguard import MemoryGuard
@@ -140,12 +140,15 @@ def run(
                                      disk_quota=limits.disk_quota,
                                      kill=lambda: watchdog.kill(proc, cgroup, sandbox),
                                      memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over
-                                     if guarded else None)
+                                     if guarded else None,
+                                     elsewhere=(lambda: shared.written_bytes(uid)) if not sandbox and uid is not None
+                                     else (lambda: 0))
             proc.wait()
         finally:
             watchdog.kill(proc, cgroup, sandbox)  # threads or children that outlive the runner
             if not sandbox and uid is not None:
                 nonamespace.kill_uid(uid)  # no pid namespace: a double-forked child outlives the group
+                shared.remove(uid)  # no mount or IPC namespace: /tmp, /dev/shm, SysV segments outlive it
             memory_exceeded = cgroup.oom_killed() or verdict.memory_exceeded
             cgroup.remove()
             reader.poll()

@@ -11,13 +11,16 @@ supervisor and anything started by it) and every process of the sandbox's uid (o
 What it cannot do (README): it polls (every `watchdog.GUARD_SECONDS`), so a fast allocation overshoots
 for up to that long; it counts proportional set size (`Pss` from `smaps_rollup`, shared pages
 split between the processes sharing them, so a forked copy-on-write child is not counted twice),
-resident size where that file is missing (kernels before 4.14).
+resident size where that file is missing (kernels before 4.14). Memory the uid holds outside
+any process (files on /dev/shm, SysV segments) is added (`shared.py`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from . import shared
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 PROC = Path("/proc")
@@ -65,6 +68,8 @@ class MemoryGuard:
         total = 0
         for pid in self.processes():
             total += _pss(self.proc / str(pid))
+        if self.uid is not None:  # tmpfs files and SysV segments: RAM no process holds (shared.py)
+            total += shared.held_bytes(self.uid)
         self.peak = max(self.peak, total)
         return total
 

@@ -96,12 +96,15 @@ class Verdict:
 
 def watch(proc: subprocess.Popen, reader: EventReader, *, start: float, notebook_seconds: float,
           item_seconds: Callable[[str | None], float], log: IO[bytes], writable: Iterable[Path],
-          disk_quota: int, kill: Callable[[], None], memory_over: Callable[[], bool] | None = None) -> Verdict:
+          disk_quota: int, kill: Callable[[], None], memory_over: Callable[[], bool] | None = None,
+          elsewhere: Callable[[], int] = lambda: 0) -> Verdict:
     """Poll until `proc` ends or a limit is crossed; then `kill()` the run once.
 
     `item_seconds(item)` is the limit of the item that runs (None: nothing runs, the time between
     items, bounded so that a cell cannot claim its own end and then hang). `memory_over()`, if
     given (the memory guard, where no cgroup limits memory), is polled every `GUARD_SECONDS`.
+    `elsewhere()`: bytes the run wrote outside `writable` that count against its disk quota too
+    (without a mount namespace, the host's /tmp: `shared.written_bytes`).
     """
     verdict = Verdict()
     writable = list(writable)
@@ -115,7 +118,7 @@ def watch(proc: subprocess.Popen, reader: EventReader, *, start: float, notebook
             verdict.timed_out = True
         elif now - reader.since > item_seconds(reader.current) + _GRACE_SECONDS:
             verdict.stuck = reader.current or reader.last_started or "runner"
-        elif now >= next_disk_check and _written(log, writable, disk_quota) > disk_quota:
+        elif now >= next_disk_check and _written(log, writable, disk_quota) + elsewhere() > disk_quota:
             verdict.disk_exceeded, verdict.stuck = True, reader.current
         elif memory_over is not None and now >= next_guard and memory_over():
             verdict.memory_exceeded = True  # not `stuck`: the item is blamed as killed, as an OOM kill is
