@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .result import CellError, CellStatus
 from .untrusted import clean_text, count_structure, count_values, object_members
 
 MAX_JSON_BYTES = 64 * 1024**2
@@ -42,7 +43,7 @@ MAX_TOTAL_VALUES = 500_000  # all answers of one run together
 MAX_STRUCTURE = 2_000_000  # brackets and quotes in probe.json: bounds the time to find the answers
 MAX_LIST_ITEMS = 10_000
 MAX_STRING = 2_000
-EVENT_STATUSES = ("ok", "error", "timeout", "skipped", "killed")
+EVENT_STATUSES = frozenset(CellStatus)  # an "end" event's status; any other text is an error
 _EVENT_FIELDS = {"item": 300, "event": 20, "status": 20, "ename": 200, "evalue": 2000, "traceback": 4000}
 
 
@@ -58,15 +59,6 @@ class Raised:
 class CallOutput:
     value: Any  # decoded value, or a Raised
     modified_input: bool = False
-
-
-@dataclass(frozen=True)
-class CellEvent:
-    index: int
-    status: str  # ok | error | timeout | skipped | killed
-    ename: str = ""
-    evalue: str = ""
-    traceback: str = ""
 
 
 def read_untrusted(path: Path, cap: int) -> bytes | None:
@@ -91,9 +83,9 @@ def _field(event: dict[str, Any], key: str, default: str = "") -> str:
     return clean_text(event.get(key, default), _EVENT_FIELDS[key], one_line=key not in ("evalue", "traceback"))
 
 
-def cell_events(events: list[dict[str, Any]]) -> dict[int, CellEvent]:
+def cell_events(events: list[dict[str, Any]]) -> dict[int, CellError]:
     """The last word on each cell; a cell that started and never ended is 'killed'."""
-    cells: dict[int, CellEvent] = {}
+    cells: dict[int, CellError] = {}
     for event in events:
         item = event["item"]
         if not item.startswith("cell:"):
@@ -104,13 +96,13 @@ def cell_events(events: list[dict[str, Any]]) -> dict[int, CellEvent]:
             continue
         kind = event.get("event")
         if kind == "start":
-            cells[index] = CellEvent(index, "killed")
+            cells[index] = CellError(index, CellStatus.KILLED)
         elif kind == "skipped":
-            cells[index] = CellEvent(index, "skipped")
+            cells[index] = CellError(index, CellStatus.SKIPPED)
         elif kind == "end":
             status = _field(event, "status", "error")
-            cells[index] = CellEvent(index, status if status in EVENT_STATUSES else "error", _field(event, "ename"),
-                                     _field(event, "evalue"), _field(event, "traceback"))
+            cells[index] = CellError(index, CellStatus(status if status in EVENT_STATUSES else "error"),
+                                     _field(event, "ename"), _field(event, "evalue"), _field(event, "traceback"))
     return cells
 
 

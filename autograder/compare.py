@@ -17,7 +17,7 @@ from .judging.verdict import CaseContext, Verdict
 from .prepare import Plan, call_id
 from .questions.base import Question
 from .questions.pictures import picture_data
-from .result import CaseResult, QuestionResult
+from .result import CaseResult, QuestionResult, QuestionStatus
 
 # Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
 NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
@@ -76,18 +76,18 @@ def _safe_check(question: Question, ctx: CaseContext) -> Verdict:
         return Verdict(False, f"the returned value could not be checked ({type(exc).__name__})")
 
 
-def _status(passed: int, total: int, kinds: list[str]) -> str:
+def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
     if total and passed == total:
-        return "passed"
+        return QuestionStatus.PASSED
     if passed:
-        return "partial"
+        return QuestionStatus.PARTIAL
     if kinds and all(k == "Missing" for k in kinds):
-        return "missing"
+        return QuestionStatus.MISSING
     if "Timeout" in kinds:
-        return "timeout"
+        return QuestionStatus.TIMEOUT
     if kinds and all(k != "answer" for k in kinds):
-        return "error"
-    return "failed"
+        return QuestionStatus.ERROR
+    return QuestionStatus.FAILED
 
 
 def _no_answer_message(qid: str, raised: Raised) -> str:

@@ -1,9 +1,10 @@
-"""Run a notebook's cells and the probe in the sandbox; turn what happened into a record.
+"""Run a notebook's cells and the probe in the sandbox; what happened is the result's `Execution`.
 
 A cell that kills the interpreter (`os._exit`, an OOM kill, a hang the watchdog ends) would also
 take the functions defined by every other cell with it. So a run that ends before the probe
 finished is repeated, with the item that was running at the end skipped, at most `max_passes`
-times: one bad cell costs that cell, not the whole notebook.
+times: one bad cell costs that cell, not the whole notebook. What to blame and skip is decided in
+`rerun.py`; this module lays out each pass, runs it and keeps the books.
 """
 
 from __future__ import annotations
@@ -15,17 +16,17 @@ import shutil
 import sys
 import sysconfig
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import collect, data, sandbox, uids
+from . import collect, data, rerun, sandbox, uids
 from .collect import CallOutput
 from .course import installed_courses, is_course
 from .notebook import CodeCell
-from .result import Isolation
+from .result import CellError, Execution, Isolation, TimeLimits
 from .sandbox import nonamespace
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
@@ -33,28 +34,6 @@ RUNTIME_FILES = ("supervisor.py", "runner.py", "probe.py")
 EVENTS_FILE = "events.json"  # written beside kept outputs
 DATA_MODULE = Path(__file__).parent / "data.py"
 JOB = "/job"
-
-
-@dataclass(frozen=True)
-class CellError:
-    cell: int
-    status: str  # error | timeout | killed
-    ename: str
-    evalue: str
-
-
-@dataclass(frozen=True)
-class ExecutionRecord:
-    seconds: float
-    timed_out: bool
-    killed: bool
-    memory_exceeded: bool
-    sandboxed: bool
-    passes: int
-    skipped: tuple[str, ...]
-    cell_errors: tuple[CellError, ...]
-    tracebacks: tuple[str, ...] = ()
-    isolation: Isolation | None = None  # the first pass's (every pass is set up alike)
 
 
 @dataclass(frozen=True)
@@ -66,6 +45,12 @@ class Job:
     inputs: dict[str, np.ndarray]
     submission: Path
     data_dir: Path | None
+
+    @property
+    def items(self) -> frozenset[str]:
+        """Every item of this job as the runner names it (`runtime/runner.py`): only these count in
+        the events, since the notebook can print any name."""
+        return frozenset({f"cell:{c.index}" for c in self.cells} | {f"probe:{c['id']}" for c in self.calls})
 
 
 def _env(job_root: str, data: bool, tf_threads: int) -> dict[str, str]:
@@ -157,105 +142,121 @@ def _masked() -> list[Path]:
 
 
 def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int, tf_threads: int,
-        scratch: Path | None = None, keep_outputs: Path | None = None) -> tuple[ExecutionRecord, dict[str, CallOutput]]:
-    """Execute the job; always returns a record and one output per call, whatever the notebook does."""
-    skip: list[str] = []
-    stuck: list[str] = []
-    total = 0.0
-    timed_out = killed = memory = False
-    cells: dict[int, collect.CellEvent] = {}
-    tracebacks: list[str] = []
+        scratch: Path | None = None, keep_outputs: Path | None = None,
+        time_limits: TimeLimits | None = None) -> tuple[Execution, dict[str, CallOutput]]:
+    """Execute the job; always returns what happened and one output per call, whatever the notebook
+    does. A pass that ends before the probe finished is run again without the item to blame, at most
+    `max_passes` passes (the policy: `rerun`). `time_limits` is where `limits`' wall-clock values
+    came from, recorded on the returned `Execution`; `keep_outputs` receives the finished pass's
+    raw outputs and events (the reference's cache, `reference.py`)."""
     call_ids = [c["id"] for c in job.calls]
+    books = _Books()
     outputs = collect.no_outputs(call_ids)
-    known_items = {f"cell:{c.index}" for c in job.cells} | {f"probe:{cid}" for cid in call_ids}
-    passes = 0
-    isolation: Isolation | None = None
     # One uid for every pass of this job, held until its folders are gone: no other sandbox on the
     # machine runs as it meanwhile, so none shares its process budget (RLIMIT_NPROC is per uid).
     with contextlib.ExitStack() as stack:
         uid = stack.enter_context(uids.lease()) if use_sandbox else None
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch)))
         namespaces = use_sandbox and limits.namespaces  # else, sandboxed: the no-namespace level
         if use_sandbox and not namespaces:
             assert uid is not None
-            _without_namespaces(Path(tmp), uid, limits)
-        for passes in range(1, max_passes + 1):
-            root = Path(tmp) / f"pass{passes}"
-            root.mkdir()
-            _layout(root, job, uid)
-            if job.data_dir is not None and not namespaces:
-                nonamespace.share_data(job.data_dir, root / "data")  # the cache holding it is closed to the uid
-            spec = {"cells": [{"index": c.index, "source": c.source} for c in job.cells], "skip": skip,
-                    "stuck": stuck, "cell_seconds": limits.cell_seconds, "call_seconds": limits.call_seconds,
-                    "sandboxed": use_sandbox}
-            (root / "in" / "cells.json").write_text(json.dumps(spec))
-            job_root = JOB if namespaces else str(root)
-            python = [sys.executable, "-s"]
-            runner = sandbox.as_user([*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"],
-                                     sandbox=use_sandbox, uid=uid)
-            argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
-            outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
-                                  cwd=f"{job_root}/work", limits=limits, log_file=Path(tmp) / f"log{passes}.txt",
-                                  sandbox=namespaces, masked=_masked() if namespaces else (),
-                                  item_seconds=lambda item: _item_seconds(item, limits), uid=uid)
-            total += outcome.seconds
-            isolation = isolation or outcome.isolation
-            timed_out |= outcome.timed_out
-            killed |= outcome.killed
-            memory |= outcome.memory_exceeded
-            # Events come from the supervisor's socket only (a file the notebook can write is never
-            # read); only items of this job count.
-            events = [e for e in outcome.events if e.get("item") in known_items or e.get("item") == "supervisor"]
-            for index, event in collect.cell_events(events).items():
-                if event.status != "skipped" or index not in cells:
-                    cells[index] = event
+            _without_namespaces(tmp, uid, limits)
+        while books.passes < max_passes:
+            root, log = tmp / f"pass{books.passes + 1}", tmp / f"log{books.passes + 1}.txt"
+            outcome, events = _one_pass(job, root, log, books, limits, uid, use_sandbox=use_sandbox,
+                                        namespaces=namespaces, tf_threads=tf_threads)
+            books.count(outcome, events)
             # Outputs count only from a run the supervisor saw finish: a cell that writes forged
             # outputs and exits leaves the protocol unfinished (red-team finding 1).
-            finished = any(e.get("item") == "supervisor" and e.get("event") == "done" for e in events)
-            if finished:
+            if any(e.get("item") == "supervisor" and e.get("event") == "done" for e in events):
                 outputs = collect.read_outputs(root / "out", call_ids, {c["id"]: c["type"] for c in job.calls})
                 if keep_outputs is not None:
-                    keep_outputs.mkdir(parents=True, exist_ok=True)
-                    for name in ("probe.json", "arrays.npz"):
-                        data = collect.read_untrusted(root / "out" / name, collect.MAX_NPZ_BYTES)
-                        (keep_outputs / name).write_bytes(data or b"")
-                    # the supervisor's events, for the reference's times (limits.py)
-                    (keep_outputs / EVENTS_FILE).write_text(json.dumps(events))
+                    _keep(root / "out", keep_outputs, events)
                 break
-            # The last item that started is to blame, even if it claimed its own end before the run died.
-            culprit = next((c for c in (outcome.stuck_item, outcome.last_item, outcome.last_started)
-                            if c in known_items and c not in skip), None)
-            if culprit is None:
-                tracebacks.append(_tail(Path(tmp) / f"log{passes}.txt"))
-                break  # died before running any cell: nothing to skip, a rerun would do the same
-            skip.append(culprit)
-            stuck.append(culprit)
-            if culprit.startswith("probe:"):
-                # A function that hung once (ignoring its alarm) would hang on its other cases too, one
-                # rerun each: skip them all, so that it costs its own question and not every later one.
-                question = culprit[len("probe:"):].split("/", 1)[0]
-                skip += [f"probe:{cid}" for cid in call_ids
-                         if cid.split("/", 1)[0] == question and f"probe:{cid}" not in skip]
-            if culprit.startswith("cell:"):
-                index = int(culprit[5:])
-                old = cells.get(index)
-                status = ("killed" if outcome.disk_exceeded else
-                          "timeout" if outcome.stuck_item or outcome.timed_out else "killed")
-                ename, evalue = (old.ename, old.evalue) if old else ("", "")
-                if outcome.memory_exceeded and outcome.killed and not ename:  # the memory guard's kill
-                    ename, evalue = "MemoryExceeded", (f"the notebook's processes held more than "
-                                                       f"{limits.memory_bytes // 1024**2} MB")
-                if outcome.disk_exceeded:
-                    ename, evalue = "DiskQuotaExceeded", (f"the notebook wrote more than "
-                                                          f"{limits.disk_quota // 1024**2} MB to disk")
-                cells[index] = collect.CellEvent(index, status, ename, evalue)
-    errors = tuple(CellError(e.index, e.status, e.ename, e.evalue) for e in sorted(cells.values(), key=lambda e: e.index)
-                   if e.status in ("error", "timeout", "killed"))
-    tracebacks += [e.traceback for e in sorted(cells.values(), key=lambda e: e.index) if e.traceback]
-    record = ExecutionRecord(seconds=round(total, 3), timed_out=timed_out, killed=killed, memory_exceeded=memory or any(
-        e.ename == "MemoryError" for e in errors), sandboxed=use_sandbox, passes=passes, skipped=tuple(skip),
-        cell_errors=errors, tracebacks=tuple(tracebacks), isolation=isolation)
-    return record, outputs
+            item = rerun.culprit(outcome, job.items, books.skip)
+            if item is None:
+                books.log_tail = _tail(log)
+                break
+            books.blame(item, outcome, limits, call_ids)
+    return books.execution(time_limits), outputs
+
+
+@dataclass
+class _Books:
+    """What the passes of one run add up to: bookkeeping only, every decision is `rerun`'s."""
+
+    seconds: float = 0.0
+    timed_out: bool = False
+    killed: bool = False
+    memory_exceeded: bool = False
+    passes: int = 0
+    skip: list[str] = field(default_factory=list)   # items the next pass does not run
+    stuck: list[str] = field(default_factory=list)  # those of them that ended a pass (the probe says so)
+    cells: dict[int, CellError] = field(default_factory=dict)
+    isolation: Isolation | None = None  # the first pass's (every pass is set up alike)
+    log_tail: str = ""
+
+    def count(self, outcome: sandbox.RunOutcome, events: list[dict[str, Any]]) -> None:
+        """Add one pass: its time, what the watchdog did, the last word on each cell."""
+        self.passes += 1
+        self.seconds += outcome.seconds
+        self.isolation = self.isolation or outcome.isolation
+        self.timed_out |= outcome.timed_out
+        self.killed |= outcome.killed
+        self.memory_exceeded |= outcome.memory_exceeded
+        self.cells = rerun.merge_cells(self.cells, collect.cell_events(events))
+
+    def blame(self, item: str, outcome: sandbox.RunOutcome, limits: sandbox.Limits, call_ids: list[str]) -> None:
+        """Record that `item` ended the pass: skipped from now on, and if a cell, why it ended."""
+        self.skip += rerun.skips_after(item, call_ids, self.skip)
+        self.stuck.append(item)
+        if item.startswith("cell:"):
+            index = int(item[len("cell:"):])
+            self.cells[index] = rerun.blamed_cell(index, outcome, self.cells.get(index), limits)
+
+    def execution(self, time_limits: TimeLimits | None) -> Execution:
+        errors = tuple(cell for _, cell in sorted(self.cells.items()) if cell.status.failed)
+        return Execution(seconds=round(self.seconds, 3), timed_out=self.timed_out, killed=self.killed,
+                         memory_exceeded=self.memory_exceeded or any(e.ename == "MemoryError" for e in errors),
+                         passes=self.passes, skipped=tuple(self.skip), cell_errors=errors, limits=time_limits,
+                         isolation=self.isolation, log_tail=self.log_tail)
+
+
+def _one_pass(job: Job, root: Path, log: Path, books: _Books, limits: sandbox.Limits, uid: int | None, *,
+              use_sandbox: bool, namespaces: bool, tf_threads: int) -> tuple[sandbox.RunOutcome, list[dict[str, Any]]]:
+    """Lay out a fresh job folder, run the notebook once without the items `books` skips, and
+    return what the sandbox saw with the events of this job's own items."""
+    root.mkdir()
+    _layout(root, job, uid)
+    if job.data_dir is not None and not namespaces:
+        nonamespace.share_data(job.data_dir, root / "data")  # the cache holding it is closed to the uid
+    spec = {"cells": [{"index": c.index, "source": c.source} for c in job.cells], "skip": books.skip,
+            "stuck": books.stuck, "cell_seconds": limits.cell_seconds, "call_seconds": limits.call_seconds,
+            "sandboxed": use_sandbox}
+    (root / "in" / "cells.json").write_text(json.dumps(spec))
+    job_root = JOB if namespaces else str(root)
+    python = [sys.executable, "-s"]
+    runner = sandbox.as_user([*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"],
+                             sandbox=use_sandbox, uid=uid)
+    argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
+    outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
+                          cwd=f"{job_root}/work", limits=limits, log_file=log, sandbox=namespaces,
+                          masked=_masked() if namespaces else (), item_seconds=lambda item: _item_seconds(item, limits),
+                          uid=uid)
+    # Events come from the supervisor's socket only (a file the notebook can write is never read);
+    # only items of this job count.
+    known = job.items | {"supervisor"}
+    return outcome, [e for e in outcome.events if e.get("item") in known]
+
+
+def _keep(out: Path, keep: Path, events: list[dict[str, Any]]) -> None:
+    """Copy a finished pass's raw outputs (size-capped, as collect reads them) and its events (the
+    reference's times, `limits.py`) to `keep`."""
+    keep.mkdir(parents=True, exist_ok=True)
+    for name in ("probe.json", "arrays.npz"):
+        data = collect.read_untrusted(out / name, collect.MAX_NPZ_BYTES)
+        (keep / name).write_bytes(data or b"")
+    (keep / EVENTS_FILE).write_text(json.dumps(events))
 
 
 def _without_namespaces(tmp: Path, uid: int, limits: sandbox.Limits) -> None:

@@ -20,7 +20,7 @@ from .notebook import assignment_from_name, code_cells, read_notebook, stamped_a
 from .prepare import make_plan, sandbox_data_dir
 from .questions import ASSIGNMENTS, Assignment, get_assignment
 from .reference import reference_outputs, reference_timing
-from .result import Execution, QuestionResult, Result
+from .result import QuestionResult, QuestionStatus, Result
 
 
 def resolve_assignment(submission: Path, stamped: str | None, explicit: str | None) -> str:
@@ -64,20 +64,16 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
 
     # execute + collect (sandbox)
     job = execute.Job(code_cells(nb), plan.calls(), plan.inputs, submission, data_dir)
-    record, outputs = execute.run(job, limits.applied(config, time_limits), use_sandbox=use_sandbox,
-                                  max_passes=config.max_passes, tf_threads=config.tf_threads)
+    execution, outputs = execute.run(job, limits.applied(config, time_limits), use_sandbox=use_sandbox,
+                                     max_passes=config.max_passes, tf_threads=config.tf_threads, time_limits=time_limits)
 
     # compare (trusted) + report
     questions = compare(plan, outputs, reference)
     return Result(
         assignment=assignment.id, submission=submission.name, student=student,
         score=round(sum(q.score for q in questions), 4), max_score=assignment.max_score, seed=seed,
-        grader_version=__version__, sandboxed=use_sandbox, questions=tuple(questions),
-        execution=Execution(record.seconds, record.timed_out, record.killed, record.memory_exceeded, record.passes,
-                            record.skipped, tuple({"cell": e.cell, "status": e.status, "ename": e.ename,
-                                                   "evalue": e.evalue} for e in record.cell_errors),
-                            time_limits),
-        submission_sha256=digest, settings_hash=settings_hash, isolation=record.isolation,
+        grader_version=__version__, sandboxed=use_sandbox, questions=tuple(questions), execution=execution,
+        submission_sha256=digest, settings_hash=settings_hash, isolation=execution.isolation,
     )
 
 
@@ -104,7 +100,7 @@ def prepare_assignment(assignment_id: str, seed: int, config: Config, use_sandbo
 
 def _unreadable(submission: Path, student: str, assignment: Assignment, seed: int, sandboxed: bool,
                 why: str) -> Result:
-    questions = tuple(QuestionResult(q.id, 0.0, q.points, "error", 0, 0, (why,)) for q in assignment.questions)
+    questions = tuple(QuestionResult(q.id, 0.0, q.points, QuestionStatus.ERROR, 0, 0, (why,)) for q in assignment.questions)
     return Result(assignment=assignment.id, submission=submission.name, student=student, score=0.0,
                   max_score=assignment.max_score, seed=seed, grader_version=__version__, sandboxed=sandboxed,
                   questions=questions, execution=None, error=why)

@@ -41,7 +41,7 @@ from typing import Any
 from .files import write_atomic
 from .gradescope_zip import build_autograder_zip
 from .problems import lines as problem_lines
-from .result import QuestionResult, Result
+from .result import QuestionResult, QuestionStatus, Result
 
 __all__ = ["build_autograder_zip", "failure", "main", "to_gradescope"]
 
@@ -103,7 +103,7 @@ def _question_tests(q: QuestionResult) -> list[dict[str, Any]]:
         passed = sum(c.passed for c in q.cases)
         head = (f"{passed}/{len(q.cases)} {kind} cases passed" if q.cases else f"status: {q.status}")
         return [_test(f"{q.id} ({kind} cases)" if q.cases else q.id, q.score, q.max_score,
-                      q.status == "passed", [head, *q.feedback], AFTER_PUBLISHED if only_hidden else VISIBLE)]
+                      q.status == QuestionStatus.PASSED, [head, *q.feedback], AFTER_PUBLISHED if only_hidden else VISIBLE)]
     total = len(q.cases)
     public_passed = sum(c.passed for c in public)
     hidden_passed = sum(c.passed for c in hidden)

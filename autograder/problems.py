@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from .result import Result
+from .result import CellError, CellStatus, ProblemKind, QuestionStatus, Result
 
 
 @dataclass(frozen=True)
 class Problem:
     """Something that went wrong while running a submission: `kind` is a fixed label
-    (unreadable | timed out | killed | out of memory | failed to run); `details` may hold student text."""
+    (`ProblemKind`: unreadable | timed out | killed | out of memory | failed to run); `details` may
+    hold student text."""
 
-    kind: str
+    kind: ProblemKind
     details: tuple[str, ...]
 
 
@@ -35,50 +35,43 @@ MAX_DETAILS = 8
 def problems(result: Result) -> list[Problem]:
     """The execution problems of one result, for the feedback and the instructor's table."""
     if result.error:
-        return [Problem("unreadable", (result.error,))]
+        return [Problem(ProblemKind.UNREADABLE, (result.error,))]
     found: list[Problem] = []
     ex = result.execution
     errors = list(ex.cell_errors) if ex else []
 
-    def cells(status: str) -> list[dict[str, Any]]:
-        return [e for e in errors if e.get("status") == status]
+    def cells(status: CellStatus) -> list[CellError]:
+        return [e for e in errors if e.status == status]
 
     # The watchdog sets `timed_out` for the notebook limit and `killed` whenever it kills (a cell
     # or call stuck past its limit too, recorded as a "timeout" cell); a cell that ended the
     # interpreter itself (os._exit, a crash) is a "killed" cell. Stuck items are skipped on reruns.
-    stuck = [_index(e) for e in cells("timeout")]
-    died = [_index(e) for e in cells("killed")]
-    call_timeouts = [q.id for q in result.questions if q.status == "timeout"]
+    stuck = [e.cell for e in cells(CellStatus.TIMEOUT)]
+    died = [e.cell for e in cells(CellStatus.KILLED)]
+    call_timeouts = [q.id for q in result.questions if q.status == QuestionStatus.TIMEOUT]
     rerun = [f"{item} was skipped on a rerun" for item in _skipped(ex.skipped if ex else (), stuck + died)]
     timed_out = (ex is not None and ex.timed_out) or bool(stuck) or bool(call_timeouts)
     killed = bool(died) or (ex is not None and ex.killed and not timed_out)
     if timed_out:
-        found.append(Problem("timed out", tuple(
+        found.append(Problem(ProblemKind.TIMED_OUT, tuple(
             (["the notebook exceeded its total time limit"] if ex is not None and ex.timed_out else [])
             + [f"{cell_label(i)} did not finish in time" for i in stuck]
             + [f"calling {qid} did not finish in time" for qid in call_timeouts]
             + ([] if killed else rerun))))
     if ex is not None and ex.memory_exceeded:
-        found.append(Problem("out of memory", ("the notebook used more memory than allowed",)))
+        found.append(Problem(ProblemKind.OUT_OF_MEMORY, ("the notebook used more memory than allowed",)))
     if killed:
-        found.append(Problem("killed", tuple(
+        found.append(Problem(ProblemKind.KILLED, tuple(
             [f"the Python process died in {cell_label(i)}" for i in died] or ["the Python process was killed"])
             + tuple(rerun)))
-    raised = cells("error")
+    raised = cells(CellStatus.ERROR)
     if raised:
-        details = [f"{cell_label(_index(e))}: {e.get('ename') or 'error'}"
-                   + (f": {_short(str(e.get('evalue', '')))}" if e.get("evalue") else "") for e in raised]
+        details = [f"{cell_label(e.cell)}: {e.ename or 'error'}" + (f": {_short(e.evalue)}" if e.evalue else "")
+                   for e in raised]
         if len(details) > MAX_DETAILS:
             details = details[:MAX_DETAILS] + [f"and {len(details) - MAX_DETAILS} more"]
-        found.append(Problem("failed to run", tuple(details)))
+        found.append(Problem(ProblemKind.FAILED_TO_RUN, tuple(details)))
     return found
-
-
-def _index(error: dict[str, Any]) -> int:
-    try:
-        return int(error.get("cell", 0))
-    except (TypeError, ValueError):
-        return 0
 
 
 def _skipped(items: Sequence[str], known_cells: Sequence[int]) -> list[str]:

@@ -10,12 +10,59 @@ applied). `settings_hash` tells results graded under other points, thresholds or
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 3  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits),
                     #    isolation (what confined the run, as enforced), questions[].picture
-STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
+
+
+class QuestionStatus(StrEnum):
+    """How a question went (`compare._status`). A `StrEnum`: it is its own JSON string, so the
+    schema stays the plain words it always was; the order is the summary's column order."""
+
+    PASSED = "passed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    ERROR = "error"      # no case gave an answer: every one raised or came out unreadable
+    TIMEOUT = "timeout"  # a call ran out of time
+    MISSING = "missing"  # the function is not defined
+
+
+STATUSES = tuple(QuestionStatus)
+
+
+class CellStatus(StrEnum):
+    """The last word on one cell of a run (`collect.cell_events`, the reruns in `execute`)."""
+
+    OK = "ok"
+    ERROR = "error"      # raised
+    TIMEOUT = "timeout"  # ran past its limit (the runtime's alarm, or the watchdog)
+    SKIPPED = "skipped"  # not run, on a rerun, because it ended an earlier pass
+    KILLED = "killed"    # started and never ended: it ended the interpreter (os._exit, a crash, a kill)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the cell counts among a run's `cell_errors`: a skipped cell is not itself an error
+        (the one that ended the pass before is, and `skipped` names the rerun)."""
+        return self in (CellStatus.ERROR, CellStatus.TIMEOUT, CellStatus.KILLED)
+
+
+class ProblemKind(StrEnum):
+    """The run's status as the reports say it: the kinds of `problems.problems` (one run may have
+    several, none when it ran cleanly)."""
+
+    UNREADABLE = "unreadable"
+    TIMED_OUT = "timed out"
+    KILLED = "killed"
+    OUT_OF_MEMORY = "out of memory"
+    FAILED_TO_RUN = "failed to run"
+
+
+# A field with this metadata is the grader's own run-time detail, never part of the JSON schema
+# (nor compared: a result read back equals the one written).
+RUN_ONLY = {"json": False}
 
 
 @dataclass(frozen=True)
@@ -32,7 +79,7 @@ class QuestionResult:
     id: str
     score: float
     max_score: float
-    status: str
+    status: QuestionStatus
     cases_passed: int
     cases_total: int
     feedback: tuple[str, ...] = ()
@@ -98,15 +145,48 @@ class Isolation:
 
 
 @dataclass(frozen=True)
+class CellError:
+    """What happened to one cell, as the supervisor's events and the reruns tell it (`cell` is the
+    notebook's index, counted from 0, text cells included). `execute.run` keeps the failed ones
+    (`status.failed`) in `Execution.cell_errors`; its text fields are clean and bounded
+    (`collect.cell_events`). The traceback serves the grader's own messages (a reference solution
+    that fails) and is not part of the result's JSON."""
+
+    cell: int
+    status: CellStatus
+    ename: str = ""
+    evalue: str = ""
+    traceback: str = field(default="", compare=False, repr=False, metadata=RUN_ONLY)
+
+    @staticmethod
+    def from_dict(doc: dict[str, Any]) -> CellError:
+        """Raises ValueError/KeyError/TypeError on anything `to_dict` does not write."""
+        return CellError(int(doc["cell"]), CellStatus(doc["status"]), str(doc["ename"]), str(doc["evalue"]))
+
+
+@dataclass(frozen=True)
 class Execution:
+    """What happened when the notebook ran: what `execute.run` returns, as the result records it.
+
+    `isolation` (recorded at the result's top level, `Result.isolation`) and `log_tail` (the
+    supervisor's log of a pass that died before any cell ran) are the run's own details for the
+    grader, not part of this object's JSON."""
+
     seconds: float
     timed_out: bool
     killed: bool
     memory_exceeded: bool
     passes: int
     skipped: tuple[str, ...]
-    cell_errors: tuple[dict[str, Any], ...]
+    cell_errors: tuple[CellError, ...]
     limits: TimeLimits | None = None
+    isolation: Isolation | None = field(default=None, compare=False, repr=False, metadata=RUN_ONLY)
+    log_tail: str = field(default="", compare=False, repr=False, metadata=RUN_ONLY)
+
+    @property
+    def last_traceback(self) -> str:
+        """The last failed cell's traceback, else the log of a pass that died before any cell."""
+        return next((e.traceback for e in reversed(self.cell_errors) if e.traceback), self.log_tail)
 
 
 @dataclass(frozen=True)
@@ -130,7 +210,7 @@ class Result:
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -144,10 +224,22 @@ class Result:
         return Result(
             **{k: v for k, v in doc.items() if k not in ("questions", "execution", "isolation")},
             isolation=None if isolation is None else Isolation(**isolation),
-            questions=tuple(QuestionResult(**{**q, "feedback": tuple(q["feedback"]),
+            questions=tuple(QuestionResult(**{**q, "status": QuestionStatus(q["status"]), "feedback": tuple(q["feedback"]),
                                               "cases": tuple(CaseResult(**c) for c in q["cases"])})
                             for q in doc["questions"]),
             execution=None if execution is None else Execution(**{
-                **execution, "skipped": tuple(execution["skipped"]), "cell_errors": tuple(execution["cell_errors"]),
+                **execution, "skipped": tuple(execution["skipped"]),
+                "cell_errors": tuple(CellError.from_dict(e) for e in execution["cell_errors"]),
                 "limits": None if execution.get("limits") is None else TimeLimits(**execution["limits"])}),
         )
+
+
+def _plain(value: Any) -> Any:
+    """`dataclasses.asdict`, minus the `RUN_ONLY` fields: what the schema holds, and only that."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.metadata.get("json", True)}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import offset_copy
 
-from ..result import Result
+from ..result import QuestionStatus, Result
 
 BLUE, GREEN, AMBER, GREY = "#0969da", "#2da44e", "#d4a72c", "#8c959f"
 
@@ -70,9 +70,9 @@ def _histogram(ax: Axes, scores: list[float], max_score: float) -> None:
 
 def _pass_rate(ax: Axes, results: Sequence[Result], questions: list[str]) -> None:
     n = max(len(results), 1)
-    passed = np.array([sum(1 for r in results for q in r.questions if q.id == qid and q.status == "passed")
+    passed = np.array([sum(1 for r in results for q in r.questions if q.id == qid and q.status == QuestionStatus.PASSED)
                        for qid in questions]) / n
-    partial = np.array([sum(1 for r in results for q in r.questions if q.id == qid and q.status == "partial")
+    partial = np.array([sum(1 for r in results for q in r.questions if q.id == qid and q.status == QuestionStatus.PARTIAL)
                         for qid in questions]) / n
     y = np.arange(len(questions))
     ax.barh(y, passed * 100, color=GREEN, label="passed")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ..questions import ASSIGNMENTS
-from ..result import Result
+from ..result import QuestionStatus, Result
 
 
 def fmt(score: float) -> str:
@@ -60,8 +60,8 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-STATUS_COLOURS = {"passed": "#1a7f37", "partial": "#9a6700", "failed": "#cf222e", "error": "#cf222e",
-                  "timeout": "#8250df", "missing": "#57606a"}
+STATUS_COLOURS = {QuestionStatus.PASSED: "#1a7f37", QuestionStatus.PARTIAL: "#9a6700", QuestionStatus.FAILED: "#cf222e",
+                  QuestionStatus.ERROR: "#cf222e", QuestionStatus.TIMEOUT: "#8250df", QuestionStatus.MISSING: "#57606a"}
 
 CSS = """
 :root { color-scheme: light; }
@@ -114,7 +114,7 @@ def page(heading: str, body: str, doc_title: str | None = None) -> str:
     )
 
 
-def badge(status: str) -> str:
+def badge(status: QuestionStatus) -> str:
     colour = STATUS_COLOURS.get(status, "#57606a")
     return f'<span class="badge" style="background:{colour}">{esc(status)}</span>'
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..files import write_atomic
 from ..problems import Problem, problems
-from ..result import QuestionResult, Result
+from ..result import ProblemKind, QuestionResult, QuestionStatus, Result
 from .common import badge, code_block, code_span, esc, fmt, page, pick, title
 from .naming import file_names
 from .pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
@@ -29,12 +29,12 @@ WEAKER = "Graded with weaker limits than a full sandbox (the grader's machine co
 SEPARATOR = "\n\n"  # between the messages of one question, shown in one block
 
 HINTS = {
-    "timed out": "Make the slow part faster (fewer epochs or loop iterations, vectorised numpy); code after "
+    ProblemKind.TIMED_OUT: "Make the slow part faster (fewer epochs or loop iterations, vectorised numpy); code after "
                  "it may not have run.",
-    "killed": "Something ended the Python process (for example exit(), os._exit(), a crash, or too much "
+    ProblemKind.KILLED: "Something ended the Python process (for example exit(), os._exit(), a crash, or too much "
               "memory). The grader ran your notebook again without that cell.",
-    "out of memory": "Use smaller arrays or batches; a run that needs more memory is stopped.",
-    "failed to run": "These cells raised an error. Anything the cell would have defined after the failing "
+    ProblemKind.OUT_OF_MEMORY: "Use smaller arrays or batches; a run that needs more memory is stopped.",
+    ProblemKind.FAILED_TO_RUN: "These cells raised an error. Anything the cell would have defined after the failing "
                      "line does not exist when grading.",
 }
 
@@ -45,7 +45,7 @@ def _messages(result: Result, q: QuestionResult) -> list[str]:
 
 
 def _run_problems(result: Result) -> list[Problem]:
-    return [p for p in problems(result) if p.kind != "unreadable"]
+    return [p for p in problems(result) if p.kind != ProblemKind.UNREADABLE]
 
 
 # --- HTML --------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def _html_result(result: Result) -> str:
                    for q in result.questions)
     parts.append('<table>\n<tr><th>Question</th><th class="num">Score</th><th>Status</th>'
                  f'<th class="num">Cases passed</th></tr>\n{rows}</table>\n')
-    todo = [(q, _messages(result, q)) for q in result.questions if q.status != "passed"]
+    todo = [(q, _messages(result, q)) for q in result.questions if q.status != QuestionStatus.PASSED]
     todo = [(q, msgs) for q, msgs in todo if msgs]
     if todo:
         parts.append("<h3>What to fix</h3>\n")
@@ -81,7 +81,7 @@ def _html_result(result: Result) -> str:
             if q.picture is not None:  # first: the picture is what a student sees at a glance
                 parts.append(picture_html(q.id, q.picture))
             parts.append(f"<pre>{esc(SEPARATOR.join(msgs))}</pre>\n")
-    elif not result.error and all(q.status == "passed" for q in result.questions):
+    elif not result.error and all(q.status == QuestionStatus.PASSED for q in result.questions):
         parts.append('<div class="box good">Every question passed.</div>\n')
     parts.append("</section>\n")
     return "".join(parts)
@@ -118,7 +118,7 @@ def _md_result(result: Result) -> str:
     lines += [f"| {code_span(q.id)} | {fmt(q.score)} / {fmt(q.max_score)} | {q.status} | "
               f"{q.cases_passed} / {q.cases_total} |" for q in result.questions]
     lines.append("")
-    todo = [(q, _messages(result, q)) for q in result.questions if q.status != "passed"]
+    todo = [(q, _messages(result, q)) for q in result.questions if q.status != QuestionStatus.PASSED]
     todo = [(q, msgs) for q, msgs in todo if msgs]
     if todo:
         lines += ["### What to fix", ""]
@@ -127,7 +127,7 @@ def _md_result(result: Result) -> str:
             lines.append(code_block(SEPARATOR.join(msgs)))
             if q.picture is not None and not isinstance(svg_and_alt(q.id, q.picture), str):
                 lines += [MARKDOWN_NOTE, ""]  # Markdown in an LMS comment cannot carry the image
-    elif not result.error and all(q.status == "passed" for q in result.questions):
+    elif not result.error and all(q.status == QuestionStatus.PASSED for q in result.questions):
         lines += ["Every question passed.", ""]
     return "\n".join(lines)
 

@@ -126,7 +126,7 @@ def test_missing_cells_cost_their_questions_only(small, tmp_path):
         q = next(q for q in result.questions if q.id == name)
         assert q.status == "missing" and f"`{name}` is not defined" in q.feedback[0]
     # the demo cells that call them fail, visibly, and nothing else is affected
-    assert {e["ename"] for e in result.execution.cell_errors} == {"NameError"}
+    assert {e.ename for e in result.execution.cell_errors} == {"NameError"}
 
 
 def test_renamed_and_broken_functions_cost_their_questions_only(small, tmp_path):
@@ -140,7 +140,7 @@ def test_renamed_and_broken_functions_cost_their_questions_only(small, tmp_path)
     assert result.score == result.max_score - POINTS["l1_penalty"] - POINTS["augment"]
     statuses = {q.id: q.status for q in result.questions if q.score < q.max_score}
     assert statuses == {"l1_penalty": "missing", "augment": "missing"}
-    errors = {e["cell"]: e["ename"] for e in result.execution.cell_errors}
+    errors = {e.cell: e.ename for e in result.execution.cell_errors}
     assert errors[augment] == "SyntaxError"
 
 

@@ -37,7 +37,7 @@ def test_solution_full_marks_and_stub_zero(assignment, config):
     stub = grade(REPO / "assignments" / f"{assignment}.ipynb", config, seed=SEED)
     assert stub.score == 0.0
     assert stub.execution is not None
-    assert {e["ename"] for e in stub.execution.cell_errors} <= {"NotImplementedError"}
+    assert {e.ename for e in stub.execution.cell_errors} <= {"NotImplementedError"}
 
 
 @pytest.mark.parametrize("variant", ALTERNATIVES, ids=lambda v: v.name)
@@ -55,9 +55,9 @@ def test_buggy_and_hostile_lose_exactly_what_they_should(variant, config, tmp_pa
 def test_hostile_cells_are_contained(config, tmp_path):
     variant = next(v for v in HOSTILE if v.name == "network_and_secrets")
     result = grade(make_variant(variant, tmp_path), config, seed=SEED)
-    errors = {e["cell"]: e for e in result.execution.cell_errors}
+    errors = {e.cell: e for e in result.execution.cell_errors}
     assert len(errors) == 3
-    names = sorted(e["ename"] for e in errors.values())
+    names = sorted(e.ename for e in errors.values())
     assert names == ["FileNotFoundError", "FileNotFoundError", "OSError"], errors  # no net, no /etc/shadow, no repo
 
 

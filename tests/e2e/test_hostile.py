@@ -116,8 +116,8 @@ def lost(result) -> set[str]:
 def report(result, cell: int | None = None) -> dict:
     """What a cell found out, sent back as its error value (see hostile.REPORT)."""
     for error in result.execution.cell_errors:
-        if error["evalue"].startswith("REPORT ") and (cell is None or error["cell"] == cell):
-            return json.loads(error["evalue"][len("REPORT "):])
+        if error.evalue.startswith("REPORT ") and (cell is None or error.cell == cell):
+            return json.loads(error.evalue[len("REPORT "):])
     raise AssertionError(f"no report among {result.execution.cell_errors}")
 
 
@@ -224,9 +224,9 @@ def test_a_forged_end_of_the_run_costs_the_forging_cell(graded, name):
     """Red-team finding 1: outputs count only from a run the supervisor saw finish; the cell that
     claimed its own end and exited is blamed and skipped, and the honest code beneath is graded."""
     result = graded(next(v for v in hostile.WRITES if v.name == name))
-    forger = max(e["cell"] for e in result.execution.cell_errors)
+    forger = max(e.cell for e in result.execution.cell_errors)
     assert result.execution.passes == 2 and result.execution.skipped == (f"cell:{forger}",)
-    assert {e["cell"]: e["status"] for e in result.execution.cell_errors}[forger] == "killed"
+    assert {e.cell: e.status for e in result.execution.cell_errors}[forger] == "killed"
 
 
 def test_the_end_of_the_run_waits_on_no_notebook_code(graded):
@@ -261,20 +261,20 @@ def test_planted_symlinks_are_not_followed(config, graded, tmp_path):
 def test_the_watchdog_survives_a_fifo_in_place_of_the_progress_file(graded):
     result = graded(next(v for v in hostile.WRITES if v.name == "blocks_the_watchdog"))
     assert result.execution.killed and result.execution.skipped == ("cell:1",)
-    assert result.execution.cell_errors[0]["status"] == "timeout"
+    assert result.execution.cell_errors[0].status == "timeout"
 
 
 def test_filling_the_disk_costs_the_cell(graded):
     result = graded(hostile.DISK)
-    errors = {e["cell"]: e for e in result.execution.cell_errors}
-    assert errors[1]["evalue"] == "[Errno 27] File too large"  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
-    assert errors[2]["status"] == "killed" and errors[2]["ename"] == "DiskQuotaExceeded"
+    errors = {e.cell: e for e in result.execution.cell_errors}
+    assert errors[1].evalue == "[Errno 27] File too large"  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
+    assert errors[2].status == "killed" and errors[2].ename == "DiskQuotaExceeded"
     assert result.execution.skipped == ("cell:2",)
 
 
 def test_exits_and_kills_cost_their_cells(graded):
     result = graded(next(v for v in hostile.ESCAPES if v.name == "exits_and_kills"))
-    names = {e["cell"]: e["ename"] for e in result.execution.cell_errors}
+    names = {e.cell: e.ename for e in result.execution.cell_errors}
     assert [names[c] for c in (1, 2, 3, 5)] == ["SystemExit", "SystemExit", "PermissionError", "PermissionError"]
     # kill(-1) reaches no process that matters: the supervisor and the sandbox's init are other uids
     assert names.get(4) in (None, "PermissionError", "ProcessLookupError")
@@ -294,7 +294,7 @@ def test_hangs_that_swallow_every_interrupt_cost_their_cell_or_question(graded):
 def test_memory_limits(graded):
     result = graded(next(v for v in hostile.ESCAPES if v.name == "allocates_30_gb"))
     assert result.execution.memory_exceeded
-    assert [e["ename"] for e in result.execution.cell_errors][:2] == ["MemoryError", "MemoryError"]
+    assert [e.ename for e in result.execution.cell_errors][:2] == ["MemoryError", "MemoryError"]
 
 
 def _available_bytes() -> int:
@@ -623,6 +623,6 @@ def test_printing_without_end_is_stopped_by_the_disk_quota(config, tmp_path):
     so the cell is killed as DiskQuotaExceeded long before the 64 MB file-size limit stops it."""
     small = dataclasses.replace(limits_for(config, hostile.PRINTS_WITHOUT_END), file_size_mb=64, disk_mb=16)
     result = grade_within(make_variant(hostile.PRINTS_WITHOUT_END, tmp_path), small)
-    errors = {e["cell"]: e for e in result.execution.cell_errors}
-    assert errors[1]["status"] == "killed" and errors[1]["ename"] == "DiskQuotaExceeded", errors
+    errors = {e.cell: e for e in result.execution.cell_errors}
+    assert errors[1].status == "killed" and errors[1].ename == "DiskQuotaExceeded", errors
     assert result.execution.skipped == ("cell:1",) and lost(result) == set()

@@ -69,6 +69,6 @@ def test_the_sandbox_sees_the_environments_packages_only(config, tmp_path):
             f"raise RuntimeError('REPORT ' + repr((seen, found, [p for p in sys.path if p.startswith(base)])))")
     variant = Variant("reports_base_site_packages", "05_regularisation", insert_first=(cell,))
     result = grade(make_variant(variant, tmp_path), config, seed=1)
-    report = next(e["evalue"] for e in result.execution.cell_errors if "REPORT" in e["evalue"])
+    report = next(e.evalue for e in result.execution.cell_errors if "REPORT" in e.evalue)
     assert report == "REPORT ([], False, [])", report
     assert result.score == result.max_score  # the notebook itself runs with the environment's packages

@@ -52,8 +52,8 @@ def test_memory_bombs_are_stopped_without_cgroups(config, tmp_path, variant):
     assert result.execution.memory_exceeded
     assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
     if variant is TOUCHES_2_4_GB:
-        [error] = [e for e in result.execution.cell_errors if e["status"] == "killed"]
-        assert error["ename"] == "MemoryExceeded", error  # the guard's kill, named in the feedback
+        [error] = [e for e in result.execution.cell_errors if e.status == "killed"]
+        assert error.ename == "MemoryExceeded", error  # the guard's kill, named in the feedback
 
 
 # --- the no-namespace level (Gradescope, Docker's default seccomp) ---------------------------------

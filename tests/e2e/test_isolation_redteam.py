@@ -124,7 +124,7 @@ def test_files_left_in_tmp_count_against_the_quota_and_are_removed(no_namespaces
     config = dataclasses.replace(no_namespaces, file_size_mb=64)
     results = grade_beside(config, FILLS_TMP, tmp_path)
     hostile = results["fills-tmp"]
-    assert any(e["ename"] == "DiskQuotaExceeded" for e in hostile.execution.cell_errors), hostile.execution
+    assert any(e.ename == "DiskQuotaExceeded" for e in hostile.execution.cell_errors), hostile.execution
     assert left_behind(hostile.isolation.uid) == []
     assert results["honest"].score == results["honest"].max_score
 

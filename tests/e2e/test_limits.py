@@ -48,7 +48,7 @@ def test_a_hang_in_04_is_ended_at_the_derived_limit_and_costs_that_cell_only(con
     assert result.execution.limits == expected
     hang = next(i for i, c in enumerate(nbformat.read(path, as_version=4).cells) if c.source == HANG)
     (error,) = result.execution.cell_errors
-    assert (error["cell"], error["status"]) == (hang, "timeout"), result.execution
+    assert (error.cell, error.status) == (hang, "timeout"), result.execution
     assert result.execution.passes == 2 and result.execution.skipped == (f"cell:{hang}",)
     assert result.score == result.max_score  # the hang costs its own cell, not the functions after it
 

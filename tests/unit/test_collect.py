@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from autograder import collect
-from autograder.collect import CellEvent, Raised
+from autograder.collect import Raised
+from autograder.result import CellError
 
 UNPICKLED: list[str] = []
 
@@ -219,12 +220,12 @@ EVENTS = [
 def test_cell_events_last_word_per_cell():
     cells = collect.cell_events(EVENTS)
     assert set(cells) == {0, 1, 2, 3, 4}
-    assert cells[0] == CellEvent(0, "ok")
+    assert cells[0] == CellError(0, "ok")
     assert cells[1].status == "error"
     assert (len(cells[1].ename), len(cells[1].evalue), len(cells[1].traceback)) == (200, 2000, 4000)
-    assert cells[2] == CellEvent(2, "skipped")
+    assert cells[2] == CellError(2, "skipped")
     assert cells[3].status == "error"
-    assert cells[4] == CellEvent(4, "killed")
+    assert cells[4] == CellError(4, "killed")
 
 
 def test_cell_events_second_pass_overrides_first():

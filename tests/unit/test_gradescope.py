@@ -15,7 +15,7 @@ from autograder.config import load_config
 from autograder.errors import UsageError
 from autograder.gradescope import build_autograder_zip, failure, main, to_gradescope
 from autograder.gradescope_settings import sized
-from autograder.result import CaseResult, Execution, QuestionResult, Result
+from autograder.result import CaseResult, CellError, Execution, QuestionResult, Result
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility"}
@@ -127,8 +127,7 @@ def test_all_public_shows_the_total():
 def test_execution_problems_go_to_the_top_level_output():
     execution = Execution(
         61.0, True, True, False, 3, ("cell:7", "probe:adam_step/hidden-2", "probe:adam_step/public-1"),
-        ({"cell": 4, "status": "error", "ename": "NameError", "evalue": "name 'np' is not defined"},
-         {"cell": 7, "status": "timeout", "ename": "", "evalue": ""}))
+        (CellError(4, "error", "NameError", "name 'np' is not defined"), CellError(7, "timeout")))
     doc = to_gradescope(result(question("adam_step", 2.0, [True], [True, False]), execution=execution,
                                sandboxed=False))
     out = doc["output"]

@@ -14,7 +14,7 @@ import pytest
 
 from autograder.report import canvas_csv, feedback_markdown, file_names, gradebook_csv, sanitise, write_reports
 from autograder.report.common import code_block, code_span, fmt
-from autograder.result import Execution, QuestionResult, Result
+from autograder.result import CellError, Execution, QuestionResult, Result
 
 A4, A5 = "04_optimizers", "05_regularisation"
 EVIL = '<script>alert("x")</script>/../../etc/passwd'
@@ -65,8 +65,7 @@ def results() -> list[Result]:
                              q("momentum_step", 0, 2, "error", 0, 0, unreadable)], error=unreadable),
         result("dave", A5, [full("l1_penalty", 1.0), q("augment", 0, 2, "timeout", 0, 4, "the call did not finish")],
                execution=run(61.5, killed=True, skipped=("cell:3",), cell_errors=(
-                   {"cell": 3, "status": "timeout", "ename": "", "evalue": ""},
-                   {"cell": 5, "status": "error", "ename": "ValueError", "evalue": f"bad {XSS}"}))),
+                   CellError(3, "timeout"), CellError(5, "error", "ValueError", f"bad {XSS}")))),
         result(EVIL, A5, [q("l1_penalty", 0, 1, "failed", 0, 4, f"public case (a list): wrong values\n  got: '{XSS}'"),
                           q("augment", 1, 2, "partial", 2, 4, "hidden case: ```\n# not a heading")],
                submission=f"{XSS}.ipynb"),

@@ -6,7 +6,18 @@ import json
 
 import pytest
 
-from autograder.result import SCHEMA_VERSION, CaseResult, Execution, Isolation, QuestionResult, Result, TimeLimits
+from autograder.result import (
+    SCHEMA_VERSION,
+    CaseResult,
+    CellError,
+    CellStatus,
+    Execution,
+    Isolation,
+    QuestionResult,
+    QuestionStatus,
+    Result,
+    TimeLimits,
+)
 
 
 def sample(execution=True, error=None) -> Result:
@@ -20,7 +31,7 @@ def sample(execution=True, error=None) -> Result:
                             CaseResult("hidden-1", False, False, "max_shift 3", "wrong dtype"))),
         ),
         execution=Execution(12.5, False, False, False, 1, ("cell:3",),
-                            ({"cell": 4, "status": "error", "ename": "NameError", "evalue": "x"},),
+                            (CellError(4, "error", "NameError", "x"),),
                             TimeLimits(60.0, 30.0, 30.0, 0.5, 0.01, 0.003, 5.0, 30.0))
         if execution else None,
         error=error, settings_hash="0" * 64,
@@ -80,3 +91,28 @@ def test_isolation_shortfalls_name_every_weaker_part():
     assert any("grader's own user" in m for m in weak)
     assert Isolation("bwrap", "none", 60001, "guard", "cgroup-v1").shortfalls() == (
         "memory bounded by the watchdog's memory guard (polled), not by a cgroup",)
+
+
+def test_run_only_details_stay_out_of_the_json():
+    """A cell's traceback, the run's isolation and log are the grader's own details: the schema
+    (the JSON) holds none of them, and a result read back still equals the one written."""
+    plain = sample()
+    detailed = Result(**{**plain.__dict__, "execution": Execution(**{
+        **plain.execution.__dict__, "isolation": plain.isolation, "log_tail": "the supervisor's log",
+        "cell_errors": (CellError(4, "error", "NameError", "x", traceback="Traceback (most recent call last)"),)})})
+    assert detailed.to_json() == plain.to_json()
+    assert detailed.execution.last_traceback == "Traceback (most recent call last)"
+    doc = json.loads(detailed.to_json())
+    assert doc["execution"]["cell_errors"] == [{"cell": 4, "status": "error", "ename": "NameError", "evalue": "x"}]
+    assert "isolation" not in doc["execution"] and "log_tail" not in doc["execution"]
+    assert Result.from_dict(doc) == detailed
+
+
+def test_statuses_are_read_back_as_enums_and_an_unknown_one_is_refused():
+    back = Result.from_dict(json.loads(sample().to_json()))
+    assert back.questions[1].status is QuestionStatus.PARTIAL
+    assert back.execution.cell_errors[0].status is CellStatus.ERROR
+    doc = sample().to_dict()
+    doc["execution"]["cell_errors"][0]["status"] = "exploded"
+    with pytest.raises(ValueError):
+        Result.from_dict(doc)
