@@ -23,7 +23,9 @@ Moodle, `mod/assign/locallib.php` (moodle/moodle), `download_submissions`:
   in the next assignment, so Moodle students are keyed by full name (a roster makes it exact).
 
 Anything else falls back to a folder per student (`<student>/<file>`) or a flat
-`<student>_<assignment id>.ipynb`; see `batch._place`.
+`<student>_<assignment id>.ipynb`; see `batch._place`. Names are parsed once, at discovery: the
+`LmsName` travels on the `Submission` to the roster (`roster.py`) and the Canvas gradebook
+(`report/gradebook.py`), which never read file names again.
 """
 
 from __future__ import annotations
@@ -68,8 +70,9 @@ class LmsName:
     def student(self, assignment: str) -> str:
         """The student id the batch records.
 
-        Canvas: `<name>_<user id>` (the user id is the same in every assignment; the gradebook
-        reads it back from this id, see `canvas_user_id`). Moodle: the full name, since the
+        Canvas: `<name>_<user id>` (the user id is the same in every assignment; the Canvas
+        gradebook takes it from the upload's `LmsName`, carried on the batch's `Submission`, never
+        from this id). Moodle: the full name, since the
         participant id changes per assignment. Ids that only exist within one assignment
         (Canvas anonymous ids, Moodle blind-marking participants) carry the assignment, so that two
         different people never merge into one row.
@@ -121,10 +124,3 @@ def parse_moodle(parts: tuple[str, ...]) -> LmsName | None:
         return LmsName("moodle_blind" if blind else "moodle", name, m["id"], nfc(inner))
     return None
 
-
-def canvas_user_id(student: str, submission: str) -> tuple[str, str] | None:
-    """(name, Canvas user id) if `submission` is a named Canvas download recorded as `student`."""
-    parsed = parse_canvas(submission)
-    if parsed is None or parsed.kind != "canvas" or nfc(student) != parsed.student(""):
-        return None
-    return parsed.name, parsed.lms_id

@@ -19,7 +19,7 @@ from ..config import Config
 from ..grade import grade, prepare_assignment
 from ..result import Result
 from ..sandbox import nonamespace
-from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, safe_name
+from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, safe_name
 from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
 from .store import batch_seed, load_done, result_path
 
@@ -90,7 +90,7 @@ def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: Clas
     if similar.error:  # the gradebook is written all the same; the exit code says the report failed
         failures.append((str(out / "similarity.html"), similar.error))
     paths = write_reports(results, out, [(u.file, u.reason) for u in found.unplaced], class_list,
-                          similarity=similar.section)
+                          similarity=similar.section, uploads=lms_names(found.submissions))
     return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed, similar.path)
 
 
@@ -120,4 +120,4 @@ def _apply_roster(path: Path, found: Discovery) -> tuple[Any, list[str]]:
 
 __all__ = ["DASK_CONNECT_SECONDS", "MAX_NAME_BYTES", "ClassGrading", "ClassOptions", "Dask", "Discovery", "Executor",
            "Progress", "Submission", "Threads", "Unplaced", "batch_seed", "default_workers", "discover",
-           "grade_class", "grade_task", "latest_per_key", "load_done", "result_path", "run_batch", "safe_name"]
+           "grade_class", "grade_task", "latest_per_key", "lms_names", "load_done", "result_path", "run_batch", "safe_name"]

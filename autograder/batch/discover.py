@@ -38,7 +38,9 @@ class Submission:
     student: str
     assignment: str | None
     order: tuple[int, str] = (0, "")  # (Canvas attachment id, name): the latest upload wins on duplicates
-    lms: LmsName | None = None  # how the LMS named it, for matching to a roster (`roster.py`)
+    # How the LMS named it (its id: `lms.lms_id`), parsed once here: for matching to a roster
+    # (`roster.py`) and the Canvas gradebook's ID column (`lms_names`, `report/gradebook.py`).
+    lms: LmsName | None = None
 
     @property
     def key(self) -> str:
@@ -154,6 +156,12 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
     found.submissions, dropped = latest_per_key(found.submissions)
     found.unplaced += dropped
     return found
+
+
+def lms_names(subs: Sequence[Submission]) -> dict[str, LmsName]:
+    """How the LMS named each graded upload, by `Submission.key` (`<student>/<assignment>`, as a
+    result is keyed): what the Canvas gradebook needs of a download, without parsing names again."""
+    return {sub.key: sub.lms for sub in subs if sub.lms is not None}
 
 
 def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unplaced]]:

@@ -9,13 +9,14 @@
   similarity section the caller made, which reads code copies: not from `Result`s).
 
 It only reads `Result`s (never notebooks or the grader's cache), so reports can be rebuilt from
-`results/*.json` at any time. Output is deterministic: the same results give the same bytes
+`results/*.json` at any time; the Canvas gradebook's `ID` column also needs how the LMS named
+each upload (`uploads`, from the batch's discovery: without it, ids go to `SIS Login ID`). Output is deterministic: the same results give the same bytes
 (the time chart of course follows the recorded grading times).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,21 +28,24 @@ from .naming import file_names, sanitise
 from .summary import summary_html
 
 if TYPE_CHECKING:
+    from ..lms import LmsName
     from ..roster import Roster
 
 
 def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple[str, str]] = (),
-                  roster: Roster | None = None, similarity: str = "") -> dict[str, Path]:
+                  roster: Roster | None = None, similarity: str = "",
+                  uploads: Mapping[str, LmsName] | None = None) -> dict[str, Path]:
     """Write every report into `out_dir`; returns their paths by name: `gradebook`,
     `gradebook_canvas`, (`gradebook_moodle` with a Moodle roster), `summary`, `feedback` (the
     folder). `unplaced` lists (file, reason) of uploads the batch could not attribute to a
     student and assignment; with a `roster`, its students without any result are listed too;
-    `similarity` is the similarity section of `summary.html` (`autograder.similarity.section`)."""
+    `similarity` is the similarity section of `summary.html` (`autograder.similarity.section`);
+    `uploads` how the LMS named each upload, by `<student>/<assignment>` (`batch.lms_names`)."""
     out_dir = Path(out_dir)
     unplaced = tuple((str(f), str(why)) for f, why in unplaced)
     paths = {
         "gradebook": write_atomic(out_dir / "gradebook.csv", gradebook_csv(results, roster)),
-        "gradebook_canvas": write_atomic(out_dir / "gradebook_canvas.csv", canvas_csv(results, roster=roster)),
+        "gradebook_canvas": write_atomic(out_dir / "gradebook_canvas.csv", canvas_csv(results, roster=roster, uploads=uploads)),
     }
     if roster is not None and roster.kind == "moodle":
         paths["gradebook_moodle"] = write_atomic(out_dir / "gradebook_moodle.csv", moodle_csv(results, roster))

@@ -20,7 +20,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..lms import canvas_user_id, parse_canvas
+from ..lms import LmsName
 from ..result import Result
 from .common import assignments_of, fmt, max_scores, pick
 
@@ -69,29 +69,30 @@ def gradebook_csv(results: Sequence[Result], roster: Roster | None = None) -> st
     return _csv(rows)
 
 
-def canvas_identity(student: str, submissions: Sequence[str]) -> tuple[str, str, str]:
-    """(Student, ID, SIS Login ID) for the Canvas import.
+def canvas_identity(student: str, uploads: Sequence[LmsName]) -> tuple[str, str, str]:
+    """(Student, ID, SIS Login ID) for the Canvas import, from how the LMS named the student's
+    uploads (`uploads`: the `LmsName`s discovery parsed, carried on each `Submission`).
 
     Canvas matches an imported row to a student by `ID` (the Canvas user id) first, then by
     `SIS User ID` / `SIS Login ID`, then by the exact name. The grader only knows the Canvas user
     id when the submission came from a Canvas download (`name_<user id>_<attachment id>_file`,
-    student recorded as `name_<user id>`, parsed by `lms.parse_canvas`, the batch's own reader):
-    then `ID` is that number and `Student` the name part.
+    read once by `lms.parse_canvas` at discovery): then `ID` is that number and `Student` the
+    name part.
     Any other student id (a folder per student, a flat `<login>_<assignment>.ipynb`, Moodle) is
     most likely the student's login, so it goes to `SIS Login ID` and `Student`, and `ID` stays
     empty: putting a number that is not a Canvas user id in `ID` could credit another student.
     `SIS User ID` (the registrar's id) is never known here and stays empty, as does `Section`.
     """
-    for name in sorted(submissions):
-        if found := canvas_user_id(student, name):
-            return found[0], found[1], ""
-        if (parsed := parse_canvas(name)) is not None and parsed.kind == "canvas_anonymous":
+    for upload in uploads:
+        if upload.kind == "canvas":
+            return upload.name, upload.lms_id, ""
+        if upload.kind == "canvas_anonymous":
             return student, "", ""  # an anonymous id is no login; Canvas matches it to no one
     return student, "", student
 
 
 def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None,
-               roster: Roster | None = None) -> str:
+               roster: Roster | None = None, uploads: Mapping[str, LmsName] | None = None) -> str:
     """Canvas' gradebook import: `Student, ID, SIS User ID, SIS Login ID, Section, <assignment>...`,
     then a `Points Possible` row, then a row per student.
 
@@ -102,13 +103,15 @@ def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None
     import it as one more assignment. Empty cells (not submitted) leave Canvas' grade blank.
     A student id containing `Points Possible` is left out of `Student` (Canvas would take the
     row for the points row) and matched by `SIS Login ID` only. With a Canvas roster, each
-    roster student's identity columns are the roster's own.
+    roster student's identity columns are the roster's own. `uploads` is how the LMS named
+    each upload, by `<student>/<assignment>` (`batch.lms_names`).
     """
     chosen = pick(results)
     aids = assignments_of(chosen)
     maxima = max_scores(chosen)
     by_student = _by_student(chosen, roster)
     known = {p.key: p for p in roster.people} if roster and roster.kind == "canvas" else {}
+    known_uploads = uploads or {}
     header = [*CANVAS_COLUMNS, *(text_cell((names or {}).get(a, a)) for a in aids)]
     rows: list[list[str]] = [header, ["Points Possible", "", "", "", "", *(fmt(maxima[a]) for a in aids)]]
     for student in sorted(by_student):
@@ -116,7 +119,8 @@ def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None
         if person := known.get(student):
             identity = [person.name, person.canvas_id, person.sis_user_id, person.sis_login_id, person.section]
         else:
-            shown, canvas_id, login = canvas_identity(student, [r.submission for r in mine.values()])
+            named = [known_uploads[key] for key in sorted(f"{student}/{a}" for a in mine) if key in known_uploads]
+            shown, canvas_id, login = canvas_identity(student, named)
             identity = [shown, canvas_id, "", login, ""]
         if "Points Possible" in identity[0]:  # Canvas would read the row as the points possible
             identity[0] = ""

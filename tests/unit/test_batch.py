@@ -124,3 +124,28 @@ def test_default_workers_respects_cores_and_memory(monkeypatch):
     monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
     assert batch.default_workers(Config(memory_mb=3072)) >= 1
     assert batch.default_workers(Config(memory_mb=10**7)) == 1
+
+
+def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tmp_path, monkeypatch):
+    """grade_class hands each Submission's LMS name to the reports: the Canvas user id reaches the
+    `ID` column with no file name parsed twice (grading itself is faked: no sandbox here)."""
+    import csv
+
+    from autograder.config import load_config
+    from autograder.result import QuestionResult, Result
+    from tests.conftest import REPO
+
+    def fake_grade(path, config, *, assignment_id, seed, use_sandbox, student):
+        question = QuestionResult("adam_step", 2.0, 2.0, "passed", 4, 4)
+        return Result(assignment=assignment_id, submission=path.name, student=student, score=2.0, max_score=2.0,
+                      seed=seed, grader_version="0.1.0", sandboxed=use_sandbox, questions=(question,), execution=None,
+                      submission_sha256=batch.run.file_sha256(path))
+
+    monkeypatch.setattr(batch, "grade", fake_grade)
+    monkeypatch.setattr(batch, "prepare_assignment", lambda *args: None)
+    touch(tmp_path / "download" / "müllerjürgen_2345_900003_04_optimizers.ipynb")
+    touch(tmp_path / "download" / "leeann_04_optimizers.ipynb")
+    done = batch.grade_class([tmp_path / "download"], tmp_path / "out", load_config(REPO, cache_dir=tmp_path / "cache"),
+                             batch.ClassOptions(seed=1, workers=1, use_sandbox=False))
+    rows = list(csv.reader(done.paths["gradebook_canvas"].read_text(encoding="utf-8").splitlines()))
+    assert [r[:4] for r in rows[2:]] == [["leeann", "", "", "leeann"], ["müllerjürgen", "2345", "", ""]]

@@ -126,8 +126,33 @@ def _result(student: str, submission: str, assignment: str = A4) -> Result:
 def test_the_canvas_user_id_reaches_the_canvas_csv(tmp_path):
     found = placed(tmp_path, CANVAS[:3])
     results = [_result(s.student, s.path.name, s.assignment) for s in found.submissions]
-    rows = list(csv.reader(io.StringIO(canvas_csv(results))))
+    rows = list(csv.reader(io.StringIO(canvas_csv(results, uploads=batch.lms_names(found.submissions)))))
     assert [r[:4] for r in rows[2:]] == [["müllerjürgen", "2345", "", ""], ["smith_jonesann", "4567", "", ""]]
     assert rows[2][5:] == ["2", "2"]  # one row, both assignments
     anonymous = [_result(f"anon_Xk3pQ_{A4}", CANVAS[6][0])]
-    assert list(csv.reader(io.StringIO(canvas_csv(anonymous))))[2][:4] == [f"anon_Xk3pQ_{A4}", "", "", ""]
+    uploads = batch.lms_names(placed(tmp_path / "anonymous", [CANVAS[6]]).submissions)
+    assert list(csv.reader(io.StringIO(canvas_csv(anonymous, uploads=uploads))))[2][:4] == [f"anon_Xk3pQ_{A4}", "", "", ""]
+
+
+def test_discovery_carries_the_lms_id_on_each_submission(tmp_path):
+    """The LMS's number is read from the name once, at discovery, and travels on the Submission
+    (Canvas user id, anonymous id, Moodle participant id); names of no LMS carry none."""
+    found = placed(tmp_path, CANVAS + MOODLE + FALLBACK)
+    ids = {s.path.name: s.lms.lms_id if s.lms else None for s in found.submissions}
+    assert ids["müllerjürgen_LATE_2345_900010_05_regularisation.ipynb"] == "2345"
+    assert ids["anon_Xk3pQ_900040_04_optimizers.ipynb"] == "Xk3pQ"
+    assert ids["Bob Jones_587_assignsubmission_file_05_regularisation.ipynb"] == "587"  # a flat Moodle download
+    assert ids["my 04_optimizers.ipynb"] is None and ids["dave_05_regularisation.ipynb"] is None
+    uploads = batch.lms_names(found.submissions)
+    assert set(uploads) == {s.key for s in found.submissions if s.lms is not None}
+    assert uploads[f"müllerjürgen_2345/{A4}"].kind == "canvas"
+
+
+def test_the_canvas_gradebook_takes_the_id_from_the_submission_not_the_file_name(tmp_path):
+    """Only what discovery carried counts: a result whose file name looks like a Canvas download
+    gets no ID without it, and the carried one is used whatever the file is called."""
+    looks_canvas = _result("leeann_5678", "leeann_5678_900020_04_optimizers.ipynb")
+    assert list(csv.reader(io.StringIO(canvas_csv([looks_canvas]))))[2][:4] == ["leeann_5678", "", "", "leeann_5678"]
+    carried = {f"leeann_5678/{A4}": lms.LmsName("canvas", "leeann", "5678", "04_optimizers.ipynb")}
+    renamed = _result("leeann_5678", "04_optimizers.ipynb")
+    assert list(csv.reader(io.StringIO(canvas_csv([renamed], uploads=carried))))[2][:4] == ["leeann", "5678", "", ""]

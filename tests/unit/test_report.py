@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import lms
 from autograder.report import canvas_csv, feedback_markdown, file_names, gradebook_csv, sanitise, write_reports
 from autograder.report.common import code_block, code_span, fmt
 from autograder.result import CellError, Execution, QuestionResult, Result
@@ -93,7 +94,9 @@ def test_gradebook_exact(results):
 
 
 def test_canvas_gradebook_exact(results):
-    assert rows(canvas_csv(results)) == [
+    # what discovery carries on a Canvas download's Submission (batch.lms_names)
+    uploads = {f"{r.student}/{r.assignment}": parsed for r in results if (parsed := lms.parse_canvas(r.submission))}
+    assert rows(canvas_csv(results, uploads=uploads)) == [
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A4, A5],
         ["Points Possible", "", "", "", "", "4", "3"],
         [EVIL, "", "", EVIL, "", "", "1"],
