@@ -56,3 +56,22 @@ def test_a_skipped_cell_keeps_the_word_of_the_pass_that_ran_it():
     merged = merge_cells(first, second)
     assert merged == {0: CellError(0, "error", "E"), 1: CellError(1, "timeout"), 2: CellError(2, "skipped")}
     assert first == {0: CellError(0, CellStatus.OK), 1: CellError(1, CellStatus.TIMEOUT)}  # not changed in place
+
+
+def test_the_books_of_two_passes_make_the_results_execution():
+    """execute's bookkeeping, without a sandbox: a cell that died in pass 1 is skipped in pass 2,
+    keeps pass 1's word, and only failed cells reach `cell_errors` (the JSON's)."""
+    from autograder.execute import _Books
+
+    books = _Books()
+    first = replace(DIED, seconds=1.25, killed=True, last_item="cell:1")
+    books.count(first, [{"item": "cell:0", "event": "start"}, {"item": "cell:0", "event": "end", "status": "ok"},
+                        {"item": "cell:1", "event": "start"}])
+    books.blame(culprit(first, ITEMS, books.skip), first, LIMITS, CALLS)
+    second = replace(DIED, seconds=2.0)
+    books.count(second, [{"item": "cell:0", "event": "end", "status": "ok"}, {"item": "cell:1", "event": "skipped"},
+                         {"item": "cell:2", "event": "end", "status": "error", "ename": "E", "traceback": "tb"}])
+    execution = books.execution(None)
+    assert (execution.seconds, execution.passes, execution.killed, execution.skipped) == (3.25, 2, True, ("cell:1",))
+    assert execution.cell_errors == (CellError(1, "killed"), CellError(2, "error", "E"))
+    assert execution.last_traceback == "tb" and books.stuck == ["cell:1"]
