@@ -5,7 +5,8 @@ Exit codes (also in README):
   2  usage error (bad option, unknown assignment, cannot tell the assignment)
   3  unreadable input: at least one submission could not be read (its result, score 0, is written)
   4  infrastructure failure: no sandbox, no data, a broken reference solution or a build error (or a
-     batch's similarity report the grader failed to make: the gradebook is written all the same)
+     batch's similarity report the grader failed to make: the gradebook is written all the same; or a
+     result `export gradescope-results` cannot read: a score-0 results.json is written all the same)
   5  verify failed: a solution below full marks, an assignment above 0, or assignments/ out of date
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +25,7 @@ from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .files import write_atomic
 from .grade import grade
-from .gradescope_settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, sized
+from .gradescope_cli import add_gradescope_targets
 from .problems import lines as problem_lines
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
@@ -71,22 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="check as this assignment")
     c.add_argument("--no-sandbox", action="store_true", help="run WITHOUT bubblewrap (rlimits and watchdog only)")
 
-    x = sub.add_parser("export", help="export the grader for another platform")
-    targets = x.add_subparsers(dest="target", required=True)
-    gs = targets.add_parser("gradescope", help="Gradescope autograder zip (setup.sh, run_autograder)")
-    gs.add_argument("--out", type=Path, default=Path("autograder.zip"))
-    gs.add_argument("--assignment", choices=sorted(ASSIGNMENTS),
-                    help="grade every submission as this assignment (recommended: one Gradescope assignment each)")
-    gs.add_argument("--timeout-minutes", type=int, default=DEFAULT_TIMEOUT_MINUTES,
-                    help="the autograder timeout you set in Gradescope (default %(default)s, at most 40): the "
-                         "limits are sized so that a submission with every rerun fits")
-    gs.add_argument("--memory-mb", type=int, default=DEFAULT_CONTAINER_MB,
-                    help="the container memory you pick in Gradescope (default %(default)s)")
-    gs.add_argument("--seed", type=int, help="the hidden-case seed of every submission (default: the config's, "
-                                             "else a fresh one); its reference is computed once in setup.sh")
-    gs.add_argument("--allow-unsandboxed", action="store_true",
-                    help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
-                         "then read solutions/ and forge its score); default: such submissions score 0 with a message")
+    x = sub.add_parser("export", help="export the grader for another platform (and the commands its scripts call)")
+    add_gradescope_targets(x.add_subparsers(dest="target", required=True))
 
     s = sub.add_parser("similarity", help="pairs of submissions of an assignment with similar code: a ranked list")
     s.add_argument("results_dir", type=Path, help="the --out folder of `autograder grade` (its code/ and results/)")
@@ -215,19 +201,6 @@ def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
     return ExitCode.UNREADABLE if result.error else ExitCode.OK
 
 
-def cmd_export(args: argparse.Namespace, config: Config) -> ExitCode:
-    from .gradescope import build_autograder_zip
-
-    seed = args.seed if args.seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
-    settings = sized(config, timeout_minutes=args.timeout_minutes, container_mb=args.memory_mb, seed=seed)
-    path = build_autograder_zip(args.out, config.root, assignment=args.assignment,
-                                allow_unsandboxed=args.allow_unsandboxed, settings=settings)
-    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment, with:")
-    for line in settings.instructions():
-        print(f"  {line}")
-    return ExitCode.OK
-
-
 def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
     drift = _build(config, bubblewrap_available(), args.check)
     if args.check and drift:
@@ -275,9 +248,12 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = load_config(find_course(args.course), namespaces=False if getattr(args, "no_namespaces", False) else None)
-        return int({"grade": cmd_grade, "check": cmd_check, "build": cmd_build, "verify": cmd_verify,
-                    "export": cmd_export, "similarity": cmd_similarity}[args.command](args, config))
+        # export's targets carry their own handler (gradescope_cli.py); some read no course
+        run = getattr(args, "run", None) or {"grade": cmd_grade, "check": cmd_check, "build": cmd_build,
+                                              "verify": cmd_verify, "similarity": cmd_similarity}[args.command]
+        config = load_config(find_course(args.course), namespaces=False if getattr(args, "no_namespaces", False)
+                             else None) if getattr(args, "needs_course", True) else None
+        return int(run(args, config))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -17,7 +17,7 @@ under `$GRADESCOPE_ROOT` so that it can be tested anywhere):
 - `run_autograder` (run for every submission): finds the one `.ipynb` under
   `/autograder/submission`, runs `autograder grade NB --out TMP` from `/autograder/source`
   (where `pyproject.toml` points the grader at `solutions/`), converts the result with
-  `python -m autograder.gradescope results TMP/<stem>.json /autograder/results/results.json`, and
+  `autograder export gradescope-results TMP/<stem>.json /autograder/results/results.json`, and
   always leaves a results.json: a missing or ambiguous notebook, an unknown assignment or a grader
   failure gives score 0 with the reason. When bubblewrap cannot make namespaces in the container
   (Docker's default seccomp), it grades at the no-namespace level (`--no-namespaces`: an
@@ -27,26 +27,21 @@ under `$GRADESCOPE_ROOT` so that it can be tested anywhere):
   notebooks. They sit in `/autograder/source`, which the sandbox never mounts (it sees `/usr`, the
   Python installation with the grader's own package masked, and the job's folders only); reference
   outputs are computed from them by the same sandboxed runner, and kept in the grader's cache.
+
+The zip itself is built in `gradescope_zip.py`, its limits sized in `gradescope_settings.py`; the
+commands the scripts call (`autograder export gradescope-...`) are in `gradescope_cli.py`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
-from .files import write_atomic
 from .gradescope_zip import build_autograder_zip
 from .problems import lines as problem_lines
 from .result import QuestionResult, QuestionStatus, Result
 
-__all__ = ["build_autograder_zip", "failure", "main", "to_gradescope"]
+__all__ = ["build_autograder_zip", "failure", "to_gradescope"]
 
-ROOT_ENV = "GRADESCOPE_ROOT"
-DEFAULT_ROOT = "/autograder"
 VISIBLE, AFTER_PUBLISHED, HIDDEN = "visible", "after_published", "hidden"
 
 
@@ -152,89 +147,3 @@ def _unreadable(result: Result) -> dict[str, Any]:
 
 def _num(value: float) -> str:
     return f"{value:g}"
-
-
-# --------------------------------------------------------------------------------------------
-# python -m autograder.gradescope ...  (called by run_autograder)
-# --------------------------------------------------------------------------------------------
-
-def root() -> Path:
-    """Gradescope's folder, `$GRADESCOPE_ROOT` or /autograder."""
-    return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
-
-
-def _write(path: Path, doc: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(doc, indent=2) + "\n")
-
-
-def _prepare(*, no_namespaces: bool) -> int:
-    """The reference of every assignment of the zip (run_autograder's ASSIGNMENT, else every one
-    with a solution) for the seed fixed in the zip's pyproject.toml, into the grader's cache."""
-    from .config import load_config
-    from .grade import prepare_assignment
-    from .questions import ASSIGNMENTS
-
-    config = load_config(Path.cwd(), namespaces=False if no_namespaces else None)
-    if config.seed is None:
-        print("error: no seed in [tool.autograder]: nothing to prepare once", file=sys.stderr)
-        return 1
-    fixed = _zip_assignment(Path.cwd() / "run_autograder")
-    wanted = [fixed] if fixed else [a for a in ASSIGNMENTS if (config.path(config.solutions_dir) / f"{a}.ipynb").is_file()]
-    for aid in wanted:
-        prepare_assignment(aid, config.seed, config, use_sandbox=True)
-        print(f"setup: reference of {aid} for seed {config.seed} cached")
-    return 0
-
-
-def _zip_assignment(run_autograder: Path) -> str | None:
-    try:
-        for line in run_autograder.read_text().splitlines():
-            if line.startswith("ASSIGNMENT="):
-                return line.split('"')[1] or None
-    except (OSError, IndexError):
-        pass
-    return None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope",
-                                     description="Gradescope helpers used by run_autograder.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("results", help="convert a result JSON (autograder grade) to Gradescope's results.json")
-    r.add_argument("result", type=Path)
-    r.add_argument("results_json", type=Path)
-    f = sub.add_parser("fail", help="write a results.json with score 0 and this reason")
-    f.add_argument("results_json", type=Path)
-    f.add_argument("reason")
-    sub.add_parser("can-sandbox", help="exit 0 if bubblewrap can create a sandbox here, else 1")
-    sub.add_parser("can-drop-uid", help="exit 0 if notebooks can run as an unprivileged uid here (root, setpriv)")
-    pr = sub.add_parser("prepare", help="compute the reference outputs and times for the course's seed (setup.sh)")
-    pr.add_argument("--no-namespaces", action="store_true", help="at the no-namespace level")
-    args = parser.parse_args(argv)
-
-    if args.command == "can-sandbox":
-        from .sandbox import bubblewrap_available
-
-        return 0 if bubblewrap_available() else 1
-    if args.command == "can-drop-uid":
-        from .sandbox import can_drop_uid
-
-        return 0 if can_drop_uid() else 1
-    if args.command == "prepare":
-        return _prepare(no_namespaces=args.no_namespaces)
-    if args.command == "fail":
-        _write(args.results_json, failure(args.reason))
-        return 0
-    try:
-        result = Result.from_dict(json.loads(args.result.read_text()))
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        print(f"error: cannot read the result {args.result}: {exc}", file=sys.stderr)
-        _write(args.results_json, failure("the autograder could not read its own result. This is not a problem "
-                                          "with your notebook; please tell your instructor."))
-        return 1
-    _write(args.results_json, to_gradescope(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,8 @@
 """Gradescope's autograder zip: `setup.sh`, `run_autograder`, the package, the course.
 
-Apart from `gradescope.py` (the conversion of a result to Gradescope's results.json and the
-helpers `run_autograder` calls) because this is the packaging: what runs once when Gradescope
+Apart from `gradescope.py` (the conversion of a result to Gradescope's results.json) and
+`gradescope_cli.py` (the `autograder export gradescope-...` commands the scripts call) because
+this is the packaging: what runs once when Gradescope
 builds the image, and what runs per submission. The layout is described in `gradescope.py`.
 """
 

@@ -183,7 +183,7 @@ def test_setup_computes_the_reference_once_and_submissions_reuse_it(tmp_path, zi
     with zipfile.ZipFile(zips["04_optimizers"]) as zf:
         zf.extractall(root / "source")
     env = {**os.environ, "GRADESCOPE_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
-    prepared = subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare"], cwd=root / "source",
+    prepared = subprocess.run([sys.executable, "-m", "autograder", "export", "gradescope-prepare"], cwd=root / "source",
                               env=env, capture_output=True, text=True, timeout=900)
     assert prepared.returncode == 0 and "reference of 04_optimizers for seed" in prepared.stdout, prepared.stderr
     before = sorted(p.relative_to(cache) for p in cache.rglob("*"))

@@ -23,7 +23,9 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import nbformat
 import numpy as np
@@ -36,6 +38,8 @@ from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
 from tests.submissions.variants import A01, A03, A04, A05, Variant
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
@@ -297,6 +301,41 @@ def test_memory_limits(graded):
     assert [e.ename for e in result.execution.cell_errors][:2] == ["MemoryError", "MemoryError"]
 
 
+def submissions(tmp_path: Path, variants: list[Variant], assignment: str) -> list[batch.Submission]:
+    """A class of these notebooks, `student0`, `student1`, ... in that order, each in a folder of its own."""
+    subs = []
+    for k, variant in enumerate(variants):
+        folder = tmp_path / f"s{k}"
+        folder.mkdir()
+        subs.append(batch.Submission(make_variant(variant, folder), f"student{k}", assignment))
+    return subs
+
+
+def run_batch_sampled(subs: list[batch.Submission], out: Path, config, workers: int, sample: Callable[[], T],
+                      every: float) -> tuple[list, list, list[T]]:
+    """`batch.run_batch` on `workers` threads, each submission graded under `config`, with `sample()`
+    taken every `every` s while it runs (what a batch shares is only seen while it runs):
+    the results, the failures and the samples."""
+    samples: list[T] = []
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.is_set():
+            samples.append(sample())
+            stop.wait(every)
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    try:
+        results, failures = batch.run_batch(subs, out, SEED, batch.Threads(
+            lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed, student=sub.student),
+            workers))
+    finally:
+        stop.set()
+        thread.join()
+    return results, failures, samples
+
+
 def _available_bytes() -> int:
     with open("/proc/meminfo") as fh:
         return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemAvailable:"))
@@ -322,42 +361,11 @@ def test_memory_limits_hold_for_every_worker_at_once(config, tmp_path):
     (+ 1 GB for the grader and page-table slack). Without the cgroup the drop would be ~4.8 GB."""
     memory_mb, workers = 768, 2
     small = dataclasses.replace(config, memory_mb=memory_mb, cell_seconds=20, call_seconds=5, notebook_seconds=60)
-    hog = Variant("touches_2_4_gb_in_children", A05, insert_first=('''import os, time
-pids = []
-for _ in range(4):
-    pid = os.fork()
-    if pid == 0:
-        block = b"\\x01" * (600 * 2**20)
-        time.sleep(2)
-        os._exit(0)
-    pids.append(pid)
-for pid in pids:
-    os.waitpid(pid, 0)''',))
-    subs = []
-    for k in range(4):
-        folder = tmp_path / f"s{k}"
-        folder.mkdir()
-        subs.append(batch.Submission(make_variant(hog, folder), f"student{k}", A05))
-    samples: list[tuple[int, int]] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            samples.append((_available_bytes(), _sandboxed_runners()))
-            stop.wait(0.05)
-
+    subs = submissions(tmp_path, [hostile.touches_2_4_gb_in_children(hold_seconds=2)] * 4, A05)
     grade(subs[0].path, small, seed=SEED)  # the reference is computed before sampling starts
     baseline = _available_bytes()
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        results, failures = batch.run_batch(
-            subs, tmp_path / "out", SEED, batch.Threads(
-                lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed, student=sub.student),
-                workers))
-    finally:
-        stop.set()
-        sampler.join()
+    results, failures, samples = run_batch_sampled(subs, tmp_path / "out", small, workers,
+                                                   lambda: (_available_bytes(), _sandboxed_runners()), every=0.05)
     assert failures == [] and len(results) == 4
     assert max(running for _, running in samples) >= workers
     drop = baseline - min(available for available, _ in samples)
@@ -584,30 +592,9 @@ def test_a_notebook_holding_its_threads_does_not_sink_the_ones_graded_beside_it(
     alive together with another runner. The hostile notebook itself loses nothing either."""
     small = dataclasses.replace(config, cell_seconds=120, call_seconds=30, notebook_seconds=300, memory_mb=2048)
     honest = Variant("honest", A01)
-    subs = []
-    for k, variant in enumerate([hostile.HOLDS_THREADS, honest, honest, honest]):
-        folder = tmp_path / f"s{k}"
-        folder.mkdir()
-        subs.append(batch.Submission(make_variant(variant, folder), f"student{k}", A01))
+    subs = submissions(tmp_path, [hostile.HOLDS_THREADS, honest, honest, honest], A01)
     grade(subs[1].path, small, seed=SEED)  # the reference is computed before the batch
-    samples: list[list[int]] = []
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            samples.append(_sandbox_threads())
-            stop.wait(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        results, failures = batch.run_batch(
-            subs, tmp_path / "out", SEED, batch.Threads(
-                lambda sub, seed: grade(sub.path, small, assignment_id=sub.assignment, seed=seed, student=sub.student),
-                2))
-    finally:
-        stop.set()
-        sampler.join()
+    results, failures, samples = run_batch_sampled(subs, tmp_path / "out", small, 2, _sandbox_threads, every=0.2)
     assert failures == []
     by_student = {r.student: r for r in results}
     held = report(by_student["student0"])["threads"]

@@ -19,24 +19,12 @@ from autograder.sandbox import bubblewrap_available, nonamespace
 from tests.conftest import REPO, make_variant
 from tests.e2e.test_hostile import grade_within, limits_for, lost, report, scores, twin_of
 from tests.submissions import hostile
-from tests.submissions.variants import A05, Variant
+from tests.submissions.variants import Variant
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 
-# Four children touching 600 MB each: every one under RLIMIT_DATA (1024 MB), together 2.4 GB.
-# Only a limit over the whole sandbox stops it: the cgroup, or without one the memory guard.
-TOUCHES_2_4_GB = Variant("touches_2_4_gb_in_children", A05, insert_first=('''import os, time
-pids = []
-for _ in range(4):
-    pid = os.fork()
-    if pid == 0:
-        block = b"\\x01" * (600 * 2**20)
-        time.sleep(3)
-        os._exit(0)
-    pids.append(pid)
-for pid in pids:
-    os.waitpid(pid, 0)''',))
+TOUCHES_2_4_GB = hostile.touches_2_4_gb_in_children(hold_seconds=3)
 BOMBS = [next(v for v in hostile.ESCAPES if v.name == "allocates_30_gb"), TOUCHES_2_4_GB]
 
 

@@ -400,6 +400,26 @@ for pid in children:
         lost=frozenset({"l2_penalty"})),
 ]
 
+
+
+def touches_2_4_gb_in_children(hold_seconds: float) -> Variant:
+    """Four forked children touching 600 MB each and holding it `hold_seconds`: every one under
+    RLIMIT_DATA (1024 MB), together 2.4 GB, so only a limit over the whole sandbox stops it (the
+    cgroup, or without one the memory guard). The hold is what the caller needs the four to
+    overlap for (a batch's two sandboxes at once, a guard that polls)."""
+    return Variant("touches_2_4_gb_in_children", A05, insert_first=(f'''import os, time
+pids = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = b"\\x01" * (600 * 2**20)
+        time.sleep({hold_seconds})
+        os._exit(0)
+    pids.append(pid)
+for pid in pids:
+    os.waitpid(pid, 0)''',))
+
+
 TWINS["swallows_interrupts"] = Variant("l1_never_answers", A05, replace={
     "l1_penalty": "def l1_penalty(theta):\n    raise TimeoutError('no answer')"})
 

@@ -1,7 +1,9 @@
-"""The command line's handling of optional parts and of where the course is (no grading here)."""
+"""The command line: optional parts, where the course is, and its exit codes (no notebook is run here)."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -54,3 +56,72 @@ def test_export_from_a_course_without_the_package_source(tmp_path, capsys):
 
     names = zipfile.ZipFile(tmp_path / "autograder.zip").namelist()
     assert "autograder/__init__.py" in names and "solutions/04_optimizers.ipynb" in names
+
+
+# ---- the exit-code table: each documented code from a real invocation -------------------------
+
+def documented_exit_codes() -> dict[int, str]:
+    """README's table under "### Exit codes": code -> meaning."""
+    section = (REPO / "README.md").read_text().split("### Exit codes", 1)[1].split("\n#", 1)[0]
+    return {int(m[1]): m[2] for m in re.finditer(r"^\| (\d+) \| (.+) \|$", section, re.M)}
+
+
+def test_the_documented_exit_codes_are_the_clis():
+    assert set(documented_exit_codes()) == {int(code) for code in cli.ExitCode}
+
+
+def exit_ok(tmp_path, capsys, monkeypatch):
+    code = cli.main(["--course", str(REPO), "export", "gradescope", "--out", str(tmp_path / "autograder.zip")])
+    assert (tmp_path / "autograder.zip").is_file()
+    return code
+
+
+def exit_usage(tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit) as bad_option:  # argparse's own usage errors exit 2 as well
+        cli.main(["grade", "x.ipynb", "--out", str(tmp_path), "--assignment", "99_nope"])
+    assert bad_option.value.code == cli.ExitCode.USAGE
+    notebook = tmp_path / "homework.ipynb"  # no metadata, no id in the name
+    notebook.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    code = cli.main(["--course", str(REPO), "grade", str(notebook), "--out", str(tmp_path / "out")])
+    assert "cannot tell which assignment" in capsys.readouterr().err
+    return code
+
+
+def exit_unreadable(tmp_path, capsys, monkeypatch):
+    notebook = tmp_path / "04_optimizers.ipynb"
+    notebook.write_text("")
+    code = cli.main(["--course", str(REPO), "grade", str(notebook), "--out", str(tmp_path / "out")])
+    written = json.loads((tmp_path / "out" / "04_optimizers.json").read_text())
+    assert written["score"] == 0 and "empty" in written["error"]  # its result is written all the same
+    return code
+
+
+def exit_infrastructure(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "bubblewrap_available", lambda: False)
+    notebook = tmp_path / "04_optimizers.ipynb"
+    shutil.copy(REPO / "assignments" / "04_optimizers.ipynb", notebook)
+    code = cli.main(["--course", str(REPO), "grade", str(notebook), "--out", str(tmp_path / "out")])
+    assert "bubblewrap cannot create a sandbox here" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "04_optimizers.json").exists()  # never graded unconfined unasked
+    return code
+
+
+def exit_verify_failed(tmp_path, capsys, monkeypatch):
+    # the reference (the slow part: running the solutions) without its values: what build would
+    # write then differs from every committed assignment
+    monkeypatch.setattr(cli, "reference_outputs", lambda plan, config, use_sandbox: {})
+    before = {p.name: p.read_bytes() for p in (REPO / "assignments").glob("*.ipynb")}
+    code = cli.main(["--course", str(REPO), "build", "--check"])
+    assert "out of date (run `autograder build`)" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (REPO / "assignments").glob("*.ipynb")} == before  # --check writes nothing
+    return code
+
+
+INVOCATIONS = {cli.ExitCode.OK: exit_ok, cli.ExitCode.USAGE: exit_usage, cli.ExitCode.UNREADABLE: exit_unreadable,
+               cli.ExitCode.INFRASTRUCTURE: exit_infrastructure, cli.ExitCode.VERIFY_FAILED: exit_verify_failed}
+
+
+@pytest.mark.parametrize("code", sorted(documented_exit_codes()))
+def test_each_documented_exit_code_comes_from_a_real_invocation(code, tmp_path, capsys, monkeypatch,
+                                                                no_sandbox_needed):
+    assert INVOCATIONS[cli.ExitCode(code)](tmp_path, capsys, monkeypatch) == code

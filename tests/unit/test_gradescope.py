@@ -1,4 +1,4 @@
-"""autograder.gradescope: Result -> Gradescope's results.json, the helper entry point, the zip's layout."""
+"""autograder.gradescope: Result -> Gradescope's results.json, the commands the zip's scripts call, the zip's layout."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from autograder.cli import ExitCode, main
 from autograder.config import load_config
 from autograder.errors import UsageError
-from autograder.gradescope import build_autograder_zip, failure, main, to_gradescope
+from autograder.gradescope import build_autograder_zip, failure, to_gradescope
 from autograder.gradescope_settings import sized
 from autograder.result import CaseResult, CellError, Execution, QuestionResult, Result
 
@@ -161,19 +162,44 @@ def test_failure_document():
     assert doc["score"] == 0.0 and "no notebook" in doc["output"]
 
 
-def test_main_converts_and_fails_safely(tmp_path):
+def test_the_scripts_commands_convert_and_fail_safely(tmp_path, monkeypatch, capsys):
+    """run_autograder's `export gradescope-results` and `-failure` read no course: they must leave a
+    results.json even where the course's pyproject.toml is what broke (here: no course at all)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOGRADER_COURSE", str(tmp_path / "no-course"))
     res = result(question("adam_step", 2.0, [True], [False, True]))
     src, out = tmp_path / "r.json", tmp_path / "results" / "results.json"
     src.write_text(res.to_json())
-    assert main(["results", str(src), str(out)]) == 0
+    assert main(["export", "gradescope-results", str(src), str(out)]) == ExitCode.OK
     assert json.loads(out.read_text()) == to_gradescope(res)
 
     src.write_text('{"schema_version": 999}')
-    assert main(["results", str(src), str(out)]) == 1
-    assert json.loads(out.read_text())["score"] == 0.0
+    assert main(["export", "gradescope-results", str(src), str(out)]) == ExitCode.INFRASTRUCTURE
+    assert json.loads(out.read_text())["score"] == 0.0 and "could not read its own result" in out.read_text()
+    assert f"cannot read the result {src}" in capsys.readouterr().err
 
-    assert main(["fail", str(out), "two notebooks"]) == 0
+    assert main(["export", "gradescope-failure", str(out), "two notebooks"]) == ExitCode.OK
     assert "two notebooks" in json.loads(out.read_text())["output"]
+
+
+@pytest.mark.parametrize(("bwrap", "uid", "level"), [(True, True, "bubblewrap"), (False, True, "no-namespaces"),
+                                                     (False, False, "none")])
+def test_the_level_the_scripts_pick_their_options_from(bwrap, uid, level, monkeypatch, capsys):
+    from autograder import sandbox
+
+    monkeypatch.setattr(sandbox, "bubblewrap_available", lambda: bwrap)
+    monkeypatch.setattr(sandbox, "can_drop_uid", lambda: uid)
+    assert main(["export", "gradescope-level"]) == ExitCode.OK
+    assert capsys.readouterr().out == f"{level}\n"
+
+
+def test_prepare_without_a_fixed_seed_is_a_usage_error(tmp_path, capsys):
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
+    assert load_config(course).seed is None  # the repository's course fixes none; the zip's does
+    assert main(["--course", str(course), "export", "gradescope-prepare"]) == ExitCode.USAGE
+    assert "no seed in [tool.autograder]" in capsys.readouterr().err
 
 
 # ---- the zip's layout (no grading; the e2e test runs it) --------------------------------------
@@ -242,4 +268,4 @@ def test_the_zips_pyproject_carries_the_sized_settings_and_the_fixed_seed(tmp_pa
     for line in settings.instructions():
         assert line in guide and line in setup
     assert "at least 3072 MB" in guide and "at least 10 minutes" in guide
-    assert "autograder.gradescope prepare" in setup
+    assert "export gradescope-prepare" in setup

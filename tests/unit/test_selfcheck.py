@@ -329,3 +329,49 @@ def test_trained_models_tasks_are_the_graders():
         want_x, want_y = split_tasks(x, y)[task]
         got_x, got_y = task_split(x, y, task_labels(task))
         assert np.array_equal(got_x, want_x) and np.array_equal(got_y, want_y), task
+
+
+# ---- what the self-check is built from: the question's own check, public cases, answers only ----
+
+def test_a_changed_tolerance_reaches_the_self_check():
+    import dataclasses
+
+    from autograder.judging.checks import allclose
+    from autograder.selfcheck import check_spec
+
+    sigmoid = ASSIGNMENTS["01_activations_and_initialisation"].question("sigmoid")
+    looser = dataclasses.replace(sigmoid, check=allclose(rtol=1e-3, atol=1e-5, same_shape=False))
+    assert check_spec(looser) == {"kind": "allclose", "rtol": 1e-3, "atol": 1e-5, "same_shape": False}
+    assert check_spec(sigmoid)["rtol"] != 1e-3
+
+
+def test_a_check_without_a_self_check_counterpart_stops_the_build():
+    import dataclasses
+
+    from autograder.errors import BuildError
+    from autograder.judging.verdict import Verdict
+    from autograder.selfcheck import check_spec
+
+    def bespoke(ctx):
+        return Verdict(True)
+
+    relu = dataclasses.replace(ASSIGNMENTS["01_activations_and_initialisation"].question("relu"), check=bespoke)
+    with pytest.raises(BuildError, match="no counterpart of the check"):
+        check_spec(relu)  # else students would get a self-check that judges otherwise than the grader
+
+
+@pytest.mark.parametrize("no_answer", ["Timeout", "Missing", "NoOutput"])
+def test_a_reference_without_an_answer_never_becomes_an_expected_value(no_answer, references):
+    from autograder.errors import BuildError
+
+    assignment = ASSIGNMENTS["04_optimizers"]
+    question = assignment.question("adam_step")
+    reference = dict(references["04_optimizers"])
+    first = call_id(question.id, make_plan(assignment, seed=0, hidden=False).cases[question.id][0].id)
+    reference[first] = CallOutput(Raised(no_answer, "no answer"))
+    with pytest.raises(BuildError, match="the reference gave no answer"):
+        public_cases(assignment, question, reference)
+    # an exception the solution raises on purpose is an expected answer (the student must raise it too)
+    reference[first] = CallOutput(Raised("ValueError", "on purpose"))
+    cases, _ = public_cases(assignment, question, reference)
+    assert cases[0]["expected"] == {"$raised": "ValueError"}

@@ -39,21 +39,25 @@ cd "$SOURCE"
 # the course (solutions, the package's source) is root's alone: at the no-namespace level the
 # notebook runs as an unprivileged uid that must not read it
 chmod 0700 "$SOURCE"
-if "$ROOT/venv/bin/python" -m autograder.gradescope can-sandbox; then
-    echo "setup: isolation level: bubblewrap (namespaces, no network) + cgroup/memory guard + a uid per sandbox"
-elif "$ROOT/venv/bin/python" -m autograder.gradescope can-drop-uid; then
-    echo "setup: isolation level: no-namespace (bubblewrap cannot create namespaces in this image, as under" \
-         "Docker's default seccomp): notebooks run as an unprivileged uid, solutions and results closed by" \
-         "file modes, NO network isolation; results say so"
-else
-    echo "setup: WARNING: neither bubblewrap nor an unprivileged uid works here; submissions will score 0" \
-         "unless the zip was exported with --allow-unsandboxed"
-fi
+AUTOGRADER="$ROOT/venv/bin/autograder"
+LEVEL="$("$AUTOGRADER" export gradescope-level)" || LEVEL=none
+PREPARE=()
+case "$LEVEL" in
+    bubblewrap)
+        echo "setup: isolation level: bubblewrap (namespaces, no network) + cgroup/memory guard + a uid per sandbox" ;;
+    no-namespaces)
+        PREPARE=(--no-namespaces)
+        echo "setup: isolation level: no-namespace (bubblewrap cannot create namespaces in this image, as under" \
+             "Docker's default seccomp): notebooks run as an unprivileged uid, solutions and results closed by" \
+             "file modes, NO network isolation; results say so" ;;
+    *)
+        PREPARE=(--no-namespaces)
+        echo "setup: WARNING: neither bubblewrap nor an unprivileged uid works here; submissions will score 0" \
+             "unless the zip was exported with --allow-unsandboxed" ;;
+esac
 # the reference outputs and times for the zip's fixed seed, once, here: each submission then costs
 # only its own notebook (run_autograder finds them in the same cache)
-LEVEL=()
-"$ROOT/venv/bin/python" -m autograder.gradescope can-sandbox || LEVEL=(--no-namespaces)
-"$ROOT/venv/bin/python" -m autograder.gradescope prepare "${LEVEL[@]}" \
+"$AUTOGRADER" export gradescope-prepare "${PREPARE[@]}" \
     || echo "setup: WARNING: the reference could not be computed here; each submission will compute it"
 @SETTINGS_LOG@
-echo "setup: done ($("$ROOT/venv/bin/autograder" --version))"
+echo "setup: done ($("$AUTOGRADER" --version))"
