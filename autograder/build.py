@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import wire
 from .collect import CallOutput
 from .errors import BuildError
 from .notebook import META_KEY, TAG_SELF_CHECK, TAG_TRAIN, read_notebook, tags
@@ -43,7 +44,7 @@ class Built:
 def graded_functions(assignment: Assignment) -> set[str]:
     """Names the student writes: every question that calls a function (not trained-model questions)."""
     plan = make_plan(assignment, seed=0, hidden=False)
-    return {c.call["function"] for cases in plan.cases.values() for c in cases if "function" in c.call}
+    return {c.call.function for cases in plan.cases.values() for c in cases if not isinstance(c.call, wire.Trained)}
 
 
 def strip_solutions(source: str, where: str) -> tuple[str, list[str]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import wire
 from .collect import CallOutput, Raised
 from .errors import InfrastructureError
 from .judging.verdict import CaseContext, Verdict
@@ -107,13 +108,9 @@ def _show(value: Any, limit: int = 300) -> str:
         else:  # never cut a number in half: say what it is instead
             return f"array of shape {value.shape}, dtype {value.dtype}"
         return text if value.ndim == 0 else f"{text} (shape {value.shape})"
+    if isinstance(value, wire.Rng):
+        return f"np.random.default_rng({value.seed})"
     if isinstance(value, dict):
-        if "$array" in value:
-            return "array"
-        if "$rng" in value:
-            return f"np.random.default_rng({value['$rng']})"
-        if "$tuple" in value and isinstance(value["$tuple"], list):
-            return "(" + _show_items(value["$tuple"]) + ")"
         return "{...}"
     if isinstance(value, (tuple, list)):
         return ("(" if isinstance(value, tuple) else "[") + _show_items(value) + (
@@ -127,38 +124,37 @@ def _show_items(items: list | tuple, shown: int = 8) -> str:
     return text + (f", ... ({len(items):,} items)" if len(items) > shown else "")
 
 
-def _show_args(call: dict[str, Any], inputs: dict[str, np.ndarray]) -> str:
-    def one(arg: Any) -> str:
-        if isinstance(arg, dict) and "$array" in arg:
-            return _show(inputs[arg["$array"]], 200)
-        return _show(arg, 200)
+def _call_detail(call: wire.Call, inputs: dict[str, np.ndarray], expected: Any, got: Any) -> str:
+    """For a public call: the input, what was expected (if the question has a reference) and what came back."""
+    parts = [_show(a, 200) for a in call.decoded_args(inputs)]
+    parts += [f"{k}={_show(v, 200)}" for k, v in call.decoded_kwargs(inputs).items()]
+    text = f"\n  input:    {call.function}({', '.join(parts)})"
+    if expected is not None:
+        text += f"\n  expected: {_show(expected)}"
+    return text + f"\n  got:      {_show(got)}"
 
-    parts = [one(a) for a in call.get("args", [])] + [f"{k}={one(v)}" for k, v in call.get("kwargs", {}).items()]
-    return f"{call.get('function', call.get('name'))}({', '.join(parts)})"
 
-
-def _explain(public: bool, description: str, message: str, call: dict[str, Any], inputs: dict[str, np.ndarray],
+def _explain(public: bool, description: str, message: str, call: Any, inputs: dict[str, np.ndarray],
              expected: Any, got: Any) -> str:
+    """A failed case's line of feedback: for a public case, the detail its kind has (`DETAILS`);
+    other kinds (models, initializers, `Calls`) say it all in their check's message."""
     if not public:
         return f"hidden case ({description}): {message}"
     text = f"public case ({description}): {message}"
-    if call.get("type") == "call":
-        text += f"\n  input:    {_show_args(call, inputs)}"
-        if expected is not None:
-            text += f"\n  expected: {_show(expected)}"
-        text += f"\n  got:      {_show(got)}"
-    elif call.get("type") == "trajectory" and isinstance(expected, dict) and isinstance(got, dict):
+    detail = DETAILS.get(type(call))
+    if detail is not None:
         try:
-            text += _trajectory_detail(call, inputs, expected, got)
+            text += detail(call, inputs, expected, got)
         except Exception:  # the detail is a courtesy: odd student values must not cost the verdict
             pass
     return text
 
 
-def _trajectory_detail(call: dict[str, Any], inputs: dict[str, np.ndarray], expected: dict[str, np.ndarray],
-                       got: dict[str, Any]) -> str:
+def _trajectory_detail(call: wire.Trajectory, inputs: dict[str, np.ndarray], expected: Any, got: Any) -> str:
     """For a public trajectory: the start, and every state at the first step that differs."""
-    state = {k: _show(inputs[v["$array"]], 120) for k, v in call["state"].items()}
+    if not (isinstance(expected, dict) and isinstance(got, dict)):
+        return ""
+    state = {k: _show(wire.decode_arg(v, inputs), 120) for k, v in call.state.items()}
     steps = len(next(iter(expected.values())))
     for step in range(steps):
         wrong = []
@@ -177,6 +173,9 @@ def _trajectory_detail(call: dict[str, Any], inputs: dict[str, np.ndarray], expe
                 lines.append(f"\n    {name}: expected {_show(expected[name][step])}, got {shown}")
             return "".join(lines)
     return ""
+
+
+DETAILS = {wire.Call: _call_detail, wire.Trajectory: _trajectory_detail}
 
 
 def _dedupe(items: list[str]) -> list[str]:

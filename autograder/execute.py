@@ -30,7 +30,11 @@ from .result import CellError, Execution, Isolation, TimeLimits
 from .sandbox import nonamespace
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
-RUNTIME_FILES = ("supervisor.py", "runner.py", "probe.py")
+# What the sandbox runs, copied flat into in/runtime/: the runtime, the wire it shares with the grader,
+# and the call handlers kept beside the question module that needs them (questions/*_calls.py).
+RUNTIME_FILES = (*(RUNTIME_DIR / name for name in ("supervisor.py", "runner.py", "probe.py", "safe.py", "handlers.py",
+                                                   "npz.py")),
+                 Path(__file__).parent / "wire.py", *sorted((Path(__file__).parent / "questions").glob("*_calls.py")))
 EVENTS_FILE = "events.json"  # written beside kept outputs
 DATA_MODULE = Path(__file__).parent / "data.py"
 JOB = "/job"
@@ -78,8 +82,8 @@ def _env(job_root: str, data: bool, tf_threads: int) -> dict[str, str]:
 
 def _layout(root: Path, job: Job, uid: int | None) -> None:
     (root / "in" / "runtime").mkdir(parents=True)
-    for name in RUNTIME_FILES:
-        shutil.copy(RUNTIME_DIR / name, root / "in" / "runtime" / name)
+    for path in RUNTIME_FILES:
+        shutil.copy(path, root / "in" / "runtime" / path.name)
     (root / "lib" / "autograder").mkdir(parents=True)
     (root / "lib" / "autograder" / "__init__.py").write_text('"""Only the data loader is visible in the sandbox."""\n')
     shutil.copy(DATA_MODULE, root / "lib" / "autograder" / "data.py")

@@ -34,7 +34,7 @@ class Plan:
             if reference and not question.uses_reference:
                 continue
             for case in self.cases[question.id]:
-                calls.append({"id": call_id(question.id, case.id), **case.call})
+                calls.append({"id": call_id(question.id, case.id), **case.call.to_json()})
         return calls
 
     def fingerprint(self) -> str:

@@ -39,8 +39,8 @@ def cache_key(solution: Path, plan: Plan) -> str:
     digest = hashlib.sha256()
     digest.update(solution.read_bytes())
     digest.update(plan.fingerprint().encode())
-    for name in execute.RUNTIME_FILES:
-        digest.update((execute.RUNTIME_DIR / name).read_bytes())
+    for path in execute.RUNTIME_FILES:
+        digest.update(path.read_bytes())
     digest.update(__version__.encode())
     return digest.hexdigest()[:32]
 

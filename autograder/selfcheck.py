@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from . import wire
 from .collect import CallOutput, Raised
 from .compare import NO_ANSWER
 from .errors import BuildError
@@ -55,7 +56,7 @@ def encode_expected(value: Any) -> Any:
             data = np.vectorize(lambda v: float(f"{v:.{SIGNIFICANT_DIGITS}g}"), otypes=[float])(data)
         return {"$nd": data.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
     if isinstance(value, tuple):
-        return {"$tuple": [encode_expected(v) for v in value]}
+        return wire.tuple_ref(encode_expected(v) for v in value)
     if isinstance(value, list):
         return [encode_expected(v) for v in value]
     if isinstance(value, dict):
@@ -106,7 +107,7 @@ def public_cases(assignment: Assignment, question: Question, reference: dict[str
     for case in plan.cases[question.id]:
         if not case.public:  # cannot happen with hidden=False; a hidden case must never travel
             raise BuildError(f"{call_id(question.id, case.id)} is hidden and cannot go into a self-check")
-        entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call}
+        entry: dict[str, Any] = {"question": question.id, "description": case.description, "call": case.call.to_json()}
         value = None
         if question.uses_reference:
             value = reference[call_id(question.id, case.id)].value if call_id(question.id, case.id) in reference else None
@@ -116,22 +117,15 @@ def public_cases(assignment: Assignment, question: Question, reference: dict[str
                 entry["expected"] = encode_expected(value)
         entry["check"] = {**spec, **case_data(spec, case.call, plan.inputs, isinstance(value, Raised))}
         cases.append(entry)
-        used.update({key: encode_input(plan.inputs[key]) for key in _array_keys(case.call)})
+        used.update({key: encode_input(plan.inputs[key]) for key in wire.array_keys(case.call.to_json())})
     return cases, dict(sorted(used.items()))
-
-
-def _array_keys(spec: Any) -> list[str]:
-    if isinstance(spec, dict):
-        return [spec["$array"]] if set(spec) == {"$array"} else [k for v in spec.values() for k in _array_keys(v)]
-    if isinstance(spec, list):
-        return [k for v in spec for k in _array_keys(v)]
-    return []
 
 
 def runtime_source() -> str:
     """The judge and the runtime, as pasted into every test (package-only lines removed)."""
     here = Path(__file__).parent
-    parts = [(here / name).read_text() for name in ("selfcheck_judge.py", "selfcheck_random.py", "selfcheck_runtime.py")]
+    parts = [(here / name).read_text()
+             for name in ("wire.py", "selfcheck_judge.py", "selfcheck_random.py", "selfcheck_runtime.py")]
     return "\n\n".join("\n".join(line for line in part.splitlines() if PACKAGE_ONLY not in line) for part in parts)
 
 
@@ -153,7 +147,7 @@ def shared():
             raise AssertionError(f"the self-check reads its code from the notebook file {path}, which it cannot "
                                  f"read ({type(exc).__name__}): save the notebook and run it from its folder") from None
         checker = {"__name__": "selfcheck"}
-        exec(compile(stored["code"], path, "exec"), checker)
+        exec(compile(stored["code"], path, "exec", dont_inherit=True), checker)
         _SHARED.update(checker=checker, inputs=json.loads(stored["inputs"]))
     stored = _SHARED["inputs"]
     return _SHARED["checker"], {key: stored[stored[key].get("$same", key)] for key in USES}

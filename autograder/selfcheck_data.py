@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import wire
 from .errors import BuildError
 from .judging.models import split_tasks
 from .questions import a01_activations_and_initialisation as a01
@@ -84,8 +85,8 @@ def candidates(images: np.ndarray, max_shift: int) -> str:
     return base64.b64encode(bytes(out)).decode()
 
 
-def _subcalls(call: dict[str, Any]) -> list[dict[str, Any]]:
-    return call["calls"] if call["type"] == "calls" else [call]
+def _subcalls(call: Any) -> list[Any]:
+    return list(call.calls) if isinstance(call, wire.Calls) else [call]
 
 
 def _randomness(check: Any) -> dict[str, Any]:
@@ -118,22 +119,22 @@ def random_spec(kind: str, question_check: Any) -> dict[str, Any]:
     return _randomness(found)
 
 
-def case_data(spec: dict[str, Any], call: dict[str, Any], inputs: dict[str, np.ndarray],
+def case_data(spec: dict[str, Any], call: Any, inputs: dict[str, np.ndarray],
               raises: bool) -> dict[str, Any]:
     """Numbers the grader's check computes for this public case, which the self-check is given."""
     kind = spec["kind"]
-    if kind == "variance_scaling" and call["type"] == "call" and not raises:
-        kw = call["kwargs"]
-        return {"target": target(tuple(call["args"][0]["$tuple"]), kw.get("scale", 1.0), kw.get("mode", "fan_in"),
+    if kind == "variance_scaling" and isinstance(call, wire.Call) and not raises:
+        kw = call.decoded_kwargs(inputs)
+        return {"target": target(call.decoded_args(inputs)[0], kw.get("scale", 1.0), kw.get("mode", "fan_in"),
                                  kw.get("distribution", "truncated_normal"))}
-    if kind == "he_avg" and call["type"] == "initializer":
+    if kind == "he_avg" and isinstance(call, wire.Initializer):
         return {"target": target(a01.HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")}  # as a01._check_he_avg
     if kind == "dropout":
-        return {"divisors": [1 - float(sub["args"][1]) if spec["scaled"] else None for sub in _subcalls(call)]}
+        return {"divisors": [1 - float(sub.args[1]) if spec["scaled"] else None for sub in _subcalls(call)]}
     if kind == "augment":
         found = {}
         for sub in _subcalls(call):
-            key, m = sub["args"][0]["$array"], int(sub["kwargs"].get("max_shift", 2))
+            key, m = wire.array_key(sub.args[0]), int(sub.kwargs.get("max_shift", 2))
             found[f"{key}/{m}"] = found.get(f"{key}/{m}") or candidates(inputs[key], m)
         return {"digest_size": DIGEST_SIZE, "candidates": found}
     return {}

@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from .wire import decode_arg  # in the package only: build pastes the wire above
+
 NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
 ALPHA, SIGMAS = 1e-6, 5.5  # judging/stats.py: a correct sampler fails with probability <= 1e-6
 
@@ -168,7 +170,7 @@ def _samples(samples, shape, target, mode, distribution):
 
 def _variance_scaling(spec, call, inputs, exp, got, modified):
     kw = call["kwargs"]
-    return _raised(exp, got) or _samples(got, tuple(call["args"][0]["$tuple"]), spec["target"],
+    return _raised(exp, got) or _samples(got, decode_arg(call["args"][0], inputs), spec["target"],
                                          kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
 
 

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 # isort: off
+from .wire import array_key, decode_arg  # in the package only
 from .selfcheck_judge import (ALPHA, _allclose, _architecture, _b_on_a, _binomial_ok, _exact,  # in the package only
                               _floats, _he_avg, _pre, _trained, _uniform_counts_ok, _variance_scaling)  # in the package only
 # isort: on
@@ -45,7 +46,7 @@ def _dropout(spec, call, inputs, exp, got, modified):
     early = _pre(exp, got, modified)
     if early:
         return early
-    x, rate = inputs[call["args"][0]["$array"]], float(call["args"][1])
+    x, rate = inputs[array_key(call["args"][0])], float(call["args"][1])
     found = _dropout_mask(x, spec["divisors"][0], got)
     if found[0] is False:
         return found
@@ -93,7 +94,7 @@ def _augment(spec, call, inputs, exp, got, modified):
     if early:
         return early
     m = int(call["kwargs"].get("max_shift", 2))
-    found = _augment_transforms(spec, inputs, call["args"][0]["$array"], m, got)
+    found = _augment_transforms(spec, inputs, array_key(call["args"][0]), m, got)
     if isinstance(found, tuple):
         return found
     flips, dys, dxs = found.T
@@ -157,7 +158,7 @@ def _outputs(exp, got, modified, count, decode):
 def matrix_randomness(spec, call, inputs, exp, got, modified):
     """randomness.matrix_check: signs of symmetric continuous samples agree with probability 1/2."""
     first = call["calls"][0]
-    shape = tuple(int(d) for d in (first["shape"] if "shape" in first else first["args"][0]["$tuple"]))
+    shape = tuple(int(d) for d in (first["shape"] if "shape" in first else decode_arg(first["args"][0], inputs)))
 
     def decode(i, value):
         value = value.get("samples") if isinstance(value, dict) else value
@@ -200,7 +201,7 @@ def mask_randomness(spec, call, inputs, exp, got, modified):
 
     def decode(i, value):
         args = call["calls"][i]["args"]
-        return _dropout_mask(inputs[args[0]["$array"]], spec["divisors"][i], value)
+        return _dropout_mask(inputs[array_key(args[0])], spec["divisors"][i], value)
 
     out = _outputs(exp, got, modified, spec["count"], decode)
     if isinstance(out, tuple):
@@ -257,7 +258,7 @@ def choices_randomness(spec, call, inputs, exp, got, modified):
     found = {}
     for i in sorted({*consecutive, *other}):
         sub = call["calls"][i]
-        decoded = _augment_transforms(spec, inputs, sub["args"][0]["$array"], int(sub["kwargs"]["max_shift"]), got[i])
+        decoded = _augment_transforms(spec, inputs, array_key(sub["args"][0]), int(sub["kwargs"]["max_shift"]), got[i])
         if isinstance(decoded, tuple):
             return False, f"call {i + 1} of {count}: {decoded[1]}"
         found[i] = decoded

@@ -18,6 +18,7 @@ import numpy as np
 
 from .selfcheck_judge import NO_ANSWER, Raised  # in the package only: build pastes the judge above
 from .selfcheck_random import CHECKS  # in the package only
+from .wire import TUPLE, Rng, array_key, decode_arg, generators  # in the package only
 
 
 def unpack(doc):
@@ -28,8 +29,8 @@ def unpack(doc):
             return np.frombuffer(raw, dtype=np.dtype(doc["dtype"]).newbyteorder("<")).reshape(doc["shape"]).copy()
         if "$nd" in doc:
             return np.array(doc["$nd"], dtype=doc["dtype"]).reshape(doc["shape"])
-        if "$tuple" in doc and len(doc) == 1:
-            return tuple(unpack(v) for v in doc["$tuple"])
+        if TUPLE in doc and len(doc) == 1:
+            return tuple(unpack(v) for v in doc[TUPLE])
         if "$raised" in doc:
             return Raised(doc["$raised"])
         return {k: unpack(v) for k, v in doc.items()}
@@ -39,23 +40,6 @@ def unpack(doc):
 
 
 # --- calling the student's code as the probe does ---------------------------------------------
-
-def _arg(arg, inputs, shared=None):
-    if isinstance(arg, dict):
-        if "$array" in arg:
-            return np.array(inputs[arg["$array"]], copy=True)
-        if "$rng" in arg:
-            if arg.get("shared") and shared is not None:  # one generator per seed for a whole `calls` case
-                if int(arg["$rng"]) not in shared:
-                    shared[int(arg["$rng"])] = np.random.default_rng(int(arg["$rng"]))
-                return shared[int(arg["$rng"])]
-            return np.random.default_rng(int(arg["$rng"]))
-        if "$tuple" in arg:
-            return tuple(_arg(a, inputs, shared) for a in arg["$tuple"])
-    if isinstance(arg, list):
-        return [_arg(a, inputs, shared) for a in arg]
-    return arg
-
 
 def _numbers(value, what="returned a value"):
     arr = np.array(value, copy=True, subok=False)
@@ -80,10 +64,11 @@ def _value(value, depth=0):
     return _numbers(value)
 
 
-def _call(env, call, inputs, shared=None):
+def _call(env, call, inputs, make_rng=None):
     fn = env[call["function"]]
-    args = [_arg(a, inputs, shared) for a in call.get("args", [])]
-    kwargs = {k: _arg(v, inputs, shared) for k, v in call.get("kwargs", {}).items()}
+    make_rng = make_rng or generators()
+    args = [decode_arg(a, inputs, make_rng) for a in call.get("args", [])]
+    kwargs = {k: decode_arg(v, inputs, make_rng) for k, v in call.get("kwargs", {}).items()}
     passed = args + list(kwargs.values())
     before = [v.copy() if type(v) is np.ndarray else None for v in passed]
     value = _value(fn(*args, **kwargs))
@@ -94,8 +79,8 @@ def _call(env, call, inputs, shared=None):
 
 def _trajectory(env, call, inputs):
     fn = env[call["function"]]
-    state = {k: np.asarray(_arg(v, inputs), dtype=float) for k, v in call["state"].items()}
-    a, b = (np.asarray(_arg(call["grad"][k], inputs), dtype=float) for k in ("a", "b"))
+    state = {k: np.asarray(decode_arg(v, inputs), dtype=float) for k, v in call["state"].items()}
+    a, b = (np.asarray(decode_arg(call["grad"][k], inputs), dtype=float) for k in ("a", "b"))
     history = {name: [] for name in call["returns"]}
     for t in range(1, int(call["steps"]) + 1):
         def grad_fn(x):
@@ -186,10 +171,10 @@ def _initializer(env, call, inputs):
 def _calls(env, call, inputs):
     """Several calls of one function in one case, as the probe makes them: a tuple of their values,
     generators marked `shared` continuing their stream from one call to the next."""
-    shared, values, modified = {}, [], False
+    make_rng, values, modified = generators(), [], False
     for sub in call["calls"][:64]:
         one = {**sub, "function": call["function"]}
-        value, changed = (_call(env, one, inputs, shared) if sub["type"] == "call" else _initializer(env, one, inputs))
+        value, changed = (_call(env, one, inputs, make_rng) if sub["type"] == "call" else _initializer(env, one, inputs))
         values.append(value)
         modified = modified or changed
     return tuple(values), modified
@@ -224,26 +209,22 @@ def _show(value, limit=300):
             if len(text) <= limit:
                 return text if value.ndim == 0 else f"{text} (shape {value.shape})"
         return f"array of shape {value.shape}, dtype {value.dtype}"
+    if isinstance(value, Rng):
+        return f"np.random.default_rng({value.seed})"
     if isinstance(value, dict):
-        if "$array" in value:
-            return "array"
-        if "$rng" in value:
-            return f"np.random.default_rng({value['$rng']})"
-        if "$tuple" in value and isinstance(value["$tuple"], list):
-            return "(" + ", ".join(_show(v, 120) for v in value["$tuple"]) + ")"
         return "{...}"
-    if isinstance(value, (tuple, list)):
-        inner = ", ".join(_show(v, 120) for v in value)
+    if isinstance(value, (tuple, list)):  # the first 8 items, as compare.py shows them
+        inner = ", ".join(_show(v, 120) for v in value[:8]) + (f", ... ({len(value):,} items)" if len(value) > 8 else "")
         return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
     return repr(value)[:limit]
 
 
 def _show_arg(arg, inputs):
-    return _show(inputs[arg["$array"]], 200) if isinstance(arg, dict) and "$array" in arg else _show(arg, 200)
+    return _show(decode_arg(arg, inputs), 200)
 
 
 def _trajectory_detail(call, inputs, expected, got):
-    state = {k: _show(inputs[v["$array"]], 120) for k, v in call["state"].items()}
+    state = {k: _show(inputs[array_key(v)], 120) for k, v in call["state"].items()}
     for step in range(len(next(iter(expected.values())))):
         wrong = [name for name in sorted(expected, key=lambda n: (n != "theta", n))
                  if not isinstance(got.get(name), np.ndarray) or got[name].shape != expected[name].shape

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Case:
-    """One call of the student's code; `call` is the probe's call spec without its id."""
+    """One call of the student's code; `call` is its kind's `wire` dataclass (a `wire.Call`, ...)."""
 
     id: str
-    call: dict[str, Any]
+    call: Any
     description: str
     public: bool
 
@@ -42,6 +43,21 @@ class CaseContext:
     expected: Any
     got: Any
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def args(self) -> list[Any]:
+        """The case's arguments as the function received them (a `wire.Call`; generators as
+        `wire.Rng` markers), so a check never reads the wire encoding."""
+        return self.case.call.decoded_args(self.inputs)
+
+    @cached_property
+    def kwargs(self) -> dict[str, Any]:
+        return self.case.call.decoded_kwargs(self.inputs)
+
+    def sub_args(self, index: int) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments of call `index` of a `wire.Calls` case."""
+        sub = self.case.call.calls[index]
+        return sub.decoded_args(self.inputs), sub.decoded_kwargs(self.inputs)
 
 
 Check = Callable[[CaseContext], Verdict]

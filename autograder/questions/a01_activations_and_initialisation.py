@@ -7,13 +7,14 @@ import math
 import numpy as np
 from scipy import stats as sps
 
+from .. import wire
 from ..judging.checks import allclose, as_float_array, raised_or_none
 from ..judging.stats import ALPHA, ks_pvalue
 from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
 from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
 from .common import CURVE, elementwise_hidden, elementwise_public
 from .pictures import histogram
-from .randomness import add_calls, matrix_check, sub_call
+from .randomness import matrix_check
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
 
@@ -72,8 +73,7 @@ def _vs_randomness(b: CaseBuilder, description: str, shape: tuple[int, int], dis
                    seed: int, other: int) -> None:
     """Calls 1 and 3 share a seed (equal), 2 has another (unrelated), 4 and 5 have seed=None."""
     kw = {"scale": 2.0, "mode": "fan_avg", "distribution": distribution}
-    add_calls(b, description, "variance_scaling",
-              [sub_call(b, shape, **kw, seed=s) for s in (seed, other, seed, None, None)])
+    b.calls(description, "variance_scaling", [b.sub(shape, **kw, seed=s) for s in (seed, other, seed, None, None)])
 
 
 VS_PICTURE_CASE = "uniform, fan_avg, scale 2"
@@ -143,8 +143,8 @@ def _target_histogram(samples, shape, scale, mode, distribution) -> dict:
 
 
 def _vs_picture(ctx: CaseContext) -> dict:
-    kw = ctx.case.call["kwargs"]
-    return _target_histogram(ctx.got, tuple(ctx.case.call["args"][0]["$tuple"]), kw.get("scale", 1.0),
+    kw = ctx.kwargs
+    return _target_histogram(ctx.got, ctx.args[0], kw.get("scale", 1.0),
                              kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
 
 
@@ -154,8 +154,8 @@ def _he_picture(ctx: CaseContext) -> dict:
 
 
 def _calls_shape(ctx: CaseContext) -> tuple[int, int]:
-    first = ctx.case.call["calls"][0]
-    return tuple(first["shape"]) if "shape" in first else tuple(first["args"][0]["$tuple"])
+    first = ctx.case.call.calls[0]
+    return first.shape if isinstance(first, wire.Initializer) else ctx.sub_args(0)[0][0]
 
 
 _VS_RANDOMNESS = matrix_check(_calls_shape, same=(0, 2), other_seed=(0, 1), unseeded=(3, 4), count=5,
@@ -169,13 +169,13 @@ _HE_RANDOMNESS = matrix_check(_calls_shape, same=None, other_seed=(0, 1), unseed
 
 
 def _check_variance_scaling(ctx: CaseContext) -> Verdict:
-    if ctx.case.call["type"] == "calls":
+    if isinstance(ctx.case.call, wire.Calls):
         return _VS_RANDOMNESS(ctx)
     raised = raised_or_none(ctx)
     if raised is not None:
         return raised
-    kw = ctx.case.call["kwargs"]
-    shape = tuple(ctx.case.call["args"][0]["$tuple"])
+    kw = ctx.kwargs
+    shape = ctx.args[0]
     return check_samples(ctx.got, shape, kw.get("scale", 1.0), kw.get("mode", "fan_in"),
                          kw.get("distribution", "truncated_normal"))
 
@@ -185,15 +185,14 @@ HE_AVG_SHAPE = (400, 600)
 
 def _he_randomness(b: CaseBuilder, description: str, shape: tuple[int, int]) -> None:
     """Two initializers from two calls of he_avg_initializer(): their kernels must be unrelated."""
-    add_calls(b, description, "he_avg_initializer", [{"type": "initializer", "shape": list(shape)}] * 2)
+    b.calls(description, "he_avg_initializer", [wire.Initializer("", shape)] * 2)
 
 
 HE_PICTURE_CASE = "the initializer samples a 400x600 kernel"
 
 
 def _he_public(b: CaseBuilder) -> None:
-    b.add(HE_PICTURE_CASE, {"type": "initializer", "function": "he_avg_initializer",
-                                                      "shape": list(HE_AVG_SHAPE)})
+    b.initializer(HE_PICTURE_CASE, "he_avg_initializer", HE_AVG_SHAPE)
     _he_randomness(b, "randomness: two initializers sample a 200x300 kernel each", (200, 300))
 
 
@@ -203,7 +202,7 @@ def _he_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
 
 
 def _check_he_avg(ctx: CaseContext) -> Verdict:
-    if ctx.case.call["type"] == "calls":
+    if isinstance(ctx.case.call, wire.Calls):
         return _HE_RANDOMNESS(ctx)
     raised = raised_or_none(ctx)
     if raised is not None:

@@ -1,6 +1,6 @@
 """01, part 2: vanishing and exploding gradients (backpropagation by hand, the experiment, clipping).
 
-Networks travel to the probe as lists of `$array` references (the probe decodes a JSON list of
+Networks travel to the probe as lists of array references (`b.array`; the probe decodes a JSON list of
 arguments element by element). Every case's weight or gradient shapes are *not all equal*, on
 purpose: the probe and the self-check stack a returned list of equal-shaped arrays into one
 array, while the reference returns a tuple; with unequal shapes a student's list and tuple are

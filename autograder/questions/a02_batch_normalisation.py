@@ -58,14 +58,14 @@ def _inference_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
 
 
 def _model_public(b: CaseBuilder) -> None:
-    b.add("the lecture's batch-normalised model", {"type": "model", "function": "build_bn_model"})
+    b.model("the lecture's batch-normalised model", "build_bn_model")
 
 
 TRAINED_CASE = "bn_model, trained by the notebook, on the real test set"
 
 
 def _trained_public(b: CaseBuilder) -> None:
-    b.add(TRAINED_CASE, {"type": "trained", "name": "bn_model"})
+    b.trained(TRAINED_CASE, "bn_model")
 
 
 

@@ -29,7 +29,7 @@ def _split_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
 
 def _model(function: str, description: str):
     def make(b: CaseBuilder) -> None:
-        b.add(description, {"type": "model", "function": function})
+        b.model(description, function)
 
     return make
 
@@ -39,13 +39,11 @@ BASE_A = {"input_shape": [28, 28], "loss": "sparse_categorical_crossentropy",
 
 
 def _b_on_a_public(b: CaseBuilder) -> None:
-    b.add("built from a model_A made by the grader", {"type": "b_on_a", "function": "build_model_B_on_A",
-                                                       "base": BASE_A, "seed": 0})
+    b.b_on_a("built from a model_A made by the grader", "build_model_B_on_A", BASE_A, 0)
 
 
 def _b_on_a_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
-    b.add("built from another model_A", {"type": "b_on_a", "function": "build_model_B_on_A", "base": BASE_A,
-                                         "seed": int(rng.integers(1, 2**31))})
+    b.b_on_a("built from another model_A", "build_model_B_on_A", BASE_A, int(rng.integers(1, 2**31)))
 
 
 def _check_b_on_a(ctx: CaseContext) -> Verdict:
@@ -68,7 +66,7 @@ def _trained_case(name: str, task: str) -> str:
 
 def _trained(name: str, task: str):
     def make(b: CaseBuilder) -> None:
-        b.add(_trained_case(name, task), {"type": "trained", "name": name})
+        b.trained(_trained_case(name, task), name)
 
     return make
 

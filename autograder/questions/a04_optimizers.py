@@ -44,13 +44,9 @@ def trajectory(b: CaseBuilder, description: str, opt: Optimizer, theta: np.ndarr
     """`STEPS` steps on the quadratic bowl 1/2 a theta^2 - c theta (gradient a*theta - c)."""
     values = {**DEFAULTS[opt.function], **hyper}
     theta = np.asarray(theta, dtype=float)
-    b.add(description, {
-        "type": "trajectory", "function": opt.function, "steps": STEPS,
-        "state": {"theta": b.array(theta), **{s: b.array(np.zeros_like(theta)) for s in opt.states}},
-        "args": [*opt.args(), *(values[h] for h in opt.hyper)],
-        "returns": ["theta", *opt.states],
-        "grad": {"a": b.array(a), "b": b.array(c)},
-    })
+    b.trajectory(description, opt.function, steps=STEPS,
+                 state={"theta": theta, **{s: np.zeros_like(theta) for s in opt.states}},
+                 args=[*opt.args(), *(values[h] for h in opt.hyper)], returns=["theta", *opt.states], a=a, b=c)
 
 
 PUBLIC_BOWL = f"{STEPS} steps on an elongated bowl, 3 parameters, starting at [1, -2, 0.5]"

@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import wire
 from ..judging.checks import allclose, as_float_array, exact, precheck
 from ..judging.stats import binomial_ok, uniform_counts_ok
 from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
 from .pictures import categories, student_array
-from .randomness import add_calls, choices_check, mask_check, rng_arg, sub_call
+from .randomness import choices_check, mask_check
 
 TOL = allclose(rtol=1e-7, atol=1e-9)
 
@@ -42,9 +43,8 @@ def _dropout_randomness(b: CaseBuilder, description: str, function: str, x: np.n
                         seed: int, other: int) -> None:
     """60 calls with one generator, a fresh one with the same seed (must equal call 1), another seed."""
     ref = b.array(x)
-    calls = [sub_call(b, ref, rate, rng_arg(seed, shared=True)) for _ in range(CONSECUTIVE)]
-    add_calls(b, description, function, calls + [sub_call(b, ref, rate, rng_arg(seed)),
-                                                 sub_call(b, ref, rate, rng_arg(other))])
+    calls = [b.sub(ref, rate, wire.Rng(seed, shared=True)) for _ in range(CONSECUTIVE)]
+    b.calls(description, function, calls + [b.sub(ref, rate, wire.Rng(seed)), b.sub(ref, rate, wire.Rng(other))])
 
 
 DROPOUT_PICTURE_CASE = "60,000 values, rate 0.2"
@@ -55,8 +55,7 @@ def _dropout_picture(scaled: bool):
     something else) against the contract's expected counts: a wrong rate or scaling shows at once."""
 
     def extract(ctx: CaseContext) -> dict:
-        x = ctx.inputs[ctx.case.call["args"][0]["$array"]]
-        rate = float(ctx.case.call["args"][1])
+        x, rate = ctx.args[0], float(ctx.args[1])
         got = student_array(ctx.got, x.shape, limit=x.size)
         with np.errstate(all="ignore"):
             dropped = got == 0
@@ -74,7 +73,7 @@ def _dropout_picture(scaled: bool):
 
 def _dropout_public(function: str):
     def make(b: CaseBuilder) -> None:
-        b.call(DROPOUT_PICTURE_CASE, function, _dropout_inputs(np.random.default_rng(0)), 0.2, {"$rng": 0})
+        b.call(DROPOUT_PICTURE_CASE, function, _dropout_inputs(np.random.default_rng(0)), 0.2, wire.Rng(0))
         _dropout_randomness(b, "randomness: 20x50 values, rate 0.5, 60 calls with one generator seeded 3, "
                             "a fresh generator seeded 3, one seeded 4", function,
                             _dropout_inputs(np.random.default_rng(1), (20, 50)), 0.5, 3, 4)
@@ -86,9 +85,9 @@ def _dropout_hidden(function: str):
     def make(b: CaseBuilder, rng: np.random.Generator) -> None:
         for rate in (0.5, float(np.round(rng.uniform(0.1, 0.4), 2)), float(np.round(rng.uniform(0.6, 0.9), 2))):
             b.call(f"rate {rate:g}" if rate == 0.5 else "another rate", function, _dropout_inputs(rng), rate,
-                   {"$rng": int(rng.integers(0, 2**31))})
-        b.call("rate 0 keeps everything", function, _dropout_inputs(rng, (20, 30)), 0.0, {"$rng": 1})
-        b.call("a 3-D input", function, _dropout_inputs(rng, (40, 50, 30)), 0.3, {"$rng": int(rng.integers(0, 2**31))})
+                   wire.Rng(int(rng.integers(0, 2**31))))
+        b.call("rate 0 keeps everything", function, _dropout_inputs(rng, (20, 30)), 0.0, wire.Rng(1))
+        b.call("a 3-D input", function, _dropout_inputs(rng, (40, 50, 30)), 0.3, wire.Rng(int(rng.integers(0, 2**31))))
         seed = int(rng.integers(0, 2**31))
         _dropout_randomness(b, "randomness: 60 calls with one generator, the same seed again, another seed",
                             function, _dropout_inputs(rng, (20, 50)), float(np.round(rng.uniform(0.35, 0.65), 2)),
@@ -112,20 +111,19 @@ def dropout_mask(x: np.ndarray, rate: float, value: object, scaled: bool) -> tup
 
 def _dropout_check(scaled: bool):
     def decode(ctx: CaseContext, i: int, value: object) -> object:
-        args = ctx.case.call["calls"][i]["args"]
-        return dropout_mask(ctx.inputs[args[0]["$array"]], float(args[1]), value, scaled)
+        args, _ = ctx.sub_args(i)
+        return dropout_mask(args[0], float(args[1]), value, scaled)
 
     randomness = mask_check(CONSECUTIVE, CONSECUTIVE, CONSECUTIVE + 1, decode,
-                            lambda ctx: float(ctx.case.call["calls"][0]["args"][1]))
+                            lambda ctx: float(ctx.sub_args(0)[0][1]))
 
     def check(ctx: CaseContext) -> Verdict:
-        if ctx.case.call["type"] == "calls":
+        if isinstance(ctx.case.call, wire.Calls):
             return randomness(ctx)
         early = precheck(ctx)
         if early is not None:
             return early
-        x = ctx.inputs[ctx.case.call["args"][0]["$array"]]
-        rate = float(ctx.case.call["args"][1])
+        x, rate = ctx.args[0], float(ctx.args[1])
         found = dropout_mask(x, rate, ctx.got, scaled)
         if isinstance(found, Verdict):
             return found
@@ -169,24 +167,24 @@ def _augment_randomness(b: CaseBuilder, description: str, images: np.ndarray, ma
                         other: int) -> None:
     """Two calls with one generator, a fresh one with the same seed (must equal call 1), another seed."""
     ref = b.array(images)
-    add_calls(b, description, "augment", [sub_call(b, ref, rng_arg(seed, shared=True), max_shift=max_shift),
-                                          sub_call(b, ref, rng_arg(seed, shared=True), max_shift=max_shift),
-                                          sub_call(b, ref, rng_arg(seed), max_shift=max_shift),
-                                          sub_call(b, ref, rng_arg(other), max_shift=max_shift)])
+    b.calls(description, "augment", [b.sub(ref, wire.Rng(seed, shared=True), max_shift=max_shift),
+                                     b.sub(ref, wire.Rng(seed, shared=True), max_shift=max_shift),
+                                     b.sub(ref, wire.Rng(seed), max_shift=max_shift),
+                                     b.sub(ref, wire.Rng(other), max_shift=max_shift)])
 
 
 def _augment_public(b: CaseBuilder) -> None:
     b.call("400 images of 10x10 pixels, max_shift 2", "augment", _augment_images(np.random.default_rng(0), 400),
-           {"$rng": 0})
+           wire.Rng(0))
     _augment_randomness(b, "randomness: 300 images, max_shift 2, two calls with one generator seeded 3, "
                         "a fresh generator seeded 3, one seeded 4", _augment_images(np.random.default_rng(1), 300),
                         2, 3, 4)
 
 
 def _augment_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
-    b.call("max_shift 3", "augment", _augment_images(rng, 600), {"$rng": int(rng.integers(0, 2**31))}, max_shift=3)
-    b.call("max_shift 0 (flips only)", "augment", _augment_images(rng, 400), {"$rng": 5}, max_shift=0)
-    b.call("float images", "augment", rng.uniform(0.1, 1.0, (400, 8, 8)), {"$rng": 7})
+    b.call("max_shift 3", "augment", _augment_images(rng, 600), wire.Rng(int(rng.integers(0, 2**31))), max_shift=3)
+    b.call("max_shift 0 (flips only)", "augment", _augment_images(rng, 400), wire.Rng(5), max_shift=0)
+    b.call("float images", "augment", rng.uniform(0.1, 1.0, (400, 8, 8)), wire.Rng(7))
     seed = int(rng.integers(0, 2**31))
     _augment_randomness(b, "randomness: two calls with one generator, the same seed again, another seed",
                         _augment_images(rng, 300), int(rng.integers(1, 4)), seed,
@@ -234,22 +232,22 @@ def transforms(images: np.ndarray, got: object, max_shift: int) -> np.ndarray | 
 
 
 def _decode_augment(ctx: CaseContext, i: int, value: object) -> np.ndarray | Verdict:
-    call = ctx.case.call["calls"][i]
-    return transforms(ctx.inputs[call["args"][0]["$array"]], value, int(call["kwargs"]["max_shift"]))
+    args, kwargs = ctx.sub_args(i)
+    return transforms(args[0], value, int(kwargs["max_shift"]))
 
 
 _AUGMENT_RANDOMNESS = choices_check((0, 1), (0, 2), (0, 3), 4, _decode_augment,
-                                    lambda ctx: int(ctx.case.call["calls"][0]["kwargs"]["max_shift"]))
+                                    lambda ctx: int(ctx.sub_args(0)[1]["max_shift"]))
 
 
 def _check_augment(ctx: CaseContext) -> Verdict:
-    if ctx.case.call["type"] == "calls":
+    if isinstance(ctx.case.call, wire.Calls):
         return _AUGMENT_RANDOMNESS(ctx)
     early = precheck(ctx)
     if early is not None:
         return early
-    images = ctx.inputs[ctx.case.call["args"][0]["$array"]]
-    max_shift = int(ctx.case.call["kwargs"].get("max_shift", 2))
+    images = ctx.args[0]
+    max_shift = int(ctx.kwargs.get("max_shift", 2))
     found = transforms(images, ctx.got, max_shift)
     if isinstance(found, Verdict):
         return found

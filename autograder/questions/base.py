@@ -8,12 +8,13 @@ not declared here: they come from running `solutions/` on the very same cases.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from .. import wire
 from ..judging.verdict import Case, CaseContext, Check, Verdict
 
 __all__ = ["Assignment", "Case", "CaseBuilder", "CaseContext", "Check", "Question", "Verdict"]
@@ -101,7 +102,9 @@ class Assignment:
 
 
 class CaseBuilder:
-    """Collects cases and their input arrays (which go to the sandbox as `inputs.npz`)."""
+    """Collects cases and their input arrays (which go to the sandbox as `inputs.npz`): one method
+    per call kind of `wire.py`; arguments may be arrays, tuples, `wire.Rng(seed)`, JSON scalars,
+    or lists of `array()` references."""
 
     def __init__(self, question_id: str, public: bool) -> None:
         self.question_id = question_id
@@ -112,21 +115,47 @@ class CaseBuilder:
     def array(self, value: Any) -> dict[str, str]:
         key = f"{self.question_id}.{'p' if self.public else 'h'}{len(self.arrays)}"
         self.arrays[key] = np.array(value)
-        return {"$array": key}
+        return wire.array_ref(key)
 
     def value(self, value: Any) -> Any:
         """Arrays go by reference; Python scalars, strings and None go inline as JSON."""
         if isinstance(value, np.ndarray):
             return self.array(value)
         if isinstance(value, tuple):
-            return {"$tuple": [self.value(v) for v in value]}
+            return wire.tuple_ref(self.value(v) for v in value)
+        if isinstance(value, wire.Rng):
+            return wire.rng_ref(value.seed, value.shared)
         return value
 
-    def add(self, description: str, call: dict[str, Any]) -> None:
+    def add(self, description: str, call: Any) -> None:
+        """A case of any kind (a `wire` dataclass)."""
         prefix = "public" if self.public else "hidden"
         self.cases.append(Case(f"{prefix}-{len(self.cases) + 1}", call, description, self.public))
 
+    def sub(self, *args: Any, **kwargs: Any) -> wire.Call:
+        """One call of a `calls` case (its function is the case's)."""
+        return wire.Call("", tuple(self.value(a) for a in args), {k: self.value(v) for k, v in kwargs.items()})
+
     def call(self, description: str, function: str, *args: Any, **kwargs: Any) -> None:
-        self.add(description, {"type": "call", "function": function,
-                               "args": [self.value(a) for a in args],
-                               "kwargs": {k: self.value(v) for k, v in kwargs.items()}})
+        self.add(description, replace(self.sub(*args, **kwargs), function=function))
+
+    def calls(self, description: str, function: str, calls: Sequence[wire.Call | wire.Initializer]) -> None:
+        """Several calls of `function` in one case (`sub()` or `wire.Initializer("", shape)`)."""
+        self.add(description, wire.Calls(function, tuple(replace(c, function=function) for c in calls)))
+
+    def trajectory(self, description: str, function: str, *, steps: int, state: dict[str, np.ndarray],
+                   args: Sequence[Any], returns: Sequence[str], a: np.ndarray, b: np.ndarray) -> None:
+        self.add(description, wire.Trajectory(function, steps, {k: self.array(v) for k, v in state.items()},
+                                              tuple(args), tuple(returns), self.array(a), self.array(b)))
+
+    def initializer(self, description: str, function: str, shape: Sequence[int]) -> None:
+        self.add(description, wire.Initializer(function, tuple(int(d) for d in shape)))
+
+    def model(self, description: str, function: str) -> None:
+        self.add(description, wire.Model(function))
+
+    def trained(self, description: str, name: str) -> None:
+        self.add(description, wire.Trained(name))
+
+    def b_on_a(self, description: str, function: str, base: dict[str, Any], seed: int) -> None:
+        self.add(description, wire.BOnA(function, base, int(seed)))

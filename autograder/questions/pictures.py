@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import wire
 from ..collect import Raised
 from ..judging.checks import as_float_array
 from ..judging.models import TASK_CLASSES, Threshold, UnsupportedModel, predictions
@@ -57,12 +58,12 @@ def student_array(got: Any, shape: tuple[int, ...], what: str = "your function",
 
 
 def _input(ctx: CaseContext, arg: Any) -> np.ndarray:
-    return np.asarray(ctx.inputs[arg["$array"]], dtype=float)
+    return np.asarray(wire.decode_arg(arg, ctx.inputs), dtype=float)
 
 
 def curve(ctx: CaseContext) -> dict[str, Any]:
     """An elementwise function on the case's input vector: reference and student, point by point."""
-    x = _input(ctx, ctx.case.call["args"][0])
+    x = np.asarray(ctx.args[0], dtype=float)
     expected = np.asarray(ctx.expected, dtype=float)
     got = student_array(ctx.got, expected.shape)
     return {"x": numbers(x), "expected": numbers(expected), "got": numbers(got)}
@@ -72,8 +73,8 @@ def trajectory(ctx: CaseContext) -> dict[str, Any]:
     """An optimizer's theta after each step, on the two most curved coordinates of the bowl
     1/2 a theta^2 - c theta (whose contours the renderer draws from a and c)."""
     call = ctx.case.call
-    a, c = _input(ctx, call["grad"]["a"]).ravel(), _input(ctx, call["grad"]["b"]).ravel()
-    start = _input(ctx, call["state"]["theta"]).ravel()
+    a, c = _input(ctx, call.a).ravel(), _input(ctx, call.b).ravel()
+    start = _input(ctx, call.state["theta"]).ravel()
     dims = sorted(int(i) for i in np.argsort(-a, kind="stable")[:2])
     expected = np.asarray(ctx.expected["theta"], dtype=float).reshape(len(ctx.expected["theta"]), -1)
     got = ctx.got.get("theta") if isinstance(ctx.got, dict) else ctx.got

@@ -21,32 +21,18 @@ recorded seed), so a regrade makes the same calls. The messages say which proper
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..judging.checks import as_float_array, precheck
 from ..judging.stats import ALPHA, binomial_band
-from .base import CaseBuilder, CaseContext, Check, Verdict
+from .base import CaseContext, Check, Verdict
 
 # Reads one call's value (the case context, the call's index, the value): what the check needs, or
 # a Verdict saying what is wrong with it.
 Decoder = Callable[[CaseContext, int, Any], Any]
-
-
-def sub_call(b: CaseBuilder, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """One call of a `calls` case (arrays go to inputs.npz like any case's)."""
-    return {"type": "call", "args": [b.value(a) for a in args], "kwargs": {k: b.value(v) for k, v in kwargs.items()}}
-
-
-def add_calls(b: CaseBuilder, description: str, function: str, calls: Sequence[dict[str, Any]]) -> None:
-    b.add(description, {"type": "calls", "function": function, "calls": list(calls)})
-
-
-def rng_arg(seed: int, shared: bool = False) -> dict[str, Any]:
-    """A generator argument: fresh, or (shared) one generator for every call of the case."""
-    return {"$rng": int(seed), "shared": True} if shared else {"$rng": int(seed)}
 
 
 def _band_text(count: int, n: int, p: float) -> str:

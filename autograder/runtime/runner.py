@@ -23,7 +23,7 @@ and alone decides whether the run finished: nothing this process holds is truste
 Protocol (paths under the job folder given as argv[1]; argv[2] is the events pipe's descriptor):
   in/cells.json      {"cells": [{"index", "source"}], "skip": [item, ...], "stuck": [item, ...],
                       "cell_seconds", "call_seconds", "sandboxed"}
-  in/calls.json      the probe's calls (see probe.py); in/inputs.npz their array arguments
+  in/calls.json      the probe's calls (see probe.py, wire.py); in/inputs.npz their array arguments
   events pipe        one JSON line per event: {"item": "cell:3"|"probe:<id>", "event": "start"|"end", ...},
                      {"item": "runner", "event": "ready"} first, {"item": "runner", "event": "outputs"} last
   out/probe.json, out/arrays.npz  written when the probe finishes
@@ -38,29 +38,49 @@ import signal
 import sys
 import time
 import traceback
+import types
 
 # Functions defined below look builtins up in this private copy: a notebook that patches
 # `builtins` does not change what the runner does or writes.
 __builtins__ = dict(vars(builtins))
 
-JOB = sys.argv[1] if len(sys.argv) > 1 else "/job"
-EVENTS_FD = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)  # `import probe` works in a notebook, and gives it a copy of its own
+# The probe's modules, in the order they are loaded: each may import those before it. Between
+# handlers and probe come the call handlers kept beside a question module (`*_calls.py`).
+PROBE_MODULES = ("wire", "safe", "handlers", "npz")
 
 
-def _load_private(path: str) -> dict:
-    """probe.py in a namespace no notebook can import, with its own copy of the builtins."""
-    namespace = {"__name__": "_grader_probe", "__file__": path, "__builtins__": dict(vars(builtins))}
-    with open(path, encoding="utf-8") as fh:
-        exec(compile(fh.read(), path, "exec"), namespace)  # noqa: S102 - our own file, before student code
-    return namespace
+def _load_private(folder: str) -> dict:
+    """The probe's modules as private modules: not in `sys.modules` (a notebook cannot import or
+    patch them; the folder is not on `sys.path` either), each with its own copy of the builtins,
+    whose `__import__` resolves the modules' relative imports (`from .safe import text`) to each
+    other and nothing else."""
+    real_import = builtins.__import__
+    modules: dict = {}
+
+    def private_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if not level:
+            return real_import(name, globals, locals, fromlist, level)
+        module = modules.get(name.rsplit(".", 1)[-1])
+        if module is None:
+            raise ImportError(f"{name} is not a module of the sandbox's runtime")
+        return module
+
+    extensions = sorted(f[:-3] for f in os.listdir(folder) if f.endswith("_calls.py"))
+    for name in (*PROBE_MODULES, *extensions, "probe"):
+        path = os.path.join(folder, name + ".py")
+        module = types.ModuleType("_grader_" + name)
+        module.__dict__.update(__file__=path, __builtins__={**vars(builtins), "__import__": private_import})
+        with open(path, encoding="utf-8") as fh:
+            # dont_inherit: this file's `from __future__ import annotations` must not apply to them (wire.py)
+            exec(compile(fh.read(), path, "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - our own files
+        modules[name] = module
+    return modules
 
 
-_probe = _load_private(os.path.join(HERE, "probe.py"))
-_text, _name, _dumps = _probe["text"], _probe["name"], _probe["dumps"]
+# Set by main() from the private modules, first thing: nothing else runs before them.
+_runtime: dict = {}
+_text = _name = _dumps = None
 _kill, _listdir, _getpid, _waitpid, _fork, _exit = os.kill, os.listdir, os.getpid, os.waitpid, os.fork, os._exit
 _write = os.write
 _SIGKILL, _SIGSTOP, _SIGALRM, _ITIMER_REAL = signal.SIGKILL, signal.SIGSTOP, signal.SIGALRM, signal.ITIMER_REAL
@@ -260,17 +280,22 @@ def _finish_alone(write) -> None:
 
 
 def main() -> None:
-    out = os.path.join(JOB, "out")
-    with open(os.path.join(JOB, "in", "cells.json"), encoding="utf-8") as fh:
+    global _runtime, _text, _name, _dumps
+    _runtime = _load_private(HERE)
+    _text, _name, _dumps = _runtime["safe"].text, _runtime["safe"].name, _runtime["safe"].dumps
+    job = sys.argv[1] if len(sys.argv) > 1 else "/job"
+    events_fd = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    out = os.path.join(job, "out")
+    with open(os.path.join(job, "in", "cells.json"), encoding="utf-8") as fh:
         spec = json.load(fh)
-    with open(os.path.join(JOB, "in", "calls.json"), encoding="utf-8") as fh:
+    with open(os.path.join(job, "in", "calls.json"), encoding="utf-8") as fh:
         calls = json.load(fh)
-    progress = Progress(EVENTS_FD)
+    progress = Progress(events_fd)
     skip = set(spec.get("skip", []))
     stuck = set(spec.get("stuck", []))
     sandboxed = spec.get("sandboxed") is True
-    inputs = _probe["load_inputs"](os.path.join(JOB, "in", "inputs.npz"))
-    probe_run, write_outputs = _probe["run"], _probe["write_outputs"]
+    inputs = _runtime["safe"].load_inputs(os.path.join(job, "in", "inputs.npz"))
+    probe_run, write_outputs = _runtime["probe"].run, _runtime["probe"].write_outputs
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from autograder import wire
 from autograder.collect import Raised
 from autograder.judging.checks import allclose, as_float_array, exact
 from autograder.judging.verdict import Case, CaseContext
@@ -159,14 +160,18 @@ def test_public_feedback_survives_odd_student_values():
     """The feedback detail reads student values the check already failed; it must never raise."""
     from autograder.compare import _explain, _show
 
-    call = {"type": "trajectory", "state": {"theta": {"$array": "t0"}}}
+    def steps(state):
+        return wire.Trajectory("f", 2, state, ("@theta",), ("theta",), wire.array_ref("a"), wire.array_ref("b"))
+
     inputs = {"t0": np.array([1.0, 2.0])}
     exp = {"theta": np.array([[1.0, 1.0], [0.5, 0.5]])}
-    text = _explain(True, "two steps", "wrong", call, inputs, exp, {"theta": np.array(3.0)})
+    text = _explain(True, "two steps", "wrong", steps({"theta": wire.array_ref("t0")}), inputs, exp,
+                    {"theta": np.array(3.0)})
     assert text.startswith("public case (two steps): wrong") and text.endswith("got 3.")
-    text = _explain(True, "two steps", "wrong", {"type": "trajectory"}, inputs, exp, {"theta": np.zeros(2)})
+    text = _explain(True, "two steps", "wrong", steps({"theta": wire.array_ref("gone")}), inputs, exp,
+                    {"theta": np.zeros(2)})
     assert text == "public case (two steps): wrong"  # no state to show: the message alone
-    assert _show({"$tuple": 5}) == "{...}" and _show({"$tuple": [1, np.array(2.0)]}) == "(1, 2.)"
+    assert _show({"$tuple": 5}) == "{...}" and _show((1, np.array(2.0))) == "(1, 2.)"
 
 
 # --- as_float_array: bounded, one conversion ---------------------------------------------------------

@@ -92,9 +92,9 @@ def graded(assignment_id: str, qid: str, student: Callable, reference: Callable 
     got, expected = {}, {}
     for case in plan.cases[qid]:
         cid = call_id(qid, case.id)
-        got[cid] = CallOutput(_value(student, plan, case.call))
+        got[cid] = CallOutput(_value(student, plan, case.call.to_json()))
         if reference is not None:
-            expected[cid] = CallOutput(_value(reference, plan, case.call))
+            expected[cid] = CallOutput(_value(reference, plan, case.call.to_json()))
     return score_question(question, plan, got, expected)
 
 
@@ -269,7 +269,7 @@ def _case_numbers(plan: Plan, qid: str, public: bool, reference: Callable) -> se
     for case in plan.cases[qid]:
         if case.public == public:
             arrays = [plan.inputs[k] for k in re.findall(r"'\$array': '([^']+)'", repr(case.call))]
-            found |= _numbers(arrays) | _numbers(_value(reference, plan, case.call))
+            found |= _numbers(arrays) | _numbers(_value(reference, plan, case.call.to_json()))
     return found
 
 
@@ -307,7 +307,7 @@ def test_a_hidden_case_described_like_the_picture_case_is_never_drawn():
     ordered = Plan(plan.assignment, plan.seed, {"f": tuple(reversed(plan.cases["f"]))}, plan.inputs)
     for p in (plan, ordered):
         r = score_question(question, p, {call_id("f", c.id): CallOutput(np.zeros(3)) for c in p.cases["f"]},
-                           {call_id("f", c.id): CallOutput(_value(lambda z: z, p, c.call)) for c in p.cases["f"]})
+                           {call_id("f", c.id): CallOutput(_value(lambda z: z, p, c.call.to_json())) for c in p.cases["f"]})
         assert r.picture["x"] == [1.0, 2.0, 3.0] and not _numbers(r.picture) & {111.0, 222.0, 333.0}
 
 

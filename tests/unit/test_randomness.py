@@ -17,7 +17,8 @@ from autograder.judging.stats import binomial_band
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
 from autograder.questions.randomness import count_ok
-from autograder.runtime import probe
+from tests.unit.private_runtime import arrays as new_arrays
+from tests.unit.private_runtime import handle
 from tests.unit.test_stats import augment, cases_of, dropout_train, inverted_dropout, judge
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -25,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def randomness_cases(question, hidden_seed=None):
     builder = cases_of(question, hidden_seed)
-    cases = [c for c in builder.cases if c.call["type"] == "calls"]
+    cases = [c for c in builder.cases if c.call.kind == "calls"]
     assert len(cases) == 1, [c.description for c in builder.cases]
     return builder, cases[0]
 
@@ -70,8 +71,8 @@ def test_calls_share_a_generator_per_seed_only_when_asked():
         {"type": "call", "args": [{"$rng": 5, "shared": True}], "kwargs": {}},
         {"type": "call", "args": [{"$rng": 5}], "kwargs": {}},
         {"type": "call", "args": [{"$rng": 6, "shared": True}], "kwargs": {}}]}
-    arrays = probe.Arrays()
-    result = probe._HANDLERS["calls"]({"draw": draw}, call, {}, arrays)
+    arrays = new_arrays()
+    result = handle({"draw": draw}, call, {}, arrays)
     got = [arrays.store[v["$array"]] for v in result["value"]["$tuple"]]
     stream = np.random.default_rng(5).random(6)
     np.testing.assert_array_equal(got[0], stream[:3])
@@ -87,7 +88,7 @@ def test_calls_report_a_modified_input_and_make_a_fresh_initializer_each_time():
         return x
 
     call = {"type": "calls", "function": "f", "calls": [{"type": "call", "args": [{"$array": "x"}], "kwargs": {}}] * 2}
-    result = probe._HANDLERS["calls"]({"f": zero_first}, call, {"x": np.ones(3)}, probe.Arrays())
+    result = handle({"f": zero_first}, call, {"x": np.ones(3)}, new_arrays())
     assert result["modified_input"] is True
 
     made = []
@@ -103,8 +104,8 @@ def test_calls_report_a_modified_input_and_make_a_fresh_initializer_each_time():
             return {}
 
     call = {"type": "calls", "function": "init", "calls": [{"type": "initializer", "shape": [2, 2]}] * 2}
-    arrays = probe.Arrays()
-    value = probe._HANDLERS["calls"]({"init": Init}, call, {}, arrays)["value"]["$tuple"]
+    arrays = new_arrays()
+    value = handle({"init": Init}, call, {}, arrays)["value"]["$tuple"]
     assert len(made) == 2 and [arrays.store[v["samples"]["$array"]][0, 0] for v in value] == [1.0, 2.0]
 
 

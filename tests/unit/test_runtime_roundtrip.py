@@ -4,24 +4,14 @@ read back by collect. Until now only the slow end-to-end tests went through this
 
 from __future__ import annotations
 
-import builtins
 import io
-from pathlib import Path
 
 import numpy as np
 
-from autograder import collect
+from autograder import collect, wire
 from autograder.prepare import make_plan
 from autograder.questions import get_assignment
-
-PROBE = Path(__file__).resolve().parents[2] / "autograder" / "runtime" / "probe.py"
-
-
-def private_probe() -> dict:
-    """probe.py as `runner._load_private` loads it: its own namespace and copy of the builtins."""
-    namespace = {"__name__": "_grader_probe", "__file__": str(PROBE), "__builtins__": dict(vars(builtins))}
-    exec(compile(PROBE.read_text(), str(PROBE), "exec"), namespace)  # noqa: S102 - the project's own file
-    return namespace
+from tests.unit.private_runtime import runtime
 
 
 class Silent:
@@ -48,13 +38,13 @@ def test_probe_files_read_back_as_the_values_the_student_returned(tmp_path):
     np.savez(buffer, **plan.inputs)
     (tmp_path / "inputs.npz").write_bytes(buffer.getvalue())
 
-    probe = private_probe()
-    inputs = probe["load_inputs"](str(tmp_path / "inputs.npz"))
-    doc, arrays = probe["run"](notebook(), calls, inputs, (), Silent(), 30)
+    rt = runtime()  # the probe's modules as the runner loads them in the sandbox
+    inputs = rt["safe"].load_inputs(str(tmp_path / "inputs.npz"))
+    doc, arrays = rt["probe"].run(notebook(), calls, inputs, (), Silent(), 30)
     out = tmp_path / "out"
     out.mkdir()
     (out / "planted").write_text("a file the notebook left")
-    probe["write_outputs"](str(out), doc, arrays)
+    rt["probe"].write_outputs(str(out), doc, arrays)
     assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "probe.json"]
 
     ids = [c["id"] for c in calls]
@@ -66,8 +56,8 @@ def test_probe_files_read_back_as_the_values_the_student_returned(tmp_path):
     assert all(not isinstance(o.value, collect.Raised) for o in by_question["momentum_step"])
     first = next(c for c in calls if c["function"] == "momentum_step")
     trajectory = got[first["id"]].value
-    theta, m = (plan.inputs[first["state"][k]["$array"]] for k in ("theta", "m"))
-    a, b = (plan.inputs[first["grad"][k]["$array"]] for k in ("a", "b"))
+    theta, m = (plan.inputs[wire.array_key(first["state"][k])] for k in ("theta", "m"))
+    a, b = (plan.inputs[wire.array_key(first["grad"][k])] for k in ("a", "b"))
     expected = []
     for _ in range(first["steps"]):  # the same bowl and step on this side of the boundary
         theta, m = notebook()["momentum_step"](theta, a * theta - b, m, *first["args"][3:])

@@ -17,15 +17,17 @@ import nbformat
 import numpy as np
 import pytest
 
+from autograder import wire
 from autograder.collect import CallOutput, Raised, decode
 from autograder.compare import score_question
 from autograder.notebook import TAG_SELF_CHECK, TAG_TRAIN, tags
 from autograder.prepare import call_id, make_plan
 from autograder.questions import ASSIGNMENTS
-from autograder.runtime import probe
 from autograder.selfcheck import OTTER_KEY, encode_input, public_cases
 from tests.conftest import REPO
 from tests.submissions.variants import ALTERNATIVES, BUGGY
+from tests.unit.private_runtime import arrays as new_arrays
+from tests.unit.private_runtime import handle, runtime
 
 # Student code may warn (overflow in exp); neither the probe nor the self-check makes that an error.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -59,13 +61,13 @@ def grader_outputs(env: dict, assignment_id: str) -> dict[str, CallOutput]:
         if name not in env:
             out[call["id"]] = CallOutput(Raised("Missing", f"`{name}` is not defined"))
             continue
-        arrays = probe.Arrays()
+        arrays = new_arrays()
         try:
-            result = probe._HANDLERS[call["type"]](env, call, plan.inputs, arrays)
+            result = handle(env, call, plan.inputs, arrays)
         except Exception as exc:  # noqa: BLE001 - the code's exception is its answer, as in the probe
-            out[call["id"]] = CallOutput(Raised(type(exc).__name__, probe.text(exc, 500)))
+            out[call["id"]] = CallOutput(Raised(type(exc).__name__, runtime()["safe"].text(exc, 500)))
             continue
-        out[call["id"]] = CallOutput(decode(json.loads(probe.dumps(result["value"])), arrays.store),
+        out[call["id"]] = CallOutput(decode(json.loads(runtime()["safe"].dumps(result["value"])), arrays.store),
                                      bool(result.get("modified_input")))
     return out
 
@@ -220,7 +222,7 @@ def test_randomness_cases_fail_alike(assignment_id, qid, fn, references):
     plan = make_plan(assignment, seed=0, hidden=False)
     graded = score_question(assignment.question(qid), plan, grader_outputs(env, assignment_id),
                             references[assignment_id])
-    kinds = {c.id: c.call["type"] for c in plan.cases[qid]}
+    kinds = {c.id: c.call.kind for c in plan.cases[qid]}
     assert any(kinds[r.id] == "calls" and not r.passed for r in graded.cases)
 
 
@@ -253,7 +255,8 @@ def test_augment_digests_identify_what_the_grader_identifies():
 
     rng = np.random.default_rng(5)
     images = rng.integers(1, 256, (60, 6, 7)).astype(np.uint8)
-    call = {"type": "call", "args": [{"$array": "x"}, {"$rng": 0}], "kwargs": {"max_shift": 2}}
+    call = wire.from_json({"type": "call", "function": "augment", "args": [{"$array": "x"}, {"$rng": 0}],
+                           "kwargs": {"max_shift": 2}})
     spec = case_data({"kind": "augment"}, call, {"x": images}, raises=False)
     choices = np.stack([rng.integers(0, 2, 60), rng.integers(-2, 3, 60), rng.integers(-2, 3, 60)], axis=1)
     got = np.stack([a05.shift(img[:, ::-1] if f else img, dy, dx) for img, (f, dy, dx) in zip(images, choices)])

@@ -17,10 +17,10 @@ from autograder.judging.verdict import CaseContext
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
 from autograder.questions.base import CaseBuilder
-from autograder.runtime import probe
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
+from tests.unit.private_runtime import arrays as new_arrays
+from tests.unit.private_runtime import handle
 
 # --- stats.py ---------------------------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ def test_he_avg_initializer_check(keras):
 
     def judged(init):
         got = {"info": {"class": type(init).__name__, "config": init.get_config()},
-               "samples": np.asarray(init(tuple(case.call["shape"])))}
+               "samples": np.asarray(init(case.call.shape))}
         return question.check(CaseContext(case, {}, None, got))
 
     assert judged(keras.initializers.VarianceScaling(scale=2.0, mode="fan_avg", distribution="uniform", seed=1)).passed
@@ -177,10 +177,10 @@ def cases_of(question, hidden_seed=None):
 def run_case(fn, builder, case):
     """Call `fn` through the probe's own handler for the case's type (copies of the inputs,
     generators made as in the sandbox) and decode the value as collect does: (value, modified)."""
-    env = {case.call["function"]: fn}
-    arrays = probe.Arrays()
+    env = {case.call.function: fn}
+    arrays = new_arrays()
     try:
-        result = probe._HANDLERS[case.call["type"]](env, case.call, builder.arrays, arrays)
+        result = handle(env, case.call.to_json(), builder.arrays, arrays)
     except Exception as exc:  # noqa: BLE001 - the implementation's exception is its answer
         return Raised(type(exc).__name__, str(exc)), False
     return decode(result["value"], arrays.store), bool(result.get("modified_input"))

@@ -1,0 +1,190 @@
+"""Primitives the probe can trust after student code ran: bound functions, text, JSON. UNTRUSTED SIDE.
+
+Loaded by the runner into a private module (its own copy of the builtins, not in `sys.modules`)
+before any notebook cell runs. Every numpy/os/signal function used by the probe is bound once,
+here, at that moment: a notebook that patches `np.asarray`, `np.array_equal`, `np.ndarray`,
+`np.savez`, `json.dumps` or a builtin afterwards does not change what the probe sees or writes
+(the JSON writer here uses no `json` module at all). What remains possible for code running in
+this interpreter (trace/audit/at-fork hooks, reaching these modules through frames or `gc`,
+patching numpy's or the standard library's internals) is listed in README's security limits;
+the grader re-validates everything written and compares values with references it keeps outside.
+"""
+
+import math
+import os
+import resource
+import signal
+import time
+from itertools import islice as _islice
+from json.encoder import encode_basestring_ascii  # a C function: cannot be patched from Python
+
+import numpy as np
+
+# --- bound before student code runs -------------------------------------------------------------
+_asarray = np.asarray
+_array = np.array
+_ndarray = np.ndarray
+_np_scalars = (np.integer, np.floating, np.bool_)
+_load = np.load
+_default_rng = np.random.default_rng
+_isfinite = math.isfinite
+_exists = os.path.exists
+_signal, _setitimer, _SIGALRM, _ITIMER_REAL = signal.signal, signal.setitimer, signal.SIGALRM, signal.ITIMER_REAL
+_perf_counter = time.perf_counter
+_str_copy = str.__str__       # a plain str copy of a str subclass, without calling its methods
+_float_copy = float.__float__
+_int_copy = int.__int__
+_type_name = type.__dict__["__name__"].__get__
+quote = encode_basestring_ascii
+
+MAX_ELEMENTS = 20_000_000
+MAX_LIST = 64
+# All arrays of one run stay well below the file-size rlimit (else writing arrays.npz would kill
+# the interpreter with SIGXFSZ and every answer would be lost); each question gets an equal share,
+# so a function returning huge arrays cannot use up the room of the others.
+_FSIZE = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+MAX_TOTAL_BYTES = min(256 * 1024**2, _FSIZE // 2 if _FSIZE != resource.RLIM_INFINITY else 256 * 1024**2)
+
+
+class CallTimeout(BaseException):
+    """Raised by the alarm when one call runs too long."""
+
+
+def _alarm(signum, frame):  # noqa: ARG001
+    raise CallTimeout("the call ran longer than its time limit")
+
+
+def start_alarm(seconds: float) -> None:
+    _signal(_SIGALRM, _alarm)
+    _setitimer(_ITIMER_REAL, seconds)
+
+
+def stop_alarm() -> None:
+    _setitimer(_ITIMER_REAL, 0)
+
+
+# --- text and JSON without trusting student objects ---------------------------------------------
+
+def text(value, limit: int = 500) -> str:
+    """str(value) as a plain str of at most `limit` characters, whatever `value.__str__` does."""
+    try:
+        s = str(value)
+        s = _str_copy(s) if isinstance(s, str) else "<unprintable>"
+    except BaseException:  # noqa: BLE001 - a hostile __str__ may raise anything, even SystemExit
+        s = "<unprintable>"
+    return s[:limit]
+
+
+def name(cls) -> str:
+    """A class's real name (a metaclass cannot make it lie or raise)."""
+    try:
+        return _str_copy(_type_name(cls))[:100]
+    except BaseException:  # noqa: BLE001
+        return "<unknown>"
+
+
+def dumps(value) -> str:
+    """JSON for plain data only (exact dict/list/tuple/str/int/float/bool/None); TypeError else."""
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        if value != value:
+            return "NaN"
+        if value in (float("inf"), float("-inf")):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if kind is list or kind is tuple:
+        return "[" + ", ".join([dumps(v) for v in value]) + "]"
+    if kind is dict:
+        parts = []
+        for key, item in dict.items(value):
+            if type(key) is not str:
+                raise TypeError("a key that is not a string")
+            parts.append(encode_basestring_ascii(key) + ": " + dumps(item))
+        return "{" + ", ".join(parts) + "}"
+    raise TypeError(f"cannot write a {name(kind)} as plain data")
+
+
+def jsonable(value, depth=0):
+    """Configs from student objects, reduced to plain JSON scalars/lists/dicts of bounded size."""
+    if depth > 4:
+        return None
+    if value is None or type(value) is bool:
+        return value
+    if isinstance(value, int):
+        return _int_copy(value)
+    if isinstance(value, str):
+        return _str_copy(value)[:200]
+    if isinstance(value, float):
+        value = _float_copy(value)
+        return value if _isfinite(value) else text(value, 20)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in _islice(value, 32)]
+    if isinstance(value, dict):
+        return {text(k, 100): jsonable(v, depth + 1) for k, v in _islice(value.items(), 64)}
+    if isinstance(value, _np_scalars):
+        return jsonable(value.item(), depth + 1)
+    return name(type(value))
+
+
+# --- arrays in and out --------------------------------------------------------------------------
+
+def load_inputs(path: str) -> dict:
+    if not _exists(path):
+        return {}
+    with _load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+class Arrays:
+    """Collects output arrays under fresh keys, as plain ndarrays of numeric dtype."""
+
+    def __init__(self, budget_per_question: int = MAX_TOTAL_BYTES) -> None:
+        self.store: dict[str, np.ndarray] = {}
+        self.budget = budget_per_question
+        self.used: dict[str, int] = {}
+        self.question = ""
+
+    def add(self, value) -> dict:
+        arr = _asarray(value)
+        if type(arr) is not _ndarray:
+            arr = _array(arr, subok=False)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"returned a value of dtype {text(arr.dtype, 40)} (expected numbers)")
+        if arr.size > MAX_ELEMENTS:
+            raise ValueError(f"returned {arr.size} values, more than {MAX_ELEMENTS}")
+        used = self.used.get(self.question, 0) + arr.nbytes
+        if used > self.budget:
+            raise ValueError(f"returned more than {self.budget / 1024**2:.0f} MB of arrays for this question, "
+                             "more than the grader accepts")
+        self.used[self.question] = used
+        key = f"a{len(self.store)}"
+        self.store[key] = _array(arr, copy=True, subok=False)
+        return {"$array": key}
+
+
+def snapshot(values):
+    """Exact copies of the array arguments (ndarray methods are C code: a notebook cannot patch them)."""
+    return [(v.copy() if type(v) is _ndarray else None) for v in values]
+
+
+def same_array(w, v) -> bool:
+    return type(w) is _ndarray and w.shape == v.shape and w.dtype == v.dtype and w.tobytes() == v.tobytes()
+
+
+def modified(values, before) -> bool:
+    for v, s in zip(values, before):
+        if s is not None:
+            try:
+                if not same_array(v, s):
+                    return True
+            except BaseException:  # noqa: BLE001
+                return True
+    return False
