@@ -8,11 +8,10 @@ problems (no sandbox, no data, a broken reference) raise `GraderError`s.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__, execute, limits
+from . import __version__, execute, limits, seeds
 from .compare import compare
 from .config import Config
 from .errors import SubmissionUnreadable, UsageError
@@ -48,9 +47,7 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
     assignment_id = resolve_assignment(submission, stamped, assignment_id)
     assignment, settings_hash = config.assignment(assignment_id), config.settings_hash(assignment_id)
     config = config.for_assignment(assignment_id)
-    if not hidden:
-        seed = 0
-    seed = seed if seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
+    seed = seeds.choose(seed, config.seed, hidden=hidden)
     if nb is None:
         return replace(_unreadable(submission, student, assignment, seed, use_sandbox, unreadable),
                        submission_sha256=digest, settings_hash=settings_hash)

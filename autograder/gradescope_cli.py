@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
+from . import seeds
 from .config import Config
 from .errors import InfrastructureError, UsageError
 from .files import write_atomic
@@ -82,7 +82,7 @@ def add_gradescope_targets(targets: argparse._SubParsersAction) -> None:
 
 
 def _zip(args: argparse.Namespace, config: Config) -> int:
-    seed = args.seed if args.seed is not None else config.seed if config.seed is not None else secrets.randbelow(2**31)
+    seed = seeds.choose(args.seed, config.seed)
     settings = sized(config, timeout_minutes=args.timeout_minutes, container_mb=args.memory_mb, seed=seed)
     path = build_autograder_zip(args.out, config.root, assignment=args.assignment,
                                 allow_unsandboxed=args.allow_unsandboxed, settings=settings)

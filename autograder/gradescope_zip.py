@@ -9,10 +9,10 @@ builds the image, and what runs per submission. The layout is described in `grad
 from __future__ import annotations
 
 import io
-import secrets
 import zipfile
 from pathlib import Path
 
+from . import seeds
 from .config import load_config
 from .errors import UsageError
 from .files import write_atomic
@@ -89,7 +89,7 @@ def build_autograder_zip(out: Path, repo_root: Path, *, assignment: str | None =
     if settings is None:
         config = load_config(repo_root)
         settings = sized(config, timeout_minutes=DEFAULT_TIMEOUT_MINUTES, container_mb=DEFAULT_CONTAINER_MB,
-                         seed=config.seed if config.seed is not None else secrets.randbelow(2**31))
+                         seed=seeds.choose(None, config.seed))
     files["README.md"] = (repo_root / "README.md").read_bytes()
     files["pyproject.toml"] = sized_pyproject((repo_root / "pyproject.toml").read_text(), settings).encode()
     guide = "\n".join(f"- {line}" for line in settings.instructions())

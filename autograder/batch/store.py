@@ -8,9 +8,9 @@ crash or `kill -9` grades only what is missing and yields exactly the same score
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
+from .. import seeds
 from ..files import write_atomic
 from ..result import SCHEMA_VERSION, Result
 from .discover import Submission
@@ -41,7 +41,6 @@ def batch_seed(out: Path, requested: int | None, configured: int | None) -> int:
             stored = int(json.loads(meta.read_text())["seed"])
         except (OSError, ValueError, KeyError, TypeError):
             stored = None
-    seed = requested if requested is not None else stored if stored is not None else (
-        configured if configured is not None else secrets.randbelow(2**31))
+    seed = seeds.choose(requested, configured, stored)
     write_atomic(meta, json.dumps({"seed": seed, "schema_version": SCHEMA_VERSION}, indent=2) + "\n")
     return seed

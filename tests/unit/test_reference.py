@@ -8,6 +8,7 @@ outputs of an older solution, runtime or case list. The sandboxed run itself is 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -48,14 +49,14 @@ def test_the_key_changes_with_the_solution_the_cases_the_runtime_and_the_version
     assert reference.cache_key(solution(course), plan) == key
 
     runtime = tmp_path / "runtime"
-    shutil.copytree(execute.RUNTIME_DIR, runtime)
-    monkeypatch.setattr(execute, "RUNTIME_DIR", runtime)
+    runtime.mkdir()
+    copies = tuple(Path(shutil.copy(path, runtime / path.name)) for path in execute.RUNTIME_FILES)
+    monkeypatch.setattr(execute, "RUNTIME_FILES", copies)
     assert reference.cache_key(solution(course), plan) == key  # the same files elsewhere
-    for name in execute.RUNTIME_FILES:  # each file the sandbox runs counts
-        path = runtime / name
+    for path in copies:  # each file the sandbox runs counts (the wire and questions/*_calls.py too)
         before = path.read_bytes()
         path.write_bytes(before + b"\n# changed\n")
-        assert reference.cache_key(solution(course), plan) != key, name
+        assert reference.cache_key(solution(course), plan) != key, path.name
         path.write_bytes(before)
 
     monkeypatch.setattr(reference, "__version__", "999.0")
