@@ -32,8 +32,8 @@ from .sandbox import nonamespace
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 # What the sandbox runs, copied flat into in/runtime/: the runtime, the wire it shares with the grader,
 # and the call handlers kept beside the question module that needs them (questions/*_calls.py).
-RUNTIME_FILES = (*(RUNTIME_DIR / name for name in ("supervisor.py", "runner.py", "probe.py", "safe.py", "handlers.py",
-                                                   "npz.py")),
+RUNTIME_FILES = (*(RUNTIME_DIR / name for name in ("supervisor.py", "runner.py", "processes.py", "probe.py", "safe.py",
+                                                   "handlers.py", "npz.py")),
                  Path(__file__).parent / "wire.py", *sorted((Path(__file__).parent / "questions").glob("*_calls.py")))
 EVENTS_FILE = "events.json"  # written beside kept outputs
 DATA_MODULE = Path(__file__).parent / "data.py"

@@ -14,8 +14,9 @@ of the same user are not the notebook's):
   of the sandbox but this one is killed after each cell;
 - the results are written by a forked copy of this process, which has none of the notebook's
   threads: it stops this process, kills every other one, empties out/ and writes
-  probe.json and arrays.npz from memory, then ends the sandbox. Nothing a notebook left behind
-  (a thread, a child process, a planted symlink or a forged file) can change what the grader reads.
+  probe.json and arrays.npz from memory, then ends the sandbox (both in processes.py). Nothing a
+  notebook left behind (a thread, a child process, a planted symlink or a forged file) can change
+  what the grader reads.
 
 It is started by supervisor.py (another uid, see there), which relays its events to the grader
 and alone decides whether the run finished: nothing this process holds is trusted for that.
@@ -45,9 +46,9 @@ import types
 __builtins__ = dict(vars(builtins))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# The probe's modules, in the order they are loaded: each may import those before it. Between
+# The private modules, in the order they are loaded: each may import those before it. Between
 # handlers and probe come the call handlers kept beside a question module (`*_calls.py`).
-PROBE_MODULES = ("wire", "safe", "handlers", "npz")
+PRIVATE_MODULES = ("processes", "wire", "safe", "handlers", "npz")
 
 
 def _load_private(folder: str) -> dict:
@@ -67,7 +68,7 @@ def _load_private(folder: str) -> dict:
         return module
 
     extensions = sorted(f[:-3] for f in os.listdir(folder) if f.endswith("_calls.py"))
-    for name in (*PROBE_MODULES, *extensions, "probe"):
+    for name in (*PRIVATE_MODULES, *extensions, "probe"):
         path = os.path.join(folder, name + ".py")
         module = types.ModuleType("_grader_" + name)
         module.__dict__.update(__file__=path, __builtins__={**vars(builtins), "__import__": private_import})
@@ -81,20 +82,10 @@ def _load_private(folder: str) -> dict:
 # Set by main() from the private modules, first thing: nothing else runs before them.
 _runtime: dict = {}
 _text = _name = _dumps = None
-_kill, _listdir, _getpid, _waitpid, _fork, _exit = os.kill, os.listdir, os.getpid, os.waitpid, os.fork, os._exit
-_write = os.write
-_SIGKILL, _SIGSTOP, _SIGALRM, _ITIMER_REAL = signal.SIGKILL, signal.SIGSTOP, signal.SIGALRM, signal.ITIMER_REAL
-_signal, _setitimer, _sleep, _now = signal.signal, signal.setitimer, time.sleep, time.time
-_SIGXFSZ, _SIG_IGN, _WNOHANG = signal.SIGXFSZ, signal.SIG_IGN, os.WNOHANG
+_getpid, _exit, _write = os.getpid, os._exit, os.write
+_SIGALRM, _ITIMER_REAL = signal.SIGALRM, signal.ITIMER_REAL
+_signal, _setitimer, _now = signal.signal, signal.setitimer, time.time
 _RUNNER_PID = os.getpid()
-try:
-    import ctypes
-
-    _LIBC_FORK = ctypes.PyDLL(None).fork
-    _LIBC_FORK.restype = ctypes.c_int
-except (ImportError, OSError, AttributeError):
-    _LIBC_FORK = None
-_SUPERVISOR_PID = os.getppid()
 
 
 def _only_the_runner() -> None:
@@ -175,108 +166,13 @@ def run_cells(shell, cells, skip, progress: Progress, cell_seconds: float, sandb
             _setitimer(_ITIMER_REAL, 0)
         _only_the_runner()
         if sandboxed:
-            _kill_others()
+            _runtime["processes"].kill_others()
         if error is None:
             progress.event(item, "end", status="ok")
         else:
             status = "timeout" if isinstance(error, CellTimeout) else "error"
             evalue, trace = _describe(error, min(5.0, cell_seconds))
             progress.event(item, "end", status=status, ename=_name(type(error)), evalue=evalue, traceback=trace)
-
-
-# --- processes ------------------------------------------------------------------------------------
-
-def _pids() -> list[int]:
-    try:
-        return [int(p) for p in _listdir("/proc") if p.isdigit()]
-    except OSError:
-        return []
-
-
-def _state(pid: int) -> str | None:
-    """The process state letter from /proc (R, S, T, Z...), None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        return stat[stat.rindex(b")") + 2:][:1].decode()
-    except (OSError, ValueError):
-        return None
-
-
-def _kill_others(spare: tuple[int, ...] = ()) -> bool:
-    """SIGKILL every live process of the sandbox but this one (and `spare`); True when none was left.
-
-    Only called in the sandbox: its pid namespace holds bwrap's init (pid 1, not ours to signal)
-    and the notebook's processes, nothing else.
-    """
-    me = _getpid()
-    for _ in range(100):
-        alive = []
-        for pid in _pids():
-            if pid in (me, 1, _SUPERVISOR_PID, *spare) or _state(pid) in (None, "Z", "X"):
-                continue
-            try:
-                _kill(pid, _SIGKILL)
-                alive.append(pid)
-            except OSError:
-                pass
-        while True:  # reap our own children, so they do not linger as zombies
-            try:
-                if _waitpid(-1, _WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
-        if not alive:
-            return True
-        _sleep(0.005)
-    return False
-
-
-def _raw_fork() -> int:
-    """fork(2) without Python's at-fork hooks: a hook registered by the notebook (or by a library
-    it drove into a bad state: IPython's, which joins a thread) could block the end of the run for
-    ever. The child only makes system calls and calls functions bound before any cell ran, then
-    exits, so the thread states it inherits are never needed. The libc call keeps the GIL (PyDLL)."""
-    if _LIBC_FORK is None:
-        return _fork()
-    pid = _LIBC_FORK()
-    if pid < 0:
-        raise OSError("fork failed")
-    return pid
-
-
-def _finish_alone(write) -> None:
-    """Run `write` when no notebook code can run any more, then end the sandbox.
-
-    A forked child has only the thread that forked it. It stops this process (all its threads),
-    kills every other process, writes, and kills this process. If forking is impossible, write here.
-    """
-    parent = _getpid()
-    try:
-        child = _raw_fork()
-    except OSError:
-        write()
-        _exit(0)
-    if child == 0:
-        try:
-            _signal(_SIGXFSZ, _SIG_IGN)  # a write over the limit fails instead of killing
-            for _ in range(20):
-                _kill(parent, _SIGSTOP)
-                if _kill_others(spare=(parent,)) and _state(parent) in ("T", "t"):
-                    break
-                _sleep(0.002)
-            write()
-        finally:
-            try:
-                _kill(parent, _SIGKILL)
-            finally:
-                _exit(0)
-    while True:  # stopped, then killed, by the child
-        try:
-            _waitpid(child, 0)
-        except ChildProcessError:
-            pass
-        _exit(3)  # the child died without killing us: the grader finds no "done" and reruns
 
 
 def main() -> None:
@@ -315,7 +211,7 @@ def main() -> None:
         _send(progress.fd, "runner", "outputs")  # the last event; in the sandbox sent by the forked writer
 
     if sandboxed:
-        _finish_alone(write)
+        _runtime["processes"].finish_alone(write)
     write()
     _exit(0)  # do not wait for threads a cell may have left running
 
