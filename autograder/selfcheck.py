@@ -21,6 +21,7 @@ computed here.
 
 from __future__ import annotations
 
+import ast
 import base64
 import inspect
 import json
@@ -40,7 +41,6 @@ from .selfcheck_data import case_data, formula_leaks, random_spec, task_labels
 
 SIGNIFICANT_DIGITS = 10  # embedded expected values are rounded: rebuilds stay byte-identical across CPUs
 INLINE_ELEMENTS = 64  # larger input arrays are embedded as compressed bytes, not as JSON lists
-PACKAGE_ONLY = "# in the package only"  # lines of the runtime dropped when it is pasted into a test
 OTTER_KEY = "otter"  # otter.utils.NOTEBOOK_METADATA_KEY
 SHARED_KEY = "autograder_selfcheck"  # the checker and the public inputs, once per notebook
 REQUIREMENT = "pip install otter-grader numpy"
@@ -122,11 +122,19 @@ def public_cases(assignment: Assignment, question: Question, reference: dict[str
 
 
 def runtime_source() -> str:
-    """The judge and the runtime, as pasted into every test (package-only lines removed)."""
+    """The wire, the judge and the runtime, as pasted into every notebook (relative imports removed)."""
     here = Path(__file__).parent
     parts = [(here / name).read_text()
              for name in ("wire.py", "selfcheck_judge.py", "selfcheck_random.py", "selfcheck_runtime.py")]
-    return "\n\n".join("\n".join(line for line in part.splitlines() if PACKAGE_ONLY not in line) for part in parts)
+    return "\n\n".join(_without_relative_imports(part) for part in parts)
+
+
+def _without_relative_imports(source: str) -> str:
+    """The source without its `from .x import ...` statements (whole, however they are wrapped):
+    pasted one after another, the files see each other's names directly."""
+    drop = {line for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom) and node.level
+            for line in range(node.lineno, node.end_lineno + 1)}
+    return "\n".join(line for number, line in enumerate(source.splitlines(), 1) if number not in drop)
 
 
 LOADER = '''
