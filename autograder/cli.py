@@ -192,7 +192,7 @@ def _build(config: Config, use_sandbox: bool, check_only: bool) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
-    result = grade(args.notebook, config, assignment_id=args.assignment, use_sandbox=_sandbox(args), hidden=False)
+    result = grade(args.notebook, config, assignment_id=args.assignment, use_sandbox=_sandbox(args), public_only=True)
     print(summary(result, seed=False))
     for q in result.questions:
         for message in q.feedback:

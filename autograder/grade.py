@@ -33,8 +33,9 @@ def resolve_assignment(submission: Path, stamped: str | None, explicit: str | No
 
 
 def grade(submission: Path, config: Config, *, assignment_id: str | None = None, seed: int | None = None,
-          use_sandbox: bool = True, student: str | None = None, hidden: bool = True) -> Result:
-    """Grade one notebook; `hidden=False` is the student's check: public cases only, seed 0."""
+          use_sandbox: bool = True, student: str | None = None, public_only: bool = False) -> Result:
+    """Grade one notebook; `public_only` is `autograder check`, the student's own check: the public
+    cases only (the self-check's), seed 0, no hidden case run or shown."""
     # load
     student = student or submission.stem
     digest = file_sha256(submission)
@@ -47,14 +48,14 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
     assignment_id = resolve_assignment(submission, stamped, assignment_id)
     assignment, settings_hash = config.assignment(assignment_id), config.settings_hash(assignment_id)
     config = config.for_assignment(assignment_id)
-    seed = seeds.choose(seed, config.seed, hidden=hidden)
+    seed = seeds.choose(seed, config.seed, public_only=public_only)
     if nb is None:
         return replace(_unreadable(submission, student, assignment, seed, use_sandbox, unreadable),
                        submission_sha256=digest, settings_hash=settings_hash)
 
     # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible),
     # time limits from the solution's own times (limits.py)
-    plan = make_plan(assignment, seed, hidden=hidden)
+    plan = make_plan(assignment, seed, hidden=not public_only)
     reference = reference_outputs(plan, config, use_sandbox=use_sandbox)
     time_limits = limits.derive(reference_timing(assignment, config, use_sandbox=use_sandbox), config)
     data_dir = sandbox_data_dir(config.cache_dir) if assignment.needs_data else None

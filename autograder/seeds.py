@@ -11,11 +11,11 @@ import secrets
 SELF_CHECK = 0  # a student's check has public cases only, which never depend on the seed
 
 
-def choose(requested: int | None, configured: int | None, stored: int | None = None, *, hidden: bool = True) -> int:
+def choose(requested: int | None, configured: int | None, stored: int | None = None, *, public_only: bool = False) -> int:
     """The seed asked for (`--seed`), else the one a resumed batch stored (all its results must
-    share one), else the course's `seed`, else a fresh random one; `hidden=False` is the student's
+    share one), else the course's `seed`, else a fresh random one; `public_only` is the student's
     check, which has no hidden cases."""
-    if not hidden:
+    if public_only:
         return SELF_CHECK
     for seed in (requested, stored, configured):
         if seed is not None:
