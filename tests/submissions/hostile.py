@@ -39,6 +39,16 @@ import json as _json
 raise RuntimeError("REPORT " + _json.dumps(report))'''
 
 # --- monkeypatching ----------------------------------------------------------------------------
+# A notebook's own copy of the probe's modules: loaded from the sandbox's runtime folder with the
+# runner's own loader (the folder is not on sys.path, so `import probe` fails). Patching the copy
+# must change nothing the grader reads.
+PROBE_COPY = '''import importlib.util
+_spec = importlib.util.spec_from_file_location("runner_copy", "/job/in/runtime/runner.py")
+_runner = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_runner)
+runtime = _runner._load_private("/job/in/runtime")
+probe = runtime["probe"]'''
+
 PATCHES = [
     Variant("patches_numpy_testing_and_asarray", A05, insert_first=('''import numpy as np
 np.testing.assert_allclose = lambda *a, **k: None
@@ -78,9 +88,9 @@ json.JSONEncoder.encode = lambda self, o: _forge(_encode(self, o))
 json.dumps = lambda *a, **k: _forge(_dumps(*a, **k))
 np.savez = lambda file, *args, **kwds: _savez(file)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
             lost=MOMENTUM_LOST),
-    Variant("patches_the_probe_module", A04, append=('''import probe
-probe._modified = lambda *a, **k: False
-probe._snapshot = lambda values: [None] * len(values)
+    Variant("patches_the_probe_module", A04, append=(PROBE_COPY + '''
+runtime["handlers"].modified = lambda *a, **k: False
+runtime["handlers"].snapshot = lambda values: [None] * len(values)
 _run = probe.run
 def _run_without_checks(*args, **kwargs):
     return _run(*args, **kwargs)
@@ -220,13 +230,14 @@ TWINS = {
 # --- writing -------------------------------------------------------------------------------------
 WRITES = [
     # Re-runs the probe with its input check switched off, writes its output and a "done" event, exits.
-    Variant("forges_results_then_exits", A04, append=('''import json, os, probe
+    Variant("forges_results_then_exits", A04, append=(PROBE_COPY + '''
+import json, os
 class _Quiet:
     def event(self, *a, **k):
         pass
-probe._modified = lambda *a, **k: False
+runtime["handlers"].modified = lambda *a, **k: False
 calls = json.load(open("/job/in/calls.json"))
-doc, arrays = probe.run(globals(), calls, probe.load_inputs("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
+doc, arrays = probe.run(globals(), calls, runtime["safe"].load_inputs("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
 np.savez("/job/out/arrays.npz", **arrays)
 with open("/job/out/probe.json", "w") as fh:
     fh.write(doc)
@@ -293,27 +304,28 @@ while True:
 # The runner's own probe, reached through the garbage collector, with its input check switched off:
 # outputs written by the probe's own writer, then this cell's end claimed on the events pipe.
 FORGED_RUN = '''import gc, json, os
-runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_probe" in o and "EVENTS_FD" in o)
-probe = runner["_probe"]
-probe["_modified"] = lambda *a, **k: False
+runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_runtime" in o and "_load_private" in o)
+runtime = runner["_runtime"]
+runtime["handlers"].modified = lambda *a, **k: False
+EVENTS_FD = next(o.fd for o in gc.get_objects() if type(o).__name__ == "Progress")
 class _Quiet:
     def event(self, *a, **k):
         pass
 calls = json.load(open("/job/in/calls.json"))
-doc, arrays = probe["run"](globals(), calls, probe["load_inputs"]("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
-probe["write_outputs"]("/job/out", doc, arrays)
+doc, arrays = runtime["probe"].run(globals(), calls, runtime["safe"].load_inputs("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
+runtime["probe"].write_outputs("/job/out", doc, arrays)
 me = [c["index"] for c in json.load(open("/job/in/cells.json"))["cells"]][-1]
-os.write(runner["EVENTS_FD"], (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())
 '''
 WRITES += [
     # Reaches the runner's own probe through `gc`, switches its input check off, writes
     # the outputs with the probe's own writer, claims its cell's end on the runner's events pipe and
     # exits. Before the supervisor: graded from the forged files (momentum 1.67 -> 2.0), no rerun.
     Variant("forges_the_run_from_the_runners_memory", A04, append=(FORGED_RUN + '''
-os.write(runner["EVENTS_FD"], (json.dumps({"item": "supervisor", "event": "done"}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": "supervisor", "event": "done"}) + "\\n").encode())
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
     Variant("forges_the_runs_end_on_the_events_pipe", A04, append=(FORGED_RUN + '''
-os.write(runner["EVENTS_FD"], (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
     # Looks for what decides that a run finished: a key in the runner's memory, the supervisor's
     # socket, its memory; tries to stop or trace it. Everything fails; nothing is gained.
@@ -557,8 +569,8 @@ skip = set(json.load(open("/job/in/cells.json")).get("skip", []))
 for call in calls:
     if "probe:" + call["id"] not in skip:
         for kind in ("start", "end"):
-            os.write(runner["EVENTS_FD"], (json.dumps({"item": "probe:" + call["id"], "event": kind}) + "\\n").encode())
-os.write(runner["EVENTS_FD"], (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
+            os.write(EVENTS_FD, (json.dumps({"item": "probe:" + call["id"], "event": kind}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
         note="in-process: the protocol can be replayed; values still have to be computed"),
 ]
@@ -584,15 +596,16 @@ HUGE_OUTPUTS = [
 _ZEROS = "[" + "0, " * {TWENTY_MILLION - 1} + "0]"
 _forged = []
 def l2_penalty(theta):
-    probe = sys._getframe(1).f_globals  # when the probe calls: its private namespace
-    if _forged or "_describe_model" not in probe:
+    handlers = sys._getframe(1).f_globals  # when the probe calls: its private handlers module
+    probe = sys._getframe(2).f_globals  # and the probe's, which writes each answer
+    if _forged or "describe_model" not in handlers:
         raise ValueError("one forged answer is enough")
     _forged.append(True)
-    encode, dumps, marker = probe["encode"], probe["dumps"], object()
-    probe["encode"] = lambda value, arrays, depth=0: marker if value is marker else encode(value, arrays, depth)
+    encode, dumps, marker = handlers["encode_value"], probe["dumps"], object()
+    handlers["encode_value"] = lambda value, add, depth=0: marker if value is marker else encode(value, add, depth)
     def forged_dumps(value):
         if type(value) is dict and value.get("value") is marker:
-            probe["encode"], probe["dumps"] = encode, dumps
+            handlers["encode_value"], probe["dumps"] = encode, dumps
             return '{{"ok": true, "modified_input": false, "value": ' + _ZEROS + '}}'
         return dumps(value)
     probe["dumps"] = forged_dumps
