@@ -78,13 +78,20 @@ json.JSONEncoder.encode = lambda self, o: _forge(_encode(self, o))
 json.dumps = lambda *a, **k: _forge(_dumps(*a, **k))
 np.savez = lambda file, *args, **kwds: _savez(file)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
             lost=MOMENTUM_LOST),
-    Variant("patches_the_probe_module", A04, append=('''import probe
-probe._modified = lambda *a, **k: False
-probe._snapshot = lambda values: [None] * len(values)
-_run = probe.run
-def _run_without_checks(*args, **kwargs):
-    return _run(*args, **kwargs)
-probe.run = _run_without_checks''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+    # The probe's modules by every name they had or have: none is importable (runner.py loads them
+    # privately; before, `import probe` gave the notebook a copy of its own, which it patched).
+    Variant("patches_the_probe_module", A04, append=('''import importlib
+for name in ("probe", "handlers", "safe", "wire", "npz", "a03_calls", "_grader_probe", "_grader_handlers",
+             "runtime.handlers", "autograder.runtime.handlers", "autograder.wire"):
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        continue
+    for attr in ("_modified", "modified"):
+        setattr(module, attr, lambda *a, **k: False)
+    for attr in ("_snapshot", "snapshot"):
+        setattr(module, attr, lambda values: [None] * len(values))''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+            lost=MOMENTUM_LOST),
 ]
 
 # --- objects that lie ----------------------------------------------------------------------------
@@ -292,28 +299,31 @@ while True:
 # --- red-team findings 1 and 2: the run's end forged from inside the notebook's interpreter ------
 # The runner's own probe, reached through the garbage collector, with its input check switched off:
 # outputs written by the probe's own writer, then this cell's end claimed on the events pipe.
+# (ported to the probe's private modules, runner.py `_load_private`: the runner's globals hold them
+# as `_runtime`, the events pipe is its `Progress`'s descriptor; it used to look for `_probe`/`EVENTS_FD`)
 FORGED_RUN = '''import gc, json, os
-runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_probe" in o and "EVENTS_FD" in o)
-probe = runner["_probe"]
-probe["_modified"] = lambda *a, **k: False
+runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_runtime" in o and "_finish_alone" in o)
+EVENTS_FD = next(o for o in gc.get_objects() if isinstance(o, runner["Progress"])).fd
+probe, safe = runner["_runtime"]["probe"], runner["_runtime"]["safe"]
+vars(runner["_runtime"]["handlers"])["modified"] = lambda *a, **k: False
 class _Quiet:
     def event(self, *a, **k):
         pass
 calls = json.load(open("/job/in/calls.json"))
-doc, arrays = probe["run"](globals(), calls, probe["load_inputs"]("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
-probe["write_outputs"]("/job/out", doc, arrays)
+doc, arrays = probe.run(globals(), calls, safe.load_inputs("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
+probe.write_outputs("/job/out", doc, arrays)
 me = [c["index"] for c in json.load(open("/job/in/cells.json"))["cells"]][-1]
-os.write(runner["EVENTS_FD"], (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())
 '''
 WRITES += [
     # Reaches the runner's own probe through `gc`, switches its input check off, writes
     # the outputs with the probe's own writer, claims its cell's end on the runner's events pipe and
     # exits. Before the supervisor: graded from the forged files (momentum 1.67 -> 2.0), no rerun.
     Variant("forges_the_run_from_the_runners_memory", A04, append=(FORGED_RUN + '''
-os.write(runner["EVENTS_FD"], (json.dumps({"item": "supervisor", "event": "done"}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": "supervisor", "event": "done"}) + "\\n").encode())
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
     Variant("forges_the_runs_end_on_the_events_pipe", A04, append=(FORGED_RUN + '''
-os.write(runner["EVENTS_FD"], (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
     # Looks for what decides that a run finished: a key in the runner's memory, the supervisor's
     # socket, its memory; tries to stop or trace it. Everything fails; nothing is gained.
@@ -557,8 +567,8 @@ skip = set(json.load(open("/job/in/cells.json")).get("skip", []))
 for call in calls:
     if "probe:" + call["id"] not in skip:
         for kind in ("start", "end"):
-            os.write(runner["EVENTS_FD"], (json.dumps({"item": "probe:" + call["id"], "event": kind}) + "\\n").encode())
-os.write(runner["EVENTS_FD"], (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
+            os.write(EVENTS_FD, (json.dumps({"item": "probe:" + call["id"], "event": kind}) + "\\n").encode())
+os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
         note="in-process: the protocol can be replayed; values still have to be computed"),
 ]
@@ -584,15 +594,16 @@ HUGE_OUTPUTS = [
 _ZEROS = "[" + "0, " * {TWENTY_MILLION - 1} + "0]"
 _forged = []
 def l2_penalty(theta):
-    probe = sys._getframe(1).f_globals  # when the probe calls: its private namespace
-    if _forged or "_describe_model" not in probe:
+    # when the probe calls: the private modules of its handler (do_call) and of the probe (_one_call)
+    handlers, probe = sys._getframe(1).f_globals, sys._getframe(2).f_globals
+    if _forged or "describe_model" not in handlers or "_one_call" not in probe:
         raise ValueError("one forged answer is enough")
     _forged.append(True)
-    encode, dumps, marker = probe["encode"], probe["dumps"], object()
-    probe["encode"] = lambda value, arrays, depth=0: marker if value is marker else encode(value, arrays, depth)
+    encode, dumps, marker = handlers["encode_value"], probe["dumps"], object()
+    handlers["encode_value"] = lambda value, add, depth=0: marker if value is marker else encode(value, add, depth)
     def forged_dumps(value):
         if type(value) is dict and value.get("value") is marker:
-            probe["encode"], probe["dumps"] = encode, dumps
+            handlers["encode_value"], probe["dumps"] = encode, dumps
             return '{{"ok": true, "modified_input": false, "value": ' + _ZEROS + '}}'
         return dumps(value)
     probe["dumps"] = forged_dumps
