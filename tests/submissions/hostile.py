@@ -92,6 +92,35 @@ for name in ("probe", "handlers", "safe", "wire", "npz", "a03_calls", "_grader_p
     for attr in ("_snapshot", "snapshot"):
         setattr(module, attr, lambda values: [None] * len(values))''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
             lost=MOMENTUM_LOST),
+    # The wire's call kinds are dataclasses: their generated methods (__hash__, __repr__, __eq__,
+    # __setattr__) look builtins up in the real `builtins`, not in the private copy, and `dataclasses`,
+    # `copy`, `typing` are the notebook's to patch. Each patch here, handed a call object of the probe,
+    # uses it to reach the probe's handlers (the object's class leads to the private `__import__`) and
+    # switches their input check off. The probe calls none of them after the cells: nothing is gained.
+    Variant("patches_the_wires_machinery", A04, append=('''import _thread, builtins, copy, dataclasses, typing
+_type, _str, _getattr, _hasattr, _vars = builtins.type, builtins.str, builtins.getattr, builtins.hasattr, builtins.vars
+def _hijack(*objects):
+    for obj in objects:
+        cls = _type(obj)
+        if _str(_getattr(cls, "__module__", "")).startswith("_grader_") and _hasattr(cls, "from_json"):
+            private_import = cls.from_json.__func__.__globals__["__builtins__"]["__import__"]
+            _vars(private_import("handlers", level=1))["modified"] = lambda *a, **k: False
+def _patch(owner, name):
+    real = _getattr(owner, name)
+    def patched(*args, **kwargs):
+        _hijack(*args, *kwargs.values())
+        return real(*args, **kwargs)
+    setattr(owner, name, patched)
+for name in ("hash", "id", "repr", "format", "getattr", "setattr", "hasattr", "isinstance", "len", "iter",
+             "all", "any", "zip", "sum", "sorted", "vars"):
+    _patch(builtins, name)
+for name in ("replace", "asdict", "astuple", "fields", "is_dataclass"):
+    _patch(dataclasses, name)
+for name in ("copy", "deepcopy"):
+    _patch(copy, name)
+for name in ("cast", "get_type_hints", "get_origin", "get_args"):
+    _patch(typing, name)
+_patch(_thread, "get_ident")''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
 ]
 
 # --- objects that lie ----------------------------------------------------------------------------
