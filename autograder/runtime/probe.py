@@ -16,7 +16,8 @@ makes it. probe.json maps each id to `{"ok": true, "value": ..., "seconds"}` (va
 from ..wire import from_json, target
 from .handlers import HANDLERS
 from .npz import npz_bytes, write_outputs  # noqa: F401 - the runner takes these from here
-from .safe import MAX_TOTAL_BYTES, Arrays, CallTimeout, _perf_counter, dumps, name, quote, start_alarm, stop_alarm, text
+from .safe import (MAX_TOTAL_ARRAYS, MAX_TOTAL_BYTES, Arrays, CallTimeout, _perf_counter, dumps, name, quote,
+                   start_alarm, stop_alarm, text)
 
 
 def _error(kind: str, message: str) -> str:
@@ -48,7 +49,8 @@ def run(ns, calls, inputs, skip, progress, call_seconds, stuck=()) -> tuple[str,
     of them that had to be killed from outside); return the text of probe.json and the arrays
     (written by `write_outputs`)."""
     questions = {str(c["id"]).split("/", 1)[0] for c in calls}
-    arrays = Arrays(MAX_TOTAL_BYTES // max(1, len(questions)))
+    share = max(1, len(questions))
+    arrays = Arrays(MAX_TOTAL_BYTES // share, MAX_TOTAL_ARRAYS // share)
     parts = []
     for entry in calls:
         cid = entry["id"]

@@ -637,6 +637,12 @@ def l2_penalty(theta):
         return dumps(value)
     probe["dumps"] = forged_dumps
     return marker'''}, lost=frozenset({"l1_penalty", "l2_penalty"})),
+    # Red team (runtime reshape): 65,536 empty arrays cost no bytes of the per-question budget, but
+    # the probe's writer (no ZIP64) failed on them: no output at all, three passes, every question lost.
+    Variant("returns_65536_empty_arrays", A05, replace={"l1_penalty": '''def l1_penalty(theta):
+    empty = np.zeros(0)
+    return tuple(tuple(tuple(empty for _ in range(16)) for _ in range(64)) for _ in range(64))'''},
+        lost=frozenset({"l1_penalty"}), note="before: struct.error in npz.py, every question lost after 3 passes"),
     # model_A, the notebook's own trained model, is 3,002 layers deep (a subclassed model: Sequential
     # recurses too deeply to build it). The probe exports 64 and says how many there were.
     Variant("trains_a_model_of_3000_layers", A03, drop_train=True, append=('''import keras
@@ -660,6 +666,7 @@ TWINS["raises_lone_surrogates"] = Variant("l1_raises_plain_text", A05, replace={
 TWINS["returns_20_million_zeros"] = Variant("l1_l2_raise", A05, replace={
     "l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')",
     "l2_penalty": "def l2_penalty(theta):\n    raise ValueError('x')"})
+TWINS["returns_65536_empty_arrays"] = TWINS["raises_lone_surrogates"]
 TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A03, drop_train=True)
 # === end of issue 10, findings 3 and 4 ===========================================================
 
