@@ -601,6 +601,17 @@ os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n")
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
         note="in-process: the protocol can be replayed; values still have to be computed"),
 ]
+LIMITS += [
+    # No frames, no gc: the wire's classes are among `object.__subclasses__()`, and any function of a
+    # private module carries the runner's private `__import__`, which hands out every other module.
+    Variant("reaches_the_probe_through_its_classes", A04, append=('''call = next(c for c in object.__subclasses__()
+            if c.__module__ == "_grader_wire" and c.__name__ == "Call")
+private_import = call.from_json.__func__.__globals__["__builtins__"]["__import__"]
+vars(private_import("handlers", level=1))["modified"] = lambda *a, **k: False''',),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
+        note="in-process: private modules are not hidden ones; values still have to be right"),
+]
+TWINS["reaches_the_probe_through_its_classes"] = TWINS["rewrites_results_after_the_probe"]
 TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
 TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]
 
