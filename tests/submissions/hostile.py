@@ -183,6 +183,16 @@ def early_stopping(val_losses, patience, min_delta=0.0):
                         "early_stopping"}),
         note="values are converted once, in the sandbox, as numpy converts them; == and float() are never "
              "asked: l2's object converts to the right number and passes, early_stopping's tuple to (0, 0)"),
+    # Red team (runtime reshape): the graded function's name re-keyed with a str subclass whose __eq__
+    # raises. The probe's `name in ns` ran it outside any call's alarm: no output, and the watchdog
+    # blamed l1_penalty's last case, an honest question's (11/12 instead of 12/12).
+    Variant("hides_a_name_behind_a_hostile_key", A05, append=('''class Key(str):
+    def __hash__(self):
+        return str.__hash__(self)
+    def __eq__(self, other):
+        raise RuntimeError("compared")
+namespace = globals()
+namespace[Key("l2_penalty")] = namespace.pop("l2_penalty")''',)),
     Variant("returns_huge_arrays", A05, replace={
         "l1_penalty": "def l1_penalty(theta):\n    return np.zeros(19_000_000)  # 152 MB, five times",
         "dropout_train": "def dropout_train(x, rate, rng):\n    return np.ones((4000, 4000))",

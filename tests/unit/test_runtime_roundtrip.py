@@ -5,6 +5,7 @@ read back by collect. Until now only the slow end-to-end tests went through this
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 
@@ -101,3 +102,29 @@ def test_a_function_returning_too_many_arrays_costs_only_its_own_question(tmp_pa
             assert isinstance(value, collect.Raised) and "arrays for this question" in value.message
         else:
             assert not isinstance(value, collect.Raised)
+
+
+def test_a_name_behind_a_hostile_key_is_found_without_running_the_notebooks_code():
+    """Red team: a cell re-keyed `l2_penalty` in its namespace with a str subclass whose __eq__
+    raises. The probe's `name in ns`, outside any call's alarm, ran it: the probe crashed with no
+    output, and the watchdog blamed the case before it (another question's, here l1_penalty)."""
+    class Hostile(str):
+        def __hash__(self) -> int:
+            return str.__hash__(self)
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("no")
+
+    def l1_penalty(theta):
+        return float(np.sum(np.abs(np.asarray(theta, dtype=float))))
+
+    def l2_penalty(theta):
+        return 0.5 * float(np.sum(np.asarray(theta, dtype=float) ** 2))
+
+    plan = make_plan(get_assignment("05_regularisation"), seed=7)
+    calls = [c for c in plan.calls() if c["function"] in ("l1_penalty", "l2_penalty")]
+    rt = runtime()
+    doc, _ = rt["probe"].run({"l1_penalty": l1_penalty, Hostile("l2_penalty"): l2_penalty}, calls, plan.inputs,
+                             (), Silent(), 30)
+    results = json.loads(doc)["results"]
+    assert all(results[c["id"]]["ok"] for c in calls), results
