@@ -30,10 +30,11 @@ from .result import CellError, CellStatus
 from .untrusted import clean_text, count_structure, count_values, object_members
 
 MAX_JSON_BYTES = 64 * 1024**2
-# The probe writes at most 256 MB of arrays per run (probe._MAX_TOTAL_BYTES), plus headers.
+# The probe writes at most 256 MB of arrays per run (runtime/safe.py MAX_TOTAL_BYTES), plus headers,
+# and at most 50,000 arrays (MAX_TOTAL_ARRAYS: its writer has no ZIP64, 65,535 members at most).
 MAX_NPZ_BYTES = 320 * 1024**2
 MAX_ARRAYS = 100_000
-MAX_ARRAY_ELEMENTS = 20_000_000  # the probe's own cap per returned array (probe._MAX_ELEMENTS)
+MAX_ARRAY_ELEMENTS = 20_000_000  # the probe's own cap per returned array (runtime/safe.py MAX_ELEMENTS)
 # What the probe writes for one call is small: values are array references, lists and tuples hold at
 # most 64 items, a model description a few thousand values. These bounds are ~30x that, and they
 # hold before anything is parsed (MAX_ANSWER_*) or while decoding (MAX_LIST_ITEMS, depth 8).

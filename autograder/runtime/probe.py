@@ -16,7 +16,20 @@ makes it. probe.json maps each id to `{"ok": true, "value": ..., "seconds"}` (va
 from ..wire import from_json, target
 from .handlers import HANDLERS
 from .npz import npz_bytes, write_outputs  # noqa: F401 - the runner takes these from here
-from .safe import MAX_TOTAL_BYTES, Arrays, CallTimeout, _perf_counter, dumps, name, quote, start_alarm, stop_alarm, text
+from .safe import (
+    MAX_TOTAL_ARRAYS,
+    MAX_TOTAL_BYTES,
+    Arrays,
+    CallTimeout,
+    _perf_counter,
+    _str_copy,
+    dumps,
+    name,
+    quote,
+    start_alarm,
+    stop_alarm,
+    text,
+)
 
 
 def _error(kind: str, message: str) -> str:
@@ -43,12 +56,28 @@ def _one_call(ns, call, inputs, arrays, call_seconds) -> str:
         stop_alarm()
 
 
+def names(ns) -> dict:
+    """The notebook's namespace as a plain dict with exact `str` keys, so that `name in ns` and
+    `ns[name]` run none of its code: a key of a str subclass (its `__eq__`, `__hash__`) used to run
+    outside any call's alarm, crash the probe, and get another question's case blamed for it."""
+    for _ in range(3):  # a thread of the notebook may change the dict while it is copied
+        try:
+            return {_str_copy(k): v for k, v in dict.items(ns) if issubclass(type(k), str)}
+        except RuntimeError:
+            continue
+        except BaseException:  # noqa: BLE001 - not a dict at all: every name is missing
+            break
+    return {}
+
+
 def run(ns, calls, inputs, skip, progress, call_seconds, stuck=()) -> tuple[str, dict]:
     """Make every call of calls.json (`skip`: items that hung in an earlier attempt, `stuck`: those
     of them that had to be killed from outside); return the text of probe.json and the arrays
     (written by `write_outputs`)."""
+    ns = names(ns)
     questions = {str(c["id"]).split("/", 1)[0] for c in calls}
-    arrays = Arrays(MAX_TOTAL_BYTES // max(1, len(questions)))
+    share = max(1, len(questions))
+    arrays = Arrays(MAX_TOTAL_BYTES // share, MAX_TOTAL_ARRAYS // share)
     parts = []
     for entry in calls:
         cid = entry["id"]

@@ -46,6 +46,10 @@ import types
 __builtins__ = dict(vars(builtins))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Python put this script's folder first on sys.path: a notebook could `import wire` or `import safe`
+# (copies, which patch nothing of the private modules, but a name it imports must not resolve to
+# the runtime's files at all). Taken off before any cell runs; `_load_private` reads by path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 # The private modules, in the order they are loaded: each may import those before it. Between
 # handlers and probe come the call handlers kept beside a question module (`*_calls.py`).
 PRIVATE_MODULES = ("processes", "wire", "safe", "handlers", "npz")

@@ -44,6 +44,10 @@ MAX_LIST = 64
 # so a function returning huge arrays cannot use up the room of the others.
 _FSIZE = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
 MAX_TOTAL_BYTES = min(256 * 1024**2, _FSIZE // 2 if _FSIZE != resource.RLIM_INFINITY else 256 * 1024**2)
+# The number of arrays has a per-question share as well: empty arrays cost no bytes, and the writer
+# (npz.py, no ZIP64) cannot hold more than 65,535 (collect refuses over 100,000). Past it, nothing
+# at all was written and every question was lost. Honest runs write at most ~300 (the references).
+MAX_TOTAL_ARRAYS = 50_000
 
 
 class CallTimeout(BaseException):
@@ -146,10 +150,12 @@ def load_inputs(path: str) -> dict:
 class Arrays:
     """Collects output arrays under fresh keys, as plain ndarrays of numeric dtype."""
 
-    def __init__(self, budget_per_question: int = MAX_TOTAL_BYTES) -> None:
+    def __init__(self, budget_per_question: int = MAX_TOTAL_BYTES, count_per_question: int = MAX_TOTAL_ARRAYS) -> None:
         self.store: dict[str, np.ndarray] = {}
         self.budget = budget_per_question
+        self.count_budget = count_per_question
         self.used: dict[str, int] = {}
+        self.counted: dict[str, int] = {}
         self.question = ""
 
     def add(self, value) -> dict:
@@ -164,7 +170,11 @@ class Arrays:
         if used > self.budget:
             raise ValueError(f"returned more than {self.budget / 1024**2:.0f} MB of arrays for this question, "
                              "more than the grader accepts")
-        self.used[self.question] = used
+        counted = self.counted.get(self.question, 0) + 1
+        if counted > self.count_budget:
+            raise ValueError(f"returned more than {self.count_budget} arrays for this question, "
+                             "more than the grader accepts")
+        self.used[self.question], self.counted[self.question] = used, counted
         key = f"a{len(self.store)}"
         self.store[key] = _array(arr, copy=True, subok=False)
         return {"$array": key}

@@ -142,7 +142,7 @@ def test_hostile_gains_nothing(variant, graded):
 
 @pytest.mark.parametrize("variant", hostile.LIMITS, ids=lambda v: v.name)
 @pytest.mark.xfail(strict=True, reason="known limit (README, security): code running in the probe's interpreter "
-                                       "can reach its frames and forge what it observes (here: unmodified inputs)")
+                                       "can reach its frames or objects and forge what it observes (here: unmodified inputs)")
 def test_known_limit_in_process_tampering(variant, graded):
     result = graded(variant)
     assert scores(result) == scores(graded(twin_of(variant)))

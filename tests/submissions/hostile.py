@@ -95,6 +95,49 @@ _run = probe.run
 def _run_without_checks(*args, **kwargs):
     return _run(*args, **kwargs)
 probe.run = _run_without_checks''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+    # The probe's modules by every name they had or have: none is importable (runner.py loads them
+    # privately; before, `import probe` gave the notebook a copy of its own, which it patched).
+    Variant("imports_the_probe_by_every_name", A04, append=('''import importlib
+for name in ("probe", "handlers", "safe", "wire", "npz", "a03_calls", "_grader_probe", "_grader_handlers",
+             "runtime.handlers", "autograder.runtime.handlers", "autograder.wire"):
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        continue
+    for attr in ("_modified", "modified"):
+        setattr(module, attr, lambda *a, **k: False)
+    for attr in ("_snapshot", "snapshot"):
+        setattr(module, attr, lambda values: [None] * len(values))''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+            lost=MOMENTUM_LOST),
+    # The wire's call kinds are dataclasses: their generated methods (__hash__, __repr__, __eq__,
+    # __setattr__) look builtins up in the real `builtins`, not in the private copy, and `dataclasses`,
+    # `copy`, `typing` are the notebook's to patch. Each patch here, handed a call object of the probe,
+    # uses it to reach the probe's handlers (the object's class leads to the private `__import__`) and
+    # switches their input check off. The probe calls none of them after the cells: nothing is gained.
+    Variant("patches_the_wires_machinery", A04, append=('''import _thread, builtins, copy, dataclasses, typing
+_type, _str, _getattr, _hasattr, _vars = builtins.type, builtins.str, builtins.getattr, builtins.hasattr, builtins.vars
+def _hijack(*objects):
+    for obj in objects:
+        cls = _type(obj)
+        if _str(_getattr(cls, "__module__", "")).startswith("_grader_") and _hasattr(cls, "from_json"):
+            private_import = cls.from_json.__func__.__globals__["__builtins__"]["__import__"]
+            _vars(private_import("handlers", level=1))["modified"] = lambda *a, **k: False
+def _patch(owner, name):
+    real = _getattr(owner, name)
+    def patched(*args, **kwargs):
+        _hijack(*args, *kwargs.values())
+        return real(*args, **kwargs)
+    setattr(owner, name, patched)
+for name in ("hash", "id", "repr", "format", "getattr", "setattr", "hasattr", "isinstance", "len", "iter",
+             "all", "any", "zip", "sum", "sorted", "vars"):
+    _patch(builtins, name)
+for name in ("replace", "asdict", "astuple", "fields", "is_dataclass"):
+    _patch(dataclasses, name)
+for name in ("copy", "deepcopy"):
+    _patch(copy, name)
+for name in ("cast", "get_type_hints", "get_origin", "get_args"):
+    _patch(typing, name)
+_patch(_thread, "get_ident")''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
 ]
 
 # --- objects that lie ----------------------------------------------------------------------------
@@ -157,6 +200,16 @@ def early_stopping(val_losses, patience, min_delta=0.0):
                         "early_stopping"}),
         note="values are converted once, in the sandbox, as numpy converts them; == and float() are never "
              "asked: l2's object converts to the right number and passes, early_stopping's tuple to (0, 0)"),
+    # Red team (runtime reshape): the graded function's name re-keyed with a str subclass whose __eq__
+    # raises. The probe's `name in ns` ran it outside any call's alarm: no output, and the watchdog
+    # blamed l1_penalty's last case, an honest question's (11/12 instead of 12/12).
+    Variant("hides_a_name_behind_a_hostile_key", A05, append=('''class Key(str):
+    def __hash__(self):
+        return str.__hash__(self)
+    def __eq__(self, other):
+        raise RuntimeError("compared")
+namespace = globals()
+namespace[Key("l2_penalty")] = namespace.pop("l2_penalty")''',)),
     Variant("returns_huge_arrays", A05, replace={
         "l1_penalty": "def l1_penalty(theta):\n    return np.zeros(19_000_000)  # 152 MB, five times",
         "dropout_train": "def dropout_train(x, rate, rng):\n    return np.ones((4000, 4000))",
@@ -303,6 +356,8 @@ while True:
 # --- red-team findings 1 and 2: the run's end forged from inside the notebook's interpreter ------
 # The runner's own probe, reached through the garbage collector, with its input check switched off:
 # outputs written by the probe's own writer, then this cell's end claimed on the events pipe.
+# (ported to the probe's private modules, runner.py `_load_private`: the runner's globals hold them
+# as `_runtime`, the events pipe is its `Progress`'s descriptor; it used to look for `_probe`/`EVENTS_FD`)
 FORGED_RUN = '''import gc, json, os
 runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_runtime" in o and "_load_private" in o)
 runtime = runner["_runtime"]
@@ -574,6 +629,17 @@ os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n")
 os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
         note="in-process: the protocol can be replayed; values still have to be computed"),
 ]
+LIMITS += [
+    # No frames, no gc: the wire's classes are among `object.__subclasses__()`, and any function of a
+    # private module carries the runner's private `__import__`, which hands out every other module.
+    Variant("reaches_the_probe_through_its_classes", A04, append=('''call = next(c for c in object.__subclasses__()
+            if c.__module__ == "_grader_wire" and c.__name__ == "Call")
+private_import = call.from_json.__func__.__globals__["__builtins__"]["__import__"]
+vars(private_import("handlers", level=1))["modified"] = lambda *a, **k: False''',),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
+        note="in-process: private modules are not hidden ones; values still have to be right"),
+]
+TWINS["reaches_the_probe_through_its_classes"] = TWINS["rewrites_results_after_the_probe"]
 TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
 TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]
 
@@ -610,6 +676,12 @@ def l2_penalty(theta):
         return dumps(value)
     probe["dumps"] = forged_dumps
     return marker'''}, lost=frozenset({"l1_penalty", "l2_penalty"})),
+    # Red team (runtime reshape): 65,536 empty arrays cost no bytes of the per-question budget, but
+    # the probe's writer (no ZIP64) failed on them: no output at all, three passes, every question lost.
+    Variant("returns_65536_empty_arrays", A05, replace={"l1_penalty": '''def l1_penalty(theta):
+    empty = np.zeros(0)
+    return tuple(tuple(tuple(empty for _ in range(16)) for _ in range(64)) for _ in range(64))'''},
+        lost=frozenset({"l1_penalty"}), note="before: struct.error in npz.py, every question lost after 3 passes"),
     # model_A, the notebook's own trained model, is 3,002 layers deep (a subclassed model: Sequential
     # recurses too deeply to build it). The probe exports 64 and says how many there were.
     Variant("trains_a_model_of_3000_layers", A03, drop_train=True, append=('''import keras
@@ -633,6 +705,7 @@ TWINS["raises_lone_surrogates"] = Variant("l1_raises_plain_text", A05, replace={
 TWINS["returns_20_million_zeros"] = Variant("l1_l2_raise", A05, replace={
     "l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')",
     "l2_penalty": "def l2_penalty(theta):\n    raise ValueError('x')"})
+TWINS["returns_65536_empty_arrays"] = TWINS["raises_lone_surrogates"]
 TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A03, drop_train=True)
 # === end of issue 10, findings 3 and 4 ===========================================================
 

@@ -5,6 +5,7 @@ read back by collect. Until now only the slow end-to-end tests went through this
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 
@@ -67,3 +68,63 @@ def test_probe_files_read_back_as_the_values_the_student_returned(tmp_path):
     assert all(isinstance(r, collect.Raised) and r.type == "ValueError" for r in raised)
     assert all("\ud800" not in r.message and "not yet" in r.message for r in raised)
     assert all(isinstance(o.value, collect.Raised) and o.value.type == "Missing" for o in by_question["nesterov_step"])
+
+
+def test_a_function_returning_too_many_arrays_costs_only_its_own_question(tmp_path):
+    """Red team: 65,536 empty arrays (zero bytes: the byte budget never notices) used to overflow the
+    zip's 16-bit entry count in the probe's writer, so no output was written at all and after three
+    passes every question of the notebook was lost. The count has a per-question share too."""
+    plan = make_plan(get_assignment("05_regularisation"), seed=7)
+    calls = [c for c in plan.calls() if c["function"] in ("l1_penalty", "l2_penalty")]
+    buffer = io.BytesIO()
+    np.savez(buffer, **plan.inputs)
+    (tmp_path / "inputs.npz").write_bytes(buffer.getvalue())
+    empty = np.zeros(0)
+
+    def l1_penalty(theta):
+        return tuple(tuple(tuple(empty for _ in range(16)) for _ in range(64)) for _ in range(64))
+
+    def l2_penalty(theta):
+        return 0.5 * float(np.sum(np.asarray(theta, dtype=float) ** 2))
+
+    rt = runtime()
+    inputs = rt["safe"].load_inputs(str(tmp_path / "inputs.npz"))
+    doc, arrays = rt["probe"].run({"l1_penalty": l1_penalty, "l2_penalty": l2_penalty}, calls, inputs, (), Silent(), 30)
+    out = tmp_path / "out"
+    out.mkdir()
+    rt["probe"].write_outputs(str(out), doc, arrays)
+
+    got = collect.read_outputs(out, [c["id"] for c in calls], {c["id"]: c["type"] for c in calls})
+    assert set(got) == {c["id"] for c in calls}
+    for call in calls:
+        value = got[call["id"]].value
+        if call["function"] == "l1_penalty":
+            assert isinstance(value, collect.Raised) and "arrays for this question" in value.message
+        else:
+            assert not isinstance(value, collect.Raised)
+
+
+def test_a_name_behind_a_hostile_key_is_found_without_running_the_notebooks_code():
+    """Red team: a cell re-keyed `l2_penalty` in its namespace with a str subclass whose __eq__
+    raises. The probe's `name in ns`, outside any call's alarm, ran it: the probe crashed with no
+    output, and the watchdog blamed the case before it (another question's, here l1_penalty)."""
+    class Hostile(str):
+        def __hash__(self) -> int:
+            return str.__hash__(self)
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("no")
+
+    def l1_penalty(theta):
+        return float(np.sum(np.abs(np.asarray(theta, dtype=float))))
+
+    def l2_penalty(theta):
+        return 0.5 * float(np.sum(np.asarray(theta, dtype=float) ** 2))
+
+    plan = make_plan(get_assignment("05_regularisation"), seed=7)
+    calls = [c for c in plan.calls() if c["function"] in ("l1_penalty", "l2_penalty")]
+    rt = runtime()
+    doc, _ = rt["probe"].run({"l1_penalty": l1_penalty, Hostile("l2_penalty"): l2_penalty}, calls, plan.inputs,
+                             (), Silent(), 30)
+    results = json.loads(doc)["results"]
+    assert all(results[c["id"]]["ok"] for c in calls), results
