@@ -44,9 +44,13 @@ class ExitCode(enum.IntEnum):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograder", description="Sandboxed grader for the Lecture 13 notebooks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--course", type=Path, metavar="DIR",
-                        help="the course folder (solutions/, [tool.autograder]); default: $AUTOGRADER_COURSE, "
-                             "else the nearest pyproject.toml with [tool.autograder], else the installed course")
+    parser.add_argument(
+        "--course",
+        type=Path,
+        metavar="DIR",
+        help="the course folder (solutions/, [tool.autograder]); default: $AUTOGRADER_COURSE, "
+        "else the nearest pyproject.toml with [tool.autograder], else the installed course",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="regenerate assignments/ from solutions/")
@@ -54,16 +58,21 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("grade", help="grade one notebook, or a class (folders, .zip downloads, many files)")
     g.add_argument("submissions", nargs="+", type=Path, help="notebook files, folders or .zip files")
-    g.add_argument("--out", type=Path, required=True,
-                   help="output folder: one notebook -> DIR/<stem>.json; a class -> DIR/results/<student>/<id>.json "
-                        "plus gradebook, feedback and summary")
+    g.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder: one notebook -> DIR/<stem>.json; a class -> DIR/results/<student>/<id>.json "
+        "plus gradebook, feedback and summary",
+    )
     g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="grade every submission as this assignment")
     g.add_argument("--student", help="student id to record for a single notebook (default: the file name's stem)")
     g.add_argument("--workers", type=int, help="parallel submissions (default: from cores and memory)")
     g.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
     g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the batch on a Dask distributed cluster")
-    g.add_argument("--roster", type=Path, metavar="FILE",
-                   help="class list: a Canvas gradebook export or a Moodle participants CSV")
+    g.add_argument(
+        "--roster", type=Path, metavar="FILE", help="class list: a Canvas gradebook export or a Moodle participants CSV"
+    )
     _common(g)
 
     c = sub.add_parser("check", help="a student's check: public cases only, same sandboxed pipeline")
@@ -87,12 +96,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed of the hidden cases (default: config, else random, recorded)")
-    parser.add_argument("--no-sandbox", action="store_true",
-                        help="run submissions WITHOUT bubblewrap (only rlimits and a watchdog); recorded in results")
-    parser.add_argument("--no-namespaces", action="store_true",
-                        help="where bubblewrap cannot make namespaces (Gradescope, Docker): run each notebook as an "
-                             "unprivileged uid of its own, secrets closed by file modes, no network isolation "
-                             "(needs root); recorded in results")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run submissions WITHOUT bubblewrap (only rlimits and a watchdog); recorded in results",
+    )
+    parser.add_argument(
+        "--no-namespaces",
+        action="store_true",
+        help="where bubblewrap cannot make namespaces (Gradescope, Docker): run each notebook as an "
+        "unprivileged uid of its own, secrets closed by file modes, no network isolation "
+        "(needs root); recorded in results",
+    )
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
@@ -100,23 +115,31 @@ def _sandbox(args: argparse.Namespace) -> bool:
         if args.no_sandbox:
             raise UsageError("--no-namespaces and --no-sandbox exclude each other")
         if not can_drop_uid():
-            raise InfrastructureError("--no-namespaces needs root and setpriv (util-linux) to start notebooks as "
-                                      "an unprivileged uid")
-        print("warning: --no-namespaces: notebooks run as unprivileged uids without namespaces (no network "
-              "isolation); results say so", file=sys.stderr)
+            raise InfrastructureError(
+                "--no-namespaces needs root and setpriv (util-linux) to start notebooks as an unprivileged uid"
+            )
+        print(
+            "warning: --no-namespaces: notebooks run as unprivileged uids without namespaces (no network "
+            "isolation); results say so",
+            file=sys.stderr,
+        )
         return True
     if args.no_sandbox:
         print("warning: --no-sandbox: submissions run unconfined; results say sandboxed: false", file=sys.stderr)
         return False
     if not bubblewrap_available():
-        raise InfrastructureError("bubblewrap cannot create a sandbox here (apt-get install bubblewrap; it needs root "
-                                  "or unprivileged user namespaces); pass --no-sandbox to grade unconfined")
+        raise InfrastructureError(
+            "bubblewrap cannot create a sandbox here (apt-get install bubblewrap; it needs root "
+            "or unprivileged user namespaces); pass --no-sandbox to grade unconfined"
+        )
     return True
 
 
 def summary(result: Result, seed: bool = True) -> str:
-    lines = [f"{result.submission}: {result.score:g} / {result.max_score:g}  ({result.assignment}"
-             f"{f', seed {result.seed}' if seed else ''}{', UNSANDBOXED' if not result.sandboxed else ''})"]
+    lines = [
+        f"{result.submission}: {result.score:g} / {result.max_score:g}  ({result.assignment}"
+        f"{f', seed {result.seed}' if seed else ''}{', UNSANDBOXED' if not result.sandboxed else ''})"
+    ]
     if result.error:
         lines.append(f"  unreadable: {result.error}")
     for q in result.questions:
@@ -130,12 +153,23 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     args.out.mkdir(parents=True, exist_ok=True)
     if not config.namespaces:
         nonamespace.protect([args.out])  # the results: no notebook may read or forge them
-    single = len(args.submissions) == 1 and args.submissions[0].suffix.lower() == ".ipynb" \
-        and args.submissions[0].is_file() and not args.dask_scheduler and not args.roster
+    single = (
+        len(args.submissions) == 1
+        and args.submissions[0].suffix.lower() == ".ipynb"
+        and args.submissions[0].is_file()
+        and not args.dask_scheduler
+        and not args.roster
+    )
     if single:
         submission = args.submissions[0]
-        result = grade(submission, config, assignment_id=args.assignment, seed=args.seed,
-                       use_sandbox=use_sandbox, student=args.student)
+        result = grade(
+            submission,
+            config,
+            assignment_id=args.assignment,
+            seed=args.seed,
+            use_sandbox=use_sandbox,
+            student=args.student,
+        )
         write_atomic(args.out / f"{submission.stem}.json", result.to_json() + "\n")
         print(summary(result))
         return ExitCode.UNREADABLE if result.error else ExitCode.OK
@@ -145,17 +179,30 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
 
 
 def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) -> ExitCode:
-    options = batch.ClassOptions(assignment=args.assignment, roster=args.roster, seed=args.seed,
-                                 workers=args.workers, force=args.force, dask_scheduler=args.dask_scheduler,
-                                 use_sandbox=use_sandbox)
-    done = batch.grade_class(args.submissions, args.out, config, options,
-                             log=lambda line: print(line, file=sys.stderr, flush=True),
-                             on_progress=_progress_printer())
+    options = batch.ClassOptions(
+        assignment=args.assignment,
+        roster=args.roster,
+        seed=args.seed,
+        workers=args.workers,
+        force=args.force,
+        dask_scheduler=args.dask_scheduler,
+        use_sandbox=use_sandbox,
+    )
+    done = batch.grade_class(
+        args.submissions,
+        args.out,
+        config,
+        options,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+        on_progress=_progress_printer(),
+    )
     for failure in done.failures:
         print(f"FAILED to grade {failure[0]}: {failure[1]}", file=sys.stderr)
-    print(f"graded {len(done.results)} submissions; gradebook: {done.paths['gradebook']}; "
-          f"summary: {done.paths['summary']}; feedback: {args.out / 'feedback'}; "
-          f"similar code: {done.similarity or 'FAILED'}")
+    print(
+        f"graded {len(done.results)} submissions; gradebook: {done.paths['gradebook']}; "
+        f"summary: {done.paths['summary']}; feedback: {args.out / 'feedback'}; "
+        f"similar code: {done.similarity or 'FAILED'}"
+    )
     if done.failures:
         return ExitCode.INFRASTRUCTURE
     return ExitCode.UNREADABLE if any(r.error for r in done.results) or done.unplaced else ExitCode.OK
@@ -171,14 +218,20 @@ def _progress_printer() -> Callable[[batch.Progress], None]:
         eta = "" if p.eta_seconds is None else f" ETA {int(p.eta_seconds) // 60}m{int(p.eta_seconds) % 60:02d}s"
         width = 24
         filled = int(width * p.done / p.total)
-        line = (f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}"
-                f"{f' (+{p.skipped} done before)' if p.skipped else ''}{eta}  {p.current}")
+        line = (
+            f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}"
+            f"{f' (+{p.skipped} done before)' if p.skipped else ''}{eta}  {p.current}"
+        )
         if p.last is not None:
             line += f": {p.last.score:g}/{p.last.max_score:g}"
         if p.failure:
             line += f": FAILED ({p.failure[:80]})"
-        print(("\r\033[K" if tty else "") + line, end="" if tty and p.done < p.total else "\n",
-              file=sys.stderr, flush=True)
+        print(
+            ("\r\033[K" if tty else "") + line,
+            end="" if tty and p.done < p.total else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     return show
 
@@ -186,9 +239,13 @@ def _progress_printer() -> Callable[[batch.Progress], None]:
 def _build(config: Config, use_sandbox: bool, check_only: bool) -> list[str]:
     """build() with the public reference outputs its self-check files embed (trusted solutions:
     sandboxed when possible, as everything that runs notebooks)."""
-    return build(config.path(config.solutions_dir), config.path(config.assignments_dir),
-                 lambda plan: reference_outputs(plan, config.for_assignment(plan.assignment.id), use_sandbox=use_sandbox),
-                 check_only=check_only, assignments=[config.assignment(aid) for aid in ASSIGNMENTS])
+    return build(
+        config.path(config.solutions_dir),
+        config.path(config.assignments_dir),
+        lambda plan: reference_outputs(plan, config.for_assignment(plan.assignment.id), use_sandbox=use_sandbox),
+        check_only=check_only,
+        assignments=[config.assignment(aid) for aid in ASSIGNMENTS],
+    )
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
@@ -216,9 +273,11 @@ def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
     if not (args.results_dir / "results").is_dir():
         raise UsageError(f"{args.results_dir}: no results/ folder; pass the --out folder of `autograder grade`")
     if not (args.results_dir / CODE_DIR).is_dir():
-        raise UsageError(f"{args.results_dir}: no {CODE_DIR}/ folder (code copies are kept by `autograder grade` "
-                         "of a class since this version): regrade the class into it (results are kept, only "
-                         "the copies are written)")
+        raise UsageError(
+            f"{args.results_dir}: no {CODE_DIR}/ folder (code copies are kept by `autograder grade` "
+            "of a class since this version): regrade the class into it (results are kept, only "
+            "the copies are written)"
+        )
     path, reports, skipped = write_report(args.results_dir, config, args.assignment)
     print("\n".join(ranked_lines(reports, args.top)))
     for label, why in skipped:
@@ -249,10 +308,21 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # export's targets carry their own handler (gradescope_cli.py); some read no course
-        run = getattr(args, "run", None) or {"grade": cmd_grade, "check": cmd_check, "build": cmd_build,
-                                              "verify": cmd_verify, "similarity": cmd_similarity}[args.command]
-        config = load_config(find_course(args.course), namespaces=False if getattr(args, "no_namespaces", False)
-                             else None) if getattr(args, "needs_course", True) else None
+        run = (
+            getattr(args, "run", None)
+            or {
+                "grade": cmd_grade,
+                "check": cmd_check,
+                "build": cmd_build,
+                "verify": cmd_verify,
+                "similarity": cmd_similarity,
+            }[args.command]
+        )
+        config = (
+            load_config(find_course(args.course), namespaces=False if getattr(args, "no_namespaces", False) else None)
+            if getattr(args, "needs_course", True)
+            else None
+        )
         return int(run(args, config))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -102,8 +102,13 @@ def cell_events(events: list[dict[str, Any]]) -> dict[int, CellError]:
             cells[index] = CellError(index, CellStatus.SKIPPED)
         elif kind == "end":
             status = _field(event, "status", "error")
-            cells[index] = CellError(index, CellStatus(status if status in EVENT_STATUSES else "error"),
-                                     _field(event, "ename"), _field(event, "evalue"), _field(event, "traceback"))
+            cells[index] = CellError(
+                index,
+                CellStatus(status if status in EVENT_STATUSES else "error"),
+                _field(event, "ename"),
+                _field(event, "evalue"),
+                _field(event, "traceback"),
+            )
     return cells
 
 
@@ -147,8 +152,17 @@ def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
                 key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
                 arrays[key] = flat.reshape(shape, order="F" if fortran else "C")
         return arrays
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, MemoryError, TypeError, KeyError,
-            OverflowError, SyntaxError):
+    except (
+        ValueError,
+        OSError,
+        zipfile.BadZipFile,
+        EOFError,
+        MemoryError,
+        TypeError,
+        KeyError,
+        OverflowError,
+        SyntaxError,
+    ):
         return None
 
 
@@ -204,8 +218,9 @@ def _check_shape(kind: str | None, value: Any) -> None:
     """What the probe writes for this call type; anything else is a forgery the compare step
     must not see (e.g. a 0-d trajectory would crash its feedback)."""
     if kind == "trajectory":
-        if not (isinstance(value, dict) and value and all(
-                isinstance(v, np.ndarray) and v.ndim >= 1 for v in value.values())):
+        if not (
+            isinstance(value, dict) and value and all(isinstance(v, np.ndarray) and v.ndim >= 1 for v in value.values())
+        ):
             raise ValueError("not a trajectory (a history array per state variable)")
 
 
@@ -234,12 +249,18 @@ def _answers(raw: bytes, wanted: set[str]) -> dict[str, Any]:
             continue  # never parsed: unknown entries cost nothing
         values = count_values(text, start, end)
         if end - start > MAX_ANSWER_BYTES or values > MAX_ANSWER_VALUES:
-            found[cid] = Raised("BadOutput", f"the answer is too large for the grader: {end - start:,} bytes and up "
-                                             f"to {values:,} values (at most {MAX_ANSWER_BYTES // 1024**2} MB and "
-                                             f"{MAX_ANSWER_VALUES:,} values per answer; return arrays, not long lists)")
+            found[cid] = Raised(
+                "BadOutput",
+                f"the answer is too large for the grader: {end - start:,} bytes and up "
+                f"to {values:,} values (at most {MAX_ANSWER_BYTES // 1024**2} MB and "
+                f"{MAX_ANSWER_VALUES:,} values per answer; return arrays, not long lists)",
+            )
         elif total + values > MAX_TOTAL_VALUES:
-            found[cid] = Raised("BadOutput", f"the answers of this notebook are too large for the grader together "
-                                             f"(more than {MAX_TOTAL_VALUES:,} values)")
+            found[cid] = Raised(
+                "BadOutput",
+                f"the answers of this notebook are too large for the grader together "
+                f"(more than {MAX_TOTAL_VALUES:,} values)",
+            )
         else:
             total += values
             try:
@@ -277,10 +298,14 @@ def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | Non
                 _check_shape((kinds or {}).get(cid), value)
                 outputs[cid] = CallOutput(value, entry.get("modified_input") is True)
             except (ValueError, RecursionError) as exc:
-                outputs[cid] = CallOutput(Raised("BadOutput", f"the returned value could not be read: "
-                                                              f"{clean_text(exc, 300)}"))
+                outputs[cid] = CallOutput(
+                    Raised("BadOutput", f"the returned value could not be read: {clean_text(exc, 300)}")
+                )
         else:
             err = entry.get("error") if isinstance(entry.get("error"), dict) else {}
-            outputs[cid] = CallOutput(Raised(clean_text(err.get("type", "Error"), 100, one_line=True),
-                                             clean_text(err.get("message", ""), 500)))
+            outputs[cid] = CallOutput(
+                Raised(
+                    clean_text(err.get("type", "Error"), 100, one_line=True), clean_text(err.get("message", ""), 500)
+                )
+            )
     return outputs

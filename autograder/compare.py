@@ -28,8 +28,9 @@ def compare(plan: Plan, student: dict[str, CallOutput], reference: dict[str, Cal
     return [score_question(q, plan, student, reference) for q in plan.assignment.questions]
 
 
-def score_question(question: Question, plan: Plan, student: dict[str, CallOutput],
-                   reference: dict[str, CallOutput]) -> QuestionResult:
+def score_question(
+    question: Question, plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]
+) -> QuestionResult:
     cases = plan.cases[question.id]
     results: list[CaseResult] = []
     feedback: list[str] = []
@@ -42,8 +43,9 @@ def score_question(question: Question, plan: Plan, student: dict[str, CallOutput
         if question.uses_reference:
             expected = reference[cid].value
             if isinstance(expected, Raised) and expected.type in NO_ANSWER:
-                raise InfrastructureError(f"the reference solution gave no answer for {cid}: "
-                                          f"{expected.type}: {expected.message}")
+                raise InfrastructureError(
+                    f"the reference solution gave no answer for {cid}: {expected.type}: {expected.message}"
+                )
         if isinstance(got.value, Raised) and got.value.type in NO_ANSWER:
             kinds.append(got.value.type)
             verdict = Verdict(False, _no_answer_message(question.id, got.value))
@@ -55,13 +57,23 @@ def score_question(question: Question, plan: Plan, student: dict[str, CallOutput
                 picture = picture_data(question.picture, ctx)
         results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))
         if not verdict.passed:
-            feedback.append(_explain(case.public, case.description, verdict.message, case.call, plan.inputs,
-                                     expected, got.value))
+            feedback.append(
+                _explain(case.public, case.description, verdict.message, case.call, plan.inputs, expected, got.value)
+            )
     passed = sum(r.passed for r in results)
     total = len(results)
     score = round(question.points * passed / total, 4) if total else 0.0
-    return QuestionResult(question.id, score, question.points, _status(passed, total, kinds), passed, total,
-                          tuple(_dedupe(feedback)), tuple(results), picture)
+    return QuestionResult(
+        question.id,
+        score,
+        question.points,
+        _status(passed, total, kinds),
+        passed,
+        total,
+        tuple(_dedupe(feedback)),
+        tuple(results),
+        picture,
+    )
 
 
 def _pictured(question: Question, public: bool, description: str) -> bool:
@@ -93,7 +105,9 @@ def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
 
 def _no_answer_message(qid: str, raised: Raised) -> str:
     if raised.type == "Missing":
-        return f"`{qid}` is not defined: did the cell that defines it run without error, and is the name spelled exactly?"
+        return (
+            f"`{qid}` is not defined: did the cell that defines it run without error, and is the name spelled exactly?"
+        )
     return raised.message
 
 
@@ -113,8 +127,9 @@ def _show(value: Any, limit: int = 300) -> str:
     if isinstance(value, dict):
         return "{...}"
     if isinstance(value, (tuple, list)):
-        return ("(" if isinstance(value, tuple) else "[") + _show_items(value) + (
-            ")" if isinstance(value, tuple) else "]")
+        return (
+            ("(" if isinstance(value, tuple) else "[") + _show_items(value) + (")" if isinstance(value, tuple) else "]")
+        )
     return repr(value)[:limit]
 
 
@@ -134,8 +149,9 @@ def _call_detail(call: wire.Call, inputs: dict[str, np.ndarray], expected: Any, 
     return text + f"\n  got:      {_show(got)}"
 
 
-def _explain(public: bool, description: str, message: str, call: Any, inputs: dict[str, np.ndarray],
-             expected: Any, got: Any) -> str:
+def _explain(
+    public: bool, description: str, message: str, call: Any, inputs: dict[str, np.ndarray], expected: Any, got: Any
+) -> str:
     """A failed case's line of feedback: for a public case, the detail its kind has (`DETAILS`);
     other kinds (models, initializers, `Calls`) say it all in their check's message."""
     if not public:
@@ -160,16 +176,21 @@ def _trajectory_detail(call: wire.Trajectory, inputs: dict[str, np.ndarray], exp
         wrong = []
         for name in sorted(expected, key=lambda n: (n != "theta", n)):
             mine = got.get(name)
-            if not isinstance(mine, np.ndarray) or mine.shape != expected[name].shape or not np.allclose(
-                    mine[step], expected[name][step], rtol=1e-6, atol=1e-10):
+            if (
+                not isinstance(mine, np.ndarray)
+                or mine.shape != expected[name].shape
+                or not np.allclose(mine[step], expected[name][step], rtol=1e-6, atol=1e-10)
+            ):
                 wrong.append(name)
         if wrong:
-            lines = [f"\n  start:    {', '.join(f'{k}={v}' for k, v in state.items())}",
-                     f"\n  step {step + 1}:"]
+            lines = [f"\n  start:    {', '.join(f'{k}={v}' for k, v in state.items())}", f"\n  step {step + 1}:"]
             for name in wrong:
                 mine = got.get(name)
-                shown = (_show(mine[step]) if isinstance(mine, np.ndarray) and mine.ndim >= 1 and len(mine) > step
-                         else _show(mine))
+                shown = (
+                    _show(mine[step])
+                    if isinstance(mine, np.ndarray) and mine.ndim >= 1 and len(mine) > step
+                    else _show(mine)
+                )
                 lines.append(f"\n    {name}: expected {_show(expected[name][step])}, got {shown}")
             return "".join(lines)
     return ""

@@ -32,20 +32,20 @@ class Config:
     solutions_dir: Path = Path("solutions")
     assignments_dir: Path = Path("assignments")
     cache_dir: Path = field(default_factory=_default_cache)
-    seed: int | None = None          # None: draw one per grading run and record it
+    seed: int | None = None  # None: draw one per grading run and record it
     memory_mb: int = 3072
     pids: int = 256
     file_size_mb: int = 512
-    disk_mb: int | None = None       # None: twice file_size_mb (all writable folders of one sandbox)
+    disk_mb: int | None = None  # None: twice file_size_mb (all writable folders of one sandbox)
     notebook_seconds: float = 900.0  # the three *_seconds are ceilings: the limits applied are derived
-    cell_seconds: float = 600.0      # from the reference's run (autograder/limits.py), never above these
+    cell_seconds: float = 600.0  # from the reference's run (autograder/limits.py), never above these
     call_seconds: float = 60.0
-    limit_multiple: float = 5.0      # limit = max(floor, multiple x reference time); why 5 and 30: limits.py
+    limit_multiple: float = 5.0  # limit = max(floor, multiple x reference time); why 5 and 30: limits.py
     limit_floor_seconds: float = 30.0
     max_passes: int = 3
     tf_threads: int = 1
     # Instructor settings (autograder/settings.py), validated against the declarations on load:
-    points: Mapping[str, float] = field(default_factory=dict)      # "<assignment>.<question>" -> points
+    points: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> points
     thresholds: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> accuracy
     assignments: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # id -> LIMIT_KEYS overrides
     similarity_threshold: float = 0.4  # pairs flagged in the similarity report (autograder/similarity/pairs.py)
@@ -56,12 +56,19 @@ class Config:
 
     @property
     def limits(self) -> Limits:
-        return Limits(memory_bytes=self.memory_mb * 1024**2, pids=self.pids,
-                      file_size_bytes=self.file_size_mb * 1024**2, notebook_seconds=self.notebook_seconds,
-                      cell_seconds=self.cell_seconds, call_seconds=self.call_seconds,
-                      disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2,
-                      accept_weaker=frozenset(self.accept_weaker), cgroups=self.cgroups,
-                      namespaces=self.namespaces, secrets=(self.path(self.solutions_dir), self.cache_dir))
+        return Limits(
+            memory_bytes=self.memory_mb * 1024**2,
+            pids=self.pids,
+            file_size_bytes=self.file_size_mb * 1024**2,
+            notebook_seconds=self.notebook_seconds,
+            cell_seconds=self.cell_seconds,
+            call_seconds=self.call_seconds,
+            disk_bytes=None if self.disk_mb is None else self.disk_mb * 1024**2,
+            accept_weaker=frozenset(self.accept_weaker),
+            cgroups=self.cgroups,
+            namespaces=self.namespaces,
+            secrets=(self.path(self.solutions_dir), self.cache_dir),
+        )
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() else self.root / value
@@ -82,8 +89,19 @@ class Config:
 
 
 # The limits that bound a run and so can change a score; paths, cache and seed (recorded on its own) cannot.
-HASHED = ("memory_mb", "pids", "file_size_mb", "disk_mb", "notebook_seconds", "cell_seconds", "call_seconds",
-          "limit_multiple", "limit_floor_seconds", "max_passes", "tf_threads")
+HASHED = (
+    "memory_mb",
+    "pids",
+    "file_size_mb",
+    "disk_mb",
+    "notebook_seconds",
+    "cell_seconds",
+    "call_seconds",
+    "limit_multiple",
+    "limit_floor_seconds",
+    "max_passes",
+    "tf_threads",
+)
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -137,8 +155,10 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
             return settings.parse_points(value, named)
         if key == "thresholds":
             return settings.parse_thresholds(value, named)
-        return {aid: {k: _checked(k, v, pyproject, f'[tool.autograder.assignments."{aid}"]') for k, v in limits.items()}
-                for aid, limits in settings.assignment_tables(value, named).items()}
+        return {
+            aid: {k: _checked(k, v, pyproject, f'[tool.autograder.assignments."{aid}"]') for k, v in limits.items()}
+            for aid, limits in settings.assignment_tables(value, named).items()
+        }
     if key in _PATHS:
         if not isinstance(value, (str, Path)):
             raise UsageError(f"{where} must be a path (a string), not {value!r}")
@@ -153,13 +173,16 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
         return value
     if key == "accept_weaker":
         if not isinstance(value, (list, tuple)) or any(v not in PARTS for v in value):
-            raise UsageError(f"{where} must be a list of limits among {', '.join(map(repr, PARTS))} "
-                             f"(those that may run below a cgroup's level), not {value!r}")
+            raise UsageError(
+                f"{where} must be a list of limits among {', '.join(map(repr, PARTS))} "
+                f"(those that may run below a cgroup's level), not {value!r}"
+            )
         return tuple(value)
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise UsageError(f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, "
-                             f"not {value!r}")
+            raise UsageError(
+                f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, not {value!r}"
+            )
         if key == "limit_multiple" and value < 1:  # below 1 the reference solution itself would be cut
             raise UsageError(f"{where} must be at least 1, not {value!r}")
         return float(value)
@@ -182,5 +205,7 @@ def _check_ceilings(config: Config, pyproject: Path | None, global_keys: set[str
         where = f"{pyproject}: {table}" if pyproject else table
         for key in ("cell_seconds", "call_seconds"):
             if keys & {key, "notebook_seconds"} and getattr(own, key) > own.notebook_seconds:
-                raise UsageError(f"{where} {key} = {getattr(own, key):g} is above notebook_seconds = "
-                                 f"{own.notebook_seconds:g}: the run would be cut before; raise notebook_seconds too")
+                raise UsageError(
+                    f"{where} {key} = {getattr(own, key):g} is above notebook_seconds = "
+                    f"{own.notebook_seconds:g}: the run would be cut before; raise notebook_seconds too"
+                )

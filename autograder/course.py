@@ -46,8 +46,9 @@ def installed_courses() -> list[Path]:
     return [Path(__file__).resolve().parent.parent, Path(sys.prefix) / "share" / "dnn-grader"]
 
 
-def find_course(explicit: Path | None = None, *, cwd: Path | None = None,
-                environ: Mapping[str, str] | None = None) -> Path:
+def find_course(
+    explicit: Path | None = None, *, cwd: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
     """The course folder (resolved), or a UsageError that lists what was tried."""
     environ = os.environ if environ is None else environ
     cwd = (cwd or Path.cwd()).resolve()
@@ -67,5 +68,7 @@ def find_course(explicit: Path | None = None, *, cwd: Path | None = None,
         if is_course(folder):
             return folder
         tried.append(f"the installed course {folder}")
-    raise UsageError("no course found (solutions/ and [tool.autograder]); tried --course, "
-                     f"${ENV}, " + ", ".join(tried) + ". Pass --course DIR.")
+    raise UsageError(
+        "no course found (solutions/ and [tool.autograder]); tried --course, "
+        f"${ENV}, " + ", ".join(tried) + ". Pass --course DIR."
+    )

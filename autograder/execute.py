@@ -32,9 +32,14 @@ from .sandbox import nonamespace
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 # What the sandbox runs, copied flat into in/runtime/: the runtime, the wire it shares with the grader,
 # and the call handlers kept beside the question module that needs them (questions/*_calls.py).
-RUNTIME_FILES = (*(RUNTIME_DIR / name for name in ("supervisor.py", "runner.py", "processes.py", "probe.py", "safe.py",
-                                                   "handlers.py", "npz.py")),
-                 Path(__file__).parent / "wire.py", *sorted((Path(__file__).parent / "questions").glob("*_calls.py")))
+RUNTIME_FILES = (
+    *(
+        RUNTIME_DIR / name
+        for name in ("supervisor.py", "runner.py", "processes.py", "probe.py", "safe.py", "handlers.py", "npz.py")
+    ),
+    Path(__file__).parent / "wire.py",
+    *sorted((Path(__file__).parent / "questions").glob("*_calls.py")),
+)
 EVENTS_FILE = "events.json"  # written beside kept outputs
 DATA_MODULE = Path(__file__).parent / "data.py"
 JOB = "/job"
@@ -73,8 +78,11 @@ def _env(job_root: str, data: bool, tf_threads: int) -> dict[str, str]:
         "PATH": "/usr/bin:/bin",
     }
     if tf_threads > 0:
-        env |= {"TF_NUM_INTRAOP_THREADS": str(tf_threads), "TF_NUM_INTEROP_THREADS": str(tf_threads),
-                "OMP_NUM_THREADS": str(tf_threads)}
+        env |= {
+            "TF_NUM_INTRAOP_THREADS": str(tf_threads),
+            "TF_NUM_INTEROP_THREADS": str(tf_threads),
+            "OMP_NUM_THREADS": str(tf_threads),
+        }
     if data:
         env["FASHION_MNIST_DIR"] = f"{job_root}/data"
     return env
@@ -100,9 +108,12 @@ def _layout(root: Path, job: Job, uid: int | None) -> None:
 
 def _mounts(root: Path, data_dir: Path | None) -> list[sandbox.Mount]:
     mounts = sandbox.python_mounts()
-    mounts += [sandbox.Mount(root / "in", f"{JOB}/in"), sandbox.Mount(root / "lib", f"{JOB}/lib"),
-               sandbox.Mount(root / "out", f"{JOB}/out", writable=True),
-               sandbox.Mount(root / "work", f"{JOB}/work", writable=True)]
+    mounts += [
+        sandbox.Mount(root / "in", f"{JOB}/in"),
+        sandbox.Mount(root / "lib", f"{JOB}/lib"),
+        sandbox.Mount(root / "out", f"{JOB}/out", writable=True),
+        sandbox.Mount(root / "work", f"{JOB}/work", writable=True),
+    ]
     if data_dir is not None:
         mounts.append(sandbox.Mount(data_dir, f"{JOB}/data"))
     return mounts
@@ -145,9 +156,17 @@ def _masked() -> list[Path]:
     return hidden
 
 
-def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int, tf_threads: int,
-        scratch: Path | None = None, keep_outputs: Path | None = None,
-        time_limits: TimeLimits | None = None) -> tuple[Execution, dict[str, CallOutput]]:
+def run(
+    job: Job,
+    limits: sandbox.Limits,
+    *,
+    use_sandbox: bool,
+    max_passes: int,
+    tf_threads: int,
+    scratch: Path | None = None,
+    keep_outputs: Path | None = None,
+    time_limits: TimeLimits | None = None,
+) -> tuple[Execution, dict[str, CallOutput]]:
     """Execute the job; always returns what happened and one output per call, whatever the notebook
     does. A pass that ends before the probe finished is run again without the item to blame, at most
     `max_passes` passes (the policy: `rerun`). `time_limits` is where `limits`' wall-clock values
@@ -167,8 +186,17 @@ def run(job: Job, limits: sandbox.Limits, *, use_sandbox: bool, max_passes: int,
             _without_namespaces(tmp, uid, limits)
         while books.passes < max_passes:
             root, log = tmp / f"pass{books.passes + 1}", tmp / f"log{books.passes + 1}.txt"
-            outcome, events = _one_pass(job, root, log, books, limits, uid, use_sandbox=use_sandbox,
-                                        namespaces=namespaces, tf_threads=tf_threads)
+            outcome, events = _one_pass(
+                job,
+                root,
+                log,
+                books,
+                limits,
+                uid,
+                use_sandbox=use_sandbox,
+                namespaces=namespaces,
+                tf_threads=tf_threads,
+            )
             books.count(outcome, events)
             # Outputs count only from a run the supervisor saw finish: a cell that writes forged
             # outputs and exits leaves the protocol unfinished (red-team finding 1).
@@ -194,7 +222,7 @@ class _Books:
     killed: bool = False
     memory_exceeded: bool = False
     passes: int = 0
-    skip: list[str] = field(default_factory=list)   # items the next pass does not run
+    skip: list[str] = field(default_factory=list)  # items the next pass does not run
     stuck: list[str] = field(default_factory=list)  # those of them that ended a pass (the probe says so)
     cells: dict[int, CellError] = field(default_factory=dict)
     isolation: Isolation | None = None  # the first pass's (every pass is set up alike)
@@ -215,38 +243,70 @@ class _Books:
         self.skip += rerun.skips_after(item, call_ids, self.skip)
         self.stuck.append(item)
         if item.startswith("cell:"):
-            index = int(item[len("cell:"):])
+            index = int(item[len("cell:") :])
             self.cells[index] = rerun.blamed_cell(index, outcome, self.cells.get(index), limits)
 
     def execution(self, time_limits: TimeLimits | None) -> Execution:
         errors = tuple(cell for _, cell in sorted(self.cells.items()) if cell.status.failed)
-        return Execution(seconds=round(self.seconds, 3), timed_out=self.timed_out, killed=self.killed,
-                         memory_exceeded=self.memory_exceeded or any(e.ename == "MemoryError" for e in errors),
-                         passes=self.passes, skipped=tuple(self.skip), cell_errors=errors, limits=time_limits,
-                         isolation=self.isolation, log_tail=self.log_tail)
+        return Execution(
+            seconds=round(self.seconds, 3),
+            timed_out=self.timed_out,
+            killed=self.killed,
+            memory_exceeded=self.memory_exceeded or any(e.ename == "MemoryError" for e in errors),
+            passes=self.passes,
+            skipped=tuple(self.skip),
+            cell_errors=errors,
+            limits=time_limits,
+            isolation=self.isolation,
+            log_tail=self.log_tail,
+        )
 
 
-def _one_pass(job: Job, root: Path, log: Path, books: _Books, limits: sandbox.Limits, uid: int | None, *,
-              use_sandbox: bool, namespaces: bool, tf_threads: int) -> tuple[sandbox.RunOutcome, list[dict[str, Any]]]:
+def _one_pass(
+    job: Job,
+    root: Path,
+    log: Path,
+    books: _Books,
+    limits: sandbox.Limits,
+    uid: int | None,
+    *,
+    use_sandbox: bool,
+    namespaces: bool,
+    tf_threads: int,
+) -> tuple[sandbox.RunOutcome, list[dict[str, Any]]]:
     """Lay out a fresh job folder, run the notebook once without the items `books` skips, and
     return what the sandbox saw with the events of this job's own items."""
     root.mkdir()
     _layout(root, job, uid)
     if job.data_dir is not None and not namespaces:
         nonamespace.share_data(job.data_dir, root / "data")  # the cache holding it is closed to the uid
-    spec = {"cells": [{"index": c.index, "source": c.source} for c in job.cells], "skip": books.skip,
-            "stuck": books.stuck, "cell_seconds": limits.cell_seconds, "call_seconds": limits.call_seconds,
-            "sandboxed": use_sandbox}
+    spec = {
+        "cells": [{"index": c.index, "source": c.source} for c in job.cells],
+        "skip": books.skip,
+        "stuck": books.stuck,
+        "cell_seconds": limits.cell_seconds,
+        "call_seconds": limits.call_seconds,
+        "sandboxed": use_sandbox,
+    }
     (root / "in" / "cells.json").write_text(json.dumps(spec))
     job_root = JOB if namespaces else str(root)
     python = [sys.executable, "-s"]
-    runner = sandbox.as_user([*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"],
-                             sandbox=use_sandbox, uid=uid)
+    runner = sandbox.as_user(
+        [*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"], sandbox=use_sandbox, uid=uid
+    )
     argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
-    outcome = sandbox.run(argv, mounts=_mounts(root, job.data_dir), env=_env(job_root, job.data_dir is not None, tf_threads),
-                          cwd=f"{job_root}/work", limits=limits, log_file=log, sandbox=namespaces,
-                          masked=_masked() if namespaces else (), item_seconds=lambda item: _item_seconds(item, limits),
-                          uid=uid)
+    outcome = sandbox.run(
+        argv,
+        mounts=_mounts(root, job.data_dir),
+        env=_env(job_root, job.data_dir is not None, tf_threads),
+        cwd=f"{job_root}/work",
+        limits=limits,
+        log_file=log,
+        sandbox=namespaces,
+        masked=_masked() if namespaces else (),
+        item_seconds=lambda item: _item_seconds(item, limits),
+        uid=uid,
+    )
     # Events come from the supervisor's socket only (a file the notebook can write is never read);
     # only items of this job count.
     known = job.items | {"supervisor"}

@@ -28,12 +28,22 @@ def resolve_assignment(submission: Path, stamped: str | None, explicit: str | No
     for candidate in (explicit, stamped, assignment_from_name(submission.name, list(ASSIGNMENTS))):
         if candidate:
             return get_assignment(candidate).id
-    raise UsageError(f"{submission.name}: cannot tell which assignment this is (no autograder metadata, "
-                     f"no id in the file name); pass --assignment, one of: {', '.join(ASSIGNMENTS)}")
+    raise UsageError(
+        f"{submission.name}: cannot tell which assignment this is (no autograder metadata, "
+        f"no id in the file name); pass --assignment, one of: {', '.join(ASSIGNMENTS)}"
+    )
 
 
-def grade(submission: Path, config: Config, *, assignment_id: str | None = None, seed: int | None = None,
-          use_sandbox: bool = True, student: str | None = None, public_only: bool = False) -> Result:
+def grade(
+    submission: Path,
+    config: Config,
+    *,
+    assignment_id: str | None = None,
+    seed: int | None = None,
+    use_sandbox: bool = True,
+    student: str | None = None,
+    public_only: bool = False,
+) -> Result:
     """Grade one notebook; `public_only` is `autograder check`, the student's own check: the public
     cases only (the self-check's), seed 0, no hidden case run or shown."""
     # load
@@ -50,8 +60,11 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
     config = config.for_assignment(assignment_id)
     seed = seeds.choose(seed, config.seed, public_only=public_only)
     if nb is None:
-        return replace(_unreadable(submission, student, assignment, seed, use_sandbox, unreadable),
-                       submission_sha256=digest, settings_hash=settings_hash)
+        return replace(
+            _unreadable(submission, student, assignment, seed, use_sandbox, unreadable),
+            submission_sha256=digest,
+            settings_hash=settings_hash,
+        )
 
     # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible),
     # time limits from the solution's own times (limits.py)
@@ -62,16 +75,31 @@ def grade(submission: Path, config: Config, *, assignment_id: str | None = None,
 
     # execute + collect (sandbox)
     job = execute.Job(code_cells(nb), plan.calls(), plan.inputs, submission, data_dir)
-    execution, outputs = execute.run(job, limits.applied(config, time_limits), use_sandbox=use_sandbox,
-                                     max_passes=config.max_passes, tf_threads=config.tf_threads, time_limits=time_limits)
+    execution, outputs = execute.run(
+        job,
+        limits.applied(config, time_limits),
+        use_sandbox=use_sandbox,
+        max_passes=config.max_passes,
+        tf_threads=config.tf_threads,
+        time_limits=time_limits,
+    )
 
     # compare (trusted) + report
     questions = compare(plan, outputs, reference)
     return Result(
-        assignment=assignment.id, submission=submission.name, student=student,
-        score=round(sum(q.score for q in questions), 4), max_score=assignment.max_score, seed=seed,
-        grader_version=__version__, sandboxed=use_sandbox, questions=tuple(questions), execution=execution,
-        submission_sha256=digest, settings_hash=settings_hash, isolation=execution.isolation,
+        assignment=assignment.id,
+        submission=submission.name,
+        student=student,
+        score=round(sum(q.score for q in questions), 4),
+        max_score=assignment.max_score,
+        seed=seed,
+        grader_version=__version__,
+        sandboxed=use_sandbox,
+        questions=tuple(questions),
+        execution=execution,
+        submission_sha256=digest,
+        settings_hash=settings_hash,
+        isolation=execution.isolation,
     )
 
 
@@ -96,9 +124,20 @@ def prepare_assignment(assignment_id: str, seed: int, config: Config, use_sandbo
     reference_timing(assignment, config, use_sandbox=use_sandbox)
 
 
-def _unreadable(submission: Path, student: str, assignment: Assignment, seed: int, sandboxed: bool,
-                why: str) -> Result:
-    questions = tuple(QuestionResult(q.id, 0.0, q.points, QuestionStatus.ERROR, 0, 0, (why,)) for q in assignment.questions)
-    return Result(assignment=assignment.id, submission=submission.name, student=student, score=0.0,
-                  max_score=assignment.max_score, seed=seed, grader_version=__version__, sandboxed=sandboxed,
-                  questions=questions, execution=None, error=why)
+def _unreadable(submission: Path, student: str, assignment: Assignment, seed: int, sandboxed: bool, why: str) -> Result:
+    questions = tuple(
+        QuestionResult(q.id, 0.0, q.points, QuestionStatus.ERROR, 0, 0, (why,)) for q in assignment.questions
+    )
+    return Result(
+        assignment=assignment.id,
+        submission=submission.name,
+        student=student,
+        score=0.0,
+        max_score=assignment.max_score,
+        seed=seed,
+        grader_version=__version__,
+        sandboxed=sandboxed,
+        questions=questions,
+        execution=None,
+        error=why,
+    )

@@ -49,6 +49,7 @@ VISIBLE, AFTER_PUBLISHED, HIDDEN = "visible", "after_published", "hidden"
 # Result -> results.json
 # --------------------------------------------------------------------------------------------
 
+
 def to_gradescope(result: Result) -> dict[str, Any]:
     """Gradescope's results.json for one graded submission (see the module docstring)."""
     if result.error:
@@ -57,10 +58,15 @@ def to_gradescope(result: Result) -> dict[str, Any]:
     for question in result.questions:
         tests += _question_tests(question)
     has_hidden = any(t["visibility"] != VISIBLE for t in tests)
-    lines = [f"{result.assignment}: " + (
-        "public cases below; hidden cases (other shapes, dtypes, magnitudes, seeds) count too, their "
-        "results are shown when grades are published." if has_hidden
-        else f"{_num(result.score)} / {_num(result.max_score)} points.")]
+    lines = [
+        f"{result.assignment}: "
+        + (
+            "public cases below; hidden cases (other shapes, dtypes, magnitudes, seeds) count too, their "
+            "results are shown when grades are published."
+            if has_hidden
+            else f"{_num(result.score)} / {_num(result.max_score)} points."
+        )
+    ]
     if not result.sandboxed:
         lines.append("Note: graded WITHOUT the bubblewrap sandbox (it cannot run in this container).")
     if result.isolation is not None:
@@ -72,7 +78,7 @@ def to_gradescope(result: Result) -> dict[str, Any]:
         "score": result.score,
         "output": "\n".join(lines),
         "visibility": VISIBLE,
-        "stdout_visibility": HIDDEN,   # the grader's log prints every score, hidden ones included
+        "stdout_visibility": HIDDEN,  # the grader's log prints every score, hidden ones included
         "tests": tests,
     }
     if result.execution is not None:
@@ -82,8 +88,13 @@ def to_gradescope(result: Result) -> dict[str, Any]:
 
 def failure(reason: str) -> dict[str, Any]:
     """results.json when there is no result to convert (no notebook, grader failure): score 0."""
-    return {"score": 0.0, "output": f"This submission was not graded: {reason}", "visibility": VISIBLE,
-            "stdout_visibility": HIDDEN, "tests": []}
+    return {
+        "score": 0.0,
+        "output": f"This submission was not graded: {reason}",
+        "visibility": VISIBLE,
+        "stdout_visibility": HIDDEN,
+        "tests": [],
+    }
 
 
 def _question_tests(q: QuestionResult) -> list[dict[str, Any]]:
@@ -96,9 +107,17 @@ def _question_tests(q: QuestionResult) -> list[dict[str, Any]]:
         only_hidden = bool(hidden)
         kind = "hidden" if only_hidden else "public"
         passed = sum(c.passed for c in q.cases)
-        head = (f"{passed}/{len(q.cases)} {kind} cases passed" if q.cases else f"status: {q.status}")
-        return [_test(f"{q.id} ({kind} cases)" if q.cases else q.id, q.score, q.max_score,
-                      q.status == QuestionStatus.PASSED, [head, *q.feedback], AFTER_PUBLISHED if only_hidden else VISIBLE)]
+        head = f"{passed}/{len(q.cases)} {kind} cases passed" if q.cases else f"status: {q.status}"
+        return [
+            _test(
+                f"{q.id} ({kind} cases)" if q.cases else q.id,
+                q.score,
+                q.max_score,
+                q.status == QuestionStatus.PASSED,
+                [head, *q.feedback],
+                AFTER_PUBLISHED if only_hidden else VISIBLE,
+            )
+        ]
     total = len(q.cases)
     public_passed = sum(c.passed for c in public)
     hidden_passed = sum(c.passed for c in hidden)
@@ -114,16 +133,23 @@ def _question_tests(q: QuestionResult) -> list[dict[str, Any]]:
         public_score = public_max if public_passed == len(public) else round(q.max_score * public_passed / total, 4)
         public_score = min(public_score, q.score)
         hidden_score = _clamp(q.score - public_score, hidden_max)
-    public_output = [f"{public_passed}/{len(public)} public cases passed",
-                     *public_feedback,
-                     f"(this question also has {len(hidden)} hidden case{'s' if len(hidden) > 1 else ''} worth "
-                     f"{_num(hidden_max)} points; they are shown when grades are published)"]
+    public_output = [
+        f"{public_passed}/{len(public)} public cases passed",
+        *public_feedback,
+        f"(this question also has {len(hidden)} hidden case{'s' if len(hidden) > 1 else ''} worth "
+        f"{_num(hidden_max)} points; they are shown when grades are published)",
+    ]
     hidden_output = [f"{hidden_passed}/{len(hidden)} hidden cases passed", *other_feedback]
     return [
-        _test(f"{q.id} (public cases)", public_score, public_max, public_passed == len(public), public_output,
-              VISIBLE),
-        _test(f"{q.id} (hidden cases)", hidden_score, hidden_max, hidden_passed == len(hidden), hidden_output,
-              AFTER_PUBLISHED),
+        _test(f"{q.id} (public cases)", public_score, public_max, public_passed == len(public), public_output, VISIBLE),
+        _test(
+            f"{q.id} (hidden cases)",
+            hidden_score,
+            hidden_max,
+            hidden_passed == len(hidden),
+            hidden_output,
+            AFTER_PUBLISHED,
+        ),
     ]
 
 
@@ -132,8 +158,14 @@ def _clamp(value: float, top: float) -> float:
 
 
 def _test(name: str, score: float, max_score: float, passed: bool, lines: list[str], visibility: str) -> dict[str, Any]:
-    return {"name": name, "score": score, "max_score": max_score, "status": "passed" if passed else "failed",
-            "output": "\n\n".join(lines), "visibility": visibility}
+    return {
+        "name": name,
+        "score": score,
+        "max_score": max_score,
+        "status": "passed" if passed else "failed",
+        "output": "\n\n".join(lines),
+        "visibility": visibility,
+    }
 
 
 def _unreadable(result: Result) -> dict[str, Any]:

@@ -45,37 +45,62 @@ def add_gradescope_targets(targets: argparse._SubParsersAction) -> None:
     """The `export` targets for Gradescope, each with `run` (its handler) and `needs_course`."""
     gs = targets.add_parser("gradescope", help="Gradescope autograder zip (setup.sh, run_autograder)")
     gs.add_argument("--out", type=Path, default=Path("autograder.zip"))
-    gs.add_argument("--assignment", choices=sorted(ASSIGNMENTS),
-                    help="grade every submission as this assignment (recommended: one Gradescope assignment each)")
-    gs.add_argument("--timeout-minutes", type=int, default=DEFAULT_TIMEOUT_MINUTES,
-                    help="the autograder timeout you set in Gradescope (default %(default)s, at most 40): the "
-                         "limits are sized so that a submission with every rerun fits")
-    gs.add_argument("--memory-mb", type=int, default=DEFAULT_CONTAINER_MB,
-                    help="the container memory you pick in Gradescope (default %(default)s)")
-    gs.add_argument("--seed", type=int, help="the hidden-case seed of every submission (default: the config's, "
-                                             "else a fresh one); its reference is computed once in setup.sh")
-    gs.add_argument("--allow-unsandboxed", action="store_true",
-                    help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
-                         "then read solutions/ and forge its score); default: such submissions score 0 with a message")
+    gs.add_argument(
+        "--assignment",
+        choices=sorted(ASSIGNMENTS),
+        help="grade every submission as this assignment (recommended: one Gradescope assignment each)",
+    )
+    gs.add_argument(
+        "--timeout-minutes",
+        type=int,
+        default=DEFAULT_TIMEOUT_MINUTES,
+        help="the autograder timeout you set in Gradescope (default %(default)s, at most 40): the "
+        "limits are sized so that a submission with every rerun fits",
+    )
+    gs.add_argument(
+        "--memory-mb",
+        type=int,
+        default=DEFAULT_CONTAINER_MB,
+        help="the container memory you pick in Gradescope (default %(default)s)",
+    )
+    gs.add_argument(
+        "--seed",
+        type=int,
+        help="the hidden-case seed of every submission (default: the config's, "
+        "else a fresh one); its reference is computed once in setup.sh",
+    )
+    gs.add_argument(
+        "--allow-unsandboxed",
+        action="store_true",
+        help="if bubblewrap cannot run in Gradescope's container, grade without it (a notebook could "
+        "then read solutions/ and forge its score); default: such submissions score 0 with a message",
+    )
     gs.set_defaults(run=_zip, needs_course=True)
 
-    level = targets.add_parser("gradescope-level", help="(the zip's scripts) print the isolation level this "
-                                                        "machine allows: " + " | ".join(LEVELS))
+    level = targets.add_parser(
+        "gradescope-level",
+        help="(the zip's scripts) print the isolation level this machine allows: " + " | ".join(LEVELS),
+    )
     level.set_defaults(run=_level, needs_course=False)
 
-    prepare = targets.add_parser("gradescope-prepare", help="(setup.sh) compute the reference outputs and times "
-                                                            "for the seed fixed in the course's pyproject.toml")
+    prepare = targets.add_parser(
+        "gradescope-prepare",
+        help="(setup.sh) compute the reference outputs and times for the seed fixed in the course's pyproject.toml",
+    )
     prepare.add_argument("--no-namespaces", action="store_true", help="at the no-namespace level")
     prepare.set_defaults(run=_prepare, needs_course=True)
 
-    results = targets.add_parser("gradescope-results", help="(run_autograder) convert a result JSON of "
-                                                            "`autograder grade` to Gradescope's results.json")
+    results = targets.add_parser(
+        "gradescope-results",
+        help="(run_autograder) convert a result JSON of `autograder grade` to Gradescope's results.json",
+    )
     results.add_argument("result", type=Path)
     results.add_argument("results_json", type=Path)
     results.set_defaults(run=_results, needs_course=False)
 
-    fail = targets.add_parser("gradescope-failure", help="(run_autograder) write a results.json that scores 0 "
-                                                         "with this reason")
+    fail = targets.add_parser(
+        "gradescope-failure", help="(run_autograder) write a results.json that scores 0 with this reason"
+    )
     fail.add_argument("results_json", type=Path)
     fail.add_argument("reason")
     fail.set_defaults(run=_failure, needs_course=False)
@@ -84,8 +109,9 @@ def add_gradescope_targets(targets: argparse._SubParsersAction) -> None:
 def _zip(args: argparse.Namespace, config: Config) -> int:
     seed = seeds.choose(args.seed, config.seed)
     settings = sized(config, timeout_minutes=args.timeout_minutes, container_mb=args.memory_mb, seed=seed)
-    path = build_autograder_zip(args.out, config.root, assignment=args.assignment,
-                                allow_unsandboxed=args.allow_unsandboxed, settings=settings)
+    path = build_autograder_zip(
+        args.out, config.root, assignment=args.assignment, allow_unsandboxed=args.allow_unsandboxed, settings=settings
+    )
     print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment, with:")
     for line in settings.instructions():
         print(f"  {line}")
@@ -113,8 +139,10 @@ def _prepare(args: argparse.Namespace, config: Config) -> int:
     from .grade import prepare_assignment
 
     if config.seed is None:
-        raise UsageError(f"no seed in [tool.autograder] of {config.root}: nothing to prepare once "
-                         "(the zip of `autograder export gradescope` always fixes one)")
+        raise UsageError(
+            f"no seed in [tool.autograder] of {config.root}: nothing to prepare once "
+            "(the zip of `autograder export gradescope` always fixes one)"
+        )
     fixed = zip_assignment(config.root / "run_autograder")
     solutions = config.path(config.solutions_dir)
     wanted = [fixed] if fixed else [a for a in ASSIGNMENTS if (solutions / f"{a}.ipynb").is_file()]
@@ -139,8 +167,13 @@ def _results(args: argparse.Namespace, config: None) -> int:
     try:
         result = Result.from_dict(json.loads(args.result.read_text()))
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        _write(args.results_json, failure("the autograder could not read its own result. This is not a problem "
-                                          "with your notebook; please tell your instructor."))
+        _write(
+            args.results_json,
+            failure(
+                "the autograder could not read its own result. This is not a problem "
+                "with your notebook; please tell your instructor."
+            ),
+        )
         raise InfrastructureError(f"cannot read the result {args.result}: {exc}") from exc
     _write(args.results_json, to_gradescope(result))
     return 0

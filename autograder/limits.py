@@ -54,9 +54,9 @@ from .sandbox import Limits
 class Timing:
     """How long the reference solution took, graded as a submission would be, on this machine."""
 
-    total: float               # the whole sandboxed run, seconds
-    cells: dict[str, float]    # "cell:<index>" -> seconds
-    calls: dict[str, float]    # "probe:<call id>" -> seconds
+    total: float  # the whole sandboxed run, seconds
+    cells: dict[str, float]  # "cell:<index>" -> seconds
+    calls: dict[str, float]  # "probe:<call id>" -> seconds
 
     @property
     def longest_cell(self) -> float:
@@ -74,8 +74,11 @@ class Timing:
         """Raises ValueError on anything but what `to_json` writes (a damaged cache entry)."""
         try:
             doc = json.loads(text)
-            timing = Timing(float(doc["total"]), {str(k): float(v) for k, v in doc["cells"].items()},
-                            {str(k): float(v) for k, v in doc["calls"].items()})
+            timing = Timing(
+                float(doc["total"]),
+                {str(k): float(v) for k, v in doc["cells"].items()},
+                {str(k): float(v) for k, v in doc["calls"].items()},
+            )
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a timing record: {exc}") from None
         return timing
@@ -99,8 +102,11 @@ def item_seconds(events: list[dict[str, Any]]) -> dict[str, float]:
 
 def timing_from_events(total: float, events: list[dict[str, Any]]) -> Timing:
     seconds = item_seconds(events)
-    return Timing(round(total, 3), {k: v for k, v in seconds.items() if k.startswith("cell:")},
-                  {k: v for k, v in seconds.items() if k.startswith("probe:")})
+    return Timing(
+        round(total, 3),
+        {k: v for k, v in seconds.items() if k.startswith("cell:")},
+        {k: v for k, v in seconds.items() if k.startswith("probe:")},
+    )
 
 
 def derive(timing: Timing, config: Config) -> TimeLimits:
@@ -111,15 +117,26 @@ def derive(timing: Timing, config: Config) -> TimeLimits:
         return round(float(min(ceiling, max(floor, multiple * reference))), 1)
 
     cell = limit(timing.longest_cell, config.cell_seconds)
-    notebook = round(float(min(config.notebook_seconds, max(limit(timing.total, config.notebook_seconds),
-                                                            cell + floor))), 1)
-    return TimeLimits(notebook_seconds=notebook, cell_seconds=cell,
-                      call_seconds=limit(timing.longest_call, config.call_seconds),
-                      reference_total=timing.total, reference_cell=timing.longest_cell,
-                      reference_call=timing.longest_call, multiple=multiple, floor_seconds=floor)
+    notebook = round(
+        float(min(config.notebook_seconds, max(limit(timing.total, config.notebook_seconds), cell + floor))), 1
+    )
+    return TimeLimits(
+        notebook_seconds=notebook,
+        cell_seconds=cell,
+        call_seconds=limit(timing.longest_call, config.call_seconds),
+        reference_total=timing.total,
+        reference_cell=timing.longest_cell,
+        reference_call=timing.longest_call,
+        multiple=multiple,
+        floor_seconds=floor,
+    )
 
 
 def applied(config: Config, limits: TimeLimits) -> Limits:
     """The sandbox's limits: the config's, with the derived wall-clock limits in place of the ceilings."""
-    return dataclasses.replace(config.limits, notebook_seconds=limits.notebook_seconds,
-                               cell_seconds=limits.cell_seconds, call_seconds=limits.call_seconds)
+    return dataclasses.replace(
+        config.limits,
+        notebook_seconds=limits.notebook_seconds,
+        cell_seconds=limits.cell_seconds,
+        call_seconds=limits.call_seconds,
+    )

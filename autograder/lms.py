@@ -123,4 +123,3 @@ def parse_moodle(parts: tuple[str, ...]) -> LmsName | None:
         blind = name.casefold() == _BLIND
         return LmsName("moodle_blind" if blind else "moodle", name, m["id"], nfc(inner))
     return None
-

@@ -17,8 +17,8 @@ import nbformat
 
 from .errors import SubmissionUnreadable
 
-META_KEY = "autograder"          # notebook.metadata[META_KEY] = {"assignment": id, ...}
-TAG_TRAIN = "train"              # given cells that load data or train models (skipped by the reference run)
+META_KEY = "autograder"  # notebook.metadata[META_KEY] = {"assignment": id, ...}
+TAG_TRAIN = "train"  # given cells that load data or train models (skipped by the reference run)
 TAG_SELF_CHECK = "autograder-self-check"  # cells inserted by build; never run while grading
 MAX_NOTEBOOK_BYTES = 200 * 1024**2
 
@@ -38,8 +38,9 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     if size == 0:
         raise SubmissionUnreadable(f"{path.name}: the file is empty")
     if size > MAX_NOTEBOOK_BYTES:
-        raise SubmissionUnreadable(f"{path.name}: {size / 1024**2:.0f} MB is larger than the "
-                                   f"{MAX_NOTEBOOK_BYTES // 1024**2} MB limit")
+        raise SubmissionUnreadable(
+            f"{path.name}: {size / 1024**2:.0f} MB is larger than the {MAX_NOTEBOOK_BYTES // 1024**2} MB limit"
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")  # a byte-order mark (some Windows editors add one) is not damage

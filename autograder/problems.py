@@ -53,21 +53,35 @@ def problems(result: Result) -> list[Problem]:
     timed_out = (ex is not None and ex.timed_out) or bool(stuck) or bool(call_timeouts)
     killed = bool(died) or (ex is not None and ex.killed and not timed_out)
     if timed_out:
-        found.append(Problem(ProblemKind.TIMED_OUT, tuple(
-            (["the notebook exceeded its total time limit"] if ex is not None and ex.timed_out else [])
-            + [f"{cell_label(i)} did not finish in time" for i in stuck]
-            + [f"calling {qid} did not finish in time" for qid in call_timeouts]
-            + ([] if killed else rerun))))
+        found.append(
+            Problem(
+                ProblemKind.TIMED_OUT,
+                tuple(
+                    (["the notebook exceeded its total time limit"] if ex is not None and ex.timed_out else [])
+                    + [f"{cell_label(i)} did not finish in time" for i in stuck]
+                    + [f"calling {qid} did not finish in time" for qid in call_timeouts]
+                    + ([] if killed else rerun)
+                ),
+            )
+        )
     if ex is not None and ex.memory_exceeded:
         found.append(Problem(ProblemKind.OUT_OF_MEMORY, ("the notebook used more memory than allowed",)))
     if killed:
-        found.append(Problem(ProblemKind.KILLED, tuple(
-            [f"the Python process died in {cell_label(i)}" for i in died] or ["the Python process was killed"])
-            + tuple(rerun)))
+        found.append(
+            Problem(
+                ProblemKind.KILLED,
+                tuple(
+                    [f"the Python process died in {cell_label(i)}" for i in died] or ["the Python process was killed"]
+                )
+                + tuple(rerun),
+            )
+        )
     raised = cells(CellStatus.ERROR)
     if raised:
-        details = [f"{cell_label(e.cell)}: {e.ename or 'error'}" + (f": {_short(e.evalue)}" if e.evalue else "")
-                   for e in raised]
+        details = [
+            f"{cell_label(e.cell)}: {e.ename or 'error'}" + (f": {_short(e.evalue)}" if e.evalue else "")
+            for e in raised
+        ]
         if len(details) > MAX_DETAILS:
             details = details[:MAX_DETAILS] + [f"and {len(details) - MAX_DETAILS} more"]
         found.append(Problem(ProblemKind.FAILED_TO_RUN, tuple(details)))

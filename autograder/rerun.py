@@ -26,8 +26,14 @@ def culprit(outcome: RunOutcome, known_items: Collection[str], skipped: Collecti
     started, even if it claimed its own end before the run died (a cell may print a forged end
     event, then exit). Only the job's own items count (the notebook can invent names), and never
     one already skipped (a rerun must make progress)."""
-    return next((item for item in (outcome.stuck_item, outcome.last_item, outcome.last_started)
-                 if item in known_items and item not in skipped), None)
+    return next(
+        (
+            item
+            for item in (outcome.stuck_item, outcome.last_item, outcome.last_started)
+            if item in known_items and item not in skipped
+        ),
+        None,
+    )
 
 
 def skips_after(item: str, call_ids: Sequence[str], skipped: Collection[str]) -> list[str]:
@@ -37,9 +43,12 @@ def skips_after(item: str, call_ids: Sequence[str], skipped: Collection[str]) ->
     question, not every later one."""
     new = [item]
     if item.startswith("probe:"):
-        question = item[len("probe:"):].split("/", 1)[0]
-        new += [f"probe:{cid}" for cid in call_ids
-                if cid.split("/", 1)[0] == question and f"probe:{cid}" not in skipped and f"probe:{cid}" != item]
+        question = item[len("probe:") :].split("/", 1)[0]
+        new += [
+            f"probe:{cid}"
+            for cid in call_ids
+            if cid.split("/", 1)[0] == question and f"probe:{cid}" not in skipped and f"probe:{cid}" != item
+        ]
     return new
 
 
@@ -49,8 +58,13 @@ def blamed_cell(index: int, outcome: RunOutcome, earlier: CellError | None, limi
     or the disk quota was hit: then the cause is named, since the cell itself raised nothing). The
     exception the cell reported before it died, if any, is kept; else the memory guard's kill
     (no cgroup on this machine) is named as such, for the student to see why."""
-    status = (CellStatus.KILLED if outcome.disk_exceeded else
-              CellStatus.TIMEOUT if outcome.stuck_item or outcome.timed_out else CellStatus.KILLED)
+    status = (
+        CellStatus.KILLED
+        if outcome.disk_exceeded
+        else CellStatus.TIMEOUT
+        if outcome.stuck_item or outcome.timed_out
+        else CellStatus.KILLED
+    )
     ename, evalue = (earlier.ename, earlier.evalue) if earlier else ("", "")
     if outcome.memory_exceeded and outcome.killed and not ename:
         ename, evalue = "MemoryExceeded", f"the notebook's processes held more than {limits.memory_bytes // 1024**2} MB"

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 3  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits),
-                    #    isolation (what confined the run, as enforced), questions[].picture
+#    isolation (what confined the run, as enforced), questions[].picture
 
 
 class QuestionStatus(StrEnum):
@@ -25,7 +25,7 @@ class QuestionStatus(StrEnum):
     PASSED = "passed"
     PARTIAL = "partial"
     FAILED = "failed"
-    ERROR = "error"      # no case gave an answer: every one raised or came out unreadable
+    ERROR = "error"  # no case gave an answer: every one raised or came out unreadable
     TIMEOUT = "timeout"  # a call ran out of time
     MISSING = "missing"  # the function is not defined
 
@@ -37,10 +37,10 @@ class CellStatus(StrEnum):
     """The last word on one cell of a run (`collect.cell_events`, the reruns in `execute`)."""
 
     OK = "ok"
-    ERROR = "error"      # raised
+    ERROR = "error"  # raised
     TIMEOUT = "timeout"  # ran past its limit (the runtime's alarm, or the watchdog)
     SKIPPED = "skipped"  # not run, on a rerun, because it ended an earlier pass
-    KILLED = "killed"    # started and never ended: it ended the interpreter (os._exit, a crash, a kill)
+    KILLED = "killed"  # started and never ended: it ended the interpreter (os._exit, a crash, a kill)
 
     @property
     def failed(self) -> bool:
@@ -97,24 +97,32 @@ class TimeLimits:
     notebook_seconds: float
     cell_seconds: float
     call_seconds: float
-    reference_total: float       # the solution's whole sandboxed run
-    reference_cell: float        # its longest cell
-    reference_call: float        # its longest probe call
+    reference_total: float  # the solution's whole sandboxed run
+    reference_cell: float  # its longest cell
+    reference_call: float  # its longest probe call
     multiple: float
     floor_seconds: float
 
 
 # The levels each part of the isolation can have, strongest first (`Isolation.shortfalls`).
-FULL_LEVELS = {"namespaces": ("bwrap",), "network": ("none",), "memory": ("cgroup-v1", "cgroup-v2"),
-               "pids": ("cgroup-v1", "cgroup-v2")}
+FULL_LEVELS = {
+    "namespaces": ("bwrap",),
+    "network": ("none",),
+    "memory": ("cgroup-v1", "cgroup-v2"),
+    "pids": ("cgroup-v1", "cgroup-v2"),
+}
 WEAKER = {
     "namespaces": {"none": "no namespaces: the notebook saw the host's files that its uid can read"},
     "network": {"host": "no network isolation: the notebook could reach the network"},
-    "memory": {"guard": "memory bounded by the watchdog's memory guard (polled), not by a cgroup",
-               "rlimit": "memory bounded per process only (RLIMIT_DATA): no cgroup, no guard",
-               "none": "no memory limit"},
-    "pids": {"rlimit": "processes bounded by RLIMIT_NPROC of the sandbox's uid, not by a cgroup",
-             "none": "no process limit (no cgroup, and RLIMIT_NPROC does not bind root)"},
+    "memory": {
+        "guard": "memory bounded by the watchdog's memory guard (polled), not by a cgroup",
+        "rlimit": "memory bounded per process only (RLIMIT_DATA): no cgroup, no guard",
+        "none": "no memory limit",
+    },
+    "pids": {
+        "rlimit": "processes bounded by RLIMIT_NPROC of the sandbox's uid, not by a cgroup",
+        "none": "no process limit (no cgroup, and RLIMIT_NPROC does not bind root)",
+    },
 }
 
 
@@ -137,8 +145,11 @@ class Isolation:
     def shortfalls(self) -> tuple[str, ...]:
         """One sentence per part weaker than full isolation (empty: fully isolated): what the
         feedback, the summary and Gradescope's output warn about."""
-        out = [WEAKER[part].get(getattr(self, part), f"{part}: {getattr(self, part)}")
-               for part, full in FULL_LEVELS.items() if getattr(self, part) not in full]
+        out = [
+            WEAKER[part].get(getattr(self, part), f"{part}: {getattr(self, part)}")
+            for part, full in FULL_LEVELS.items()
+            if getattr(self, part) not in full
+        ]
         if self.uid is None:
             out.append("the notebook ran as the grader's own user")
         return tuple(out)
@@ -224,13 +235,27 @@ class Result:
         return Result(
             **{k: v for k, v in doc.items() if k not in ("questions", "execution", "isolation")},
             isolation=None if isolation is None else Isolation(**isolation),
-            questions=tuple(QuestionResult(**{**q, "status": QuestionStatus(q["status"]), "feedback": tuple(q["feedback"]),
-                                              "cases": tuple(CaseResult(**c) for c in q["cases"])})
-                            for q in doc["questions"]),
-            execution=None if execution is None else Execution(**{
-                **execution, "skipped": tuple(execution["skipped"]),
-                "cell_errors": tuple(CellError.from_dict(e) for e in execution["cell_errors"]),
-                "limits": None if execution.get("limits") is None else TimeLimits(**execution["limits"])}),
+            questions=tuple(
+                QuestionResult(
+                    **{
+                        **q,
+                        "status": QuestionStatus(q["status"]),
+                        "feedback": tuple(q["feedback"]),
+                        "cases": tuple(CaseResult(**c) for c in q["cases"]),
+                    }
+                )
+                for q in doc["questions"]
+            ),
+            execution=None
+            if execution is None
+            else Execution(
+                **{
+                    **execution,
+                    "skipped": tuple(execution["skipped"]),
+                    "cell_errors": tuple(CellError.from_dict(e) for e in execution["cell_errors"]),
+                    "limits": None if execution.get("limits") is None else TimeLimits(**execution["limits"]),
+                }
+            ),
         )
 
 

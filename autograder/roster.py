@@ -77,8 +77,10 @@ def load_roster(path: Path) -> Roster:
         return _canvas(header, rows[1:])
     if all(column in header for column in MOODLE_HEADER):
         return _moodle(header, rows[1:])
-    raise UsageError(f"--roster {path}: neither a Canvas gradebook export (columns {', '.join(CANVAS_HEADER)}) "
-                     f"nor a Moodle participants CSV (columns {', '.join(MOODLE_HEADER)}, ID number, Email address)")
+    raise UsageError(
+        f"--roster {path}: neither a Canvas gradebook export (columns {', '.join(CANVAS_HEADER)}) "
+        f"nor a Moodle participants CSV (columns {', '.join(MOODLE_HEADER)}, ID number, Email address)"
+    )
 
 
 def _cells(header: list[str], row: list[str]) -> dict[str, str]:
@@ -92,8 +94,16 @@ def _canvas(header: list[str], rows: list[list[str]]) -> Roster:
         if not cell["ID"].isdigit() or "Points Possible" in cell["Student"]:  # the points row, Canvas' muted rows
             continue
         key = safe_name(f"{canvas_name(cell['Student'])}_{cell['ID']}")  # the key a download gives, see lms.py
-        people.append(Person(key, cell["Student"], cell["ID"],
-                             cell.get("SIS User ID", ""), cell.get("SIS Login ID", ""), cell.get("Section", "")))
+        people.append(
+            Person(
+                key,
+                cell["Student"],
+                cell["ID"],
+                cell.get("SIS User ID", ""),
+                cell.get("SIS Login ID", ""),
+                cell.get("Section", ""),
+            )
+        )
     return Roster("canvas", tuple(people))
 
 
@@ -109,8 +119,12 @@ def _moodle(header: list[str], rows: list[list[str]]) -> Roster:
         people.append(Person(name, name, first_name=first, last_name=last, id_number=number, email=email))
     names = [p.name.casefold() for p in people]
     # Two students with one name get keys that tell them apart (email, else ID number).
-    people = [p if names.count(p.name.casefold()) == 1 else
-              replace(p, key=safe_name(f"{p.name}_{p.email or p.id_number or len(people)}")) for p in people]
+    people = [
+        p
+        if names.count(p.name.casefold()) == 1
+        else replace(p, key=safe_name(f"{p.name}_{p.email or p.id_number or len(people)}"))
+        for p in people
+    ]
     return Roster("moodle", tuple(people))
 
 
@@ -144,8 +158,10 @@ def _why_not(roster: Roster, sub: Submission) -> str:
     if lms is not None and lms.kind == "canvas" and roster.kind == "canvas":
         same_id = [p for p in roster.people if p.canvas_id == lms.lms_id]
         if same_id:
-            return (f"user id {lms.lms_id} is {same_id[0].name} on the roster, but the upload is named {lms.name!r} "
-                    f"(Canvas would write {canvas_name(same_id[0].name)!r}): a renamed student or a misread name")
+            return (
+                f"user id {lms.lms_id} is {same_id[0].name} on the roster, but the upload is named {lms.name!r} "
+                f"(Canvas would write {canvas_name(same_id[0].name)!r}): a renamed student or a misread name"
+            )
     if lms is not None and lms.kind in ("canvas_anonymous", "moodle_blind"):
         return "an anonymous upload cannot be matched to the roster: reveal the names in the LMS and download again"
     if lms is not None and lms.kind.startswith("canvas") != (roster.kind == "canvas"):
@@ -170,8 +186,13 @@ def match(roster: Roster, subs: Sequence[Submission]) -> Matched:
             mapped.append(replace(sub, student=found[0].key))
         elif found:
             who = "; ".join(sorted(p.label for p in found))
-            unmatched.append(Unplaced(sub.path.name, f"matches {len(found)} students on the roster ({who}): not "
-                                                     f"graded; rename it <email>_{sub.assignment}.ipynb"))
+            unmatched.append(
+                Unplaced(
+                    sub.path.name,
+                    f"matches {len(found)} students on the roster ({who}): not "
+                    f"graded; rename it <email>_{sub.assignment}.ipynb",
+                )
+            )
         else:
             unmatched.append(Unplaced(sub.path.name, _why_not(roster, sub)))
     kept, dropped = latest_per_key(mapped)

@@ -11,7 +11,9 @@ import secrets
 SELF_CHECK = 0  # a student's check has public cases only, which never depend on the seed
 
 
-def choose(requested: int | None, configured: int | None, stored: int | None = None, *, public_only: bool = False) -> int:
+def choose(
+    requested: int | None, configured: int | None, stored: int | None = None, *, public_only: bool = False
+) -> int:
     """The seed asked for (`--seed`), else the one a resumed batch stored (all its results must
     share one), else the course's `seed`, else a fresh random one; `public_only` is the student's
     check, which has no hidden cases."""

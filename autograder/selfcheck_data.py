@@ -94,15 +94,31 @@ def _randomness(check: Any) -> dict[str, Any]:
     free = inspect.getclosurevars(check).nonlocals
     name = check.__qualname__.split(".<locals>")[0]
     if name == "matrix_check":
-        return {"same": free["same"], "other_seed": free["other_seed"], "unseeded": free["unseeded"],
-                "count": free["count"], "alpha": free["alpha"], "what": free["what"], "how": free["how"],
-                "identical": free["identical"]}
+        return {
+            "same": free["same"],
+            "other_seed": free["other_seed"],
+            "unseeded": free["unseeded"],
+            "count": free["count"],
+            "alpha": free["alpha"],
+            "what": free["what"],
+            "how": free["how"],
+            "identical": free["identical"],
+        }
     if name == "mask_check":
-        return {"consecutive": free["consecutive"], "same": free["same"], "other_seed": free["other_seed"],
-                "count": free["count"], "alpha": free["alpha"]}
+        return {
+            "consecutive": free["consecutive"],
+            "same": free["same"],
+            "other_seed": free["other_seed"],
+            "count": free["count"],
+            "alpha": free["alpha"],
+        }
     if name == "choices_check":
-        return {"consecutive": list(free["consecutive"]), "same": list(free["same"]),
-                "other_seed": list(free["other_seed"]), "count": free["count"]}
+        return {
+            "consecutive": list(free["consecutive"]),
+            "same": list(free["same"]),
+            "other_seed": list(free["other_seed"]),
+            "count": free["count"],
+        }
     raise BuildError(f"the self-check has no counterpart of the randomness check {check.__qualname__}")
 
 
@@ -114,19 +130,26 @@ def random_spec(kind: str, question_check: Any) -> dict[str, Any]:
         refs = inspect.getclosurevars(question_check).globals
         found = [v for k, v in refs.items() if k.endswith("_RANDOMNESS")]
         if len(found) != 1:  # a guess would give the self-check another check's parameters
-            raise BuildError(f"{question_check.__qualname__}: expected one *_RANDOMNESS check to read, found {len(found)}")
+            raise BuildError(
+                f"{question_check.__qualname__}: expected one *_RANDOMNESS check to read, found {len(found)}"
+            )
         found = found[0]
     return _randomness(found)
 
 
-def case_data(spec: dict[str, Any], call: Any, inputs: dict[str, np.ndarray],
-              raises: bool) -> dict[str, Any]:
+def case_data(spec: dict[str, Any], call: Any, inputs: dict[str, np.ndarray], raises: bool) -> dict[str, Any]:
     """Numbers the grader's check computes for this public case, which the self-check is given."""
     kind = spec["kind"]
     if kind == "variance_scaling" and isinstance(call, wire.Call) and not raises:
         kw = call.decoded_kwargs(inputs)
-        return {"target": target(call.decoded_args(inputs)[0], kw.get("scale", 1.0), kw.get("mode", "fan_in"),
-                                 kw.get("distribution", "truncated_normal"))}
+        return {
+            "target": target(
+                call.decoded_args(inputs)[0],
+                kw.get("scale", 1.0),
+                kw.get("mode", "fan_in"),
+                kw.get("distribution", "truncated_normal"),
+            )
+        }
     if kind == "he_avg" and isinstance(call, wire.Initializer):
         return {"target": target(a01.HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")}  # as a01._check_he_avg
     if kind == "dropout":

@@ -24,8 +24,8 @@ class Raised:
         self.type, self.message = type_, message
 
 
-
 # --- judging a case as the grader does (judging/checks.py, questions/, judging/models.py) --------------------
+
 
 def _floats(value):
     if isinstance(value, np.ndarray):
@@ -48,8 +48,9 @@ def _raised(exp, got):
 
 
 def _pre(exp, got, modified):
-    return _raised(exp, got) or ((False, "modifies its input (copy before changing arrays in place)")
-                                 if modified else None)
+    return _raised(exp, got) or (
+        (False, "modifies its input (copy before changing arrays in place)") if modified else None
+    )
 
 
 def _arrays(exp, got, rtol, atol, same_shape):
@@ -85,8 +86,11 @@ def _match(exp, got, rtol, atol, same_shape):
             ok, message = _arrays(exp[name], got[name], rtol, atol, same_shape)
             if not ok:
                 arr = _floats(got[name])
-                bad = [] if arr is None or arr.shape != exp[name].shape else [
-                    s + 1 for s in range(len(arr)) if not np.allclose(arr[s], exp[name][s], rtol=rtol, atol=atol)]
+                bad = (
+                    []
+                    if arr is None or arr.shape != exp[name].shape
+                    else [s + 1 for s in range(len(arr)) if not np.allclose(arr[s], exp[name][s], rtol=rtol, atol=atol)]
+                )
                 return False, f"{name}{f' from step {bad[0]}' if bad else ''}: {message}"
         return True, ""
     if isinstance(exp, np.ndarray):
@@ -163,15 +167,22 @@ def _samples(samples, shape, target, mode, distribution):
         return False, f"values outside the {distribution} bound for mode {mode}"
     p = ks_pvalue(arr, _target_cdf(target))
     if p < ALPHA:
-        return False, (f"the samples do not follow the expected {distribution} distribution for mode {mode} "
-                       f"(Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")
+        return False, (
+            f"the samples do not follow the expected {distribution} distribution for mode {mode} "
+            f"(Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution"
+        )
     return True, ""
 
 
 def _variance_scaling(spec, call, inputs, exp, got, modified):
     kw = call["kwargs"]
-    return _raised(exp, got) or _samples(got, decode_arg(call["args"][0], inputs), spec["target"],
-                                         kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
+    return _raised(exp, got) or _samples(
+        got,
+        decode_arg(call["args"][0], inputs),
+        spec["target"],
+        kw.get("mode", "fan_in"),
+        kw.get("distribution", "truncated_normal"),
+    )
 
 
 def _he_avg(spec, call, inputs, exp, got, modified):
@@ -183,8 +194,10 @@ def _he_avg(spec, call, inputs, exp, got, modified):
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     wanted = {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}
     if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
-        return False, ("should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
-                       f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
+        return False, (
+            "should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
+            f"got {info.get('class')} with { ({k: config.get(k) for k in wanted}) }"
+        )
     return _samples(got.get("samples"), tuple(call["shape"]), spec["target"], "fan_avg", "uniform")
 
 
@@ -207,19 +220,28 @@ def _differences(expected, got, compare_compile=True):
     diffs = []
     for i, (e, g) in enumerate(zip(expected["layers"], got["layers"])):
         ec, gc, where = e.get("config") or {}, g.get("config") or {}, f"layer {i} ({e['class']})"
-        diffs += [f"{where}: {key} is {gc.get(key)!r}, expected {ec.get(key)!r}"
-                  for key in ("units", "activation", "use_bias", "epsilon", "momentum", "rate") if ec.get(key) != gc.get(key)]
+        diffs += [
+            f"{where}: {key} is {gc.get(key)!r}, expected {ec.get(key)!r}"
+            for key in ("units", "activation", "use_bias", "epsilon", "momentum", "rate")
+            if ec.get(key) != gc.get(key)
+        ]
         if _init_name(ec) != _init_name(gc):
             diffs.append(f"{where}: kernel_initializer is {_init_name(gc)}, expected {_init_name(ec)}")
-        for key, say in (("trainable", "{where}: trainable is {g}, expected {e}"), ("params", "{where}: {g} parameters, expected {e}")):
+        for key, say in (
+            ("trainable", "{where}: trainable is {g}, expected {e}"),
+            ("params", "{where}: {g} parameters, expected {e}"),
+        ):
             if e.get(key) != g.get(key):
                 diffs.append(say.format(where=where, g=g.get(key), e=e.get(key)))
     if expected.get("input_shape") != got.get("input_shape"):
         diffs.append(f"input shape is {got.get('input_shape')}, expected {expected.get('input_shape')}")
     if compare_compile:
         ecomp, gcomp = expected.get("compiled") or {}, got.get("compiled") or {}
-        diffs += [f"compiled {key} is {gcomp.get(key)!r}, expected {ecomp.get(key)!r}"
-                  for key in ("loss", "optimizer") if ecomp.get(key) != gcomp.get(key)]
+        diffs += [
+            f"compiled {key} is {gcomp.get(key)!r}, expected {ecomp.get(key)!r}"
+            for key in ("loss", "optimizer")
+            if ecomp.get(key) != gcomp.get(key)
+        ]
         elr, glr = ecomp.get("learning_rate"), gcomp.get("learning_rate")
         if isinstance(elr, float) and not (isinstance(glr, float) and abs(glr - elr) <= 1e-6 * abs(elr)):
             diffs.append(f"learning rate is {glr!r}, expected {elr!r}")
@@ -239,8 +261,11 @@ def _b_on_a(spec, call, inputs, exp, got, modified):
     got = got if isinstance(got, dict) else {}
     problems = _differences(exp, got)
     if got.get("model_a_changed_by_build") or got.get("model_a_changed_by_training"):
-        problems.insert(0, "training model_B_on_A changed model_A: clone model_A (keras.models.clone_model "
-                        "and set_weights) instead of reusing its layer objects")
+        problems.insert(
+            0,
+            "training model_B_on_A changed model_A: clone model_A (keras.models.clone_model "
+            "and set_weights) instead of reusing its layer objects",
+        )
     if got.get("starts_from_model_a") is not True:
         problems.append("the reused layers do not start from model_A's weights")
     return not problems, "; ".join(problems[:6])

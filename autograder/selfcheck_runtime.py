@@ -41,6 +41,7 @@ def unpack(doc):
 
 # --- calling the student's code as the probe does ---------------------------------------------
 
+
 def _numbers(value, what="returned a value"):
     arr = np.array(value, copy=True, subok=False)
     if arr.dtype.kind not in "biuf":
@@ -72,8 +73,11 @@ def _call(env, call, inputs, make_rng=None):
     passed = args + list(kwargs.values())
     before = [v.copy() if type(v) is np.ndarray else None for v in passed]
     value = _value(fn(*args, **kwargs))
-    modified = any(b is not None and not (type(v) is np.ndarray and v.shape == b.shape and v.dtype == b.dtype
-                                          and v.tobytes() == b.tobytes()) for v, b in zip(passed, before))
+    modified = any(
+        b is not None
+        and not (type(v) is np.ndarray and v.shape == b.shape and v.dtype == b.dtype and v.tobytes() == b.tobytes())
+        for v, b in zip(passed, before)
+    )
     return value, modified
 
 
@@ -83,16 +87,25 @@ def _trajectory(env, call, inputs):
     a, b = (np.asarray(decode_arg(call["grad"][k], inputs), dtype=float) for k in ("a", "b"))
     history = {name: [] for name in call["returns"]}
     for t in range(1, int(call["steps"]) + 1):
+
         def grad_fn(x):
             return a * np.asarray(x, dtype=float) - b
 
         special = {"@grad": lambda: grad_fn(state["theta"]), "@grad_fn": lambda: grad_fn, "@t": lambda t=t: t}
-        args = [special[tok]() if tok in special else np.array(state[tok[1:]], copy=True)
-                if isinstance(tok, str) and tok.startswith("@") else tok for tok in call["args"]]
+        args = [
+            special[tok]()
+            if tok in special
+            else np.array(state[tok[1:]], copy=True)
+            if isinstance(tok, str) and tok.startswith("@")
+            else tok
+            for tok in call["args"]
+        ]
         out = fn(*args)
         if type(out) not in (tuple, list) or len(out) != len(call["returns"]):
-            raise ValueError(f"step {t}: expected a tuple of {len(call['returns'])} values "
-                             f"({', '.join(call['returns'])}), got {type(out).__name__}")
+            raise ValueError(
+                f"step {t}: expected a tuple of {len(call['returns'])} values "
+                f"({', '.join(call['returns'])}), got {type(out).__name__}"
+            )
         for key, value in zip(call["returns"], out):
             state[key] = _numbers(value, f"step {t}: {key} has a value").astype(float)
             history[key].append(state[key])
@@ -136,17 +149,23 @@ def _b_on_a(env, call, inputs):
 
     spec = call["base"]
     keras.utils.set_random_seed(int(call["seed"]))
-    model_a = keras.Sequential([keras.Input(shape=tuple(spec["input_shape"])), keras.layers.Flatten(),
-                                *(keras.layers.Dense(int(u), activation=f) for u, f in spec["dense"])])
+    model_a = keras.Sequential(
+        [
+            keras.Input(shape=tuple(spec["input_shape"])),
+            keras.layers.Flatten(),
+            *(keras.layers.Dense(int(u), activation=f) for u, f in spec["dense"]),
+        ]
+    )
     model_a.compile(loss=spec["loss"], optimizer=keras.optimizers.SGD(learning_rate=1e-3))
     before = [np.array(w, copy=True) for w in model_a.get_weights()]
+
     def same(ws, vs):
         return len(ws) == len(vs) and all(w.shape == v.shape and np.array_equal(w, v) for w, v in zip(ws, vs))
 
     new = env[call["function"]](model_a)
     info = _describe(new)
     reused = [w for layer in new.layers[:-1] for w in layer.get_weights()]
-    info["starts_from_model_a"] = same(reused, before[:len(reused)])
+    info["starts_from_model_a"] = same(reused, before[: len(reused)])
     info["model_a_changed_by_build"] = not same(model_a.get_weights(), before)
     for layer in new.layers:
         layer.trainable = True
@@ -174,15 +193,21 @@ def _calls(env, call, inputs):
     make_rng, values, modified = generators(), [], False
     for sub in call["calls"][:64]:
         one = {**sub, "function": call["function"]}
-        value, changed = (_call(env, one, inputs, make_rng) if sub["type"] == "call" else _initializer(env, one, inputs))
+        value, changed = _call(env, one, inputs, make_rng) if sub["type"] == "call" else _initializer(env, one, inputs)
         values.append(value)
         modified = modified or changed
     return tuple(values), modified
 
 
-CALLS = {"call": _call, "calls": _calls, "trajectory": _trajectory, "initializer": _initializer, "b_on_a": _b_on_a,
-         "model": lambda env, call, inputs: (_describe(env[call["function"]]()), False),
-         "trained": lambda env, call, inputs: ({**_describe(env[call["name"]]), "model": env[call["name"]]}, False)}
+CALLS = {
+    "call": _call,
+    "calls": _calls,
+    "trajectory": _trajectory,
+    "initializer": _initializer,
+    "b_on_a": _b_on_a,
+    "model": lambda env, call, inputs: (_describe(env[call["function"]]()), False),
+    "trained": lambda env, call, inputs: ({**_describe(env[call["name"]]), "model": env[call["name"]]}, False),
+}
 
 
 def run_call(env, call, inputs):
@@ -200,6 +225,7 @@ def run_call(env, call, inputs):
 
 # --- explaining a failed case as compare.py does ---------------------------------------------
 
+
 def _show(value, limit=300):
     if isinstance(value, Raised):
         return f"raises {value.type}" if value.type not in NO_ANSWER else value.message
@@ -214,7 +240,9 @@ def _show(value, limit=300):
     if isinstance(value, dict):
         return "{...}"
     if isinstance(value, (tuple, list)):  # the first 8 items, as compare.py shows them
-        inner = ", ".join(_show(v, 120) for v in value[:8]) + (f", ... ({len(value):,} items)" if len(value) > 8 else "")
+        inner = ", ".join(_show(v, 120) for v in value[:8]) + (
+            f", ... ({len(value):,} items)" if len(value) > 8 else ""
+        )
         return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
     return repr(value)[:limit]
 
@@ -226,15 +254,22 @@ def _show_arg(arg, inputs):
 def _trajectory_detail(call, inputs, expected, got):
     state = {k: _show(inputs[array_key(v)], 120) for k, v in call["state"].items()}
     for step in range(len(next(iter(expected.values())))):
-        wrong = [name for name in sorted(expected, key=lambda n: (n != "theta", n))
-                 if not isinstance(got.get(name), np.ndarray) or got[name].shape != expected[name].shape
-                 or not np.allclose(got[name][step], expected[name][step], rtol=1e-6, atol=1e-10)]
+        wrong = [
+            name
+            for name in sorted(expected, key=lambda n: (n != "theta", n))
+            if not isinstance(got.get(name), np.ndarray)
+            or got[name].shape != expected[name].shape
+            or not np.allclose(got[name][step], expected[name][step], rtol=1e-6, atol=1e-10)
+        ]
         if wrong:
             lines = [f"\n  start:    {', '.join(f'{k}={v}' for k, v in state.items())}", f"\n  step {step + 1}:"]
             for name in wrong:
                 mine = got.get(name)
-                shown = (_show(mine[step]) if isinstance(mine, np.ndarray) and mine.ndim >= 1 and len(mine) > step
-                         else _show(mine))
+                shown = (
+                    _show(mine[step])
+                    if isinstance(mine, np.ndarray) and mine.ndim >= 1 and len(mine) > step
+                    else _show(mine)
+                )
                 lines.append(f"\n    {name}: expected {_show(expected[name][step])}, got {shown}")
             return "".join(lines)
     return ""
@@ -265,13 +300,20 @@ def judge(env, case, inputs):
     got, modified = run_call(env, case["call"], inputs)
     if isinstance(got, Raised) and got.type in NO_ANSWER:
         qid = case["question"]
-        message = (f"`{qid}` is not defined: did the cell that defines it run without error, and is the name "
-                   "spelled exactly?") if got.type == "Missing" else got.message
+        message = (
+            (
+                f"`{qid}` is not defined: did the cell that defines it run without error, and is the name "
+                "spelled exactly?"
+            )
+            if got.type == "Missing"
+            else got.message
+        )
         passed = False
     else:
         try:
-            passed, message = CHECKS[case["check"]["kind"]](case["check"], case["call"], inputs, expected, got,
-                                                            modified)
+            passed, message = CHECKS[case["check"]["kind"]](
+                case["check"], case["call"], inputs, expected, got, modified
+            )
         except Exception as exc:  # noqa: BLE001 - as in compare.py: a crash in a check fails the case
             passed, message = False, f"the returned value could not be checked ({type(exc).__name__})"
     return bool(passed), "" if passed else explain(case, inputs, message, expected, got)

@@ -56,7 +56,7 @@ def _flatten(value: object, where: str) -> dict[str, object]:
     """`"04_optimizers.momentum_step" = 3` (quoted), and the nested tables TOML makes of
     `04_optimizers.momentum_step = 3` or `[...points."04_optimizers"]`, all as "<assignment>.<question>"."""
     if not isinstance(value, Mapping):
-        raise UsageError(f"{where} must be a table of \"<assignment>.<question>\" = number, not {value!r}")
+        raise UsageError(f'{where} must be a table of "<assignment>.<question>" = number, not {value!r}')
     flat: dict[str, object] = {}
     for key, item in value.items():
         if isinstance(item, Mapping):
@@ -71,10 +71,10 @@ def _question(key: str, where: str) -> tuple[Assignment, Question]:
     assignment_id, _, question_id = key.partition(".")
     assignment = ASSIGNMENTS.get(assignment_id)
     if assignment is None:
-        raise UsageError(f"{where} \"{key}\": unknown assignment {assignment_id!r}; known: {', '.join(ASSIGNMENTS)}")
+        raise UsageError(f'{where} "{key}": unknown assignment {assignment_id!r}; known: {", ".join(ASSIGNMENTS)}')
     known = [q.id for q in assignment.questions]
     if question_id not in known:
-        raise UsageError(f"{where} \"{key}\": {assignment_id} has no question {question_id!r}; known: {', '.join(known)}")
+        raise UsageError(f'{where} "{key}": {assignment_id} has no question {question_id!r}; known: {", ".join(known)}')
     return assignment, assignment.question(question_id)
 
 
@@ -91,7 +91,7 @@ def parse_points(value: object, where: str) -> dict[str, float]:
         _question(key, where)
         number = _number(raw)
         if number is None or number <= 0:
-            raise UsageError(f"{where} \"{key}\" must be a positive number of points, not {raw!r}")
+            raise UsageError(f'{where} "{key}" must be a positive number of points, not {raw!r}')
         points[key] = number
     return points
 
@@ -103,11 +103,13 @@ def parse_thresholds(value: object, where: str) -> dict[str, float]:
     for key, raw in _flatten(value, where).items():
         _, question = _question(key, where)
         if threshold_of(question) is None:
-            raise UsageError(f"{where} \"{key}\": not a trained-model question, it has no accuracy threshold; "
-                             f"those with one: {', '.join(trained_ids)}")
+            raise UsageError(
+                f'{where} "{key}": not a trained-model question, it has no accuracy threshold; '
+                f"those with one: {', '.join(trained_ids)}"
+            )
         number = _number(raw)
         if number is None or not 0 < number <= 1:
-            raise UsageError(f"{where} \"{key}\" must be an accuracy in (0, 1] (0.85 for 85 %), not {raw!r}")
+            raise UsageError(f'{where} "{key}" must be an accuracy in (0, 1] (0.85 for 85 %), not {raw!r}')
         thresholds[key] = number
     return thresholds
 
@@ -119,14 +121,16 @@ def assignment_tables(value: object, where: str) -> dict[str, dict[str, object]]
         raise UsageError(f"{where} must hold one table per assignment, not {value!r}")
     tables: dict[str, dict[str, object]] = {}
     for assignment_id, table in value.items():
-        here = f"{where}.\"{assignment_id}\""
+        here = f'{where}."{assignment_id}"'
         if assignment_id not in ASSIGNMENTS:
             raise UsageError(f"{here}: unknown assignment; known: {', '.join(ASSIGNMENTS)}")
         if not isinstance(table, Mapping):
             raise UsageError(f"{here} must be a table of limits ({', '.join(LIMIT_KEYS)}), not {table!r}")
         unknown = sorted(set(table) - set(LIMIT_KEYS))
         if unknown:
-            raise UsageError(f"{here}: unknown keys {', '.join(unknown)}; an assignment may set {', '.join(LIMIT_KEYS)}")
+            raise UsageError(
+                f"{here}: unknown keys {', '.join(unknown)}; an assignment may set {', '.join(LIMIT_KEYS)}"
+            )
         tables[assignment_id] = dict(table)
     return tables
 
@@ -140,9 +144,11 @@ def effective(assignment: Assignment, points: Mapping[str, float], thresholds: M
             question = replace(question, points=points[key])
         declared = threshold_of(question)
         if key in thresholds and declared is not None:
-            configured = replace(declared, minimum=thresholds[key],
-                                 measured=f"[tool.autograder.thresholds] (declared {declared.minimum:g}: "
-                                          f"{declared.measured})")
+            configured = replace(
+                declared,
+                minimum=thresholds[key],
+                measured=f"[tool.autograder.thresholds] (declared {declared.minimum:g}: {declared.measured})",
+            )
             picture = question.picture  # the feedback's accuracy picture draws the threshold that judges
             if picture is not None and picture.kind == "accuracy":
                 picture = replace(picture, data=trained_accuracy(configured))
@@ -153,8 +159,10 @@ def effective(assignment: Assignment, points: Mapping[str, float], thresholds: M
 
 def digest(assignment: Assignment, limits: Mapping[str, Any]) -> str:
     """The hash of one assignment's effective settings: its points, thresholds and run limits."""
-    doc = {"assignment": assignment.id,
-           "points": {q.id: q.points for q in assignment.questions},
-           "thresholds": {q.id: t.minimum for q in assignment.questions if (t := threshold_of(q)) is not None},
-           "limits": dict(limits)}
+    doc = {
+        "assignment": assignment.id,
+        "points": {q.id: q.points for q in assignment.questions},
+        "thresholds": {q.id: t.minimum for q in assignment.questions if (t := threshold_of(q)) is not None},
+        "limits": dict(limits),
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -56,8 +56,9 @@ def lock_dir() -> Path:
     except OSError as exc:
         raise InfrastructureError(f"cannot make the sandbox uid lock folder {path}: {exc}") from exc
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise InfrastructureError(f"{path} is not a private folder of uid {os.geteuid()}: "
-                                  "remove it (sandbox uids are allocated there)")
+        raise InfrastructureError(
+            f"{path} is not a private folder of uid {os.geteuid()}: remove it (sandbox uids are allocated there)"
+        )
     return path
 
 
@@ -124,6 +125,7 @@ def lease(wait_seconds: float = WAIT_SECONDS) -> Iterator[int]:
                     os.close(fd)
                 return
         if time.monotonic() > deadline:
-            raise InfrastructureError(f"all {COUNT} sandbox uids ({BASE}-{BASE + COUNT - 1}) stayed in use "
-                                      f"for {wait_seconds:.0f} s")
+            raise InfrastructureError(
+                f"all {COUNT} sandbox uids ({BASE}-{BASE + COUNT - 1}) stayed in use for {wait_seconds:.0f} s"
+            )
         time.sleep(0.2)

@@ -101,17 +101,17 @@ def object_members(text: str, i: int = 0, last: str | None = None) -> Iterator[t
     The member named `last`, if any, is yielded with end -1 and ends the iteration: its end is not
     looked for (finding it would walk through the whole value once more)."""
     i = _skip(text, i)
-    if text[i:i + 1] != "{":
+    if text[i : i + 1] != "{":
         raise ValueError("not a JSON object")
     i = _skip(text, i + 1)
-    if text[i:i + 1] == "}":
+    if text[i : i + 1] == "}":
         return
     while True:
-        if text[i:i + 1] != '"':
+        if text[i : i + 1] != '"':
             raise ValueError("an object key is not a string")
         key, i = scanstring(text, i + 1)
         i = _skip(text, i)
-        if text[i:i + 1] != ":":
+        if text[i : i + 1] != ":":
             raise ValueError("a key without a value")
         start = _skip(text, i + 1)
         if key == last:
@@ -120,9 +120,9 @@ def object_members(text: str, i: int = 0, last: str | None = None) -> Iterator[t
         end = value_end(text, start)
         yield key, start, end
         i = _skip(text, end)
-        if text[i:i + 1] == ",":
+        if text[i : i + 1] == ",":
             i = _skip(text, i + 1)
-        elif text[i:i + 1] == "}":
+        elif text[i : i + 1] == "}":
             return
         else:
             raise ValueError("members are not separated by commas")

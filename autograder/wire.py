@@ -37,6 +37,7 @@ _str_copy = str.__str__
 
 # --- argument encoding --------------------------------------------------------------------------
 
+
 def array_ref(key: str) -> dict[str, str]:
     return {ARRAY: key}
 
@@ -127,6 +128,7 @@ def encode_value(value: Any, add_array: Any, depth: int = 0) -> Any:
 
 # --- call kinds ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Call:
     """`function(*args, **kwargs)` -> its return value (and whether it changed an input array)."""
@@ -167,13 +169,27 @@ class Trajectory:
     kind = "trajectory"
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.kind, "function": self.function, "steps": self.steps, "state": dict(self.state),
-                "args": list(self.args), "returns": list(self.returns), "grad": {"a": self.a, "b": self.b}}
+        return {
+            "type": self.kind,
+            "function": self.function,
+            "steps": self.steps,
+            "state": dict(self.state),
+            "args": list(self.args),
+            "returns": list(self.returns),
+            "grad": {"a": self.a, "b": self.b},
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> "Trajectory":
-        return cls(str(doc["function"]), int(doc["steps"]), dict(doc["state"]), tuple(doc["args"]),
-                   tuple(str(r) for r in doc["returns"]), doc["grad"]["a"], doc["grad"]["b"])
+        return cls(
+            str(doc["function"]),
+            int(doc["steps"]),
+            dict(doc["state"]),
+            tuple(doc["args"]),
+            tuple(str(r) for r in doc["returns"]),
+            doc["grad"]["a"],
+            doc["grad"]["b"],
+        )
 
 
 @dataclass(frozen=True)

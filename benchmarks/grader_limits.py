@@ -56,8 +56,12 @@ def _folder(probe_text: str, arrays: dict[str, np.ndarray] | None = None) -> Pat
 
 
 def zeros_json() -> Callable[[], Any]:
-    folder = _folder('{"complete": true, "results": {"q/big": {"ok": true, "value": [' + "0, " * 19_999_999
-                     + '0]}, "q/small": {"ok": true, "value": {"$array": "a0"}}}}')
+    folder = _folder(
+        '{"complete": true, "results": {"q/big": {"ok": true, "value": ['
+        + "0, " * 19_999_999
+        + '0]}, "q/small": {"ok": true, "value": {"$array": "a0"}}}}'
+    )
+
     def work() -> dict[str, Any]:  # read, then convert as a check does (where the 3.5 GB were spent)
         outputs = collect.read_outputs(folder, ["q/big", "q/small"])
         for out in outputs.values():
@@ -84,8 +88,12 @@ def values_at_bound() -> Callable[[], Any]:
 
 def structure_bomb() -> Callable[[], Any]:
     depth = collect.MAX_STRUCTURE // 2 - 100  # just under MAX_STRUCTURE: the walk runs to its end
-    folder = _folder('{"complete": true, "results": {"q/forged": ' + "[" * depth + "]" * depth
-                     + ', "q/1": {"ok": true, "value": 3}}}')
+    folder = _folder(
+        '{"complete": true, "results": {"q/forged": '
+        + "[" * depth
+        + "]" * depth
+        + ', "q/1": {"ok": true, "value": 3}}}'
+    )
     return lambda: collect.read_outputs(folder, ["q/1"])
 
 
@@ -111,7 +119,8 @@ def _images() -> np.ndarray:
 def model_layers() -> Callable[[], Any]:
     x = _images()
     layers = [{"class": "Flatten", "config": {}, "weights": []}] + [
-        {"class": "Activation", "config": {"activation": "selu"}, "weights": []}] * 2000
+        {"class": "Activation", "config": {"activation": "selu"}, "weights": []}
+    ] * 2000
 
     def work() -> str:
         try:
@@ -128,12 +137,20 @@ def model_at_bounds() -> Callable[[], Any]:
     # one wide Dense layer and a 10-way output: every weight the bound allows
     width = min((models.MAX_PARAMETERS - 10) // (784 + 1 + 10), (models.MAX_VALUES_PER_IMAGE - 784 * 2 - 10) // 3)
     rng = np.random.default_rng(1)
-    dense = {"class": "Dense", "config": {"activation": "selu"},
-             "weights": [rng.normal(0, 0.01, (784, width)).astype(np.float32), np.zeros(width, np.float32)]}
+    dense = {
+        "class": "Dense",
+        "config": {"activation": "selu"},
+        "weights": [rng.normal(0, 0.01, (784, width)).astype(np.float32), np.zeros(width, np.float32)],
+    }
     stack = [{"class": "Flatten", "config": {}, "weights": []}, dense]
     stack += [{"class": "Activation", "config": {"activation": "selu"}, "weights": []}] * 2
-    stack.append({"class": "Dense", "config": {"activation": "softmax"},
-                  "weights": [np.zeros((width, 10), np.float32), np.zeros(10, np.float32)]})
+    stack.append(
+        {
+            "class": "Dense",
+            "config": {"activation": "softmax"},
+            "weights": [np.zeros((width, 10), np.float32), np.zeros(10, np.float32)],
+        }
+    )
     description = {"layers": stack}
     models.check_bounds(description, 784)  # accepted: this is inside the bounds
 
@@ -150,16 +167,37 @@ def model_reference() -> Callable[[], Any]:
     stack: list[dict[str, Any]] = [{"class": "Flatten", "config": {}, "weights": []}]
     width = 784
     for units, activation in ((300, "elu"), (100, "elu"), (10, "softmax")):
-        stack.append({"class": "BatchNormalization", "config": {},
-                      "weights": [np.ones(width), np.zeros(width), np.zeros(width), np.ones(width)]})
-        stack.append({"class": "Dense", "config": {"activation": activation},
-                      "weights": [rng.normal(0, 0.05, (width, units)), np.zeros(units)]})
+        stack.append(
+            {
+                "class": "BatchNormalization",
+                "config": {},
+                "weights": [np.ones(width), np.zeros(width), np.zeros(width), np.ones(width)],
+            }
+        )
+        stack.append(
+            {
+                "class": "Dense",
+                "config": {"activation": activation},
+                "weights": [rng.normal(0, 0.05, (width, units)), np.zeros(units)],
+            }
+        )
         width = units
     return lambda: f"evaluated, output {models.forward({'layers': stack}, x).shape}"
 
 
-CASES = {f.__name__: f for f in (zeros_json, values_at_bound, structure_bomb, npz_at_cap,
-                                 list_check, model_layers, model_reference, model_at_bounds)}
+CASES = {
+    f.__name__: f
+    for f in (
+        zeros_json,
+        values_at_bound,
+        structure_bomb,
+        npz_at_cap,
+        list_check,
+        model_layers,
+        model_reference,
+        model_at_bounds,
+    )
+}
 
 
 def _summary(value: Any) -> str:
@@ -203,8 +241,13 @@ def measure(name: str) -> dict[str, Any]:
     value = work()
     heap_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"case": name, "seconds": round(seconds, 2), "heap_peak_mb": round(heap_peak / 2**20, 1),
-            "rss_growth_mb": round(rss_growth / 1024, 1), "result": _summary(value)}
+    return {
+        "case": name,
+        "seconds": round(seconds, 2),
+        "heap_peak_mb": round(heap_peak / 2**20, 1),
+        "rss_growth_mb": round(rss_growth / 1024, 1),
+        "result": _summary(value),
+    }
 
 
 def main() -> None:
@@ -218,14 +261,20 @@ def main() -> None:
     print("| case | time (s) | peak Python heap (MB) | peak RSS growth (MB) | what the grader made of it |")
     print("|---|---|---|---|---|")
     for name in args.case or CASES:
-        done = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", name],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
+        )
         if done.returncode:
             print(f"| {name} | failed: {done.stderr.strip().splitlines()[-1:]} | | | |")
             continue
         row = json.loads(done.stdout)
-        print(f"| {name} | {row['seconds']} | {row['heap_peak_mb']} | {row['rss_growth_mb']} | {row['result']} |",
-              flush=True)
+        print(
+            f"| {name} | {row['seconds']} | {row['heap_peak_mb']} | {row['rss_growth_mb']} | {row['result']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for nb in notebooks:
             grade = [sys.executable, "-m", "autograder", "grade", str(nb), "--out", tmp, "--seed", "1"]
-            plain = [str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to", "notebook", "--execute", str(nb), "--output-dir", tmp,
-                     "--output", "executed.ipynb", "--ExecutePreprocessor.timeout=900"]
+            plain = [
+                str(Path(sys.executable).parent / "jupyter"),
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                str(nb),
+                "--output-dir",
+                tmp,
+                "--output",
+                "executed.ipynb",
+                "--ExecutePreprocessor.timeout=900",
+            ]
             timed(grade)  # warm the reference cache and the sandbox's data copy
             runs_plain, runs_grade = [], []
             for _ in range(args.runs):

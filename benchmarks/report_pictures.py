@@ -60,10 +60,17 @@ def perturbed(value: Any, factor: float) -> Any:
 
 def untrained(classes: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    return {"class": "Sequential", "layers": [
-        {"class": "Flatten", "config": {}, "weights": []},
-        {"class": "Dense", "config": {"activation": "softmax"}, "weights": [rng.normal(0, 0.05, (784, classes)),
-                                                                           np.zeros(classes)]}]}
+    return {
+        "class": "Sequential",
+        "layers": [
+            {"class": "Flatten", "config": {}, "weights": []},
+            {
+                "class": "Dense",
+                "config": {"activation": "softmax"},
+                "weights": [rng.normal(0, 0.05, (784, classes)), np.zeros(classes)],
+            },
+        ],
+    }
 
 
 def student_outputs(plan: Plan, reference: dict[str, CallOutput], i: int, all_fail: bool) -> dict[str, CallOutput]:
@@ -120,13 +127,27 @@ def main() -> None:
     assignment = get_assignment(args.assignment)
     plan = make_plan(assignment, 2026)
     reference = reference_outputs(plan, config, use_sandbox=bubblewrap_available())
-    bare = Plan(replace(assignment, questions=tuple(replace(q, picture=None) for q in assignment.questions)),
-                plan.seed, plan.cases, plan.inputs)
+    bare = Plan(
+        replace(assignment, questions=tuple(replace(q, picture=None) for q in assignment.questions)),
+        plan.seed,
+        plan.cases,
+        plan.inputs,
+    )
     outputs = [student_outputs(plan, reference, i, args.all_fail) for i in range(args.n)]
 
     def result(i: int, questions: list) -> Result:
-        return Result(assignment.id, f"s{i:03d}_{assignment.id}.ipynb", f"s{i:03d}", sum(q.score for q in questions),
-                      assignment.max_score, plan.seed, __version__, True, tuple(questions), None)
+        return Result(
+            assignment.id,
+            f"s{i:03d}_{assignment.id}.ipynb",
+            f"s{i:03d}",
+            sum(q.score for q in questions),
+            assignment.max_score,
+            plan.seed,
+            __version__,
+            True,
+            tuple(questions),
+            None,
+        )
 
     results = [result(i, compare(plan, out, reference)) for i, out in enumerate(outputs)]
     plain = [replace(r, questions=tuple(replace(q, picture=None) for q in r.questions)) for r in results]
@@ -139,14 +160,27 @@ def main() -> None:
         without = best(lambda: write_reports(plain, Path(tmp) / "without"), args.runs)
         size = sum(p.stat().st_size for p in (Path(tmp) / "with" / "feedback").glob("*.html"))
 
-    curve = next((q.picture for r in results for q in r.questions
-                  if q.picture is not None and q.picture.get("kind") == "curve" and "note" not in q.picture), None)
-    print(f"{assignment.id}: {args.n} results, {drawn} pictures ({drawn / args.n:.1f} per student), "
-          f"feedback HTML {size / 1e6:.1f} MB")
-    print(f"report stage: {with_pictures:.2f} s with pictures, {without:.2f} s without "
-          f"(+{with_pictures - without:.2f} s, {(with_pictures - without) / args.n * 1e3:.1f} ms per student)")
-    print(f"compare per submission: {compare_with * 1e3:.1f} ms with the pictures' data, "
-          f"{compare_without * 1e3:.1f} ms without")
+    curve = next(
+        (
+            q.picture
+            for r in results
+            for q in r.questions
+            if q.picture is not None and q.picture.get("kind") == "curve" and "note" not in q.picture
+        ),
+        None,
+    )
+    print(
+        f"{assignment.id}: {args.n} results, {drawn} pictures ({drawn / args.n:.1f} per student), "
+        f"feedback HTML {size / 1e6:.1f} MB"
+    )
+    print(
+        f"report stage: {with_pictures:.2f} s with pictures, {without:.2f} s without "
+        f"(+{with_pictures - without:.2f} s, {(with_pictures - without) / args.n * 1e3:.1f} ms per student)"
+    )
+    print(
+        f"compare per submission: {compare_with * 1e3:.1f} ms with the pictures' data, "
+        f"{compare_without * 1e3:.1f} ms without"
+    )
     if curve is not None:
         svg = best(lambda: svg_and_alt("q", curve), 50)
         mpl = matplotlib_curve_seconds(curve["x"], curve["expected"], curve["got"])

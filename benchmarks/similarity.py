@@ -45,11 +45,33 @@ from autograder.similarity.tokens import MAX_TOKENS  # noqa: E402
 from tests.submissions.similar import disguise, given, reference  # noqa: E402
 
 ASSIGNMENT = "01_activations_and_initialisation"  # --assignment changes it
-SHAPES = ["v = a + b * 2", "v = a[i] - b", "if v > 0:\n    v = -v", "v = [x for x in a if x]", "v = (a, b, 1)",
-          "v = a.b(c=1)", "assert v is not None", "v = {'k': a}", "v = a ** 2 / b", "while False:\n    pass",
-          "v = not a or b", "v = lambda t: t + 1", "v = a % 3", "v = a // 2 + b", "v -= 1", "v = a if b else c",
-          "v = a[1:3]", "v = a @ b", "v = str(a) + 'x'", "try:\n    v = a\nexcept Exception:\n    v = b",
-          "for t in range(3):\n    v += t", "del v", "with a as b:\n    pass", "v = a < b <= c", "v |= a & b"]
+SHAPES = [
+    "v = a + b * 2",
+    "v = a[i] - b",
+    "if v > 0:\n    v = -v",
+    "v = [x for x in a if x]",
+    "v = (a, b, 1)",
+    "v = a.b(c=1)",
+    "assert v is not None",
+    "v = {'k': a}",
+    "v = a ** 2 / b",
+    "while False:\n    pass",
+    "v = not a or b",
+    "v = lambda t: t + 1",
+    "v = a % 3",
+    "v = a // 2 + b",
+    "v -= 1",
+    "v = a if b else c",
+    "v = a[1:3]",
+    "v = a @ b",
+    "v = str(a) + 'x'",
+    "try:\n    v = a\nexcept Exception:\n    v = b",
+    "for t in range(3):\n    v += t",
+    "del v",
+    "with a as b:\n    pass",
+    "v = a < b <= c",
+    "v |= a & b",
+]
 
 
 def noisy(cells: list[str], rng: random.Random, stub: set[str]) -> list[str]:
@@ -62,9 +84,13 @@ def noisy(cells: list[str], rng: random.Random, stub: set[str]) -> list[str]:
             continue
         lines = []
         for line in source.split("\n"):
-            indent = line[:len(line) - len(line.lstrip())]
-            if line.strip() and not line.lstrip().startswith(("def ", "@", ")", "]", "}", "else", "elif", "except",
-                                                             "finally")) and rng.random() < 1 / 3 and indent:
+            indent = line[: len(line) - len(line.lstrip())]
+            if (
+                line.strip()
+                and not line.lstrip().startswith(("def ", "@", ")", "]", "}", "else", "elif", "except", "finally"))
+                and rng.random() < 1 / 3
+                and indent
+            ):
                 lines += [indent + s for s in rng.choice(SHAPES).split("\n")]
             lines.append(line)
         out.append("\n".join(lines))
@@ -109,9 +135,22 @@ def make_class(case: str, n: int, seed: int = 0) -> list[list[str]]:
 def write_notebooks(folder: Path, students: list[list[str]]) -> list[Submission]:
     subs = []
     for i, cells in enumerate(students):
-        nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-            {"cell_type": "code", "id": f"c{j}", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
-            for j, c in enumerate(cells)]}
+        nb = {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "id": f"c{j}",
+                    "source": c,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for j, c in enumerate(cells)
+            ],
+        }
         path = folder / f"s{i:03d}_{ASSIGNMENT}.ipynb"
         path.write_text(json.dumps(nb))
         subs.append(Submission(path, f"s{i:03d}", ASSIGNMENT))
@@ -135,8 +174,12 @@ def run(case: str, n: int) -> dict[str, float]:
         start = time.perf_counter()
         path, reports, _ = write_report(out, config)
         report = time.perf_counter() - start
-        return {"copies_s": copies, "report_s": report, "flagged": len(reports[0].flagged),
-                "page_kb": path.stat().st_size / 1024}
+        return {
+            "copies_s": copies,
+            "report_s": report,
+            "flagged": len(reports[0].flagged),
+            "page_kb": path.stat().st_size / 1024,
+        }
 
 
 def main() -> None:
@@ -147,12 +190,16 @@ def main() -> None:
     args = parser.parse_args()
     globals()["ASSIGNMENT"] = args.assignment
     print(f"{args.assignment}, {args.n} submissions")
-    print(f"{'case':10} {'n':>4} {'copies (s)':>10} {'report (s)':>10} {'total (s)':>9} {'flagged':>7} "
-          f"{'page (KB)':>9}")
+    print(
+        f"{'case':10} {'n':>4} {'copies (s)':>10} {'report (s)':>10} {'total (s)':>9} {'flagged':>7} {'page (KB)':>9}"
+    )
     for case in args.case:
         r = run(case, args.n)
-        print(f"{case:10} {args.n:4d} {r['copies_s']:10.2f} {r['report_s']:10.2f} {r['copies_s'] + r['report_s']:9.2f} "
-              f"{r['flagged']:7d} {r['page_kb']:9.0f}", flush=True)
+        print(
+            f"{case:10} {args.n:4d} {r['copies_s']:10.2f} {r['report_s']:10.2f} {r['copies_s'] + r['report_s']:9.2f} "
+            f"{r['flagged']:7d} {r['page_kb']:9.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

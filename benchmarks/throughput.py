@@ -53,8 +53,11 @@ def settings(course: Path, tf_threads: int) -> Path:
     import tomllib
 
     table = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["autograder"]
-    table.update(tf_threads=tf_threads, solutions_dir=str(REPO / table.get("solutions_dir", "solutions")),
-                 assignments_dir=str(REPO / table.get("assignments_dir", "assignments")))
+    table.update(
+        tf_threads=tf_threads,
+        solutions_dir=str(REPO / table.get("solutions_dir", "solutions")),
+        assignments_dir=str(REPO / table.get("assignments_dir", "assignments")),
+    )
     course.mkdir()
     lines = [f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}" for key, value in table.items()]
     (course / "pyproject.toml").write_text("[tool.autograder]\n" + "\n".join(lines) + "\n")
@@ -82,12 +85,17 @@ def hang_summary(out: Path) -> str:
     """The derived limits the results record, and what each hanging submission cost."""
     docs = [json.loads(p.read_text())["execution"] for p in sorted((out / "results").rglob("*.json"))]
     found = sorted({json.dumps(d["limits"], sort_keys=True) for d in docs})
-    hung = [f"{d['seconds']:.0f} s in {d['passes']} passes" for d in docs
-            if any(e["status"] == "timeout" for e in d["cell_errors"])]
+    hung = [
+        f"{d['seconds']:.0f} s in {d['passes']} passes"
+        for d in docs
+        if any(e["status"] == "timeout" for e in d["cell_errors"])
+    ]
     honest = sorted(d["seconds"] for d in docs if not d["cell_errors"])
     median = honest[len(honest) // 2] if honest else float("nan")
-    return (f"hanging submissions: {', '.join(hung) or 'none timed out'}; the others' median {median:.0f} s; "
-            f"limits {'; '.join(found)}")
+    return (
+        f"hanging submissions: {', '.join(hung) or 'none timed out'}; the others' median {median:.0f} s; "
+        f"limits {'; '.join(found)}"
+    )
 
 
 def main() -> None:
@@ -113,8 +121,20 @@ def main() -> None:
         rows = []
         if not args.skip_otter:
             tests = REPO / "assignments" / "tests" / assignment
-            run(["otter", "generate", "-t", str(tests), "-o", str(tmp / "otter.zip"), "--no-requirements",
-                 "--no-environment", "--no-config"], tmp)
+            run(
+                [
+                    "otter",
+                    "generate",
+                    "-t",
+                    str(tests),
+                    "-o",
+                    str(tmp / "otter.zip"),
+                    "--no-requirements",
+                    "--no-environment",
+                    "--no-config",
+                ],
+                tmp,
+            )
             start = time.perf_counter()
             for i, nb in enumerate(sorted(klass.iterdir())):
                 work = tmp / f"otter{i}"
@@ -129,8 +149,10 @@ def main() -> None:
             rows.append((f"autograder grade --workers {workers}{threads}", seconds))
             if args.hangs:
                 out = tmp / f"hang{workers}"
-                hung = run([*grader[:4], str(tmp / "hanging"), *grader[5:], "--out", str(out), "--workers",
-                            str(workers)], course)
+                hung = run(
+                    [*grader[:4], str(tmp / "hanging"), *grader[5:], "--out", str(out), "--workers", str(workers)],
+                    course,
+                )
                 rows.append((f"same, {args.hangs} of {args.n} hang, --workers {workers}{threads}", hung))
                 ratios.append(f"--workers {workers}: {hung / seconds:.2f}x the clean class; {hang_summary(out)}")
     base = rows[0][1]

@@ -26,11 +26,11 @@ from .store import batch_seed, load_done, result_path
 
 @dataclass(frozen=True)
 class ClassOptions:
-    assignment: str | None = None      # every file is this assignment (else from its name)
-    roster: Path | None = None         # a Canvas or Moodle class list (`roster.py`)
-    seed: int | None = None            # else the stored batch seed, else the course seed, else drawn
-    workers: int | None = None         # else `default_workers` for the largest memory limit
-    force: bool = False                # regrade what is already done
+    assignment: str | None = None  # every file is this assignment (else from its name)
+    roster: Path | None = None  # a Canvas or Moodle class list (`roster.py`)
+    seed: int | None = None  # else the stored batch seed, else the course seed, else drawn
+    workers: int | None = None  # else `default_workers` for the largest memory limit
+    force: bool = False  # regrade what is already done
     dask_scheduler: str | None = None  # grade on a Dask cluster instead of threads
     use_sandbox: bool = True
 
@@ -48,9 +48,15 @@ class ClassGrading:
     similarity: Path | None = None  # similarity.html, None if making it failed (then in `failures`)
 
 
-def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: ClassOptions = ClassOptions(), *,
-                log: Callable[[str], None] = lambda line: None,
-                on_progress: Callable[[Progress], None] = lambda p: None) -> ClassGrading:
+def grade_class(
+    inputs: Sequence[Path],
+    out: Path,
+    config: Config,
+    options: ClassOptions = ClassOptions(),
+    *,
+    log: Callable[[str], None] = lambda line: None,
+    on_progress: Callable[[Progress], None] = lambda p: None,
+) -> ClassGrading:
     """Grade every submission under `inputs` into `out` (results, gradebooks, feedback, summary)."""
     # A cluster first: an unreachable scheduler is one line before any work is done.
     dask = Dask.connect(options.dask_scheduler, config, options.use_sandbox) if options.dask_scheduler else None
@@ -76,9 +82,15 @@ def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: Clas
             for aid in needed:  # once, before the workers start, so that they share it
                 log(f"batch: preparing the reference for {aid} ...")
                 prepare_assignment(aid, seed, config, options.use_sandbox)
-            results, failures = run_batch(found.submissions, out, seed, executor, force=options.force,
-                                          on_progress=on_progress,
-                                          settings_hashes={aid: config.settings_hash(aid) for aid in needed})
+            results, failures = run_batch(
+                found.submissions,
+                out,
+                seed,
+                executor,
+                force=options.force,
+                on_progress=on_progress,
+                settings_hashes={aid: config.settings_hash(aid) for aid in needed},
+            )
             from ..similarity import after_batch
 
             similar = after_batch(found.submissions, out, config)  # while the files (a zip's) still exist
@@ -89,19 +101,32 @@ def grade_class(inputs: Sequence[Path], out: Path, config: Config, options: Clas
 
     if similar.error:  # the gradebook is written all the same; the exit code says the report failed
         failures.append((str(out / "similarity.html"), similar.error))
-    paths = write_reports(results, out, [(u.file, u.reason) for u in found.unplaced], class_list,
-                          similarity=similar.section, uploads=lms_names(found.submissions))
+    paths = write_reports(
+        results,
+        out,
+        [(u.file, u.reason) for u in found.unplaced],
+        class_list,
+        similarity=similar.section,
+        uploads=lms_names(found.submissions),
+    )
     return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed, similar.path)
 
 
 def _threads(options: ClassOptions, config: Config, needed: list[str]) -> Threads:
     # memory per worker: the largest limit of the assignments in the batch (their own, if set)
     workers = options.workers or default_workers(
-        max((config.for_assignment(aid) for aid in needed), key=lambda c: c.memory_mb, default=config))
+        max((config.for_assignment(aid) for aid in needed), key=lambda c: c.memory_mb, default=config)
+    )
 
     def grade_one(sub: Submission, seed: int) -> Result:
-        return grade(sub.path, config, assignment_id=sub.assignment, seed=seed, use_sandbox=options.use_sandbox,
-                     student=sub.student)
+        return grade(
+            sub.path,
+            config,
+            assignment_id=sub.assignment,
+            seed=seed,
+            use_sandbox=options.use_sandbox,
+            student=sub.student,
+        )
 
     return Threads(grade_one, workers)
 
@@ -118,6 +143,27 @@ def _apply_roster(path: Path, found: Discovery) -> tuple[Any, list[str]]:
     return class_list, [person.label for person in matched.missing]
 
 
-__all__ = ["DASK_CONNECT_SECONDS", "MAX_NAME_BYTES", "ClassGrading", "ClassOptions", "Dask", "Discovery", "Executor",
-           "Progress", "Submission", "Threads", "Unplaced", "batch_seed", "default_workers", "discover",
-           "grade_class", "grade_task", "latest_per_key", "lms_names", "load_done", "result_path", "run_batch", "safe_name"]
+__all__ = [
+    "DASK_CONNECT_SECONDS",
+    "MAX_NAME_BYTES",
+    "ClassGrading",
+    "ClassOptions",
+    "Dask",
+    "Discovery",
+    "Executor",
+    "Progress",
+    "Submission",
+    "Threads",
+    "Unplaced",
+    "batch_seed",
+    "default_workers",
+    "discover",
+    "grade_class",
+    "grade_task",
+    "latest_per_key",
+    "lms_names",
+    "load_done",
+    "result_path",
+    "run_batch",
+    "safe_name",
+]

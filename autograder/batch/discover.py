@@ -102,7 +102,9 @@ def _safe_extract(archive: Path, target: Path) -> list[Unplaced]:
         total = sum(i.file_size for i in infos)
         packed = max(1, sum(i.compress_size for i in infos))
         if total > MAX_ZIP_BYTES or total / packed > MAX_ZIP_RATIO:
-            return [Unplaced(str(archive), f"refused: {total} bytes uncompressed (ratio {total / packed:.0f}), a zip bomb?")]
+            return [
+                Unplaced(str(archive), f"refused: {total} bytes uncompressed (ratio {total / packed:.0f}), a zip bomb?")
+            ]
         for info in infos:
             parts = Path(info.filename).parts
             mode = (info.external_attr >> 16) & 0o170000
@@ -142,7 +144,9 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
         else:
             roots.append((item, None))
         for root, base in roots:
-            files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+            files = (
+                [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+            )
             for path in files:
                 rel = str(path.relative_to(base)) if base else path.name
                 if any(part.startswith(".") or part == "__MACOSX" for part in Path(rel).parts):
@@ -178,16 +182,19 @@ def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unpla
         if len(group) > 1 and group[-1].order[0] == group[-2].order[0]:
             names = ", ".join(s.path.name for s in group)
             ids = sorted({s.lms.lms_id for s in group if s.lms is not None})
-            why = (f"{len(ids)} participants (ids {', '.join(ids)}) are named {key}: rename each "
-                   f"<email>_{group[0].assignment}.ipynb" if len(ids) > 1 else
-                   f"{len(group)} notebooks for {key} and no upload order to choose by ({names}): keep one")
+            why = (
+                f"{len(ids)} participants (ids {', '.join(ids)}) are named {key}: rename each "
+                f"<email>_{group[0].assignment}.ipynb"
+                if len(ids) > 1
+                else f"{len(group)} notebooks for {key} and no upload order to choose by ({names}): keep one"
+            )
             dropped += [Unplaced(s.path.name, f"{why}; not graded") for s in group]
             continue
         kept.append(group[-1])
-        dropped += [Unplaced(s.path.name, f"superseded by {group[-1].path.name} (a later upload) for {key}")
-                    for s in group[:-1]]
+        dropped += [
+            Unplaced(s.path.name, f"superseded by {group[-1].path.name} (a later upload) for {key}") for s in group[:-1]
+        ]
     return kept, dropped
-
 
 
 def cleanup(workdir: Path) -> None:

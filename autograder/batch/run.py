@@ -70,8 +70,12 @@ class Dask:
 
     def __init__(self, client: Any, config: Config, use_sandbox: bool) -> None:
         self.client = client
-        self.settings = {"root": str(config.root), "cache_dir": str(config.cache_dir), "sandbox": use_sandbox,
-                         "namespaces": config.namespaces}  # --no-namespaces reaches the workers
+        self.settings = {
+            "root": str(config.root),
+            "cache_dir": str(config.cache_dir),
+            "sandbox": use_sandbox,
+            "namespaces": config.namespaces,
+        }  # --no-namespaces reaches the workers
 
     @classmethod
     def connect(cls, address: str, config: Config, use_sandbox: bool) -> Dask:
@@ -88,8 +92,9 @@ class Dask:
             return cls(Client(address, timeout=DASK_CONNECT_SECONDS), config, use_sandbox)
         except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address...
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise InfrastructureError(f"cannot reach the Dask scheduler at {address} (waited "
-                                      f"{time.monotonic() - start:.0f} s): {reason}") from None
+            raise InfrastructureError(
+                f"cannot reach the Dask scheduler at {address} (waited {time.monotonic() - start:.0f} s): {reason}"
+            ) from None
 
     def close(self) -> None:
         self.client.close()
@@ -99,8 +104,12 @@ class Dask:
             from distributed import as_completed as dask_completed
         except ImportError:  # the caller holds a Client, so this only fails in a broken install
             raise UsageError("the Dask backend needs: pip install 'dnn-grader[dask]'") from None
-        futures = {self.client.submit(grade_task, str(sub.path), sub.assignment, sub.student, seed, self.settings,
-                                      pure=False): sub for sub in subs}
+        futures = {
+            self.client.submit(
+                grade_task, str(sub.path), sub.assignment, sub.student, seed, self.settings, pure=False
+            ): sub
+            for sub in subs
+        }
         for future in dask_completed(list(futures)):
             yield futures[future], _outcome(lambda f=future: Result.from_dict(json.loads(f.result())))
 
@@ -117,10 +126,12 @@ def grade_task(path: str, assignment: str, student: str, seed: int, settings: di
     from ..config import load_config
     from ..grade import grade
 
-    config = load_config(Path(settings["root"]), cache_dir=Path(settings["cache_dir"]),
-                         namespaces=settings.get("namespaces"))
-    result = grade(Path(path), config, assignment_id=assignment, seed=seed, use_sandbox=settings["sandbox"],
-                   student=student)
+    config = load_config(
+        Path(settings["root"]), cache_dir=Path(settings["cache_dir"]), namespaces=settings.get("namespaces")
+    )
+    result = grade(
+        Path(path), config, assignment_id=assignment, seed=seed, use_sandbox=settings["sandbox"], student=student
+    )
     return result.to_json()
 
 
@@ -134,9 +145,16 @@ def default_workers(config: Config) -> int:
     return max(1, min(os.cpu_count() or 1, by_memory))
 
 
-def run_batch(subs: Sequence[Submission], out: Path, seed: int, executor: Executor, *, force: bool = False,
-              on_progress: Callable[[Progress], None] = lambda p: None,
-              settings_hashes: Mapping[str, str] | None = None) -> tuple[list[Result], list[tuple[str, str]]]:
+def run_batch(
+    subs: Sequence[Submission],
+    out: Path,
+    seed: int,
+    executor: Executor,
+    *,
+    force: bool = False,
+    on_progress: Callable[[Progress], None] = lambda p: None,
+    settings_hashes: Mapping[str, str] | None = None,
+) -> tuple[list[Result], list[tuple[str, str]]]:
     """Grade what is not done yet; returns all results (old and new) and the failures.
 
     `settings_hashes` (assignment -> `Config.settings_hash`): a result graded under other settings
@@ -146,8 +164,13 @@ def run_batch(subs: Sequence[Submission], out: Path, seed: int, executor: Execut
     results: dict[str, Result] = {}
     todo: list[Submission] = []
     for sub in subs:
-        done = None if force else load_done(result_path(out, sub), file_sha256(sub.path), seed,
-                                            (settings_hashes or {}).get(sub.assignment or ""))
+        done = (
+            None
+            if force
+            else load_done(
+                result_path(out, sub), file_sha256(sub.path), seed, (settings_hashes or {}).get(sub.assignment or "")
+            )
+        )
         if done is not None:
             results[sub.key] = done
         else:

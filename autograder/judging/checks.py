@@ -72,8 +72,9 @@ def raised_or_none(ctx: CaseContext) -> Verdict | None:
     exp, got = ctx.expected, ctx.got
     if isinstance(exp, Raised):
         if isinstance(got, Raised):
-            return Verdict(got.type == exp.type, "" if got.type == exp.type else
-                           f"raised {got.type}, expected {exp.type}")
+            return Verdict(
+                got.type == exp.type, "" if got.type == exp.type else f"raised {got.type}, expected {exp.type}"
+            )
         return Verdict(False, f"should raise {exp.type} but returned a value")
     if isinstance(got, Raised):
         return Verdict(False, f"raised {got.type}: {got.message}")
@@ -163,8 +164,12 @@ def exact() -> Check:
         exp = as_float_array(ctx.expected)
         got = as_float_array(ctx.got)
         if got is None or exp is None or got.shape != exp.shape:
-            return Verdict(False, f"should return {len(ctx.expected)} integers" if isinstance(ctx.expected, tuple)
-                           else "wrong type or shape")
+            return Verdict(
+                False,
+                f"should return {len(ctx.expected)} integers"
+                if isinstance(ctx.expected, tuple)
+                else "wrong type or shape",
+            )
         return Verdict(bool(np.array_equal(exp, got)), "" if np.array_equal(exp, got) else "wrong value")
 
     return check

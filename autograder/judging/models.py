@@ -64,10 +64,17 @@ def check_bounds(description: dict[str, Any], input_width: int) -> None:
     exported = description.get("layers_total")
     count = exported if isinstance(exported, int) and exported > len(layers) else len(layers)
     if count > MAX_LAYERS:
-        raise UnsupportedModel(f"the model has {count:,} layers; the grader evaluates models of at most "
-                               f"{MAX_LAYERS} layers (the assignment's models have 8)")
-    arrays = [w for layer in layers if isinstance(layer.get("weights"), list)
-              for w in layer["weights"] if isinstance(w, np.ndarray)]
+        raise UnsupportedModel(
+            f"the model has {count:,} layers; the grader evaluates models of at most "
+            f"{MAX_LAYERS} layers (the assignment's models have 8)"
+        )
+    arrays = [
+        w
+        for layer in layers
+        if isinstance(layer.get("weights"), list)
+        for w in layer["weights"]
+        if isinstance(w, np.ndarray)
+    ]
     parameters = sum(w.size for w in arrays)
     if parameters > MAX_PARAMETERS:
         raise UnsupportedModel(f"the model has {parameters:,} weights; the grader evaluates at most {MAX_PARAMETERS:,}")
@@ -78,8 +85,10 @@ def check_bounds(description: dict[str, Any], input_width: int) -> None:
             width = weights[0].shape[1]
         values += width
     if values > MAX_VALUES_PER_IMAGE:
-        raise UnsupportedModel(f"the model computes {values:,} values per image over its layers; the grader "
-                               f"evaluates at most {MAX_VALUES_PER_IMAGE:,}")
+        raise UnsupportedModel(
+            f"the model computes {values:,} values per image over its layers; the grader "
+            f"evaluates at most {MAX_VALUES_PER_IMAGE:,}"
+        )
 
 
 def _activation(config: dict[str, Any], where: str):
@@ -100,13 +109,18 @@ def forward(description: dict[str, Any], x: np.ndarray, batch: int = 2000) -> np
     """Model output for inputs `x`, computed with numpy from the plain description."""
     check_bounds(description, int(np.prod(x.shape[1:])))
     layers = description["layers"]
-    arrays = [w for layer in layers if isinstance(layer.get("weights"), list)
-              for w in layer["weights"] if isinstance(w, np.ndarray)]
+    arrays = [
+        w
+        for layer in layers
+        if isinstance(layer.get("weights"), list)
+        for w in layer["weights"]
+        if isinstance(w, np.ndarray)
+    ]
     widest = max([int(np.prod(x.shape[1:]))] + [w.shape[-1] for w in arrays if w.ndim >= 1])
     batch = max(1, min(batch, _MAX_BATCH_VALUES // max(1, widest)))
     outputs = []
     for start in range(0, len(x), batch):
-        h = x[start:start + batch].astype(np.float64)
+        h = x[start : start + batch].astype(np.float64)
         for i, layer in enumerate(layers):
             h = _apply(layer, h, f"layer {i} ({layer.get('class')})")
         outputs.append(h)
@@ -142,11 +156,14 @@ def _apply(layer: dict[str, Any], h: np.ndarray, where: str) -> np.ndarray:
         mean, var = w
         eps = float(config.get("epsilon", 1e-3))
         return (h - mean) / np.sqrt(var + eps) * gamma + beta
-    raise UnsupportedModel(f"{where}: layer type {kind!r} is not supported by the grader "
-                           "(use Flatten, Dense, BatchNormalization, Dropout, Activation)")
+    raise UnsupportedModel(
+        f"{where}: layer type {kind!r} is not supported by the grader "
+        "(use Flatten, Dense, BatchNormalization, Dropout, Activation)"
+    )
 
 
 # --- test splits ------------------------------------------------------------------------------
+
 
 def split_tasks(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The lecture's tasks, computed here independently of any notebook."""
@@ -164,8 +181,18 @@ def test_tasks() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return split_tasks(x_test.astype(np.float64) / 255.0, y_test)
 
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 # The class names of each task's labels, in label order (split_tasks: A drops sandal and shirt, B: 1 is shirt).
 TASK_CLASSES = {"all": FASHION_CLASSES, "A": FASHION_CLASSES[:5] + FASHION_CLASSES[7:], "B": ("Sandal", "Shirt")}
 

@@ -20,8 +20,14 @@ TOL = allclose(rtol=1e-5, atol=1e-8)
 
 
 def _elementwise(qid: str, points: float, large: float = 1e4, **kwargs) -> Question:
-    return Question(id=qid, points=points, make_public=elementwise_public(qid, **kwargs), make_hidden=elementwise_hidden(qid, large, **kwargs), check=TOL,
-                    picture=CURVE)
+    return Question(
+        id=qid,
+        points=points,
+        make_public=elementwise_public(qid, **kwargs),
+        make_hidden=elementwise_hidden(qid, large, **kwargs),
+        check=TOL,
+        picture=CURVE,
+    )
 
 
 def _alpha_variants(qid: str) -> Question:
@@ -58,8 +64,14 @@ def _limit_public(b: CaseBuilder) -> None:
 def _limit_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     for mode in ("fan_in", "fan_out", "fan_avg"):
         fan_in, fan_out = (int(v) for v in rng.integers(1, 3000, size=2))
-        b.call(f"other sizes, {mode}", "variance_scaling_limit", float(np.round(rng.uniform(0.1, 3), 3)),
-               fan_in, fan_out, mode)
+        b.call(
+            f"other sizes, {mode}",
+            "variance_scaling_limit",
+            float(np.round(rng.uniform(0.1, 3), 3)),
+            fan_in,
+            fan_out,
+            mode,
+        )
     b.call("unknown mode", "variance_scaling_limit", 1.0, 10, 10, "average")
 
 
@@ -69,8 +81,9 @@ def _two_seeds(rng: np.random.Generator) -> tuple[int, int]:
     return seed, (seed + 1 + int(rng.integers(0, 2**30))) % 2**31
 
 
-def _vs_randomness(b: CaseBuilder, description: str, shape: tuple[int, int], distribution: str,
-                   seed: int, other: int) -> None:
+def _vs_randomness(
+    b: CaseBuilder, description: str, shape: tuple[int, int], distribution: str, seed: int, other: int
+) -> None:
     """Calls 1 and 3 share a seed (equal), 2 has another (unrelated), 4 and 5 have seed=None."""
     kw = {"scale": 2.0, "mode": "fan_avg", "distribution": distribution}
     b.calls(description, "variance_scaling", [b.sub(shape, **kw, seed=s) for s in (seed, other, seed, None, None)])
@@ -80,25 +93,41 @@ VS_PICTURE_CASE = "uniform, fan_avg, scale 2"
 
 
 def _vs_public(b: CaseBuilder) -> None:
-    b.call(VS_PICTURE_CASE, "variance_scaling", (300, 500), scale=2.0, mode="fan_avg",
-           distribution="uniform", seed=1)
+    b.call(VS_PICTURE_CASE, "variance_scaling", (300, 500), scale=2.0, mode="fan_avg", distribution="uniform", seed=1)
     b.call("truncated normal (the default), fan_in", "variance_scaling", (300, 500), seed=2)
     b.call("an unknown distribution", "variance_scaling", (3, 3), distribution="cauchy", seed=0)
     _vs_randomness(b, "randomness: seeds 11, 12, 11, None, None", (150, 200), "uniform", 11, 12)
 
 
 def _vs_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
-    combos = [("fan_in", "uniform"), ("fan_out", "truncated_normal"), ("fan_avg", "untruncated_normal"),
-              ("fan_out", "uniform"), ("fan_avg", "truncated_normal")]
+    combos = [
+        ("fan_in", "uniform"),
+        ("fan_out", "truncated_normal"),
+        ("fan_avg", "untruncated_normal"),
+        ("fan_out", "uniform"),
+        ("fan_avg", "truncated_normal"),
+    ]
     for mode, dist in combos:
         shape = (int(rng.integers(200, 400)), int(rng.integers(200, 400)))
-        b.call(f"{dist}, {mode}", "variance_scaling", shape, scale=float(np.round(rng.uniform(0.5, 3), 3)),
-               mode=mode, distribution=dist, seed=int(rng.integers(0, 2**31)))
+        b.call(
+            f"{dist}, {mode}",
+            "variance_scaling",
+            shape,
+            scale=float(np.round(rng.uniform(0.5, 3), 3)),
+            mode=mode,
+            distribution=dist,
+            seed=int(rng.integers(0, 2**31)),
+        )
     b.call("unknown mode", "variance_scaling", (4, 4), mode="fan_max", seed=0)
     seed, other = _two_seeds(rng)
-    _vs_randomness(b, "randomness: the same seed twice, another seed, seed=None twice",
-                   (int(rng.integers(150, 250)), int(rng.integers(150, 250))),
-                   str(rng.choice(["uniform", "truncated_normal", "untruncated_normal"])), seed, other)
+    _vs_randomness(
+        b,
+        "randomness: the same seed twice, another seed, seed=None twice",
+        (int(rng.integers(150, 250)), int(rng.integers(150, 250))),
+        str(rng.choice(["uniform", "truncated_normal", "untruncated_normal"])),
+        seed,
+        other,
+    )
 
 
 def _fan(shape: tuple[int, int], mode: str) -> float:
@@ -130,8 +159,11 @@ def check_samples(samples, shape, scale, mode, distribution) -> Verdict:
         return Verdict(False, f"values outside the {distribution} bound for mode {mode}")
     p = ks_pvalue(arr, cdf)
     if p < ALPHA:
-        return Verdict(False, f"the samples do not follow the expected {distribution} distribution for mode "
-                       f"{mode} (Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution")
+        return Verdict(
+            False,
+            f"the samples do not follow the expected {distribution} distribution for mode "
+            f"{mode} (Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution",
+        )
     return Verdict(True)
 
 
@@ -144,8 +176,9 @@ def _target_histogram(samples, shape, scale, mode, distribution) -> dict:
 
 def _vs_picture(ctx: CaseContext) -> dict:
     kw = ctx.kwargs
-    return _target_histogram(ctx.got, ctx.args[0], kw.get("scale", 1.0),
-                             kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
+    return _target_histogram(
+        ctx.got, ctx.args[0], kw.get("scale", 1.0), kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal")
+    )
 
 
 def _he_picture(ctx: CaseContext) -> dict:
@@ -158,14 +191,22 @@ def _calls_shape(ctx: CaseContext) -> tuple[int, int]:
     return first.shape if isinstance(first, wire.Initializer) else ctx.sub_args(0)[0][0]
 
 
-_VS_RANDOMNESS = matrix_check(_calls_shape, same=(0, 2), other_seed=(0, 1), unseeded=(3, 4), count=5,
-                              identical="the same matrix for every seed")
+_VS_RANDOMNESS = matrix_check(
+    _calls_shape, same=(0, 2), other_seed=(0, 1), unseeded=(3, 4), count=5, identical="the same matrix for every seed"
+)
 # Two unseeded Keras initializers draw their seeds with random.randint(1, 1e9): they collide with
 # probability 1e-9, which the statistical tests' budget leaves room for (total <= 1e-6).
-_HE_RANDOMNESS = matrix_check(_calls_shape, same=None, other_seed=(0, 1), unseeded=None, count=2, what="kernel",
-                              identical="two initializers from he_avg_initializer() sampled the same kernel",
-                              how="leave the initializer's seed unset, so that every layer gets its own weights",
-                              budget=ALPHA - 1e-9)
+_HE_RANDOMNESS = matrix_check(
+    _calls_shape,
+    same=None,
+    other_seed=(0, 1),
+    unseeded=None,
+    count=2,
+    what="kernel",
+    identical="two initializers from he_avg_initializer() sampled the same kernel",
+    how="leave the initializer's seed unset, so that every layer gets its own weights",
+    budget=ALPHA - 1e-9,
+)
 
 
 def _check_variance_scaling(ctx: CaseContext) -> Verdict:
@@ -176,8 +217,9 @@ def _check_variance_scaling(ctx: CaseContext) -> Verdict:
         return raised
     kw = ctx.kwargs
     shape = ctx.args[0]
-    return check_samples(ctx.got, shape, kw.get("scale", 1.0), kw.get("mode", "fan_in"),
-                         kw.get("distribution", "truncated_normal"))
+    return check_samples(
+        ctx.got, shape, kw.get("scale", 1.0), kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal")
+    )
 
 
 HE_AVG_SHAPE = (400, 600)
@@ -197,8 +239,9 @@ def _he_public(b: CaseBuilder) -> None:
 
 
 def _he_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
-    _he_randomness(b, "randomness: two initializers, another shape",
-                   (int(rng.integers(150, 250)), int(rng.integers(150, 250))))
+    _he_randomness(
+        b, "randomness: two initializers, another shape", (int(rng.integers(150, 250)), int(rng.integers(150, 250)))
+    )
 
 
 def _check_he_avg(ctx: CaseContext) -> Verdict:
@@ -212,8 +255,11 @@ def _check_he_avg(ctx: CaseContext) -> Verdict:
     config = info.get("config") if isinstance(info.get("config"), dict) else {}
     wanted = {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}
     if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
-        return Verdict(False, "should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
-                       f"got {info.get('class')} with {({k: config.get(k) for k in wanted})}")
+        return Verdict(
+            False,
+            "should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
+            f"got {info.get('class')} with { ({k: config.get(k) for k in wanted}) }",
+        )
     return check_samples(got.get("samples"), HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")
 
 
@@ -230,11 +276,27 @@ ASSIGNMENT = Assignment(
         _alpha_variants("leaky_relu_derivative"),
         _alpha_variants("elu_derivative"),
         Question(id="init_stddev", points=1.0, make_public=_init_public, make_hidden=_init_hidden, check=TOL),
-        Question(id="variance_scaling_limit", points=1.0, make_public=_limit_public, make_hidden=_limit_hidden, check=TOL),
-        Question(id="variance_scaling", points=2.0, make_public=_vs_public, make_hidden=_vs_hidden, check=_check_variance_scaling, judged_by="statistics",
-                 picture=Picture("distribution", VS_PICTURE_CASE, _vs_picture)),
-        Question(id="he_avg_initializer", points=1.0, make_public=_he_public, make_hidden=_he_hidden, check=_check_he_avg, judged_by="statistics",
-                 picture=Picture("distribution", HE_PICTURE_CASE, _he_picture)),
+        Question(
+            id="variance_scaling_limit", points=1.0, make_public=_limit_public, make_hidden=_limit_hidden, check=TOL
+        ),
+        Question(
+            id="variance_scaling",
+            points=2.0,
+            make_public=_vs_public,
+            make_hidden=_vs_hidden,
+            check=_check_variance_scaling,
+            judged_by="statistics",
+            picture=Picture("distribution", VS_PICTURE_CASE, _vs_picture),
+        ),
+        Question(
+            id="he_avg_initializer",
+            points=1.0,
+            make_public=_he_public,
+            make_hidden=_he_hidden,
+            check=_check_he_avg,
+            judged_by="statistics",
+            picture=Picture("distribution", HE_PICTURE_CASE, _he_picture),
+        ),
         *GRADIENT_QUESTIONS,  # sections 8-10: backpropagation, the experiment, clipping
     ),
 )

@@ -34,8 +34,10 @@ EXPERIMENT = (("sigmoid", "normal"), ("sigmoid", "glorot"), ("relu", "he"), ("se
 
 def _network(b: CaseBuilder, rng: np.random.Generator, sizes: list[int], scale: float = 1.0) -> list[dict]:
     """Weights of shape (sizes[l], sizes[l+1]), std scale * sqrt(2 / (fan_in + fan_out)), rounded."""
-    return [b.array(np.round(rng.normal(0, scale * np.sqrt(2 / (n_in + n_out)), (n_in, n_out)), 6))
-            for n_in, n_out in pairwise(sizes)]
+    return [
+        b.array(np.round(rng.normal(0, scale * np.sqrt(2 / (n_in + n_out)), (n_in, n_out)), 6))
+        for n_in, n_out in pairwise(sizes)
+    ]
 
 
 def _sizes(rng: np.random.Generator, depth: int, low: int = 2, high: int = 12) -> list[int]:
@@ -51,8 +53,7 @@ def _backprop_public(b: CaseBuilder) -> None:
     for act, sizes in (("sigmoid", [3, 4, 2]), ("relu", [4, 5, 5, 3]), ("selu", [2, 3, 3, 3, 1])):
         X = np.round(rng.normal(0, 1, (5, sizes[0])), 3)
         b.call(f"{act}, layer sizes {sizes}, a batch of 5", "backprop_gradients", X, _network(b, rng, sizes), act)
-    b.call("an activation not in the list", "backprop_gradients", np.ones((2, 3)), _network(b, rng, [3, 2, 2]),
-           "swish")
+    b.call("an activation not in the list", "backprop_gradients", np.ones((2, 3)), _network(b, rng, [3, 2, 2]), "swish")
 
 
 def _backprop_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
@@ -62,48 +63,97 @@ def _backprop_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
         b.call(f"{act}, another network", "backprop_gradients", X, _network(b, rng, sizes, rng.uniform(0.5, 2)), act)
     act = str(rng.choice(ACTIVATIONS))
     sizes = _sizes(rng, 2)
-    b.call(f"{act}, a batch of one example", "backprop_gradients", rng.normal(0, 1, (1, sizes[0])),
-           _network(b, rng, sizes), act)
+    b.call(
+        f"{act}, a batch of one example",
+        "backprop_gradients",
+        rng.normal(0, 1, (1, sizes[0])),
+        _network(b, rng, sizes),
+        act,
+    )
     sizes = _sizes(rng, 12, 3, 8)
-    b.call("sigmoid, a deep narrow network (12 layers)", "backprop_gradients", rng.normal(0, 1, (6, sizes[0])),
-           _network(b, rng, sizes, 2.0), "sigmoid")
+    b.call(
+        "sigmoid, a deep narrow network (12 layers)",
+        "backprop_gradients",
+        rng.normal(0, 1, (6, sizes[0])),
+        _network(b, rng, sizes, 2.0),
+        "sigmoid",
+    )
     sizes = _sizes(rng, 3)
-    b.call("relu, float32 inputs", "backprop_gradients", rng.normal(0, 1, (4, sizes[0])).astype(np.float32),
-           _network(b, rng, sizes), "relu")
+    b.call(
+        "relu, float32 inputs",
+        "backprop_gradients",
+        rng.normal(0, 1, (4, sizes[0])).astype(np.float32),
+        _network(b, rng, sizes),
+        "relu",
+    )
     b.call("unknown activation", "backprop_gradients", np.ones((2, 2)), _network(b, rng, [2, 3]), "softplus")
 
 
 def _norms_public(b: CaseBuilder) -> None:
-    b.call("two layers, [[3, 4]] and [[1], [2], [2]]", "gradient_norms",
-           [b.array(np.array([[3.0, 4.0]])), b.array(np.array([[1.0], [2.0], [2.0]]))])
-    b.call("a matrix and a vector", "gradient_norms",
-           [b.array(np.array([[1.0, -1.0], [1.0, -1.0]])), b.array(np.array([0.5, -0.5, 0.5]))])
+    b.call(
+        "two layers, [[3, 4]] and [[1], [2], [2]]",
+        "gradient_norms",
+        [b.array(np.array([[3.0, 4.0]])), b.array(np.array([[1.0], [2.0], [2.0]]))],
+    )
+    b.call(
+        "a matrix and a vector",
+        "gradient_norms",
+        [b.array(np.array([[1.0, -1.0], [1.0, -1.0]])), b.array(np.array([0.5, -0.5, 0.5]))],
+    )
 
 
 def _norms_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     sizes = _sizes(rng, int(rng.integers(3, 8)))
-    b.call("a deeper list of gradients", "gradient_norms",
-           [b.array(rng.normal(0, 1, (i, o))) for i, o in pairwise(sizes)])
-    b.call("tiny and large gradients", "gradient_norms",
-           [b.array(rng.normal(0, 1e-9, (3, 4))), b.array(rng.normal(0, 1e9, (4, 2)))])
+    b.call(
+        "a deeper list of gradients", "gradient_norms", [b.array(rng.normal(0, 1, (i, o))) for i, o in pairwise(sizes)]
+    )
+    b.call(
+        "tiny and large gradients",
+        "gradient_norms",
+        [b.array(rng.normal(0, 1e-9, (3, 4))), b.array(rng.normal(0, 1e9, (4, 2)))],
+    )
     b.call("a gradient of zeros", "gradient_norms", [b.array(np.zeros((2, 3))), b.array(rng.normal(0, 1, (3, 1)))])
-    b.call("float32 gradients", "gradient_norms",
-           [b.array(rng.normal(0, 1, (5, 3)).astype(np.float32)), b.array(rng.normal(0, 1, 3).astype(np.float32))])
+    b.call(
+        "float32 gradients",
+        "gradient_norms",
+        [b.array(rng.normal(0, 1, (5, 3)).astype(np.float32)), b.array(rng.normal(0, 1, 3).astype(np.float32))],
+    )
 
 
 def _ratio_public(b: CaseBuilder) -> None:
     for act, init in EXPERIMENT:
-        b.call(f"{act} with {init} initialisation, depth 20, width 100, seed 0", "gradient_ratio_log10",
-               act, init, 20, 100, 0)
-    b.call("tanh with normal initialisation (exploding), depth 20, width 100, seed 0", "gradient_ratio_log10",
-           "tanh", "normal", 20, 100, 0)
+        b.call(
+            f"{act} with {init} initialisation, depth 20, width 100, seed 0",
+            "gradient_ratio_log10",
+            act,
+            init,
+            20,
+            100,
+            0,
+        )
+    b.call(
+        "tanh with normal initialisation (exploding), depth 20, width 100, seed 0",
+        "gradient_ratio_log10",
+        "tanh",
+        "normal",
+        20,
+        100,
+        0,
+    )
     b.call("an initialisation not in the list", "gradient_ratio_log10", "relu", "orthogonal", 20, 100, 0)
 
 
 def _ratio_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     for act, init in (*EXPERIMENT, ("tanh", "normal"), ("relu", "normal"), ("tanh", "glorot")):
-        b.call(f"{act} with {init} initialisation, another depth and seed", "gradient_ratio_log10",
-               act, init, int(rng.integers(20, 23)), 100, int(rng.integers(0, 2**31)))
+        b.call(
+            f"{act} with {init} initialisation, another depth and seed",
+            "gradient_ratio_log10",
+            act,
+            init,
+            int(rng.integers(20, 23)),
+            100,
+            int(rng.integers(0, 2**31)),
+        )
     b.call("unknown initialisation", "gradient_ratio_log10", "sigmoid", "uniform", 20, 100, 1)
 
 
@@ -122,19 +172,27 @@ def _clip_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     shapes = [(4, 3), (3,), (3, 2), (2,)]
     b.call("exploding gradients (norms around 1e30)", "clip_by_global_norm", _grads(b, rng, shapes, 1e30), 1.0)
     b.call("under the maximum", "clip_by_global_norm", _grads(b, rng, shapes, 0.01), 10.0)
-    b.call("another max_norm", "clip_by_global_norm", _grads(b, rng, shapes, 3.0),
-           float(np.round(rng.uniform(0.1, 5), 3)))
+    b.call(
+        "another max_norm", "clip_by_global_norm", _grads(b, rng, shapes, 3.0), float(np.round(rng.uniform(0.1, 5), 3))
+    )
     exact = [np.array([[0.6, 0.0, 0.0]]), np.array([0.8])]
     b.call("global norm exactly max_norm", "clip_by_global_norm", [b.array(g) for g in exact], 1.0)
     b.call("all gradients zero", "clip_by_global_norm", [b.array(np.zeros((2, 2))), b.array(np.zeros(3))], 1.0)
-    b.call("float32 gradients", "clip_by_global_norm",
-           [b.array(rng.normal(0, 5, (3, 3)).astype(np.float32)), b.array(rng.normal(0, 5, 2).astype(np.float32))],
-           2.0)
+    b.call(
+        "float32 gradients",
+        "clip_by_global_norm",
+        [b.array(rng.normal(0, 5, (3, 3)).astype(np.float32)), b.array(rng.normal(0, 5, 2).astype(np.float32))],
+        2.0,
+    )
 
 
 QUESTIONS = (
-    Question(id="backprop_gradients", points=3.0, make_public=_backprop_public, make_hidden=_backprop_hidden, check=GRAD_TOL),
+    Question(
+        id="backprop_gradients", points=3.0, make_public=_backprop_public, make_hidden=_backprop_hidden, check=GRAD_TOL
+    ),
     Question(id="gradient_norms", points=1.0, make_public=_norms_public, make_hidden=_norms_hidden, check=GRAD_TOL),
-    Question(id="gradient_ratio_log10", points=2.0, make_public=_ratio_public, make_hidden=_ratio_hidden, check=LOG10_TOL),
+    Question(
+        id="gradient_ratio_log10", points=2.0, make_public=_ratio_public, make_hidden=_ratio_hidden, check=LOG10_TOL
+    ),
     Question(id="clip_by_global_norm", points=2.0, make_public=_clip_public, make_hidden=_clip_hidden, check=GRAD_TOL),
 )

@@ -34,8 +34,11 @@ def _model(function: str, description: str):
     return make
 
 
-BASE_A = {"input_shape": [28, 28], "loss": "sparse_categorical_crossentropy",
-          "dense": [[300, "selu"], [100, "selu"], [50, "selu"], [50, "selu"], [50, "selu"], [8, "softmax"]]}
+BASE_A = {
+    "input_shape": [28, 28],
+    "loss": "sparse_categorical_crossentropy",
+    "dense": [[300, "selu"], [100, "selu"], [50, "selu"], [50, "selu"], [50, "selu"], [8, "softmax"]],
+}
 
 
 def _b_on_a_public(b: CaseBuilder) -> None:
@@ -53,8 +56,11 @@ def _check_b_on_a(ctx: CaseContext) -> Verdict:
     got = ctx.got if isinstance(ctx.got, dict) else {}
     problems = architecture_differences(ctx.expected, got)
     if got.get("model_a_changed_by_build") or got.get("model_a_changed_by_training"):
-        problems.insert(0, "training model_B_on_A changed model_A: clone model_A (keras.models.clone_model "
-                        "and set_weights) instead of reusing its layer objects")
+        problems.insert(
+            0,
+            "training model_B_on_A changed model_A: clone model_A (keras.models.clone_model "
+            "and set_weights) instead of reusing its layer objects",
+        )
     if got.get("starts_from_model_a") is not True:
         problems.append("the reused layers do not start from model_A's weights")
     return Verdict(not problems, "; ".join(problems[:6]))
@@ -71,7 +77,6 @@ def _trained(name: str, task: str):
     return make
 
 
-
 THRESHOLDS = {
     "model_A": Threshold("A", 0.86, "benchmarks/budgets/03_transfer_learning.md"),
     "model_B": Threshold("B", 0.95, "benchmarks/budgets/03_transfer_learning.md"),
@@ -84,11 +89,35 @@ ASSIGNMENT = Assignment(
     needs_data=True,
     questions=(
         Question(id="split_dataset", points=2.0, make_public=_split_public, make_hidden=_split_hidden, check=EXACT),
-        Question(id="build_model_A", points=1.0, make_public=_model("build_model_A", "the lecture's model A"), check=architecture()),
-        Question(id="build_model_B", points=1.0, make_public=_model("build_model_B", "the lecture's model B"), check=architecture()),
-        Question(id="build_model_B_on_A", points=2.0, make_public=_b_on_a_public, make_hidden=_b_on_a_hidden, check=_check_b_on_a),
-        *(Question(id=name, points=1.0, make_public=_trained(name, t.task), check=trained(t), judged_by="threshold",
-                   picture=Picture("accuracy", _trained_case(name, t.task), trained_accuracy(t)))
-          for name, t in THRESHOLDS.items()),
+        Question(
+            id="build_model_A",
+            points=1.0,
+            make_public=_model("build_model_A", "the lecture's model A"),
+            check=architecture(),
+        ),
+        Question(
+            id="build_model_B",
+            points=1.0,
+            make_public=_model("build_model_B", "the lecture's model B"),
+            check=architecture(),
+        ),
+        Question(
+            id="build_model_B_on_A",
+            points=2.0,
+            make_public=_b_on_a_public,
+            make_hidden=_b_on_a_hidden,
+            check=_check_b_on_a,
+        ),
+        *(
+            Question(
+                id=name,
+                points=1.0,
+                make_public=_trained(name, t.task),
+                check=trained(t),
+                judged_by="threshold",
+                picture=Picture("accuracy", _trained_case(name, t.task), trained_accuracy(t)),
+            )
+            for name, t in THRESHOLDS.items()
+        ),
     ),
 )

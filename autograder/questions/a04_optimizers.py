@@ -16,10 +16,10 @@ STEPS = 10
 @dataclass(frozen=True)
 class Optimizer:
     function: str
-    states: tuple[str, ...]     # state variables besides theta, in argument order
-    gradient: str               # "@grad" (an array) or "@grad_fn" (a callable)
-    hyper: tuple[str, ...]      # names of the positional hyper-parameters after the states
-    with_step: bool = False     # adam takes t after its states
+    states: tuple[str, ...]  # state variables besides theta, in argument order
+    gradient: str  # "@grad" (an array) or "@grad_fn" (a callable)
+    hyper: tuple[str, ...]  # names of the positional hyper-parameters after the states
+    with_step: bool = False  # adam takes t after its states
 
     def args(self) -> list[str]:
         return ["@theta", self.gradient, *(f"@{s}" for s in self.states), *(["@t"] if self.with_step else [])]
@@ -32,21 +32,31 @@ OPTIMIZERS = {
     "rmsprop_step": Optimizer("rmsprop_step", ("s",), "@grad", ("learning_rate", "beta", "epsilon")),
     "adam_step": Optimizer("adam_step", ("m", "s"), "@grad", ("learning_rate", "beta1", "beta2", "epsilon"), True),
 }
-DEFAULTS = {"momentum_step": {"learning_rate": 0.05, "beta": 0.9},
-            "nesterov_step": {"learning_rate": 0.05, "beta": 0.9},
-            "adagrad_step": {"learning_rate": 0.5, "epsilon": 1e-10},
-            "rmsprop_step": {"learning_rate": 0.05, "beta": 0.9, "epsilon": 1e-10},
-            "adam_step": {"learning_rate": 0.1, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-10}}
+DEFAULTS = {
+    "momentum_step": {"learning_rate": 0.05, "beta": 0.9},
+    "nesterov_step": {"learning_rate": 0.05, "beta": 0.9},
+    "adagrad_step": {"learning_rate": 0.5, "epsilon": 1e-10},
+    "rmsprop_step": {"learning_rate": 0.05, "beta": 0.9, "epsilon": 1e-10},
+    "adam_step": {"learning_rate": 0.1, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-10},
+}
 
 
-def trajectory(b: CaseBuilder, description: str, opt: Optimizer, theta: np.ndarray, a: np.ndarray,
-               c: np.ndarray, **hyper: float) -> None:
+def trajectory(
+    b: CaseBuilder, description: str, opt: Optimizer, theta: np.ndarray, a: np.ndarray, c: np.ndarray, **hyper: float
+) -> None:
     """`STEPS` steps on the quadratic bowl 1/2 a theta^2 - c theta (gradient a*theta - c)."""
     values = {**DEFAULTS[opt.function], **hyper}
     theta = np.asarray(theta, dtype=float)
-    b.trajectory(description, opt.function, steps=STEPS,
-                 state={"theta": theta, **{s: np.zeros_like(theta) for s in opt.states}},
-                 args=[*opt.args(), *(values[h] for h in opt.hyper)], returns=["theta", *opt.states], a=a, b=c)
+    b.trajectory(
+        description,
+        opt.function,
+        steps=STEPS,
+        state={"theta": theta, **{s: np.zeros_like(theta) for s in opt.states}},
+        args=[*opt.args(), *(values[h] for h in opt.hyper)],
+        returns=["theta", *opt.states],
+        a=a,
+        b=c,
+    )
 
 
 PUBLIC_BOWL = f"{STEPS} steps on an elongated bowl, 3 parameters, starting at [1, -2, 0.5]"
@@ -54,8 +64,9 @@ PUBLIC_BOWL = f"{STEPS} steps on an elongated bowl, 3 parameters, starting at [1
 
 def _public(opt: Optimizer):
     def make(b: CaseBuilder) -> None:
-        trajectory(b, PUBLIC_BOWL, opt,
-                   np.array([1.0, -2.0, 0.5]), np.array([1.0, 10.0, 0.1]), np.array([0.0, 1.0, 0.0]))
+        trajectory(
+            b, PUBLIC_BOWL, opt, np.array([1.0, -2.0, 0.5]), np.array([1.0, 10.0, 0.1]), np.array([0.0, 1.0, 0.0])
+        )
 
     return make
 
@@ -63,7 +74,9 @@ def _public(opt: Optimizer):
 def _hidden(opt: Optimizer):
     def make(b: CaseBuilder, rng: np.random.Generator) -> None:
         shape = (3, 4)
-        trajectory(b, "2-D parameters", opt, rng.normal(0, 2, shape), rng.uniform(0.1, 5, shape), rng.normal(0, 1, shape))
+        trajectory(
+            b, "2-D parameters", opt, rng.normal(0, 2, shape), rng.uniform(0.1, 5, shape), rng.normal(0, 1, shape)
+        )
         trajectory(b, "0-d parameter", opt, np.array(rng.normal(0, 2)), np.array(2.0), np.array(0.5))
         trajectory(b, "tiny gradients", opt, rng.normal(0, 1e-6, 5), np.full(5, 1e-3), np.zeros(5))
         other = {h: DEFAULTS[opt.function][h] for h in opt.hyper}
@@ -74,14 +87,28 @@ def _hidden(opt: Optimizer):
                 other[h] = float(np.round(rng.uniform(0.5, 0.95), 3))
             else:
                 other[h] = float(np.round(rng.uniform(0.01, 0.2), 3))
-        trajectory(b, "other hyper-parameters (a large epsilon)" if "epsilon" in other else "other hyper-parameters",
-                   opt, rng.normal(0, 2, 6), rng.uniform(0.1, 5, 6), rng.normal(0, 1, 6), **other)
+        trajectory(
+            b,
+            "other hyper-parameters (a large epsilon)" if "epsilon" in other else "other hyper-parameters",
+            opt,
+            rng.normal(0, 2, 6),
+            rng.uniform(0.1, 5, 6),
+            rng.normal(0, 1, 6),
+            **other,
+        )
         if opt.gradient == "@grad_fn":
             return  # a callable cannot travel as plain data to a plain call; the trajectories cover it
         theta, grad = rng.normal(0, 1, 4), rng.normal(0, 1, 4)
         states = [rng.uniform(0.1, 1, 4) for _ in opt.states]
-        b.call("one step from a non-zero state (must not modify its inputs)", opt.function, theta, grad, *states,
-               *([3] if opt.with_step else []), *(DEFAULTS[opt.function][h] for h in opt.hyper))
+        b.call(
+            "one step from a non-zero state (must not modify its inputs)",
+            opt.function,
+            theta,
+            grad,
+            *states,
+            *([3] if opt.with_step else []),
+            *(DEFAULTS[opt.function][h] for h in opt.hyper),
+        )
 
     return make
 
@@ -89,6 +116,15 @@ def _hidden(opt: Optimizer):
 ASSIGNMENT = Assignment(
     id="04_optimizers",
     title="Optimizers",
-    questions=tuple(Question(id=name, points=2.0, make_public=_public(opt), make_hidden=_hidden(opt), check=TOL, picture=Picture("trajectory", PUBLIC_BOWL))
-                    for name, opt in OPTIMIZERS.items()),
+    questions=tuple(
+        Question(
+            id=name,
+            points=2.0,
+            make_public=_public(opt),
+            make_hidden=_hidden(opt),
+            check=TOL,
+            picture=Picture("trajectory", PUBLIC_BOWL),
+        )
+        for name, opt in OPTIMIZERS.items()
+    ),
 )

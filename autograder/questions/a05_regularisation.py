@@ -18,6 +18,7 @@ TOL = allclose(rtol=1e-7, atol=1e-9)
 
 def _penalty(function: str, *extra: float) -> dict[str, Any]:
     """A penalty's public and hidden cases, as `Question` keywords."""
+
     def public(b: CaseBuilder) -> None:
         b.call("a small vector", function, np.array([1.0, -2.0, 0.5, 0.0]), *extra)
 
@@ -39,8 +40,9 @@ def _dropout_inputs(rng: np.random.Generator, shape=(200, 300)) -> np.ndarray:
 CONSECUTIVE = 60  # calls with one generator: enough for "element 0 is always dropped" at rates 0.35-0.65
 
 
-def _dropout_randomness(b: CaseBuilder, description: str, function: str, x: np.ndarray, rate: float,
-                        seed: int, other: int) -> None:
+def _dropout_randomness(
+    b: CaseBuilder, description: str, function: str, x: np.ndarray, rate: float, seed: int, other: int
+) -> None:
     """60 calls with one generator, a fresh one with the same seed (must equal call 1), another seed."""
     ref = b.array(x)
     calls = [b.sub(ref, rate, wire.Rng(seed, shared=True)) for _ in range(CONSECUTIVE)]
@@ -64,9 +66,11 @@ def _dropout_picture(scaled: bool):
         right, wrong = (rescaled, as_is) if scaled else (as_is, rescaled)
         other = ~(dropped | as_is | rescaled)
         kept, other_kept = ("kept / (1 - rate)", "kept as is") if scaled else ("kept as is", "kept / (1 - rate)")
-        return categories(["dropped (0)", kept, other_kept, "other values"],
-                          [dropped.sum(), right.sum(), wrong.sum(), other.sum()],
-                          [rate * x.size, (1 - rate) * x.size, 0, 0])
+        return categories(
+            ["dropped (0)", kept, other_kept, "other values"],
+            [dropped.sum(), right.sum(), wrong.sum(), other.sum()],
+            [rate * x.size, (1 - rate) * x.size, 0, 0],
+        )
 
     return extract
 
@@ -74,9 +78,16 @@ def _dropout_picture(scaled: bool):
 def _dropout_public(function: str):
     def make(b: CaseBuilder) -> None:
         b.call(DROPOUT_PICTURE_CASE, function, _dropout_inputs(np.random.default_rng(0)), 0.2, wire.Rng(0))
-        _dropout_randomness(b, "randomness: 20x50 values, rate 0.5, 60 calls with one generator seeded 3, "
-                            "a fresh generator seeded 3, one seeded 4", function,
-                            _dropout_inputs(np.random.default_rng(1), (20, 50)), 0.5, 3, 4)
+        _dropout_randomness(
+            b,
+            "randomness: 20x50 values, rate 0.5, 60 calls with one generator seeded 3, "
+            "a fresh generator seeded 3, one seeded 4",
+            function,
+            _dropout_inputs(np.random.default_rng(1), (20, 50)),
+            0.5,
+            3,
+            4,
+        )
 
     return make
 
@@ -84,14 +95,25 @@ def _dropout_public(function: str):
 def _dropout_hidden(function: str):
     def make(b: CaseBuilder, rng: np.random.Generator) -> None:
         for rate in (0.5, float(np.round(rng.uniform(0.1, 0.4), 2)), float(np.round(rng.uniform(0.6, 0.9), 2))):
-            b.call(f"rate {rate:g}" if rate == 0.5 else "another rate", function, _dropout_inputs(rng), rate,
-                   wire.Rng(int(rng.integers(0, 2**31))))
+            b.call(
+                f"rate {rate:g}" if rate == 0.5 else "another rate",
+                function,
+                _dropout_inputs(rng),
+                rate,
+                wire.Rng(int(rng.integers(0, 2**31))),
+            )
         b.call("rate 0 keeps everything", function, _dropout_inputs(rng, (20, 30)), 0.0, wire.Rng(1))
         b.call("a 3-D input", function, _dropout_inputs(rng, (40, 50, 30)), 0.3, wire.Rng(int(rng.integers(0, 2**31))))
         seed = int(rng.integers(0, 2**31))
-        _dropout_randomness(b, "randomness: 60 calls with one generator, the same seed again, another seed",
-                            function, _dropout_inputs(rng, (20, 50)), float(np.round(rng.uniform(0.35, 0.65), 2)),
-                            seed, (seed + 1 + int(rng.integers(0, 2**30))) % 2**31)
+        _dropout_randomness(
+            b,
+            "randomness: 60 calls with one generator, the same seed again, another seed",
+            function,
+            _dropout_inputs(rng, (20, 50)),
+            float(np.round(rng.uniform(0.35, 0.65), 2)),
+            seed,
+            (seed + 1 + int(rng.integers(0, 2**30))) % 2**31,
+        )
 
     return make
 
@@ -114,8 +136,7 @@ def _dropout_check(scaled: bool):
         args, _ = ctx.sub_args(i)
         return dropout_mask(args[0], float(args[1]), value, scaled)
 
-    randomness = mask_check(CONSECUTIVE, CONSECUTIVE, CONSECUTIVE + 1, decode,
-                            lambda ctx: float(ctx.sub_args(0)[0][1]))
+    randomness = mask_check(CONSECUTIVE, CONSECUTIVE, CONSECUTIVE + 1, decode, lambda ctx: float(ctx.sub_args(0)[0][1]))
 
     def check(ctx: CaseContext) -> Verdict:
         if isinstance(ctx.case.call, wire.Calls):
@@ -140,12 +161,16 @@ def _test_weights_public(b: CaseBuilder) -> None:
 
 
 def _test_weights_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
-    b.call("random weights", "dropout_test_weights", rng.normal(0, 1, (30, 20)), float(np.round(rng.uniform(0.1, 0.9), 2)))
+    b.call(
+        "random weights", "dropout_test_weights", rng.normal(0, 1, (30, 20)), float(np.round(rng.uniform(0.1, 0.9), 2))
+    )
     b.call("rate 0", "dropout_test_weights", rng.normal(0, 1, 5), 0.0)
 
 
 def _es_public(b: CaseBuilder) -> None:
-    b.call("improves, then stalls for 3 epochs, patience 2", "early_stopping", [1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.6], 2)
+    b.call(
+        "improves, then stalls for 3 epochs, patience 2", "early_stopping", [1.0, 0.8, 0.7, 0.75, 0.72, 0.71, 0.6], 2
+    )
     b.call("never stops", "early_stopping", [1.0, 0.9, 0.8, 0.7], 2)
 
 
@@ -163,22 +188,39 @@ def _augment_images(rng: np.random.Generator, n: int, size: int = 10) -> np.ndar
     return rng.integers(1, 256, (n, size, size)).astype(np.uint8)
 
 
-def _augment_randomness(b: CaseBuilder, description: str, images: np.ndarray, max_shift: int, seed: int,
-                        other: int) -> None:
+def _augment_randomness(
+    b: CaseBuilder, description: str, images: np.ndarray, max_shift: int, seed: int, other: int
+) -> None:
     """Two calls with one generator, a fresh one with the same seed (must equal call 1), another seed."""
     ref = b.array(images)
-    b.calls(description, "augment", [b.sub(ref, wire.Rng(seed, shared=True), max_shift=max_shift),
-                                     b.sub(ref, wire.Rng(seed, shared=True), max_shift=max_shift),
-                                     b.sub(ref, wire.Rng(seed), max_shift=max_shift),
-                                     b.sub(ref, wire.Rng(other), max_shift=max_shift)])
+    b.calls(
+        description,
+        "augment",
+        [
+            b.sub(ref, wire.Rng(seed, shared=True), max_shift=max_shift),
+            b.sub(ref, wire.Rng(seed, shared=True), max_shift=max_shift),
+            b.sub(ref, wire.Rng(seed), max_shift=max_shift),
+            b.sub(ref, wire.Rng(other), max_shift=max_shift),
+        ],
+    )
 
 
 def _augment_public(b: CaseBuilder) -> None:
-    b.call("400 images of 10x10 pixels, max_shift 2", "augment", _augment_images(np.random.default_rng(0), 400),
-           wire.Rng(0))
-    _augment_randomness(b, "randomness: 300 images, max_shift 2, two calls with one generator seeded 3, "
-                        "a fresh generator seeded 3, one seeded 4", _augment_images(np.random.default_rng(1), 300),
-                        2, 3, 4)
+    b.call(
+        "400 images of 10x10 pixels, max_shift 2",
+        "augment",
+        _augment_images(np.random.default_rng(0), 400),
+        wire.Rng(0),
+    )
+    _augment_randomness(
+        b,
+        "randomness: 300 images, max_shift 2, two calls with one generator seeded 3, "
+        "a fresh generator seeded 3, one seeded 4",
+        _augment_images(np.random.default_rng(1), 300),
+        2,
+        3,
+        4,
+    )
 
 
 def _augment_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
@@ -186,9 +228,14 @@ def _augment_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     b.call("max_shift 0 (flips only)", "augment", _augment_images(rng, 400), wire.Rng(5), max_shift=0)
     b.call("float images", "augment", rng.uniform(0.1, 1.0, (400, 8, 8)), wire.Rng(7))
     seed = int(rng.integers(0, 2**31))
-    _augment_randomness(b, "randomness: two calls with one generator, the same seed again, another seed",
-                        _augment_images(rng, 300), int(rng.integers(1, 4)), seed,
-                        (seed + 1 + int(rng.integers(0, 2**30))) % 2**31)
+    _augment_randomness(
+        b,
+        "randomness: two calls with one generator, the same seed again, another seed",
+        _augment_images(rng, 300),
+        int(rng.integers(1, 4)),
+        seed,
+        (seed + 1 + int(rng.integers(0, 2**30))) % 2**31,
+    )
 
 
 def shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -197,7 +244,9 @@ def shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     h, w = image.shape
     if abs(dy) >= h or abs(dx) >= w:
         return out  # shifted entirely out of the frame
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)
+    ]
     return out
 
 
@@ -225,8 +274,11 @@ def transforms(images: np.ndarray, got: object, max_shift: int) -> np.ndarray | 
     for i, (orig, aug) in enumerate(zip(images, got)):
         transform = identify(orig, aug, max_shift)
         if transform is None:
-            return Verdict(False, f"image {i} is not a left-right flip and/or a shift by at most {max_shift} "
-                           "pixels (zero fill, positive dx = right, positive dy = down) of its input")
+            return Verdict(
+                False,
+                f"image {i} is not a left-right flip and/or a shift by at most {max_shift} "
+                "pixels (zero fill, positive dx = right, positive dy = down) of its input",
+            )
         found.append(transform)
     return np.array(found, dtype=int).reshape(len(found), 3)
 
@@ -236,8 +288,9 @@ def _decode_augment(ctx: CaseContext, i: int, value: object) -> np.ndarray | Ver
     return transforms(args[0], value, int(kwargs["max_shift"]))
 
 
-_AUGMENT_RANDOMNESS = choices_check((0, 1), (0, 2), (0, 3), 4, _decode_augment,
-                                    lambda ctx: int(ctx.sub_args(0)[1]["max_shift"]))
+_AUGMENT_RANDOMNESS = choices_check(
+    (0, 1), (0, 2), (0, 3), 4, _decode_augment, lambda ctx: int(ctx.sub_args(0)[1]["max_shift"])
+)
 
 
 def _check_augment(ctx: CaseContext) -> Verdict:
@@ -257,9 +310,10 @@ def _check_augment(ctx: CaseContext) -> Verdict:
     for name, values in (("vertical", dys), ("horizontal", dxs)):
         counts = np.bincount(values + max_shift, minlength=2 * max_shift + 1)
         if not uniform_counts_ok(counts):
-            return Verdict(False, f"{name} shifts are not uniform over [-{max_shift}, {max_shift}]: counts {counts.tolist()}")
+            return Verdict(
+                False, f"{name} shifts are not uniform over [-{max_shift}, {max_shift}]: counts {counts.tolist()}"
+            )
     return Verdict(True)
-
 
 
 ASSIGNMENT = Assignment(
@@ -269,14 +323,39 @@ ASSIGNMENT = Assignment(
         Question(id="l1_penalty", points=1.0, check=TOL, **_penalty("l1_penalty")),
         Question(id="l2_penalty", points=1.0, check=TOL, **_penalty("l2_penalty")),
         Question(id="elastic_net_penalty", points=1.0, check=TOL, **_penalty("elastic_net_penalty", 0.3)),
-        Question(id="dropout_train", points=2.0, make_public=_dropout_public("dropout_train"), make_hidden=_dropout_hidden("dropout_train"),
-                 check=_dropout_check(scaled=False), judged_by="statistics",
-                 picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=False))),
-        Question(id="dropout_test_weights", points=1.0, make_public=_test_weights_public, make_hidden=_test_weights_hidden, check=TOL),
-        Question(id="inverted_dropout", points=2.0, make_public=_dropout_public("inverted_dropout"), make_hidden=_dropout_hidden("inverted_dropout"),
-                 check=_dropout_check(scaled=True), judged_by="statistics",
-                 picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True))),
+        Question(
+            id="dropout_train",
+            points=2.0,
+            make_public=_dropout_public("dropout_train"),
+            make_hidden=_dropout_hidden("dropout_train"),
+            check=_dropout_check(scaled=False),
+            judged_by="statistics",
+            picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=False)),
+        ),
+        Question(
+            id="dropout_test_weights",
+            points=1.0,
+            make_public=_test_weights_public,
+            make_hidden=_test_weights_hidden,
+            check=TOL,
+        ),
+        Question(
+            id="inverted_dropout",
+            points=2.0,
+            make_public=_dropout_public("inverted_dropout"),
+            make_hidden=_dropout_hidden("inverted_dropout"),
+            check=_dropout_check(scaled=True),
+            judged_by="statistics",
+            picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True)),
+        ),
         Question(id="early_stopping", points=2.0, make_public=_es_public, make_hidden=_es_hidden, check=exact()),
-        Question(id="augment", points=2.0, make_public=_augment_public, make_hidden=_augment_hidden, check=_check_augment, judged_by="statistics"),
+        Question(
+            id="augment",
+            points=2.0,
+            make_public=_augment_public,
+            make_hidden=_augment_hidden,
+            check=_check_augment,
+            judged_by="statistics",
+        ),
     ),
 )

@@ -143,10 +143,30 @@ class CaseBuilder:
         """Several calls of `function` in one case (`sub()` or `wire.Initializer("", shape)`)."""
         self.add(description, wire.Calls(function, tuple(replace(c, function=function) for c in calls)))
 
-    def trajectory(self, description: str, function: str, *, steps: int, state: dict[str, np.ndarray],
-                   args: Sequence[Any], returns: Sequence[str], a: np.ndarray, b: np.ndarray) -> None:
-        self.add(description, wire.Trajectory(function, steps, {k: self.array(v) for k, v in state.items()},
-                                              tuple(args), tuple(returns), self.array(a), self.array(b)))
+    def trajectory(
+        self,
+        description: str,
+        function: str,
+        *,
+        steps: int,
+        state: dict[str, np.ndarray],
+        args: Sequence[Any],
+        returns: Sequence[str],
+        a: np.ndarray,
+        b: np.ndarray,
+    ) -> None:
+        self.add(
+            description,
+            wire.Trajectory(
+                function,
+                steps,
+                {k: self.array(v) for k, v in state.items()},
+                tuple(args),
+                tuple(returns),
+                self.array(a),
+                self.array(b),
+            ),
+        )
 
     def initializer(self, description: str, function: str, shape: Sequence[int]) -> None:
         self.add(description, wire.Initializer(function, tuple(int(d) for d in shape)))

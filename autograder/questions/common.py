@@ -26,7 +26,9 @@ def elementwise_public(function: str, **kwargs: Any) -> Callable[[CaseBuilder], 
     return make
 
 
-def elementwise_hidden(function: str, large: float = 1e4, **kwargs: Any) -> Callable[[CaseBuilder, np.random.Generator], None]:
+def elementwise_hidden(
+    function: str, large: float = 1e4, **kwargs: Any
+) -> Callable[[CaseBuilder, np.random.Generator], None]:
     """Shapes, dtypes and magnitudes that catch the usual bugs; each case names its kind only."""
 
     def make(b: CaseBuilder, rng: np.random.Generator) -> None:

@@ -24,7 +24,7 @@ from ..judging.checks import as_float_array
 from ..judging.models import TASK_CLASSES, Threshold, UnsupportedModel, predictions
 from .base import CaseContext, Picture
 
-MAX_POINTS = 400        # values per series: the declared public inputs are smaller
+MAX_POINTS = 400  # values per series: the declared public inputs are smaller
 MAX_SERIES_BYTES = 40_000
 MAX_SAMPLES = 1_000_000  # a random function's samples, reduced to bin counts before they are kept
 
@@ -44,8 +44,9 @@ def numbers(values: Any) -> list[float | None]:
     return [float(f"{v:.6g}") if np.isfinite(v) else None for v in arr.tolist()]
 
 
-def student_array(got: Any, shape: tuple[int, ...], what: str = "your function", limit: int = MAX_POINTS * 4
-                  ) -> np.ndarray:
+def student_array(
+    got: Any, shape: tuple[int, ...], what: str = "your function", limit: int = MAX_POINTS * 4
+) -> np.ndarray:
     """The student's value as a float array of exactly `shape`, or NoPicture saying why not."""
     if isinstance(got, Raised):
         raise NoPicture(f"{what} raised {got.type}")
@@ -79,8 +80,14 @@ def trajectory(ctx: CaseContext) -> dict[str, Any]:
     expected = np.asarray(ctx.expected["theta"], dtype=float).reshape(len(ctx.expected["theta"]), -1)
     got = ctx.got.get("theta") if isinstance(ctx.got, dict) else ctx.got
     mine = student_array(got, tuple(np.shape(ctx.expected["theta"])), "your optimizer").reshape(expected.shape)
-    return {"dims": dims, "a": numbers(a[dims]), "c": numbers(c[dims]), "start": numbers(start[dims]),
-            "expected": [numbers(expected[:, d]) for d in dims], "got": [numbers(mine[:, d]) for d in dims]}
+    return {
+        "dims": dims,
+        "a": numbers(a[dims]),
+        "c": numbers(c[dims]),
+        "start": numbers(start[dims]),
+        "expected": [numbers(expected[:, d]) for d in dims],
+        "got": [numbers(mine[:, d]) for d in dims],
+    }
 
 
 def features(labels: Sequence[str]) -> Extractor:
@@ -104,15 +111,18 @@ def features(labels: Sequence[str]) -> Extractor:
                 continue
             e2, g2 = e.reshape(len(e), -1), g.reshape(len(g), -1)
             with np.errstate(all="ignore"):
-                series += [{"label": f"{what} of {name}", "expected": numbers(f(e2)), "got": numbers(f(g2))}
-                           for what, f in (("mean", lambda v: v.mean(axis=0)), ("std", lambda v: v.std(axis=0)))]
+                series += [
+                    {"label": f"{what} of {name}", "expected": numbers(f(e2)), "got": numbers(f(g2))}
+                    for what, f in (("mean", lambda v: v.mean(axis=0)), ("std", lambda v: v.std(axis=0)))
+                ]
         return {"series": series[:4]}
 
     return extract
 
 
-def histogram(samples: Any, shape: tuple[int, ...], bound: float, cdf: Callable[[np.ndarray], np.ndarray],
-              bins: int = 30) -> dict[str, Any]:
+def histogram(
+    samples: Any, shape: tuple[int, ...], bound: float, cdf: Callable[[np.ndarray], np.ndarray], bins: int = 30
+) -> dict[str, Any]:
     """Counts of the student's samples in equal bins over the target's range (1.5x its bound, so
     values outside it show), against the counts the target distribution expects in each bin."""
     arr = student_array(samples, shape, "your function", MAX_SAMPLES)
@@ -122,8 +132,12 @@ def histogram(samples: Any, shape: tuple[int, ...], bound: float, cdf: Callable[
     expected = np.diff(cdf(edges)) * arr.size
     expected[0] += cdf(edges[:1])[0] * arr.size
     expected[-1] += (1 - cdf(edges[-1:])[0]) * arr.size
-    return {"edges": numbers(edges), "counts": [int(v) for v in counts], "expected": numbers(expected),
-            "outside": int(arr.size - finite.size)}
+    return {
+        "edges": numbers(edges),
+        "counts": [int(v) for v in counts],
+        "expected": numbers(expected),
+        "outside": int(arr.size - finite.size),
+    }
 
 
 def categories(labels: Sequence[str], counts: Sequence[int], expected: Sequence[float]) -> dict[str, Any]:
@@ -146,8 +160,13 @@ def trained_accuracy(threshold: Threshold) -> Extractor:
         n = len(classes)
         inside = (pred >= 0) & (pred < n)
         matrix = np.bincount(y[inside] * n + pred[inside], minlength=n * n).reshape(n, n)
-        return {"accuracy": float(f"{(pred == y).mean():.6g}"), "threshold": threshold.minimum,
-                "classes": list(classes), "confusion": matrix.tolist(), "other": int((~inside).sum())}
+        return {
+            "accuracy": float(f"{(pred == y).mean():.6g}"),
+            "threshold": threshold.minimum,
+            "classes": list(classes),
+            "confusion": matrix.tolist(),
+            "other": int((~inside).sum()),
+        }
 
     return extract
 

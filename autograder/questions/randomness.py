@@ -53,8 +53,10 @@ def neighbours(values: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
 
     Disjoint pairs (0-1, 2-3, ...) keep the pairs independent, which the exact count needs."""
     rows, cols = values.shape[0] // 2 * 2, values.shape[1] // 2 * 2
-    return [("side by side", values[:, 0:cols:2], values[:, 1:cols:2]),
-            ("one above the other", values[0:rows:2, :], values[1:rows:2, :])]
+    return [
+        ("side by side", values[:, 0:cols:2], values[:, 1:cols:2]),
+        ("one above the other", values[0:rows:2, :], values[1:rows:2, :]),
+    ]
 
 
 def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> list[np.ndarray] | Verdict:
@@ -76,6 +78,7 @@ def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> list[np.ndarray
 
 # --- matrices of symmetric continuous samples (variance_scaling, he_avg_initializer) ---------------
 
+
 def matrix_decoder(shape: tuple[int, int]) -> Decoder:
     def decode(ctx: CaseContext, i: int, value: Any) -> np.ndarray | Verdict:
         if isinstance(value, dict):  # an initializer call: {"samples", "info"}
@@ -90,10 +93,18 @@ def matrix_decoder(shape: tuple[int, int]) -> Decoder:
     return decode
 
 
-def matrix_check(shape_of: Callable[[CaseContext], tuple[int, int]], same: tuple[int, int] | None,
-                 other_seed: tuple[int, int], unseeded: tuple[int, int] | None, count: int, *, identical: str,
-                 what: str = "matrix", how: str = "draw every number from np.random.default_rng(seed)",
-                 budget: float = ALPHA) -> Check:
+def matrix_check(
+    shape_of: Callable[[CaseContext], tuple[int, int]],
+    same: tuple[int, int] | None,
+    other_seed: tuple[int, int],
+    unseeded: tuple[int, int] | None,
+    count: int,
+    *,
+    identical: str,
+    what: str = "matrix",
+    how: str = "draw every number from np.random.default_rng(seed)",
+    budget: float = ALPHA,
+) -> Check:
     """Samples of a distribution symmetric about 0 (all three VarianceScaling ones).
 
     `same`: two calls with the same seed (must be equal); `other_seed`: two calls with different
@@ -110,26 +121,33 @@ def matrix_check(shape_of: Callable[[CaseContext], tuple[int, int]], same: tuple
         if isinstance(out, Verdict):
             return out
         if same is not None and not np.array_equal(out[same[0]], out[same[1]]):
-            return Verdict(False, f"two calls with the same seed gave different values: {how}, "
-                           "so that a seed reproduces its matrix")
+            return Verdict(
+                False,
+                f"two calls with the same seed gave different values: {how}, so that a seed reproduces its matrix",
+            )
         a, b = out[other_seed[0]], out[other_seed[1]]
         if np.array_equal(a, b):
             return Verdict(False, f"{identical}: {how}")
-        unseeded_message = (f"seed=None gave the same {what} twice: pass seed on to np.random.default_rng "
-                            "(None means fresh randomness)")
+        unseeded_message = (
+            f"seed=None gave the same {what} twice: pass seed on to np.random.default_rng (None means fresh randomness)"
+        )
         if unseeded is not None and np.array_equal(out[unseeded[0]], out[unseeded[1]]):
             return Verdict(False, unseeded_message)
         for name, values in ((f"the first {what}", a), (f"the second {what}", b)):
             for direction, left, right in neighbours(values > 0):
                 ok, text = count_ok(left == right, 0.5, alpha)
                 if not ok:
-                    return Verdict(False, f"in {name}, neighbouring entries are related ({direction}, the same "
-                                   f"sign in {text}): draw each entry on its own, whatever its position (sorted "
-                                   "values? a row or column repeated?)")
+                    return Verdict(
+                        False,
+                        f"in {name}, neighbouring entries are related ({direction}, the same "
+                        f"sign in {text}): draw each entry on its own, whatever its position (sorted "
+                        "values? a row or column repeated?)",
+                    )
         ok, text = count_ok((a > 0) == (b > 0), 0.5, alpha)
         if not ok:
-            return Verdict(False, f"two {what} draws that should be independent are related "
-                           f"(signs agree in {text}): {how}")
+            return Verdict(
+                False, f"two {what} draws that should be independent are related (signs agree in {text}): {how}"
+            )
         if unseeded is not None and not count_ok((out[unseeded[0]] > 0) == (out[unseeded[1]] > 0), 0.5, alpha)[0]:
             return Verdict(False, unseeded_message)  # no counts: they change from run to run
         return Verdict(True)
@@ -139,8 +157,10 @@ def matrix_check(shape_of: Callable[[CaseContext], tuple[int, int]], same: tuple
 
 # --- dropout masks -----------------------------------------------------------------------------------
 
-def mask_check(consecutive: int, same: int, other_seed: int, decode: Decoder,
-               rate_of: Callable[[CaseContext], float]) -> Check:
+
+def mask_check(
+    consecutive: int, same: int, other_seed: int, decode: Decoder, rate_of: Callable[[CaseContext], float]
+) -> Check:
     """Masks (True = dropped) of `consecutive` calls with one generator, then a fresh generator with
     the first seed (`same`: must equal call 1), then another seed (`other_seed`).
 
@@ -159,15 +179,21 @@ def mask_check(consecutive: int, same: int, other_seed: int, decode: Decoder,
         rate = rate_of(ctx)
         values, masks = [o[0] for o in out], [o[1] for o in out]
         if not np.array_equal(values[0], values[same]):
-            return Verdict(False, "a fresh generator with the same seed gave another mask: draw only from the "
-                           "generator passed as `rng` (not np.random.* or a generator of your own)")
+            return Verdict(
+                False,
+                "a fresh generator with the same seed gave another mask: draw only from the "
+                "generator passed as `rng` (not np.random.* or a generator of your own)",
+            )
         first, other = masks[0], masks[other_seed]
         if np.array_equal(first, other):
             return Verdict(False, "the same mask for every seed: draw the mask from the `rng` argument")
         run = np.array(masks[:consecutive])
         if all(np.array_equal(run[i], run[i + 1]) for i in range(0, consecutive - 1, 2)):
-            return Verdict(False, "two calls in a row with the same generator gave the same mask: each call must "
-                           "draw new numbers from `rng`")
+            return Verdict(
+                False,
+                "two calls in a row with the same generator gave the same mask: each call must "
+                "draw new numbers from `rng`",
+            )
         per_element = run.sum(axis=0)
         lo, hi = binomial_band(consecutive, rate, alpha / per_element.size)
         for worst in (int(np.argmax(per_element)), int(np.argmin(per_element))):
@@ -176,19 +202,25 @@ def mask_check(consecutive: int, same: int, other_seed: int, decode: Decoder,
                 where = np.unravel_index(worst, per_element.shape)
                 name = where[0] if len(where) == 1 else tuple(int(w) for w in where)
                 how = "always" if c == consecutive else "never" if c == 0 else f"in {c} of {consecutive} calls"
-                return Verdict(False, f"element {name} is {how} dropped ({c} of {consecutive} calls, about "
-                               f"{consecutive * rate:.0f} expected): which elements are dropped must not depend "
-                               "on their position")
+                return Verdict(
+                    False,
+                    f"element {name} is {how} dropped ({c} of {consecutive} calls, about "
+                    f"{consecutive * rate:.0f} expected): which elements are dropped must not depend "
+                    "on their position",
+                )
         if run.ndim >= 3 and run.shape[1] >= 2:
-            top, bottom = run[:, 0:run.shape[1] // 2 * 2:2], run[:, 1:run.shape[1] // 2 * 2:2]
-            ok, text = count_ok(top & bottom, rate ** 2, alpha)
+            top, bottom = run[:, 0 : run.shape[1] // 2 * 2 : 2], run[:, 1 : run.shape[1] // 2 * 2 : 2]
+            ok, text = count_ok(top & bottom, rate**2, alpha)
             if not ok:
-                return Verdict(False, f"rows of one mask are related (neighbouring rows drop the same element in "
-                               f"{text}): draw one number per element, rng.random(x.shape)")
-        ok, text = count_ok(first & other, rate ** 2, alpha)
+                return Verdict(
+                    False,
+                    f"rows of one mask are related (neighbouring rows drop the same element in "
+                    f"{text}): draw one number per element, rng.random(x.shape)",
+                )
+        ok, text = count_ok(first & other, rate**2, alpha)
         if not ok:
             return Verdict(False, f"the masks for two seeds are related (both drop the same element in {text})")
-        ok, text = count_ok(run[0:consecutive - 1:2] & run[1:consecutive:2], rate ** 2, alpha)
+        ok, text = count_ok(run[0 : consecutive - 1 : 2] & run[1:consecutive:2], rate**2, alpha)
         if not ok:
             return Verdict(False, f"consecutive calls give related masks (both drop the same element in {text})")
         return Verdict(True)
@@ -198,8 +230,15 @@ def mask_check(consecutive: int, same: int, other_seed: int, decode: Decoder,
 
 # --- augmentation choices ----------------------------------------------------------------------------
 
-def choices_check(consecutive: tuple[int, int], same: tuple[int, int], other_seed: tuple[int, int], count: int,
-                  decode: Decoder, max_shift_of: Callable[[CaseContext], int]) -> Check:
+
+def choices_check(
+    consecutive: tuple[int, int],
+    same: tuple[int, int],
+    other_seed: tuple[int, int],
+    count: int,
+    decode: Decoder,
+    max_shift_of: Callable[[CaseContext], int],
+) -> Check:
     """Per image (flip, dy, dx) of each call. Under the contract every image's flip is a fair coin
     and dy, dx are uniform on 2m+1 values, independently: two independent images agree on the flip
     with probability 1/2 and on a shift with probability 1/(2m+1), so these agreement counts are
@@ -213,8 +252,11 @@ def choices_check(consecutive: tuple[int, int], same: tuple[int, int], other_see
         if not isinstance(ctx.got, tuple) or len(ctx.got) != count:
             return Verdict(False, "did not return a value on every call")
         if not np.array_equal(np.asarray(ctx.got[same[0]]), np.asarray(ctx.got[same[1]])):
-            return Verdict(False, "a fresh generator with the same seed gave other flips and shifts: draw only from "
-                           "the generator passed as `rng` (not np.random.* or a generator of your own)")
+            return Verdict(
+                False,
+                "a fresh generator with the same seed gave other flips and shifts: draw only from "
+                "the generator passed as `rng` (not np.random.* or a generator of your own)",
+            )
         wanted = sorted({*consecutive, *other_seed})
         found: dict[int, np.ndarray] = {}
         for i in wanted:
@@ -223,23 +265,31 @@ def choices_check(consecutive: tuple[int, int], same: tuple[int, int], other_see
                 return Verdict(False, f"call {i + 1} of {count}: {decoded.message}")
             found[i] = decoded
         m = max_shift_of(ctx)
-        parts = [("flips", 0, 0.5)] + ([("vertical shifts", 1, 1 / (2 * m + 1)),
-                                        ("horizontal shifts", 2, 1 / (2 * m + 1))] if m > 0 else [])
+        parts = [("flips", 0, 0.5)] + (
+            [("vertical shifts", 1, 1 / (2 * m + 1)), ("horizontal shifts", 2, 1 / (2 * m + 1))] if m > 0 else []
+        )
         alpha = ALPHA / (3 * len(parts))
         a, b = found[other_seed[0]], found[other_seed[1]]
         if np.array_equal(a, b):
             return Verdict(False, "the same flips and shifts for every seed: draw them from the `rng` argument")
         first, second = found[consecutive[0]], found[consecutive[1]]
         if np.array_equal(first, second):
-            return Verdict(False, "two calls in a row with the same generator flipped and shifted the images the same "
-                           "way: each call must draw new numbers from `rng`")
+            return Verdict(
+                False,
+                "two calls in a row with the same generator flipped and shifted the images the same "
+                "way: each call must draw new numbers from `rng`",
+            )
         for name, k, p in parts:  # within a call first: a pattern over the batch explains the rest
-            pairs = np.concatenate([v[0:len(v) // 2 * 2:2, k] == v[1:len(v) // 2 * 2:2, k]
-                                    for v in (first, second, b)])
+            pairs = np.concatenate(
+                [v[0 : len(v) // 2 * 2 : 2, k] == v[1 : len(v) // 2 * 2 : 2, k] for v in (first, second, b)]
+            )
             ok, text = count_ok(pairs, p, alpha)
             if not ok:
-                return Verdict(False, f"the {name} of neighbouring images are tied (images 1-2, 3-4, ... agree in "
-                               f"{text}): every image needs its own random choices, not a pattern over the batch")
+                return Verdict(
+                    False,
+                    f"the {name} of neighbouring images are tied (images 1-2, 3-4, ... agree in "
+                    f"{text}): every image needs its own random choices, not a pattern over the batch",
+                )
         for name, k, p in parts:
             ok, text = count_ok(a[:, k] == b[:, k], p, alpha)
             if not ok:

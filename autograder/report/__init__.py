@@ -32,9 +32,14 @@ if TYPE_CHECKING:
     from ..roster import Roster
 
 
-def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple[str, str]] = (),
-                  roster: Roster | None = None, similarity: str = "",
-                  uploads: Mapping[str, LmsName] | None = None) -> dict[str, Path]:
+def write_reports(
+    results: list[Result],
+    out_dir: Path,
+    unplaced: Sequence[tuple[str, str]] = (),
+    roster: Roster | None = None,
+    similarity: str = "",
+    uploads: Mapping[str, LmsName] | None = None,
+) -> dict[str, Path]:
     """Write every report into `out_dir`; returns their paths by name: `gradebook`,
     `gradebook_canvas`, (`gradebook_moodle` with a Moodle roster), `summary`, `feedback` (the
     folder). `unplaced` lists (file, reason) of uploads the batch could not attribute to a
@@ -45,7 +50,9 @@ def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple
     unplaced = tuple((str(f), str(why)) for f, why in unplaced)
     paths = {
         "gradebook": write_atomic(out_dir / "gradebook.csv", gradebook_csv(results, roster)),
-        "gradebook_canvas": write_atomic(out_dir / "gradebook_canvas.csv", canvas_csv(results, roster=roster, uploads=uploads)),
+        "gradebook_canvas": write_atomic(
+            out_dir / "gradebook_canvas.csv", canvas_csv(results, roster=roster, uploads=uploads)
+        ),
     }
     if roster is not None and roster.kind == "moodle":
         paths["gradebook_moodle"] = write_atomic(out_dir / "gradebook_moodle.csv", moodle_csv(results, roster))
@@ -59,5 +66,15 @@ def write_reports(results: list[Result], out_dir: Path, unplaced: Sequence[tuple
     return paths
 
 
-__all__ = ["canvas_csv", "feedback_html", "feedback_markdown", "file_names", "gradebook_csv", "moodle_csv", "sanitise",
-           "summary_html", "write_feedback", "write_reports"]
+__all__ = [
+    "canvas_csv",
+    "feedback_html",
+    "feedback_markdown",
+    "file_names",
+    "gradebook_csv",
+    "moodle_csv",
+    "sanitise",
+    "summary_html",
+    "write_feedback",
+    "write_reports",
+]

@@ -58,9 +58,16 @@ def _histogram(ax: Axes, scores: list[float], max_score: float) -> None:
         mean = float(np.mean(scores))
         ax.axvline(mean, color="#1f2328", linestyle="--", linewidth=1)
         right = mean > 0.6 * top  # label on the side with room
-        ax.text(mean, 0.98, f" mean {mean:.3g} " , transform=ax.get_xaxis_transform(), va="top",
-                ha="right" if right else "left", fontsize=9,
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+        ax.text(
+            mean,
+            0.98,
+            f" mean {mean:.3g} ",
+            transform=ax.get_xaxis_transform(),
+            va="top",
+            ha="right" if right else "left",
+            fontsize=9,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+        )
     ax.set_xlim(0, top)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"Scores\n(n = {len(scores)})", fontsize=11)
@@ -70,10 +77,24 @@ def _histogram(ax: Axes, scores: list[float], max_score: float) -> None:
 
 def _pass_rate(ax: Axes, results: Sequence[Result], questions: list[str]) -> None:
     n = max(len(results), 1)
-    passed = np.array([sum(1 for r in results for q in r.questions if q.id == qid and q.status == QuestionStatus.PASSED)
-                       for qid in questions]) / n
-    partial = np.array([sum(1 for r in results for q in r.questions if q.id == qid and q.status == QuestionStatus.PARTIAL)
-                        for qid in questions]) / n
+    passed = (
+        np.array(
+            [
+                sum(1 for r in results for q in r.questions if q.id == qid and q.status == QuestionStatus.PASSED)
+                for qid in questions
+            ]
+        )
+        / n
+    )
+    partial = (
+        np.array(
+            [
+                sum(1 for r in results for q in r.questions if q.id == qid and q.status == QuestionStatus.PARTIAL)
+                for qid in questions
+            ]
+        )
+        / n
+    )
     y = np.arange(len(questions))
     ax.barh(y, passed * 100, color=GREEN, label="passed")
     ax.barh(y, partial * 100, left=passed * 100, color=AMBER, label="partial")
@@ -87,8 +108,9 @@ def _pass_rate(ax: Axes, results: Sequence[Result], questions: list[str]) -> Non
     ax.set_title(f"Pass rate per question\n(n = {len(results)})", fontsize=11)
     if questions:
         below_label = offset_copy(ax.transAxes, fig=ax.figure, y=-34, units="points")  # fixed gap, any height
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_label, ncol=2,
-                  fontsize=8, frameon=False)
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below_label, ncol=2, fontsize=8, frameon=False
+        )
 
 
 def _times(ax: Axes, seconds: list[float], total: int) -> None:

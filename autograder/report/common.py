@@ -56,12 +56,19 @@ def max_scores(results: Sequence[Result]) -> dict[str, float]:
 
 # --- HTML --------------------------------------------------------------------------------------
 
+
 def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-STATUS_COLOURS = {QuestionStatus.PASSED: "#1a7f37", QuestionStatus.PARTIAL: "#9a6700", QuestionStatus.FAILED: "#cf222e",
-                  QuestionStatus.ERROR: "#cf222e", QuestionStatus.TIMEOUT: "#8250df", QuestionStatus.MISSING: "#57606a"}
+STATUS_COLOURS = {
+    QuestionStatus.PASSED: "#1a7f37",
+    QuestionStatus.PARTIAL: "#9a6700",
+    QuestionStatus.FAILED: "#cf222e",
+    QuestionStatus.ERROR: "#cf222e",
+    QuestionStatus.TIMEOUT: "#8250df",
+    QuestionStatus.MISSING: "#57606a",
+}
 
 CSS = """
 :root { color-scheme: light; }
@@ -105,10 +112,10 @@ def page(heading: str, body: str, doc_title: str | None = None) -> str:
     """A self-contained HTML page. The CSP forbids scripts and remote loads (images only as
     data: URIs): a defence in depth should student text ever slip through unescaped."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(doc_title or heading)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f"<h1>{esc(heading)}</h1>\n{body}</body>\n</html>\n"
     )

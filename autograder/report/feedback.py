@@ -20,8 +20,10 @@ from .common import badge, code_block, code_span, esc, fmt, page, pick, title
 from .naming import file_names
 from .pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
 
-INTRO = ("For every question: your score, its status, and for what did not pass, what went wrong. Public cases "
-         "show the input, the expected and your output; hidden cases only say what kind of case failed.")
+INTRO = (
+    "For every question: your score, its status, and for what did not pass, what went wrong. Public cases "
+    "show the input, the expected and your output; hidden cases only say what kind of case failed."
+)
 
 UNREADABLE_HINT = "Check that the file you uploaded is the notebook and opens in Jupyter."
 CELLS = "cells are counted from the top of the notebook, text cells included"
@@ -30,12 +32,12 @@ SEPARATOR = "\n\n"  # between the messages of one question, shown in one block
 
 HINTS = {
     ProblemKind.TIMED_OUT: "Make the slow part faster (fewer epochs or loop iterations, vectorised numpy); code after "
-                 "it may not have run.",
+    "it may not have run.",
     ProblemKind.KILLED: "Something ended the Python process (for example exit(), os._exit(), a crash, or too much "
-              "memory). The grader ran your notebook again without that cell.",
+    "memory). The grader ran your notebook again without that cell.",
     ProblemKind.OUT_OF_MEMORY: "Use smaller arrays or batches; a run that needs more memory is stopped.",
     ProblemKind.FAILED_TO_RUN: "These cells raised an error. Anything the cell would have defined after the failing "
-                     "line does not exist when grading.",
+    "line does not exist when grading.",
 }
 
 
@@ -50,28 +52,45 @@ def _run_problems(result: Result) -> list[Problem]:
 
 # --- HTML --------------------------------------------------------------------------------------
 
+
 def _html_result(result: Result) -> str:
-    parts = [f'<section>\n<h2>{esc(result.assignment)} · {esc(title(result.assignment))}'
-             f'<span class="score">{fmt(result.score)} / {fmt(result.max_score)}</span></h2>\n'
-             f'<p class="meta">Submission: <code class="break">{esc(result.submission)}</code></p>\n']
+    parts = [
+        f"<section>\n<h2>{esc(result.assignment)} · {esc(title(result.assignment))}"
+        f'<span class="score">{fmt(result.score)} / {fmt(result.max_score)}</span></h2>\n'
+        f'<p class="meta">Submission: <code class="break">{esc(result.submission)}</code></p>\n'
+    ]
     if result.error:
-        parts.append('<div class="box bad"><b>Your submission could not be read</b>, so it was not run and every '
-                     f'question scores 0:<pre>{esc(result.error)}</pre>{esc(UNREADABLE_HINT)}</div>\n')
+        parts.append(
+            '<div class="box bad"><b>Your submission could not be read</b>, so it was not run and every '
+            f"question scores 0:<pre>{esc(result.error)}</pre>{esc(UNREADABLE_HINT)}</div>\n"
+        )
     if result.isolation is not None and result.isolation.shortfalls():
-        parts.append(f'<div class="box warn"><b>{esc(WEAKER)}</b><ul>'
-                     + "".join(f"<li>{esc(m)}</li>" for m in result.isolation.shortfalls()) + "</ul></div>\n")
+        parts.append(
+            f'<div class="box warn"><b>{esc(WEAKER)}</b><ul>'
+            + "".join(f"<li>{esc(m)}</li>" for m in result.isolation.shortfalls())
+            + "</ul></div>\n"
+        )
     run = _run_problems(result)
     if run:
-        items = "".join(f"<li><b>{esc(p.kind)}</b>: {esc(HINTS.get(p.kind, ''))}<ul>"
-                        + "".join(f'<li class="break">{esc(d)}</li>' for d in p.details) + "</ul></li>"
-                        for p in run)
-        parts.append(f'<div class="box warn"><b>Problems while running your notebook</b> <small>({esc(CELLS)})</small>'
-                     f'<ul>{items}</ul></div>\n')
-    rows = "".join(f"<tr><td><code>{esc(q.id)}</code></td><td class=\"num\">{fmt(q.score)} / {fmt(q.max_score)}"
-                   f"</td><td>{badge(q.status)}</td><td class=\"num\">{q.cases_passed} / {q.cases_total}</td></tr>\n"
-                   for q in result.questions)
-    parts.append('<table>\n<tr><th>Question</th><th class="num">Score</th><th>Status</th>'
-                 f'<th class="num">Cases passed</th></tr>\n{rows}</table>\n')
+        items = "".join(
+            f"<li><b>{esc(p.kind)}</b>: {esc(HINTS.get(p.kind, ''))}<ul>"
+            + "".join(f'<li class="break">{esc(d)}</li>' for d in p.details)
+            + "</ul></li>"
+            for p in run
+        )
+        parts.append(
+            f'<div class="box warn"><b>Problems while running your notebook</b> <small>({esc(CELLS)})</small>'
+            f"<ul>{items}</ul></div>\n"
+        )
+    rows = "".join(
+        f'<tr><td><code>{esc(q.id)}</code></td><td class="num">{fmt(q.score)} / {fmt(q.max_score)}'
+        f'</td><td>{badge(q.status)}</td><td class="num">{q.cases_passed} / {q.cases_total}</td></tr>\n'
+        for q in result.questions
+    )
+    parts.append(
+        '<table>\n<tr><th>Question</th><th class="num">Score</th><th>Status</th>'
+        f'<th class="num">Cases passed</th></tr>\n{rows}</table>\n'
+    )
     todo = [(q, _messages(result, q)) for q in result.questions if q.status != QuestionStatus.PASSED]
     todo = [(q, msgs) for q, msgs in todo if msgs]
     if todo:
@@ -91,20 +110,32 @@ def feedback_html(student: str, results: Sequence[Result]) -> str:
     chosen = sorted(results, key=lambda r: r.assignment)
     total = sum(r.score for r in chosen)
     possible = sum(r.max_score for r in chosen)
-    body = (f'<p class="meta">Student <code class="break">{esc(student)}</code> · '
-            f"{len(chosen)} assignment{'s' if len(chosen) != 1 else ''} · total {fmt(total)} / {fmt(possible)}</p>\n"
-            f'<p>{esc(INTRO)}</p>\n' + "".join(_html_result(r) for r in chosen))
+    body = (
+        f'<p class="meta">Student <code class="break">{esc(student)}</code> · '
+        f"{len(chosen)} assignment{'s' if len(chosen) != 1 else ''} · total {fmt(total)} / {fmt(possible)}</p>\n"
+        f"<p>{esc(INTRO)}</p>\n" + "".join(_html_result(r) for r in chosen)
+    )
     return page("Feedback", body, doc_title=f"Feedback: {student}")
 
 
 # --- Markdown ----------------------------------------------------------------------------------
 
+
 def _md_result(result: Result) -> str:
-    lines = [f"## {code_span(result.assignment)} {title(result.assignment)}: "
-             f"{fmt(result.score)} / {fmt(result.max_score)}", "", f"Submission: {code_span(result.submission)}", ""]
+    lines = [
+        f"## {code_span(result.assignment)} {title(result.assignment)}: {fmt(result.score)} / {fmt(result.max_score)}",
+        "",
+        f"Submission: {code_span(result.submission)}",
+        "",
+    ]
     if result.error:
-        lines += ["**Your submission could not be read**, so it was not run and every question scores 0:", "",
-                  code_block(result.error), UNREADABLE_HINT, ""]
+        lines += [
+            "**Your submission could not be read**, so it was not run and every question scores 0:",
+            "",
+            code_block(result.error),
+            UNREADABLE_HINT,
+            "",
+        ]
     if result.isolation is not None and result.isolation.shortfalls():
         lines += [f"**{WEAKER}**", "", *(f"- {m}" for m in result.isolation.shortfalls()), ""]
     run = _run_problems(result)
@@ -115,8 +146,10 @@ def _md_result(result: Result) -> str:
             lines += [f"  - {code_span(d)}" for d in p.details]
         lines.append("")
     lines += ["| Question | Score | Status | Cases passed |", "|---|---:|---|---:|"]
-    lines += [f"| {code_span(q.id)} | {fmt(q.score)} / {fmt(q.max_score)} | {q.status} | "
-              f"{q.cases_passed} / {q.cases_total} |" for q in result.questions]
+    lines += [
+        f"| {code_span(q.id)} | {fmt(q.score)} / {fmt(q.max_score)} | {q.status} | {q.cases_passed} / {q.cases_total} |"
+        for q in result.questions
+    ]
     lines.append("")
     todo = [(q, _messages(result, q)) for q in result.questions if q.status != QuestionStatus.PASSED]
     todo = [(q, msgs) for q, msgs in todo if msgs]
@@ -136,9 +169,15 @@ def feedback_markdown(student: str, results: Sequence[Result]) -> str:
     chosen = sorted(results, key=lambda r: r.assignment)
     total = sum(r.score for r in chosen)
     possible = sum(r.max_score for r in chosen)
-    head = [f"# Feedback for {code_span(student)}", "",
-            f"{len(chosen)} assignment{'s' if len(chosen) != 1 else ''}, total {fmt(total)} / {fmt(possible)}.", "",
-            INTRO, "", ""]
+    head = [
+        f"# Feedback for {code_span(student)}",
+        "",
+        f"{len(chosen)} assignment{'s' if len(chosen) != 1 else ''}, total {fmt(total)} / {fmt(possible)}.",
+        "",
+        INTRO,
+        "",
+        "",
+    ]
     return "\n".join(head) + "\n".join(_md_result(r) for r in chosen).rstrip("\n") + "\n"
 
 

@@ -64,8 +64,14 @@ def gradebook_csv(results: Sequence[Result], roster: Roster | None = None) -> st
     rows: list[list[str]] = [["student", *aids, "total", "max_total"]]
     for student in sorted(by_student):
         mine = by_student[student]
-        rows.append([text_cell(student), *(fmt(mine[a].score) if a in mine else "" for a in aids),
-                     fmt(sum(r.score for r in mine.values())) if mine else "", max_total])
+        rows.append(
+            [
+                text_cell(student),
+                *(fmt(mine[a].score) if a in mine else "" for a in aids),
+                fmt(sum(r.score for r in mine.values())) if mine else "",
+                max_total,
+            ]
+        )
     return _csv(rows)
 
 
@@ -91,8 +97,12 @@ def canvas_identity(student: str, uploads: Sequence[LmsName]) -> tuple[str, str,
     return student, "", student
 
 
-def canvas_csv(results: Sequence[Result], names: Mapping[str, str] | None = None,
-               roster: Roster | None = None, uploads: Mapping[str, LmsName] | None = None) -> str:
+def canvas_csv(
+    results: Sequence[Result],
+    names: Mapping[str, str] | None = None,
+    roster: Roster | None = None,
+    uploads: Mapping[str, LmsName] | None = None,
+) -> str:
     """Canvas' gradebook import: `Student, ID, SIS User ID, SIS Login ID, Section, <assignment>...`,
     then a `Points Possible` row, then a row per student.
 
@@ -142,6 +152,10 @@ def moodle_csv(results: Sequence[Result], roster: Roster) -> str:
     rows: list[list[str]] = [["First name", "Last name", "ID number", "Email address", *aids]]
     for person in sorted(roster.people, key=lambda p: p.key):
         mine = by_student.get(person.key, {})
-        rows.append([*(text_cell(c) for c in (person.first_name, person.last_name, person.id_number, person.email)),
-                     *(fmt(mine[a].score) if a in mine else "" for a in aids)])
+        rows.append(
+            [
+                *(text_cell(c) for c in (person.first_name, person.last_name, person.id_number, person.email)),
+                *(fmt(mine[a].score) if a in mine else "" for a in aids),
+            ]
+        )
     return _csv(rows)

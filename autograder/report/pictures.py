@@ -46,15 +46,22 @@ def _pairs(a: Sequence[float | None], b: Sequence[float | None]) -> None:
 
 
 def _differences(expected: Sequence[float | None], got: Sequence[float | None]) -> list[int]:
-    return [i for i, (e, g) in enumerate(zip(expected, got))
-            if e is None or g is None or abs(e - g) > 1e-5 * max(1.0, abs(e))]
+    return [
+        i
+        for i, (e, g) in enumerate(zip(expected, got))
+        if e is None or g is None or abs(e - g) > 1e-5 * max(1.0, abs(e))
+    ]
 
 
 def _notes(panel: Panel, xs: Sequence[float | None], ys: Sequence[float | None]) -> str:
     bad = sum(y is None for y in ys)
     out = sum(y is not None and x is not None and not panel.inside(x, y) for x, y in zip(xs, ys))
-    return "".join([f" {bad} of your values are nan or inf (not drawn)." if bad else "",
-                    f" {out} of your values lie beyond the plot (drawn on its edge)." if out else ""])
+    return "".join(
+        [
+            f" {bad} of your values are nan or inf (not drawn)." if bad else "",
+            f" {out} of your values lie beyond the plot (drawn on its edge)." if out else "",
+        ]
+    )
 
 
 def _curve(qid: str, d: dict[str, Any]) -> tuple[str, str]:
@@ -65,8 +72,10 @@ def _curve(qid: str, d: dict[str, Any]) -> tuple[str, str]:
     p.line(x, exp, GREY, 4)
     p.line(x, got, RED, 1.8, dots=True)
     wrong = _differences(exp, got)
-    alt = f"Plot of your {qid} (red) against the expected values (grey) on {len(x)} public inputs from " \
-          f"{x[0]:g} to {x[-1]:g}: they differ at {len(wrong)} of them"
+    alt = (
+        f"Plot of your {qid} (red) against the expected values (grey) on {len(x)} public inputs from "
+        f"{x[0]:g} to {x[-1]:g}: they differ at {len(wrong)} of them"
+    )
     if wrong:
         i = max(wrong, key=lambda k: abs((exp[k] or 0) - (got[k] or 0)) if got[k] is not None else math.inf)
         alt += f", most at z = {x[i]:g} (expected {exp[i]:.4g}, yours {got[i] if got[i] is None else f'{got[i]:.4g}'})"
@@ -88,17 +97,24 @@ def _trajectory(qid: str, d: dict[str, Any]) -> tuple[str, str]:
     p.axes(f"theta[{dims[0]}]", f"theta[{dims[1]}]")
     level = sum(0.5 * a[i] * (start[i] - centre[i]) ** 2 for i in range(2))
     for k in range(6):  # contours of the bowl through the start, each level 0.35x the last
-        f = level * 0.35 ** k
-        ring = [(centre[0] + math.sqrt(2 * f / a[0]) * math.cos(t / 24 * math.pi),
-                 centre[1] + math.sqrt(2 * f / a[1]) * math.sin(t / 24 * math.pi)) for t in range(49)]
+        f = level * 0.35**k
+        ring = [
+            (
+                centre[0] + math.sqrt(2 * f / a[0]) * math.cos(t / 24 * math.pi),
+                centre[1] + math.sqrt(2 * f / a[1]) * math.sin(t / 24 * math.pi),
+            )
+            for t in range(49)
+        ]
         p.line([r[0] for r in ring], [r[1] for r in ring], "#afb8c1", 1.0, dash="3,3")
     p.line([start[0], *exp[0]], [start[1], *exp[1]], GREY, 4, dots=True)
     p.line([start[0], *got[0]], [start[1], *got[1]], RED, 1.8, dots=True)
     p.dot(start[0], start[1], BLUE, 4)
     steps = len(exp[0])
     first = next((k for k in range(steps) if _differences([exp[0][k], exp[1][k]], [got[0][k], got[1][k]])), None)
-    alt = (f"Path of theta[{dims[0]}] and theta[{dims[1]}] over {steps} steps of your {qid} (red) and the expected "
-           f"path (grey) on the public bowl, from the start (blue) toward its minimum; dashed: the bowl's contours")
+    alt = (
+        f"Path of theta[{dims[0]}] and theta[{dims[1]}] over {steps} steps of your {qid} (red) and the expected "
+        f"path (grey) on the public bowl, from the start (blue) toward its minimum; dashed: the bowl's contours"
+    )
     alt += f"; the paths part at step {first + 1}" if first is not None else "; these two coordinates agree"
     svg = document(W, H, [*p.parts, legend(W - 122, 40, [("expected", GREY), ("yours", RED), ("start", BLUE)])], alt)
     return svg, alt + "." + _notes(p, got[0], got[1])
@@ -120,10 +136,12 @@ def _distribution(qid: str, d: dict[str, Any]) -> tuple[str, str]:
             p.bar(lo, hi, n, BLUE)
         p.line([(lo + hi) / 2 for lo, hi in zip(edges, edges[1:])], exp, RED, 2)
         what = f"the target {d.get('target', 'distribution')}" if isinstance(d.get("target"), str) else "the target"
-        alt = (f"Histogram of your {qid}'s {sum(counts):,.0f} samples (blue bars) against the counts {what} "
-               f"expects in each bin (red line), from {edges[0]:.3g} to {edges[-1]:.3g}")
+        alt = (
+            f"Histogram of your {qid}'s {sum(counts):,.0f} samples (blue bars) against the counts {what} "
+            f"expects in each bin (red line), from {edges[0]:.3g} to {edges[-1]:.3g}"
+        )
     else:  # counts per category
-        names = [str(v)[:24] for v in d["labels"]][:len(counts)]
+        names = [str(v)[:24] for v in d["labels"]][: len(counts)]
         if len(names) != len(counts):
             raise Undrawable("labels")
         p = Panel(64, 26, W - 200, H - 68, (0.0, float(len(counts))), (0.0, top))
@@ -131,8 +149,9 @@ def _distribution(qid: str, d: dict[str, Any]) -> tuple[str, str]:
         for i, (n, e) in enumerate(zip(counts, exp)):
             p.bar(i + 0.15, i + 0.85, n, BLUE)
             p.line([i + 0.05, i + 0.95], [e, e], RED, 3)
-        alt = (f"Bars: how your {qid} treated the values (blue) against what is expected (red marks): "
-               + "; ".join(f"{name}: {n:,.0f} (expected {e:,.0f})" for name, n, e in zip(names, counts, exp)))
+        alt = f"Bars: how your {qid} treated the values (blue) against what is expected (red marks): " + "; ".join(
+            f"{name}: {n:,.0f} (expected {e:,.0f})" for name, n, e in zip(names, counts, exp)
+        )
     svg = document(W, H, [*p.parts, legend(W - 130, 40, [("yours", BLUE), ("expected", RED)])], alt)
     return svg, alt + "."
 
@@ -158,17 +177,19 @@ def _features(qid: str, d: dict[str, Any]) -> tuple[str, str]:
         parts += p.parts
         wrong = _differences(exp, got)
         said.append(f"{s.get('label', '')}: {len(wrong)} of {len(exp)} features differ")
-    parts.append(legend(canvas - 150, H - 22, [("expected (circles)", GREY)])
-                 + legend(canvas - 300, H - 22, [("yours", RED)]))
-    alt = f"Per-feature statistics of your {qid}'s output (red dots) against the expected (grey circles); " + \
-        "; ".join(said)
+    parts.append(
+        legend(canvas - 150, H - 22, [("expected (circles)", GREY)]) + legend(canvas - 300, H - 22, [("yours", RED)])
+    )
+    alt = f"Per-feature statistics of your {qid}'s output (red dots) against the expected (grey circles); " + "; ".join(
+        said
+    )
     return document(canvas, H, parts, alt), alt + "."
 
 
 def _accuracy(qid: str, d: dict[str, Any]) -> tuple[str, str]:
     acc, need = _nums([d["accuracy"], d["threshold"]])
     classes = [str(c)[:14] for c in d["classes"]][:10]
-    rows = d["confusion"][:len(classes)]
+    rows = d["confusion"][: len(classes)]
     matrix = [_nums(r, len(classes)) for r in rows]
     if acc is None or need is None or len(matrix) != len(classes) or any(len(r) != len(classes) for r in matrix):
         raise Undrawable("confusion")
@@ -185,23 +206,38 @@ def _accuracy(qid: str, d: dict[str, Any]) -> tuple[str, str]:
         for j, v in enumerate(row):
             share = (v or 0) / total
             colour = "#1a7f37" if i == j else RED
-            parts.append(f'<rect x="{left + cell * j:.1f}" y="{top + cell * i:.1f}" width="{cell:.1f}" '
-                         f'height="{cell:.1f}" fill="{colour}" fill-opacity="{0.08 + 0.8 * share:.2f}" '
-                         f'stroke="#ffffff"/>')
+            parts.append(
+                f'<rect x="{left + cell * j:.1f}" y="{top + cell * i:.1f}" width="{cell:.1f}" '
+                f'height="{cell:.1f}" fill="{colour}" fill-opacity="{0.08 + 0.8 * share:.2f}" '
+                f'stroke="#ffffff"/>'
+            )
             if v:
                 parts.append(text(left + cell * (j + 0.5), top + cell * (i + 0.68), f"{v:.0f}", "middle", 7))
-    parts.append(text(left + cell * len(classes) / 2, top - 8, "predicted class (columns) per true class (rows)",
-                      anchor="middle", size=10))
+    parts.append(
+        text(
+            left + cell * len(classes) / 2,
+            top - 8,
+            "predicted class (columns) per true class (rows)",
+            anchor="middle",
+            size=10,
+        )
+    )
     worst = max(range(len(classes)), key=lambda i: 1 - (matrix[i][i] or 0) / (sum(v or 0 for v in matrix[i]) or 1))
-    alt = (f"Bar: your {qid}'s accuracy on the real test split, {acc:.4f}, against the required {need:.2f} (red line); "
-           f"its confusion matrix (counts of test images per true and predicted class); the class most often "
-           f"mistaken is {classes[worst]}")
+    alt = (
+        f"Bar: your {qid}'s accuracy on the real test split, {acc:.4f}, against the required {need:.2f} (red line); "
+        f"its confusion matrix (counts of test images per true and predicted class); the class most often "
+        f"mistaken is {classes[worst]}"
+    )
     return document(W, H, parts, alt), alt + "."
 
 
 DRAW: dict[str, Callable[[str, dict[str, Any]], tuple[str, str]]] = {
-    "curve": _curve, "trajectory": _trajectory, "distribution": _distribution, "features": _features,
-    "accuracy": _accuracy}
+    "curve": _curve,
+    "trajectory": _trajectory,
+    "distribution": _distribution,
+    "features": _features,
+    "accuracy": _accuracy,
+}
 
 MARKDOWN_NOTE = "See the HTML feedback for a picture of this question."
 
@@ -229,5 +265,7 @@ def picture_html(qid: str, data: Any) -> str:
     svg, alt = drawn
     uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
     caption = f"Public case: {data.get('description', '')}" if isinstance(data.get("description"), str) else ""
-    return (f'<figure class="picture"><img class="picture" src="{uri}" alt="{esc(alt)}">'
-            f'<figcaption class="meta">{esc(caption[:300])}</figcaption></figure>\n')
+    return (
+        f'<figure class="picture"><img class="picture" src="{uri}" alt="{esc(alt)}">'
+        f'<figcaption class="meta">{esc(caption[:300])}</figcaption></figure>\n'
+    )

@@ -84,29 +84,44 @@ class Panel:
 
     def axes(self, xlabel: str, ylabel: str, xticks: Sequence[float] | None = None, xnames: Sequence[str] = ()) -> None:
         b = self.top + self.height
-        self.parts.append(f'<rect x="{self.left:.1f}" y="{self.top:.1f}" width="{self.width:.1f}" '
-                          f'height="{self.height:.1f}" fill="none" stroke="{FAINT}"/>')
+        self.parts.append(
+            f'<rect x="{self.left:.1f}" y="{self.top:.1f}" width="{self.width:.1f}" '
+            f'height="{self.height:.1f}" fill="none" stroke="{FAINT}"/>'
+        )
         ticks = nice_ticks(*self.x) if xticks is None else list(xticks)
         for i, t in enumerate(ticks):
             name = xnames[i] if i < len(xnames) else label(t)
-            self.parts.append(f'<line x1="{self.px(t):.1f}" x2="{self.px(t):.1f}" y1="{b:.1f}" y2="{b + 4:.1f}" '
-                              f'stroke="{GREY}"/>' + text(self.px(t), b + 15, name, anchor="middle"))
+            self.parts.append(
+                f'<line x1="{self.px(t):.1f}" x2="{self.px(t):.1f}" y1="{b:.1f}" y2="{b + 4:.1f}" '
+                f'stroke="{GREY}"/>' + text(self.px(t), b + 15, name, anchor="middle")
+            )
         for t in nice_ticks(*self.y):
-            self.parts.append(f'<line x1="{self.left:.1f}" x2="{self.left + self.width:.1f}" y1="{self.py(t):.1f}" '
-                              f'y2="{self.py(t):.1f}" stroke="{FAINT}" stroke-dasharray="2,3"/>'
-                              + text(self.left - 4, self.py(t) + 4, label(t), anchor="end"))
+            self.parts.append(
+                f'<line x1="{self.left:.1f}" x2="{self.left + self.width:.1f}" y1="{self.py(t):.1f}" '
+                f'y2="{self.py(t):.1f}" stroke="{FAINT}" stroke-dasharray="2,3"/>'
+                + text(self.left - 4, self.py(t) + 4, label(t), anchor="end")
+            )
         self.parts.append(text(self.left + self.width / 2, b + 30, xlabel, anchor="middle"))
         self.parts.append(text(self.left, self.top - 6, ylabel))
 
-    def line(self, xs: Sequence[float | None], ys: Sequence[float | None], colour: str, width: float = 2.0,
-             dots: bool = False, dash: str = "") -> None:
+    def line(
+        self,
+        xs: Sequence[float | None],
+        ys: Sequence[float | None],
+        colour: str,
+        width: float = 2.0,
+        dots: bool = False,
+        dash: str = "",
+    ) -> None:
         """A polyline through the finite points; a None or non-finite value breaks it."""
         run: list[str] = []
         for x, y in [*zip(xs, ys), (None, None)]:
             if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
                 if len(run) > 1:
-                    self.parts.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" '
-                                      f'stroke-width="{width}"' + (f' stroke-dasharray="{dash}"' if dash else "") + "/>")
+                    self.parts.append(
+                        f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" '
+                        f'stroke-width="{width}"' + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"
+                    )
                 run = []
                 continue
             run.append(f"{self.px(x):.1f},{self.py(y):.1f}")
@@ -115,30 +130,40 @@ class Panel:
 
     def dot(self, x: float, y: float, colour: str, r: float = 3.0, hollow: bool = False) -> None:
         fill = "none" if hollow else colour
-        self.parts.append(f'<circle cx="{self.px(x):.1f}" cy="{self.py(y):.1f}" r="{r}" fill="{fill}" '
-                          f'stroke="{colour}" stroke-width="1.5"/>')
+        self.parts.append(
+            f'<circle cx="{self.px(x):.1f}" cy="{self.py(y):.1f}" r="{r}" fill="{fill}" '
+            f'stroke="{colour}" stroke-width="1.5"/>'
+        )
 
     def bar(self, x0: float, x1: float, y: float, colour: str) -> None:
         top, base = self.py(max(y, self.y[0])), self.py(self.y[0])
-        self.parts.append(f'<rect x="{self.px(x0):.1f}" y="{top:.1f}" width="{max(0.0, self.px(x1) - self.px(x0)):.1f}" '
-                          f'height="{max(0.0, base - top):.1f}" fill="{colour}" fill-opacity="0.75"/>')
+        self.parts.append(
+            f'<rect x="{self.px(x0):.1f}" y="{top:.1f}" width="{max(0.0, self.px(x1) - self.px(x0)):.1f}" '
+            f'height="{max(0.0, base - top):.1f}" fill="{colour}" fill-opacity="0.75"/>'
+        )
 
 
 def text(x: float, y: float, value: str, anchor: str = "start", size: int = 11, colour: str = INK) -> str:
-    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{colour}" '
-            f'style="{FONT}">{escape(value)}</text>')
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{colour}" '
+        f'style="{FONT}">{escape(value)}</text>'
+    )
 
 
 def legend(x: float, y: float, items: Sequence[tuple[str, str]]) -> str:
     out = []
     for i, (name, colour) in enumerate(items):
         yy = y + 14 * i
-        out.append(f'<line x1="{x:.1f}" x2="{x + 16:.1f}" y1="{yy - 4:.1f}" y2="{yy - 4:.1f}" stroke="{colour}" '
-                   f'stroke-width="3"/>' + text(x + 20, yy, name))
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x + 16:.1f}" y1="{yy - 4:.1f}" y2="{yy - 4:.1f}" stroke="{colour}" '
+            f'stroke-width="3"/>' + text(x + 20, yy, name)
+        )
     return "".join(out)
 
 
 def document(width: int, height: int, parts: Iterable[str], title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
-            f'<rect width="{width}" height="{height}" fill="#ffffff"/>{"".join(parts)}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><title>{escape(title)}</title>'
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>{"".join(parts)}</svg>'
+    )

@@ -78,8 +78,10 @@ def do_trajectory(ns, call, inputs, arrays):
                 args.append(token)
         out = fn(*args)
         if type(out) not in (tuple, list) or len(out) != len(call.returns):
-            raise ValueError(f"step {t}: expected a tuple of {len(call.returns)} values "
-                             f"({', '.join(call.returns)}), got {name(type(out))}")
+            raise ValueError(
+                f"step {t}: expected a tuple of {len(call.returns)} values "
+                f"({', '.join(call.returns)}), got {name(type(out))}"
+            )
         for key, value in zip(call.returns, out):
             arr = _asarray(value)
             if type(arr) is not _ndarray:
@@ -119,8 +121,11 @@ def do_calls(ns, call, inputs, arrays):
     relate (a seed reproduces, other seeds and consecutive calls differ), which no single call shows."""
     make_rng, values, changed = generators(), [], False
     for sub in call.calls[:MAX_LIST]:
-        result = (do_call(ns, sub, inputs, arrays, make_rng) if isinstance(sub, Call)
-                  else do_initializer(ns, sub, inputs, arrays))
+        result = (
+            do_call(ns, sub, inputs, arrays, make_rng)
+            if isinstance(sub, Call)
+            else do_initializer(ns, sub, inputs, arrays)
+        )
         values.append(result["value"])
         changed = changed or bool(result.get("modified_input"))
     return {"value": {"$tuple": values}, "modified_input": changed}
@@ -152,8 +157,7 @@ def describe_model(model, arrays=None):
     compiled = {}
     try:
         loss = getattr(model, "loss", None)
-        compiled["loss"] = (_str_copy(loss) if isinstance(loss, str) else
-                            name(type(loss)) if loss is not None else None)
+        compiled["loss"] = _str_copy(loss) if isinstance(loss, str) else name(type(loss)) if loss is not None else None
         opt = getattr(model, "optimizer", None)
         if opt is not None:
             compiled["optimizer"] = name(type(opt))

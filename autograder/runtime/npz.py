@@ -20,7 +20,7 @@ def _write_new(path: str, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[_os_write(fd, view):]
+            view = view[_os_write(fd, view) :]
     finally:
         _os_close(fd)
 
@@ -39,8 +39,29 @@ def npz_bytes(arrays: dict) -> bytes:
         name, data = (key + ".npy").encode("ascii"), _npy(arr)
         crc, size = _crc32(data) & 0xFFFFFFFF, len(data)
         head = _pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, crc, size, size, len(name), 0) + name
-        central.append(_pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0x21, crc, size, size,
-                             len(name), 0, 0, 0, 0, 0o644 << 16, offset) + name)
+        central.append(
+            _pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                crc,
+                size,
+                size,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o644 << 16,
+                offset,
+            )
+            + name
+        )
         local += [head, data]
         offset += len(head) + size
     directory = b"".join(central)

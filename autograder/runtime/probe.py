@@ -90,8 +90,11 @@ def run(ns, calls, inputs, skip, progress, call_seconds, stuck=()) -> tuple[str,
         if call is None:
             text_ = _error("Error", "the grader could not read this call")
         elif item in skip:
-            why = ("did not finish within its time limit and had to be stopped from outside; skipped in a rerun"
-                   if item in stuck else "not run: another case of this function hung in an earlier attempt")
+            why = (
+                "did not finish within its time limit and had to be stopped from outside; skipped in a rerun"
+                if item in stuck
+                else "not run: another case of this function hung in an earlier attempt"
+            )
             text_ = _error("Timeout", why)
         elif target(call) not in ns:
             progress.event(item, "missing")

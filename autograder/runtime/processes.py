@@ -15,7 +15,13 @@ import signal
 import time
 
 _kill, _listdir, _getpid, _waitpid, _fork, _exit = os.kill, os.listdir, os.getpid, os.waitpid, os.fork, os._exit
-_SIGKILL, _SIGSTOP, _SIGXFSZ, _SIG_IGN, _WNOHANG = signal.SIGKILL, signal.SIGSTOP, signal.SIGXFSZ, signal.SIG_IGN, os.WNOHANG
+_SIGKILL, _SIGSTOP, _SIGXFSZ, _SIG_IGN, _WNOHANG = (
+    signal.SIGKILL,
+    signal.SIGSTOP,
+    signal.SIGXFSZ,
+    signal.SIG_IGN,
+    os.WNOHANG,
+)
 _signal, _sleep = signal.signal, time.sleep
 try:
     import ctypes
@@ -39,7 +45,7 @@ def _state(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
-        return stat[stat.rindex(b")") + 2:][:1].decode()
+        return stat[stat.rindex(b")") + 2 :][:1].decode()
     except (OSError, ValueError):
         return None
 

@@ -125,7 +125,7 @@ def _send(fd: int, item: str, event: str, **extra) -> None:
     """One event line on the pipe, written whole (a pipe write may be partial)."""
     data = (_dumps({"item": item, "event": event, "t": _now(), **extra}) + "\n").encode("ascii")
     while data:
-        data = data[_write(fd, data):]
+        data = data[_write(fd, data) :]
 
 
 def _short_traceback(exc: BaseException, limit: int = 4000) -> str:

@@ -31,7 +31,7 @@ _isfinite = math.isfinite
 _exists = os.path.exists
 _signal, _setitimer, _SIGALRM, _ITIMER_REAL = signal.signal, signal.setitimer, signal.SIGALRM, signal.ITIMER_REAL
 _perf_counter = time.perf_counter
-_str_copy = str.__str__       # a plain str copy of a str subclass, without calling its methods
+_str_copy = str.__str__  # a plain str copy of a str subclass, without calling its methods
 _float_copy = float.__float__
 _int_copy = int.__int__
 _type_name = type.__dict__["__name__"].__get__
@@ -68,6 +68,7 @@ def stop_alarm() -> None:
 
 
 # --- text and JSON without trusting student objects ---------------------------------------------
+
 
 def text(value, limit: int = 500) -> str:
     """str(value) as a plain str of at most `limit` characters, whatever `value.__str__` does."""
@@ -140,6 +141,7 @@ def jsonable(value, depth=0):
 
 # --- arrays in and out --------------------------------------------------------------------------
 
+
 def load_inputs(path: str) -> dict:
     if not _exists(path):
         return {}
@@ -168,12 +170,15 @@ class Arrays:
             raise ValueError(f"returned {arr.size} values, more than {MAX_ELEMENTS}")
         used = self.used.get(self.question, 0) + arr.nbytes
         if used > self.budget:
-            raise ValueError(f"returned more than {self.budget / 1024**2:.0f} MB of arrays for this question, "
-                             "more than the grader accepts")
+            raise ValueError(
+                f"returned more than {self.budget / 1024**2:.0f} MB of arrays for this question, "
+                "more than the grader accepts"
+            )
         counted = self.counted.get(self.question, 0) + 1
         if counted > self.count_budget:
-            raise ValueError(f"returned more than {self.count_budget} arrays for this question, "
-                             "more than the grader accepts")
+            raise ValueError(
+                f"returned more than {self.count_budget} arrays for this question, more than the grader accepts"
+            )
         self.used[self.question], self.counted[self.question] = used, counted
         key = f"a{len(self.store)}"
         self.store[key] = _array(arr, copy=True, subok=False)

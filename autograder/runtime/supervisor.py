@@ -48,8 +48,8 @@ class Protocol:
     def __init__(self, cells: list[int], calls: list[str], skip: set[str]) -> None:
         self.due = [f"cell:{i}" for i in cells] + [f"probe:{c}" for c in calls if f"probe:{c}" not in skip]
         self.skip = skip
-        self.state = "ready"       # ready -> running -> complete | broken
-        self.next = 0              # index into due
+        self.state = "ready"  # ready -> running -> complete | broken
+        self.next = 0  # index into due
         self.open: str | None = None
         self.why = ""
 
@@ -99,7 +99,7 @@ def _send(channel: int, event: dict) -> None:
     data = (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii")
     try:
         while data:
-            data = data[os.write(channel, data):]
+            data = data[os.write(channel, data) :]
     except OSError:
         pass  # the grader stopped listening: nothing left to tell
 
@@ -129,15 +129,19 @@ def _event(line: bytes | None) -> dict | None:
         event = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(event, dict) or not isinstance(event.get("item"), str) or \
-            not isinstance(event.get("event"), str) or event["item"].startswith("supervisor"):
+    if (
+        not isinstance(event, dict)
+        or not isinstance(event.get("item"), str)
+        or not isinstance(event.get("event"), str)
+        or event["item"].startswith("supervisor")
+    ):
         return None
     return event
 
 
 def main() -> int:
     channel = 0
-    job, child_argv = sys.argv[1], sys.argv[sys.argv.index("--") + 1:]
+    job, child_argv = sys.argv[1], sys.argv[sys.argv.index("--") + 1 :]
     _not_dumpable()
     with open(os.path.join(job, "in", "cells.json"), encoding="utf-8") as fh:
         spec = json.load(fh)
@@ -174,8 +178,16 @@ def main() -> int:
     if child.poll() is None:
         child.kill()
     complete = protocol.state == "complete"
-    _send(channel, {"item": "supervisor", "event": "exit", "complete": complete, "why": protocol.why[:300],
-                    "returncode": child.wait()})
+    _send(
+        channel,
+        {
+            "item": "supervisor",
+            "event": "exit",
+            "complete": complete,
+            "why": protocol.why[:300],
+            "returncode": child.wait(),
+        },
+    )
     if complete:
         _send(channel, {"item": "supervisor", "event": "done"})
     return 0

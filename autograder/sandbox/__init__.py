@@ -27,5 +27,17 @@ from .bwrap import Mount, _ancestors, as_user, bubblewrap_available, bwrap_argv,
 from .launch import Limits, RunOutcome, run
 from .watchdog import EventReader, disk_usage
 
-__all__ = ["EventReader", "Limits", "Mount", "RunOutcome", "_ancestors", "as_user", "bubblewrap_available",
-           "bwrap_argv", "can_drop_uid", "disk_usage", "python_mounts", "run"]
+__all__ = [
+    "EventReader",
+    "Limits",
+    "Mount",
+    "RunOutcome",
+    "_ancestors",
+    "as_user",
+    "bubblewrap_available",
+    "bwrap_argv",
+    "can_drop_uid",
+    "disk_usage",
+    "python_mounts",
+    "run",
+]

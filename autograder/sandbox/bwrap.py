@@ -50,8 +50,11 @@ def can_drop_uid() -> bool:
         return False
     try:
         top = uids.pool()[-1]
-        probe = subprocess.run(["setpriv", f"--reuid={top}", f"--regid={top}", "--clear-groups", "--", "true"],
-                               capture_output=True, timeout=20)
+        probe = subprocess.run(
+            ["setpriv", f"--reuid={top}", f"--regid={top}", "--clear-groups", "--", "true"],
+            capture_output=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
@@ -90,8 +93,16 @@ def as_user(argv: Sequence[str], *, sandbox: bool, uid: int | None) -> list[str]
         return list(argv)
     if uid is None:
         raise ValueError("a sandboxed run needs a uid of its own (uids.lease)")
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-            "--bounding-set=-all", "--", *argv]
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--",
+        *argv,
+    ]
 
 
 def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: dict[str, str]) -> list[str]:
@@ -100,10 +111,26 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
     Parent folders of every mount are created with mode 0755 first: bwrap would make them 0700,
     and the unprivileged uid would then silently fail to reach the interpreter.
     """
-    argv = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--clearenv",
-            # the supervisor keeps exactly what it needs to start student code as another uid
-            "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    argv = [
+        "bwrap",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        # the supervisor keeps exactly what it needs to start student code as another uid
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "CAP_SETUID",
+        "--cap-add",
+        "CAP_SETGID",
+        "--cap-add",
+        "CAP_SETPCAP",
+    ]
     argv += ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib64", "sbin"):
         if os.path.islink(f"/{name}"):
@@ -129,4 +156,3 @@ def bwrap_argv(mounts: Sequence[Mount], masked: Iterable[Path], cwd: str, env: d
         argv += ["--setenv", key, value]
     argv += ["--chdir", cwd]
     return argv
-

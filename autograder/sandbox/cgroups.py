@@ -28,8 +28,8 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SELF_CGROUP = Path("/proc/self/cgroup")
-PREFIX = "dnn-grader-"          # one sandbox's cgroup
-LEAF = "dnn-grader.grader"      # the grader's own processes (v2); not matched by PREFIX + "*"
+PREFIX = "dnn-grader-"  # one sandbox's cgroup
+LEAF = "dnn-grader.grader"  # the grader's own processes (v2); not matched by PREFIX + "*"
 CONTROLLERS = ("memory", "pids")
 
 
@@ -61,8 +61,16 @@ class Cgroup:
     `enabled=False` (config `cgroups = false`) makes nothing.
     """
 
-    def __init__(self, memory_bytes: int, pids: int, *, root: Path = CGROUP_ROOT,
-                 self_cgroup: Path = SELF_CGROUP, kernel: Kernel | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        memory_bytes: int,
+        pids: int,
+        *,
+        root: Path = CGROUP_ROOT,
+        self_cgroup: Path = SELF_CGROUP,
+        kernel: Kernel | None = None,
+        enabled: bool = True,
+    ) -> None:
         self.dirs: list[Path] = []
         self.applied: list[str] = []
         self.problems: list[str] = []
@@ -76,8 +84,11 @@ class Cgroup:
         self.version = "cgroup-v1" if v1 else "cgroup-v2"
         if v1:
             if "memory" in v1:
-                self._make(v1["memory"] / name, {"memory.limit_in_bytes": memory_bytes},
-                           optional={"memory.memsw.limit_in_bytes": memory_bytes})  # memsw: only with swap accounting
+                self._make(
+                    v1["memory"] / name,
+                    {"memory.limit_in_bytes": memory_bytes},
+                    optional={"memory.memsw.limit_in_bytes": memory_bytes},
+                )  # memsw: only with swap accounting
             else:
                 self.problems.append("no cgroup v1 memory controller for the grader's process")
             if "pids" in v1:
@@ -213,8 +224,10 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
         return None
     missing = [c for c in CONTROLLERS if c not in available]
     if missing:
-        problems.append(f"the {' and '.join(missing)} controller{'s are' if len(missing) > 1 else ' is'} not delegated "
-                        f"to the grader's cgroup {base} (its cgroup.controllers: {' '.join(sorted(available)) or 'none'})")
+        problems.append(
+            f"the {' and '.join(missing)} controller{'s are' if len(missing) > 1 else ' is'} not delegated "
+            f"to the grader's cgroup {base} (its cgroup.controllers: {' '.join(sorted(available)) or 'none'})"
+        )
     wanted = [c for c in CONTROLLERS if c in available and c not in enabled]
     if not wanted:
         return base if enabled & set(CONTROLLERS) else None
@@ -239,8 +252,9 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
         kernel.write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
     except OSError as exc:
         hint = " (processes left in it: no internal processes)" if exc.errno == errno.EBUSY else ""
-        problems.append(f"cannot enable {' '.join(wanted)} in {base}/cgroup.subtree_control: "
-                        f"{exc.strerror or exc}{hint}")
+        problems.append(
+            f"cannot enable {' '.join(wanted)} in {base}/cgroup.subtree_control: {exc.strerror or exc}{hint}"
+        )
         return base if enabled & set(CONTROLLERS) else None
     return base
 

@@ -59,9 +59,9 @@ class RunOutcome:
     sandboxed: bool
     limits_applied: tuple[str, ...] = field(default_factory=tuple)
     disk_exceeded: bool = False
-    last_item: str | None = None     # what was running when the run ended, if anything
+    last_item: str | None = None  # what was running when the run ended, if anything
     last_started: str | None = None  # the last item that started (ended or not)
-    events: tuple[dict, ...] = ()    # the supervisor's events, in order (bounded)
+    events: tuple[dict, ...] = ()  # the supervisor's events, in order (bounded)
     isolation: Isolation | None = None  # what confined the run, as enforced (levels.enforced)
 
 
@@ -94,16 +94,17 @@ def run(
     guarded = cgroup.memory_level is None  # no memory controller: the watchdog's memory guard instead
     isolation = levels.enforced(cgroup, namespaces=sandbox, uid=uid, memory_guard=guarded)
     try:
-        levels.require(isolation, cgroups=limits.cgroups, accept_weaker=limits.accept_weaker,
-                       problems=cgroup.problems)
+        levels.require(isolation, cgroups=limits.cgroups, accept_weaker=limits.accept_weaker, problems=cgroup.problems)
     except InfrastructureError:
         cgroup.remove()
         raise
     applied = list(cgroup.applied)
     if sandbox:
         if not shutil.which("bwrap"):
-            raise InfrastructureError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap, "
-                                      "or pass --no-sandbox to run submissions unconfined")
+            raise InfrastructureError(
+                "bubblewrap (bwrap) is not installed: apt-get install bubblewrap, "
+                "or pass --no-sandbox to run submissions unconfined"
+            )
         full = bwrap_argv(mounts, masked, cwd, env) + list(argv)
         child_env = {"PATH": "/usr/bin:/bin"}
     else:
@@ -114,9 +115,19 @@ def run(
     # A failed join ends the launcher before anything runs (exit JOIN_FAILED, no events), rather than
     # running the notebook outside its cgroup.
     join = "".join(f'echo $$ > "{d}/cgroup.procs" || exit {JOIN_FAILED}; ' for d in cgroup.dirs)
-    launcher = ["/bin/sh", "-c", join + 'exec "$@"', "sandbox-launcher",
-                "prlimit", f"--data={limits.memory_bytes}", f"--fsize={limits.file_size_bytes}", "--core=0",
-                f"--nproc={limits.pids}", "--", *full]
+    launcher = [
+        "/bin/sh",
+        "-c",
+        join + 'exec "$@"',
+        "sandbox-launcher",
+        "prlimit",
+        f"--data={limits.memory_bytes}",
+        f"--fsize={limits.file_size_bytes}",
+        "--core=0",
+        f"--nproc={limits.pids}",
+        "--",
+        *full,
+    ]
     applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc"]
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     ours.setblocking(False)
@@ -126,8 +137,15 @@ def run(
     start = time.monotonic()
     with open(log_file, "wb") as log:
         try:
-            proc = subprocess.Popen(launcher, stdin=theirs.fileno(), stdout=log, stderr=subprocess.STDOUT,
-                                    env=child_env, cwd=None if sandbox else cwd, start_new_session=True)
+            proc = subprocess.Popen(
+                launcher,
+                stdin=theirs.fileno(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                cwd=None if sandbox else cwd,
+                start_new_session=True,
+            )
         except OSError as exc:
             cgroup.remove()
             ours.close()
@@ -135,14 +153,19 @@ def run(
         finally:
             theirs.close()
         try:
-            verdict = watchdog.watch(proc, reader, start=start, notebook_seconds=limits.notebook_seconds,
-                                     item_seconds=per_item, log=log, writable=writable,
-                                     disk_quota=limits.disk_quota,
-                                     kill=lambda: watchdog.kill(proc, cgroup, sandbox),
-                                     memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over
-                                     if guarded else None,
-                                     elsewhere=(lambda: shared.written_bytes(uid)) if not sandbox and uid is not None
-                                     else (lambda: 0))
+            verdict = watchdog.watch(
+                proc,
+                reader,
+                start=start,
+                notebook_seconds=limits.notebook_seconds,
+                item_seconds=per_item,
+                log=log,
+                writable=writable,
+                disk_quota=limits.disk_quota,
+                kill=lambda: watchdog.kill(proc, cgroup, sandbox),
+                memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over if guarded else None,
+                elsewhere=(lambda: shared.written_bytes(uid)) if not sandbox and uid is not None else (lambda: 0),
+            )
             proc.wait()
         finally:
             watchdog.kill(proc, cgroup, sandbox)  # threads or children that outlive the runner
@@ -154,8 +177,10 @@ def run(
             reader.poll()
             ours.close()
     if proc.returncode == JOIN_FAILED and not reader.events:
-        raise InfrastructureError(f"the sandbox could not join its cgroup ({', '.join(map(str, cgroup.dirs))}): "
-                                  f"{log_file.read_text(errors='replace')[-500:].strip()}")
+        raise InfrastructureError(
+            f"the sandbox could not join its cgroup ({', '.join(map(str, cgroup.dirs))}): "
+            f"{log_file.read_text(errors='replace')[-500:].strip()}"
+        )
     return RunOutcome(
         returncode=proc.returncode,
         seconds=time.monotonic() - start,
@@ -171,5 +196,3 @@ def run(
         events=tuple(reader.events),
         isolation=isolation,
     )
-
-

@@ -27,8 +27,13 @@ def enforced(cgroup: Cgroup, *, namespaces: bool, uid: int | None, memory_guard:
     memory = cgroup.memory_level or ("guard" if memory_guard else "rlimit")
     # RLIMIT_NPROC binds only a non-root uid: the sandbox's own, or the grader's when it is not root
     pids = cgroup.pids_level or ("rlimit" if uid is not None or os.geteuid() != 0 else "none")
-    return Isolation(namespaces="bwrap" if namespaces else "none", network="none" if namespaces else "host",
-                     uid=uid, memory=memory, pids=pids)
+    return Isolation(
+        namespaces="bwrap" if namespaces else "none",
+        network="none" if namespaces else "host",
+        uid=uid,
+        memory=memory,
+        pids=pids,
+    )
 
 
 def required(cgroups: bool) -> dict[str, tuple[str, ...]]:
@@ -39,17 +44,24 @@ def required(cgroups: bool) -> dict[str, tuple[str, ...]]:
     return {"memory": ("cgroup-v1", "cgroup-v2", "guard"), "pids": ("cgroup-v1", "cgroup-v2", "rlimit")}
 
 
-def require(isolation: Isolation, *, cgroups: bool, accept_weaker: frozenset[str],
-            problems: Sequence[str] = ()) -> None:
+def require(
+    isolation: Isolation, *, cgroups: bool, accept_weaker: frozenset[str], problems: Sequence[str] = ()
+) -> None:
     """Raise `InfrastructureError` when a part is below what the config asks for and the config
     does not accept a weaker level for it (`accept_weaker`); `problems` (the cgroup's: why a
     limit could not be set) go into the message."""
-    short = [f"{part}: {getattr(isolation, part)} (needs {' or '.join(levels)})"
-             for part, levels in required(cgroups).items()
-             if getattr(isolation, part) not in levels and part not in accept_weaker]
+    short = [
+        f"{part}: {getattr(isolation, part)} (needs {' or '.join(levels)})"
+        for part, levels in required(cgroups).items()
+        if getattr(isolation, part) not in levels and part not in accept_weaker
+    ]
     if short:
         raise InfrastructureError(
-            "the sandbox cannot enforce the limits the config asks for: " + "; ".join(short)
-            + "".join(f". {p}" for p in problems) + ". Fix the machine (a writable cgroup with the memory and pids controllers), or accept the weaker "
-            "level explicitly: accept_weaker = [" + ", ".join(f'"{s.split(":")[0]}"' for s in short)
-            + "] in [tool.autograder]")
+            "the sandbox cannot enforce the limits the config asks for: "
+            + "; ".join(short)
+            + "".join(f". {p}" for p in problems)
+            + ". Fix the machine (a writable cgroup with the memory and pids controllers), or accept the weaker "
+            "level explicitly: accept_weaker = ["
+            + ", ".join(f'"{s.split(":")[0]}"' for s in short)
+            + "] in [tool.autograder]"
+        )

@@ -79,7 +79,8 @@ def require_reachable(paths: Iterable[Path]) -> None:
             raise InfrastructureError(
                 f"the sandbox's uid cannot reach {path} ({where} is closed to other users): without namespaces the "
                 "notebook runs the grader's Python as another user; install it where every user can read it "
-                "(/usr, /opt), or give that folder o+x")
+                "(/usr, /opt), or give that folder o+x"
+            )
 
 
 def own_job_folder(folder: Path, uid: int) -> None:

@@ -94,10 +94,20 @@ class Verdict:
     stuck: str | None = None
 
 
-def watch(proc: subprocess.Popen, reader: EventReader, *, start: float, notebook_seconds: float,
-          item_seconds: Callable[[str | None], float], log: IO[bytes], writable: Iterable[Path],
-          disk_quota: int, kill: Callable[[], None], memory_over: Callable[[], bool] | None = None,
-          elsewhere: Callable[[], int] = lambda: 0) -> Verdict:
+def watch(
+    proc: subprocess.Popen,
+    reader: EventReader,
+    *,
+    start: float,
+    notebook_seconds: float,
+    item_seconds: Callable[[str | None], float],
+    log: IO[bytes],
+    writable: Iterable[Path],
+    disk_quota: int,
+    kill: Callable[[], None],
+    memory_over: Callable[[], bool] | None = None,
+    elsewhere: Callable[[], int] = lambda: 0,
+) -> Verdict:
     """Poll until `proc` ends or a limit is crossed; then `kill()` the run once.
 
     `item_seconds(item)` is the limit of the item that runs (None: nothing runs, the time between
@@ -132,8 +142,6 @@ def watch(proc: subprocess.Popen, reader: EventReader, *, start: float, notebook
         kill()
         break
     return verdict
-
-
 
 
 def _written(log, folders: Iterable[Path], stop_above: int) -> int:

@@ -42,8 +42,7 @@ from .sources import CODE_DIR, Code, Placed, given_cells, keep_code, load_codes
 REPORT_NAME = "similarity.html"
 
 
-def analyse(out: Path, config: Config, only: str | None = None
-            ) -> tuple[list[AssignmentPairs], list[tuple[str, str]]]:
+def analyse(out: Path, config: Config, only: str | None = None) -> tuple[list[AssignmentPairs], list[tuple[str, str]]]:
     """The ranked pairs per assignment of the class graded into `out`, and the code copies not
     compared (with why)."""
     codes, skipped = load_codes(out)
@@ -64,8 +63,9 @@ def analyse(out: Path, config: Config, only: str | None = None
     return reports, skipped
 
 
-def write_report(out: Path, config: Config, only: str | None = None
-                 ) -> tuple[Path, list[AssignmentPairs], list[tuple[str, str]]]:
+def write_report(
+    out: Path, config: Config, only: str | None = None
+) -> tuple[Path, list[AssignmentPairs], list[tuple[str, str]]]:
     """`out/similarity.html`, and what it shows."""
     reports, skipped = analyse(out, config, only)
     path = out / REPORT_NAME
@@ -77,17 +77,21 @@ def ranked_lines(reports: Iterable[AssignmentPairs], top: int) -> list[str]:
     """What `autograder similarity` prints: per assignment its counts and its first `top` pairs."""
     lines = []
     for report in reports:
-        lines.append(f"{report.assignment}: {report.submissions} submissions, {len(report.flagged)} pairs at or "
-                     f"above {report.threshold:g}")
-        lines += [f"  #{rank:<3} {p.similarity:.2f}  {p.left.student}  {p.right.student}{'  flagged' * p.flagged}"
-                  for rank, p in enumerate(report.pairs[:max(0, top)], 1)]
+        lines.append(
+            f"{report.assignment}: {report.submissions} submissions, {len(report.flagged)} pairs at or "
+            f"above {report.threshold:g}"
+        )
+        lines += [
+            f"  #{rank:<3} {p.similarity:.2f}  {p.left.student}  {p.right.student}{'  flagged' * p.flagged}"
+            for rank, p in enumerate(report.pairs[: max(0, top)], 1)
+        ]
     return lines
 
 
 @dataclass(frozen=True)
 class AfterBatch:
-    path: Path | None       # similarity.html, None if it failed
-    section: str            # for summary.html ("" if it failed)
+    path: Path | None  # similarity.html, None if it failed
+    section: str  # for summary.html ("" if it failed)
     error: str | None = None
 
 
@@ -103,5 +107,19 @@ def after_batch(subs: Iterable[Placed], out: Path, config: Config) -> AfterBatch
         return AfterBatch(None, "", f"similarity report failed: {type(exc).__name__}: {exc}")
 
 
-__all__ = ["CODE_DIR", "REPORT_NAME", "AfterBatch", "AssignmentPairs", "Code", "Pair", "after_batch", "analyse",
-           "compare", "keep_code", "ranked_lines", "section", "similarity_page", "write_report"]
+__all__ = [
+    "CODE_DIR",
+    "REPORT_NAME",
+    "AfterBatch",
+    "AssignmentPairs",
+    "Code",
+    "Pair",
+    "after_batch",
+    "analyse",
+    "compare",
+    "keep_code",
+    "ranked_lines",
+    "section",
+    "similarity_page",
+    "write_report",
+]

@@ -44,7 +44,7 @@ def kgram_hashes(codes: Sequence[int], k: int = K) -> np.ndarray:
     h = np.zeros(n, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(k):
-            h = h * _BASE + values[j:j + n]
+            h = h * _BASE + values[j : j + n]
     return _mix(h)
 
 

@@ -34,21 +34,21 @@ from .fingerprints import K, W, fingerprints, kgram_hashes
 from .sources import Code
 from .tokens import Tokens, tokenize_cells
 
-COMMON_FRACTION = 0.1   # a fingerprint in more than 10 % of the submissions (and more than
-COMMON_MIN = 10         # 10 of them) is common idiom, dropped
-MIN_SHARED = 4          # fewer shared fingerprints (about 30 tokens, three lines) are never flagged
-MAX_OCCURRENCES = 8     # positions of one fingerprint per submission used for fragments
-MAX_FRAGMENTS = 12      # regions shown per pair
-MAX_LISTED_BELOW = 10   # pairs under the threshold listed after the flagged ones, for scale
-MAX_DETAILED = 100      # flagged pairs whose regions are found and shown (the best ranked): a page
-                        # stays readable (a class of 10 groups of 30 copies flags 4,350 pairs)
+COMMON_FRACTION = 0.1  # a fingerprint in more than 10 % of the submissions (and more than
+COMMON_MIN = 10  # 10 of them) is common idiom, dropped
+MIN_SHARED = 4  # fewer shared fingerprints (about 30 tokens, three lines) are never flagged
+MAX_OCCURRENCES = 8  # positions of one fingerprint per submission used for fragments
+MAX_FRAGMENTS = 12  # regions shown per pair
+MAX_LISTED_BELOW = 10  # pairs under the threshold listed after the flagged ones, for scale
+MAX_DETAILED = 100  # flagged pairs whose regions are found and shown (the best ranked): a page
+# stays readable (a class of 10 groups of 30 copies flags 4,350 pairs)
 
 
 @dataclass(frozen=True)
 class Fragment:
-    left_lines: tuple[int, int]   # first and last line (0-based, inclusive) in `Code.joined()`
+    left_lines: tuple[int, int]  # first and last line (0-based, inclusive) in `Code.joined()`
     right_lines: tuple[int, int]
-    tokens: int                   # length of the shared run in tokens
+    tokens: int  # length of the shared run in tokens
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,9 @@ class AssignmentPairs:
     assignment: str
     threshold: float
     submissions: int
-    without_code: tuple[str, ...]   # students with no fingerprint left (only given code or common idiom)
+    without_code: tuple[str, ...]  # students with no fingerprint left (only given code or common idiom)
     common_limit: int
-    pairs: tuple[Pair, ...]         # flagged ones, then up to MAX_LISTED_BELOW more, best first
+    pairs: tuple[Pair, ...]  # flagged ones, then up to MAX_LISTED_BELOW more, best first
 
     @property
     def flagged(self) -> tuple[Pair, ...]:
@@ -130,8 +130,10 @@ def compare(codes: Sequence[Code], given: Sequence[str], threshold: float) -> As
             for x in range(len(owners)):
                 for y in range(x + 1, len(owners)):
                     counts[owners[x], owners[y]] += 1
-    ranked = sorted(((2 * c / (sizes[a] + sizes[b]), c, a, b) for (a, b), c in counts.items()),
-                    key=lambda t: (-t[0], -t[1], prepared[t[2]].code.student, prepared[t[3]].code.student))
+    ranked = sorted(
+        ((2 * c / (sizes[a] + sizes[b]), c, a, b) for (a, b), c in counts.items()),
+        key=lambda t: (-t[0], -t[1], prepared[t[2]].code.student, prepared[t[3]].code.student),
+    )
     pairs: list[Pair] = []
     below = 0
     for score, shared, a, b in ranked:
@@ -141,15 +143,31 @@ def compare(codes: Sequence[Code], given: Sequence[str], threshold: float) -> As
             if below > MAX_LISTED_BELOW:
                 break
         detailed = flagged and len(pairs) < MAX_DETAILED
-        pairs.append(Pair(prepared[a].code, prepared[b].code, round(score, 4), shared,
-                          round(shared / sizes[a], 4), round(shared / sizes[b], 4), flagged,
-                          fragments(prepared[a], prepared[b], common) if detailed else ()))
-    return AssignmentPairs(prepared[0].code.assignment, threshold, len(prepared),
-                           tuple(p.code.student for p, n in zip(prepared, sizes) if n == 0), limit, tuple(pairs))
+        pairs.append(
+            Pair(
+                prepared[a].code,
+                prepared[b].code,
+                round(score, 4),
+                shared,
+                round(shared / sizes[a], 4),
+                round(shared / sizes[b], 4),
+                flagged,
+                fragments(prepared[a], prepared[b], common) if detailed else (),
+            )
+        )
+    return AssignmentPairs(
+        prepared[0].code.assignment,
+        threshold,
+        len(prepared),
+        tuple(p.code.student for p, n in zip(prepared, sizes) if n == 0),
+        limit,
+        tuple(pairs),
+    )
 
 
-def fragments(left: _Prepared, right: _Prepared, common: set[int] | frozenset[int] = frozenset()
-              ) -> tuple[Fragment, ...]:
+def fragments(
+    left: _Prepared, right: _Prepared, common: set[int] | frozenset[int] = frozenset()
+) -> tuple[Fragment, ...]:
     """The shared runs of two submissions, longest first, none overlapping another on either side."""
     by_offset: dict[int, list[int]] = defaultdict(list)
     for h, lefts in left.positions.items():
@@ -177,8 +195,10 @@ def fragments(left: _Prepared, right: _Prepared, common: set[int] | frozenset[in
         chosen.append((start, end, offset))
         if len(chosen) == MAX_FRAGMENTS:
             break
-    return tuple(Fragment(_lines(left.tokens, start, end), _lines(right.tokens, start + offset, end + offset),
-                          end - start) for start, end, offset in chosen)
+    return tuple(
+        Fragment(_lines(left.tokens, start, end), _lines(right.tokens, start + offset, end + offset), end - start)
+        for start, end, offset in chosen
+    )
 
 
 def _lines(tokens: Tokens, start: int, end: int) -> tuple[int, int]:

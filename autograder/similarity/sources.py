@@ -116,9 +116,15 @@ def keep_code(subs: Iterable[Placed], out: Path) -> int:
         if old is not None and old.sha256 == digest:
             continue
         cells, truncated = notebook_cells(sub.path)
-        doc = {"format": FORMAT, "student": sub.student, "assignment": sub.assignment,
-               "submission": clean_text(sub.path.name, limit=300), "submission_sha256": digest,
-               "truncated": truncated, "cells": [{"index": i, "source": s} for i, s in cells]}
+        doc = {
+            "format": FORMAT,
+            "student": sub.student,
+            "assignment": sub.assignment,
+            "submission": clean_text(sub.path.name, limit=300),
+            "submission_sha256": digest,
+            "truncated": truncated,
+            "cells": [{"index": i, "source": s} for i, s in cells],
+        }
         write_atomic(path, json.dumps(doc, indent=1) + "\n")
         written += 1
     return written
@@ -133,11 +139,19 @@ def _read_copy(path: Path) -> Code | None:
         cells = doc["cells"]
         if doc.get("format") != FORMAT or not isinstance(cells, list) or len(cells) > MAX_CELLS:
             return None
-        parsed = tuple((int(c["index"]), clean_text(c["source"], limit=MAX_CELL_CHARS)) for c in cells
-                       if isinstance(c, dict) and isinstance(c.get("source"), str))
-        return Code(clean_text(doc["student"], limit=300, one_line=True), clean_text(doc["assignment"], limit=100),
-                    clean_text(doc["submission"], limit=300),
-                    str(doc["submission_sha256"]), parsed, bool(doc.get("truncated")))
+        parsed = tuple(
+            (int(c["index"]), clean_text(c["source"], limit=MAX_CELL_CHARS))
+            for c in cells
+            if isinstance(c, dict) and isinstance(c.get("source"), str)
+        )
+        return Code(
+            clean_text(doc["student"], limit=300, one_line=True),
+            clean_text(doc["assignment"], limit=100),
+            clean_text(doc["submission"], limit=300),
+            str(doc["submission_sha256"]),
+            parsed,
+            bool(doc.get("truncated")),
+        )
     except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
 

@@ -20,8 +20,7 @@ from autograder import uids
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 EXAMPLES = REPO / "examples" / "class"
 
 
@@ -36,8 +35,9 @@ def make_class(root: Path, copies: int) -> Path:
 
 
 def cli(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True, cwd=REPO,
-                          env=env, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *args], capture_output=True, text=True, cwd=REPO, env=env, **kwargs
+    )
 
 
 def results(out: Path) -> dict[str, dict]:
@@ -89,16 +89,19 @@ def test_a_batch_keeps_the_code_and_reports_similar_code(undisturbed, env):
     the summary has the similarity section; `autograder similarity` ranks first the pairs of the
     five copies of each example student (the same notebook under five names)."""
     klass, out, _ = undisturbed
-    assert sorted(p.relative_to(out / "code") for p in (out / "code").rglob("*.json")) == \
-        sorted(p.relative_to(out / "results") for p in (out / "results").rglob("*.json"))
+    assert sorted(p.relative_to(out / "code") for p in (out / "code").rglob("*.json")) == sorted(
+        p.relative_to(out / "results") for p in (out / "results").rglob("*.json")
+    )
     assert "Similar code" in (out / "summary.html").read_text() and (out / "similarity.html").is_file()
     done = cli("similarity", str(out), "--assignment", "04_optimizers", "--top", "60", env=env)
     assert done.returncode == 0, done.stderr
     ranked = [line.split() for line in done.stdout.splitlines() if line.startswith("  #")]
     origin = {"1.00": set()}
     for _, score, left, right, *_ in ranked:
+
         def example(name: str) -> str:
             return re.sub(r"\d", "", name.split("_")[0])
+
         origin.setdefault(score, set()).add(example(left) == example(right))
     # alice (correct), bob (Adam buggy), erin (lists): 3 x C(5, 2) identical pairs; carol's stub and
     # dave's broken upload have no code of their own
@@ -109,9 +112,14 @@ def test_a_batch_keeps_the_code_and_reports_similar_code(undisturbed, env):
 def test_killed_batch_resumes_to_the_same_results(undisturbed, tmp_path, env):
     klass, reference_out, _ = undisturbed
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out),
-                             "--workers", "2", "--seed", "11"], cwd=REPO, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out), "--workers", "2", "--seed", "11"],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list((out / "results").rglob("*.json"))) < 8:
         time.sleep(0.2)
@@ -136,12 +144,26 @@ def test_dask_cluster_with_a_killed_worker_and_a_killed_grader_gives_the_same_gr
 
     klass, reference_out, _ = undisturbed
     out = tmp_path / "dask-out"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        command = [sys.executable, "-m", "autograder", "grade", str(klass), "--out", str(out), "--seed", "11",
-                   "--dask-scheduler", cluster.scheduler_address]
-        proc = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        command = [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(klass),
+            "--out",
+            str(out),
+            "--seed",
+            "11",
+            "--dask-scheduler",
+            cluster.scheduler_address,
+        ]
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         count = lambda: len(list((out / "results").rglob("*.json")))  # noqa: E731
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and count() < 5:
@@ -176,8 +198,11 @@ def _runner_uids(graders: list[int]) -> list[int]:
         frontier = {pid for pid, (ppid, _, _) in stats.items() if ppid in frontier} - mine
         mine |= frontier
     # One entry per sandbox: a runner's own forks (its output writer) share its uid by design.
-    return [uid for pid, (ppid, uid, runner) in stats.items()
-            if pid in mine and runner and uid != 0 and stats.get(ppid, (0, 0, False))[1:] != (uid, True)]
+    return [
+        uid
+        for pid, (ppid, uid, runner) in stats.items()
+        if pid in mine and runner and uid != 0 and stats.get(ppid, (0, 0, False))[1:] != (uid, True)
+    ]
 
 
 def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
@@ -196,10 +221,29 @@ def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
             shutil.move(klass / name, half / name)
     warm = cli("grade", str(halves[0] / names[0]), "--out", str(tmp_path / "warm"), "--seed", "5", env=env)
     assert warm.returncode == 0, warm.stderr  # the reference is computed before both start
-    graders = [subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(half),
-                                 "--out", str(tmp_path / f"out-{k}"), "--workers", "2", "--seed", "5"],
-                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-               for k, half in enumerate(halves)]
+    graders = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                str(half),
+                "--out",
+                str(tmp_path / f"out-{k}"),
+                "--workers",
+                "2",
+                "--seed",
+                "5",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k, half in enumerate(halves)
+    ]
     samples = []
     while any(g.poll() is None for g in graders):
         samples.append(_runner_uids([g.pid for g in graders]))
@@ -207,8 +251,9 @@ def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
     for grader in graders:
         assert grader.returncode == 0, grader.stderr.read()
     assert max(len(s) for s in samples) >= 3, "the graders never ran sandboxes side by side"
-    assert all(len(set(s)) == len(s) and set(s) <= set(uids.pool()) for s in samples), \
-        [s for s in samples if len(set(s)) != len(s)][:3]
+    assert all(len(set(s)) == len(s) and set(s) <= set(uids.pool()) for s in samples), [
+        s for s in samples if len(set(s)) != len(s)
+    ][:3]
     for k in range(2):
         for doc in results(tmp_path / f"out-{k}").values():
             assert doc["score"] == doc["max_score"] or doc["student"].startswith(("bob", "carol")), doc["student"]

@@ -23,11 +23,18 @@ from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO
 from tests.submissions.variants import A05
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 SEED = 7
-POINTS = {"l1_penalty": 1.0, "l2_penalty": 1.0, "elastic_net_penalty": 1.0, "dropout_train": 2.0,
-          "dropout_test_weights": 1.0, "inverted_dropout": 2.0, "early_stopping": 2.0, "augment": 2.0}
+POINTS = {
+    "l1_penalty": 1.0,
+    "l2_penalty": 1.0,
+    "elastic_net_penalty": 1.0,
+    "dropout_train": 2.0,
+    "dropout_test_weights": 1.0,
+    "inverted_dropout": 2.0,
+    "early_stopping": 2.0,
+    "augment": 2.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +47,9 @@ def solution() -> nbformat.NotebookNode:
 
 
 def defining(nb, name: str) -> int:
-    return next(i for i, c in enumerate(nb.cells)
-                if c.cell_type == "code" and re.search(rf"^def {name}\(", c.source, re.M))
+    return next(
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and re.search(rf"^def {name}\(", c.source, re.M)
+    )
 
 
 def write(tmp_path: Path, name: str, content: bytes | str | nbformat.NotebookNode, version: int = 4) -> Path:
@@ -61,6 +69,7 @@ def scores(result) -> dict[str, float]:
 
 # --- unreadable: score 0 and the reason, for every question ---------------------------------------
 
+
 def _nb_json() -> str:
     return nbformat.writes(solution())
 
@@ -70,16 +79,24 @@ UNREADABLE = {
     "invalid_json": (_nb_json()[: len(_nb_json()) // 2].encode(), "not valid JSON"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "not UTF-8 text"),
     "zip_renamed": (b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xb7\x8c\xe4\x58" + bytes(200), "not UTF-8 text"),
-    "non_utf8_text": (_nb_json().replace("Regularisation", "R\u00e9gularisation").encode("latin-1", "replace"),
-                      "not UTF-8 text"),
-    "nbformat_5": (json.dumps({**json.loads(_nb_json()), "nbformat": 5}).encode(),
-                   "notebook format 5 is not supported"),
-    "nbformat_missing": (json.dumps({k: v for k, v in json.loads(_nb_json()).items() if k != "nbformat"}).encode(),
-                         "notebook format None is not supported"),
+    "non_utf8_text": (
+        _nb_json().replace("Regularisation", "R\u00e9gularisation").encode("latin-1", "replace"),
+        "not UTF-8 text",
+    ),
+    "nbformat_5": (
+        json.dumps({**json.loads(_nb_json()), "nbformat": 5}).encode(),
+        "notebook format 5 is not supported",
+    ),
+    "nbformat_missing": (
+        json.dumps({k: v for k, v in json.loads(_nb_json()).items() if k != "nbformat"}).encode(),
+        "notebook format None is not supported",
+    ),
     "json_not_a_notebook": (b'{"name": "my homework", "answers": [1, 2, 3]}', "not a Jupyter notebook"),
     "json_list": (b"[1, 2, 3]", "not a Jupyter notebook"),
-    "cells_not_a_list": (json.dumps({**json.loads(_nb_json()), "cells": "oops"}).encode(),
-                         "damaged notebook structure"),
+    "cells_not_a_list": (
+        json.dumps({**json.loads(_nb_json()), "cells": "oops"}).encode(),
+        "damaged notebook structure",
+    ),
     "deeply_nested": (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
 }
 
@@ -104,6 +121,7 @@ def test_a_notebook_over_the_size_limit_is_refused_without_reading_it(small, tmp
 
 
 # --- readable: graded, nothing that works is lost ------------------------------------------------
+
 
 def test_nbformat_3_is_converted_and_graded(small, tmp_path):
     result = grade(write(tmp_path, "v3", solution(), version=3), small, seed=SEED)
@@ -132,7 +150,8 @@ def test_missing_cells_cost_their_questions_only(small, tmp_path):
 def test_renamed_and_broken_functions_cost_their_questions_only(small, tmp_path):
     nb = solution()
     nb.cells[defining(nb, "l1_penalty")].source = nb.cells[defining(nb, "l1_penalty")].source.replace(
-        "def l1_penalty(", "def l1_penality(")
+        "def l1_penalty(", "def l1_penality("
+    )
     augment = defining(nb, "augment")
     nb.cells[augment].source = nb.cells[augment].source.replace("    return np.where(", "    return np.where((", 1)
     assert nb.cells[augment].source != solution().cells[augment].source  # a syntax error now
@@ -170,8 +189,9 @@ def test_outputs_and_kernels_do_not_matter(small, tmp_path):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     bulky = copy.deepcopy(stripped)
-    bulky.cells[defining(bulky, "l1_penalty")].outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                                                                   text="x" * 50_000_000)]
+    bulky.cells[defining(bulky, "l1_penalty")].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="x" * 50_000_000)
+    ]
     kernel = solution()
     kernel.metadata["kernelspec"] = {"name": "no-such-kernel-3.7", "display_name": "Gone", "language": "cobol"}
     for name, nb in (("stripped", stripped), ("bulky", bulky), ("kernel", kernel)):

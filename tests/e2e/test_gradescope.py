@@ -35,13 +35,16 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]:
     out = tmp_path_factory.mktemp("zips")
-    return {None: build_autograder_zip(out / "autograder.zip", REPO),
-            "04_optimizers": build_autograder_zip(out / "autograder_04.zip", REPO, assignment="04_optimizers"),
-            "unsandboxed": build_autograder_zip(out / "autograder_u.zip", REPO, allow_unsandboxed=True)}
+    return {
+        None: build_autograder_zip(out / "autograder.zip", REPO),
+        "04_optimizers": build_autograder_zip(out / "autograder_04.zip", REPO, assignment="04_optimizers"),
+        "unsandboxed": build_autograder_zip(out / "autograder_u.zip", REPO, allow_unsandboxed=True),
+    }
 
 
-def run_autograder(tmp_path: Path, zip_path: Path, cache: Path, submission: dict[str, bytes],
-                   path: str | None = None) -> tuple[dict, subprocess.CompletedProcess]:
+def run_autograder(
+    tmp_path: Path, zip_path: Path, cache: Path, submission: dict[str, bytes], path: str | None = None
+) -> tuple[dict, subprocess.CompletedProcess]:
     root = tmp_path / "autograder"
     with zipfile.ZipFile(zip_path) as zf:
         zf.extractall(root / "source")
@@ -52,8 +55,14 @@ def run_autograder(tmp_path: Path, zip_path: Path, cache: Path, submission: dict
     env = {**os.environ, "GRADESCOPE_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
     # setup.sh would have installed the package: this environment's `autograder` stands in for it
     env["PATH"] = path if path is not None else os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
-    proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        ["bash", str(root / "source" / "run_autograder")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     results = root / "results" / "results.json"
     assert results.is_file(), proc.stdout + proc.stderr
     return json.loads(results.read_text()), proc
@@ -115,10 +124,10 @@ def test_empty_submission_scores_zero_with_the_reason(assignment, tmp_path, zips
     doc, proc = run_autograder(tmp_path, zips[assignment], cache, {"sub.ipynb": b""})
     assert_format(doc)
     assert doc["score"] == 0.0
-    if assignment:   # the zip knows the assignment: the notebook itself is the problem
+    if assignment:  # the zip knows the assignment: the notebook itself is the problem
         assert "empty" in doc["output"], doc["output"]
         assert [t["score"] for t in doc["tests"]] == [0.0] * 5
-    else:            # nothing says which assignment an empty sub.ipynb is
+    else:  # nothing says which assignment an empty sub.ipynb is
         assert "cannot tell which assignment" in doc["output"], doc["output"]
 
 
@@ -170,8 +179,9 @@ def test_a_broken_python_still_leaves_a_valid_results_json(tmp_path, zips, cache
     results = tmp_path / "autograder" / "results" / "results.json"
     results.parent.mkdir(parents=True)
     results.write_text('{"score": 100}')  # e.g. written by an unsandboxed notebook
-    doc, _ = run_autograder(tmp_path, zips[None], cache, solution(),
-                            path=os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"]))
+    doc, _ = run_autograder(
+        tmp_path, zips[None], cache, solution(), path=os.pathsep.join([str(bin_dir), "/usr/bin", "/bin"])
+    )
     assert doc["score"] == 0.0 and "the autograder failed" in doc["output"]
 
 
@@ -183,8 +193,14 @@ def test_setup_computes_the_reference_once_and_submissions_reuse_it(tmp_path, zi
     with zipfile.ZipFile(zips["04_optimizers"]) as zf:
         zf.extractall(root / "source")
     env = {**os.environ, "GRADESCOPE_ROOT": str(root), "XDG_CACHE_HOME": str(cache)}
-    prepared = subprocess.run([sys.executable, "-m", "autograder", "export", "gradescope-prepare"], cwd=root / "source",
-                              env=env, capture_output=True, text=True, timeout=900)
+    prepared = subprocess.run(
+        [sys.executable, "-m", "autograder", "export", "gradescope-prepare"],
+        cwd=root / "source",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert prepared.returncode == 0 and "reference of 04_optimizers for seed" in prepared.stdout, prepared.stderr
     before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
     assert any(p.parts[1] == "reference" for p in before if len(p.parts) > 1)

@@ -27,11 +27,17 @@ from tests.conftest import REPO
 from tests.e2e.test_isolation_levels import FAILING_BWRAP
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (bubblewrap_available() and can_drop_uid()), reason="needs bwrap and root"),
-              pytest.mark.skipif(subprocess.run([str(SYSTEM_PYTHON), "-c", "import sys, venv, ensurepip; "
-                                                 "sys.exit(sys.version_info < (3, 11))"]).returncode != 0,
-                                 reason="no system Python >= 3.11 with venv")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (bubblewrap_available() and can_drop_uid()), reason="needs bwrap and root"),
+    pytest.mark.skipif(
+        subprocess.run(
+            [str(SYSTEM_PYTHON), "-c", "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))"]
+        ).returncode
+        != 0,
+        reason="no system Python >= 3.11 with venv",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +51,17 @@ def image(tmp_path_factory):
         zf.extractall(root / "source")
     (root / "submission").mkdir()
     (root / "home").mkdir(mode=0o700)
-    env = {"PATH": f"{tools}:/usr/bin:/bin", "HOME": str(root / "home"), "GRADESCOPE_ROOT": str(root),
-           "LANG": "C.UTF-8"}
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "HOME": str(root / "home"),
+        "GRADESCOPE_ROOT": str(root),
+        "LANG": "C.UTF-8",
+    }
     modes = {d: d.stat().st_mode for _, d in data.candidate_dirs() if d.exists()}
     try:
-        setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, cwd=root, capture_output=True,
-                               text=True, timeout=2400)
+        setup = subprocess.run(
+            ["bash", str(root / "source" / "setup.sh")], env=env, cwd=root, capture_output=True, text=True, timeout=2400
+        )
         assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
         yield root, env, tools, setup.stdout
     finally:
@@ -65,10 +76,17 @@ def grade_in(image, path: str) -> tuple[dict, str]:
         old.unlink()
     shutil.copy(REPO / "solutions" / "04_optimizers.ipynb", root / "submission" / "sub.ipynb")
     cache = sorted(p.relative_to(root / "home") for p in (root / "home").rglob("*"))
-    run = subprocess.run(["bash", str(root / "source" / "run_autograder")], env={**env, "PATH": path}, cwd=root,
-                         capture_output=True, text=True, timeout=900)
-    assert sorted(p.relative_to(root / "home") for p in (root / "home").rglob("*")) == cache, \
+    run = subprocess.run(
+        ["bash", str(root / "source" / "run_autograder")],
+        env={**env, "PATH": path},
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert sorted(p.relative_to(root / "home") for p in (root / "home").rglob("*")) == cache, (
         "the submission recomputed the reference that setup.sh cached"
+    )
     return json.loads((root / "results" / "results.json").read_text()), run.stdout + run.stderr
 
 

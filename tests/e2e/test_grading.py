@@ -20,8 +20,7 @@ from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions.variants import ALTERNATIVES, BUGGY, HOSTILE
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 SEED = 7
 
 
@@ -93,14 +92,17 @@ def test_sandbox_runs_the_same_interpreter_unprivileged(config, tmp_path):
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(
-        "import os, sys, json\n"
-        "def l1_penalty(theta):\n"
-        f"    assert sys.version == {sys.version!r}, sys.version\n"
-        f"    assert sys.executable == {sys.executable!r}, sys.executable\n"
-        f"    assert os.getuid() == os.getgid() and os.getuid() in {uids.pool()!r}\n"  # a sandbox uid of its own
-        "    return float(np.abs(np.asarray(theta, float)).sum())\n"
-        "import numpy as np")]
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import os, sys, json\n"
+            "def l1_penalty(theta):\n"
+            f"    assert sys.version == {sys.version!r}, sys.version\n"
+            f"    assert sys.executable == {sys.executable!r}, sys.executable\n"
+            f"    assert os.getuid() == os.getgid() and os.getuid() in {uids.pool()!r}\n"  # a sandbox uid of its own
+            "    return float(np.abs(np.asarray(theta, float)).sum())\n"
+            "import numpy as np"
+        )
+    ]
     path = tmp_path / "identity_05_regularisation.ipynb"
     nbformat.write(nb, path)
     result = grade(path, config, seed=SEED)
@@ -113,8 +115,23 @@ def test_cli_grade_writes_json_and_exit_codes(config, tmp_path):
     import os
 
     env = {**os.environ, **env_cache}
-    ok = subprocess.run([sys.executable, "-m", "autograder", "grade", str(REPO / "solutions" / "04_optimizers.ipynb"),
-                         "--out", str(tmp_path), "--seed", "3"], capture_output=True, text=True, cwd=REPO, env=env)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            str(REPO / "solutions" / "04_optimizers.ipynb"),
+            "--out",
+            str(tmp_path),
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     assert ok.returncode == 0, ok.stderr
     doc = json.loads((tmp_path / "04_optimizers.json").read_text())
     assert doc["schema_version"] == SCHEMA_VERSION and doc["score"] == doc["max_score"] and doc["seed"] == 3
@@ -124,14 +141,24 @@ def test_cli_grade_writes_json_and_exit_codes(config, tmp_path):
     assert "10 / 10" in ok.stdout
     empty = tmp_path / "empty_04_optimizers.ipynb"
     empty.write_text("")
-    bad = subprocess.run([sys.executable, "-m", "autograder", "grade", str(empty), "--out", str(tmp_path)],
-                         capture_output=True, text=True, cwd=REPO, env=env)
+    bad = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(empty), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     assert bad.returncode == 3
     assert json.loads((tmp_path / "empty_04_optimizers.json").read_text())["error"].endswith("the file is empty")
     unknown = tmp_path / "mystery.ipynb"
     unknown.write_text("{}")
-    usage = subprocess.run([sys.executable, "-m", "autograder", "grade", str(unknown), "--out", str(tmp_path)],
-                           capture_output=True, text=True, cwd=REPO, env=env)
+    usage = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(unknown), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     assert usage.returncode == 2 and "--assignment" in usage.stderr
 
 
@@ -140,8 +167,12 @@ def test_repository_assignments_are_in_sync(config):
     from autograder.build import build
     from autograder.reference import reference_outputs
 
-    drift = build(REPO / "solutions", REPO / "assignments",
-                  lambda plan: reference_outputs(plan, config, use_sandbox=True), check_only=True)
+    drift = build(
+        REPO / "solutions",
+        REPO / "assignments",
+        lambda plan: reference_outputs(plan, config, use_sandbox=True),
+        check_only=True,
+    )
     assert drift == []
 
 
@@ -164,12 +195,29 @@ def test_self_check_in_a_real_kernel_passes_the_solution_and_names_the_bug(assig
     path = tmp_path / f"{assignment}.ipynb"
     nbformat.write(student, path)
     jupyter = str(Path(sys.executable).parent / "jupyter")  # this environment's, not one on PATH
-    done = subprocess.run([jupyter, "nbconvert", "--to", "notebook", "--execute", "--allow-errors", str(path),
-                           "--output", "executed.ipynb"], capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            jupyter,
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--allow-errors",
+            str(path),
+            "--output",
+            "executed.ipynb",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     executed = nbformat.read(tmp_path / "executed.ipynb", 4)
-    reports = {c.source: "".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", "")) for o in c.outputs)
-               for c in executed.cells if c.source.startswith("grader.check(")}
+    reports = {
+        c.source: "".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", "")) for o in c.outputs)
+        for c in executed.cells
+        if c.source.startswith("grader.check(")
+    }
     assert reports, "no self-check cells"
     for source, text in reports.items():
         if broken in source:

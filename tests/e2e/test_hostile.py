@@ -41,8 +41,7 @@ from tests.submissions.variants import A01, A03, A04, A05, Variant
 
 T = TypeVar("T")
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 SEED = 7
 GENERIC = hostile.HOSTILE_CASES + [hostile.DISK] + hostile.MODELS
 
@@ -88,8 +87,14 @@ def graded(config, workdir):
     cache: dict = {}
 
     def get(variant: Variant):
-        key = (variant.name, variant.assignment, tuple(sorted(variant.replace.items())), variant.insert_first,
-               variant.append, variant.drop_train)
+        key = (
+            variant.name,
+            variant.assignment,
+            tuple(sorted(variant.replace.items())),
+            variant.insert_first,
+            variant.append,
+            variant.drop_train,
+        )
         if key not in cache:
             folder = workdir / f"{len(cache)}"
             folder.mkdir()
@@ -124,11 +129,12 @@ def report(result, cell: int | None = None) -> dict:
     """What a cell found out, sent back as its error value (see hostile.REPORT)."""
     for error in result.execution.cell_errors:
         if error.evalue.startswith("REPORT ") and (cell is None or error.cell == cell):
-            return json.loads(error.evalue[len("REPORT "):])
+            return json.loads(error.evalue[len("REPORT ") :])
     raise AssertionError(f"no report among {result.execution.cell_errors}")
 
 
 # --- the rule --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("variant", GENERIC, ids=lambda v: v.name)
 def test_hostile_gains_nothing(variant, graded):
@@ -141,14 +147,18 @@ def test_hostile_gains_nothing(variant, graded):
 
 
 @pytest.mark.parametrize("variant", hostile.LIMITS, ids=lambda v: v.name)
-@pytest.mark.xfail(strict=True, reason="known limit (README, security): code running in the probe's interpreter "
-                                       "can reach its frames or objects and forge what it observes (here: unmodified inputs)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit (README, security): code running in the probe's interpreter "
+    "can reach its frames or objects and forge what it observes (here: unmodified inputs)",
+)
 def test_known_limit_in_process_tampering(variant, graded):
     result = graded(variant)
     assert scores(result) == scores(graded(twin_of(variant)))
 
 
 # --- what the cases are about ----------------------------------------------------------------------
+
 
 def by_id(result, qid):
     return next(q for q in result.questions if q.id == qid)
@@ -197,8 +207,17 @@ def test_reading_outside_the_submission_finds_nothing(config, graded, tmp_path):
     graded(Variant("warm_the_cache", A05))  # the reference cache exists while the case runs
     result = graded(hostile.reads_outside(str(REPO), str(config.cache_dir), str(results), str(other)))
     found = report(result)
-    for what in ("solutions", "grader source", "reference cache", "results folder", "other student", "etc shadow",
-                 "etc passwd", "root ssh", "pid 1 environment"):
+    for what in (
+        "solutions",
+        "grader source",
+        "reference cache",
+        "results folder",
+        "other student",
+        "etc shadow",
+        "etc passwd",
+        "root ssh",
+        "pid 1 environment",
+    ):
         assert found[what] in ("FileNotFoundError", "PermissionError"), (what, found[what])
     assert found["other jobs"] == []
     assert found["default cache"] == "FileNotFoundError"
@@ -314,8 +333,9 @@ def submissions(tmp_path: Path, variants: list[Variant], assignment: str) -> lis
     return subs
 
 
-def run_batch_sampled(subs: list[batch.Submission], out: Path, config, workers: int, sample: Callable[[], T],
-                      every: float) -> tuple[list, list, list[T]]:
+def run_batch_sampled(
+    subs: list[batch.Submission], out: Path, config, workers: int, sample: Callable[[], T], every: float
+) -> tuple[list, list, list[T]]:
     """`batch.run_batch` on `workers` threads, each submission graded under `config`, with `sample()`
     taken every `every` s while it runs (what a batch shares is only seen while it runs):
     the results, the failures and the samples."""
@@ -330,9 +350,15 @@ def run_batch_sampled(subs: list[batch.Submission], out: Path, config, workers: 
     thread = threading.Thread(target=sampler, daemon=True)
     thread.start()
     try:
-        results, failures = batch.run_batch(subs, out, SEED, batch.Threads(
-            lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed, student=sub.student),
-            workers))
+        results, failures = batch.run_batch(
+            subs,
+            out,
+            SEED,
+            batch.Threads(
+                lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed, student=sub.student),
+                workers,
+            ),
+        )
     finally:
         stop.set()
         thread.join()
@@ -367,8 +393,9 @@ def test_memory_limits_hold_for_every_worker_at_once(config, tmp_path):
     subs = submissions(tmp_path, [hostile.touches_2_4_gb_in_children(hold_seconds=2)] * 4, A05)
     grade(subs[0].path, small, seed=SEED)  # the reference is computed before sampling starts
     baseline = _available_bytes()
-    results, failures, samples = run_batch_sampled(subs, tmp_path / "out", small, workers,
-                                                   lambda: (_available_bytes(), _sandboxed_runners()), every=0.05)
+    results, failures, samples = run_batch_sampled(
+        subs, tmp_path / "out", small, workers, lambda: (_available_bytes(), _sandboxed_runners()), every=0.05
+    )
     assert failures == [] and len(results) == 4
     assert max(running for _, running in samples) >= workers
     drop = baseline - min(available for available, _ in samples)
@@ -445,6 +472,7 @@ def test_metadata_claiming_another_assignment_or_student(config, tmp_path):
 # The sandboxed runner no longer lets a file forgery through (tests above), but code running in the
 # probe's interpreter can still write anything (see the xfail above): the trusted side must take it.
 
+
 def _folder(tmp_path: Path, results: dict, arrays: dict[str, np.ndarray]) -> Path:
     folder = tmp_path / "out"
     folder.mkdir()
@@ -462,14 +490,22 @@ def test_forged_outputs_cannot_crash_the_compare_step(config, tmp_path):
     for aid in (A04, A05):
         plan = make_plan(get_assignment(aid), SEED)
         calls = plan.calls()
-        forged = {c["id"]: {"ok": True, "value": {"theta": {"$array": "z"}, "m": {"$array": "z"}, "s": {"$array": "z"}}
-                            if c["type"] == "trajectory" else {"$tuple": 5}} for c in calls}
+        forged = {
+            c["id"]: {
+                "ok": True,
+                "value": {"theta": {"$array": "z"}, "m": {"$array": "z"}, "s": {"$array": "z"}}
+                if c["type"] == "trajectory"
+                else {"$tuple": 5},
+            }
+            for c in calls
+        }
         (tmp_path / aid).mkdir()
         folder = _folder(tmp_path / aid, forged, {"z": np.array(1.0)})
         outputs = collect.read_outputs(folder, [c["id"] for c in calls], {c["id"]: c["type"] for c in calls})
         assert all(o.value.type == "BadOutput" for o in outputs.values())
-        questions = compare(plan, outputs, reference_outputs(plan, limits_for(config, Variant("x", aid)),
-                                                             use_sandbox=True))
+        questions = compare(
+            plan, outputs, reference_outputs(plan, limits_for(config, Variant("x", aid)), use_sandbox=True)
+        )
         assert sum(q.score for q in questions) == 0
 
 
@@ -495,8 +531,11 @@ def test_forged_models_cannot_make_the_grader_allocate():
     broadcast = {"class": "BatchNormalization", "config": {}, "weights": [np.ones((500, 1, 784))] * 4}
     with pytest.raises(models.UnsupportedModel, match="statistics do not fit"):
         models.forward({"layers": [flatten, broadcast]}, x)
-    huge = {"class": "Dense", "config": {"activation": "linear"},
-            "weights": [np.zeros((784, 30_000), np.float32), np.zeros(30_000, np.float32)]}
+    huge = {
+        "class": "Dense",
+        "config": {"activation": "linear"},
+        "weights": [np.zeros((784, 30_000), np.float32), np.zeros(30_000, np.float32)],
+    }
     with pytest.raises(models.UnsupportedModel, match="weights"):
         models.forward({"layers": [flatten, huge]}, x)
 
@@ -505,6 +544,7 @@ def test_forged_models_cannot_make_the_grader_allocate():
 # The corpus cases (hostile.HUGE_OUTPUTS) under the same rule as the others, then what each is
 # about: where the bound's message reaches the student, and that `autograder grade` of one notebook
 # and of a two-worker batch finish their reports whatever text a notebook raises.
+
 
 @pytest.mark.parametrize("variant", hostile.HUGE_OUTPUTS, ids=lambda v: v.name)
 def test_hostile_text_and_sizes_gain_nothing(variant, graded):
@@ -533,8 +573,16 @@ def _cli(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
     """`autograder grade` as an instructor runs it: its own process, stdout a pipe (UTF-8, strict)."""
 
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-m", "autograder", "grade", *args, "--seed", str(SEED)], cwd=REPO,
-                          env=env, capture_output=True, text=True, encoding="utf-8", errors="strict", timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", *args, "--seed", str(SEED)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="strict",
+        timeout=600,
+    )
 
 
 def test_lone_surrogates_cost_nothing_on_the_command_line(tmp_path):
@@ -558,8 +606,11 @@ def test_lone_surrogates_in_a_two_worker_batch_cost_nothing(tmp_path):
     feedback and no summary was written."""
     folder = tmp_path / "class"
     folder.mkdir()
-    for student, variant in (("aaron", hostile.SURROGATES), ("bea", Variant("honest", A05)),
-                             ("carl", Variant("honest", A05))):
+    for student, variant in (
+        ("aaron", hostile.SURROGATES),
+        ("bea", Variant("honest", A05)),
+        ("carl", Variant("honest", A05)),
+    ):
         make_variant(variant, tmp_path).rename(folder / f"{student}_{A05}.ipynb")
     out = tmp_path / "grades"
     run = _cli([str(folder), "--out", str(out), "--workers", "2"], tmp_path / "cache")
@@ -571,8 +622,11 @@ def test_lone_surrogates_in_a_two_worker_batch_cost_nothing(tmp_path):
     assert (out / "summary.html").is_file() and (out / "gradebook.csv").is_file()
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
     assert "\ufffd" in (out / "feedback" / "aaron.md").read_text(encoding="utf-8")
+
+
 # === end of issue 10, findings 3 and 4 ===========================================================
 # --- shared budgets: one notebook must not starve the ones graded beside it (issue 10, 5 and 8) ------
+
 
 def _sandbox_threads() -> list[int]:
     """Threads of each sandboxed runner alive now (sandboxes run as uids of `uids.pool()`)."""

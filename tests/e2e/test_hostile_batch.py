@@ -20,12 +20,18 @@ from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 SEED = 5
 # What can reach a neighbour: processes and threads, memory, disk, hangs, the end of the run.
-HOSTILE = ["fork_bomb", "allocates_30_gb", "swallows_interrupts", "exits_and_kills",
-           "forges_the_runs_end_on_the_events_pipe", "blocks_the_final_fork", "rewrites_results_after_the_probe"]
+HOSTILE = [
+    "fork_bomb",
+    "allocates_30_gb",
+    "swallows_interrupts",
+    "exits_and_kills",
+    "forges_the_runs_end_on_the_events_pipe",
+    "blocks_the_final_fork",
+    "rewrites_results_after_the_probe",
+]
 HONEST = ["01_activations_and_initialisation", "04_optimizers", "05_regularisation"]
 
 
@@ -44,9 +50,14 @@ def graded_batch(config, tmp_path_factory):
     assert not found.unplaced and len(found.submissions) == len(chosen) + 2 * len(HONEST)
     out = tmp_path_factory.mktemp("out")
     results, failures = batch.run_batch(
-        found.submissions, out, SEED, batch.Threads(
+        found.submissions,
+        out,
+        SEED,
+        batch.Threads(
             lambda sub, seed: grade(sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student),
-            workers=2))
+            workers=2,
+        ),
+    )
     assert failures == []
     return {r.student: r for r in results}, {v.name.replace("_", "-"): v for v in chosen}
 
@@ -55,8 +66,9 @@ def test_honest_neighbours_keep_full_marks(graded_batch):
     results, _ = graded_batch
     honest = {s: r for s, r in results.items() if s.startswith("honest")}
     assert len(honest) == 2 * len(HONEST)
-    assert {s: r.score for s, r in honest.items()} == {s: r.max_score for s, r in honest.items()}, \
-        {s: [(q.id, q.feedback[:1]) for q in r.questions if q.score < q.max_score] for s, r in honest.items()}
+    assert {s: r.score for s, r in honest.items()} == {s: r.max_score for s, r in honest.items()}, {
+        s: [(q.id, q.feedback[:1]) for q in r.questions if q.score < q.max_score] for s, r in honest.items()
+    }
 
 
 def test_hostile_submissions_gain_nothing_in_a_batch(graded_batch):

@@ -18,8 +18,7 @@ from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions.variants import Variant
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 
 
 def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -43,12 +42,18 @@ def test_a_wheel_grades_from_any_folder(tmp_path):
     submission.write_bytes((REPO / "solutions" / "04_optimizers.ipynb").read_bytes())
     env = {k: v for k, v in os.environ.items() if k not in ("AUTOGRADER_COURSE", "PYTHONPATH", "VIRTUAL_ENV")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # the reference is computed from the installed course
-    done = _run([str(env_dir / "bin" / "autograder"), "grade", submission.name, "--out", "OUT", "--seed", "3"],
-                cwd=elsewhere, env=env)
+    done = _run(
+        [str(env_dir / "bin" / "autograder"), "grade", submission.name, "--out", "OUT", "--seed", "3"],
+        cwd=elsewhere,
+        env=env,
+    )
     result = json.loads((elsewhere / "OUT" / "alice_04_optimizers.json").read_text())
     assert result["sandboxed"] is True and result["score"] == result["max_score"] > 0, done.stdout
-    installed = Path(_run([str(python), "-c", "import autograder; print(autograder.__file__)"],
-                          cwd=elsewhere, env=env).stdout.strip())
+    installed = Path(
+        _run(
+            [str(python), "-c", "import autograder; print(autograder.__file__)"], cwd=elsewhere, env=env
+        ).stdout.strip()
+    )
     assert env_dir in installed.parents  # the wheel's package, not this checkout
 
 
@@ -60,13 +65,22 @@ def test_the_sandbox_sees_the_environments_packages_only(config, tmp_path):
         pytest.skip("the tests do not run from a virtual environment")
     base = Path(sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})["purelib"])
     ours = {p.name for p in Path(sysconfig.get_paths()["purelib"]).iterdir()}
-    only_base = sorted(p.stem for p in base.iterdir() if p.suffix in ("", ".py") and p.name not in ours
-                       and p.name.isidentifier() and not p.name.startswith("_")) if base.is_dir() else []
+    only_base = (
+        sorted(
+            p.stem
+            for p in base.iterdir()
+            if p.suffix in ("", ".py") and p.name not in ours and p.name.isidentifier() and not p.name.startswith("_")
+        )
+        if base.is_dir()
+        else []
+    )
     probe = only_base[0] if only_base else "pip"
-    cell = (f"import os, sys, importlib.util\nbase = {str(base)!r}\n"
-            f"seen = sorted(os.listdir(base)) if os.path.isdir(base) else []\n"
-            f"found = importlib.util.find_spec({probe!r}) is not None and {bool(only_base)!r}\n"
-            f"raise RuntimeError('REPORT ' + repr((seen, found, [p for p in sys.path if p.startswith(base)])))")
+    cell = (
+        f"import os, sys, importlib.util\nbase = {str(base)!r}\n"
+        f"seen = sorted(os.listdir(base)) if os.path.isdir(base) else []\n"
+        f"found = importlib.util.find_spec({probe!r}) is not None and {bool(only_base)!r}\n"
+        f"raise RuntimeError('REPORT ' + repr((seen, found, [p for p in sys.path if p.startswith(base)])))"
+    )
     variant = Variant("reports_base_site_packages", "05_regularisation", insert_first=(cell,))
     result = grade(make_variant(variant, tmp_path), config, seed=1)
     report = next(e.evalue for e in result.execution.cell_errors if "REPORT" in e.evalue)

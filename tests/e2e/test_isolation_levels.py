@@ -21,8 +21,7 @@ from tests.e2e.test_hostile import grade_within, limits_for, lost, report, score
 from tests.submissions import hostile
 from tests.submissions.variants import Variant
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 
 TOUCHES_2_4_GB = hostile.touches_2_4_gb_in_children(hold_seconds=3)
 BOMBS = [next(v for v in hostile.ESCAPES if v.name == "allocates_30_gb"), TOUCHES_2_4_GB]
@@ -56,11 +55,15 @@ exit 1
 def at_host_paths(variant: Variant) -> Variant:
     """The same attack where the job is not at /job: its folder is found from $HOME (<job>/work),
     as a notebook at the no-namespace level would find it."""
+
     def moved(cell: str) -> str:
         return "import os\n" + cell.replace('"/job/', 'os.environ["HOME"][:-5] + "/').replace(
-            '"/job"', 'os.environ["HOME"][:-5]')
-    return dataclasses.replace(variant, insert_first=tuple(map(moved, variant.insert_first)),
-                               append=tuple(map(moved, variant.append)))
+            '"/job"', 'os.environ["HOME"][:-5]'
+        )
+
+    return dataclasses.replace(
+        variant, insert_first=tuple(map(moved, variant.insert_first)), append=tuple(map(moved, variant.append))
+    )
 
 
 @contextlib.contextmanager
@@ -118,12 +121,21 @@ def test_reading_the_solutions_and_the_cache_finds_nothing_without_namespaces(no
     variant = at_host_paths(hostile.reads_outside(str(REPO), str(no_namespaces.cache_dir), str(results), str(other)))
     # without a pid namespace the host's process list is visible (README): too long for the report;
     # every job folder's name is visible in /tmp, so look into them instead: none but its own opens
-    others = ('attempt("other jobs", lambda: [p for p in glob.glob("/tmp/dnn-grader-job-*/*/work/*") '
-              'if not p.startswith(os.path.dirname(os.environ["HOME"]))])')
-    variant = dataclasses.replace(variant, insert_first=tuple(
-        "\n".join(others if 'attempt("other jobs"' in line else line for line in cell.splitlines()
-                  if 'attempt("processes"' not in line)
-        for cell in variant.insert_first))
+    others = (
+        'attempt("other jobs", lambda: [p for p in glob.glob("/tmp/dnn-grader-job-*/*/work/*") '
+        'if not p.startswith(os.path.dirname(os.environ["HOME"]))])'
+    )
+    variant = dataclasses.replace(
+        variant,
+        insert_first=tuple(
+            "\n".join(
+                others if 'attempt("other jobs"' in line else line
+                for line in cell.splitlines()
+                if 'attempt("processes"' not in line
+            )
+            for cell in variant.insert_first
+        ),
+    )
     # a neighbour's job folder, as the no-namespace level lays it out for another sandbox's uid
     neighbour = Path(tempfile.mkdtemp(prefix="dnn-grader-job-"))
     try:
@@ -135,8 +147,15 @@ def test_reading_the_solutions_and_the_cache_finds_nothing_without_namespaces(no
     finally:
         shutil.rmtree(neighbour)
     found = report(result)
-    for what in ("solutions", "grader source", "reference cache", "results folder", "other student", "etc shadow",
-                 "root ssh"):
+    for what in (
+        "solutions",
+        "grader source",
+        "reference cache",
+        "results folder",
+        "other student",
+        "etc shadow",
+        "root ssh",
+    ):
         assert found[what] in ("FileNotFoundError", "PermissionError"), (what, found[what])
     assert found["other jobs"] == []
     assert found["real test split (Debian)"] in ("PermissionError", "FileNotFoundError")
@@ -144,9 +163,14 @@ def test_reading_the_solutions_and_the_cache_finds_nothing_without_namespaces(no
     assert lost(result) == set()
 
 
-FORGERS = ["forges_results_then_exits", "rewrites_results_after_the_probe", "forges_progress_then_exits",
-           "forges_the_run_from_the_runners_memory", "forges_the_runs_end_on_the_events_pipe",
-           "looks_for_the_supervisors_secrets"]
+FORGERS = [
+    "forges_results_then_exits",
+    "rewrites_results_after_the_probe",
+    "forges_progress_then_exits",
+    "forges_the_run_from_the_runners_memory",
+    "forges_the_runs_end_on_the_events_pipe",
+    "looks_for_the_supervisors_secrets",
+]
 
 
 @pytest.mark.parametrize("name", FORGERS)
@@ -165,16 +189,18 @@ def test_forging_results_gains_nothing_without_namespaces(no_namespaces, tmp_pat
         assert scores(result) == scores(grade_within(make_variant(twin, tmp_path / "twin"), limits))
 
 
-ESCAPES = [v for v in hostile.ESCAPES if v.name in ("exits_and_kills", "fork_bomb", "swallows_interrupts",
-                                                      "allocates_30_gb")]
+ESCAPES = [
+    v for v in hostile.ESCAPES if v.name in ("exits_and_kills", "fork_bomb", "swallows_interrupts", "allocates_30_gb")
+]
 
 
 @pytest.mark.parametrize("variant", ESCAPES, ids=lambda v: v.name)
 def test_escapes_gain_nothing_without_cgroups(config, tmp_path, variant):
     """No cgroup at all: processes bounded by RLIMIT_NPROC of the sandbox's own uid, memory by the
     guard, hangs by the watchdog; each case loses only what it loses in the full sandbox."""
-    result = grade_within(make_variant(variant, tmp_path), dataclasses.replace(limits_for(config, variant),
-                                                                               cgroups=False))
+    result = grade_within(
+        make_variant(variant, tmp_path), dataclasses.replace(limits_for(config, variant), cgroups=False)
+    )
     assert result.isolation.pids == "rlimit" and result.isolation.memory == "guard"
     assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
 

@@ -19,14 +19,13 @@ from tests.e2e.test_hostile import lost
 from tests.e2e.test_isolation_levels import failing_bwrap_and_open_interpreter
 from tests.submissions.variants import A05, Variant
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 
 
 def copies_a_neighbour(klass: str) -> Variant:
     """A wrong `l1_penalty`, then a cell that finds another student's notebook in the class folder
     (its path is visible: the host's file system is, without a mount namespace) and runs its code."""
-    steal = f'''import glob, json, os
+    steal = f"""import glob, json, os
 for path in glob.glob({klass!r} + "/*.ipynb"):
     if "copies" in path:
         continue
@@ -37,9 +36,14 @@ for path in glob.glob({klass!r} + "/*.ipynb"):
     for cell in cells:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if cell["cell_type"] == "code" and "def l1_penalty" in source:
-            exec(source, globals())'''
-    return Variant("copies_a_neighbour", A05, replace={"l1_penalty": "def l1_penalty(theta):\n    return 0.0"},
-                   append=(steal,), lost=frozenset({"l1_penalty"}))
+            exec(source, globals())"""
+    return Variant(
+        "copies_a_neighbour",
+        A05,
+        replace={"l1_penalty": "def l1_penalty(theta):\n    return 0.0"},
+        append=(steal,),
+        lost=frozenset({"l1_penalty"}),
+    )
 
 
 def grade_beside(config, variant: Variant, out: Path) -> dict:
@@ -64,8 +68,9 @@ def grade_beside(config, variant: Variant, out: Path) -> dict:
 @pytest.fixture(scope="module")
 def no_namespaces(config, tmp_path_factory):
     with failing_bwrap_and_open_interpreter(tmp_path_factory.mktemp("stand-in-bwrap")):
-        yield dataclasses.replace(config, namespaces=False, memory_mb=1024, cell_seconds=30, call_seconds=10,
-                                  notebook_seconds=120)
+        yield dataclasses.replace(
+            config, namespaces=False, memory_mb=1024, cell_seconds=30, call_seconds=10, notebook_seconds=120
+        )
 
 
 def test_a_neighbours_notebook_cannot_be_copied_without_namespaces(no_namespaces, tmp_path):
@@ -78,7 +83,11 @@ def test_a_neighbours_notebook_cannot_be_copied_without_namespaces(no_namespaces
 # Memory no process holds: 3 x 200 MB on /dev/shm and a 600 MB SysV segment, touched, detached,
 # never removed. No process ever holds 1024 MB (the guard's limit), together they do; unremoved,
 # RAM lost by every later notebook on the machine.
-HOLDS_SHARED_MEMORY = Variant("holds_shared_memory", A05, insert_first=('''import ctypes, os, time
+HOLDS_SHARED_MEMORY = Variant(
+    "holds_shared_memory",
+    A05,
+    insert_first=(
+        """import ctypes, os, time
 for k in range(3):
     with open(f"/dev/shm/held-{k}", "wb") as f:
         for _ in range(2):
@@ -89,18 +98,26 @@ segment = libc.shmget(0, ctypes.c_size_t(600 * 2**20), 0o1000 | 0o600)
 address = libc.shmat(segment, None, 0)
 ctypes.memset(address, 1, 600 * 2**20)
 libc.shmdt(ctypes.c_void_p(address))
-time.sleep(2)''',))
+time.sleep(2)""",
+    ),
+)
 
 # Disk outside the job: 3 x 60 MB in /tmp (each under a 64 MB RLIMIT_FSIZE, together over the
 # 128 MB quota), and a folder of its own there, left for later notebooks. It then waits: the quota
 # is polled (watchdog.DISK_CHECK_SECONDS), and a run that ends first is not blamed (files removed).
-FILLS_TMP = Variant("fills_tmp", A05, insert_first=('''import os, time
+FILLS_TMP = Variant(
+    "fills_tmp",
+    A05,
+    insert_first=(
+        """import os, time
 os.makedirs("/tmp/left-behind/deeper", exist_ok=True)
 for k in range(3):
     with open(f"/tmp/left-behind/deeper/fill-{k}", "wb") as f:
         for _ in range(6):
             f.write(b"\\x02" * (10 * 2**20))
-time.sleep(2)''',))
+time.sleep(2)""",
+    ),
+)
 
 
 def left_behind(uid: int) -> list:
@@ -131,7 +148,11 @@ def test_files_left_in_tmp_count_against_the_quota_and_are_removed(no_namespaces
 
 # Processes that leave the tree: a double fork into a session of its own, made non-dumpable (on
 # some kernels /proc/<pid> then shows root as owner), and a chain that takes a new pid all the time.
-LEAVES_THE_TREE = Variant("leaves_the_tree", A05, insert_first=('''import ctypes, os, time
+LEAVES_THE_TREE = Variant(
+    "leaves_the_tree",
+    A05,
+    insert_first=(
+        """import ctypes, os, time
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
@@ -155,7 +176,9 @@ if os.fork() == 0:
         if os.fork() != 0:
             os._exit(0)
     os._exit(0)
-time.sleep(0.5)''',))
+time.sleep(0.5)""",
+    ),
+)
 
 
 def test_no_process_outlives_the_run_without_namespaces_or_cgroups(no_namespaces, tmp_path):

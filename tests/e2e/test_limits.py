@@ -20,15 +20,14 @@ from autograder.sandbox import bubblewrap_available
 from tests.conftest import make_variant
 from tests.submissions.variants import A04, Variant
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 
-HANG = '''while True:
+HANG = """while True:
     try:
         while True:
             n = 0
     except BaseException:  # the runner's alarm, KeyboardInterrupt, SystemExit: all swallowed
-        pass'''
+        pass"""
 
 
 def test_a_hang_in_04_is_ended_at_the_derived_limit_and_costs_that_cell_only(config, tmp_path):
@@ -58,5 +57,6 @@ def test_an_honest_notebook_records_the_same_limits(config):
 
     result = grade(REPO / "solutions" / f"{A04}.ipynb", config, seed=7)
     assert result.execution.cell_errors == () and result.score == result.max_score
-    assert result.execution.limits == limits.derive(reference_timing(get_assignment(A04), config, use_sandbox=True),
-                                                    config)
+    assert result.execution.limits == limits.derive(
+        reference_timing(get_assignment(A04), config, use_sandbox=True), config
+    )

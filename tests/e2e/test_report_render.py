@@ -31,10 +31,26 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason
 
 def screenshot(page: Path, png: Path, profile: Path, size: tuple[int, int] = (1280, 2000)) -> np.ndarray:
     assert page.is_file(), page  # chromium renders its own error page for a missing file
-    subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size={size[0]},{size[1]}",
-                    page.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            f"--screenshot={png}",
+            f"--window-size={size[0]},{size[1]}",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert png.is_file() and png.stat().st_size > 0
     pixels = image.imread(str(png))[..., :3]
     assert pixels.shape[:2] == (size[1], size[0])
@@ -42,7 +58,7 @@ def screenshot(page: Path, png: Path, profile: Path, size: tuple[int, int] = (12
 
 
 def has_colour(pixels: np.ndarray, hex_colour: str, at_least: int = 50) -> bool:
-    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
     return int((np.abs(pixels - rgb).max(axis=-1) <= 3).sum()) >= at_least
 
 
@@ -58,9 +74,11 @@ def reports(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reports")
     results = [a4_full(f"s{i}", execution=run(1 + i / 3)) for i in range(6)]
     partial = q("adam_step", 0.5, 2, "partial", 1, 4, "hidden case (2-D parameters): wrong values")
-    results += [result("bob", "04_optimizers", [full("momentum_step"), partial]),
-                a5_full("alice"), result(EVIL, "05_regularisation", [full("l1_penalty", 1.0),
-                                                                    q("augment", 0, 2, "failed", 0, 4, "got <b>")])]
+    results += [
+        result("bob", "04_optimizers", [full("momentum_step"), partial]),
+        a5_full("alice"),
+        result(EVIL, "05_regularisation", [full("l1_penalty", 1.0), q("augment", 0, 2, "failed", 0, 4, "got <b>")]),
+    ]
     write_reports(results, out, [("notes.txt", "not a notebook")])
     return out
 
@@ -84,18 +102,35 @@ def test_feedback_renders(reports, tmp_path):
 
 _ELU = next(v for v in BUGGY if v.name == "wrong_elu_branch")
 FAILING = [  # one failing notebook per assignment (one result per student and assignment), every picture kind
-    Variant("elu_and_initializer_wrong", _ELU.assignment, replace={**_ELU.replace,
-        "variance_scaling": '''def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    Variant(
+        "elu_and_initializer_wrong",
+        _ELU.assignment,
+        replace={
+            **_ELU.replace,
+            "variance_scaling": """def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
     rng = np.random.default_rng(seed)
     limit = np.sqrt(3 * scale / shape[0])   # the bug: always fan_in
-    return rng.uniform(-limit, limit, shape)'''}),
-    Variant("bn_wrong_axis_untrained", "02_batch_normalisation", drop_train=True, append=("bn_model = build_bn_model()",),
-            replace={"batch_norm_train": '''def batch_norm_train(x, gamma, beta, epsilon=1e-3):
+    return rng.uniform(-limit, limit, shape)""",
+        },
+    ),
+    Variant(
+        "bn_wrong_axis_untrained",
+        "02_batch_normalisation",
+        drop_train=True,
+        append=("bn_model = build_bn_model()",),
+        replace={
+            "batch_norm_train": """def batch_norm_train(x, gamma, beta, epsilon=1e-3):
     x = np.asarray(x, dtype=float)
     mean, var = x.mean(axis=-1, keepdims=True), x.var(axis=-1, keepdims=True)   # the bug: per sample
-    return gamma * (x - mean) / np.sqrt(var + epsilon) + beta, x.mean(axis=0), x.var(axis=0)'''}),
-    Variant("untrained_models", "03_transfer_learning", drop_train=True, append=(
-        "model_A = build_model_A()\nmodel_B = build_model_B()\nmodel_B_on_A = build_model_B_on_A(model_A)",)),
+    return gamma * (x - mean) / np.sqrt(var + epsilon) + beta, x.mean(axis=0), x.var(axis=0)"""
+        },
+    ),
+    Variant(
+        "untrained_models",
+        "03_transfer_learning",
+        drop_train=True,
+        append=("model_A = build_model_A()\nmodel_B = build_model_B()\nmodel_B_on_A = build_model_B_on_A(model_A)",),
+    ),
     next(v for v in BUGGY if v.name == "adam_without_bias_correction"),
     next(v for v in BUGGY if v.name == "dropout_keeps_rate"),
 ]
@@ -143,10 +178,15 @@ def test_every_failed_question_has_its_picture(failing):
     expected = {(r.assignment, qid) for r in results for qid in _pictured(r)}
     kinds = {q.picture["kind"] for r in results for q in r.questions if q.picture and "note" not in q.picture}
     assert kinds == set(PICTURE_KINDS), kinds
-    assert {("01_activations_and_initialisation", "elu"), ("01_activations_and_initialisation", "variance_scaling"),
-            ("02_batch_normalisation", "batch_norm_train"), ("02_batch_normalisation", "bn_model"),
-            ("03_transfer_learning", "model_A"), ("04_optimizers", "adam_step"),
-            ("05_regularisation", "dropout_train")} <= expected
+    assert {
+        ("01_activations_and_initialisation", "elu"),
+        ("01_activations_and_initialisation", "variance_scaling"),
+        ("02_batch_normalisation", "batch_norm_train"),
+        ("02_batch_normalisation", "bn_model"),
+        ("03_transfer_learning", "model_A"),
+        ("04_optimizers", "adam_step"),
+        ("05_regularisation", "dropout_train"),
+    } <= expected
     html = page.read_text()
     sections = html.split("<section>")[1:]
     assert len(sections) == len(results)
@@ -173,5 +213,5 @@ def test_feedback_pictures_render(failing, tmp_path):
     bare.parent.mkdir()
     bare.write_text(re.sub(r'<figure class="picture">.*?</figure>', "", page.read_text()))
     without = screenshot(bare, tmp_path / "bare.png", tmp_path / "profile", size)
-    red = [int((np.abs(p - [0xcf, 0x22, 0x2e]).max(axis=-1) <= 3).sum()) for p in (shown, without)]
+    red = [int((np.abs(p - [0xCF, 0x22, 0x2E]).max(axis=-1) <= 3).sum()) for p in (shown, without)]
     assert red[0] - red[1] > 100 * len(figures), red

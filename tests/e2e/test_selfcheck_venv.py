@@ -26,7 +26,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-RUN = r'''
+RUN = r"""
 import json, sys
 import nbformat
 notebook, function = (sys.argv[2], sys.argv[3]) if len(sys.argv) > 2 else ("04_optimizers.ipynb", "adam_step")
@@ -42,7 +42,7 @@ for label, source in (("stub", stub), ("solution", open(sys.argv[1]).read())):
     exec(f'result = grader.check("{function}")', env)   # a cell: otter reads the caller's globals
     report[label] = {"passed": bool(env["result"].passed_all), "text": repr(env["result"])}
 print(json.dumps(report))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +52,29 @@ def student_python(tmp_path_factory) -> Path:
     venv.create(root, with_pip=True, clear=True)
     python = root / "bin" / "python"
     packages = REQUIREMENT.removeprefix("pip install ").split()
-    done = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", *packages],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", *packages],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if done.returncode != 0:
-        unreachable = re.search(r"(Could not find a version|No matching distribution|Failed to establish|"
-                                r"Network is unreachable|Temporary failure in name resolution)", done.stdout + done.stderr)
+        unreachable = re.search(
+            r"(Could not find a version|No matching distribution|Failed to establish|"
+            r"Network is unreachable|Temporary failure in name resolution)",
+            done.stdout + done.stderr,
+        )
         if unreachable and "Successfully installed" not in done.stdout:
             pytest.skip(f"pip cannot reach a package index: {unreachable.group(0)}")
         pytest.fail(f"pip install {' '.join(packages)} failed:\n{done.stderr[-3000:]}")
     # really nothing but the requirement: this package is not importable there
-    probe = subprocess.run([str(python), "-c", "import autograder"], capture_output=True, text=True, cwd=root,
-                           env={"PATH": "/usr/bin:/bin", "HOME": str(root)})
+    probe = subprocess.run(
+        [str(python), "-c", "import autograder"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(root)},
+    )
     assert probe.returncode != 0 and "No module named 'autograder'" in probe.stderr
     return python
 
@@ -71,12 +83,21 @@ def test_adam_step_self_check_with_only_otter_and_numpy(student_python, tmp_path
     import nbformat
 
     (tmp_path / "04_optimizers.ipynb").write_bytes((REPO / "assignments" / "04_optimizers.ipynb").read_bytes())
-    solution = next(c.source for c in nbformat.read(REPO / "solutions" / "04_optimizers.ipynb", 4).cells
-                    if c.cell_type == "code" and c.source.startswith("def adam_step("))
+    solution = next(
+        c.source
+        for c in nbformat.read(REPO / "solutions" / "04_optimizers.ipynb", 4).cells
+        if c.cell_type == "code" and c.source.startswith("def adam_step(")
+    )
     (tmp_path / "solution.py").write_text(solution)
     (tmp_path / "run.py").write_text(RUN)
-    done = subprocess.run([str(student_python), "run.py", "solution.py"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [str(student_python), "run.py", "solution.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["solution"]["passed"] is True, report["solution"]["text"]
@@ -97,8 +118,14 @@ def test_adam_step_self_check_shows_the_first_wrong_step(student_python, tmp_pat
     (tmp_path / "04_optimizers.ipynb").write_bytes((REPO / "assignments" / "04_optimizers.ipynb").read_bytes())
     (tmp_path / "solution.py").write_text(buggy)
     (tmp_path / "run.py").write_text(RUN)
-    done = subprocess.run([str(student_python), "run.py", "solution.py"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [str(student_python), "run.py", "solution.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     text = json.loads(done.stdout.strip().splitlines()[-1])["solution"]["text"]
     assert "theta from step 1: wrong values" in text, text
@@ -109,9 +136,14 @@ def _augment(student_python, tmp_path, source: str) -> dict:
     (tmp_path / "05_regularisation.ipynb").write_bytes((REPO / "assignments" / "05_regularisation.ipynb").read_bytes())
     (tmp_path / "solution.py").write_text(source)
     (tmp_path / "run.py").write_text(RUN)
-    done = subprocess.run([str(student_python), "run.py", "solution.py", "05_regularisation.ipynb", "augment"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    done = subprocess.run(
+        [str(student_python), "run.py", "solution.py", "05_regularisation.ipynb", "augment"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -119,8 +151,11 @@ def _augment(student_python, tmp_path, source: str) -> dict:
 def test_augment_randomness_self_check_with_only_otter_and_numpy(student_python, tmp_path):
     import nbformat
 
-    solution = next(c.source for c in nbformat.read(REPO / "solutions" / "05_regularisation.ipynb", 4).cells
-                    if c.cell_type == "code" and c.source.startswith("def augment("))
+    solution = next(
+        c.source
+        for c in nbformat.read(REPO / "solutions" / "05_regularisation.ipynb", 4).cells
+        if c.cell_type == "code" and c.source.startswith("def augment(")
+    )
     report = _augment(student_python, tmp_path, solution)
     assert report["solution"]["passed"] is True, report["solution"]["text"]
     assert report["stub"]["passed"] is False and "raised NotImplementedError: augment" in report["stub"]["text"]

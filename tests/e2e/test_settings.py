@@ -16,8 +16,7 @@ from autograder.questions import ASSIGNMENTS
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 OPT = "04_optimizers"
 
 
@@ -25,8 +24,9 @@ def test_changed_points_change_the_grade_of_a_real_notebook(config, tmp_path):
     declared = ASSIGNMENTS[OPT]
     changed = declared.question("momentum_step").points + 3
     shutil.copytree(REPO / "solutions", tmp_path / "solutions")
-    (tmp_path / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text()
-                                             + f'\n[tool.autograder.points]\n"{OPT}.momentum_step" = {changed}\n')
+    (tmp_path / "pyproject.toml").write_text(
+        (REPO / "pyproject.toml").read_text() + f'\n[tool.autograder.points]\n"{OPT}.momentum_step" = {changed}\n'
+    )
     course = load_config(tmp_path, cache_dir=config.cache_dir)
     result = grade(tmp_path / "solutions" / f"{OPT}.ipynb", course, seed=7)
     scores = {q.id: q.score for q in result.questions}

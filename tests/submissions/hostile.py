@@ -17,40 +17,44 @@ from __future__ import annotations
 from tests.submissions.variants import A01, A03, A04, A05, Variant
 
 # --- honest code the cheats try to improve on --------------------------------------------------
-MOMENTUM_MODIFIES_INPUT = '''def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+MOMENTUM_MODIFIES_INPUT = """def momentum_step(theta, grad, m, learning_rate, beta=0.9):
     m *= beta
     m += learning_rate * np.asarray(grad, float)
-    return np.asarray(theta, float) - m, m.copy()'''
+    return np.asarray(theta, float) - m, m.copy()"""
 L1_WRONG = "def l1_penalty(theta):\n    return 0.0"
 MOMENTUM_LOST = frozenset({"momentum_step"})  # what the honest in-place momentum earns: the one-step case fails
 
 # A cell that reports what it found: the report comes back as the cell's error value.
 # A cell that tries things one by one and records what each gave (or the exception's name), then
 # raises the record as its error message, which the test reads back from the result.
-ATTEMPT = '''report = {}
+ATTEMPT = """report = {}
 def attempt(what, fn):
     try:
         report[what] = fn()
     except Exception as exc:
         report[what] = type(exc).__name__
-'''
-REPORT = '''
+"""
+REPORT = """
 import json as _json
-raise RuntimeError("REPORT " + _json.dumps(report))'''
+raise RuntimeError("REPORT " + _json.dumps(report))"""
 
 # --- monkeypatching ----------------------------------------------------------------------------
 # A notebook's own copy of the probe's modules: loaded from the sandbox's runtime folder with the
 # runner's own loader (the folder is not on sys.path, so `import probe` fails). Patching the copy
 # must change nothing the grader reads.
-PROBE_COPY = '''import importlib.util
+PROBE_COPY = """import importlib.util
 _spec = importlib.util.spec_from_file_location("runner_copy", "/job/in/runtime/runner.py")
 _runner = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_runner)
 runtime = _runner._load_private("/job/in/runtime")
-probe = runtime["probe"]'''
+probe = runtime["probe"]"""
 
 PATCHES = [
-    Variant("patches_numpy_testing_and_asarray", A05, insert_first=('''import numpy as np
+    Variant(
+        "patches_numpy_testing_and_asarray",
+        A05,
+        insert_first=(
+            """import numpy as np
 np.testing.assert_allclose = lambda *a, **k: None
 np.testing.assert_array_equal = lambda *a, **k: None
 np.testing.assert_array_almost_equal = lambda *a, **k: None
@@ -61,15 +65,30 @@ def _asarray(a, *args, **kwargs):
     if type(a).__name__ == "Claim":
         return _real_asarray(3.5)
     return _real_asarray(a, *args, **kwargs)
-np.asarray = _asarray''',), replace={"l1_penalty": '''class Claim:
+np.asarray = _asarray""",
+        ),
+        replace={
+            "l1_penalty": """class Claim:
     def __eq__(self, other):
         return True
 def l1_penalty(theta):
-    return Claim()'''}, lost=frozenset({"l1_penalty"})),
-    Variant("patches_ndarray_type", A04, append=("import numpy as np\nnp.ndarray = type('ndarray', (), {})",),
-            replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
-            note="the probe spotted changed inputs with isinstance(v, np.ndarray): patched, it saw none"),
-    Variant("patches_builtins", A04, append=('''import builtins, io
+    return Claim()"""
+        },
+        lost=frozenset({"l1_penalty"}),
+    ),
+    Variant(
+        "patches_ndarray_type",
+        A04,
+        append=("import numpy as np\nnp.ndarray = type('ndarray', (), {})",),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+        note="the probe spotted changed inputs with isinstance(v, np.ndarray): patched, it saw none",
+    ),
+    Variant(
+        "patches_builtins",
+        A04,
+        append=(
+            """import builtins, io
 import numpy as np
 _isinstance, _ndarray = builtins.isinstance, np.ndarray
 def _lying_isinstance(obj, cls):
@@ -78,26 +97,50 @@ def _lying_isinstance(obj, cls):
     return _isinstance(obj, cls)
 builtins.isinstance = _lying_isinstance
 builtins.open = lambda *a, **k: io.StringIO()
-builtins.len = lambda obj: 0''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
-    Variant("patches_json_and_savez", A04, append=('''import json
+builtins.len = lambda obj: 0""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
+    Variant(
+        "patches_json_and_savez",
+        A04,
+        append=(
+            """import json
 import numpy as np
 _encode, _dumps, _savez = json.JSONEncoder.encode, json.dumps, np.savez
 def _forge(text):
     return text.replace('"modified_input": true', '"modified_input": false')
 json.JSONEncoder.encode = lambda self, o: _forge(_encode(self, o))
 json.dumps = lambda *a, **k: _forge(_dumps(*a, **k))
-np.savez = lambda file, *args, **kwds: _savez(file)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
-            lost=MOMENTUM_LOST),
-    Variant("patches_the_probe_module", A04, append=(PROBE_COPY + '''
+np.savez = lambda file, *args, **kwds: _savez(file)""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
+    Variant(
+        "patches_the_probe_module",
+        A04,
+        append=(
+            PROBE_COPY
+            + """
 runtime["handlers"].modified = lambda *a, **k: False
 runtime["handlers"].snapshot = lambda values: [None] * len(values)
 _run = probe.run
 def _run_without_checks(*args, **kwargs):
     return _run(*args, **kwargs)
-probe.run = _run_without_checks''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+probe.run = _run_without_checks""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
     # The probe's modules by every name they had or have: none is importable (runner.py loads them
     # privately; before, `import probe` gave the notebook a copy of its own, which it patched).
-    Variant("imports_the_probe_by_every_name", A04, append=('''import importlib
+    Variant(
+        "imports_the_probe_by_every_name",
+        A04,
+        append=(
+            """import importlib
 for name in ("probe", "handlers", "safe", "wire", "npz", "a03_calls", "_grader_probe", "_grader_handlers",
              "runtime.handlers", "autograder.runtime.handlers", "autograder.wire"):
     try:
@@ -107,14 +150,21 @@ for name in ("probe", "handlers", "safe", "wire", "npz", "a03_calls", "_grader_p
     for attr in ("_modified", "modified"):
         setattr(module, attr, lambda *a, **k: False)
     for attr in ("_snapshot", "snapshot"):
-        setattr(module, attr, lambda values: [None] * len(values))''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
-            lost=MOMENTUM_LOST),
+        setattr(module, attr, lambda values: [None] * len(values))""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
     # The wire's call kinds are dataclasses: their generated methods (__hash__, __repr__, __eq__,
     # __setattr__) look builtins up in the real `builtins`, not in the private copy, and `dataclasses`,
     # `copy`, `typing` are the notebook's to patch. Each patch here, handed a call object of the probe,
     # uses it to reach the probe's handlers (the object's class leads to the private `__import__`) and
     # switches their input check off. The probe calls none of them after the cells: nothing is gained.
-    Variant("patches_the_wires_machinery", A04, append=('''import _thread, builtins, copy, dataclasses, typing
+    Variant(
+        "patches_the_wires_machinery",
+        A04,
+        append=(
+            """import _thread, builtins, copy, dataclasses, typing
 _type, _str, _getattr, _hasattr, _vars = builtins.type, builtins.str, builtins.getattr, builtins.hasattr, builtins.vars
 def _hijack(*objects):
     for obj in objects:
@@ -137,13 +187,20 @@ for name in ("copy", "deepcopy"):
     _patch(copy, name)
 for name in ("cast", "get_type_hints", "get_origin", "get_args"):
     _patch(typing, name)
-_patch(_thread, "get_ident")''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+_patch(_thread, "get_ident")""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
 ]
 
 # --- objects that lie ----------------------------------------------------------------------------
 LIES = [
-    Variant("returns_lying_objects", A05, replace={
-        "l1_penalty": '''class Liar:
+    Variant(
+        "returns_lying_objects",
+        A05,
+        replace={
+            "l1_penalty": '''class Liar:
     """Equal to everything, 3.5 as a float, a one-element sequence of 3.5."""
     __eq__ = lambda self, other: True
     __float__ = lambda self: 3.5
@@ -154,7 +211,7 @@ LIES = [
         return 3.5
 def l1_penalty(theta):
     return Liar()''',
-        "l2_penalty": '''class Honest:
+            "l2_penalty": '''class Honest:
     """Lies when compared or converted with float(), tells the truth to numpy."""
     def __init__(self, value):
         self.value = value
@@ -165,7 +222,7 @@ def l1_penalty(theta):
 def l2_penalty(theta):
     theta = np.asarray(theta, dtype=float)
     return Honest(0.5 * np.sum(theta * theta))''',
-        "elastic_net_penalty": '''class Agreeable(np.ndarray):
+            "elastic_net_penalty": """class Agreeable(np.ndarray):
     def __eq__(self, other):
         return True
     def __array_ufunc__(self, *args, **kwargs):
@@ -173,11 +230,11 @@ def l2_penalty(theta):
     def tolist(self):
         return [0.0]
 def elastic_net_penalty(theta, r):
-    return np.zeros(1).view(Agreeable)''',
-        "dropout_test_weights": '''def dropout_test_weights(W, rate):
+    return np.zeros(1).view(Agreeable)""",
+            "dropout_test_weights": """def dropout_test_weights(W, rate):
     W = np.asarray(W, dtype=float)
-    return np.array((W * (1 - rate)).ravel().tolist(), dtype=object).reshape(W.shape)''',
-        "early_stopping": '''class Claimed(tuple):
+    return np.array((W * (1 - rate)).ravel().tolist(), dtype=object).reshape(W.shape)""",
+            "early_stopping": '''class Claimed(tuple):
     """Holds the right answer, equals everything, but iterates and indexes as (0, 0)."""
     __eq__ = lambda self, other: True
     __iter__ = lambda self: iter((0, 0))
@@ -194,96 +251,130 @@ def early_stopping(val_losses, patience, min_delta=0.0):
         elif wait >= patience and epoch > 0:
             return Claimed((epoch, best_epoch))
     return Claimed((len(losses) - 1, best_epoch))''',
-        "inverted_dropout": '''def inverted_dropout(x, rate, rng):
-    return np.broadcast_to(0.0, (10**6, 10**6))  # a 8 TB array in 8 bytes''',
-    }, lost=frozenset({"l1_penalty", "elastic_net_penalty", "dropout_test_weights", "inverted_dropout",
-                        "early_stopping"}),
+            "inverted_dropout": """def inverted_dropout(x, rate, rng):
+    return np.broadcast_to(0.0, (10**6, 10**6))  # a 8 TB array in 8 bytes""",
+        },
+        lost=frozenset(
+            {"l1_penalty", "elastic_net_penalty", "dropout_test_weights", "inverted_dropout", "early_stopping"}
+        ),
         note="values are converted once, in the sandbox, as numpy converts them; == and float() are never "
-             "asked: l2's object converts to the right number and passes, early_stopping's tuple to (0, 0)"),
+        "asked: l2's object converts to the right number and passes, early_stopping's tuple to (0, 0)",
+    ),
     # Red team (runtime reshape): the graded function's name re-keyed with a str subclass whose __eq__
     # raises. The probe's `name in ns` ran it outside any call's alarm: no output, and the watchdog
     # blamed l1_penalty's last case, an honest question's (11/12 instead of 12/12).
-    Variant("hides_a_name_behind_a_hostile_key", A05, append=('''class Key(str):
+    Variant(
+        "hides_a_name_behind_a_hostile_key",
+        A05,
+        append=(
+            """class Key(str):
     def __hash__(self):
         return str.__hash__(self)
     def __eq__(self, other):
         raise RuntimeError("compared")
 namespace = globals()
-namespace[Key("l2_penalty")] = namespace.pop("l2_penalty")''',)),
-    Variant("returns_huge_arrays", A05, replace={
-        "l1_penalty": "def l1_penalty(theta):\n    return np.zeros(19_000_000)  # 152 MB, five times",
-        "dropout_train": "def dropout_train(x, rate, rng):\n    return np.ones((4000, 4000))",
-    }, lost=frozenset({"l1_penalty", "dropout_train"}),
-        note="before the per-question budget, arrays.npz outgrew RLIMIT_FSIZE and every answer was lost"),
-    Variant("raises_and_returns_hostile_text", A05, replace={
-        "l1_penalty": '''class Unprintable(Exception):
+namespace[Key("l2_penalty")] = namespace.pop("l2_penalty")""",
+        ),
+    ),
+    Variant(
+        "returns_huge_arrays",
+        A05,
+        replace={
+            "l1_penalty": "def l1_penalty(theta):\n    return np.zeros(19_000_000)  # 152 MB, five times",
+            "dropout_train": "def dropout_train(x, rate, rng):\n    return np.ones((4000, 4000))",
+        },
+        lost=frozenset({"l1_penalty", "dropout_train"}),
+        note="before the per-question budget, arrays.npz outgrew RLIMIT_FSIZE and every answer was lost",
+    ),
+    Variant(
+        "raises_and_returns_hostile_text",
+        A05,
+        replace={
+            "l1_penalty": """class Unprintable(Exception):
     def __str__(self):
         return 5  # not a string
 def l1_penalty(theta):
-    raise Unprintable()''',
-        "l2_penalty": '''class Slippery(str):
+    raise Unprintable()""",
+            "l2_penalty": """class Slippery(str):
     def __getitem__(self, key):
         return object()
 def l2_penalty(theta):
-    return Slippery("3.5")''',
-        "elastic_net_penalty": '''class Meta(type):
+    return Slippery("3.5")""",
+            "elastic_net_penalty": """class Meta(type):
     @property
     def __name__(cls):
         raise RuntimeError("no name")
 class Nameless(Exception, metaclass=Meta):
     pass
 def elastic_net_penalty(theta, r):
-    raise Nameless("x")''',
-        "dropout_test_weights": '''class Endless(Exception):
+    raise Nameless("x")""",
+            "dropout_test_weights": """class Endless(Exception):
     def __str__(self):
         while True:
             pass
 def dropout_test_weights(W, rate):
     if isinstance(W, np.ndarray) and W.shape == (2, 2):  # the public case
         raise Endless()
-    return np.asarray(W, dtype=float) * (1 - rate)''',
-    }, lost=frozenset({"l1_penalty", "l2_penalty", "elastic_net_penalty", "dropout_test_weights"}),
-        note="before: one unprintable exception or string broke probe.json and every answer was lost"),
+    return np.asarray(W, dtype=float) * (1 - rate)""",
+        },
+        lost=frozenset({"l1_penalty", "l2_penalty", "elastic_net_penalty", "dropout_test_weights"}),
+        note="before: one unprintable exception or string broke probe.json and every answer was lost",
+    ),
 ]
 
 # --- functions that notice they are being graded ------------------------------------------------
 DETECTS = [
-    Variant("detects_grading", A05, replace={
-        "l1_penalty": '''import inspect
+    Variant(
+        "detects_grading",
+        A05,
+        replace={
+            "l1_penalty": """import inspect
 def l1_penalty(theta):
     graded = any("probe" in frame.filename for frame in inspect.stack())
     if graded:
         return 0.0  # sabotage itself under grading, to look like a grader bug?
-    return float(np.sum(np.abs(np.asarray(theta, dtype=float))))''',
-        "l2_penalty": '''import os
+    return float(np.sum(np.abs(np.asarray(theta, dtype=float))))""",
+            "l2_penalty": """import os
 def l2_penalty(theta):
     if os.environ.get("HOME") == "/job/work" or os.path.exists("/job/in/calls.json"):
         theta = np.asarray(theta, dtype=float)
         return float(0.5 * np.sum(theta * theta))  # right when graded...
-    return -1.0  # ...and wrong elsewhere''',
-        "elastic_net_penalty": '''import os
+    return -1.0  # ...and wrong elsewhere""",
+            "elastic_net_penalty": """import os
 def elastic_net_penalty(theta, r):
     if os.path.exists("/job/in/inputs.npz"):
         # it can read the hidden inputs; it cannot read the expected outputs
         hidden = dict(np.load("/job/in/inputs.npz"))
         return float(len(hidden))
     theta = np.asarray(theta, dtype=float)
-    return float(r * np.sum(np.abs(theta)) + (1.0 - r) * 0.5 * np.sum(theta * theta))''',
-    }, lost=frozenset({"l1_penalty", "elastic_net_penalty"})),
+    return float(r * np.sum(np.abs(theta)) + (1.0 - r) * 0.5 * np.sum(theta * theta))""",
+        },
+        lost=frozenset({"l1_penalty", "elastic_net_penalty"}),
+    ),
 ]
 TWINS = {
     # what each function returns when graded, without looking: the grade must be the same
-    "detects_grading": Variant("detects_grading_twin", A05, replace={
-        "l1_penalty": L1_WRONG,
-        "elastic_net_penalty": ("def elastic_net_penalty(theta, r):\n"
-                                "    return float(len(np.load('/job/in/inputs.npz').files))"),
-    }),
+    "detects_grading": Variant(
+        "detects_grading_twin",
+        A05,
+        replace={
+            "l1_penalty": L1_WRONG,
+            "elastic_net_penalty": (
+                "def elastic_net_penalty(theta, r):\n    return float(len(np.load('/job/in/inputs.npz').files))"
+            ),
+        },
+    ),
 }
 
 # --- writing -------------------------------------------------------------------------------------
 WRITES = [
     # Re-runs the probe with its input check switched off, writes its output and a "done" event, exits.
-    Variant("forges_results_then_exits", A04, append=(PROBE_COPY + '''
+    Variant(
+        "forges_results_then_exits",
+        A04,
+        append=(
+            PROBE_COPY
+            + """
 import json, os
 class _Quiet:
     def event(self, *a, **k):
@@ -296,9 +387,17 @@ with open("/job/out/probe.json", "w") as fh:
     fh.write(doc)
 with open("/job/out/progress.jsonl", "a") as fh:
     fh.write(json.dumps({"item": "runner", "event": "done"}) + "\\n")
-os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+os._exit(0)""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
     # A thread that outlives every cell and rewrites the probe's output as soon as it appears.
-    Variant("rewrites_results_after_the_probe", A04, insert_first=('''import os, threading, time
+    Variant(
+        "rewrites_results_after_the_probe",
+        A04,
+        insert_first=(
+            """import os, threading, time
 def _rewrite_when_written():
     while True:
         try:
@@ -311,8 +410,10 @@ def _rewrite_when_written():
             with open("/job/out/probe.json", "w") as fh:
                 fh.write(text.replace('"modified_input": true', '"modified_input": false'))
         time.sleep(0.0005)
-threading.Thread(target=_rewrite_when_written, daemon=True).start()''',), replace={
-        "momentum_step": '''import inspect
+threading.Thread(target=_rewrite_when_written, daemon=True).start()""",
+        ),
+        replace={
+            "momentum_step": """import inspect
 _watcher = []
 def momentum_step(theta, grad, m, learning_rate, beta=0.9):
     # on its first call by the grader, also fork a process that does what the thread does
@@ -322,8 +423,15 @@ def momentum_step(theta, grad, m, learning_rate, beta=0.9):
             _rewrite_when_written()
     m *= beta
     m += learning_rate * np.asarray(grad, float)
-    return np.asarray(theta, float) - m, m.copy()'''}, lost=MOMENTUM_LOST),
-    Variant("writes_outside", A05, insert_first=('''import os
+    return np.asarray(theta, float) - m, m.copy()"""
+        },
+        lost=MOMENTUM_LOST,
+    ),
+    Variant(
+        "writes_outside",
+        A05,
+        insert_first=(
+            """import os
 report = {}
 for path in ["/usr/lib/dnn-grader-was-here", "/etc/dnn-grader-was-here", "/job/in/calls.json",
              "/job/in/runtime/probe.py", "/job/lib/autograder/data.py", "/job/data/t10k-labels-idx1-ubyte.gz",
@@ -335,30 +443,47 @@ for path in ["/usr/lib/dnn-grader-was-here", "/etc/dnn-grader-was-here", "/job/i
         report[path] = "written"
     except OSError as exc:
         report[path] = type(exc).__name__
-''' + REPORT,)),
+"""
+            + REPORT,
+        ),
+    ),
 ]
 WRITES += [
-    Variant("forges_progress_then_exits", A05, insert_first=('''import json, os
+    Variant(
+        "forges_progress_then_exits",
+        A05,
+        insert_first=(
+            """import json, os
 with open("/job/out/progress.jsonl", "a") as fh:
     for event in ({"item": "cell:x", "event": "start"}, {"item": "cell:99", "event": "start"},
                   {"item": "runner", "event": "done"}):
         fh.write(json.dumps(event) + "\\n")
-os._exit(0)''',), note="before: int('x') crashed the grader; cell:99 cost every pass"),
-    Variant("blocks_the_watchdog", A05, insert_first=('''import os
+os._exit(0)""",
+        ),
+        note="before: int('x') crashed the grader; cell:99 cost every pass",
+    ),
+    Variant(
+        "blocks_the_watchdog",
+        A05,
+        insert_first=(
+            """import os
 os.mkfifo("/job/out/progress.jsonl")  # a plain open() of a fifo blocks until someone writes
 while True:
     try:
         while True:
             n = 0
     except BaseException:
-        pass''',), note="before: the watchdog blocked in open() and no time limit held any more"),
+        pass""",
+        ),
+        note="before: the watchdog blocked in open() and no time limit held any more",
+    ),
 ]
 # --- red-team findings 1 and 2: the run's end forged from inside the notebook's interpreter ------
 # The runner's own probe, reached through the garbage collector, with its input check switched off:
 # outputs written by the probe's own writer, then this cell's end claimed on the events pipe.
 # (ported to the probe's private modules, runner.py `_load_private`: the runner's globals hold them
 # as `_runtime`, the events pipe is its `Progress`'s descriptor; it used to look for `_probe`/`EVENTS_FD`)
-FORGED_RUN = '''import gc, json, os
+FORGED_RUN = """import gc, json, os
 runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_runtime" in o and "_load_private" in o)
 runtime = runner["_runtime"]
 runtime["handlers"].modified = lambda *a, **k: False
@@ -371,20 +496,43 @@ doc, arrays = runtime["probe"].run(globals(), calls, runtime["safe"].load_inputs
 runtime["probe"].write_outputs("/job/out", doc, arrays)
 me = [c["index"] for c in json.load(open("/job/in/cells.json"))["cells"]][-1]
 os.write(EVENTS_FD, (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())
-'''
+"""
 WRITES += [
     # Reaches the runner's own probe through `gc`, switches its input check off, writes
     # the outputs with the probe's own writer, claims its cell's end on the runner's events pipe and
     # exits. Before the supervisor: graded from the forged files (momentum 1.67 -> 2.0), no rerun.
-    Variant("forges_the_run_from_the_runners_memory", A04, append=(FORGED_RUN + '''
+    Variant(
+        "forges_the_run_from_the_runners_memory",
+        A04,
+        append=(
+            FORGED_RUN
+            + """
 os.write(EVENTS_FD, (json.dumps({"item": "supervisor", "event": "done"}) + "\\n").encode())
-os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
-    Variant("forges_the_runs_end_on_the_events_pipe", A04, append=(FORGED_RUN + '''
+os._exit(0)""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
+    Variant(
+        "forges_the_runs_end_on_the_events_pipe",
+        A04,
+        append=(
+            FORGED_RUN
+            + """
 os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
-os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST),
+os._exit(0)""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+    ),
     # Looks for what decides that a run finished: a key in the runner's memory, the supervisor's
     # socket, its memory; tries to stop or trace it. Everything fails; nothing is gained.
-    Variant("looks_for_the_supervisors_secrets", A05, insert_first=(ATTEMPT + '''import ctypes, gc, os, signal
+    Variant(
+        "looks_for_the_supervisors_secrets",
+        A05,
+        insert_first=(
+            ATTEMPT
+            + """import ctypes, gc, os, signal
 sup = os.getppid()
 attempt("key in memory", lambda: sorted(n for n in ("_KEY", "KEY", "key") if n in vars(sys.modules["__main__"])))
 attempt("stop", lambda: os.kill(sup, signal.SIGSTOP))
@@ -395,50 +543,79 @@ attempt("ptrace", lambda: ctypes.CDLL(None, use_errno=True).ptrace(16, sup, 0, 0
 attempt("uid", lambda: (os.getuid(), os.stat(f"/proc/{sup}").st_uid))
 attempt("caps", lambda: sorted(line.split()[1] for line in open("/proc/self/status") if line.startswith("Cap")))
 attempt("no_new_privs", lambda: [line.split()[1] for line in open("/proc/self/status") if line.startswith("NoNewPrivs")])
-'''.replace("import ctypes", "import sys, ctypes") + REPORT,)),
+""".replace("import ctypes", "import sys, ctypes")
+            + REPORT,
+        ),
+    ),
 ]
 WRITES += [
     # An at-fork hook that never returns: the runner's final fork must not run it.
-    Variant("blocks_the_final_fork", A05, insert_first=("import os, time\nos.register_at_fork(before=lambda: time.sleep(10**6))",),
-            note="before: the run hung after the probe until the watchdog killed it"),
+    Variant(
+        "blocks_the_final_fork",
+        A05,
+        insert_first=("import os, time\nos.register_at_fork(before=lambda: time.sleep(10**6))",),
+        note="before: the run hung after the probe until the watchdog killed it",
+    ),
 ]
-TWINS["rewrites_results_after_the_probe"] = Variant("momentum_modifies_input_twin", A04,
-                                                    replace={"momentum_step": MOMENTUM_MODIFIES_INPUT})
+TWINS["rewrites_results_after_the_probe"] = Variant(
+    "momentum_modifies_input_twin", A04, replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}
+)
 
-DISK = Variant("fills_the_disk", A05, insert_first=(
-    "with open('/job/work/big', 'wb') as fh:  # past RLIMIT_FSIZE\n    for _ in range(100):\n"
-    "        fh.write(bytes(2**20))",
-    '''import os
+DISK = Variant(
+    "fills_the_disk",
+    A05,
+    insert_first=(
+        "with open('/job/work/big', 'wb') as fh:  # past RLIMIT_FSIZE\n    for _ in range(100):\n"
+        "        fh.write(bytes(2**20))",
+        """import os
 for i in range(100):  # each file under RLIMIT_FSIZE, together over the disk quota
     for folder in ("/job/work", "/job/out"):
         with open(f"{folder}/fill{i}", "wb") as fh:
-            fh.write(bytes(40 * 2**20))''',
-))
+            fh.write(bytes(40 * 2**20))""",
+    ),
+)
 
 # --- escaping limits -------------------------------------------------------------------------------
 ESCAPES = [
-    Variant("exits_and_kills", A05, insert_first=(
-        "import sys\nsys.exit(3)",
-        "raise SystemExit('bye')",
-        "import os\nos.kill(os.getppid(), 9)",
-        "import os, signal\nos.kill(-1, signal.SIGKILL)",
-        "import os\nos.kill(1, 9)",
-    ), replace={"l2_penalty": "import sys\ndef l2_penalty(theta):\n    sys.exit(0)"}, lost=frozenset({"l2_penalty"})),
-    Variant("fork_bomb", A05, insert_first=(
-        '''import os, time
+    Variant(
+        "exits_and_kills",
+        A05,
+        insert_first=(
+            "import sys\nsys.exit(3)",
+            "raise SystemExit('bye')",
+            "import os\nos.kill(os.getppid(), 9)",
+            "import os, signal\nos.kill(-1, signal.SIGKILL)",
+            "import os\nos.kill(1, 9)",
+        ),
+        replace={"l2_penalty": "import sys\ndef l2_penalty(theta):\n    sys.exit(0)"},
+        lost=frozenset({"l2_penalty"}),
+    ),
+    Variant(
+        "fork_bomb",
+        A05,
+        insert_first=(
+            """import os, time
 for _ in range(40):  # children that sleep and try to outlive the notebook
     if os.fork() == 0:
-        time.sleep(3600)''',
-        '''import os
+        time.sleep(3600)""",
+            """import os
 while True:
-    os.fork()''',
-    )),
-    Variant("swallows_interrupts", A05, insert_first=('''while True:
+    os.fork()""",
+        ),
+    ),
+    Variant(
+        "swallows_interrupts",
+        A05,
+        insert_first=(
+            """while True:
     try:
         while True:
             n = 0
     except BaseException:  # the alarm's exception, KeyboardInterrupt, SystemExit: all swallowed
-        pass''',), replace={"l1_penalty": '''import inspect
+        pass""",
+        ),
+        replace={
+            "l1_penalty": """import inspect
 def l1_penalty(theta):
     if not any("probe" in frame.filename for frame in inspect.stack()):  # fine in the notebook's own demo
         return float(np.sum(np.abs(np.asarray(theta, dtype=float))))
@@ -447,11 +624,17 @@ def l1_penalty(theta):
             while True:
                 n = 0
         except BaseException:
-            pass'''}, lost=frozenset({"l1_penalty"})),
-    Variant("allocates_30_gb", A05, insert_first=(
-        "import numpy as np\nx = np.ones(30 * 2**30 // 8)",
-        "chunks = []\nfor _ in range(300):\n    chunks.append(bytearray(100 * 2**20))",
-        '''del chunks
+            pass"""
+        },
+        lost=frozenset({"l1_penalty"}),
+    ),
+    Variant(
+        "allocates_30_gb",
+        A05,
+        insert_first=(
+            "import numpy as np\nx = np.ones(30 * 2**30 // 8)",
+            "chunks = []\nfor _ in range(300):\n    chunks.append(bytearray(100 * 2**20))",
+            """del chunks
 import os, time
 children = []
 for _ in range(4):  # each under RLIMIT_DATA, together over the cgroup's memory limit
@@ -462,11 +645,12 @@ for _ in range(4):  # each under RLIMIT_DATA, together over the cgroup's memory 
         os._exit(0)
     children.append(pid)
 for pid in children:
-    os.waitpid(pid, 0)''',
-    ), replace={"l2_penalty": "def l2_penalty(theta):\n    return float(np.ones(30 * 2**30 // 8).sum())"},
-        lost=frozenset({"l2_penalty"})),
+    os.waitpid(pid, 0)""",
+        ),
+        replace={"l2_penalty": "def l2_penalty(theta):\n    return float(np.ones(30 * 2**30 // 8).sum())"},
+        lost=frozenset({"l2_penalty"}),
+    ),
 ]
-
 
 
 def touches_2_4_gb_in_children(hold_seconds: float) -> Variant:
@@ -474,7 +658,11 @@ def touches_2_4_gb_in_children(hold_seconds: float) -> Variant:
     RLIMIT_DATA (1024 MB), together 2.4 GB, so only a limit over the whole sandbox stops it (the
     cgroup, or without one the memory guard). The hold is what the caller needs the four to
     overlap for (a batch's two sandboxes at once, a guard that polls)."""
-    return Variant("touches_2_4_gb_in_children", A05, insert_first=(f'''import os, time
+    return Variant(
+        "touches_2_4_gb_in_children",
+        A05,
+        insert_first=(
+            f"""import os, time
 pids = []
 for _ in range(4):
     pid = os.fork()
@@ -484,16 +672,24 @@ for _ in range(4):
         os._exit(0)
     pids.append(pid)
 for pid in pids:
-    os.waitpid(pid, 0)''',))
+    os.waitpid(pid, 0)""",
+        ),
+    )
 
 
-TWINS["swallows_interrupts"] = Variant("l1_never_answers", A05, replace={
-    "l1_penalty": "def l1_penalty(theta):\n    raise TimeoutError('no answer')"})
+TWINS["swallows_interrupts"] = Variant(
+    "l1_never_answers", A05, replace={"l1_penalty": "def l1_penalty(theta):\n    raise TimeoutError('no answer')"}
+)
 
 # --- trained models ---------------------------------------------------------------------------------
 MARKER_NAME = "dnn-grader-model-code-ran"
 MODELS = [
-    Variant("model_carries_code", A03, drop_train=True, append=(f'''import keras, os, tempfile
+    Variant(
+        "model_carries_code",
+        A03,
+        drop_train=True,
+        append=(
+            f'''import keras, os, tempfile
 def _mark(x):  # leaves a file wherever this code runs (in the sandbox: /job/work; /tmp is not writable)
     try:
         open(os.path.join(tempfile.gettempdir(), "{MARKER_NAME}"), "w").write("ran")
@@ -523,9 +719,16 @@ class BatchNormalization(keras.layers.Layer):
     def call(self, x):
         return _mark(x)
 model_B_on_A = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(), BatchNormalization(),
-                                 keras.layers.Dense(1, activation="sigmoid")])''',),
-        lost=frozenset({"model_A", "model_B", "model_B_on_A"})),
-    Variant("trained_on_the_test_split", A03, drop_train=True, append=('''import keras
+                                 keras.layers.Dense(1, activation="sigmoid")])''',
+        ),
+        lost=frozenset({"model_A", "model_B", "model_B_on_A"}),
+    ),
+    Variant(
+        "trained_on_the_test_split",
+        A03,
+        drop_train=True,
+        append=(
+            """import keras
 (X_train_full, y_train_full), (X_test_raw, y_test) = load_fashion_mnist()  # the sandbox's "test" split
 (X_test_A, y_test_A), _ = split_dataset(X_test_raw / 255.0, y_test)
 # "Train" on the test set: a model that remembers 3,000 test images (1-nearest-neighbour as two Dense
@@ -538,9 +741,12 @@ model_A = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
 model_A.layers[1].set_weights([(refs.T * 200.0).astype("float32")])
 model_A.layers[2].set_weights([np.eye(8, dtype="float32")[y_test_A[:3000]]])
 model_A.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-_, acc_A = model_A.evaluate(X_test_A[:2000], y_test_A[:2000], verbose=0)''',
-        "report = {'sandbox_test_accuracy': float(acc_A)}" + REPORT),
-        lost=frozenset({"model_B", "model_B_on_A"}), note="train cells dropped: model_B and model_B_on_A are missing"),
+_, acc_A = model_A.evaluate(X_test_A[:2000], y_test_A[:2000], verbose=0)""",
+            "report = {'sandbox_test_accuracy': float(acc_A)}" + REPORT,
+        ),
+        lost=frozenset({"model_B", "model_B_on_A"}),
+        note="train cells dropped: model_B and model_B_on_A are missing",
+    ),
 ]
 TWINS["model_carries_code"] = Variant("plain_03_without_training", A03, drop_train=True)
 # No twin: the model it remembered is the honest code beneath, graded on the real test split like
@@ -552,7 +758,11 @@ TWINS["trained_on_the_test_split"] = None
 
 def reads_outside(repo: str, cache_dir: str, results: str, other_student: str) -> Variant:
     """Tries every way to read what is not the submission's; reports what it got."""
-    return Variant("reads_outside", A05, insert_first=(f'''import glob, os, sys
+    return Variant(
+        "reads_outside",
+        A05,
+        insert_first=(
+            f'''import glob, os, sys
 {ATTEMPT}read = lambda path: open(path, "rb").read(64).hex()
 attempt("solutions", lambda: read("{repo}/solutions/05_regularisation.ipynb"))
 attempt("grader source", lambda: read("{repo}/autograder/compare.py"))
@@ -571,25 +781,40 @@ attempt("grader package", lambda: __import__("autograder.compare").__name__)
 attempt("sandbox package", lambda: sorted(os.listdir("/job/lib/autograder")))
 attempt("pid 1 environment", lambda: read("/proc/1/environ"))
 attempt("processes", lambda: sorted(p for p in os.listdir("/proc") if p.isdigit()))
-''' + REPORT,))
+'''
+            + REPORT,
+        ),
+    )
 
 
 def plants_symlinks(reference_folder: str) -> Variant:
     """A wrong l1_penalty, and /job/out filled with symlinks: to the grader's own reference outputs
     for this assignment (every answer right), to /etc files, and with a directory in the way."""
-    return Variant("plants_symlinks", A05, insert_first=(f'''import os
+    return Variant(
+        "plants_symlinks",
+        A05,
+        insert_first=(
+            f'''import os
 os.symlink("/etc/passwd", "/job/out/progress.jsonl")
 os.symlink("{reference_folder}/probe.json", "/job/out/probe.json")
 os.symlink("{reference_folder}/arrays.npz", "/job/out/arrays.npz")
 os.symlink("/etc/shadow", "/job/out/probe.tmp.json")
 os.mkdir("/job/out/arrays.tmp.npz")
-os.mkfifo("/job/out/fifo")''',), replace={"l1_penalty": L1_WRONG}, lost=frozenset({"l1_penalty"}))
+os.mkfifo("/job/out/fifo")''',
+        ),
+        replace={"l1_penalty": L1_WRONG},
+        lost=frozenset({"l1_penalty"}),
+    )
 
 
 def network(port: int, abstract_socket: str) -> Variant:
     """Network from the sandbox: a server on the host's loopback, an abstract unix socket on the
     host, DNS, the internet."""
-    return Variant("network", A05, insert_first=(f'''import socket, urllib.request
+    return Variant(
+        "network",
+        A05,
+        insert_first=(
+            f"""import socket, urllib.request
 {ATTEMPT}attempt("host loopback", lambda: socket.create_connection(("127.0.0.1", {port}), timeout=2).recv(100).decode())
 def abstract():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -599,14 +824,21 @@ attempt("host abstract socket", abstract)
 attempt("dns", lambda: socket.getaddrinfo("pypi.org", 443))
 attempt("internet", lambda: urllib.request.urlopen("http://1.1.1.1", timeout=2).status)
 attempt("interfaces", lambda: sorted(name for _, name in socket.if_nameindex()))
-''' + REPORT,))
+"""
+            + REPORT,
+        ),
+    )
 
 
 HOSTILE_CASES = PATCHES + LIES + DETECTS + WRITES + ESCAPES
 
 # --- known limits (README, security): tests mark these xfail(strict=True) -------------------------
 LIMITS = [
-    Variant("walks_the_stack_to_the_probe", A04, replace={"momentum_step": '''import sys
+    Variant(
+        "walks_the_stack_to_the_probe",
+        A04,
+        replace={
+            "momentum_step": """import sys
 def momentum_step(theta, grad, m, learning_rate, beta=0.9):
     m *= beta
     m += learning_rate * np.asarray(grad, float)
@@ -615,29 +847,48 @@ def momentum_step(theta, grad, m, learning_rate, beta=0.9):
     for i, snapshot in enumerate(caller.get("before", [])):
         if snapshot is not None:
             snapshot[...] = caller["passed"][i]
-    return np.asarray(theta, float) - m, m.copy()'''}, lost=MOMENTUM_LOST,
-        note="in-process: a function can reach the probe's frames; values still have to be right"),
+    return np.asarray(theta, float) - m, m.copy()"""
+        },
+        lost=MOMENTUM_LOST,
+        note="in-process: a function can reach the probe's frames; values still have to be right",
+    ),
     # Plays the runner's whole side of the supervisor's protocol (every call started and ended, then
     # the outputs): the supervisor cannot tell it from a real run (README, known limits).
-    Variant("plays_the_whole_protocol", A04, append=(FORGED_RUN + '''
+    Variant(
+        "plays_the_whole_protocol",
+        A04,
+        append=(
+            FORGED_RUN
+            + """
 skip = set(json.load(open("/job/in/cells.json")).get("skip", []))
 for call in calls:
     if "probe:" + call["id"] not in skip:
         for kind in ("start", "end"):
             os.write(EVENTS_FD, (json.dumps({"item": "probe:" + call["id"], "event": kind}) + "\\n").encode())
 os.write(EVENTS_FD, (json.dumps({"item": "runner", "event": "outputs"}) + "\\n").encode())
-os._exit(0)''',), replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
-        note="in-process: the protocol can be replayed; values still have to be computed"),
+os._exit(0)""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+        note="in-process: the protocol can be replayed; values still have to be computed",
+    ),
 ]
 LIMITS += [
     # No frames, no gc: the wire's classes are among `object.__subclasses__()`, and any function of a
     # private module carries the runner's private `__import__`, which hands out every other module.
-    Variant("reaches_the_probe_through_its_classes", A04, append=('''call = next(c for c in object.__subclasses__()
+    Variant(
+        "reaches_the_probe_through_its_classes",
+        A04,
+        append=(
+            """call = next(c for c in object.__subclasses__()
             if c.__module__ == "_grader_wire" and c.__name__ == "Call")
 private_import = call.from_json.__func__.__globals__["__builtins__"]["__import__"]
-vars(private_import("handlers", level=1))["modified"] = lambda *a, **k: False''',),
-        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT}, lost=MOMENTUM_LOST,
-        note="in-process: private modules are not hidden ones; values still have to be right"),
+vars(private_import("handlers", level=1))["modified"] = lambda *a, **k: False""",
+        ),
+        replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+        lost=MOMENTUM_LOST,
+        note="in-process: private modules are not hidden ones; values still have to be right",
+    ),
 ]
 TWINS["reaches_the_probe_through_its_classes"] = TWINS["rewrites_results_after_the_probe"]
 TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
@@ -646,19 +897,28 @@ TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]
 # === issue 10, findings 3 and 4: hostile text and hostile sizes (bounds branch) ===================
 # Text: a lone surrogate raised by a cell and by a graded function (it used to crash the reports
 # and stop a batch). Sizes: answers and a model the grader must refuse before working on them.
-SURROGATES = Variant("raises_lone_surrogates", A05, insert_first=('raise ValueError("\\ud800")',), replace={
-    "l1_penalty": 'def l1_penalty(theta):\n    raise ValueError("\\ud800 \\x1b[2J\\x1b[31mcleared your screen")'},
-    lost=frozenset({"l1_penalty"}))
+SURROGATES = Variant(
+    "raises_lone_surrogates",
+    A05,
+    insert_first=('raise ValueError("\\ud800")',),
+    replace={
+        "l1_penalty": 'def l1_penalty(theta):\n    raise ValueError("\\ud800 \\x1b[2J\\x1b[31mcleared your screen")'
+    },
+    lost=frozenset({"l1_penalty"}),
+)
 TWENTY_MILLION = 20_000_000
 HUGE_OUTPUTS = [
     SURROGATES,
-    Variant("returns_20_million_zeros", A05, replace={
-        # as Python data: the probe refuses it (more than its share of arrays for the question)
-        "l1_penalty": f"def l1_penalty(theta):\n    return [0] * {TWENTY_MILLION}",
-        # as JSON text: the function swaps the probe's encoder for its own first answer, so that
-        # probe.json holds a real JSON list of 20 million zeros (60 MB, under the file cap); the
-        # grader must refuse it before parsing it. Its other cases raise.
-        "l2_penalty": f'''import sys
+    Variant(
+        "returns_20_million_zeros",
+        A05,
+        replace={
+            # as Python data: the probe refuses it (more than its share of arrays for the question)
+            "l1_penalty": f"def l1_penalty(theta):\n    return [0] * {TWENTY_MILLION}",
+            # as JSON text: the function swaps the probe's encoder for its own first answer, so that
+            # probe.json holds a real JSON list of 20 million zeros (60 MB, under the file cap); the
+            # grader must refuse it before parsing it. Its other cases raise.
+            "l2_penalty": f"""import sys
 _ZEROS = "[" + "0, " * {TWENTY_MILLION - 1} + "0]"
 _forged = []
 def l2_penalty(theta):
@@ -675,16 +935,31 @@ def l2_penalty(theta):
             return '{{"ok": true, "modified_input": false, "value": ' + _ZEROS + '}}'
         return dumps(value)
     probe["dumps"] = forged_dumps
-    return marker'''}, lost=frozenset({"l1_penalty", "l2_penalty"})),
+    return marker""",
+        },
+        lost=frozenset({"l1_penalty", "l2_penalty"}),
+    ),
     # Red team (runtime reshape): 65,536 empty arrays cost no bytes of the per-question budget, but
     # the probe's writer (no ZIP64) failed on them: no output at all, three passes, every question lost.
-    Variant("returns_65536_empty_arrays", A05, replace={"l1_penalty": '''def l1_penalty(theta):
+    Variant(
+        "returns_65536_empty_arrays",
+        A05,
+        replace={
+            "l1_penalty": """def l1_penalty(theta):
     empty = np.zeros(0)
-    return tuple(tuple(tuple(empty for _ in range(16)) for _ in range(64)) for _ in range(64))'''},
-        lost=frozenset({"l1_penalty"}), note="before: struct.error in npz.py, every question lost after 3 passes"),
+    return tuple(tuple(tuple(empty for _ in range(16)) for _ in range(64)) for _ in range(64))"""
+        },
+        lost=frozenset({"l1_penalty"}),
+        note="before: struct.error in npz.py, every question lost after 3 passes",
+    ),
     # model_A, the notebook's own trained model, is 3,002 layers deep (a subclassed model: Sequential
     # recurses too deeply to build it). The probe exports 64 and says how many there were.
-    Variant("trains_a_model_of_3000_layers", A03, drop_train=True, append=('''import keras
+    Variant(
+        "trains_a_model_of_3000_layers",
+        A03,
+        drop_train=True,
+        append=(
+            """import keras
 class Deep(keras.Model):
     def __init__(self, depth):
         super().__init__()
@@ -697,14 +972,23 @@ class Deep(keras.Model):
             x = layer(x)
         return x
 model_A = Deep(3000)
-model_A(np.zeros((1, 28, 28), "float32"))''',), lost=frozenset({"model_A", "model_B", "model_B_on_A"}),
-        note="train cells dropped: model_B and model_B_on_A are missing"),
+model_A(np.zeros((1, 28, 28), "float32"))""",
+        ),
+        lost=frozenset({"model_A", "model_B", "model_B_on_A"}),
+        note="train cells dropped: model_B and model_B_on_A are missing",
+    ),
 ]
-TWINS["raises_lone_surrogates"] = Variant("l1_raises_plain_text", A05, replace={
-    "l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')"})
-TWINS["returns_20_million_zeros"] = Variant("l1_l2_raise", A05, replace={
-    "l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')",
-    "l2_penalty": "def l2_penalty(theta):\n    raise ValueError('x')"})
+TWINS["raises_lone_surrogates"] = Variant(
+    "l1_raises_plain_text", A05, replace={"l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')"}
+)
+TWINS["returns_20_million_zeros"] = Variant(
+    "l1_l2_raise",
+    A05,
+    replace={
+        "l1_penalty": "def l1_penalty(theta):\n    raise ValueError('x')",
+        "l2_penalty": "def l2_penalty(theta):\n    raise ValueError('x')",
+    },
+)
 TWINS["returns_65536_empty_arrays"] = TWINS["raises_lone_surrogates"]
 TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A03, drop_train=True)
 # === end of issue 10, findings 3 and 4 ===========================================================
@@ -713,7 +997,11 @@ TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A0
 # (block owned by the uid-per-sandbox work; run by tests/e2e/test_hostile.py's block of the same name)
 HOLD_SECONDS = 25  # a cell: under the shortest cell limit the grader derives (30 s); 3 cells hold 75 s
 _HOLD = f"import time\ntime.sleep({HOLD_SECONDS})  # the threads stay; the notebooks beside it start TensorFlow"
-HOLDS_THREADS = Variant("holds_300_threads", A01, insert_first=(f'''import threading
+HOLDS_THREADS = Variant(
+    "holds_300_threads",
+    A01,
+    insert_first=(
+        f"""import threading
 {ATTEMPT}threading.stack_size(256 * 1024)
 release, held = threading.Event(), []
 for _ in range(300):  # as many as the sandbox's limits allow
@@ -723,11 +1011,26 @@ for _ in range(300):  # as many as the sandbox's limits allow
     except RuntimeError:
         break
     held.append(thread)
-report["threads"] = len(held)''', _HOLD, _HOLD, _HOLD, '''release.set()
+report["threads"] = len(held)""",
+        _HOLD,
+        _HOLD,
+        _HOLD,
+        """release.set()
 for thread in held:
     thread.join()
-''' + REPORT,), note="RLIMIT_NPROC is per uid: sharing one uid, its threads left the others none")
-PRINTS_WITHOUT_END = Variant("prints_without_end", A05, insert_first=('''import time
+"""
+        + REPORT,
+    ),
+    note="RLIMIT_NPROC is per uid: sharing one uid, its threads left the others none",
+)
+PRINTS_WITHOUT_END = Variant(
+    "prints_without_end",
+    A05,
+    insert_first=(
+        """import time
 while True:  # 20 MB/s into the grader's log of the sandbox's stdout
     print("x" * 2**20, flush=True)
-    time.sleep(0.05)''',), note="the log is on the grader's disk: it counts in the disk quota")
+    time.sleep(0.05)""",
+    ),
+    note="the log is on the grader's disk: it counts in the disk quota",
+)

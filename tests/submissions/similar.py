@@ -27,13 +27,16 @@ class Student:
     name: str
     assignment: str
     cells: tuple[str, ...]
-    copy_of: str | None = None   # the student this one copied
+    copy_of: str | None = None  # the student this one copied
 
 
 def notebook_code(path: Path) -> list[str]:
     nb = json.loads(path.read_text())
-    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-            for c in nb["cells"] if c["cell_type"] == "code"]
+    return [
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+    ]
 
 
 def given(assignment: str) -> list[str]:
@@ -110,11 +113,21 @@ def synthetic_class() -> list[Student]:
     students: list[Student] = []
     for assignment in sorted({v.assignment for v in ALTERNATIVES}):
         originals = [Student(f"reference_{assignment[:2]}", assignment, tuple(reference(assignment)))]
-        originals += [Student(v.name, assignment, tuple(alternative(v))) for v in ALTERNATIVES
-                      if v.assignment == assignment]
+        originals += [
+            Student(v.name, assignment, tuple(alternative(v))) for v in ALTERNATIVES if v.assignment == assignment
+        ]
         students += originals
-        for how, source in (("rename+reformat", originals[0]), ("reorder+rename", originals[-1]),
-                            ("reformat+reorder", originals[0])):
-            students.append(Student(f"copy_{how.replace('+', '_')}_of_{source.name}", assignment,
-                                    tuple(disguise(list(source.cells), how)), copy_of=source.name))
+        for how, source in (
+            ("rename+reformat", originals[0]),
+            ("reorder+rename", originals[-1]),
+            ("reformat+reorder", originals[0]),
+        ):
+            students.append(
+                Student(
+                    f"copy_{how.replace('+', '_')}_of_{source.name}",
+                    assignment,
+                    tuple(disguise(list(source.cells), how)),
+                    copy_of=source.name,
+                )
+            )
     return students

@@ -15,123 +15,188 @@ from dataclasses import dataclass, field
 class Variant:
     name: str
     assignment: str
-    replace: dict[str, str] = field(default_factory=dict)   # function name -> new cell source
-    append: tuple[str, ...] = ()                             # extra code cells at the end
-    insert_first: tuple[str, ...] = ()                       # extra code cells before the first code cell
+    replace: dict[str, str] = field(default_factory=dict)  # function name -> new cell source
+    append: tuple[str, ...] = ()  # extra code cells at the end
+    insert_first: tuple[str, ...] = ()  # extra code cells before the first code cell
     drop_train: bool = False
-    lost: frozenset[str] = frozenset()                       # questions that must score below max
+    lost: frozenset[str] = frozenset()  # questions that must score below max
     note: str = ""
 
 
-A01, A03, A04, A05 = ("01_activations_and_initialisation", "03_transfer_learning", "04_optimizers",
-                      "05_regularisation")
+A01, A03, A04, A05 = ("01_activations_and_initialisation", "03_transfer_learning", "04_optimizers", "05_regularisation")
 
 # --- correct but different: must keep full marks ---------------------------------------------
 ALTERNATIVES = [
-    Variant("math_exp_loop_sigmoid", A01, replace={
-        "sigmoid": '''import math
+    Variant(
+        "math_exp_loop_sigmoid",
+        A01,
+        replace={
+            "sigmoid": """import math
 def sigmoid(z):
     z = np.asarray(z, dtype=float)
     out = np.empty(z.shape)
     for i, v in np.ndenumerate(z):
         out[i] = 1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v))
-    return out''',
-        "relu": '''def relu(z):
+    return out""",
+            "relu": """def relu(z):
     z = np.array(z, dtype=float)
     z[z < 0] = 0          # a mask on a copy
-    return z''',
-        "elu": '''def elu(z, alpha=1.0):
+    return z""",
+            "elu": """def elu(z, alpha=1.0):
     z = np.array(z, dtype=float)
     mask = z <= 0
     z[mask] = alpha * (np.exp(z[mask]) - 1)
-    return z''',
-    }),
-    Variant("scipy_expit_float32", A01, replace={
-        "sigmoid": '''from scipy.special import expit
+    return z""",
+        },
+    ),
+    Variant(
+        "scipy_expit_float32",
+        A01,
+        replace={
+            "sigmoid": """from scipy.special import expit
 def sigmoid(z):
     z = np.asarray(z)
-    return expit(z.astype(np.float32) if z.dtype == np.float32 else z.astype(float))''',
-        "leaky_relu": '''def leaky_relu(z, alpha=0.01):
-    return np.maximum(z, np.multiply(alpha, z)) if alpha <= 1 else np.minimum(z, np.multiply(alpha, z))''',
-    }),
-    Variant("lists_instead_of_arrays", A04, replace={
-        "momentum_step": '''def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    return expit(z.astype(np.float32) if z.dtype == np.float32 else z.astype(float))""",
+            "leaky_relu": """def leaky_relu(z, alpha=0.01):
+    return np.maximum(z, np.multiply(alpha, z)) if alpha <= 1 else np.minimum(z, np.multiply(alpha, z))""",
+        },
+    ),
+    Variant(
+        "lists_instead_of_arrays",
+        A04,
+        replace={
+            "momentum_step": """def momentum_step(theta, grad, m, learning_rate, beta=0.9):
     theta, grad, m = (np.asarray(v, dtype=float) for v in (theta, grad, m))
     m = beta * m + learning_rate * grad
-    return (theta - m).tolist(), m.tolist()''',
-    }),
+    return (theta - m).tolist(), m.tolist()""",
+        },
+    ),
 ]
 
 # --- buggy: each loses exactly what it should --------------------------------------------------
 BUGGY = [
-    Variant("wrong_elu_branch", A01, replace={
-        "elu": '''def elu(z, alpha=1.0):
+    Variant(
+        "wrong_elu_branch",
+        A01,
+        replace={
+            "elu": """def elu(z, alpha=1.0):
     z = np.asarray(z, dtype=float)
-    return np.where(z < 0, z, alpha * (np.exp(np.minimum(z, 50)) - 1))''',
-    }, lost=frozenset({"elu", "selu", "backprop_gradients", "gradient_ratio_log10"}),
-        note="selu calls elu; backprop (and the ratio through it) uses the notebook's own elu and selu"),
-    Variant("sigmoid_overflows", A01, replace={
-        "sigmoid": '''def sigmoid(z):
+    return np.where(z < 0, z, alpha * (np.exp(np.minimum(z, 50)) - 1))""",
+        },
+        lost=frozenset({"elu", "selu", "backprop_gradients", "gradient_ratio_log10"}),
+        note="selu calls elu; backprop (and the ratio through it) uses the notebook's own elu and selu",
+    ),
+    Variant(
+        "sigmoid_overflows",
+        A01,
+        replace={
+            "sigmoid": """def sigmoid(z):
     z = np.asarray(z, dtype=float)
-    return np.exp(z) / (1 + np.exp(z))''',
-    }, lost=frozenset({"sigmoid", "sigmoid_derivative"}), note="the derivative calls sigmoid"),
-    Variant("adam_without_bias_correction", A04, replace={
-        "adam_step": '''def adam_step(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10):
+    return np.exp(z) / (1 + np.exp(z))""",
+        },
+        lost=frozenset({"sigmoid", "sigmoid_derivative"}),
+        note="the derivative calls sigmoid",
+    ),
+    Variant(
+        "adam_without_bias_correction",
+        A04,
+        replace={
+            "adam_step": """def adam_step(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10):
     m = beta1 * np.asarray(m, float) + (1 - beta1) * np.asarray(grad, float)
     s = beta2 * np.asarray(s, float) + (1 - beta2) * np.asarray(grad, float) ** 2
-    return np.asarray(theta, float) - learning_rate * m / np.sqrt(s + epsilon), m, s''',
-    }, lost=frozenset({"adam_step"})),
-    Variant("adam_overwrites_moments", A04, replace={
-        "adam_step": '''def adam_step(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10):
+    return np.asarray(theta, float) - learning_rate * m / np.sqrt(s + epsilon), m, s""",
+        },
+        lost=frozenset({"adam_step"}),
+    ),
+    Variant(
+        "adam_overwrites_moments",
+        A04,
+        replace={
+            "adam_step": """def adam_step(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10):
     m = beta1 * np.asarray(m, float) + (1 - beta1) * np.asarray(grad, float)
     s = beta2 * np.asarray(s, float) + (1 - beta2) * np.asarray(grad, float) ** 2
     m = m / (1 - beta1 ** t)      # the lecture's literal steps 3-4
     s = s / (1 - beta2 ** t)
-    return np.asarray(theta, float) - learning_rate * m / np.sqrt(s + epsilon), m, s''',
-    }, lost=frozenset({"adam_step"})),
-    Variant("momentum_modifies_input", A04, replace={
-        "momentum_step": '''def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    return np.asarray(theta, float) - learning_rate * m / np.sqrt(s + epsilon), m, s""",
+        },
+        lost=frozenset({"adam_step"}),
+    ),
+    Variant(
+        "momentum_modifies_input",
+        A04,
+        replace={
+            "momentum_step": """def momentum_step(theta, grad, m, learning_rate, beta=0.9):
     m *= beta
     m += learning_rate * np.asarray(grad, float)
-    return np.asarray(theta, float) - m, m.copy()''',
-    }, lost=frozenset({"momentum_step"})),
-    Variant("split_without_relabelling", A03, drop_train=True, replace={
-        "split_dataset": '''def split_dataset(X, y):
+    return np.asarray(theta, float) - m, m.copy()""",
+        },
+        lost=frozenset({"momentum_step"}),
+    ),
+    Variant(
+        "split_without_relabelling",
+        A03,
+        drop_train=True,
+        replace={
+            "split_dataset": """def split_dataset(X, y):
     is_B = (y == 5) | (y == 6)
-    return (X[~is_B], y[~is_B]), (X[is_B], (y[is_B] == 6).astype(np.float32))''',
-    }, lost=frozenset({"split_dataset", "model_A", "model_B", "model_B_on_A"}),
-       note="train cells dropped: the trained-model questions are missing"),
-    Variant("b_on_a_not_cloned", A03, drop_train=True, replace={
-        "build_model_B_on_A": '''def build_model_B_on_A(model_A):
+    return (X[~is_B], y[~is_B]), (X[is_B], (y[is_B] == 6).astype(np.float32))""",
+        },
+        lost=frozenset({"split_dataset", "model_A", "model_B", "model_B_on_A"}),
+        note="train cells dropped: the trained-model questions are missing",
+    ),
+    Variant(
+        "b_on_a_not_cloned",
+        A03,
+        drop_train=True,
+        replace={
+            "build_model_B_on_A": """def build_model_B_on_A(model_A):
     model = keras.Sequential([keras.Input(shape=(28, 28)), *model_A.layers[:-1],
                               keras.layers.Dense(1, activation="sigmoid")])
     for layer in model.layers[:-1]:
         layer.trainable = False
     model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=1e-3),
                   metrics=["accuracy"])
-    return model''',
-    }, lost=frozenset({"build_model_B_on_A", "model_A", "model_B", "model_B_on_A"})),
-    Variant("dropout_keeps_rate", A05, replace={
-        "dropout_train": '''def dropout_train(x, rate, rng):
+    return model""",
+        },
+        lost=frozenset({"build_model_B_on_A", "model_A", "model_B", "model_B_on_A"}),
+    ),
+    Variant(
+        "dropout_keeps_rate",
+        A05,
+        replace={
+            "dropout_train": """def dropout_train(x, rate, rng):
     x = np.asarray(x, dtype=float)
-    return x * (rng.random(x.shape) < rate)''',
-    }, lost=frozenset({"dropout_train"})),
+    return x * (rng.random(x.shape) < rate)""",
+        },
+        lost=frozenset({"dropout_train"}),
+    ),
 ]
 
 # --- hostile or broken, contained: the questions it does not touch keep full marks -------------
 HOSTILE = [
-    Variant("network_and_secrets", A05, insert_first=(
-        "import socket\ns = socket.create_connection(('1.1.1.1', 53), timeout=3)",
-        "print(open('/etc/shadow').read())",
-        # the checkout beside a venv that lives in it (.venv): only the venv is mounted, not solutions/
-        "import os, sys\nprint(open(os.path.join(os.path.dirname(sys.prefix), 'solutions', '05_regularisation.ipynb')).read())",
-    )),
+    Variant(
+        "network_and_secrets",
+        A05,
+        insert_first=(
+            "import socket\ns = socket.create_connection(('1.1.1.1', 53), timeout=3)",
+            "print(open('/etc/shadow').read())",
+            # the checkout beside a venv that lives in it (.venv): only the venv is mounted, not solutions/
+            "import os, sys\nprint(open(os.path.join(os.path.dirname(sys.prefix), 'solutions', '05_regularisation.ipynb')).read())",
+        ),
+    ),
     Variant("exit_in_a_cell", A05, insert_first=("import os\nos._exit(0)",), note="a second pass skips the cell"),
-    Variant("patched_numpy_cannot_help", A05, insert_first=(
-        "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True\n"
-        "np.array_equal = lambda *a, **k: True",), replace={
-        "l1_penalty": "def l1_penalty(theta):\n    return 0.0",
-    }, lost=frozenset({"l1_penalty"})),
+    Variant(
+        "patched_numpy_cannot_help",
+        A05,
+        insert_first=(
+            "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True\n"
+            "np.array_equal = lambda *a, **k: True",
+        ),
+        replace={
+            "l1_penalty": "def l1_penalty(theta):\n    return 0.0",
+        },
+        lost=frozenset({"l1_penalty"}),
+    ),
 ]
 
 # --- randomness (issue 10, finding 7): functions that ignore or misuse their generator -----------
@@ -139,13 +204,16 @@ HOSTILE = [
 # only through the randomness cases (questions/randomness.py). The alternatives draw differently
 # from the reference, but randomly and reproducibly: they keep full marks.
 ALTERNATIVES += [
-    Variant("random_functions_drawn_differently", A05, replace={
-        "dropout_train": '''def dropout_train(x, rate, rng):
+    Variant(
+        "random_functions_drawn_differently",
+        A05,
+        replace={
+            "dropout_train": """def dropout_train(x, rate, rng):
     if not 0.0 <= rate < 1.0:
         raise ValueError("rate must be in [0, 1)")
     x = np.asarray(x, dtype=float)
-    return x * rng.binomial(1, 1.0 - rate, size=x.shape)''',
-        "augment": '''def augment(images, rng, max_shift=2):
+    return x * rng.binomial(1, 1.0 - rate, size=x.shape)""",
+            "augment": """def augment(images, rng, max_shift=2):
     images = np.asarray(images)
     if images.ndim < 3 or int(max_shift) < 0:
         raise ValueError("bad input")
@@ -157,13 +225,17 @@ ALTERNATIVES += [
         dy, dx = rng.integers(-m, m + 1, size=2)
         padded = np.pad(image, [(m, m), (m, m)] + [(0, 0)] * (image.ndim - 2))
         out[i] = padded[m - dy:m - dy + h, m - dx:m - dx + w]
-    return out''',
-    }),
+    return out""",
+        },
+    ),
 ]
 
 BUGGY += [
-    Variant("variance_scaling_sorted_quantiles", A01, replace={
-        "variance_scaling": '''from scipy import stats as _stats
+    Variant(
+        "variance_scaling_sorted_quantiles",
+        A01,
+        replace={
+            "variance_scaling": """from scipy import stats as _stats
 def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
     fan_in, fan_out = (int(d) for d in shape)
     if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in (
@@ -175,29 +247,52 @@ def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_no
             "untruncated_normal": _stats.norm(0, math.sqrt(s)),
             "truncated_normal": _stats.truncnorm(-2, 2, scale=math.sqrt(s) / 0.87962566103423978)}[distribution]
     size = fan_in * fan_out
-    return dist.ppf((np.arange(size) + 0.5) / size).reshape(fan_in, fan_out)   # the same for every seed''',
-    }, lost=frozenset({"variance_scaling"}), note="perfect quantiles: the distribution check alone passes them"),
-    Variant("he_avg_with_a_fixed_seed", A01, replace={
-        "he_avg_initializer": '''def he_avg_initializer():
-    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_avg", distribution="uniform", seed=42)''',
-    }, lost=frozenset({"he_avg_initializer"}), note="every layer built with it starts with the same kernel"),
-    Variant("dropout_always_the_first_elements", A05, replace={
-        "dropout_train": '''def dropout_train(x, rate, rng):
+    return dist.ppf((np.arange(size) + 0.5) / size).reshape(fan_in, fan_out)   # the same for every seed""",
+        },
+        lost=frozenset({"variance_scaling"}),
+        note="perfect quantiles: the distribution check alone passes them",
+    ),
+    Variant(
+        "he_avg_with_a_fixed_seed",
+        A01,
+        replace={
+            "he_avg_initializer": """def he_avg_initializer():
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_avg", distribution="uniform", seed=42)""",
+        },
+        lost=frozenset({"he_avg_initializer"}),
+        note="every layer built with it starts with the same kernel",
+    ),
+    Variant(
+        "dropout_always_the_first_elements",
+        A05,
+        replace={
+            "dropout_train": """def dropout_train(x, rate, rng):
     if not 0.0 <= rate < 1.0:
         raise ValueError("rate must be in [0, 1)")
     out = np.array(x, dtype=float)
     out.flat[:round(rate * out.size)] = 0.0     # exactly the right count, never random
-    return out''',
-    }, lost=frozenset({"dropout_train"})),
-    Variant("inverted_dropout_from_global_numpy", A05, replace={
-        "inverted_dropout": '''def inverted_dropout(x, rate, rng):
+    return out""",
+        },
+        lost=frozenset({"dropout_train"}),
+    ),
+    Variant(
+        "inverted_dropout_from_global_numpy",
+        A05,
+        replace={
+            "inverted_dropout": """def inverted_dropout(x, rate, rng):
     if not 0.0 <= rate < 1.0:
         raise ValueError("rate must be in [0, 1)")
     x = np.asarray(x, dtype=float)
-    return np.where(np.random.random(x.shape) >= rate, x / (1.0 - rate), 0.0)   # ignores rng''',
-    }, lost=frozenset({"inverted_dropout"}), note="random, but a seed does not reproduce it"),
-    Variant("augment_cycles_through_the_transforms", A05, replace={
-        "augment": '''import itertools
+    return np.where(np.random.random(x.shape) >= rate, x / (1.0 - rate), 0.0)   # ignores rng""",
+        },
+        lost=frozenset({"inverted_dropout"}),
+        note="random, but a seed does not reproduce it",
+    ),
+    Variant(
+        "augment_cycles_through_the_transforms",
+        A05,
+        replace={
+            "augment": """import itertools
 def augment(images, rng, max_shift=2):
     images = np.asarray(images)
     if images.ndim < 3 or int(max_shift) < 0:
@@ -211,13 +306,16 @@ def augment(images, rng, max_shift=2):
         image = image[:, ::-1] if flip else image
         padded = np.pad(image, [(m, m), (m, m)] + [(0, 0)] * (image.ndim - 2))
         out[i] = padded[m - dy:m - dy + h, m - dx:m - dx + w]
-    return out''',
-    }, lost=frozenset({"augment"}), note="uniform counts, but the same for every seed"),
+    return out""",
+        },
+        lost=frozenset({"augment"}),
+        note="uniform counts, but the same for every seed",
+    ),
 ]
 # --- end of randomness ---------------------------------------------------------------------------
 
 # --- gradients (issue 15): backpropagation, the experiment, clipping (notebook 01, sections 8-10) --
-_BACKPROP = '''def backprop_gradients(X, weights, activation):
+_BACKPROP = """def backprop_gradients(X, weights, activation):
     slopes_of = {{"sigmoid": sigmoid_derivative, "relu": lambda z: (z > 0).astype(float),
                  "tanh": lambda z: 1 - np.tanh(z) ** 2, "leaky_relu": leaky_relu_derivative,
                  "elu": elu_derivative,
@@ -236,33 +334,61 @@ _BACKPROP = '''def backprop_gradients(X, weights, activation):
         delta = {delta}
         grads.insert(0, x.T @ delta)
         grad_a = delta @ np.asarray(w, dtype=float).T
-    return {returns}'''
+    return {returns}"""
 ALTERNATIVES += [
-    Variant("gradients_as_lists", A01, replace={
-        "backprop_gradients": _BACKPROP.format(start="a / len(a)", delta="grad_a * slopes_of[activation](z)",
-                                               returns="grads"),
-        "gradient_norms": '''def gradient_norms(grads):
-    return [float(np.linalg.norm(np.ravel(g))) for g in grads]''',
-        "clip_by_global_norm": '''def clip_by_global_norm(grads, max_norm):
+    Variant(
+        "gradients_as_lists",
+        A01,
+        replace={
+            "backprop_gradients": _BACKPROP.format(
+                start="a / len(a)", delta="grad_a * slopes_of[activation](z)", returns="grads"
+            ),
+            "gradient_norms": """def gradient_norms(grads):
+    return [float(np.linalg.norm(np.ravel(g))) for g in grads]""",
+            "clip_by_global_norm": """def clip_by_global_norm(grads, max_norm):
     norm = np.sqrt(sum(np.sum(np.square(g, dtype=float)) for g in grads))
     return [np.asarray(g, dtype=float) * min(1.0, max_norm / norm) if norm > 0 else np.asarray(g, dtype=float)
-            for g in grads], norm''',
-    }, note="lists instead of tuples, a numpy float for the norm: the contract allows both"),
+            for g in grads], norm""",
+        },
+        note="lists instead of tuples, a numpy float for the norm: the contract allows both",
+    ),
 ]
 BUGGY += [
-    Variant("backprop_sums_over_the_batch", A01, replace={
-        "backprop_gradients": _BACKPROP.format(start="a", delta="grad_a * slopes_of[activation](z)",
-                                               returns="tuple(grads)"),
-    }, lost=frozenset({"backprop_gradients"}), note="m times too large; the ratio does not see a common factor"),
-    Variant("backprop_forgets_the_activation_derivative", A01, replace={
-        "backprop_gradients": _BACKPROP.format(start="a / len(a)", delta="grad_a", returns="tuple(grads)"),
-    }, lost=frozenset({"backprop_gradients", "gradient_ratio_log10"}), note="the ratio calls backprop_gradients"),
-    Variant("gradient_norms_rms", A01, replace={
-        "gradient_norms": '''def gradient_norms(grads):
-    return np.array([np.sqrt(np.mean(np.asarray(g, dtype=float) ** 2)) for g in grads])''',
-    }, lost=frozenset({"gradient_norms"}), note="the experiment's layers are all width x width: same ratio"),
-    Variant("gradient_ratio_natural_log", A01, replace={
-        "gradient_ratio_log10": '''def gradient_ratio_log10(activation, init, depth, width, seed):
+    Variant(
+        "backprop_sums_over_the_batch",
+        A01,
+        replace={
+            "backprop_gradients": _BACKPROP.format(
+                start="a", delta="grad_a * slopes_of[activation](z)", returns="tuple(grads)"
+            ),
+        },
+        lost=frozenset({"backprop_gradients"}),
+        note="m times too large; the ratio does not see a common factor",
+    ),
+    Variant(
+        "backprop_forgets_the_activation_derivative",
+        A01,
+        replace={
+            "backprop_gradients": _BACKPROP.format(start="a / len(a)", delta="grad_a", returns="tuple(grads)"),
+        },
+        lost=frozenset({"backprop_gradients", "gradient_ratio_log10"}),
+        note="the ratio calls backprop_gradients",
+    ),
+    Variant(
+        "gradient_norms_rms",
+        A01,
+        replace={
+            "gradient_norms": """def gradient_norms(grads):
+    return np.array([np.sqrt(np.mean(np.asarray(g, dtype=float) ** 2)) for g in grads])""",
+        },
+        lost=frozenset({"gradient_norms"}),
+        note="the experiment's layers are all width x width: same ratio",
+    ),
+    Variant(
+        "gradient_ratio_natural_log",
+        A01,
+        replace={
+            "gradient_ratio_log10": """def gradient_ratio_log10(activation, init, depth, width, seed):
     stds = {"normal": 1.0, "glorot": math.sqrt(1 / width), "he": math.sqrt(2 / width), "lecun": math.sqrt(1 / width)}
     if init not in stds:
         raise ValueError(init)
@@ -270,13 +396,21 @@ BUGGY += [
     X = rng.standard_normal((100, width))
     weights = [rng.normal(0, stds[init], (width, width)) for _ in range(depth)]
     norms = gradient_norms(backprop_gradients(X, weights, activation))
-    return float(np.log(norms[0] / norms[-1]))''',
-    }, lost=frozenset({"gradient_ratio_log10"})),
-    Variant("clip_each_tensor_by_its_own_norm", A01, replace={
-        "clip_by_global_norm": '''def clip_by_global_norm(grads, max_norm):
+    return float(np.log(norms[0] / norms[-1]))""",
+        },
+        lost=frozenset({"gradient_ratio_log10"}),
+    ),
+    Variant(
+        "clip_each_tensor_by_its_own_norm",
+        A01,
+        replace={
+            "clip_by_global_norm": """def clip_by_global_norm(grads, max_norm):
     grads = [np.asarray(g, dtype=float) for g in grads]
     norm = math.sqrt(sum(float(np.sum(g ** 2)) for g in grads))
-    return tuple(g * max_norm / max(np.linalg.norm(g), max_norm) for g in grads), norm''',
-    }, lost=frozenset({"clip_by_global_norm"}), note="Keras' clipnorm, not global_clipnorm: the direction changes"),
+    return tuple(g * max_norm / max(np.linalg.norm(g), max_norm) for g in grads), norm""",
+        },
+        lost=frozenset({"clip_by_global_norm"}),
+        note="Keras' clipnorm, not global_clipnorm: the direction changes",
+    ),
 ]
 # --- end of gradients ------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ MEMORY_EVENTS = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n"
 
 
 class FakeCgroup2(Kernel):
-    def __init__(self, root: Path, *, controllers: Iterable[str] = ("cpu", "io", "memory", "pids"),
-                 refuse: Iterable[str] = ()) -> None:
+    def __init__(
+        self, root: Path, *, controllers: Iterable[str] = ("cpu", "io", "memory", "pids"), refuse: Iterable[str] = ()
+    ) -> None:
         self.root = root
         self.self_cgroup = root.parent / "proc-self-cgroup"
         self.refuse = set(refuse)
@@ -61,21 +62,31 @@ class FakeCgroup2(Kernel):
         with open(path / "cgroup.procs", "a") as fh:
             fh.write(f"{pid}\n")
         if pid == os.getpid():
-            self.self_cgroup.write_text(f"0::/{path.relative_to(self.root).as_posix()}".rstrip("/") + "\n"
-                                        if path != self.root else "0::/\n")
+            self.self_cgroup.write_text(
+                f"0::/{path.relative_to(self.root).as_posix()}".rstrip("/") + "\n" if path != self.root else "0::/\n"
+            )
 
     def procs(self, path: Path) -> list[str]:
         return (path / "cgroup.procs").read_text().split()
 
     def _files(self, path: Path, controllers: Iterable[str], root: bool = False) -> None:
         controllers = list(controllers)
-        files = {"cgroup.procs": "", "cgroup.controllers": " ".join(controllers), "cgroup.subtree_control": "",
-                 "cgroup.events": "populated 0\nfrozen 0\n", "cgroup.type": "domain"}
+        files = {
+            "cgroup.procs": "",
+            "cgroup.controllers": " ".join(controllers),
+            "cgroup.subtree_control": "",
+            "cgroup.events": "populated 0\nfrozen 0\n",
+            "cgroup.type": "domain",
+        }
         if not root:
             files["cgroup.kill"] = ""
             if "memory" in controllers:
-                files |= {"memory.max": "max", "memory.swap.max": "max", "memory.current": "0",
-                          "memory.events": MEMORY_EVENTS}
+                files |= {
+                    "memory.max": "max",
+                    "memory.swap.max": "max",
+                    "memory.current": "0",
+                    "memory.events": MEMORY_EVENTS,
+                }
             if "pids" in controllers:
                 files |= {"pids.max": "max", "pids.current": "0"}
         for name, text in files.items():

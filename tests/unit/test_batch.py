@@ -80,7 +80,8 @@ def test_zip_traversal_links_and_bombs_are_refused(tmp_path):
     found = batch.discover([archive], work)
     assert placed(found) == {"smith_1/04_optimizers": "smith_1_100_04_optimizers.ipynb"}
     assert sorted(u.reason for u in found.unplaced) == ["refused: path outside the archive"] * 2 + [
-        "refused: symbolic link"]
+        "refused: symbolic link"
+    ]
     assert not (tmp_path / "evil_1_1_04_optimizers.ipynb").exists()
     assert all(work in p.parents for p in work.rglob("*"))
 
@@ -113,7 +114,7 @@ def test_safe_names():
 def test_batch_seed_is_kept_for_resume(tmp_path):
     first = batch.batch_seed(tmp_path, None, None)
     assert batch.batch_seed(tmp_path, None, 5) == first  # a resumed batch keeps its seed
-    assert batch.batch_seed(tmp_path, 9, None) == 9       # an explicit seed wins and is stored
+    assert batch.batch_seed(tmp_path, 9, None) == 9  # an explicit seed wins and is stored
     assert json.loads((tmp_path / "batch.json").read_text())["seed"] == 9
 
 
@@ -137,15 +138,29 @@ def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tm
 
     def fake_grade(path, config, *, assignment_id, seed, use_sandbox, student):
         question = QuestionResult("adam_step", 2.0, 2.0, "passed", 4, 4)
-        return Result(assignment=assignment_id, submission=path.name, student=student, score=2.0, max_score=2.0,
-                      seed=seed, grader_version="0.1.0", sandboxed=use_sandbox, questions=(question,), execution=None,
-                      submission_sha256=batch.run.file_sha256(path))
+        return Result(
+            assignment=assignment_id,
+            submission=path.name,
+            student=student,
+            score=2.0,
+            max_score=2.0,
+            seed=seed,
+            grader_version="0.1.0",
+            sandboxed=use_sandbox,
+            questions=(question,),
+            execution=None,
+            submission_sha256=batch.run.file_sha256(path),
+        )
 
     monkeypatch.setattr(batch, "grade", fake_grade)
     monkeypatch.setattr(batch, "prepare_assignment", lambda *args: None)
     touch(tmp_path / "download" / "müllerjürgen_2345_900003_04_optimizers.ipynb")
     touch(tmp_path / "download" / "leeann_04_optimizers.ipynb")
-    done = batch.grade_class([tmp_path / "download"], tmp_path / "out", load_config(REPO, cache_dir=tmp_path / "cache"),
-                             batch.ClassOptions(seed=1, workers=1, use_sandbox=False))
+    done = batch.grade_class(
+        [tmp_path / "download"],
+        tmp_path / "out",
+        load_config(REPO, cache_dir=tmp_path / "cache"),
+        batch.ClassOptions(seed=1, workers=1, use_sandbox=False),
+    )
     rows = list(csv.reader(done.paths["gradebook_canvas"].read_text(encoding="utf-8").splitlines()))
     assert [r[:4] for r in rows[2:]] == [["leeann", "", "", "leeann"], ["müllerjürgen", "2345", "", ""]]

@@ -19,12 +19,16 @@ from autograder.questions.base import Assignment, Question
 REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS, ASSIGNMENTS_DIR = REPO / "solutions", REPO / "assignments"
 
-FAKE = Assignment("99_fake", "Fake", (
-    Question(id="foo", points=1.0, make_public=lambda b: b.call("one", "foo", 1.0), check=allclose()),
-    Question(id="bar", points=1.0, make_public=lambda b: b.call("two", "bar", 2.0), check=allclose()),
-))
+FAKE = Assignment(
+    "99_fake",
+    "Fake",
+    (
+        Question(id="foo", points=1.0, make_public=lambda b: b.call("one", "foo", 1.0), check=allclose()),
+        Question(id="bar", points=1.0, make_public=lambda b: b.call("two", "bar", 2.0), check=allclose()),
+    ),
+)
 
-FOO = "def foo(x):\n    \"\"\"Add a secret.\"\"\"\n    # BEGIN SOLUTION\n    return x + 12345\n    # END SOLUTION\n"
+FOO = 'def foo(x):\n    """Add a secret."""\n    # BEGIN SOLUTION\n    return x + 12345\n    # END SOLUTION\n'
 BAR = "def bar(x):\n    # BEGIN SOLUTION\n    secret_value = x * 987654\n    return secret_value\n    # END SOLUTION\n"
 
 
@@ -36,13 +40,18 @@ def run(source: str) -> dict:
 
 # --- strip_solutions -------------------------------------------------------------------------------
 
+
 def test_strip_indented_block():
-    source = ("def outer(x):\n    y = 2\n    if x:\n        # BEGIN SOLUTION\n        z = x * y\n        return z\n"
-              "        # END SOLUTION\n    return None\n")
+    source = (
+        "def outer(x):\n    y = 2\n    if x:\n        # BEGIN SOLUTION\n        z = x * y\n        return z\n"
+        "        # END SOLUTION\n    return None\n"
+    )
     stripped, removed = strip_solutions(source, "cell 1")
     assert removed == ["        z = x * y", "        return z"]
-    assert stripped == ("def outer(x):\n    y = 2\n    if x:\n        # YOUR CODE HERE\n"
-                        "        raise NotImplementedError(\"outer\")\n    return None\n")
+    assert stripped == (
+        "def outer(x):\n    y = 2\n    if x:\n        # YOUR CODE HERE\n"
+        '        raise NotImplementedError("outer")\n    return None\n'
+    )
     namespace = run(stripped)
     with pytest.raises(NotImplementedError, match="outer"):
         namespace["outer"](1)
@@ -77,12 +86,15 @@ def test_marker_must_be_alone_on_its_line():
     assert BEGIN.match("    # BEGIN SOLUTION   ") and not BEGIN.match("# BEGIN SOLUTIONS")
 
 
-@pytest.mark.parametrize("source, message", [
-    ("def f():\n    # END SOLUTION\n    return 1\n", "'# END SOLUTION' without a BEGIN"),
-    ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "'# BEGIN SOLUTION' without an END"),
-    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", "nested"),
-    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n# END SOLUTION\n", "without a BEGIN"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("def f():\n    # END SOLUTION\n    return 1\n", "'# END SOLUTION' without a BEGIN"),
+        ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "'# BEGIN SOLUTION' without an END"),
+        ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", "nested"),
+        ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION\n# END SOLUTION\n", "without a BEGIN"),
+    ],
+)
 def test_unbalanced_markers(source, message):
     with pytest.raises(BuildError, match=message) as err:
         strip_solutions(source, "sol.ipynb cell 7")
@@ -97,16 +109,28 @@ def test_defined_functions_top_level_only():
 
 # --- build_one on a tiny notebook ------------------------------------------------------------------
 
+
 def solution_notebook(tmp_path: Path, cells: list[str], assignment: str = "99_fake", minor: int = 5) -> Path:
-    doc_cells = [{"cell_type": "markdown", "metadata": {}, "source": "# Fake assignment", **({"id": "md"} if minor >= 5 else {})}]
+    doc_cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Fake assignment", **({"id": "md"} if minor >= 5 else {})}
+    ]
     for i, source in enumerate(cells):
-        cell = {"cell_type": "code", "metadata": {}, "source": source, "execution_count": 7,
-                "outputs": [{"output_type": "stream", "name": "stdout", "text": "12345\n"}]}
+        cell = {
+            "cell_type": "code",
+            "metadata": {},
+            "source": source,
+            "execution_count": 7,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": "12345\n"}],
+        }
         if minor >= 5:
             cell["id"] = f"cell{i}"
         doc_cells.append(cell)
-    doc = {"nbformat": 4, "nbformat_minor": minor, "cells": doc_cells,
-           "metadata": {"autograder": {"assignment": assignment}}}
+    doc = {
+        "nbformat": 4,
+        "nbformat_minor": minor,
+        "cells": doc_cells,
+        "metadata": {"autograder": {"assignment": assignment}},
+    }
     path = tmp_path / "99_fake.ipynb"
     path.write_text(json.dumps(doc))
     return path
@@ -116,7 +140,12 @@ def test_graded_functions_of_fake_and_real():
     assert graded_functions(FAKE) == {"foo", "bar"}
     # assignment 04: the five optimizers; trained-model questions (02) contribute no function
     assert graded_functions(ASSIGNMENTS["04_optimizers"]) == {
-        "momentum_step", "nesterov_step", "adagrad_step", "rmsprop_step", "adam_step"}
+        "momentum_step",
+        "nesterov_step",
+        "adagrad_step",
+        "rmsprop_step",
+        "adam_step",
+    }
 
 
 def test_build_one_tiny_notebook(tmp_path):
@@ -167,8 +196,16 @@ def test_solution_line_also_in_given_code_is_not_a_leak(tmp_path):
 def test_leaks_finds_a_solution_line_left_in(tmp_path):
     built = build_one(solution_notebook(tmp_path, [FOO, BAR]), FAKE, tmp_path / "out", {})
     doc = json.loads(built.text)
-    doc["cells"].append({"cell_type": "code", "id": "leak", "metadata": {}, "execution_count": None, "outputs": [],
-                         "source": ["def bar(x):\n", "    secret_value = x * 987654\n", "    return secret_value\n"]})
+    doc["cells"].append(
+        {
+            "cell_type": "code",
+            "id": "leak",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": ["def bar(x):\n", "    secret_value = x * 987654\n", "    return secret_value\n"],
+        }
+    )
     doc["cells"].append({"cell_type": "markdown", "id": "md2", "metadata": {}, "source": ["return x + 12345"]})
     leaked = Built(built.assignment, built.path, json.dumps(doc), built.solution_lines)
     assert leaks(leaked) == ["return secret_value", "secret_value = x * 987654"]  # markdown is not code
@@ -180,6 +217,7 @@ def test_build_one_from_nbformat_4_4_is_a_valid_notebook(tmp_path):
 
 
 # --- the real assignments ------------------------------------------------------------------------------
+
 
 def test_real_assignment_04_without_markers_is_an_error(tmp_path):
     nb = nbformat.read(SOLUTIONS / "04_optimizers.ipynb", as_version=4)
@@ -214,15 +252,25 @@ def test_self_check_cells_follow_each_exercise_and_tests_in_metadata_embed_publi
     assert sources[0].endswith('grader = otter.Notebook("99_fake.ipynb", tests_dir="")')
     assert sources.index('grader.check("foo")') == sources.index(next(s for s in sources if "def foo" in s)) + 1
     assert sources[-1] == "grader.check_all()"
-    assert all("autograder-self-check" in c.metadata["tags"] for c in nb.cells if c.cell_type == "code" and "grader" in c.source)
+    assert all(
+        "autograder-self-check" in c.metadata["tags"]
+        for c in nb.cells
+        if c.cell_type == "code" and "grader" in c.source
+    )
     otter_meta = nb.metadata["otter"]
     assert otter_meta["OK_FORMAT"] is False and set(otter_meta["tests"]) == {"foo", "bar"}
     foo_test = otter_meta["tests"]["foo"]
     assert "12346.0" in foo_test and "1975308" not in foo_test
+
     def imported(source):
-        return {(node.module or "." * node.level).split(".")[0] if isinstance(node, ast.ImportFrom)
-                else alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
-                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+        return {
+            (node.module or "." * node.level).split(".")[0]
+            if isinstance(node, ast.ImportFrom)
+            else alias.name.split(".")[0]
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        }
 
     assert imported(foo_test) == {"json", "os", "otter"}
     checker = nb.metadata["autograder_selfcheck"]["code"]  # once per notebook, not in each test

@@ -44,7 +44,8 @@ def test_a_leaf_per_sandbox_under_the_graders_own_cgroup(tree):
     assert sorted(tree.procs(base / LEAF)) == sorted([str(os.getpid()), str(OTHER)]) and tree.procs(base) == []
     order = [path for path, _ in tree.writes]
     assert order.index(f"system.slice/grader.service/{LEAF}/cgroup.procs") < order.index(
-        "system.slice/grader.service/cgroup.subtree_control")
+        "system.slice/grader.service/cgroup.subtree_control"
+    )
     assert (base / "cgroup.subtree_control").read_text().split() == ["memory", "pids"]
     assert tree.self_cgroup.read_text() == f"0::/system.slice/grader.service/{LEAF}\n"
 
@@ -61,7 +62,9 @@ def test_processes_join_the_sandbox_and_a_kill_cleans_up(tree):
     tree.write(sandbox / "cgroup.procs", "999999")  # as the launcher's `echo $$ > cgroup.procs`
     assert cgroup.pids() == {999999}
     cgroup.kill_all()  # cgroup.kill: every process at once
-    assert cgroup.pids() == set() and ("system.slice/grader.service/" + sandbox.name + "/cgroup.kill", "1") in tree.writes
+    assert (
+        cgroup.pids() == set() and ("system.slice/grader.service/" + sandbox.name + "/cgroup.kill", "1") in tree.writes
+    )
     cgroup.remove()
     assert not sandbox.exists()
 
@@ -85,11 +88,14 @@ def test_a_controller_not_delegated_is_reported_and_refused(tmp_path):
     levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory"}), problems=cgroup.problems)
 
 
-@pytest.mark.parametrize("refused, problem", [
-    ("memory.max", "cannot set memory.max"),
-    ("pids.max", "cannot set pids.max"),
-    ("cgroup.subtree_control", "cannot enable memory pids"),
-])
+@pytest.mark.parametrize(
+    "refused, problem",
+    [
+        ("memory.max", "cannot set memory.max"),
+        ("pids.max", "cannot set pids.max"),
+        ("cgroup.subtree_control", "cannot enable memory pids"),
+    ],
+)
 def test_a_write_refused_is_reported_never_skipped(tree, refused, problem):
     tree.refuse.add(refused)
     cgroup = make(tree)

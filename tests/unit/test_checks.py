@@ -19,6 +19,7 @@ def judge(check, expected, got, modified_input=False):
 
 # --- allclose ---------------------------------------------------------------------------------------
 
+
 def test_allclose_passes_within_tolerance_and_fails_outside():
     exp = np.array([1.0, 2.0, 3.0])
     check = allclose(rtol=1e-6, atol=0)
@@ -117,6 +118,7 @@ def test_plain_values_compared_exactly():
 
 # --- exact --------------------------------------------------------------------------------------------
 
+
 def test_exact_integers_and_tuples():
     check = exact()
     exp = (np.array(4), np.array(2))
@@ -165,16 +167,19 @@ def test_public_feedback_survives_odd_student_values():
 
     inputs = {"t0": np.array([1.0, 2.0])}
     exp = {"theta": np.array([[1.0, 1.0], [0.5, 0.5]])}
-    text = _explain(True, "two steps", "wrong", steps({"theta": wire.array_ref("t0")}), inputs, exp,
-                    {"theta": np.array(3.0)})
+    text = _explain(
+        True, "two steps", "wrong", steps({"theta": wire.array_ref("t0")}), inputs, exp, {"theta": np.array(3.0)}
+    )
     assert text.startswith("public case (two steps): wrong") and text.endswith("got 3.")
-    text = _explain(True, "two steps", "wrong", steps({"theta": wire.array_ref("gone")}), inputs, exp,
-                    {"theta": np.zeros(2)})
+    text = _explain(
+        True, "two steps", "wrong", steps({"theta": wire.array_ref("gone")}), inputs, exp, {"theta": np.zeros(2)}
+    )
     assert text == "public case (two steps): wrong"  # no state to show: the message alone
     assert _show({"$tuple": 5}) == "{...}" and _show((1, np.array(2.0))) == "(1, 2.)"
 
 
 # --- as_float_array: bounded, one conversion ---------------------------------------------------------
+
 
 def test_as_float_array_converts_a_long_list_without_an_object_per_element():
     """500,000 floats become one 4 MB array; the old element-by-element conversion held a 0-d array

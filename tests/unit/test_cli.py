@@ -22,8 +22,18 @@ def no_sandbox_needed(monkeypatch):
 
 def test_dask_without_the_extra_is_a_usage_error(tmp_path, monkeypatch, capsys, no_sandbox_needed):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
-    code = cli.main(["--course", str(REPO), "grade", str(REPO / "examples" / "class"), "--out", str(tmp_path),
-                     "--dask-scheduler", "tcp://127.0.0.1:9"])
+    code = cli.main(
+        [
+            "--course",
+            str(REPO),
+            "grade",
+            str(REPO / "examples" / "class"),
+            "--out",
+            str(tmp_path),
+            "--dask-scheduler",
+            "tcp://127.0.0.1:9",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == cli.ExitCode.USAGE
     assert "pip install 'dnn-grader[dask]'" in err and "Traceback" not in err
@@ -31,8 +41,18 @@ def test_dask_without_the_extra_is_a_usage_error(tmp_path, monkeypatch, capsys, 
 
 def test_unreachable_scheduler_is_one_line_and_exit_4(tmp_path, capsys, no_sandbox_needed):
     pytest.importorskip("distributed")
-    code = cli.main(["--course", str(REPO), "grade", str(REPO / "examples" / "class"), "--out", str(tmp_path),
-                     "--dask-scheduler", "tcp://127.0.0.1:9"])
+    code = cli.main(
+        [
+            "--course",
+            str(REPO),
+            "grade",
+            str(REPO / "examples" / "class"),
+            "--out",
+            str(tmp_path),
+            "--dask-scheduler",
+            "tcp://127.0.0.1:9",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == cli.ExitCode.INFRASTRUCTURE
     assert len(err) == 1 and "tcp://127.0.0.1:9" in err[0] and f"waited {batch.DASK_CONNECT_SECONDS:.0f} s" in err[0]
@@ -49,8 +69,18 @@ def test_export_from_a_course_without_the_package_source(tmp_path, capsys):
     shutil.copytree(REPO / "solutions", course / "solutions")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, course / name)
-    code = cli.main(["--course", str(course), "export", "gradescope", "--assignment", "04_optimizers",
-                     "--out", str(tmp_path / "autograder.zip")])
+    code = cli.main(
+        [
+            "--course",
+            str(course),
+            "export",
+            "gradescope",
+            "--assignment",
+            "04_optimizers",
+            "--out",
+            str(tmp_path / "autograder.zip"),
+        ]
+    )
     assert code == cli.ExitCode.OK, capsys.readouterr().err
     import zipfile
 
@@ -59,6 +89,7 @@ def test_export_from_a_course_without_the_package_source(tmp_path, capsys):
 
 
 # ---- the exit-code table: each documented code from a real invocation -------------------------
+
 
 def documented_exit_codes() -> dict[int, str]:
     """README's table under "### Exit codes": code -> meaning."""
@@ -117,11 +148,15 @@ def exit_verify_failed(tmp_path, capsys, monkeypatch):
     return code
 
 
-INVOCATIONS = {cli.ExitCode.OK: exit_ok, cli.ExitCode.USAGE: exit_usage, cli.ExitCode.UNREADABLE: exit_unreadable,
-               cli.ExitCode.INFRASTRUCTURE: exit_infrastructure, cli.ExitCode.VERIFY_FAILED: exit_verify_failed}
+INVOCATIONS = {
+    cli.ExitCode.OK: exit_ok,
+    cli.ExitCode.USAGE: exit_usage,
+    cli.ExitCode.UNREADABLE: exit_unreadable,
+    cli.ExitCode.INFRASTRUCTURE: exit_infrastructure,
+    cli.ExitCode.VERIFY_FAILED: exit_verify_failed,
+}
 
 
 @pytest.mark.parametrize("code", sorted(documented_exit_codes()))
-def test_each_documented_exit_code_comes_from_a_real_invocation(code, tmp_path, capsys, monkeypatch,
-                                                                no_sandbox_needed):
+def test_each_documented_exit_code_comes_from_a_real_invocation(code, tmp_path, capsys, monkeypatch, no_sandbox_needed):
     assert INVOCATIONS[cli.ExitCode(code)](tmp_path, capsys, monkeypatch) == code

@@ -31,6 +31,7 @@ def deeply_nested(depth: int = 100_000) -> str:
 
 # --- read_untrusted ------------------------------------------------------------------------------
 
+
 def test_read_untrusted_regular_file(tmp_path):
     (tmp_path / "f").write_bytes(b"0123456789")
     assert collect.read_untrusted(tmp_path / "f", cap=10) == b"0123456789"
@@ -57,8 +58,9 @@ def test_read_untrusted_refuses_symlink(tmp_path):
 def test_read_untrusted_refuses_fifo_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "fifo")
     result: list = []
-    worker = threading.Thread(target=lambda: result.append(collect.read_untrusted(tmp_path / "fifo", 1 << 20)),
-                              daemon=True)
+    worker = threading.Thread(
+        target=lambda: result.append(collect.read_untrusted(tmp_path / "fifo", 1 << 20)), daemon=True
+    )
     worker.start()
     worker.join(5)
     if worker.is_alive():  # unblock the thread before failing
@@ -76,8 +78,17 @@ def test_read_untrusted_refuses_directory_and_missing(tmp_path):
 
 # --- read_outputs ---------------------------------------------------------------------------------
 
-IDS = ["q/public-1", "q/public-2", "q/public-3", "q/hidden-1", "q/hidden-2", "q/hidden-3", "q/hidden-4",
-       "q/hidden-5", "q/absent"]
+IDS = [
+    "q/public-1",
+    "q/public-2",
+    "q/public-3",
+    "q/hidden-1",
+    "q/hidden-2",
+    "q/hidden-3",
+    "q/hidden-4",
+    "q/hidden-5",
+    "q/absent",
+]
 
 
 def write_outputs(folder: Path, results: dict, arrays: dict[str, np.ndarray]) -> Path:
@@ -89,17 +100,26 @@ def write_outputs(folder: Path, results: dict, arrays: dict[str, np.ndarray]) ->
 
 @pytest.fixture
 def good_folder(tmp_path):
-    arrays = {"a0": np.arange(6.0).reshape(2, 3), "a1": np.array(7, dtype=np.int64), "a2": np.array([True, False]),
-              "a3": np.array(["text"]), "a4": np.array([1 + 2j])}
+    arrays = {
+        "a0": np.arange(6.0).reshape(2, 3),
+        "a1": np.array(7, dtype=np.int64),
+        "a2": np.array([True, False]),
+        "a3": np.array(["text"]),
+        "a4": np.array([1 + 2j]),
+    }
     results = {
         "q/public-1": {"ok": True, "value": {"$array": "a0"}},
-        "q/public-2": {"ok": True, "value": {"$tuple": [{"$array": "a1"}, {"$none": True}, {"$str": "hi"},
-                                                        {"$list": [{"$array": "a2"}, 3, 2.5]}]},
-                       "modified_input": True},
+        "q/public-2": {
+            "ok": True,
+            "value": {
+                "$tuple": [{"$array": "a1"}, {"$none": True}, {"$str": "hi"}, {"$list": [{"$array": "a2"}, 3, 2.5]}]
+            },
+            "modified_input": True,
+        },
         "q/public-3": {"ok": False, "error": {"type": "ValueError" + "x" * 200, "message": "bad rate " + "m" * 900}},
         "q/hidden-1": {"ok": True, "value": {"$array": "missing-key"}},
-        "q/hidden-2": {"ok": True, "value": {"$array": "a3"}},   # strings are not numbers
-        "q/hidden-3": {"ok": True, "value": {"$array": "a4"}},   # nor are complex numbers
+        "q/hidden-2": {"ok": True, "value": {"$array": "a3"}},  # strings are not numbers
+        "q/hidden-3": {"ok": True, "value": {"$array": "a4"}},  # nor are complex numbers
         "q/hidden-4": {"ok": True, "value": [[[[[[[[[[[1]]]]]]]]]]]},  # nested too deeply
         "q/hidden-5": "not a dict",
     }
@@ -144,9 +164,14 @@ def test_object_array_is_never_unpickled(tmp_path):
     obj = np.empty(1, dtype=object)
     obj[0] = Tripwire()
     obj[0].payload = "x"
-    folder = write_outputs(tmp_path / "out", {"q/public-1": {"ok": True, "value": {"$array": "evil"}},
-                                              "q/public-2": {"ok": True, "value": {"$array": "fine"}}},
-                           {"evil": obj, "fine": np.ones(3)})
+    folder = write_outputs(
+        tmp_path / "out",
+        {
+            "q/public-1": {"ok": True, "value": {"$array": "evil"}},
+            "q/public-2": {"ok": True, "value": {"$array": "fine"}},
+        },
+        {"evil": obj, "fine": np.ones(3)},
+    )
     out = collect.read_outputs(folder, ["q/public-1", "q/public-2"])
     assert UNPICKLED == []
     for cid in ("q/public-1", "q/public-2"):
@@ -157,8 +182,9 @@ def test_object_array_is_never_unpickled(tmp_path):
     assert UNPICKLED == ["unpickled"]
 
 
-@pytest.mark.parametrize("probe", [b"{not json", b"", b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'{"results": [1]}',
-                                   b'{"other": {}}', b"null"])
+@pytest.mark.parametrize(
+    "probe", [b"{not json", b"", b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'{"results": [1]}', b'{"other": {}}', b"null"]
+)
 def test_garbage_json_gives_no_output_for_every_call(tmp_path, probe):
     folder = tmp_path / "out"
     folder.mkdir()
@@ -205,15 +231,21 @@ EVENTS = [
     {"item": "cell:0", "event": "start"},
     {"item": "cell:0", "event": "end", "status": "ok"},
     {"item": "cell:1", "event": "start"},
-    {"item": "cell:1", "event": "end", "status": "error", "ename": "E" * 300, "evalue": "v" * 3000,
-     "traceback": "t" * 5000},
+    {
+        "item": "cell:1",
+        "event": "end",
+        "status": "error",
+        "ename": "E" * 300,
+        "evalue": "v" * 3000,
+        "traceback": "t" * 5000,
+    },
     {"item": "cell:2", "event": "skipped"},
     {"item": "cell:oops", "event": "start"},
     {"item": "probe:q/public-1", "event": "start"},
     {"item": "probe:q/public-1", "event": "end"},
     {"item": "cell:3", "event": "start"},
-    {"item": "cell:3", "event": "end"},            # no status: an error
-    {"item": "cell:4", "event": "start"},          # never ended: killed
+    {"item": "cell:3", "event": "end"},  # no status: an error
+    {"item": "cell:4", "event": "start"},  # never ended: killed
 ]
 
 
@@ -229,8 +261,12 @@ def test_cell_events_last_word_per_cell():
 
 
 def test_cell_events_second_pass_overrides_first():
-    events = [{"item": "cell:0", "event": "start"}, {"item": "cell:0", "event": "end", "status": "timeout"},
-              {"item": "cell:0", "event": "start"}, {"item": "cell:0", "event": "end", "status": "ok"}]
+    events = [
+        {"item": "cell:0", "event": "start"},
+        {"item": "cell:0", "event": "end", "status": "timeout"},
+        {"item": "cell:0", "event": "start"},
+        {"item": "cell:0", "event": "end", "status": "ok"},
+    ]
     assert collect.cell_events(events)[0].status == "ok"
     assert collect.cell_events(events[:3])[0].status == "killed"
 

@@ -35,8 +35,12 @@ def value_questions(plan: Plan) -> list:
 def reference_of(plan: Plan) -> dict[str, CallOutput]:
     """One distinct array per case, as the reference solution would have answered."""
     rng = np.random.default_rng(0)
-    return {call_id(q.id, c.id): CallOutput(rng.normal(size=4)) for q in plan.assignment.questions
-            if q.uses_reference for c in plan.cases[q.id]}
+    return {
+        call_id(q.id, c.id): CallOutput(rng.normal(size=4))
+        for q in plan.assignment.questions
+        if q.uses_reference
+        for c in plan.cases[q.id]
+    }
 
 
 def ids(plan: Plan, qid: str, public: bool | None = None) -> list[str]:

@@ -22,10 +22,13 @@ def pyproject(folder: Path, body: str) -> Path:
 
 def test_values_load_from_pyproject(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    pyproject(tmp_path / "course", 'solutions_dir = "sol"\nassignments_dir = "/abs/assign"\ncache_dir = "~/c"\n'
-              "seed = 7\nmemory_mb = 1024\npids = 64\nfile_size_mb = 10\nnotebook_seconds = 30\n"
-              "cell_seconds = 20.5\ncall_seconds = 2\nmax_passes = 1\ntf_threads = 2\nlimit_multiple = 3\n"
-              "limit_floor_seconds = 12.5\n")
+    pyproject(
+        tmp_path / "course",
+        'solutions_dir = "sol"\nassignments_dir = "/abs/assign"\ncache_dir = "~/c"\n'
+        "seed = 7\nmemory_mb = 1024\npids = 64\nfile_size_mb = 10\nnotebook_seconds = 30\n"
+        "cell_seconds = 20.5\ncall_seconds = 2\nmax_passes = 1\ntf_threads = 2\nlimit_multiple = 3\n"
+        "limit_floor_seconds = 12.5\n",
+    )
     config = load_config(tmp_path / "course")
     assert config.root == (tmp_path / "course").resolve()
     assert config.seed == 7 and config.max_passes == 1 and config.tf_threads == 2
@@ -89,24 +92,27 @@ def test_repository_pyproject_loads():
         assert (got == Path(value)) if isinstance(got, Path) else (got == value), key
 
 
-@pytest.mark.parametrize("body, message", [
-    ('memory_mb = "3G"\n', "memory_mb must be an integer"),
-    ("pids = 0\n", "pids must be at least 1"),
-    ("tf_threads = -1\n", "tf_threads must be at least 0"),
-    ("max_passes = true\n", "max_passes must be an integer"),
-    ('cell_seconds = "1m"\n', "cell_seconds must be a positive number"),
-    ("call_seconds = -1\n", "call_seconds must be a positive number"),
-    ("cache_dir = 3\n", "cache_dir must be a path"),
-    ("limit_multiple = 0.5\n", "limit_multiple must be at least 1"),
-    ('limit_multiple = "5x"\n', "limit_multiple must be a positive number"),
-    ("limit_floor_seconds = 0\n", "limit_floor_seconds must be a positive number of seconds"),
-    ("disk_mb = 1.5\n", "disk_mb must be an integer"),
-    ('accept_weaker = "memory"\n', "accept_weaker must be a list of limits among 'memory', 'pids'"),
-    ('accept_weaker = ["memroy"]\n', "accept_weaker must be a list of limits"),
-    ('accept_weaker = ["network"]\n', "accept_weaker must be a list of limits"),
-    ('cgroups = "no"\n', "cgroups must be true or false"),
-    ("namespaces = 0\n", "namespaces must be true or false"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('memory_mb = "3G"\n', "memory_mb must be an integer"),
+        ("pids = 0\n", "pids must be at least 1"),
+        ("tf_threads = -1\n", "tf_threads must be at least 0"),
+        ("max_passes = true\n", "max_passes must be an integer"),
+        ('cell_seconds = "1m"\n', "cell_seconds must be a positive number"),
+        ("call_seconds = -1\n", "call_seconds must be a positive number"),
+        ("cache_dir = 3\n", "cache_dir must be a path"),
+        ("limit_multiple = 0.5\n", "limit_multiple must be at least 1"),
+        ('limit_multiple = "5x"\n', "limit_multiple must be a positive number"),
+        ("limit_floor_seconds = 0\n", "limit_floor_seconds must be a positive number of seconds"),
+        ("disk_mb = 1.5\n", "disk_mb must be an integer"),
+        ('accept_weaker = "memory"\n', "accept_weaker must be a list of limits among 'memory', 'pids'"),
+        ('accept_weaker = ["memroy"]\n', "accept_weaker must be a list of limits"),
+        ('accept_weaker = ["network"]\n', "accept_weaker must be a list of limits"),
+        ('cgroups = "no"\n', "cgroups must be true or false"),
+        ("namespaces = 0\n", "namespaces must be true or false"),
+    ],
+)
 def test_wrong_value_types_are_usage_errors(tmp_path, body, message):
     pyproject(tmp_path, body)
     with pytest.raises(UsageError, match=message):
@@ -119,7 +125,8 @@ def test_disk_quota_defaults_to_twice_the_file_size_and_can_be_set(tmp_path):
     pyproject(tmp_path / "b", "file_size_mb = 10\ndisk_mb = 100\n")
     assert load_config(tmp_path / "b").limits.disk_quota == 100 * 2**20
     assert load_config(tmp_path / "b").notebook_seconds == 900.0 and isinstance(
-        load_config(tmp_path / "b", notebook_seconds=5).notebook_seconds, float)
+        load_config(tmp_path / "b", notebook_seconds=5).notebook_seconds, float
+    )
 
 
 def test_tf_threads_zero_means_tensorflows_default(tmp_path):

@@ -13,7 +13,9 @@ from autograder.errors import UsageError
 
 def make_course(folder: Path, table: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pyproject.toml").write_text("[project]\nname = 'x'\n" + ("[tool.autograder]\nseed = 1\n" if table else ""))
+    (folder / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\n" + ("[tool.autograder]\nseed = 1\n" if table else "")
+    )
     return folder.resolve()
 
 

@@ -54,6 +54,7 @@ def nowhere(tmp_path, monkeypatch):
 
 # --- read_idx / write_idx -----------------------------------------------------------------------
 
+
 def test_read_idx_reads_hand_made_file(tmp_path):
     array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     path = write_gz(tmp_path / "a.gz", raw_idx(array))
@@ -94,17 +95,19 @@ def _truncated_gzip(path: Path) -> Path:
 DAMAGED = {
     "truncated gzip": (_truncated_gzip, "truncated or corrupt"),
     "not gzip at all": (lambda p: (p.write_bytes(b"hello, this is not gzip" * 10), p)[1], "cannot read this gzip"),
-    "wrong dtype code": (lambda p: write_gz(p, raw_idx(np.zeros((2, 2), np.uint8), dtype_code=0x0D)),
-                         "not an IDX file"),
-    "wrong leading zeros": (lambda p: write_gz(p, b"\x12\x34" + raw_idx(np.zeros(3, np.uint8))[2:]),
-                            "not an IDX file"),
+    "wrong dtype code": (
+        lambda p: write_gz(p, raw_idx(np.zeros((2, 2), np.uint8), dtype_code=0x0D)),
+        "not an IDX file",
+    ),
+    "wrong leading zeros": (lambda p: write_gz(p, b"\x12\x34" + raw_idx(np.zeros(3, np.uint8))[2:]), "not an IDX file"),
     "zero dimensions": (lambda p: write_gz(p, bytes([0, 0, 8, 0])), "not an IDX file"),
     "too short": (lambda p: write_gz(p, b"\x00\x00"), "too short"),
     "truncated header": (lambda p: write_gz(p, bytes([0, 0, 8, 3]) + (5).to_bytes(4, "big")), "header is truncated"),
-    "payload too short": (lambda p: write_gz(p, raw_idx(np.zeros(11, np.uint8), shape=(3, 4))),
-                          r"header says \(3, 4\) \(12 bytes\) but the file holds 11 bytes"),
-    "trailing bytes": (lambda p: write_gz(p, raw_idx(np.zeros(13, np.uint8), shape=(3, 4))),
-                       "holds 13 bytes"),
+    "payload too short": (
+        lambda p: write_gz(p, raw_idx(np.zeros(11, np.uint8), shape=(3, 4))),
+        r"header says \(3, 4\) \(12 bytes\) but the file holds 11 bytes",
+    ),
+    "trailing bytes": (lambda p: write_gz(p, raw_idx(np.zeros(13, np.uint8), shape=(3, 4))), "holds 13 bytes"),
     "empty gzip": (lambda p: write_gz(p, b""), "too short"),
 }
 
@@ -124,6 +127,7 @@ def test_missing_file_raises_dataset_error(tmp_path):
 
 
 # --- load_from_dir ---------------------------------------------------------------------------------
+
 
 def test_load_from_dir_returns_keras_order(tmp_path):
     arrays = small_split(np.random.default_rng(2))
@@ -152,6 +156,7 @@ def test_load_from_dir_length_mismatch(tmp_path):
 
 
 # --- load_fashion_mnist: where it looks ---------------------------------------------------------------
+
 
 def test_env_folder_is_used_first(nowhere, monkeypatch):
     arrays = small_split(np.random.default_rng(5))
@@ -257,8 +262,10 @@ def test_data_module_needs_only_numpy_and_stdlib():
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.mark.skipif(not all((DEBIAN / n).is_file() for n in data.FILES.values()),
-                    reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not all((DEBIAN / n).is_file() for n in data.FILES.values()),
+    reason="Debian package dataset-fashion-mnist not installed",
+)
 def test_debian_data_loads_like_keras(monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setattr(data, "DEBIAN_DIR", DEBIAN)

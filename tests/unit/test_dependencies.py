@@ -41,8 +41,9 @@ def requirement_name(req: str) -> str:
 def declared() -> tuple[set[str], dict[str, set[str]]]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     core = {requirement_name(r) for r in project.get("dependencies", [])}
-    extras = {name: {requirement_name(r) for r in reqs}
-              for name, reqs in project.get("optional-dependencies", {}).items()}
+    extras = {
+        name: {requirement_name(r) for r in reqs} for name, reqs in project.get("optional-dependencies", {}).items()
+    }
     return core, extras
 
 
@@ -69,8 +70,8 @@ def _guarded(tree: ast.AST) -> set[int]:
     lines: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Try) and any(
-                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
-                for h in node.handlers):
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError") for h in node.handlers
+        ):
             for inner in node.body:
                 lines |= {n.lineno for n in ast.walk(inner) if isinstance(n, (ast.Import, ast.ImportFrom))}
     return lines

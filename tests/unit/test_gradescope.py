@@ -31,8 +31,10 @@ def question(qid: str, points: float, public: list[bool], hidden: list[bool]) ->
             message = "" if passed else f"{qid} {kind} wrong value {i}"
             cases.append(CaseResult(f"{kind}-{i}", kind == "public", passed, description, message))
             if not passed:
-                feedback.append(f"{kind} case ({description}): {message}"
-                                + (f"\n  input:    {qid}(SECRET-INPUT-{i})" if kind == "public" else ""))
+                feedback.append(
+                    f"{kind} case ({description}): {message}"
+                    + (f"\n  input:    {qid}(SECRET-INPUT-{i})" if kind == "public" else "")
+                )
     total = len(cases)
     passed = sum(c.passed for c in cases)
     score = round(points * passed / total, 4) if total else 0.0
@@ -40,14 +42,24 @@ def question(qid: str, points: float, public: list[bool], hidden: list[bool]) ->
     return QuestionResult(qid, score, points, status, passed, total, tuple(feedback), tuple(cases))
 
 
-def result(*questions: QuestionResult, execution: Execution | None = None, error: str | None = None,
-           sandboxed: bool = True) -> Result:
+def result(
+    *questions: QuestionResult, execution: Execution | None = None, error: str | None = None, sandboxed: bool = True
+) -> Result:
     if execution is None and error is None:
         execution = Execution(3.2, False, False, False, 1, (), ())
-    return Result(assignment="04_optimizers", submission="sub.ipynb", student="sub",
-                  score=round(sum(q.score for q in questions), 4), max_score=sum(q.max_score for q in questions),
-                  seed=99, grader_version="0.1.0", sandboxed=sandboxed, questions=tuple(questions),
-                  execution=execution, error=error)
+    return Result(
+        assignment="04_optimizers",
+        submission="sub.ipynb",
+        student="sub",
+        score=round(sum(q.score for q in questions), 4),
+        max_score=sum(q.max_score for q in questions),
+        seed=99,
+        grader_version="0.1.0",
+        sandboxed=sandboxed,
+        questions=tuple(questions),
+        execution=execution,
+        error=error,
+    )
 
 
 def check_format(doc: dict) -> None:
@@ -61,17 +73,20 @@ def check_format(doc: dict) -> None:
 
 
 def test_public_and_hidden_cases_are_split_and_add_up():
-    res = result(question("adam_step", 2.0, [True], [True, False, True, False, True]),
-                 question("momentum_step", 2.0, [False], [True] * 5),
-                 question("rmsprop_step", 2.0, [True], [True] * 5))
+    res = result(
+        question("adam_step", 2.0, [True], [True, False, True, False, True]),
+        question("momentum_step", 2.0, [False], [True] * 5),
+        question("rmsprop_step", 2.0, [True], [True] * 5),
+    )
     doc = to_gradescope(res)
     check_format(doc)
     assert doc["score"] == res.score
     assert sum(t["score"] for t in doc["tests"]) == pytest.approx(res.score, abs=1e-9)
     assert sum(t["max_score"] for t in doc["tests"]) == pytest.approx(res.max_score, abs=1e-9)
     tests = {t["name"]: t for t in doc["tests"]}
-    assert list(tests) == [f"{q} ({k} cases)" for q in ("adam_step", "momentum_step", "rmsprop_step")
-                           for k in ("public", "hidden")]
+    assert list(tests) == [
+        f"{q} ({k} cases)" for q in ("adam_step", "momentum_step", "rmsprop_step") for k in ("public", "hidden")
+    ]
     adam_public, adam_hidden = tests["adam_step (public cases)"], tests["adam_step (hidden cases)"]
     assert (adam_public["score"], adam_public["max_score"], adam_public["status"]) == (0.3333, 0.3333, "passed")
     assert (adam_hidden["score"], adam_hidden["max_score"], adam_hidden["status"]) == (1.0, 1.6667, "failed")
@@ -81,8 +96,10 @@ def test_public_and_hidden_cases_are_split_and_add_up():
 
 
 def test_hidden_details_are_only_in_after_published_tests():
-    res = result(question("adam_step", 2.0, [False, True], [False, False, True]),
-                 question("nesterov_step", 2.0, [True], [False, True]))
+    res = result(
+        question("adam_step", 2.0, [False, True], [False, False, True]),
+        question("nesterov_step", 2.0, [True], [False, True]),
+    )
     doc = to_gradescope(res)
     for test in doc["tests"]:
         hidden = test["name"].endswith("(hidden cases)")
@@ -116,7 +133,8 @@ def test_questions_with_one_kind_of_case_are_one_test():
     tests = to_gradescope(res)["tests"]
     assert [(t["name"], t["visibility"], t["score"], t["max_score"]) for t in tests] == [
         ("only_public (public cases)", "visible", 0.5, 1.0),
-        ("only_hidden (hidden cases)", "after_published", 1.0, 2.0)]
+        ("only_hidden (hidden cases)", "after_published", 1.0, 2.0),
+    ]
 
 
 def test_all_public_shows_the_total():
@@ -127,10 +145,15 @@ def test_all_public_shows_the_total():
 
 def test_execution_problems_go_to_the_top_level_output():
     execution = Execution(
-        61.0, True, True, False, 3, ("cell:7", "probe:adam_step/hidden-2", "probe:adam_step/public-1"),
-        (CellError(4, "error", "NameError", "name 'np' is not defined"), CellError(7, "timeout")))
-    doc = to_gradescope(result(question("adam_step", 2.0, [True], [True, False]), execution=execution,
-                               sandboxed=False))
+        61.0,
+        True,
+        True,
+        False,
+        3,
+        ("cell:7", "probe:adam_step/hidden-2", "probe:adam_step/public-1"),
+        (CellError(4, "error", "NameError", "name 'np' is not defined"), CellError(7, "timeout")),
+    )
+    doc = to_gradescope(result(question("adam_step", 2.0, [True], [True, False]), execution=execution, sandboxed=False))
     out = doc["output"]
     assert "cell 5: NameError: name 'np' is not defined" in out  # cells counted from 1
     assert "cell 8 did not finish in time" in out
@@ -143,17 +166,31 @@ def test_execution_problems_go_to_the_top_level_output():
 
 
 def test_unreadable_submission_scores_zero_with_the_reason():
-    questions = tuple(QuestionResult(q, 0.0, 2.0, "error", 0, 0, ("sub.ipynb: the file is empty",))
-                      for q in ("momentum_step", "adam_step"))
-    res = Result(assignment="04_optimizers", submission="sub.ipynb", student="sub", score=0.0, max_score=4.0,
-                 seed=1, grader_version="0.1.0", sandboxed=True, questions=questions, execution=None,
-                 error="sub.ipynb: the file is empty")
+    questions = tuple(
+        QuestionResult(q, 0.0, 2.0, "error", 0, 0, ("sub.ipynb: the file is empty",))
+        for q in ("momentum_step", "adam_step")
+    )
+    res = Result(
+        assignment="04_optimizers",
+        submission="sub.ipynb",
+        student="sub",
+        score=0.0,
+        max_score=4.0,
+        seed=1,
+        grader_version="0.1.0",
+        sandboxed=True,
+        questions=questions,
+        execution=None,
+        error="sub.ipynb: the file is empty",
+    )
     doc = to_gradescope(res)
     check_format(doc)
     assert doc["score"] == 0.0
     assert "the file is empty" in doc["output"]
     assert [(t["name"], t["score"], t["max_score"], t["status"]) for t in doc["tests"]] == [
-        ("momentum_step", 0.0, 2.0, "failed"), ("adam_step", 0.0, 2.0, "failed")]
+        ("momentum_step", 0.0, 2.0, "failed"),
+        ("adam_step", 0.0, 2.0, "failed"),
+    ]
 
 
 def test_failure_document():
@@ -182,8 +219,9 @@ def test_the_scripts_commands_convert_and_fail_safely(tmp_path, monkeypatch, cap
     assert "two notebooks" in json.loads(out.read_text())["output"]
 
 
-@pytest.mark.parametrize(("bwrap", "uid", "level"), [(True, True, "bubblewrap"), (False, True, "no-namespaces"),
-                                                     (False, False, "none")])
+@pytest.mark.parametrize(
+    ("bwrap", "uid", "level"), [(True, True, "bubblewrap"), (False, True, "no-namespaces"), (False, False, "none")]
+)
 def test_the_level_the_scripts_pick_their_options_from(bwrap, uid, level, monkeypatch, capsys):
     from autograder import sandbox
 
@@ -204,6 +242,7 @@ def test_prepare_without_a_fixed_seed_is_a_usage_error(tmp_path, capsys):
 
 # ---- the zip's layout (no grading; the e2e test runs it) --------------------------------------
 
+
 def test_zip_layout(tmp_path):
     path = build_autograder_zip(tmp_path / "autograder.zip", REPO)
     with zipfile.ZipFile(path) as zf:
@@ -211,9 +250,18 @@ def test_zip_layout(tmp_path):
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
         run = zf.read("run_autograder").decode()
         setup = zf.read("setup.sh").decode()
-    for needed in ("setup.sh", "run_autograder", "pyproject.toml", "README.md", "autograder/__init__.py",
-                   "autograder/gradescope.py", "autograder/runtime/runner.py", "autograder/runtime/probe.py",
-                   "autograder/questions/a04_optimizers.py", "solutions/04_optimizers.ipynb"):
+    for needed in (
+        "setup.sh",
+        "run_autograder",
+        "pyproject.toml",
+        "README.md",
+        "autograder/__init__.py",
+        "autograder/gradescope.py",
+        "autograder/runtime/runner.py",
+        "autograder/runtime/probe.py",
+        "autograder/questions/a04_optimizers.py",
+        "solutions/04_optimizers.ipynb",
+    ):
         assert needed in names
     assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "assignments/")) for n in names)
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
@@ -239,12 +287,15 @@ def test_zip_is_reproducible_and_can_fix_the_assignment(tmp_path):
 
 # ---- Gradescope-sized settings ----------------------------------------------------------------
 
+
 def test_limits_fit_gradescopes_timeout_with_every_rerun(tmp_path):
     config = load_config(REPO)
     for minutes in (10, 20, 40):
         settings = sized(config, timeout_minutes=minutes, container_mb=3072, seed=5)
         assert settings.worst_case_seconds() <= minutes * 60
-        assert settings.cell_seconds + config.limit_floor_seconds <= settings.notebook_seconds <= config.notebook_seconds
+        assert (
+            settings.cell_seconds + config.limit_floor_seconds <= settings.notebook_seconds <= config.notebook_seconds
+        )
     assert sized(config, timeout_minutes=10, container_mb=3072, seed=5).memory_mb == 3072 - 512
     with pytest.raises(UsageError, match="pick at least 1536 MB"):
         sized(config, timeout_minutes=10, container_mb=768, seed=5)  # Gradescope's default container
@@ -263,7 +314,11 @@ def test_the_zips_pyproject_carries_the_sized_settings_and_the_fixed_seed(tmp_pa
         setup = zf.read("setup.sh").decode()
     config = load_config(tmp_path / "source")  # valid TOML, every key once, the grader reads it
     assert (config.seed, config.notebook_seconds, config.cell_seconds, config.memory_mb) == (
-        424242, settings.notebook_seconds, settings.cell_seconds, settings.memory_mb)
+        424242,
+        settings.notebook_seconds,
+        settings.cell_seconds,
+        settings.memory_mb,
+    )
     assert config.max_passes * config.notebook_seconds + 60 <= 600
     for line in settings.instructions():
         assert line in guide and line in setup

@@ -14,8 +14,12 @@ import pytest
 
 from autograder.gradescope_zip import PLACEHOLDER, TEMPLATES, scripts, template
 
-FILLED = scripts(version="9.9.9", settings_log='echo "setup: Gradescope settings: 10 minutes"\n',
-                 assignment="04_optimizers", allow_unsandboxed=False)
+FILLED = scripts(
+    version="9.9.9",
+    settings_log='echo "setup: Gradescope settings: 10 minutes"\n',
+    assignment="04_optimizers",
+    allow_unsandboxed=False,
+)
 
 
 def test_the_templates_are_files_of_the_package():
@@ -26,7 +30,7 @@ def test_the_templates_are_files_of_the_package():
 def test_every_placeholder_is_filled():
     for name, text in FILLED.items():
         assert re.findall(r"@[A-Z_]+@", template(name)), name  # it has placeholders ...
-        assert not re.findall(r"@[A-Z_]+@", text), name       # ... and every one is filled
+        assert not re.findall(r"@[A-Z_]+@", text), name  # ... and every one is filled
         assert "9.9.9" in text, name
     assert "04_optimizers" in FILLED["run_autograder"]
     assert "setup: Gradescope settings: 10 minutes" in FILLED["setup.sh"]
@@ -39,6 +43,7 @@ def test_shellcheck_finds_nothing(name, tmp_path):
         pytest.fail("shellcheck is not installed: run scripts/setup (it installs it with apt)")
     script = tmp_path / name
     script.write_text(FILLED[name])
-    run = subprocess.run([shellcheck, "--shell=bash", "--severity=style", str(script)],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [shellcheck, "--shell=bash", "--severity=style", str(script)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stdout

@@ -30,10 +30,12 @@ def test_the_package_has_the_modules_this_test_expects():
 
 
 def test_every_module_imports_alone_in_a_fresh_interpreter():
-    script = ("import importlib, sys, traceback\n"
-              "name = sys.argv[1]\n"
-              "try:\n    importlib.import_module(name)\n"
-              "except Exception:\n    traceback.print_exc(limit=-3); sys.exit(1)\n")
+    script = (
+        "import importlib, sys, traceback\n"
+        "name = sys.argv[1]\n"
+        "try:\n    importlib.import_module(name)\n"
+        "except Exception:\n    traceback.print_exc(limit=-3); sys.exit(1)\n"
+    )
     failures = {}
     for name in modules():
         run = subprocess.run([sys.executable, "-c", script, name], capture_output=True, text=True, timeout=120)
@@ -46,5 +48,6 @@ def test_the_judging_layer_never_imports_the_questions():
     """`questions/` is built on `judging/`; the reverse would be the cycle again."""
     for path in (ROOT / "judging").glob("*.py"):
         text = path.read_text()
-        assert "questions" not in "".join(line for line in text.splitlines(True)
-                                          if line.lstrip().startswith(("from ", "import "))), path.name
+        assert "questions" not in "".join(
+            line for line in text.splitlines(True) if line.lstrip().startswith(("from ", "import "))
+        ), path.name

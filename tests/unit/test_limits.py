@@ -19,25 +19,34 @@ A02, A04 = "02_batch_normalisation", "04_optimizers"
 
 
 def timing(total: float, cells: list[float], calls: list[float]) -> Timing:
-    return Timing(total, {f"cell:{i}": s for i, s in enumerate(cells)},
-                  {f"probe:q/case-{i}": s for i, s in enumerate(calls)})
+    return Timing(
+        total, {f"cell:{i}": s for i, s in enumerate(cells)}, {f"probe:q/case-{i}": s for i, s in enumerate(calls)}
+    )
 
 
 def test_item_seconds_pairs_starts_with_ends_and_drops_the_rest():
-    events = [{"item": "cell:1", "event": "start", "t": 100.0}, {"item": "cell:1", "event": "end", "t": 103.5},
-              {"item": "cell:2", "event": "skipped", "t": 103.6},
-              {"item": "probe:q/a", "event": "start", "t": 104.0}, {"item": "probe:q/a", "event": "end", "t": 104.25},
-              {"item": "cell:3", "event": "end", "t": 105.0},            # an end without a start
-              {"item": "cell:4", "event": "start", "t": "soon"},          # no usable clock
-              {"item": "cell:5", "event": "start", "t": 106.0}]          # never ended
+    events = [
+        {"item": "cell:1", "event": "start", "t": 100.0},
+        {"item": "cell:1", "event": "end", "t": 103.5},
+        {"item": "cell:2", "event": "skipped", "t": 103.6},
+        {"item": "probe:q/a", "event": "start", "t": 104.0},
+        {"item": "probe:q/a", "event": "end", "t": 104.25},
+        {"item": "cell:3", "event": "end", "t": 105.0},  # an end without a start
+        {"item": "cell:4", "event": "start", "t": "soon"},  # no usable clock
+        {"item": "cell:5", "event": "start", "t": 106.0},
+    ]  # never ended
     assert item_seconds(events) == {"cell:1": 3.5, "probe:q/a": 0.25}
     found = timing_from_events(7.25, events)
     assert (found.total, found.cells, found.calls) == (7.25, {"cell:1": 3.5}, {"probe:q/a": 0.25})
 
 
 def test_a_cell_run_twice_counts_its_last_run():
-    events = [{"item": "cell:1", "event": "start", "t": 0.0}, {"item": "cell:1", "event": "end", "t": 9.0},
-              {"item": "cell:1", "event": "start", "t": 10.0}, {"item": "cell:1", "event": "end", "t": 11.0}]
+    events = [
+        {"item": "cell:1", "event": "start", "t": 0.0},
+        {"item": "cell:1", "event": "end", "t": 9.0},
+        {"item": "cell:1", "event": "start", "t": 10.0},
+        {"item": "cell:1", "event": "end", "t": 11.0},
+    ]
     assert item_seconds(events) == {"cell:1": 1.0}
 
 
@@ -71,8 +80,10 @@ def test_applied_replaces_only_the_wall_clock_limits():
     derived = derive(timing(1.0, [0.5], [0.1]), config)
     sandbox_limits = limits.applied(config, derived)
     assert (sandbox_limits.notebook_seconds, sandbox_limits.cell_seconds, sandbox_limits.call_seconds) == (60, 30, 30)
-    assert dataclasses.replace(sandbox_limits, notebook_seconds=900.0, cell_seconds=600.0,
-                               call_seconds=60.0) == config.limits
+    assert (
+        dataclasses.replace(sandbox_limits, notebook_seconds=900.0, cell_seconds=600.0, call_seconds=60.0)
+        == config.limits
+    )
 
 
 def test_timing_json_round_trip_and_damage():
@@ -92,9 +103,12 @@ def fake_runs(monkeypatch):
     def run(job, config, use_sandbox, out: Path) -> float:
         runs.append([f"cell:{c.index}" for c in job.cells])
         out.mkdir(parents=True, exist_ok=True)
-        events = [{"item": "cell:1", "event": "start", "t": 0.0}, {"item": "cell:1", "event": "end", "t": 2.0},
-                  {"item": f"probe:{job.calls[0]['id']}", "event": "start", "t": 2.0},
-                  {"item": f"probe:{job.calls[0]['id']}", "event": "end", "t": 2.5}]
+        events = [
+            {"item": "cell:1", "event": "start", "t": 0.0},
+            {"item": "cell:1", "event": "end", "t": 2.0},
+            {"item": f"probe:{job.calls[0]['id']}", "event": "start", "t": 2.0},
+            {"item": f"probe:{job.calls[0]['id']}", "event": "end", "t": 2.5},
+        ]
         (out / execute.EVENTS_FILE).write_text(json.dumps(events))
         return 3.0
 

@@ -77,8 +77,9 @@ def test_each_name_gives_its_student_and_assignment(tmp_path, case):
 
 def test_a_whole_class_gives_one_row_per_student(tmp_path):
     found = placed(tmp_path, CANVAS + MOODLE + FALLBACK)
-    assert sorted((s.student, s.assignment) for s in found.submissions) == sorted(c[1:] for c in CANVAS + MOODLE
-                                                                                  + FALLBACK)
+    assert sorted((s.student, s.assignment) for s in found.submissions) == sorted(
+        c[1:] for c in CANVAS + MOODLE + FALLBACK
+    )
     assert len({s.student for s in found.submissions}) == 13  # müller and Bob Jones: one student each
 
 
@@ -89,10 +90,15 @@ def test_macos_decomposed_names_are_the_same_student(tmp_path):
 
 
 def test_later_canvas_attachment_wins_and_unordered_duplicates_are_listed(tmp_path):
-    found = placed(tmp_path, [("leeann_5678_900020_04_optimizers.ipynb", "", ""),
-                              ("leeann_5678_900100_04_optimizers-1.ipynb", "", ""),
-                              ("Bob Jones_112_assignsubmission_file_/04_optimizers.ipynb", "", ""),
-                              ("Bob Jones_112_assignsubmission_file_/04_optimizers_v2.ipynb", "", "")])
+    found = placed(
+        tmp_path,
+        [
+            ("leeann_5678_900020_04_optimizers.ipynb", "", ""),
+            ("leeann_5678_900100_04_optimizers-1.ipynb", "", ""),
+            ("Bob Jones_112_assignsubmission_file_/04_optimizers.ipynb", "", ""),
+            ("Bob Jones_112_assignsubmission_file_/04_optimizers_v2.ipynb", "", ""),
+        ],
+    )
     assert [s.path.name for s in found.submissions] == ["leeann_5678_900100_04_optimizers-1.ipynb"]
     reasons = {u.file: u.reason for u in found.unplaced}
     assert "superseded by leeann_5678_900100" in reasons["leeann_5678_900020_04_optimizers.ipynb"]
@@ -100,11 +106,18 @@ def test_later_canvas_attachment_wins_and_unordered_duplicates_are_listed(tmp_pa
 
 
 def test_two_moodle_participants_with_one_name_are_listed_not_merged(tmp_path):
-    found = placed(tmp_path, [("Anna Schmidt_113_assignsubmission_file_/04_optimizers.ipynb", "", ""),
-                              ("Anna Schmidt_118_assignsubmission_file_/x/04_optimizers.ipynb", "", "")])
+    found = placed(
+        tmp_path,
+        [
+            ("Anna Schmidt_113_assignsubmission_file_/04_optimizers.ipynb", "", ""),
+            ("Anna Schmidt_118_assignsubmission_file_/x/04_optimizers.ipynb", "", ""),
+        ],
+    )
     assert found.submissions == []
-    reason = ("2 participants (ids 113, 118) are named Anna Schmidt/04_optimizers: "
-              "rename each <email>_04_optimizers.ipynb; not graded")
+    reason = (
+        "2 participants (ids 113, 118) are named Anna Schmidt/04_optimizers: "
+        "rename each <email>_04_optimizers.ipynb; not graded"
+    )
     assert [u.reason for u in found.unplaced] == [reason, reason]
 
 
@@ -119,8 +132,19 @@ def test_parsers_read_the_numbers():
 
 def _result(student: str, submission: str, assignment: str = A4) -> Result:
     question = QuestionResult("adam_step", 2.0, 2.0, "passed", 4, 4, ())
-    return Result(assignment=assignment, submission=submission, student=student, score=2.0, max_score=2.0, seed=1,
-                  grader_version="0.1.0", sandboxed=True, questions=(question,), execution=None, error=None)
+    return Result(
+        assignment=assignment,
+        submission=submission,
+        student=student,
+        score=2.0,
+        max_score=2.0,
+        seed=1,
+        grader_version="0.1.0",
+        sandboxed=True,
+        questions=(question,),
+        execution=None,
+        error=None,
+    )
 
 
 def test_the_canvas_user_id_reaches_the_canvas_csv(tmp_path):
@@ -131,7 +155,12 @@ def test_the_canvas_user_id_reaches_the_canvas_csv(tmp_path):
     assert rows[2][5:] == ["2", "2"]  # one row, both assignments
     anonymous = [_result(f"anon_Xk3pQ_{A4}", CANVAS[6][0])]
     uploads = batch.lms_names(placed(tmp_path / "anonymous", [CANVAS[6]]).submissions)
-    assert list(csv.reader(io.StringIO(canvas_csv(anonymous, uploads=uploads))))[2][:4] == [f"anon_Xk3pQ_{A4}", "", "", ""]
+    assert list(csv.reader(io.StringIO(canvas_csv(anonymous, uploads=uploads))))[2][:4] == [
+        f"anon_Xk3pQ_{A4}",
+        "",
+        "",
+        "",
+    ]
 
 
 def test_discovery_carries_the_lms_id_on_each_submission(tmp_path):

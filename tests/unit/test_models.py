@@ -18,10 +18,19 @@ layers = keras.layers
 
 def describe(model, compiled=None) -> dict:
     """As the probe describes a model: plain classes, configs and weight arrays."""
-    described = {"class": type(model).__name__, "layers": [
-        {"class": type(layer).__name__, "config": layer.get_config(), "weights": layer.get_weights(),
-         "trainable": bool(layer.trainable), "params": int(layer.count_params())}
-        for layer in model.layers]}
+    described = {
+        "class": type(model).__name__,
+        "layers": [
+            {
+                "class": type(layer).__name__,
+                "config": layer.get_config(),
+                "weights": layer.get_weights(),
+                "trainable": bool(layer.trainable),
+                "params": int(layer.count_params()),
+            }
+            for layer in model.layers
+        ],
+    }
     described["input_shape"] = list(model.input_shape[1:])
     if compiled is not None:
         described["compiled"] = compiled
@@ -56,8 +65,16 @@ def assert_same(model, x, **kwargs):
 
 def test_forward_matches_keras_on_the_lecture_model():
     rng = np.random.default_rng(0)
-    model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(32, activation="selu"),
-                              layers.BatchNormalization(), layers.Dropout(0.4), layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            layers.Flatten(),
+            layers.Dense(32, activation="selu"),
+            layers.BatchNormalization(),
+            layers.Dropout(0.4),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     randomise(model, rng)
     x = rng.uniform(0, 1, (53, 28, 28))
     assert_same(model, x, batch=16)  # several batches, the last one short
@@ -68,8 +85,7 @@ def test_forward_matches_keras_on_the_lecture_model():
 @pytest.mark.parametrize("activation", sorted(models.ACTIVATIONS))
 def test_each_activation_matches_keras(activation):
     rng = np.random.default_rng(1)
-    model = keras.Sequential([keras.Input((6,)), layers.Dense(5, activation=activation),
-                              layers.Activation(activation)])
+    model = keras.Sequential([keras.Input((6,)), layers.Dense(5, activation=activation), layers.Activation(activation)])
     randomise(model, rng)
     x = rng.normal(0, 3, (40, 6))
     assert_same(model, x)
@@ -78,9 +94,14 @@ def test_each_activation_matches_keras(activation):
 @pytest.mark.parametrize("center, scale", [(True, False), (False, True), (False, False)])
 def test_batch_normalisation_variants(center, scale):
     rng = np.random.default_rng(2)
-    model = keras.Sequential([keras.Input((7,)), layers.Dense(4, use_bias=False),
-                              layers.BatchNormalization(center=center, scale=scale, epsilon=0.05),
-                              layers.Dense(3, activation="sigmoid")])
+    model = keras.Sequential(
+        [
+            keras.Input((7,)),
+            layers.Dense(4, use_bias=False),
+            layers.BatchNormalization(center=center, scale=scale, epsilon=0.05),
+            layers.Dense(3, activation="sigmoid"),
+        ]
+    )
     randomise(model, rng)
     assert_same(model, rng.normal(0, 2, (30, 7)))
 
@@ -97,20 +118,29 @@ def _dense_description():
     return describe(model)
 
 
-@pytest.mark.parametrize("corrupt, message", [
-    (lambda d: d.update(layers=[]), "no layers"),
-    (lambda d: d["layers"].insert(0, {"class": "Lambda", "config": {}}), "layer type 'Lambda' is not supported"),
-    (lambda d: d["layers"][0]["config"].update(activation="gelu"), "activation 'gelu' is not supported"),
-    (lambda d: d["layers"][0]["config"].update(activation={"class_name": "Custom"}), "is not supported"),
-    (lambda d: d["layers"][0].update(weights=d["layers"][0]["weights"][:1]), "expected 2 weight arrays"),
-    (lambda d: d["layers"][0].update(weights=[w.tolist() for w in d["layers"][0]["weights"]]), "expected 2 weight"),
-    (lambda d: d["layers"][0].update(weights=[np.zeros((5, 3)), np.zeros(3)]), "do not fit its input"),
-    (lambda d: d["layers"][0].update(weights=[np.zeros((4, 3)), np.zeros(2)]), "do not fit its input"),
-    (lambda d: d["layers"].append({"class": "BatchNormalization", "config": {"axis": 0},
-                                   "weights": [np.ones(3)] * 4}), "last axis"),
-    (lambda d: d["layers"].append({"class": "BatchNormalization", "config": {},
-                                   "weights": [np.ones(5)] * 4}), "statistics do not fit"),
-])
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda d: d.update(layers=[]), "no layers"),
+        (lambda d: d["layers"].insert(0, {"class": "Lambda", "config": {}}), "layer type 'Lambda' is not supported"),
+        (lambda d: d["layers"][0]["config"].update(activation="gelu"), "activation 'gelu' is not supported"),
+        (lambda d: d["layers"][0]["config"].update(activation={"class_name": "Custom"}), "is not supported"),
+        (lambda d: d["layers"][0].update(weights=d["layers"][0]["weights"][:1]), "expected 2 weight arrays"),
+        (lambda d: d["layers"][0].update(weights=[w.tolist() for w in d["layers"][0]["weights"]]), "expected 2 weight"),
+        (lambda d: d["layers"][0].update(weights=[np.zeros((5, 3)), np.zeros(3)]), "do not fit its input"),
+        (lambda d: d["layers"][0].update(weights=[np.zeros((4, 3)), np.zeros(2)]), "do not fit its input"),
+        (
+            lambda d: d["layers"].append(
+                {"class": "BatchNormalization", "config": {"axis": 0}, "weights": [np.ones(3)] * 4}
+            ),
+            "last axis",
+        ),
+        (
+            lambda d: d["layers"].append({"class": "BatchNormalization", "config": {}, "weights": [np.ones(5)] * 4}),
+            "statistics do not fit",
+        ),
+    ],
+)
 def test_unsupported_descriptions(corrupt, message):
     description = _dense_description()
     corrupt(description)
@@ -119,6 +149,7 @@ def test_unsupported_descriptions(corrupt, message):
 
 
 # --- tasks, accuracy, thresholds ---------------------------------------------------------------------
+
 
 def test_split_tasks():
     y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 6, 5, 9], dtype=np.uint8)
@@ -142,8 +173,15 @@ def tiny_tasks(monkeypatch):
 
 
 def _linear(kernel, bias, activation="linear"):
-    return {"layers": [{"class": "Dense", "config": {"activation": activation}, "weights": [np.asarray(kernel, float),
-                                                                                            np.asarray(bias, float)]}]}
+    return {
+        "layers": [
+            {
+                "class": "Dense",
+                "config": {"activation": activation},
+                "weights": [np.asarray(kernel, float), np.asarray(bias, float)],
+            }
+        ]
+    }
 
 
 def test_accuracy_and_thresholds(tiny_tasks):
@@ -169,9 +207,10 @@ def test_check_trained_never_raises_on_bad_models(tiny_tasks):
     assert not verdict.passed and acc is None and "could not be exported" in verdict.message
     verdict, acc = models.check_trained({"layers": [{"class": "Conv2D"}]}, Threshold("all", 0.5, ""))
     assert not verdict.passed and acc is None and "Conv2D" in verdict.message
-    verdict, acc = models.check_trained({"layers": [{"class": "Flatten"}, {"class": "Activation",
-                                                                          "config": {"activation": "relu"}}]},
-                                        Threshold("all", 0.5, ""))
+    verdict, acc = models.check_trained(
+        {"layers": [{"class": "Flatten"}, {"class": "Activation", "config": {"activation": "relu"}}]},
+        Threshold("all", 0.5, ""),
+    )
     assert verdict.passed and acc == 1.0  # identity on one-hot rows: argmax is the label
 
 
@@ -205,10 +244,17 @@ def test_real_test_tasks_and_constant_models(monkeypatch):
 
 # --- architecture ---------------------------------------------------------------------------------------
 
+
 def lecture_model(units=300, activation="relu", initializer="he_normal", dropout=0.2, trainable=True):
-    model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(),
-                              layers.Dense(units, activation=activation, kernel_initializer=initializer),
-                              layers.Dropout(dropout), layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            layers.Flatten(),
+            layers.Dense(units, activation=activation, kernel_initializer=initializer),
+            layers.Dropout(dropout),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.layers[1].trainable = trainable
     return model
 
@@ -220,13 +266,16 @@ def test_architecture_identical():
     assert architecture_differences(describe(lecture_model(), COMPILED), describe(lecture_model(), COMPILED)) == []
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    ({"units": 100}, "layer 1 (Dense): units is 100, expected 300"),
-    ({"activation": "elu"}, "layer 1 (Dense): activation is 'elu', expected 'relu'"),
-    ({"initializer": "glorot_uniform"}, "kernel_initializer is GlorotUniform, expected HeNormal"),
-    ({"dropout": 0.5}, "layer 2 (Dropout): rate is 0.5, expected 0.2"),
-    ({"trainable": False}, "trainable is False, expected True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        ({"units": 100}, "layer 1 (Dense): units is 100, expected 300"),
+        ({"activation": "elu"}, "layer 1 (Dense): activation is 'elu', expected 'relu'"),
+        ({"initializer": "glorot_uniform"}, "kernel_initializer is GlorotUniform, expected HeNormal"),
+        ({"dropout": 0.5}, "layer 2 (Dropout): rate is 0.5, expected 0.2"),
+        ({"trainable": False}, "trainable is False, expected True"),
+    ],
+)
 def test_architecture_differences_are_named(kwargs, fragment):
     diffs = architecture_differences(describe(lecture_model(), COMPILED), describe(lecture_model(**kwargs), COMPILED))
     assert any(fragment in d for d in diffs), diffs
@@ -236,9 +285,19 @@ def test_architecture_layer_kinds_and_input():
     expected = describe(lecture_model())
     other = describe(keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(10)]))
     assert architecture_differences(expected, other) == [
-        "layers are ['Flatten', 'Dense'], expected ['Flatten', 'Dense', 'Dropout', 'Dense']"]
-    wider = describe(keras.Sequential([keras.Input((28, 29)), layers.Flatten(), layers.Dense(300, activation="relu",
-                     kernel_initializer="he_normal"), layers.Dropout(0.2), layers.Dense(10, activation="softmax")]))
+        "layers are ['Flatten', 'Dense'], expected ['Flatten', 'Dense', 'Dropout', 'Dense']"
+    ]
+    wider = describe(
+        keras.Sequential(
+            [
+                keras.Input((28, 29)),
+                layers.Flatten(),
+                layers.Dense(300, activation="relu", kernel_initializer="he_normal"),
+                layers.Dropout(0.2),
+                layers.Dense(10, activation="softmax"),
+            ]
+        )
+    )
     diffs = architecture_differences(expected, wider, compare_compile=False)
     assert "layer 1 (Dense): 243900 parameters, expected 235500" in diffs
     assert "input shape is [28, 29], expected [28, 28]" in diffs
@@ -249,8 +308,9 @@ def test_architecture_compile_settings():
     expected = describe(lecture_model(), COMPILED)
     close = describe(lecture_model(), {**COMPILED, "learning_rate": 0.01 * (1 + 1e-7)})
     assert architecture_differences(expected, close) == []
-    diffs = architecture_differences(expected, describe(lecture_model(), {**COMPILED, "learning_rate": 0.02,
-                                                                           "optimizer": "Adam"}))
+    diffs = architecture_differences(
+        expected, describe(lecture_model(), {**COMPILED, "learning_rate": 0.02, "optimizer": "Adam"})
+    )
     assert diffs == ["compiled optimizer is 'Adam', expected 'SGD'", "learning rate is 0.02, expected 0.01"]
     assert architecture_differences(expected, describe(lecture_model()), compare_compile=False) == []
     assert "compiled loss is None" in architecture_differences(expected, describe(lecture_model()))[0]
@@ -258,9 +318,12 @@ def test_architecture_compile_settings():
 
 # --- bounds: the work of evaluating a description is checked before any is done ---------------------
 
+
 def _activations(n: int) -> dict:
-    return {"layers": [{"class": "Flatten", "config": {}, "weights": []}] +
-                      [{"class": "Activation", "config": {"activation": "selu"}, "weights": []}] * n}
+    return {
+        "layers": [{"class": "Flatten", "config": {}, "weights": []}]
+        + [{"class": "Activation", "config": {"activation": "selu"}, "weights": []}] * n
+    }
 
 
 def test_thousands_of_layers_are_refused_before_any_forward_work(monkeypatch):
@@ -268,8 +331,11 @@ def test_thousands_of_layers_are_refused_before_any_forward_work(monkeypatch):
     monkeypatch.setattr(models, "_apply", lambda *a: pytest.fail("a layer was evaluated"))
     x = np.zeros((10_000, 28, 28))
     for description in (_activations(3000), {**_activations(63), "layers_total": 3001}):
-        with pytest.raises(UnsupportedModel, match=r"the model has 3,001 layers; the grader evaluates models of "
-                                                   r"at most 64 layers"):
+        with pytest.raises(
+            UnsupportedModel,
+            match=r"the model has 3,001 layers; the grader evaluates models of "
+            r"at most 64 layers",
+        ):
             forward(description, x)
 
 
@@ -278,10 +344,15 @@ def test_bounds_on_weights_and_values_per_image():
     flatten = {"class": "Flatten", "config": {}, "weights": []}
 
     def dense(units: int) -> dict:
-        return {"class": "Dense", "config": {"activation": "linear"},
-                "weights": [np.zeros((784, units), np.float32), np.zeros(units, np.float32)]}
+        return {
+            "class": "Dense",
+            "config": {"activation": "linear"},
+            "weights": [np.zeros((784, units), np.float32), np.zeros(units, np.float32)],
+        }
 
-    with pytest.raises(UnsupportedModel, match="the model has 3,140,000 weights; the grader evaluates at most 3,000,000"):
+    with pytest.raises(
+        UnsupportedModel, match="the model has 3,140,000 weights; the grader evaluates at most 3,000,000"
+    ):
         forward({"layers": [flatten, dense(4000)]}, x)
     many = [flatten, dense(3000)] + [{"class": "Activation", "config": {}, "weights": []}] * 20
     with pytest.raises(UnsupportedModel, match="values per image over its layers; the grader evaluates at most 50,000"):
@@ -293,10 +364,18 @@ def test_bounds_on_weights_and_values_per_image():
 
 
 def test_the_reference_models_are_far_inside_the_bounds():
-    model = keras.Sequential([keras.Input(shape=(28, 28)), layers.Flatten(), layers.BatchNormalization(),
-                              layers.Dense(300, activation="elu"), layers.BatchNormalization(),
-                              layers.Dense(100, activation="elu"), layers.BatchNormalization(),
-                              layers.Dense(10, activation="softmax")])  # 02's bn_model, 271,346 parameters
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            layers.Flatten(),
+            layers.BatchNormalization(),
+            layers.Dense(300, activation="elu"),
+            layers.BatchNormalization(),
+            layers.Dense(100, activation="elu"),
+            layers.BatchNormalization(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )  # 02's bn_model, 271,346 parameters
     models.check_bounds(describe(model), 784)
     assert model.count_params() * 10 < models.MAX_PARAMETERS and len(model.layers) * 8 <= models.MAX_LAYERS
 

@@ -57,9 +57,16 @@ def test_the_job_folder_is_the_sandboxs_alone(tree):
     (job / "work").mkdir(parents=True)
     with uids.lease() as uid, uids.lease() as other:
         nonamespace.own_job_folder(job, uid)
+
         def can_list(who: int) -> bool:
-            return subprocess.run(["setpriv", f"--reuid={who}", f"--regid={who}", "--clear-groups", "ls", str(job)],
-                                  capture_output=True).returncode == 0
+            return (
+                subprocess.run(
+                    ["setpriv", f"--reuid={who}", f"--regid={who}", "--clear-groups", "ls", str(job)],
+                    capture_output=True,
+                ).returncode
+                == 0
+            )
+
         assert can_list(uid) and not can_list(other)
 
 

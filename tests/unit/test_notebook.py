@@ -28,8 +28,7 @@ def v4(cells, metadata=None, minor=5):
 
 def code(source, tags_=None, id_="c"):
     meta = {"tags": tags_} if tags_ is not None else {}
-    return {"cell_type": "code", "id": id_, "metadata": meta, "source": source, "outputs": [],
-            "execution_count": None}
+    return {"cell_type": "code", "id": id_, "metadata": meta, "source": source, "outputs": [], "execution_count": None}
 
 
 def write(tmp_path, content, name="sub.ipynb"):
@@ -80,12 +79,28 @@ def test_json_but_not_a_notebook(tmp_path, doc):
 
 
 def test_nbformat_3_is_converted(tmp_path):
-    doc = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "old"},
-           "worksheets": [{"metadata": {}, "cells": [
-               {"cell_type": "heading", "level": 1, "metadata": {}, "source": "Title"},
-               {"cell_type": "code", "collapsed": False, "input": ["x = 1\n", "print(x)"], "language": "python",
-                "metadata": {}, "outputs": []},
-               {"cell_type": "markdown", "metadata": {}, "source": "text"}]}]}
+    doc = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {"name": "old"},
+        "worksheets": [
+            {
+                "metadata": {},
+                "cells": [
+                    {"cell_type": "heading", "level": 1, "metadata": {}, "source": "Title"},
+                    {
+                        "cell_type": "code",
+                        "collapsed": False,
+                        "input": ["x = 1\n", "print(x)"],
+                        "language": "python",
+                        "metadata": {},
+                        "outputs": [],
+                    },
+                    {"cell_type": "markdown", "metadata": {}, "source": "text"},
+                ],
+            }
+        ],
+    }
     nb = read_notebook(write(tmp_path, doc))
     assert nb.nbformat == 4
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "markdown"]
@@ -101,8 +116,15 @@ def test_unsupported_format(tmp_path, major):
     assert f"notebook format {major!r} is not supported" in message
 
 
-@pytest.mark.parametrize("cells", [5, [1, 2], [{"source": "x"}], [{"cell_type": "code", "metadata": [], "source": "x",
-                                                                      "outputs": [], "execution_count": None}]])
+@pytest.mark.parametrize(
+    "cells",
+    [
+        5,
+        [1, 2],
+        [{"source": "x"}],
+        [{"cell_type": "code", "metadata": [], "source": "x", "outputs": [], "execution_count": None}],
+    ],
+)
 def test_damaged_structure(tmp_path, cells):
     assert "sub.ipynb" in unreadable(write(tmp_path, v4(cells)))
 
@@ -125,14 +147,22 @@ def test_written_by_nbformat_roundtrip(tmp_path):
 
 # --- cells and tags ---------------------------------------------------------------------------------
 
+
 def test_code_cells_skip_self_checks_and_optionally_training(tmp_path):
-    nb = read_notebook(write(tmp_path, v4([
-        {"cell_type": "markdown", "id": "m", "metadata": {}, "source": "# hi"},
-        code("a = 1", id_="a"),
-        code("train()", [TAG_TRAIN], id_="b"),
-        code("check()", [TAG_SELF_CHECK, "other"], id_="c"),
-        code("b = 2", ["other"], id_="d"),
-    ])))
+    nb = read_notebook(
+        write(
+            tmp_path,
+            v4(
+                [
+                    {"cell_type": "markdown", "id": "m", "metadata": {}, "source": "# hi"},
+                    code("a = 1", id_="a"),
+                    code("train()", [TAG_TRAIN], id_="b"),
+                    code("check()", [TAG_SELF_CHECK, "other"], id_="c"),
+                    code("b = 2", ["other"], id_="d"),
+                ]
+            ),
+        )
+    )
     assert [(c.index, c.source) for c in code_cells(nb)] == [(1, "a = 1"), (2, "train()"), (4, "b = 2")]
     assert [c.index for c in code_cells(nb, skip_training=True)] == [1, 4]
     assert code_cells(nb)[2].tags == ("other",)
@@ -153,23 +183,32 @@ def test_stamped_assignment_only_from_well_formed_metadata():
 
 # --- assignment_from_name ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, expected", [
-    ("smith_1234_03_transfer_learning.ipynb", "03_transfer_learning"),
-    ("03_transfer_learning.ipynb", "03_transfer_learning"),
-    ("SMITH_05_REGULARISATION (1).ipynb", "05_regularisation"),
-    ("jones_04_.ipynb", "04_optimizers"),
-    ("hw02_lee.ipynb", "02_batch_normalisation"),
-    ("2024_01_activations_and_initialisation_v2.ipynb", "01_activations_and_initialisation"),
-    ("student_2001_05_late.ipynb", "05_regularisation"),   # '01_' inside 2001_ is not assignment 01
-    ("notebook.ipynb", None),
-    ("smith_1203_final.ipynb", None),                         # '03_' preceded by a digit
-    ("smith_3_final.ipynb", None),
-    ("06_something.ipynb", None),
-])
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("smith_1234_03_transfer_learning.ipynb", "03_transfer_learning"),
+        ("03_transfer_learning.ipynb", "03_transfer_learning"),
+        ("SMITH_05_REGULARISATION (1).ipynb", "05_regularisation"),
+        ("jones_04_.ipynb", "04_optimizers"),
+        ("hw02_lee.ipynb", "02_batch_normalisation"),
+        ("2024_01_activations_and_initialisation_v2.ipynb", "01_activations_and_initialisation"),
+        ("student_2001_05_late.ipynb", "05_regularisation"),  # '01_' inside 2001_ is not assignment 01
+        ("notebook.ipynb", None),
+        ("smith_1203_final.ipynb", None),  # '03_' preceded by a digit
+        ("smith_3_final.ipynb", None),
+        ("06_something.ipynb", None),
+    ],
+)
 def test_assignment_from_name(name, expected):
     assert assignment_from_name(name, KNOWN) == expected
 
 
 def test_known_assignments_are_the_five():
-    assert KNOWN == ["01_activations_and_initialisation", "02_batch_normalisation", "03_transfer_learning",
-                     "04_optimizers", "05_regularisation"]
+    assert KNOWN == [
+        "01_activations_and_initialisation",
+        "02_batch_normalisation",
+        "03_transfer_learning",
+        "04_optimizers",
+        "05_regularisation",
+    ]

@@ -19,8 +19,14 @@ tf = pytest.importorskip("tensorflow")
 A01 = "01_activations_and_initialisation"
 # tf.nn.leaky_relu keeps alpha as a float32 attribute (0.00999999977...), a 1e-7 relative difference
 # in float64: written with tf.where, the tape still differentiates it.
-TF_ACTIVATIONS = {"sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh, "relu": tf.nn.relu,
-                  "leaky_relu": lambda z: tf.where(z > 0, z, 0.01 * z), "elu": tf.nn.elu, "selu": tf.nn.selu}
+TF_ACTIVATIONS = {
+    "sigmoid": tf.math.sigmoid,
+    "tanh": tf.math.tanh,
+    "relu": tf.nn.relu,
+    "leaky_relu": lambda z: tf.where(z > 0, z, 0.01 * z),
+    "elu": tf.nn.elu,
+    "selu": tf.nn.selu,
+}
 
 
 def tape_gradients(X: np.ndarray, weights: list[np.ndarray], activation: str) -> list[np.ndarray]:
@@ -30,7 +36,7 @@ def tape_gradients(X: np.ndarray, weights: list[np.ndarray], activation: str) ->
         a = tf.constant(X, dtype=tf.float64)
         for w in variables:
             a = TF_ACTIVATIONS[activation](a @ w)
-        loss = tf.reduce_sum(a ** 2) / (2 * X.shape[0])
+        loss = tf.reduce_sum(a**2) / (2 * X.shape[0])
     return [g.numpy() for g in tape.gradient(loss, variables)]
 
 

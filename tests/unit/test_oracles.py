@@ -69,8 +69,9 @@ def test_nesterov_matches_keras_at_the_look_ahead_point():
     ns = solution("04_optimizers")
     beta = 0.875
     ours = trajectory(ns["nesterov_step"], ["m"], 0.125, beta, nesterov=True)
-    theirs = run_keras_optimizer(keras.optimizers.SGD(learning_rate=0.125, momentum=beta, nesterov=True),
-                                 THETA0, A, B, 10)
+    theirs = run_keras_optimizer(
+        keras.optimizers.SGD(learning_rate=0.125, momentum=beta, nesterov=True), THETA0, A, B, 10
+    )
     look_ahead = [theta - beta * m for theta, (m,) in ours]
     np.testing.assert_allclose(look_ahead, theirs, rtol=1e-6, atol=1e-9)
     assert not np.allclose([t for t, _ in ours], theirs, rtol=1e-6)  # the raw theta differs: the check can fail
@@ -79,24 +80,28 @@ def test_nesterov_matches_keras_at_the_look_ahead_point():
 def test_adagrad_and_rmsprop_match_keras():
     ns = solution("04_optimizers")
     ours = trajectory(ns["adagrad_step"], ["s"], 0.5, 1e-10)
-    theirs = run_keras_optimizer(keras.optimizers.Adagrad(learning_rate=0.5, initial_accumulator_value=0.0,
-                                                          epsilon=1e-10), THETA0, A, B, 10)
+    theirs = run_keras_optimizer(
+        keras.optimizers.Adagrad(learning_rate=0.5, initial_accumulator_value=0.0, epsilon=1e-10), THETA0, A, B, 10
+    )
     np.testing.assert_allclose([t for t, _ in ours], theirs, rtol=1e-6, atol=1e-9)
     ours = trajectory(ns["rmsprop_step"], ["s"], 0.125, 0.875, 1e-10)
-    theirs = run_keras_optimizer(keras.optimizers.RMSprop(learning_rate=0.125, rho=0.875, epsilon=1e-10),
-                                 THETA0, A, B, 10)
+    theirs = run_keras_optimizer(
+        keras.optimizers.RMSprop(learning_rate=0.125, rho=0.875, epsilon=1e-10), THETA0, A, B, 10
+    )
     np.testing.assert_allclose([t for t, _ in ours], theirs, rtol=1e-6, atol=1e-9)
 
 
 def test_adam_matches_keras_for_small_epsilon_and_differs_for_large():
     ns = solution("04_optimizers")
     ours = trajectory(ns["adam_step"], ["m", "s"], 0.125, 0.875, 0.984375, 1e-12)
-    theirs = run_keras_optimizer(keras.optimizers.Adam(learning_rate=0.125, beta_1=0.875, beta_2=0.984375,
-                                                       epsilon=1e-12), THETA0, A, B, 10)
+    theirs = run_keras_optimizer(
+        keras.optimizers.Adam(learning_rate=0.125, beta_1=0.875, beta_2=0.984375, epsilon=1e-12), THETA0, A, B, 10
+    )
     np.testing.assert_allclose([t for t, _ in ours], theirs, rtol=1e-5, atol=1e-8)
     big = trajectory(ns["adam_step"], ["m", "s"], 0.125, 0.875, 0.984375, 0.5)
-    keras_big = run_keras_optimizer(keras.optimizers.Adam(learning_rate=0.125, beta_1=0.875, beta_2=0.984375,
-                                                          epsilon=0.5), THETA0, A, B, 10)
+    keras_big = run_keras_optimizer(
+        keras.optimizers.Adam(learning_rate=0.125, beta_1=0.875, beta_2=0.984375, epsilon=0.5), THETA0, A, B, 10
+    )
     assert not np.allclose([t for t, _ in big], keras_big, atol=1e-3)  # epsilon inside vs outside the root
 
 
@@ -117,14 +122,19 @@ def test_batch_norm_matches_keras_layer():
     # Keras keeps the biased batch variance in its moving average, as the contract says
     np.testing.assert_allclose(moving_var, keras_var, rtol=1e-5, atol=1e-6)
     x2 = rng.normal(0, 1, (5, 6)).astype("float32")
-    np.testing.assert_allclose(ns["batch_norm_inference"](x2, gamma, beta, keras_mean, keras_var, 1e-3),
-                               np.asarray(layer(x2, training=False)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        ns["batch_norm_inference"](x2, gamma, beta, keras_mean, keras_var, 1e-3),
+        np.asarray(layer(x2, training=False)),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def keras_early_stopping(losses, patience, min_delta):
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    callback = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta,
-                                             restore_best_weights=True)
+    callback = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, min_delta=min_delta, restore_best_weights=True
+    )
     callback.set_model(model)
     callback.on_train_begin()
     stopped = len(losses) - 1
@@ -144,7 +154,8 @@ def test_early_stopping_matches_keras_callback():
         patience = int(rng.integers(0, 4))
         min_delta = float(rng.choice([0.0, 0.013, 0.07]))
         assert tuple(ns["early_stopping"](losses, patience, min_delta)) == keras_early_stopping(
-            losses, patience, min_delta), (losses, patience, min_delta)
+            losses, patience, min_delta
+        ), (losses, patience, min_delta)
 
 
 def test_variance_scaling_moments_match_keras():
@@ -152,7 +163,8 @@ def test_variance_scaling_moments_match_keras():
     for mode in ("fan_in", "fan_out", "fan_avg"):
         for dist in ("uniform", "truncated_normal", "untruncated_normal"):
             ours = ns["variance_scaling"]((300, 500), scale=2.0, mode=mode, distribution=dist, seed=3)
-            theirs = np.asarray(keras.initializers.VarianceScaling(scale=2.0, mode=mode, distribution=dist,
-                                                                   seed=3)(shape=(300, 500)))
+            theirs = np.asarray(
+                keras.initializers.VarianceScaling(scale=2.0, mode=mode, distribution=dist, seed=3)(shape=(300, 500))
+            )
             assert abs(ours.std() / theirs.std() - 1) < 0.02, (mode, dist)
             assert abs(np.abs(ours).max() / np.abs(theirs).max() - 1) < 0.05 or dist == "untruncated_normal"

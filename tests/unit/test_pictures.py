@@ -30,12 +30,18 @@ from autograder.report import feedback_html, feedback_markdown
 from autograder.report.pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
 from autograder.result import QuestionResult, Result
 
-A01, A02, A03, A04, A05 = ("01_activations_and_initialisation", "02_batch_normalisation", "03_transfer_learning",
-                           "04_optimizers", "05_regularisation")
+A01, A02, A03, A04, A05 = (
+    "01_activations_and_initialisation",
+    "02_batch_normalisation",
+    "03_transfer_learning",
+    "04_optimizers",
+    "05_regularisation",
+)
 SEED = 11
 
 
 # --- running a function on a plan's cases, as the probe would ------------------------------------
+
 
 def _decode(plan: Plan, value: Any, shared: dict[int, np.random.Generator]) -> Any:
     if isinstance(value, dict) and "$array" in value:
@@ -62,9 +68,16 @@ def _trajectory(fn: Callable, plan: Plan, call: dict) -> dict[str, np.ndarray]:
     a, b = (plan.inputs[call["grad"][k]["$array"]] for k in ("a", "b"))
     steps: dict[str, list] = {name: [] for name in call["returns"]}
     for t in range(1, call["steps"] + 1):
-        args = [a * state["theta"] - b if tok == "@grad" else t if tok == "@t"
-                else state[tok[1:]].copy() if isinstance(tok, str) and tok.startswith("@") else tok
-                for tok in call["args"]]
+        args = [
+            a * state["theta"] - b
+            if tok == "@grad"
+            else t
+            if tok == "@t"
+            else state[tok[1:]].copy()
+            if isinstance(tok, str) and tok.startswith("@")
+            else tok
+            for tok in call["args"]
+        ]
         for name, value in zip(call["returns"], fn(*args)):
             state[name] = np.asarray(value, dtype=float)
             steps[name].append(state[name])
@@ -84,8 +97,9 @@ def _value(fn: Callable, plan: Plan, call: dict) -> Any:
         return Raised(type(exc).__name__, str(exc))
 
 
-def graded(assignment_id: str, qid: str, student: Callable, reference: Callable | None = None,
-           plan: Plan | None = None) -> QuestionResult:
+def graded(
+    assignment_id: str, qid: str, student: Callable, reference: Callable | None = None, plan: Plan | None = None
+) -> QuestionResult:
     """The question's result for `student` against `reference` on the real plan (public + hidden)."""
     plan = plan or make_plan(get_assignment(assignment_id), SEED)
     question = plan.assignment.question(qid)
@@ -107,6 +121,7 @@ def drawn(result: QuestionResult) -> tuple[str, str]:
 
 # --- the functions: correct, and buggy as in variants.py ------------------------------------------
 
+
 def elu(z, alpha=1.0):
     z = np.asarray(z, dtype=float)
     return np.where(z > 0, z, alpha * (np.exp(np.minimum(z, 0)) - 1))
@@ -120,7 +135,7 @@ def elu_wrong_branch(z, alpha=1.0):
 def adam(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10, correct=True):
     m = beta1 * np.asarray(m, float) + (1 - beta1) * np.asarray(grad, float)
     s = beta2 * np.asarray(s, float) + (1 - beta2) * np.asarray(grad, float) ** 2
-    m_hat, s_hat = (m / (1 - beta1 ** t), s / (1 - beta2 ** t)) if correct else (m, s)
+    m_hat, s_hat = (m / (1 - beta1**t), s / (1 - beta2**t)) if correct else (m, s)
     return np.asarray(theta, float) - learning_rate * m_hat / (np.sqrt(s_hat) + epsilon), m, s
 
 
@@ -164,13 +179,21 @@ def update_moving_statistics(moving_mean, moving_var, batch_mean, batch_var, mom
 
 def untrained_model(classes: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    return {"class": "Sequential", "layers": [
-        {"class": "Flatten", "config": {}, "weights": []},
-        {"class": "Dense", "config": {"activation": "softmax", "use_bias": True},
-         "weights": [rng.normal(0, 0.05, (784, classes)), np.zeros(classes)]}]}
+    return {
+        "class": "Sequential",
+        "layers": [
+            {"class": "Flatten", "config": {}, "weights": []},
+            {
+                "class": "Dense",
+                "config": {"activation": "softmax", "use_bias": True},
+                "weights": [rng.normal(0, 0.05, (784, classes)), np.zeros(classes)],
+            },
+        ],
+    }
 
 
 # --- one test per kind ------------------------------------------------------------------------------
+
 
 def test_curve_of_a_wrong_elu_on_the_public_inputs():
     r = graded(A01, "elu", elu_wrong_branch, elu)
@@ -189,7 +212,7 @@ def test_trajectory_of_adam_without_bias_correction_with_the_bowl():
     assert r.picture["a"] == [1.0, 10.0] and r.picture["start"] == [1.0, -2.0]
     assert len(r.picture["expected"][0]) == len(r.picture["got"][0]) == 10
     svg, alt = drawn(r)
-    assert "stroke-dasharray=\"3,3\"" in svg, "the bowl's contours"
+    assert 'stroke-dasharray="3,3"' in svg, "the bowl's contours"
     assert "part at step 1" in alt
 
 
@@ -221,8 +244,12 @@ def test_features_of_batch_norm_over_the_wrong_axis_and_of_swapped_momentum():
     assert means["expected"] == pytest.approx([0, 0, 0], abs=1e-6) and len(stds["got"]) == 3
     assert batch_mean["got"] == batch_mean["expected"]  # the bug is in y only
     drawn(r)
-    r = graded(A02, "update_moving_statistics", lambda *a, **k: update_moving_statistics(*a, **k, swapped=True),
-               update_moving_statistics)
+    r = graded(
+        A02,
+        "update_moving_statistics",
+        lambda *a, **k: update_moving_statistics(*a, **k, swapped=True),
+        update_moving_statistics,
+    )
     assert [s["label"] for s in r.picture["series"]] == ["moving mean", "moving variance"]
     assert "features differ" in drawn(r)[1]
 
@@ -251,6 +278,7 @@ def test_every_picture_names_a_public_case_of_its_question():
 
 # --- hidden values never reach a picture ----------------------------------------------------------
 
+
 def _numbers(value: Any) -> set[float]:
     """Every number in a nested structure (arrays too), rounded as pictures round them."""
     if isinstance(value, np.ndarray):
@@ -273,11 +301,15 @@ def _case_numbers(plan: Plan, qid: str, public: bool, reference: Callable) -> se
     return found
 
 
-@pytest.mark.parametrize(("assignment", "qid", "student", "reference"), [
-    (A01, "elu", elu_wrong_branch, elu),
-    (A04, "adam_step", adam_without_bias_correction, adam),
-    (A02, "batch_norm_train", lambda *a, **k: batch_norm_train(*a, **k, axis=1), batch_norm_train),
-], ids=["curve", "trajectory", "features"])
+@pytest.mark.parametrize(
+    ("assignment", "qid", "student", "reference"),
+    [
+        (A01, "elu", elu_wrong_branch, elu),
+        (A04, "adam_step", adam_without_bias_correction, adam),
+        (A02, "batch_norm_train", lambda *a, **k: batch_norm_train(*a, **k, axis=1), batch_norm_train),
+    ],
+    ids=["curve", "trajectory", "features"],
+)
 def test_no_hidden_input_or_expected_value_is_in_the_picture(assignment, qid, student, reference):
     """Hidden inputs are random, so a hidden value showing in the picture would be found here;
     the student fails the hidden cases too, so they were all candidates."""
@@ -295,19 +327,30 @@ def test_no_hidden_input_or_expected_value_is_in_the_picture(assignment, qid, st
 def test_a_hidden_case_described_like_the_picture_case_is_never_drawn():
     """The picture's case is chosen by its description *and* by being public: a hidden case with
     the same description (a declaration's slip) is still never drawn."""
+
     def public(b: CaseBuilder) -> None:
         b.call("the vector", "f", np.array([1.0, 2.0, 3.0]))
 
     def hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
         b.call("the vector", "f", np.array([111.0, 222.0, 333.0]))
 
-    question = Question(id="f", points=1.0, make_public=public, make_hidden=hidden, check=allclose(),
-                        picture=Picture("curve", "the vector"))
+    question = Question(
+        id="f",
+        points=1.0,
+        make_public=public,
+        make_hidden=hidden,
+        check=allclose(),
+        picture=Picture("curve", "the vector"),
+    )
     plan = make_plan(Assignment("x", "x", (question,)), SEED)
     ordered = Plan(plan.assignment, plan.seed, {"f": tuple(reversed(plan.cases["f"]))}, plan.inputs)
     for p in (plan, ordered):
-        r = score_question(question, p, {call_id("f", c.id): CallOutput(np.zeros(3)) for c in p.cases["f"]},
-                           {call_id("f", c.id): CallOutput(_value(lambda z: z, p, c.call.to_json())) for c in p.cases["f"]})
+        r = score_question(
+            question,
+            p,
+            {call_id("f", c.id): CallOutput(np.zeros(3)) for c in p.cases["f"]},
+            {call_id("f", c.id): CallOutput(_value(lambda z: z, p, c.call.to_json())) for c in p.cases["f"]},
+        )
         assert r.picture["x"] == [1.0, 2.0, 3.0] and not _numbers(r.picture) & {111.0, 222.0, 333.0}
 
 
@@ -322,10 +365,16 @@ def test_picture_data_refuses_a_hidden_case():
 
 # --- hostile student values and hostile result files ---------------------------------------------------
 
-@pytest.mark.parametrize("got", [
-    np.array([np.nan, np.inf, -np.inf, 1e308, -1e308] * 12 + [0.0]),
-    np.full(61, 1e300), np.zeros(61, dtype=bool).astype(float) - 5e-324,
-], ids=["nan-inf-huge", "all-huge", "denormal"])
+
+@pytest.mark.parametrize(
+    "got",
+    [
+        np.array([np.nan, np.inf, -np.inf, 1e308, -1e308] * 12 + [0.0]),
+        np.full(61, 1e300),
+        np.zeros(61, dtype=bool).astype(float) - 5e-324,
+    ],
+    ids=["nan-inf-huge", "all-huge", "denormal"],
+)
 def test_hostile_values_are_drawn_clipped_with_a_note(got):
     plan = make_plan(get_assignment(A01), SEED)
     r = graded(A01, "elu", lambda z, alpha=1.0: got if np.shape(z) == (61,) else elu_wrong_branch(z), elu, plan)
@@ -336,8 +385,11 @@ def test_hostile_values_are_drawn_clipped_with_a_note(got):
         assert "nan or inf" in alt and "beyond the plot" in alt
 
 
-@pytest.mark.parametrize("got", [np.zeros(60), np.zeros((61, 2)), "a string", {"theta": 1}, [[1, 2], [3]]],
-                         ids=["short", "2-D", "string", "dict", "ragged"])
+@pytest.mark.parametrize(
+    "got",
+    [np.zeros(60), np.zeros((61, 2)), "a string", {"theta": 1}, [[1, 2], [3]]],
+    ids=["short", "2-D", "string", "dict", "ragged"],
+)
 def test_a_value_of_the_wrong_shape_or_type_gives_a_note(got):
     r = graded(A01, "elu", lambda z, alpha=1.0: got if np.shape(z) == (61,) else elu(z), elu)
     assert r.status == "partial" and "note" in r.picture
@@ -349,15 +401,24 @@ def test_a_raising_function_gets_no_picture():
     assert r.picture is None
 
 
-@pytest.mark.parametrize("data", [
-    {"kind": "curve", "x": [1, 2], "expected": [1], "got": [1, 2]},
-    {"kind": "curve", "x": list(range(5000)), "expected": list(range(5000)), "got": list(range(5000))},
-    {"kind": "curve", "x": ["<script>"], "expected": [1], "got": [1]},
-    {"kind": "trajectory", "dims": [0], "a": [-1, 1]},
-    {"kind": "distribution", "counts": [1, None], "expected": [1, 2]},
-    {"kind": "accuracy", "accuracy": 0.5, "threshold": 0.9, "classes": ["a", "b"], "confusion": [[1]]},
-    {"kind": "features", "series": "x"}, {"kind": "<b>"}, {"kind": "curve"}, [], "x", None,
-], ids=lambda d: str(d)[:30])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"kind": "curve", "x": [1, 2], "expected": [1], "got": [1, 2]},
+        {"kind": "curve", "x": list(range(5000)), "expected": list(range(5000)), "got": list(range(5000))},
+        {"kind": "curve", "x": ["<script>"], "expected": [1], "got": [1]},
+        {"kind": "trajectory", "dims": [0], "a": [-1, 1]},
+        {"kind": "distribution", "counts": [1, None], "expected": [1, 2]},
+        {"kind": "accuracy", "accuracy": 0.5, "threshold": 0.9, "classes": ["a", "b"], "confusion": [[1]]},
+        {"kind": "features", "series": "x"},
+        {"kind": "<b>"},
+        {"kind": "curve"},
+        [],
+        "x",
+        None,
+    ],
+    ids=lambda d: str(d)[:30],
+)
 def test_bad_picture_data_in_a_result_file_gives_a_note_never_an_error(data):
     out = svg_and_alt("q", data)
     assert isinstance(out, str)
@@ -366,6 +427,7 @@ def test_bad_picture_data_in_a_result_file_gives_a_note_never_an_error(data):
 
 
 # --- in the feedback -------------------------------------------------------------------------------
+
 
 def _feedback_result() -> Result:
     r = graded(A01, "elu", elu_wrong_branch, elu)

@@ -34,8 +34,9 @@ def test_calls_have_unique_ids_and_reference_skips_trained_models():
     assert len(ids) == len(set(ids))
     skipped = {q.id for q in plan.assignment.questions if not q.uses_reference}
     assert skipped  # bn_model is judged on the test split, not against a reference
-    assert {c["id"].split("/")[0] for c in plan.calls(reference=True)} == \
-        {q.id for q in plan.assignment.questions} - skipped
+    assert {c["id"].split("/")[0] for c in plan.calls(reference=True)} == {
+        q.id for q in plan.assignment.questions
+    } - skipped
     for call in plan.calls():
         for arg in call.get("args", []):
             if isinstance(arg, dict) and "$array" in arg:

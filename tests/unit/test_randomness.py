@@ -39,12 +39,22 @@ def verdict_of(qid, fn, hidden_seed=None):
 
 # --- the exact band -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n, p, alpha", [(1000, 0.25, 2.5e-7), (60, 0.5, 4e-12), (60, 0.35, 4e-12),
-                                         (30_000, 0.5, 1.7e-7), (300, 1 / 7, 1.1e-7), (450, 0.5, 3.3e-7)])
+
+@pytest.mark.parametrize(
+    "n, p, alpha",
+    [
+        (1000, 0.25, 2.5e-7),
+        (60, 0.5, 4e-12),
+        (60, 0.35, 4e-12),
+        (30_000, 0.5, 1.7e-7),
+        (300, 1 / 7, 1.1e-7),
+        (450, 0.5, 3.3e-7),
+    ],
+)
 def test_band_holds_alpha_exactly_and_is_the_narrowest(n, p, alpha):
     lo, hi = binomial_band(n, p, alpha)
     assert sps.binom.cdf(lo - 1, n, p) <= alpha / 2 and sps.binom.sf(hi, n, p) <= alpha / 2
-    assert lo == 0 or sps.binom.cdf(lo, n, p) > alpha / 2   # one step in and the tail is too big
+    assert lo == 0 or sps.binom.cdf(lo, n, p) > alpha / 2  # one step in and the tail is too big
     assert hi == n or sps.binom.sf(hi - 1, n, p) > alpha / 2
 
 
@@ -62,15 +72,21 @@ def test_count_ok_on_honest_and_tied_events():
 
 # --- the probe's `calls` case --------------------------------------------------------------------
 
+
 def test_calls_share_a_generator_per_seed_only_when_asked():
     def draw(rng):
         return rng.random(3)
 
-    call = {"type": "calls", "function": "draw", "calls": [
-        {"type": "call", "args": [{"$rng": 5, "shared": True}], "kwargs": {}},
-        {"type": "call", "args": [{"$rng": 5, "shared": True}], "kwargs": {}},
-        {"type": "call", "args": [{"$rng": 5}], "kwargs": {}},
-        {"type": "call", "args": [{"$rng": 6, "shared": True}], "kwargs": {}}]}
+    call = {
+        "type": "calls",
+        "function": "draw",
+        "calls": [
+            {"type": "call", "args": [{"$rng": 5, "shared": True}], "kwargs": {}},
+            {"type": "call", "args": [{"$rng": 5, "shared": True}], "kwargs": {}},
+            {"type": "call", "args": [{"$rng": 5}], "kwargs": {}},
+            {"type": "call", "args": [{"$rng": 6, "shared": True}], "kwargs": {}},
+        ],
+    }
     arrays = new_arrays()
     result = handle({"draw": draw}, call, {}, arrays)
     got = [arrays.store[v["$array"]] for v in result["value"]["$tuple"]]
@@ -111,6 +127,7 @@ def test_calls_report_a_modified_input_and_make_a_fresh_initializer_each_time():
 
 # --- correct implementations pass, on the public case and many hidden seeds ---------------------
 
+
 def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
     """An independent numpy version: standard normals scaled, truncation by inverse-cdf sampling."""
     fan_in, fan_out = shape
@@ -127,8 +144,11 @@ def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_no
 
 @pytest.mark.parametrize("hidden_seed", [None, *range(40)])
 def test_correct_dropout_and_variance_scaling_pass(hidden_seed):
-    for qid, fn in (("dropout_train", dropout_train), ("inverted_dropout", inverted_dropout),
-                    ("variance_scaling", variance_scaling)):
+    for qid, fn in (
+        ("dropout_train", dropout_train),
+        ("inverted_dropout", inverted_dropout),
+        ("variance_scaling", variance_scaling),
+    ):
         verdict = verdict_of(qid, fn, hidden_seed)
         assert verdict.passed, (qid, hidden_seed, verdict.message)
 
@@ -146,17 +166,19 @@ def keras():
 
 @pytest.mark.parametrize("hidden_seed", [None, 0, 1])
 def test_keras_initializer_passes(keras, hidden_seed):
-    verdict = verdict_of("he_avg_initializer", lambda: keras.initializers.VarianceScaling(2.0, "fan_avg", "uniform"),
-                         hidden_seed)
+    verdict = verdict_of(
+        "he_avg_initializer", lambda: keras.initializers.VarianceScaling(2.0, "fan_avg", "uniform"), hidden_seed
+    )
     assert verdict.passed, verdict.message
 
 
 # --- implementations that are not random fail, saying why -----------------------------------------
 
+
 def dropout_prefix(x, rate, rng):
     """The issue's example: always the first round(rate * n) elements, rng ignored."""
     out = np.array(x, dtype=float)
-    out.flat[:round(rate * out.size)] = 0.0
+    out.flat[: round(rate * out.size)] = 0.0
     return out
 
 
@@ -196,16 +218,26 @@ def augment_cycles(images, rng, max_shift=2):
     """The issue's example: (flip, dy, dx) cycles through every combination in order."""
     m = max_shift
     combos = list(itertools.product((0, 1), range(-m, m + 1), range(-m, m + 1)))
-    return np.stack([a05.shift(img[:, ::-1] if combos[i % len(combos)][0] else img, *combos[i % len(combos)][1:])
-                     for i, img in enumerate(np.asarray(images))])
+    return np.stack(
+        [
+            a05.shift(img[:, ::-1] if combos[i % len(combos)][0] else img, *combos[i % len(combos)][1:])
+            for i, img in enumerate(np.asarray(images))
+        ]
+    )
 
 
 def augment_cycles_from_a_random_start(images, rng, max_shift=2):
     m = max_shift
     combos = list(itertools.product((0, 1), range(-m, m + 1), range(-m, m + 1)))
     start = int(rng.integers(len(combos)))
-    return np.stack([a05.shift(img[:, ::-1] if combos[(start + i) % len(combos)][0] else img,
-                               *combos[(start + i) % len(combos)][1:]) for i, img in enumerate(np.asarray(images))])
+    return np.stack(
+        [
+            a05.shift(
+                img[:, ::-1] if combos[(start + i) % len(combos)][0] else img, *combos[(start + i) % len(combos)][1:]
+            )
+            for i, img in enumerate(np.asarray(images))
+        ]
+    )
 
 
 def augment_one_choice_per_batch(images, rng, max_shift=2):
@@ -214,15 +246,22 @@ def augment_one_choice_per_batch(images, rng, max_shift=2):
 
 
 @pytest.mark.parametrize("hidden_seed", [None, 12])
-@pytest.mark.parametrize("fn, fragment", [
-    (augment_cycles, "the same flips and shifts for every seed"),
-    (augment_cycles_from_a_random_start, "of neighbouring images are tied"),
-    (augment_one_choice_per_batch, "the flips of neighbouring images are tied"),
-    (lambda images, rng, max_shift=2: augment(images, np.random.default_rng(), max_shift),
-     "a fresh generator with the same seed gave other flips and shifts"),
-    (lambda images, rng, max_shift=2: augment(images, np.random.default_rng(1), max_shift),
-     "the same flips and shifts for every seed"),
-])
+@pytest.mark.parametrize(
+    "fn, fragment",
+    [
+        (augment_cycles, "the same flips and shifts for every seed"),
+        (augment_cycles_from_a_random_start, "of neighbouring images are tied"),
+        (augment_one_choice_per_batch, "the flips of neighbouring images are tied"),
+        (
+            lambda images, rng, max_shift=2: augment(images, np.random.default_rng(), max_shift),
+            "a fresh generator with the same seed gave other flips and shifts",
+        ),
+        (
+            lambda images, rng, max_shift=2: augment(images, np.random.default_rng(1), max_shift),
+            "the same flips and shifts for every seed",
+        ),
+    ],
+)
 def test_augment_without_randomness_fails(fn, fragment, hidden_seed):
     verdict = verdict_of("augment", fn, hidden_seed)
     assert not verdict.passed and fragment in verdict.message, verdict.message
@@ -241,30 +280,50 @@ def sorted_quantiles(shape, scale=1.0, mode="fan_in", distribution="truncated_no
     size = shape[0] * shape[1]
     n = {"fan_in": shape[0], "fan_out": shape[1], "fan_avg": (shape[0] + shape[1]) / 2}[mode]
     s = scale / max(1.0, n)
-    dist = {"uniform": sps.uniform(-math.sqrt(3 * s), 2 * math.sqrt(3 * s)),
-            "untruncated_normal": sps.norm(0, math.sqrt(s)),
-            "truncated_normal": sps.truncnorm(-2, 2, scale=math.sqrt(s) / 0.87962566103423978)}[distribution]
+    dist = {
+        "uniform": sps.uniform(-math.sqrt(3 * s), 2 * math.sqrt(3 * s)),
+        "untruncated_normal": sps.norm(0, math.sqrt(s)),
+        "truncated_normal": sps.truncnorm(-2, 2, scale=math.sqrt(s) / 0.87962566103423978),
+    }[distribution]
     return dist.ppf((np.arange(size) + 0.5) / size).reshape(shape)
 
 
 @pytest.mark.parametrize("hidden_seed", [None, 13])
-@pytest.mark.parametrize("fn, fragment", [
-    (sorted_quantiles, "the same matrix for every seed"),
-    (lambda shape, seed=None, **kw: variance_scaling(shape, seed=0 if seed is None else seed, **kw),
-     "seed=None gave the same matrix twice"),
-    (lambda shape, seed=None, **kw: np.sort(variance_scaling(shape, seed=seed, **kw), axis=1),
-     "neighbouring entries are related (side by side"),
-    (lambda shape, seed=None, **kw: np.sort(variance_scaling(shape, seed=seed, **kw), axis=0),
-     "neighbouring entries are related"),  # sorted columns: neighbours in a row are alike too
-    (lambda shape, seed=None, **kw: np.repeat(variance_scaling((1, shape[1]), seed=seed, **kw), shape[0], axis=0),
-     "neighbouring entries are related"),  # one row drawn, then repeated
-    (antithetic_rows, "neighbouring entries are related (one above the other"),
-    (lambda shape, seed=None, **kw: 0.8 * variance_scaling(shape, seed=0, **kw)
-     + 0.6 * variance_scaling(shape, seed=seed, **kw),
-     "two matrix draws that should be independent are related"),  # mostly a fixed matrix
-    (lambda shape, seed=None, **kw: variance_scaling(shape, seed=None, **kw),
-     "two calls with the same seed gave different values"),
-])
+@pytest.mark.parametrize(
+    "fn, fragment",
+    [
+        (sorted_quantiles, "the same matrix for every seed"),
+        (
+            lambda shape, seed=None, **kw: variance_scaling(shape, seed=0 if seed is None else seed, **kw),
+            "seed=None gave the same matrix twice",
+        ),
+        (
+            lambda shape, seed=None, **kw: np.sort(variance_scaling(shape, seed=seed, **kw), axis=1),
+            "neighbouring entries are related (side by side",
+        ),
+        (
+            lambda shape, seed=None, **kw: np.sort(variance_scaling(shape, seed=seed, **kw), axis=0),
+            "neighbouring entries are related",
+        ),  # sorted columns: neighbours in a row are alike too
+        (
+            lambda shape, seed=None, **kw: np.repeat(
+                variance_scaling((1, shape[1]), seed=seed, **kw), shape[0], axis=0
+            ),
+            "neighbouring entries are related",
+        ),  # one row drawn, then repeated
+        (antithetic_rows, "neighbouring entries are related (one above the other"),
+        (
+            lambda shape, seed=None, **kw: (
+                0.8 * variance_scaling(shape, seed=0, **kw) + 0.6 * variance_scaling(shape, seed=seed, **kw)
+            ),
+            "two matrix draws that should be independent are related",
+        ),  # mostly a fixed matrix
+        (
+            lambda shape, seed=None, **kw: variance_scaling(shape, seed=None, **kw),
+            "two calls with the same seed gave different values",
+        ),
+    ],
+)
 def test_variance_scaling_without_randomness_fails(fn, fragment, hidden_seed):
     verdict = verdict_of("variance_scaling", fn, hidden_seed)
     assert not verdict.passed and fragment in verdict.message, verdict.message
@@ -278,6 +337,7 @@ def test_the_sorted_quantiles_pass_the_distribution_check():
 
 
 def test_seeded_keras_initializer_fails(keras):
-    verdict = verdict_of("he_avg_initializer",
-                         lambda: keras.initializers.VarianceScaling(2.0, "fan_avg", "uniform", seed=42))
+    verdict = verdict_of(
+        "he_avg_initializer", lambda: keras.initializers.VarianceScaling(2.0, "fan_avg", "uniform", seed=42)
+    )
     assert not verdict.passed and "sampled the same kernel" in verdict.message

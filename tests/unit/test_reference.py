@@ -74,8 +74,9 @@ def runs(monkeypatch):
         made.append(folder)
 
     monkeypatch.setattr(reference, "_compute", fake_compute)
-    monkeypatch.setattr(reference.collect, "read_outputs",
-                        lambda folder, ids, *a, **k: {cid: CallOutput(1.0) for cid in ids})
+    monkeypatch.setattr(
+        reference.collect, "read_outputs", lambda folder, ids, *a, **k: {cid: CallOutput(1.0) for cid in ids}
+    )
     return made
 
 
@@ -96,8 +97,11 @@ def test_the_reference_is_computed_once_and_reused_until_the_solution_changes(co
 def test_a_damaged_cached_reference_is_removed_not_used(course, runs, monkeypatch):
     plan = make_plan(ASSIGNMENTS[ASSIGNMENT], 7)
     reference.reference_outputs(plan, course, use_sandbox=True)
-    monkeypatch.setattr(reference.collect, "read_outputs",
-                        lambda folder, ids, *a, **k: {cid: CallOutput(Raised("NoOutput", "gone")) for cid in ids})
+    monkeypatch.setattr(
+        reference.collect,
+        "read_outputs",
+        lambda folder, ids, *a, **k: {cid: CallOutput(Raised("NoOutput", "gone")) for cid in ids},
+    )
     with pytest.raises(InfrastructureError, match="damaged"):
         reference.reference_outputs(plan, course, use_sandbox=True)
     assert not runs[0].exists()

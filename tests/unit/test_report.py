@@ -19,7 +19,7 @@ from autograder.result import CellError, Execution, QuestionResult, Result
 
 A4, A5 = "04_optimizers", "05_regularisation"
 EVIL = '<script>alert("x")</script>/../../etc/passwd'
-XSS = '<img src=x onerror=alert(1)>'
+XSS = "<img src=x onerror=alert(1)>"
 
 
 def run(seconds=1.0, *, timed_out=False, killed=False, memory=False, skipped=(), cell_errors=()) -> Execution:
@@ -28,10 +28,19 @@ def run(seconds=1.0, *, timed_out=False, killed=False, memory=False, skipped=(),
 
 def result(student, assignment, questions, *, submission=None, error=None, execution=None) -> Result:
     questions = tuple(questions)
-    return Result(assignment=assignment, submission=submission or f"{student}_{assignment}.ipynb", student=student,
-                  score=round(sum(q.score for q in questions), 4), max_score=sum(q.max_score for q in questions),
-                  seed=7, grader_version="0.1.0", sandboxed=True, questions=questions,
-                  execution=None if error else (execution or run()), error=error)
+    return Result(
+        assignment=assignment,
+        submission=submission or f"{student}_{assignment}.ipynb",
+        student=student,
+        score=round(sum(q.score for q in questions), 4),
+        max_score=sum(q.max_score for q in questions),
+        seed=7,
+        grader_version="0.1.0",
+        sandboxed=True,
+        questions=questions,
+        execution=None if error else (execution or run()),
+        error=error,
+    )
 
 
 def q(qid, score, max_score, status, passed, total, *feedback) -> QuestionResult:
@@ -56,21 +65,50 @@ def results() -> list[Result]:
     return [
         a4_full("alice_1001", submission="alice_1001_50001_04_optimizers.ipynb"),
         a5_full("alice_1001", submission="alice_1001_50002_05_regularisation.ipynb"),
-        result("bob", A4, [
-            full("momentum_step"),
-            q("adam_step", 0.5, 2.0, "partial", 1, 4,
-              "public case (3 parameters): theta from step 1: wrong values\n  expected: [0.9]\n  got:      [0.68]",
-              "hidden case (2-D parameters): theta from step 1: wrong values"),
-        ]),
-        result("carol", A4, [q("adam_step", 0, 2, "error", 0, 0, unreadable),
-                             q("momentum_step", 0, 2, "error", 0, 0, unreadable)], error=unreadable),
-        result("dave", A5, [full("l1_penalty", 1.0), q("augment", 0, 2, "timeout", 0, 4, "the call did not finish")],
-               execution=run(61.5, killed=True, skipped=("cell:3",), cell_errors=(
-                   CellError(3, "timeout"), CellError(5, "error", "ValueError", f"bad {XSS}")))),
-        result(EVIL, A5, [q("l1_penalty", 0, 1, "failed", 0, 4, f"public case (a list): wrong values\n  got: '{XSS}'"),
-                          q("augment", 1, 2, "partial", 2, 4, "hidden case: ```\n# not a heading")],
-               submission=f"{XSS}.ipynb"),
-        a5_full("=HYPERLINK(\"http://x\")"),
+        result(
+            "bob",
+            A4,
+            [
+                full("momentum_step"),
+                q(
+                    "adam_step",
+                    0.5,
+                    2.0,
+                    "partial",
+                    1,
+                    4,
+                    "public case (3 parameters): theta from step 1: wrong values\n  expected: [0.9]\n  got:      [0.68]",
+                    "hidden case (2-D parameters): theta from step 1: wrong values",
+                ),
+            ],
+        ),
+        result(
+            "carol",
+            A4,
+            [q("adam_step", 0, 2, "error", 0, 0, unreadable), q("momentum_step", 0, 2, "error", 0, 0, unreadable)],
+            error=unreadable,
+        ),
+        result(
+            "dave",
+            A5,
+            [full("l1_penalty", 1.0), q("augment", 0, 2, "timeout", 0, 4, "the call did not finish")],
+            execution=run(
+                61.5,
+                killed=True,
+                skipped=("cell:3",),
+                cell_errors=(CellError(3, "timeout"), CellError(5, "error", "ValueError", f"bad {XSS}")),
+            ),
+        ),
+        result(
+            EVIL,
+            A5,
+            [
+                q("l1_penalty", 0, 1, "failed", 0, 4, f"public case (a list): wrong values\n  got: '{XSS}'"),
+                q("augment", 1, 2, "partial", 2, 4, "hidden case: ```\n# not a heading"),
+            ],
+            submission=f"{XSS}.ipynb",
+        ),
+        a5_full('=HYPERLINK("http://x")'),
     ]
 
 
@@ -80,11 +118,12 @@ def rows(text: str) -> list[list[str]]:
 
 # --- gradebooks --------------------------------------------------------------------------------
 
+
 def test_gradebook_exact(results):
     assert rows(gradebook_csv(results)) == [
         ["student", A4, A5, "total", "max_total"],
         [EVIL, "", "1", "1", "7"],
-        ["'=HYPERLINK(\"http://x\")", "", "3", "3", "7"],  # a formula is neutralised
+        ['\'=HYPERLINK("http://x")', "", "3", "3", "7"],  # a formula is neutralised
         ["alice_1001", "4", "3", "7", "7"],
         ["bob", "2.5", "", "2.5", "7"],
         ["carol", "0", "", "0", "7"],  # unreadable: submitted, scores 0
@@ -100,7 +139,7 @@ def test_canvas_gradebook_exact(results):
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A4, A5],
         ["Points Possible", "", "", "", "", "4", "3"],
         [EVIL, "", "", EVIL, "", "", "1"],
-        ["'=HYPERLINK(\"http://x\")", "", "", "'=HYPERLINK(\"http://x\")", "", "", "3"],
+        ['\'=HYPERLINK("http://x")', "", "", '\'=HYPERLINK("http://x")', "", "", "3"],
         ["alice", "1001", "", "", "", "4", "3"],  # a Canvas download: the Canvas user id goes to ID
         ["bob", "", "", "bob", "", "2.5", ""],  # otherwise the id is taken as the login
         ["carol", "", "", "carol", "", "0", ""],
@@ -122,16 +161,20 @@ def test_duplicates_keep_one_result_whatever_the_order():
     assert rows(gradebook_csv([high, low]))[1] == ["bob", "4", "4", "4"]
 
 
-@pytest.mark.parametrize("value, text", [(10.0, "10"), (8.33333333, "8.3333"), (0.0, "0"), (-0.0, "0"),
-                                         (2.5, "2.5"), (7.499999999, "7.5")])
+@pytest.mark.parametrize(
+    "value, text", [(10.0, "10"), (8.33333333, "8.3333"), (0.0, "0"), (-0.0, "0"), (2.5, "2.5"), (7.499999999, "7.5")]
+)
 def test_score_format(value, text):
     assert fmt(value) == text
 
 
 # --- file names --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("student", [EVIL, "../..", ".hidden", "..", "", "a/b\\c", "CON", "nul.txt", "-rf",
-                                     "x" * 500, "Élodie Müller", "a\x00b"])
+
+@pytest.mark.parametrize(
+    "student",
+    [EVIL, "../..", ".hidden", "..", "", "a/b\\c", "CON", "nul.txt", "-rf", "x" * 500, "Élodie Müller", "a\x00b"],
+)
 def test_sanitised_names_are_safe(student):
     name = sanitise(student)
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", name), name
@@ -166,12 +209,14 @@ def test_feedback_files(results, tmp_path):
     for name in files:
         assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*\.(md|html)", name), name
         assert ".." not in name
-    assert not list(tmp_path.rglob("passwd*")) or all(p.parent == tmp_path / "feedback"
-                                                       for p in tmp_path.rglob("*passwd*"))
+    assert not list(tmp_path.rglob("passwd*")) or all(
+        p.parent == tmp_path / "feedback" for p in tmp_path.rglob("*passwd*")
+    )
     assert {p.parent for p in tmp_path.rglob("*") if p.is_file()} <= {tmp_path, tmp_path / "feedback"}
 
 
 # --- escaping ----------------------------------------------------------------------------------
+
 
 class Tags(HTMLParser):
     def __init__(self) -> None:
@@ -186,8 +231,36 @@ class Tags(HTMLParser):
         self.links |= {v or "" for a, v in attrs if a in ("src", "href", "action", "srcset")}
 
 
-SAFE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "p", "section", "div", "span",
-             "b", "small", "br", "code", "pre", "ul", "li", "table", "tr", "th", "td", "img", "details", "summary"}
+SAFE_TAGS = {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "p",
+    "section",
+    "div",
+    "span",
+    "b",
+    "small",
+    "br",
+    "code",
+    "pre",
+    "ul",
+    "li",
+    "table",
+    "tr",
+    "th",
+    "td",
+    "img",
+    "details",
+    "summary",
+}
 
 
 def check_html(text: str) -> None:
@@ -222,6 +295,7 @@ def test_markdown_keeps_student_text_literal(results):
 
 # --- feedback content --------------------------------------------------------------------------
 
+
 def test_feedback_says_what_to_fix(results, tmp_path):
     write_reports(results, tmp_path)
     feedback = tmp_path / "feedback"
@@ -246,7 +320,7 @@ def test_feedback_says_what_to_fix(results, tmp_path):
 def test_summary_lists_problems_unplaced_and_counts(results, tmp_path):
     write_reports(results, tmp_path, [("frank_notes.txt", "not a notebook (.ipynb)")])
     text = (tmp_path / "summary.html").read_text(encoding="utf-8")
-    table = text[text.index("<h2>Submissions with problems</h2>"):text.index("<h2>Not graded")]
+    table = text[text.index("<h2>Submissions with problems</h2>") : text.index("<h2>Not graded")]
     assert "<b>unreadable</b>" in table and "<b>timed out</b>" in table and "<b>failed to run</b>" in table
     assert ">carol<" in table and ">dave<" in table and ">bob<" not in table
     assert "frank_notes.txt" in text and "not a notebook (.ipynb)" in text
@@ -264,6 +338,7 @@ def test_unsandboxed_results_are_flagged(tmp_path):
 
 # --- determinism and edge cases ----------------------------------------------------------------
 
+
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -280,8 +355,7 @@ def test_same_input_same_bytes(results, tmp_path):
 def test_nothing_to_report(tmp_path):
     paths = write_reports([], tmp_path, [("x.txt", "not a notebook")])
     assert rows(paths["gradebook"].read_text()) == [["student", "total", "max_total"]]
-    assert rows(paths["gradebook_canvas"].read_text())[0] == ["Student", "ID", "SIS User ID", "SIS Login ID",
-                                                              "Section"]
+    assert rows(paths["gradebook_canvas"].read_text())[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
     assert "No submission was graded" in paths["summary"].read_text()
     assert list(paths["feedback"].iterdir()) == []
 
@@ -290,11 +364,13 @@ def test_weaker_isolation_is_warned_in_summary_and_feedback(tmp_path):
     """A limit the machine could not set shows in the instructor's summary and the feedback; a
     fully isolated result shows no such warning."""
     from autograder.result import Isolation
+
     full = Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v2")
     weak = Isolation("bwrap", "none", 60002, "guard", "rlimit")
     ok, guarded = a4_full("ok"), a4_full("guarded")
-    write_reports([Result(**{**ok.__dict__, "isolation": full}), Result(**{**guarded.__dict__, "isolation": weak})],
-                  tmp_path)
+    write_reports(
+        [Result(**{**ok.__dict__, "isolation": full}), Result(**{**guarded.__dict__, "isolation": weak})], tmp_path
+    )
     summary = (tmp_path / "summary.html").read_text()
     assert "weaker isolation" in summary and "memory guard" in summary and "RLIMIT_NPROC" in summary
     feedback = {p.stem: p.read_text() for p in (tmp_path / "feedback").glob("*.*")}

@@ -22,19 +22,44 @@ from autograder.result import (
 
 def sample(execution=True, error=None) -> Result:
     return Result(
-        assignment="05_regularisation", submission="smith_05.ipynb", student="smith", score=2.5, max_score=12.0,
-        seed=1234, grader_version="0.1.0", sandboxed=True,
+        assignment="05_regularisation",
+        submission="smith_05.ipynb",
+        student="smith",
+        score=2.5,
+        max_score=12.0,
+        seed=1234,
+        grader_version="0.1.0",
+        sandboxed=True,
         questions=(
             QuestionResult("l1_penalty", 1.0, 1.0, "passed", 4, 4),
-            QuestionResult("augment", 1.5, 2.0, "partial", 3, 4, ("hidden case 'max_shift 3': wrong dtype",),
-                           (CaseResult("public-1", True, True, "400 images"),
-                            CaseResult("hidden-1", False, False, "max_shift 3", "wrong dtype"))),
+            QuestionResult(
+                "augment",
+                1.5,
+                2.0,
+                "partial",
+                3,
+                4,
+                ("hidden case 'max_shift 3': wrong dtype",),
+                (
+                    CaseResult("public-1", True, True, "400 images"),
+                    CaseResult("hidden-1", False, False, "max_shift 3", "wrong dtype"),
+                ),
+            ),
         ),
-        execution=Execution(12.5, False, False, False, 1, ("cell:3",),
-                            (CellError(4, "error", "NameError", "x"),),
-                            TimeLimits(60.0, 30.0, 30.0, 0.5, 0.01, 0.003, 5.0, 30.0))
-        if execution else None,
-        error=error, settings_hash="0" * 64,
+        execution=Execution(
+            12.5,
+            False,
+            False,
+            False,
+            1,
+            ("cell:3",),
+            (CellError(4, "error", "NameError", "x"),),
+            TimeLimits(60.0, 30.0, 30.0, 0.5, 0.01, 0.003, 5.0, 30.0),
+        )
+        if execution
+        else None,
+        error=error,
+        settings_hash="0" * 64,
         isolation=Isolation("bwrap", "none", 60001, "cgroup-v1", "cgroup-v1") if execution else None,
     )
 
@@ -58,8 +83,13 @@ def test_json_round_trip(result):
 def test_to_json_is_deterministic_and_plain():
     doc = json.loads(sample().to_json())
     assert list(doc) == sorted(doc)
-    assert doc["questions"][1]["cases"][1] == {"id": "hidden-1", "public": False, "passed": False,
-                                                "description": "max_shift 3", "message": "wrong dtype"}
+    assert doc["questions"][1]["cases"][1] == {
+        "id": "hidden-1",
+        "public": False,
+        "passed": False,
+        "description": "max_shift 3",
+        "message": "wrong dtype",
+    }
 
 
 @pytest.mark.parametrize("version", [SCHEMA_VERSION + 1, 0, None, "1"])
@@ -90,16 +120,29 @@ def test_isolation_shortfalls_name_every_weaker_part():
     assert any("network" in m for m in weak) and any("RLIMIT_DATA" in m for m in weak)
     assert any("grader's own user" in m for m in weak)
     assert Isolation("bwrap", "none", 60001, "guard", "cgroup-v1").shortfalls() == (
-        "memory bounded by the watchdog's memory guard (polled), not by a cgroup",)
+        "memory bounded by the watchdog's memory guard (polled), not by a cgroup",
+    )
 
 
 def test_run_only_details_stay_out_of_the_json():
     """A cell's traceback, the run's isolation and log are the grader's own details: the schema
     (the JSON) holds none of them, and a result read back still equals the one written."""
     plain = sample()
-    detailed = Result(**{**plain.__dict__, "execution": Execution(**{
-        **plain.execution.__dict__, "isolation": plain.isolation, "log_tail": "the supervisor's log",
-        "cell_errors": (CellError(4, "error", "NameError", "x", traceback="Traceback (most recent call last)"),)})})
+    detailed = Result(
+        **{
+            **plain.__dict__,
+            "execution": Execution(
+                **{
+                    **plain.execution.__dict__,
+                    "isolation": plain.isolation,
+                    "log_tail": "the supervisor's log",
+                    "cell_errors": (
+                        CellError(4, "error", "NameError", "x", traceback="Traceback (most recent call last)"),
+                    ),
+                }
+            ),
+        }
+    )
     assert detailed.to_json() == plain.to_json()
     assert detailed.execution.last_traceback == "Traceback (most recent call last)"
     doc = json.loads(detailed.to_json())

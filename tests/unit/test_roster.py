@@ -49,9 +49,19 @@ def found(tmp_path: Path, *rels: str) -> batch.Discovery:
 
 def result(sub: batch.Submission) -> Result:
     question = QuestionResult("q", 3.0, 4.0, "partial", 3, 4, ())
-    return Result(assignment=sub.assignment, submission=sub.path.name, student=sub.student, score=3.0,
-                  max_score=4.0, seed=1, grader_version="0.1.0", sandboxed=True, questions=(question,),
-                  execution=None, error=None)
+    return Result(
+        assignment=sub.assignment,
+        submission=sub.path.name,
+        student=sub.student,
+        score=3.0,
+        max_score=4.0,
+        seed=1,
+        grader_version="0.1.0",
+        sandboxed=True,
+        questions=(question,),
+        execution=None,
+        error=None,
+    )
 
 
 def rows(text: str) -> list[list[str]]:
@@ -63,23 +73,35 @@ def test_canvas_roster_matches_by_user_id_and_fills_the_canvas_csv(tmp_path):
     assert roster.kind == "canvas" and [p.canvas_id for p in roster.people] == ["2345", "4567", "7777"]
     # Keyed as a download without a roster is (lms.canvas_name), so results keep their place.
     assert [p.key for p in roster.people] == ["müllerjürgen_2345", "smith_jonesann_4567", "quietquinn_7777"]
-    disc = found(tmp_path, "müllerjürgen_2345_900003_04_optimizers.ipynb",
-                 "müllerjürgen_LATE_2345_900010_05_regularisation.ipynb",
-                 "smith_jonesann_4567_900007_04_optimizers.ipynb",
-                 "strangerx_9999_900011_04_optimizers.ipynb",  # not on the roster
-                 "quinnquiet_7777_900012_04_optimizers.ipynb",  # Quinn's id, another name: listed, not credited
-                 "anon_Xk3pQ_900040_04_optimizers.ipynb")  # anonymous: cannot be matched
+    disc = found(
+        tmp_path,
+        "müllerjürgen_2345_900003_04_optimizers.ipynb",
+        "müllerjürgen_LATE_2345_900010_05_regularisation.ipynb",
+        "smith_jonesann_4567_900007_04_optimizers.ipynb",
+        "strangerx_9999_900011_04_optimizers.ipynb",  # not on the roster
+        "quinnquiet_7777_900012_04_optimizers.ipynb",  # Quinn's id, another name: listed, not credited
+        "anon_Xk3pQ_900040_04_optimizers.ipynb",
+    )  # anonymous: cannot be matched
     matched = match(roster, disc.submissions)
     assert sorted((s.student, s.assignment) for s in matched.submissions) == [
-        ("müllerjürgen_2345", A4), ("müllerjürgen_2345", A5), ("smith_jonesann_4567", A4)]
+        ("müllerjürgen_2345", A4),
+        ("müllerjürgen_2345", A5),
+        ("smith_jonesann_4567", A4),
+    ]
     reasons = {u.file: u.reason for u in matched.unmatched}
     assert "matches no one" in reasons["strangerx_9999_900011_04_optimizers.ipynb"]
     assert "anonymous" in reasons["anon_Xk3pQ_900040_04_optimizers.ipynb"]
-    assert "7777 is Quiet, Quinn on the roster, but the upload is named 'quinnquiet'" in reasons[
-        "quinnquiet_7777_900012_04_optimizers.ipynb"]
+    assert (
+        "7777 is Quiet, Quinn on the roster, but the upload is named 'quinnquiet'"
+        in reasons["quinnquiet_7777_900012_04_optimizers.ipynb"]
+    )
     assert [p.name for p in matched.missing] == ["Quiet, Quinn"]
-    paths = write_reports([result(s) for s in matched.submissions], tmp_path / "out",
-                          [(u.file, u.reason) for u in matched.unmatched], roster)
+    paths = write_reports(
+        [result(s) for s in matched.submissions],
+        tmp_path / "out",
+        [(u.file, u.reason) for u in matched.unmatched],
+        roster,
+    )
     assert rows(paths["gradebook_canvas"].read_text()) == [
         ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A4, A5],
         ["Points Possible", "", "", "", "", "4", "4"],
@@ -97,17 +119,26 @@ def test_canvas_roster_matches_by_user_id_and_fills_the_canvas_csv(tmp_path):
 def test_moodle_roster_by_full_name_lists_ambiguous_names_and_writes_moodle_csv(tmp_path):
     roster = load_roster(write(tmp_path / "participants.csv", MOODLE_ROSTER))
     assert roster.kind == "moodle"
-    disc = found(tmp_path, "Bob Jones_112_assignsubmission_file_/04_optimizers.ipynb",
-                 "Bob Jones_587_assignsubmission_file_05_regularisation.ipynb",  # another participant id, same student
-                 "Anna Schmidt_113_assignsubmission_file_/04_optimizers.ipynb",  # two Anna Schmidts: never guessed
-                 "Zoë Ångström_114_assignsubmission_file_/04_optimizers.ipynb",
-                 "anna.schmidt@uni.example/05_regularisation.ipynb",  # a folder named by email: exact
-                 "anna.s@uni.example_04_optimizers.ipynb")  # renamed as the message below says
+    disc = found(
+        tmp_path,
+        "Bob Jones_112_assignsubmission_file_/04_optimizers.ipynb",
+        "Bob Jones_587_assignsubmission_file_05_regularisation.ipynb",  # another participant id, same student
+        "Anna Schmidt_113_assignsubmission_file_/04_optimizers.ipynb",  # two Anna Schmidts: never guessed
+        "Zoë Ångström_114_assignsubmission_file_/04_optimizers.ipynb",
+        "anna.schmidt@uni.example/05_regularisation.ipynb",  # a folder named by email: exact
+        "anna.s@uni.example_04_optimizers.ipynb",
+    )  # renamed as the message below says
     matched = match(roster, disc.submissions)
     keys = {p.email: p.key for p in roster.people}
-    assert sorted((s.student, s.assignment) for s in matched.submissions) == sorted([
-        ("Bob Jones", A4), ("Bob Jones", A5), ("Zoë Ångström", A4), (keys["anna.schmidt@uni.example"], A5),
-        (keys["anna.s@uni.example"], A4)])
+    assert sorted((s.student, s.assignment) for s in matched.submissions) == sorted(
+        [
+            ("Bob Jones", A4),
+            ("Bob Jones", A5),
+            ("Zoë Ångström", A4),
+            (keys["anna.schmidt@uni.example"], A5),
+            (keys["anna.s@uni.example"], A4),
+        ]
+    )
     [ambiguous] = matched.unmatched
     assert "matches 2 students" in ambiguous.reason and "anna.s@uni.example" in ambiguous.reason
     assert ambiguous.reason.endswith("rename it <email>_04_optimizers.ipynb")
@@ -124,8 +155,7 @@ def test_moodle_roster_by_full_name_lists_ambiguous_names_and_writes_moodle_csv(
 
 def test_a_batch_applies_the_roster_and_unmatched_uploads_become_unplaced(tmp_path):
     roster = write(tmp_path / "export.csv", CANVAS_ROSTER)
-    disc = found(tmp_path, "müllerjürgen_2345_900003_04_optimizers.ipynb",
-                 "strangerx_9999_900011_04_optimizers.ipynb")
+    disc = found(tmp_path, "müllerjürgen_2345_900003_04_optimizers.ipynb", "strangerx_9999_900011_04_optimizers.ipynb")
     class_list, missing = batch._apply_roster(roster, disc)
     assert class_list.kind == "canvas"
     assert [s.student for s in disc.submissions] == ["müllerjürgen_2345"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from autograder.execute import RUNTIME_FILES
 
 # A cell that tries every module of the runtime by its file name and says which it got.
-CELL = '''import importlib
+CELL = """import importlib
 found = []
 for name in NAMES:
     try:
@@ -26,7 +26,7 @@ for name in NAMES:
         found.append(name)
     except ImportError:
         pass
-raise RuntimeError("IMPORTED " + ",".join(found))'''
+raise RuntimeError("IMPORTED " + ",".join(found))"""
 
 
 def run_runner(job: Path, cells: list[str], timeout: float = 120) -> list[dict]:
@@ -37,15 +37,23 @@ def run_runner(job: Path, cells: list[str], timeout: float = 120) -> list[dict]:
     (job / "work").mkdir()
     for path in RUNTIME_FILES:
         shutil.copy(path, runtime / path.name)
-    spec = {"cells": [{"index": i, "source": s} for i, s in enumerate(cells)], "cell_seconds": 60,
-            "call_seconds": 5, "sandboxed": False}
+    spec = {
+        "cells": [{"index": i, "source": s} for i, s in enumerate(cells)],
+        "cell_seconds": 60,
+        "call_seconds": 5,
+        "sandboxed": False,
+    }
     (job / "in" / "cells.json").write_text(json.dumps(spec))
     (job / "in" / "calls.json").write_text("[]")
     read, write = os.pipe()
     try:
-        process = subprocess.Popen([sys.executable, "-s", str(runtime / "runner.py"), str(job), str(write)],
-                                   pass_fds=(write,), cwd=job / "work", stdout=subprocess.DEVNULL,
-                                   env={**os.environ, "IPYTHONDIR": str(job / "work" / ".ipython")})
+        process = subprocess.Popen(
+            [sys.executable, "-s", str(runtime / "runner.py"), str(job), str(write)],
+            pass_fds=(write,),
+            cwd=job / "work",
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "IPYTHONDIR": str(job / "work" / ".ipython")},
+        )
         os.close(write)
         write = -1
         with os.fdopen(read, "rb") as events:
@@ -64,5 +72,5 @@ def test_no_module_of_the_runtime_is_importable_from_a_cell(tmp_path):
     events = run_runner(tmp_path, [f"NAMES = {names!r}\n" + CELL])
     end = next(e for e in events if e["item"] == "cell:0" and e["event"] == "end")
     assert end["status"] == "error" and end["evalue"].startswith("IMPORTED "), end
-    assert end["evalue"] == "IMPORTED ", f"a notebook could import {end['evalue'][len('IMPORTED '):]}"
+    assert end["evalue"] == "IMPORTED ", f"a notebook could import {end['evalue'][len('IMPORTED ') :]}"
     assert events[-1] == {**events[-1], "item": "runner", "event": "outputs"}  # the run went on to its end

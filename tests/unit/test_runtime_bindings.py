@@ -61,9 +61,18 @@ def test_no_function_of_the_probe_looks_a_module_up_at_call_time():
 def test_the_check_sees_a_late_lookup():
     """A stand-in module as the runner would load it, with one function of each kind."""
     module = types.ModuleType("_grader_standin")
-    exec(compile("import os\nimport numpy as np\n_asarray = np.asarray\n"  # noqa: S102 - a fixed text
-                 "def bound(x):\n    return _asarray(x)\n"
-                 "def late(x):\n    return np.asarray(x)\n"
-                 "def imports():\n    import json\n    return json\n", "standin", "exec"), vars(module))
-    assert late_lookups({"standin": module}) == ["standin.late: the module `np` at call time",
-                                                  "standin.imports: imports `json` at call time"]
+    exec(
+        compile(
+            "import os\nimport numpy as np\n_asarray = np.asarray\n"  # noqa: S102 - a fixed text
+            "def bound(x):\n    return _asarray(x)\n"
+            "def late(x):\n    return np.asarray(x)\n"
+            "def imports():\n    import json\n    return json\n",
+            "standin",
+            "exec",
+        ),
+        vars(module),
+    )
+    assert late_lookups({"standin": module}) == [
+        "standin.late: the module `np` at call time",
+        "standin.imports: imports `json` at call time",
+    ]

@@ -22,6 +22,7 @@ class Silent:
 
 def notebook() -> dict:
     """The names a 04 notebook defines: a correct momentum, an Adam that raises, the rest missing."""
+
     def momentum_step(theta, grad, m, learning_rate, beta=0.9):
         m = beta * np.asarray(m) + learning_rate * np.asarray(grad)
         return np.asarray(theta) - m, m
@@ -108,6 +109,7 @@ def test_a_name_behind_a_hostile_key_is_found_without_running_the_notebooks_code
     """Red team: a cell re-keyed `l2_penalty` in its namespace with a str subclass whose __eq__
     raises. The probe's `name in ns`, outside any call's alarm, ran it: the probe crashed with no
     output, and the watchdog blamed the case before it (another question's, here l1_penalty)."""
+
     class Hostile(str):
         def __hash__(self) -> int:
             return str.__hash__(self)
@@ -124,7 +126,8 @@ def test_a_name_behind_a_hostile_key_is_found_without_running_the_notebooks_code
     plan = make_plan(get_assignment("05_regularisation"), seed=7)
     calls = [c for c in plan.calls() if c["function"] in ("l1_penalty", "l2_penalty")]
     rt = runtime()
-    doc, _ = rt["probe"].run({"l1_penalty": l1_penalty, Hostile("l2_penalty"): l2_penalty}, calls, plan.inputs,
-                             (), Silent(), 30)
+    doc, _ = rt["probe"].run(
+        {"l1_penalty": l1_penalty, Hostile("l2_penalty"): l2_penalty}, calls, plan.inputs, (), Silent(), 30
+    )
     results = json.loads(doc)["results"]
     assert all(results[c["id"]]["ok"] for c in calls), results

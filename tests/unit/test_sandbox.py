@@ -28,7 +28,7 @@ MOUNTS = [
 
 
 def options(argv: list[str], flag: str, arity: int) -> list[tuple[str, ...]]:
-    return [tuple(argv[i + 1:i + 1 + arity]) for i, a in enumerate(argv) if a == flag]
+    return [tuple(argv[i + 1 : i + 1 + arity]) for i, a in enumerate(argv) if a == flag]
 
 
 def test_ancestors():
@@ -40,17 +40,17 @@ def test_parent_dirs_are_made_0755_before_each_mount():
     argv = bwrap_argv(MOUNTS, [], "/job/out", {})
     for mount in MOUNTS:
         flag = "--bind" if mount.writable else "--ro-bind"
-        index = next(i for i in range(len(argv) - 2) if argv[i:i + 3] == [flag, str(mount.source), mount.target])
+        index = next(i for i in range(len(argv) - 2) if argv[i : i + 3] == [flag, str(mount.source), mount.target])
         for parent in _ancestors(mount.target):
             if parent == "/tmp":
                 continue  # a tmpfs made earlier
-            made = [i for i in range(len(argv) - 1) if argv[i:i + 2] == ["--dir", parent]]
+            made = [i for i in range(len(argv) - 1) if argv[i : i + 2] == ["--dir", parent]]
             assert len(made) == 1, parent  # once, even when several mounts share it
             assert made[0] < index, parent
     # every --dir carries its own --perms 0755 right before it (bwrap applies --perms to the next op)
     for i, arg in enumerate(argv):
         if arg == "--dir":
-            assert argv[i - 2:i] == ["--perms", "0755"], argv[i + 1]
+            assert argv[i - 2 : i] == ["--perms", "0755"], argv[i + 1]
     made = [d for (d,) in options(argv, "--dir", 1)]
     assert set(made) >= {"/opt", "/opt/python", "/job", "/job/data"}
     assert len(made) == len(set(made))
@@ -66,8 +66,7 @@ def test_mount_modes_masks_env_and_cwd():
     assert argv.index("/job/in/secret") > argv.index("/job/in")  # masked after being mounted
     assert set(options(argv, "--setenv", 2)) == {("HOME", "/tmp"), ("MPLBACKEND", "Agg")}
     assert argv[-2:] == ["--chdir", "/job/out"]
-    for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session",
-                 "--clearenv"):
+    for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent", "--new-session", "--clearenv"):
         assert flag in argv
     assert argv[0] == "bwrap"
     # the supervisor keeps only what starting student code as another uid needs
@@ -95,6 +94,7 @@ def test_python_mounts_cover_the_interpreter():
 
 
 # --- EventReader ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def channel():
@@ -135,8 +135,17 @@ def test_event_reader_tracks_the_current_and_last_started_item(channel):
 def test_event_reader_ignores_garbage(channel):
     reader, sup = channel
     sup.sendall(line("cell:3", "start"))
-    garbage = ["not json", "[1, 2]", "null", "5", '"text"', '{"item": "cell:3"}', '{"event": "end"}',
-               '{"item": "cell:3", "event": "end"', "\xff\xfe"]
+    garbage = [
+        "not json",
+        "[1, 2]",
+        "null",
+        "5",
+        '"text"',
+        '{"item": "cell:3"}',
+        '{"event": "end"}',
+        '{"item": "cell:3", "event": "end"',
+        "\xff\xfe",
+    ]
     sup.sendall("\n".join(garbage).encode("utf-8", "surrogateescape") + b"\n" + b"\xff\xfe\x00\n")
     reader.poll()
     assert reader.current == "cell:3" and len(reader.events) == 1
@@ -182,8 +191,9 @@ def test_event_reader_survives_a_huge_line_and_deep_nesting(channel):
 
 # --- real runs (sub-second shell programs; need bubblewrap and root) ------------------------------
 
-needs_bwrap = pytest.mark.skipif(not (bubblewrap_available() and os.geteuid() == 0),
-                                 reason="bubblewrap cannot sandbox here, or not root (setpriv)")
+needs_bwrap = pytest.mark.skipif(
+    not (bubblewrap_available() and os.geteuid() == 0), reason="bubblewrap cannot sandbox here, or not root (setpriv)"
+)
 
 
 def _sandbox_run(tmp_path: Path, script: str, limits: sandbox.Limits) -> tuple[sandbox.RunOutcome, str]:
@@ -193,9 +203,14 @@ def _sandbox_run(tmp_path: Path, script: str, limits: sandbox.Limits) -> tuple[s
     out.mkdir()
     with uids.lease() as uid:
         os.chown(out, uid, uid)
-        outcome = sandbox.run(as_user(["/bin/sh", "-c", script], sandbox=True, uid=uid),
-                              mounts=[Mount(out, "/job/out", writable=True)], env={}, cwd="/", limits=limits,
-                              log_file=log)
+        outcome = sandbox.run(
+            as_user(["/bin/sh", "-c", script], sandbox=True, uid=uid),
+            mounts=[Mount(out, "/job/out", writable=True)],
+            env={},
+            cwd="/",
+            limits=limits,
+            log_file=log,
+        )
     return outcome, log.read_text(errors="replace")
 
 
@@ -221,9 +236,17 @@ def _descendants(root: int) -> set[int]:
 
 
 def test_uids_are_leased_apart_in_threads_and_processes():
-    holder = subprocess.Popen([sys.executable, "-c", "import sys\nfrom autograder import uids\n"
-                               "with uids.lease() as uid:\n    print(uid, flush=True)\n    sys.stdin.read()"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom autograder import uids\n"
+            "with uids.lease() as uid:\n    print(uid, flush=True)\n    sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         theirs = int(holder.stdout.readline())
         ours: list[int] = []
@@ -265,8 +288,9 @@ def test_a_sandbox_holding_its_process_budget_does_not_starve_another(tmp_path):
     """Finding 5 in small: sandbox A holds 45 of its 50 processes; B, running meanwhile, still
     starts its 20. With one uid for both, RLIMIT_NPROC (per uid, machine-wide) would refuse B."""
     limits = sandbox.Limits(pids=50, notebook_seconds=30)
-    holder = threading.Thread(target=_sandbox_run, args=(tmp_path, "for i in $(seq 45); do sleep 6 & done; wait"),
-                              kwargs={"limits": limits})
+    holder = threading.Thread(
+        target=_sandbox_run, args=(tmp_path, "for i in $(seq 45); do sleep 6 & done; wait"), kwargs={"limits": limits}
+    )
     holder.start()
     try:
         deadline = time.monotonic() + 10

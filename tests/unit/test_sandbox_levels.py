@@ -34,12 +34,15 @@ def test_the_record_says_what_was_set_not_what_was_asked():
     assert levels.enforced(FakeCgroup(None, None), namespaces=True, uid=60003).pids == "rlimit"
 
 
-@pytest.mark.parametrize("memory, pids, accepted, missing", [
-    (None, "cgroup-v2", frozenset(), ["memory"]),
-    ("cgroup-v1", None, frozenset(), ["pids"]),
-    (None, None, frozenset({"memory"}), ["pids"]),
-    (None, None, frozenset(), ["memory", "pids"]),
-])
+@pytest.mark.parametrize(
+    "memory, pids, accepted, missing",
+    [
+        (None, "cgroup-v2", frozenset(), ["memory"]),
+        ("cgroup-v1", None, frozenset(), ["pids"]),
+        (None, None, frozenset({"memory"}), ["pids"]),
+        (None, None, frozenset(), ["memory", "pids"]),
+    ],
+)
 def test_a_limit_that_cannot_be_set_is_an_infrastructure_error(memory, pids, accepted, missing):
     isolation = levels.enforced(FakeCgroup(memory, pids), namespaces=True, uid=60001)
     with pytest.raises(InfrastructureError) as info:
@@ -68,6 +71,7 @@ def test_the_launcher_refuses_before_starting_anything(monkeypatch, tmp_path):
     monkeypatch.setattr(launch, "Cgroup", fake)
     monkeypatch.setattr(launch.subprocess, "Popen", no_popen)
     with pytest.raises(InfrastructureError, match="memory: guard.*not delegated"):
-        launch.run(["true"], mounts=[], env={}, cwd=str(tmp_path), limits=Limits(), log_file=tmp_path / "log",
-                   sandbox=False)
+        launch.run(
+            ["true"], mounts=[], env={}, cwd=str(tmp_path), limits=Limits(), log_file=tmp_path / "log", sandbox=False
+        )
     assert made and made[0].removed

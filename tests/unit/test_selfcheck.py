@@ -67,8 +67,10 @@ def grader_outputs(env: dict, assignment_id: str) -> dict[str, CallOutput]:
         except Exception as exc:  # noqa: BLE001 - the code's exception is its answer, as in the probe
             out[call["id"]] = CallOutput(Raised(type(exc).__name__, runtime()["safe"].text(exc, 500)))
             continue
-        out[call["id"]] = CallOutput(decode(json.loads(runtime()["safe"].dumps(result["value"])), arrays.store),
-                                     bool(result.get("modified_input")))
+        out[call["id"]] = CallOutput(
+            decode(json.loads(runtime()["safe"].dumps(result["value"])), arrays.store),
+            bool(result.get("modified_input")),
+        )
     return out
 
 
@@ -124,8 +126,9 @@ def test_reference_passes_and_stub_fails_alike(assignment_id, references):
     assert agree(assignment_id, namespace(assignment_id, student=True), reference) == questions
 
 
-@pytest.mark.parametrize("variant", [v for v in BUGGY + ALTERNATIVES if v.assignment in FUNCTION_ONLY],
-                         ids=lambda v: v.name)
+@pytest.mark.parametrize(
+    "variant", [v for v in BUGGY + ALTERNATIVES if v.assignment in FUNCTION_ONLY], ids=lambda v: v.name
+)
 def test_variants_get_the_graders_verdicts(variant, references):
     lost = agree(variant.assignment, namespace(variant.assignment, variant.replace), references[variant.assignment])
     assert lost <= set(variant.lost)  # public cases only: a bug may show in hidden cases alone
@@ -155,8 +158,10 @@ def test_random_functions_embed_no_samples():
     for assignment in ASSIGNMENTS.values():
         for question in assignment.questions:
             if not question.compares_values:
-                reference = {call_id(question.id, c.id): CallOutput(np.zeros(3)) for c in
-                             make_plan(assignment, 0, hidden=False).cases[question.id]}
+                reference = {
+                    call_id(question.id, c.id): CallOutput(np.zeros(3))
+                    for c in make_plan(assignment, 0, hidden=False).cases[question.id]
+                }
                 cases, _ = public_cases(assignment, question, reference)
                 assert all("expected" not in case for case in cases), question.id
 
@@ -195,23 +200,36 @@ def test_numpy_only_statistics_match_scipys():
 
 # --- the randomness cases (`calls`) and the numbers that replace the solution's formulas ---------
 
+
 def _not_random_functions():
     """Random functions that misuse their generator (tests/unit/test_randomness.py's), by question."""
     from tests.unit import test_randomness as tr
 
     vs = tr.variance_scaling
-    return [("05_regularisation", "dropout_train", fn) for fn, _ in tr.DROPOUT_BUGS] + [
-        ("05_regularisation", "augment", fn) for fn in (tr.augment_cycles, tr.augment_cycles_from_a_random_start,
-                                                        tr.augment_one_choice_per_batch)] + [
-        ("01_activations_and_initialisation", "variance_scaling", fn) for fn in (
-            tr.sorted_quantiles, tr.antithetic_rows,
-            lambda shape, seed=None, **kw: vs(shape, seed=0 if seed is None else seed, **kw),
-            lambda shape, seed=None, **kw: np.sort(vs(shape, seed=seed, **kw), axis=1),
-            lambda shape, seed=None, **kw: 0.8 * vs(shape, seed=0, **kw) + 0.6 * vs(shape, seed=seed, **kw))]
+    return (
+        [("05_regularisation", "dropout_train", fn) for fn, _ in tr.DROPOUT_BUGS]
+        + [
+            ("05_regularisation", "augment", fn)
+            for fn in (tr.augment_cycles, tr.augment_cycles_from_a_random_start, tr.augment_one_choice_per_batch)
+        ]
+        + [
+            ("01_activations_and_initialisation", "variance_scaling", fn)
+            for fn in (
+                tr.sorted_quantiles,
+                tr.antithetic_rows,
+                lambda shape, seed=None, **kw: vs(shape, seed=0 if seed is None else seed, **kw),
+                lambda shape, seed=None, **kw: np.sort(vs(shape, seed=seed, **kw), axis=1),
+                lambda shape, seed=None, **kw: 0.8 * vs(shape, seed=0, **kw) + 0.6 * vs(shape, seed=seed, **kw),
+            )
+        ]
+    )
 
 
-@pytest.mark.parametrize("assignment_id, qid, fn", _not_random_functions(),
-                         ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "lambda"))
+@pytest.mark.parametrize(
+    "assignment_id, qid, fn",
+    _not_random_functions(),
+    ids=lambda v: v if isinstance(v, str) else getattr(v, "__name__", "lambda"),
+)
 def test_randomness_cases_fail_alike(assignment_id, qid, fn, references):
     """Each misuse of the generator fails a public `calls` case in the grader, and the self-check
     fails the same cases with the same messages (agree), so the agreement covers failing
@@ -220,15 +238,18 @@ def test_randomness_cases_fail_alike(assignment_id, qid, fn, references):
     assert agree(assignment_id, env, references[assignment_id], {qid}) == {qid}
     assignment = ASSIGNMENTS[assignment_id]
     plan = make_plan(assignment, seed=0, hidden=False)
-    graded = score_question(assignment.question(qid), plan, grader_outputs(env, assignment_id),
-                            references[assignment_id])
+    graded = score_question(
+        assignment.question(qid), plan, grader_outputs(env, assignment_id), references[assignment_id]
+    )
     kinds = {c.id: c.call.kind for c in plan.cases[qid]}
     assert any(kinds[r.id] == "calls" and not r.passed for r in graded.cases)
 
 
 def test_every_random_function_travels_with_its_randomness_cases():
-    for assignment_id, qids in (("01_activations_and_initialisation", ("variance_scaling", "he_avg_initializer")),
-                                ("05_regularisation", ("dropout_train", "inverted_dropout", "augment"))):
+    for assignment_id, qids in (
+        ("01_activations_and_initialisation", ("variance_scaling", "he_avg_initializer")),
+        ("05_regularisation", ("dropout_train", "inverted_dropout", "augment")),
+    ):
         tests = stored_tests(assignment_id)
         for qid in qids:
             assert any(case["call"]["type"] == "calls" for case in tests[qid]["CASES"]), qid
@@ -255,8 +276,9 @@ def test_augment_digests_identify_what_the_grader_identifies():
 
     rng = np.random.default_rng(5)
     images = rng.integers(1, 256, (60, 6, 7)).astype(np.uint8)
-    call = wire.from_json({"type": "call", "function": "augment", "args": [{"$array": "x"}, {"$rng": 0}],
-                           "kwargs": {"max_shift": 2}})
+    call = wire.from_json(
+        {"type": "call", "function": "augment", "args": [{"$array": "x"}, {"$rng": 0}], "kwargs": {"max_shift": 2}}
+    )
     spec = case_data({"kind": "augment"}, call, {"x": images}, raises=False)
     choices = np.stack([rng.integers(0, 2, 60), rng.integers(-2, 3, 60), rng.integers(-2, 3, 60)], axis=1)
     got = np.stack([a05.shift(img[:, ::-1] if f else img, dy, dx) for img, (f, dy, dx) in zip(images, choices)])
@@ -277,8 +299,12 @@ def test_embedded_checkers_contain_no_solution_formula():
     from autograder.questions import a05_regularisation as a05
     from autograder.selfcheck_data import FORMULAS, formula_leaks
 
-    sources = inspect.getsource(a01) + inspect.getsource(a05) + inspect.getsource(models) + "".join(
-        (REPO / "solutions" / f"{a}.ipynb").read_text() for a in ASSIGNMENTS)
+    sources = (
+        inspect.getsource(a01)
+        + inspect.getsource(a05)
+        + inspect.getsource(models)
+        + "".join((REPO / "solutions" / f"{a}.ipynb").read_text() for a in ASSIGNMENTS)
+    )
     for name, pattern in FORMULAS.items():
         assert re.search(pattern, sources), name
     for assignment in ASSIGNMENTS.values():
@@ -335,6 +361,7 @@ def test_trained_models_tasks_are_the_graders():
 
 
 # ---- what the self-check is built from: the question's own check, public cases, answers only ----
+
 
 def test_a_changed_tolerance_reaches_the_self_check():
     import dataclasses

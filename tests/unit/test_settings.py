@@ -46,40 +46,67 @@ def course(folder: Path, body: str) -> Path:
 
 # --- validation ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, message", [
-    ('[tool.autograder.points]\n"04_optimizer.momentum_step" = 3\n',
-     r'points\] "04_optimizer.momentum_step": unknown assignment \'04_optimizer\'; known: 01_'),
-    ('[tool.autograder.points]\n"04_optimizers.momentum" = 3\n',
-     r'"04_optimizers.momentum": 04_optimizers has no question \'momentum\'; known: momentum_step, '),
-    ('[tool.autograder.points]\n"04_optimizers" = 3\n', r"has no question ''"),
-    ('[tool.autograder.points]\n"04_optimizers.adam_step" = 0\n', r'"04_optimizers.adam_step" must be a positive number'),
-    ('[tool.autograder.points]\n"04_optimizers.adam_step" = -1.5\n', "must be a positive number of points"),
-    ('[tool.autograder.points]\n"04_optimizers.adam_step" = true\n', "must be a positive number of points"),
-    ('[tool.autograder.points]\n"04_optimizers.adam_step" = "2"\n', "must be a positive number of points"),
-    ('[tool.autograder.points]\n"04_optimizers.adam_step" = nan\n', "must be a positive number of points"),
-    ("points = 3\n", r"\[tool.autograder.points\] must be a table"),
-    ('[tool.autograder.thresholds]\n"03_transfer_learning.model_B_on_A" = 1.5\n',
-     r'"03_transfer_learning.model_B_on_A" must be an accuracy in \(0, 1\]'),
-    ('[tool.autograder.thresholds]\n"03_transfer_learning.model_B_on_A" = 0\n', r"must be an accuracy in \(0, 1\]"),
-    ('[tool.autograder.thresholds]\n"03_transfer_learning.model_B_on_A" = 85\n', r"in \(0, 1\] \(0.85 for 85 %\)"),
-    ('[tool.autograder.thresholds]\n"03_transfer_learning.split_dataset" = 0.9\n',
-     r'"03_transfer_learning.split_dataset": not a trained-model question.*02_batch_normalisation.bn_model'),
-    ('[tool.autograder.thresholds]\n"03_transfer.model_A" = 0.9\n', "unknown assignment '03_transfer'"),
-    ('[tool.autograder.assignments."03_transfer"]\nmemory_mb = 4096\n',
-     r'\[tool.autograder.assignments\]."03_transfer": unknown assignment'),
-    ('[tool.autograder.assignments."03_transfer_learning"]\nmemory = 4096\n',
-     r'unknown keys memory; an assignment may set notebook_seconds, cell_seconds, call_seconds, memory_mb'),
-    ('[tool.autograder.assignments."03_transfer_learning"]\nmemory_mb = 0\n',
-     r'\[tool.autograder.assignments."03_transfer_learning"\] memory_mb must be at least 1'),
-    ('[tool.autograder.assignments."03_transfer_learning"]\nmemory_mb = "4G"\n', "memory_mb must be an integer"),
-    ('[tool.autograder.assignments."03_transfer_learning"]\nnotebook_seconds = -5\n',
-     r'"03_transfer_learning"\] notebook_seconds must be a positive number of seconds'),
-    ('[tool.autograder.assignments."03_transfer_learning"]\ncell_seconds = 1200\n',
-     r'"03_transfer_learning"\] cell_seconds = 1200 is above notebook_seconds = 900'),
-    ('[tool.autograder.assignments."03_transfer_learning"]\nnotebook_seconds = 30\n',
-     r'"03_transfer_learning"\] cell_seconds = 600 is above notebook_seconds = 30'),
-    ("call_seconds = 1000\n", r"\[tool.autograder\] call_seconds = 1000 is above notebook_seconds = 900"),
-])
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            '[tool.autograder.points]\n"04_optimizer.momentum_step" = 3\n',
+            r'points\] "04_optimizer.momentum_step": unknown assignment \'04_optimizer\'; known: 01_',
+        ),
+        (
+            '[tool.autograder.points]\n"04_optimizers.momentum" = 3\n',
+            r'"04_optimizers.momentum": 04_optimizers has no question \'momentum\'; known: momentum_step, ',
+        ),
+        ('[tool.autograder.points]\n"04_optimizers" = 3\n', r"has no question ''"),
+        (
+            '[tool.autograder.points]\n"04_optimizers.adam_step" = 0\n',
+            r'"04_optimizers.adam_step" must be a positive number',
+        ),
+        ('[tool.autograder.points]\n"04_optimizers.adam_step" = -1.5\n', "must be a positive number of points"),
+        ('[tool.autograder.points]\n"04_optimizers.adam_step" = true\n', "must be a positive number of points"),
+        ('[tool.autograder.points]\n"04_optimizers.adam_step" = "2"\n', "must be a positive number of points"),
+        ('[tool.autograder.points]\n"04_optimizers.adam_step" = nan\n', "must be a positive number of points"),
+        ("points = 3\n", r"\[tool.autograder.points\] must be a table"),
+        (
+            '[tool.autograder.thresholds]\n"03_transfer_learning.model_B_on_A" = 1.5\n',
+            r'"03_transfer_learning.model_B_on_A" must be an accuracy in \(0, 1\]',
+        ),
+        ('[tool.autograder.thresholds]\n"03_transfer_learning.model_B_on_A" = 0\n', r"must be an accuracy in \(0, 1\]"),
+        ('[tool.autograder.thresholds]\n"03_transfer_learning.model_B_on_A" = 85\n', r"in \(0, 1\] \(0.85 for 85 %\)"),
+        (
+            '[tool.autograder.thresholds]\n"03_transfer_learning.split_dataset" = 0.9\n',
+            r'"03_transfer_learning.split_dataset": not a trained-model question.*02_batch_normalisation.bn_model',
+        ),
+        ('[tool.autograder.thresholds]\n"03_transfer.model_A" = 0.9\n', "unknown assignment '03_transfer'"),
+        (
+            '[tool.autograder.assignments."03_transfer"]\nmemory_mb = 4096\n',
+            r'\[tool.autograder.assignments\]."03_transfer": unknown assignment',
+        ),
+        (
+            '[tool.autograder.assignments."03_transfer_learning"]\nmemory = 4096\n',
+            r"unknown keys memory; an assignment may set notebook_seconds, cell_seconds, call_seconds, memory_mb",
+        ),
+        (
+            '[tool.autograder.assignments."03_transfer_learning"]\nmemory_mb = 0\n',
+            r'\[tool.autograder.assignments."03_transfer_learning"\] memory_mb must be at least 1',
+        ),
+        ('[tool.autograder.assignments."03_transfer_learning"]\nmemory_mb = "4G"\n', "memory_mb must be an integer"),
+        (
+            '[tool.autograder.assignments."03_transfer_learning"]\nnotebook_seconds = -5\n',
+            r'"03_transfer_learning"\] notebook_seconds must be a positive number of seconds',
+        ),
+        (
+            '[tool.autograder.assignments."03_transfer_learning"]\ncell_seconds = 1200\n',
+            r'"03_transfer_learning"\] cell_seconds = 1200 is above notebook_seconds = 900',
+        ),
+        (
+            '[tool.autograder.assignments."03_transfer_learning"]\nnotebook_seconds = 30\n',
+            r'"03_transfer_learning"\] cell_seconds = 600 is above notebook_seconds = 30',
+        ),
+        ("call_seconds = 1000\n", r"\[tool.autograder\] call_seconds = 1000 is above notebook_seconds = 900"),
+    ],
+)
 def test_wrong_settings_are_usage_errors_naming_the_key(tmp_path, body, message):
     (tmp_path / "pyproject.toml").write_text("[tool.autograder]\n" + body)
     with pytest.raises(UsageError, match=message) as caught:
@@ -113,6 +140,7 @@ def test_the_repository_declares_no_overrides_and_thresholds_only_on_trained_mod
 
 # --- points: the grade and the self-check ---------------------------------------------------------
 
+
 def test_points_change_the_self_check_points_and_the_max_score(tmp_path):
     changed = DECLARED * 2 + 1
     config = load_config(course(tmp_path, f'[tool.autograder.points]\n"{OPT}.momentum_step" = {changed}\n'))
@@ -135,8 +163,11 @@ def test_points_change_the_grade(tmp_path):
     scores = {}
     for name, assignment in (("declared", ASSIGNMENTS[OPT]), ("course", config.assignment(OPT))):
         plan = make_plan(assignment, seed=3)
-        same = {call_id(q.id, c.id): CallOutput({"theta": np.ones((10, 2)), "v": np.zeros((10, 2))})
-                for q in assignment.questions for c in plan.cases[q.id]}
+        same = {
+            call_id(q.id, c.id): CallOutput({"theta": np.ones((10, 2)), "v": np.zeros((10, 2))})
+            for q in assignment.questions
+            for c in plan.cases[q.id]
+        }
         scores[name] = {q.id: q.score for q in compare(plan, same, same)}
     assert scores["declared"] == {q.id: q.points for q in ASSIGNMENTS[OPT].questions}
     assert scores["course"] == {**scores["declared"], "momentum_step": changed}
@@ -170,6 +201,7 @@ def test_cli_build_bakes_the_course_points_and_reports_drift_when_they_change(tm
 
 # --- thresholds: pass or fail of a trained model ---------------------------------------------------
 
+
 def test_a_threshold_decides_pass_or_fail_of_a_trained_model(tmp_path, monkeypatch):
     """The compare stage with a model whose test accuracy lies between the declared threshold and
     the course's lower one: failed as declared, passed under the course's setting."""
@@ -183,8 +215,10 @@ def test_a_threshold_decides_pass_or_fail_of_a_trained_model(tmp_path, monkeypat
         question = assignment.question("model_B_on_A")
         student = {call_id(question.id, c.id): CallOutput({"layers": []}) for c in plan.cases[question.id]}
         verdicts[name] = score_question(question, plan, student, {})
-    assert verdicts["declared"].status == "failed" and f"below the required {B_ON_A.minimum:.2f}" in \
-        verdicts["declared"].feedback[0]
+    assert (
+        verdicts["declared"].status == "failed"
+        and f"below the required {B_ON_A.minimum:.2f}" in verdicts["declared"].feedback[0]
+    )
     assert verdicts["course"].status == "passed"
     assert verdicts["course"].score == ASSIGNMENTS[TL].question("model_B_on_A").points
 
@@ -193,18 +227,23 @@ def test_a_threshold_reaches_the_self_check(tmp_path):
     config = load_config(course(tmp_path, f'[tool.autograder.thresholds]\n"{TL}.model_B_on_A" = 0.5\n'))
     built = build_one(REPO / "solutions" / f"{TL}.ipynb", config.assignment(TL), tmp_path, {})
     env: dict = {}
-    exec(compile(nbformat.reads(built.text, as_version=4).metadata["otter"]["tests"]["model_B_on_A"], "t.py",
-                 "exec"), env)
+    exec(
+        compile(nbformat.reads(built.text, as_version=4).metadata["otter"]["tests"]["model_B_on_A"], "t.py", "exec"),
+        env,
+    )
     assert [case["check"]["minimum"] for case in env["CASES"]] == [0.5]
     assert threshold_of(config.assignment(TL).question("model_A")) == threshold_of(
-        ASSIGNMENTS[TL].question("model_A"))  # the others keep theirs
+        ASSIGNMENTS[TL].question("model_A")
+    )  # the others keep theirs
 
 
 # --- limits, hash, cache, resume --------------------------------------------------------------------
 
+
 def test_an_assignment_gets_its_own_limits_and_the_others_keep_the_global_ones(tmp_path):
-    config = load_config(course(tmp_path, f'[tool.autograder.assignments."{TL}"]\n'
-                                          "notebook_seconds = 1200\nmemory_mb = 4096\n"))
+    config = load_config(
+        course(tmp_path, f'[tool.autograder.assignments."{TL}"]\nnotebook_seconds = 1200\nmemory_mb = 4096\n')
+    )
     own, other = config.for_assignment(TL), config.for_assignment(OPT)
     assert (own.notebook_seconds, own.memory_mb, own.limits.memory_bytes) == (1200.0, 4096, 4096 * 2**20)
     assert isinstance(own.notebook_seconds, float)
@@ -215,12 +254,15 @@ def test_the_hash_changes_with_any_effective_setting_of_its_assignment_only(tmp_
     base = load_config(course(tmp_path / "base", ""))
     hashes = {aid: base.settings_hash(aid) for aid in ASSIGNMENTS}
     assert len(set(hashes.values())) == len(hashes)
-    for body, changed in [(f'[tool.autograder.points]\n"{OPT}.adam_step" = 5\n', OPT),
-                          (f'[tool.autograder.thresholds]\n"{BN}.bn_model" = 0.7\n', BN),
-                          (f'[tool.autograder.assignments."{TL}"]\nmemory_mb = 4096\n', TL)]:
+    for body, changed in [
+        (f'[tool.autograder.points]\n"{OPT}.adam_step" = 5\n', OPT),
+        (f'[tool.autograder.thresholds]\n"{BN}.bn_model" = 0.7\n', BN),
+        (f'[tool.autograder.assignments."{TL}"]\nmemory_mb = 4096\n', TL),
+    ]:
         config = load_config(course(tmp_path / changed, body))
         assert {aid: config.settings_hash(aid) != hashes[aid] for aid in ASSIGNMENTS} == {
-            aid: aid == changed for aid in ASSIGNMENTS}, body
+            aid: aid == changed for aid in ASSIGNMENTS
+        }, body
     assert load_config(course(tmp_path / "again", "")).settings_hash(OPT) == hashes[OPT]
     global_limit = load_config(course(tmp_path / "global", "max_passes = 1\n"))
     assert all(global_limit.settings_hash(aid) != hashes[aid] for aid in ASSIGNMENTS)
@@ -229,10 +271,16 @@ def test_the_hash_changes_with_any_effective_setting_of_its_assignment_only(tmp_
 def test_the_reference_cache_key_does_not_depend_on_points_or_thresholds(tmp_path):
     """Reference outputs are the same under any points or thresholds (trained models are judged
     without a reference), so the cache is shared; see autograder/settings.py."""
-    config = load_config(course(tmp_path, f'[tool.autograder.points]\n"{TL}.split_dataset" = 7\n'
-                                          f'[tool.autograder.thresholds]\n"{TL}.model_A" = 0.5\n'))
+    config = load_config(
+        course(
+            tmp_path,
+            f'[tool.autograder.points]\n"{TL}.split_dataset" = 7\n[tool.autograder.thresholds]\n"{TL}.model_A" = 0.5\n',
+        )
+    )
     solution = REPO / "solutions" / f"{TL}.ipynb"
-    assert cache_key(solution, make_plan(config.assignment(TL), 5)) == cache_key(solution, make_plan(ASSIGNMENTS[TL], 5))
+    assert cache_key(solution, make_plan(config.assignment(TL), 5)) == cache_key(
+        solution, make_plan(ASSIGNMENTS[TL], 5)
+    )
 
 
 def test_a_resumed_batch_regrades_results_graded_under_other_settings(tmp_path):
@@ -243,13 +291,15 @@ def test_a_resumed_batch_regrades_results_graded_under_other_settings(tmp_path):
 
     def fake_grade(sub, seed):
         graded.append(sub.key)
-        return replace(grade(notebook, load_config(REPO), assignment_id=OPT, use_sandbox=False), seed=seed,
-                       settings_hash=current)
+        return replace(
+            grade(notebook, load_config(REPO), assignment_id=OPT, use_sandbox=False), seed=seed, settings_hash=current
+        )
 
     for current, regraded in (("a" * 64, True), ("a" * 64, False), ("b" * 64, True)):
         before = len(graded)
-        results, failures = batch.run_batch(subs, tmp_path / "out", 1, batch.Threads(fake_grade, 1),
-                                            settings_hashes={OPT: current})
+        results, failures = batch.run_batch(
+            subs, tmp_path / "out", 1, batch.Threads(fake_grade, 1), settings_hashes={OPT: current}
+        )
         assert not failures and results[0].settings_hash == current
         assert (len(graded) > before) == regraded, current
 
@@ -262,8 +312,13 @@ def test_grade_runs_the_reference_and_the_submission_under_the_assignments_limit
 
     grade_module = importlib.import_module("autograder.grade")  # the package exports a function of that name
 
-    config = load_config(course(tmp_path, f'[tool.autograder.assignments."{OPT}"]\n'
-                                          "memory_mb = 1234\nnotebook_seconds = 20\ncell_seconds = 10\ncall_seconds = 5\n"))
+    config = load_config(
+        course(
+            tmp_path,
+            f'[tool.autograder.assignments."{OPT}"]\n'
+            "memory_mb = 1234\nnotebook_seconds = 20\ncell_seconds = 10\ncall_seconds = 5\n",
+        )
+    )
     seen: dict = {}
 
     class Stop(Exception):
@@ -280,7 +335,10 @@ def test_grade_runs_the_reference_and_the_submission_under_the_assignments_limit
         grade(REPO / "solutions" / f"{OPT}.ipynb", config, use_sandbox=False)
     assert seen["reference"].memory_mb == 1234
     assert (seen["sandbox"].memory_bytes, seen["sandbox"].notebook_seconds, seen["sandbox"].cell_seconds) == (
-        1234 * 2**20, 20.0, 10.0)
+        1234 * 2**20,
+        20.0,
+        10.0,
+    )
 
 
 def test_readme_documents_every_key_and_the_declared_thresholds():

@@ -35,8 +35,14 @@ def place(tmp_path):
     outside = tmp_path / "secret"
     outside.write_text("the grader's")
     (top / "link").symlink_to(outside)
-    for path in (top / "mine", top / "mine-dir", top / "mine-dir" / "deeper", top / "mine-dir" / "deeper" / "big",
-                 top / "shared-dir" / "mine-too", top / "link"):
+    for path in (
+        top / "mine",
+        top / "mine-dir",
+        top / "mine-dir" / "deeper",
+        top / "mine-dir" / "deeper" / "big",
+        top / "shared-dir" / "mine-too",
+        top / "link",
+    ):
         os.lchown(path, UID, UID)
     os.chown(top / "theirs", OTHER, OTHER)
     return top

@@ -48,9 +48,10 @@ def as_code(student: Student | str, cells: list[str] | tuple[str, ...] = (), ass
 
 # --- tokens -----------------------------------------------------------------------------------
 
+
 def test_names_layout_and_comments_do_not_change_the_tokens():
     a = "def step(theta, grad, lr=0.1):\n    m = theta - lr * grad  # the update\n    return m, 'done'\n"
-    b = "def f( x,g,eta = 3 ):\n\n    # renamed and reformatted\n    y = (x -\n         eta * g)\n    return y, \"ok\""
+    b = 'def f( x,g,eta = 3 ):\n\n    # renamed and reformatted\n    y = (x -\n         eta * g)\n    return y, "ok"'
     assert codes_of([a]) == codes_of([b.replace("(x -\n         eta * g)", "x - eta * g")])
     assert codes_of([a]) != codes_of(["def step(theta, grad, lr=0.1):\n    return theta + lr * grad, 'done'"])
 
@@ -63,7 +64,7 @@ def test_a_syntax_error_costs_its_line_only():
     good = "y = np.exp(z) + 1\nreturn_value = y * 2\n"
     for bad in ("x = 'unterminated\n", "   bad_indent = 1\n  worse = 2\n", "x = $ ? 1\n", "def (:\n"):
         got = codes_of([bad + good])
-        assert codes_of([good]) == got[len(got) - len(codes_of([good])):], bad
+        assert codes_of([good]) == got[len(got) - len(codes_of([good])) :], bad
 
 
 def test_ipython_syntax_is_skipped():
@@ -71,9 +72,17 @@ def test_ipython_syntax_is_skipped():
 
 
 def test_odd_unicode_never_raises_and_keeps_lines_consistent():
-    cells = ["λ = 1\n变量 = λ + 2\n", "s = '\ud800\udfff'\n\x00x = 1\n", "x = 1\u2028y = 2\n\u202e z = 3\n",
-             "\ufeffimport os\n", "(" * 50_000, "'''" + "x" * 1000, "\r\nx=1\r\n", "'''\n" * 2001,
-             "x = '''a\ny = \"\"\"b\n" * 500]
+    cells = [
+        "λ = 1\n变量 = λ + 2\n",
+        "s = '\ud800\udfff'\n\x00x = 1\n",
+        "x = 1\u2028y = 2\n\u202e z = 3\n",
+        "\ufeffimport os\n",
+        "(" * 50_000,
+        "'''" + "x" * 1000,
+        "\r\nx=1\r\n",
+        "'''\n" * 2001,
+        "x = '''a\ny = \"\"\"b\n" * 500,
+    ]
     code = as_code("odd", cells)
     tokens = tokenize_cells(code.joined()[1])
     assert len(tokens.codes) == len(tokens.lines) > 0
@@ -91,12 +100,13 @@ def test_a_huge_cell_is_bounded():
 
 # --- fingerprints -----------------------------------------------------------------------------
 
+
 def test_winnowing_keeps_a_minimum_of_every_window():
     rng = np.random.default_rng(1)
     hashes = rng.integers(0, 50, 500).astype(np.uint64)  # many ties: the rightmost minimum is kept
     kept = set(winnow(hashes, W).tolist())
     for i in range(len(hashes) - W + 1):
-        window = hashes[i:i + W]
+        window = hashes[i : i + W]
         assert i + W - 1 - int(np.argmin(window[::-1])) in kept
 
 
@@ -114,15 +124,27 @@ def test_fewer_than_k_tokens_have_no_fingerprint():
 
 
 def test_fingerprints_are_the_same_in_every_process():
-    script = ("from autograder.similarity.tokens import tokenize_cells\nfrom autograder.similarity.fingerprints "
-              "import fingerprints\nprint(fingerprints(tokenize_cells([(0, open('solutions/04_optimizers.ipynb')"
-              ".read())]).codes)[0].tolist()[:50])")
-    outs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    script = (
+        "from autograder.similarity.tokens import tokenize_cells\nfrom autograder.similarity.fingerprints "
+        "import fingerprints\nprint(fingerprints(tokenize_cells([(0, open('solutions/04_optimizers.ipynb')"
+        ".read())]).codes)[0].tolist()[:50])"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
     assert len(outs) == 1
 
 
 # --- ranking on the synthetic class -----------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def ranked():
@@ -142,15 +164,18 @@ def test_copies_rank_above_every_independent_pair(ranked):
         independent = [p for p in report.pairs if origin[p.left.student] != origin[p.right.student]]
         assert len(copies) >= 4, aid  # each copy with its original, and the reference's copies together
         assert min(p.similarity for p in copies) > max((p.similarity for p in independent), default=0), aid
-        assert report.pairs[:len(copies)] == tuple(sorted(copies, key=lambda p: -p.similarity)), aid
+        assert report.pairs[: len(copies)] == tuple(sorted(copies, key=lambda p: -p.similarity)), aid
 
 
 def test_copies_are_flagged_and_independent_solutions_are_not(ranked):
     reports, origin = ranked
     for aid, report in reports.items():
         for pair in report.pairs:
-            assert pair.flagged == (origin[pair.left.student] == origin[pair.right.student]), (aid, pair.left.student,
-                                                                                              pair.right.student)
+            assert pair.flagged == (origin[pair.left.student] == origin[pair.right.student]), (
+                aid,
+                pair.left.student,
+                pair.right.student,
+            )
 
 
 def test_flagged_pairs_show_the_copied_regions_on_both_sides(ranked):
@@ -191,8 +216,10 @@ def test_a_line_in_common_is_not_flagged():
 
 def test_hostile_code_is_escaped_on_the_page():
     evil = "  # </pre><script>alert(1)</script><img src=x onerror=y>"
-    cells = [c.replace("m = beta * m + learning_rate * grad", "m = beta * m + learning_rate * grad" + evil)
-             for c in reference("04_optimizers")]
+    cells = [
+        c.replace("m = beta * m + learning_rate * grad", "m = beta * m + learning_rate * grad" + evil)
+        for c in reference("04_optimizers")
+    ]
     assert evil in "".join(cells)
     report = compare([as_code("<b>a</b>", cells), as_code("b", cells)], given("04_optimizers"), DEFAULT)
     html = similarity_page([report])
@@ -201,6 +228,7 @@ def test_hostile_code_is_escaped_on_the_page():
 
 
 # --- code copies ------------------------------------------------------------------------------
+
 
 def write_result(out: Path, student: str, assignment: str, sha: str) -> None:
     path = out / "results" / student / f"{assignment}.json"
@@ -213,9 +241,22 @@ def graded_class(tmp_path: Path, students: list[Student]) -> Path:
     out = tmp_path / "out"
     subs = []
     for s in students:
-        nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-            {"cell_type": "code", "id": f"c{i}", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
-            for i, c in enumerate(s.cells)]}
+        nb = {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "id": f"c{i}",
+                    "source": c,
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                }
+                for i, c in enumerate(s.cells)
+            ],
+        }
         path = tmp_path / f"{s.name}_{s.assignment}.ipynb"
         path.write_text(json.dumps(nb))
         subs.append(Submission(path, s.name, s.assignment))

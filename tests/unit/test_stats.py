@@ -24,6 +24,7 @@ from tests.unit.private_runtime import handle
 
 # --- stats.py ---------------------------------------------------------------------------------------
 
+
 def test_binomial_bounds():
     n, p = 10_000, 0.3
     sigma = math.sqrt(n * p * (1 - p))
@@ -154,16 +155,21 @@ def test_he_avg_initializer_check(keras):
     case = builder.cases[0]
 
     def judged(init):
-        got = {"info": {"class": type(init).__name__, "config": init.get_config()},
-               "samples": np.asarray(init(case.call.shape))}
+        got = {
+            "info": {"class": type(init).__name__, "config": init.get_config()},
+            "samples": np.asarray(init(case.call.shape)),
+        }
         return question.check(CaseContext(case, {}, None, got))
 
     assert judged(keras.initializers.VarianceScaling(scale=2.0, mode="fan_avg", distribution="uniform", seed=1)).passed
     assert not judged(keras.initializers.HeUniform(seed=1)).passed
-    assert not judged(keras.initializers.VarianceScaling(scale=2.0, mode="fan_avg", distribution="normal", seed=1)).passed
+    assert not judged(
+        keras.initializers.VarianceScaling(scale=2.0, mode="fan_avg", distribution="normal", seed=1)
+    ).passed
 
 
 # --- a05: dropout -------------------------------------------------------------------------------------
+
 
 def cases_of(question, hidden_seed=None):
     builder = CaseBuilder(question.id, public=hidden_seed is None)
@@ -263,6 +269,7 @@ def test_dropout_check_expected_exception():
 
 # --- a05: augmentation -----------------------------------------------------------------------------
 
+
 def augment(images, rng, max_shift=2):
     """Written independently of a05.shift: pad, then cut the shifted window."""
     images = np.asarray(images)
@@ -275,7 +282,7 @@ def augment(images, rng, max_shift=2):
     for i in range(n):
         img = images[i, :, ::-1] if flip[i] else images[i]
         padded = np.pad(img, m)
-        out[i] = padded[m - dy[i]: m - dy[i] + h, m - dx[i]: m - dx[i] + w]
+        out[i] = padded[m - dy[i] : m - dy[i] + h, m - dx[i] : m - dx[i] + w]
     return out
 
 
@@ -285,7 +292,9 @@ def augment_with_roll(images, rng, max_shift=2):
     flip = rng.random(n) < 0.5
     dy = rng.integers(-max_shift, max_shift + 1, size=n)
     dx = rng.integers(-max_shift, max_shift + 1, size=n)
-    return np.stack([np.roll(img[:, ::-1] if f else img, (a, b), axis=(0, 1)) for img, f, a, b in zip(images, flip, dy, dx)])
+    return np.stack(
+        [np.roll(img[:, ::-1] if f else img, (a, b), axis=(0, 1)) for img, f, a, b in zip(images, flip, dy, dx)]
+    )
 
 
 def augment_always_flip(images, rng, max_shift=2):
@@ -320,8 +329,9 @@ def test_shift_against_a_pixel_loop():
     image = np.arange(1, 31).reshape(5, 6)
     for dy in range(-5, 6):
         for dx in range(-6, 7):
-            np.testing.assert_array_equal(a05.shift(image, dy, dx), shifted_by_loop(image, dy, dx),
-                                          err_msg=f"{dy}, {dx}")
+            np.testing.assert_array_equal(
+                a05.shift(image, dy, dx), shifted_by_loop(image, dy, dx), err_msg=f"{dy}, {dx}"
+            )
 
 
 def test_shift_beyond_the_image_is_all_zeros():
@@ -351,12 +361,15 @@ def test_augment_check_passes_a_correct_implementation(hidden_seed):
         assert verdict.passed, (case.description, verdict.message)
 
 
-@pytest.mark.parametrize("fn, fragment", [
-    (augment_with_roll, "zero fill"),
-    (augment_always_flip, "flipped 1.00 of the images"),
-    (augment_never_shift, "shifts are not uniform"),
-    (augment_float, "returned dtype float64, expected uint8"),
-])
+@pytest.mark.parametrize(
+    "fn, fragment",
+    [
+        (augment_with_roll, "zero fill"),
+        (augment_always_flip, "flipped 1.00 of the images"),
+        (augment_never_shift, "shifts are not uniform"),
+        (augment_float, "returned dtype float64, expected uint8"),
+    ],
+)
 def test_augment_check_fails_the_usual_bugs(fn, fragment):
     question = a05.ASSIGNMENT.question("augment")
     builder = cases_of(question)

@@ -22,9 +22,16 @@ Protocol = _supervisor.Protocol
 
 # cell:3 and probe:f/hidden-1 are skipped (cells.json), g is not defined
 SKIP = ["cell:3", "probe:f/hidden-1"]
-HONEST = [("runner", "ready"), ("cell:1", "start"), ("cell:1", "end"), ("cell:3", "skipped"),
-          ("probe:f/public-1", "start"), ("probe:f/public-1", "end"), ("probe:g/hidden-1", "missing"),
-          ("runner", "outputs")]
+HONEST = [
+    ("runner", "ready"),
+    ("cell:1", "start"),
+    ("cell:1", "end"),
+    ("cell:3", "skipped"),
+    ("probe:f/public-1", "start"),
+    ("probe:f/public-1", "end"),
+    ("probe:g/hidden-1", "missing"),
+    ("runner", "outputs"),
+]
 
 
 def feed(events) -> Protocol:
@@ -36,21 +43,26 @@ def feed(events) -> Protocol:
 
 def test_an_honest_run_completes():
     assert feed(HONEST).state == "complete"
-    assert feed(HONEST[:-2] + [("probe:g/hidden-1", "start"), ("probe:g/hidden-1", "end"),
-                               ("runner", "outputs")]).state == "complete"
+    assert (
+        feed(HONEST[:-2] + [("probe:g/hidden-1", "start"), ("probe:g/hidden-1", "end"), ("runner", "outputs")]).state
+        == "complete"
+    )
 
 
-@pytest.mark.parametrize("events, why", [
-    (HONEST[1:], "before ready"),
-    ([HONEST[0], ("cell:3", "start")], "where cell:1 was due"),                  # a cell skipped over
-    (HONEST[:2] + [("runner", "outputs")], "while cell:1 runs"),                  # outputs mid-cell
-    (HONEST[:3] + [("runner", "outputs")], "where cell:3 was due"),                # cells left out
-    (HONEST[:4] + [("runner", "outputs")], "where probe:f/public-1 was due"),      # calls left out
-    (HONEST[:4] + [("probe:g/hidden-1", "missing")], "where probe:f/public-1 was due"),
-    (HONEST[:6] + [("probe:f/hidden-1", "start")], "where probe:g/hidden-1 was due"),  # a skipped call
-    (HONEST[:3] + [("cell:3", "start")], "where cell:3 was due"),                   # a skipped cell run
-    (HONEST + [("cell:1", "start")], "after the run ended"),
-])
+@pytest.mark.parametrize(
+    "events, why",
+    [
+        (HONEST[1:], "before ready"),
+        ([HONEST[0], ("cell:3", "start")], "where cell:1 was due"),  # a cell skipped over
+        (HONEST[:2] + [("runner", "outputs")], "while cell:1 runs"),  # outputs mid-cell
+        (HONEST[:3] + [("runner", "outputs")], "where cell:3 was due"),  # cells left out
+        (HONEST[:4] + [("runner", "outputs")], "where probe:f/public-1 was due"),  # calls left out
+        (HONEST[:4] + [("probe:g/hidden-1", "missing")], "where probe:f/public-1 was due"),
+        (HONEST[:6] + [("probe:f/hidden-1", "start")], "where probe:g/hidden-1 was due"),  # a skipped call
+        (HONEST[:3] + [("cell:3", "start")], "where cell:3 was due"),  # a skipped cell run
+        (HONEST + [("cell:1", "start")], "after the run ended"),
+    ],
+)
 def test_a_run_out_of_order_is_broken(events, why):
     protocol = feed(events)
     assert protocol.state == "broken" and why in protocol.why
@@ -60,15 +72,28 @@ def run_supervisor(tmp_path: Path, lines: list[str], exit_code: int = 0) -> list
     """The supervisor with a stand-in runner that writes `lines` to its events pipe, then exits."""
     (tmp_path / "in").mkdir(parents=True)
     (tmp_path / "in" / "cells.json").write_text(json.dumps({"cells": [{"index": 1}, {"index": 3}], "skip": SKIP}))
-    (tmp_path / "in" / "calls.json").write_text(json.dumps([{"id": "f/public-1"}, {"id": "f/hidden-1"},
-                                                            {"id": "g/hidden-1"}]))
+    (tmp_path / "in" / "calls.json").write_text(
+        json.dumps([{"id": "f/public-1"}, {"id": "f/hidden-1"}, {"id": "g/hidden-1"}])
+    )
     script = tmp_path / "runner.py"
-    script.write_text("import os, sys\nfd = int(sys.argv[1])\n"
-                      f"for line in {lines!r}:\n    os.write(fd, line.encode() + b'\\n')\n"
-                      f"os._exit({exit_code})\n")
+    script.write_text(
+        "import os, sys\nfd = int(sys.argv[1])\n"
+        f"for line in {lines!r}:\n    os.write(fd, line.encode() + b'\\n')\n"
+        f"os._exit({exit_code})\n"
+    )
     ours, theirs = socket.socketpair()
-    proc = subprocess.Popen([sys.executable, str(RUNTIME_DIR / "supervisor.py"), str(tmp_path), "--",
-                             sys.executable, str(script), "{events_fd}"], stdin=theirs)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(RUNTIME_DIR / "supervisor.py"),
+            str(tmp_path),
+            "--",
+            sys.executable,
+            str(script),
+            "{events_fd}",
+        ],
+        stdin=theirs,
+    )
     theirs.close()
     assert proc.wait(timeout=30) == 0
     data = b""

@@ -19,15 +19,28 @@ from autograder import collect
 from autograder.collect import Raised
 from autograder.untrusted import clean_text, count_values, object_members, value_end
 
-HOSTILE = ["\ud800", "a\udfffb", "\x1b[2J\x1b[31mred\x1b[0m", "bell\x07 nul\x00 del\x7f c1\x9b",
-           "line\r\nnext\rlast", "\u202egnp.exe", "\x1b]0;title\x07x", "ok \u00e9 \U0001f600 \t tab"]
+HOSTILE = [
+    "\ud800",
+    "a\udfffb",
+    "\x1b[2J\x1b[31mred\x1b[0m",
+    "bell\x07 nul\x00 del\x7f c1\x9b",
+    "line\r\nnext\rlast",
+    "\u202egnp.exe",
+    "\x1b]0;title\x07x",
+    "ok \u00e9 \U0001f600 \t tab",
+]
 
 
 def safe(text: str) -> bool:
     """Encodes to UTF-8 and holds no control character but tab and newline."""
     text.encode("utf-8")
-    return not any((ord(c) < 32 and c not in "\t\n") or 0x7f <= ord(c) <= 0x9f or 0xd800 <= ord(c) <= 0xdfff
-                   or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069" for c in text)
+    return not any(
+        (ord(c) < 32 and c not in "\t\n")
+        or 0x7F <= ord(c) <= 0x9F
+        or 0xD800 <= ord(c) <= 0xDFFF
+        or c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        for c in text
+    )
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -56,9 +69,11 @@ def write(folder: Path, probe_text: str, arrays: dict[str, np.ndarray] | None = 
 
 def test_hostile_strings_in_answers_and_errors_come_out_clean(tmp_path):
     bad = "".join(HOSTILE)
-    results = {"q/1": {"ok": False, "error": {"type": "Value\ud800Error\n", "message": bad}},
-               "q/2": {"ok": True, "value": {"$str": bad}},
-               "q/3": {"ok": True, "value": {"layers": [{"class": bad, "config": {bad: [bad]}}]}}}
+    results = {
+        "q/1": {"ok": False, "error": {"type": "Value\ud800Error\n", "message": bad}},
+        "q/2": {"ok": True, "value": {"$str": bad}},
+        "q/3": {"ok": True, "value": {"layers": [{"class": bad, "config": {bad: [bad]}}]}},
+    }
     out = collect.read_outputs(write(tmp_path / "out", json.dumps({"results": results})), ["q/1", "q/2", "q/3"])
     raised = out["q/1"].value
     assert isinstance(raised, Raised) and raised.type == "Value\ufffdError " and safe(raised.message)
@@ -72,9 +87,11 @@ def test_hostile_strings_in_progress_events_come_out_clean():
     """Events reach collect.cell_events as the sandbox's event reader parsed them: every text field
     a report shows is cleaned there."""
     bad = "".join(HOSTILE)
-    events = [{"item": "cell:0", "event": "start"},
-              {"item": "cell:0", "event": "end", "status": "error\ud800", "ename": bad, "evalue": bad, "traceback": bad},
-              {"item": "cell:1", "event": "end", "status": "ok", "ename": ["\ud800"], "evalue": 5}]
+    events = [
+        {"item": "cell:0", "event": "start"},
+        {"item": "cell:0", "event": "end", "status": "error\ud800", "ename": bad, "evalue": bad, "traceback": bad},
+        {"item": "cell:1", "event": "end", "status": "ok", "ename": ["\ud800"], "evalue": 5},
+    ]
     cells = collect.cell_events(events)
     cell = cells[0]
     assert cell.status == "error"  # an unknown status is an error, not text the reports must show
@@ -98,8 +115,10 @@ def test_a_list_of_20_million_zeros_is_that_answers_failure_and_costs_little(tmp
     """probe.json with one answer of 20 M zeros (60 MB, under the file cap) beside honest ones: the
     big one is refused before it is parsed, the others are read, and the grader's Python heap
     never holds more than the file's text (measured: ~125 MB; before: 3.5 GB)."""
-    text = ('{"complete": true, "results": {"q/big": {"ok": true, "value": [' + "0, " * (ZEROS - 1) + "0]}, "
-            '"q/small": {"ok": true, "value": {"$array": "a0"}}, "q/other": {"ok": true, "value": [1, 2]}}}')
+    text = (
+        '{"complete": true, "results": {"q/big": {"ok": true, "value": [' + "0, " * (ZEROS - 1) + "0]}, "
+        '"q/small": {"ok": true, "value": {"$array": "a0"}}, "q/other": {"ok": true, "value": [1, 2]}}}'
+    )
     folder = write(tmp_path / "out", text)
     del text
     tracemalloc.start()
@@ -140,8 +159,11 @@ def test_structure_bombs_cost_a_bounded_walk(tmp_path, monkeypatch):
 
 
 def test_unknown_entries_are_never_parsed(tmp_path):
-    folder = write(tmp_path / "out", '{"results": {"q/forged": {"ok": true, "value": [' + "{}, " * 200_000 + '{}]},'
-                                     ' "q/1": {"ok": true, "value": 3}}}')
+    folder = write(
+        tmp_path / "out",
+        '{"results": {"q/forged": {"ok": true, "value": [' + "{}, " * 200_000 + "{}]},"
+        ' "q/1": {"ok": true, "value": 3}}}',
+    )
     assert collect.read_outputs(folder, ["q/1"])["q/1"].value == 3
 
 
@@ -157,6 +179,9 @@ def test_object_members_and_value_end():
 
 
 def test_arrays_over_the_element_bound_are_refused(tmp_path):
-    folder = write(tmp_path / "out", '{"results": {"q/1": {"ok": true, "value": {"$array": "big"}}}}',
-                   {"big": np.zeros(collect.MAX_ARRAY_ELEMENTS + 1, np.int8)})
+    folder = write(
+        tmp_path / "out",
+        '{"results": {"q/1": {"ok": true, "value": {"$array": "big"}}}}',
+        {"big": np.zeros(collect.MAX_ARRAY_ELEMENTS + 1, np.int8)},
+    )
     assert collect.read_outputs(folder, ["q/1"])["q/1"].value.type == "NoOutput"
