@@ -9,17 +9,16 @@ a kind one notebook alone needs lives beside that notebook's question module (e.
 
 from ..wire import Call, Calls, Initializer, Model, Trained, Trajectory, decode_arg, encode_value, generators
 from .safe import (
-    MAX_ELEMENTS,
     MAX_LIST,
     _array,
     _asarray,
     _float_copy,
     _int_copy,
-    _ndarray,
     _str_copy,
     jsonable,
     modified,
     name,
+    numbers,
     snapshot,
     text,
 )
@@ -83,13 +82,7 @@ def do_trajectory(ns, call, inputs, arrays):
                 f"({', '.join(call.returns)}), got {name(type(out))}"
             )
         for key, value in zip(call.returns, out):
-            arr = _asarray(value)
-            if type(arr) is not _ndarray:
-                arr = _array(arr, subok=False)
-            if arr.dtype.kind not in "biuf":
-                raise TypeError(f"step {t}: {key} has dtype {text(arr.dtype, 40)}")
-            if arr.size > MAX_ELEMENTS:
-                raise ValueError(f"step {t}: {key} has {arr.size} values, more than {MAX_ELEMENTS}")
+            arr = numbers(value, f"step {t}: {key} has a value")  # the self-check's wording
             state[key] = _array(arr, dtype=float, copy=True, subok=False)
             history[key].append(state[key])
     try:

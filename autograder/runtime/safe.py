@@ -149,6 +149,19 @@ def load_inputs(path: str) -> dict:
         return {key: data[key] for key in data.files}
 
 
+def numbers(value, what: str):
+    """What numpy makes of `value`, as a plain ndarray of numbers (never a subclass, which could
+    lie about its contents), or TypeError/ValueError saying what is wrong with `what`."""
+    arr = _asarray(value)
+    if type(arr) is not _ndarray:
+        arr = _array(arr, subok=False)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} of dtype {text(arr.dtype, 40)} (expected numbers)")
+    if arr.size > MAX_ELEMENTS:
+        raise ValueError(f"{what} of {arr.size} values, more than {MAX_ELEMENTS}")
+    return arr
+
+
 class Arrays:
     """Collects output arrays under fresh keys, as plain ndarrays of numeric dtype."""
 
@@ -161,13 +174,7 @@ class Arrays:
         self.question = ""
 
     def add(self, value) -> dict:
-        arr = _asarray(value)
-        if type(arr) is not _ndarray:
-            arr = _array(arr, subok=False)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"returned a value of dtype {text(arr.dtype, 40)} (expected numbers)")
-        if arr.size > MAX_ELEMENTS:
-            raise ValueError(f"returned {arr.size} values, more than {MAX_ELEMENTS}")
+        arr = numbers(value, "returned a value")
         used = self.used.get(self.question, 0) + arr.nbytes
         if used > self.budget:
             raise ValueError(
