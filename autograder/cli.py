@@ -16,16 +16,14 @@ import argparse
 import enum
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
-from . import __version__, batch
+from . import batch, cli_parser
 from .build import build
 from .config import Config, load_config
 from .course import find_course
 from .errors import BuildError, GraderError, InfrastructureError, UsageError
 from .files import write_atomic
 from .grade import grade
-from .gradescope_cli import add_gradescope_targets
 from .problems import lines as problem_lines
 from .questions import ASSIGNMENTS
 from .reference import reference_outputs
@@ -39,75 +37,6 @@ class ExitCode(enum.IntEnum):
     UNREADABLE = 3
     INFRASTRUCTURE = 4
     VERIFY_FAILED = 5
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograder", description="Sandboxed grader for the Lecture 13 notebooks.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--course",
-        type=Path,
-        metavar="DIR",
-        help="the course folder (solutions/, [tool.autograder]); default: $AUTOGRADER_COURSE, "
-        "else the nearest pyproject.toml with [tool.autograder], else the installed course",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    b = sub.add_parser("build", help="regenerate assignments/ from solutions/")
-    b.add_argument("--check", action="store_true", help="write nothing; exit 5 if assignments/ is out of date")
-
-    g = sub.add_parser("grade", help="grade one notebook, or a class (folders, .zip downloads, many files)")
-    g.add_argument("submissions", nargs="+", type=Path, help="notebook files, folders or .zip files")
-    g.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="output folder: one notebook -> DIR/<stem>.json; a class -> DIR/results/<student>/<id>.json "
-        "plus gradebook, feedback and summary",
-    )
-    g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="grade every submission as this assignment")
-    g.add_argument("--student", help="student id to record for a single notebook (default: the file name's stem)")
-    g.add_argument("--workers", type=int, help="parallel submissions (default: from cores and memory)")
-    g.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
-    g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the batch on a Dask distributed cluster")
-    g.add_argument(
-        "--roster", type=Path, metavar="FILE", help="class list: a Canvas gradebook export or a Moodle participants CSV"
-    )
-    _common(g)
-
-    c = sub.add_parser("check", help="a student's check: public cases only, same sandboxed pipeline")
-    c.add_argument("notebook", type=Path)
-    c.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="check as this assignment")
-    c.add_argument("--no-sandbox", action="store_true", help="run WITHOUT bubblewrap (rlimits and watchdog only)")
-
-    x = sub.add_parser("export", help="export the grader for another platform (and the commands its scripts call)")
-    add_gradescope_targets(x.add_subparsers(dest="target", required=True))
-
-    s = sub.add_parser("similarity", help="pairs of submissions of an assignment with similar code: a ranked list")
-    s.add_argument("results_dir", type=Path, help="the --out folder of `autograder grade` (its code/ and results/)")
-    s.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="only this assignment")
-    s.add_argument("--top", type=int, default=20, help="pairs printed per assignment (default 20; the page has all)")
-
-    v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
-    v.add_argument("--only", choices=sorted(ASSIGNMENTS), action="append", help="restrict to these assignments")
-    _common(v)
-    return parser
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, help="seed of the hidden cases (default: config, else random, recorded)")
-    parser.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="run submissions WITHOUT bubblewrap (only rlimits and a watchdog); recorded in results",
-    )
-    parser.add_argument(
-        "--no-namespaces",
-        action="store_true",
-        help="where bubblewrap cannot make namespaces (Gradescope, Docker): run each notebook as an "
-        "unprivileged uid of its own, secrets closed by file modes, no network isolation "
-        "(needs root); recorded in results",
-    )
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
@@ -305,7 +234,7 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = cli_parser.parser().parse_args(argv)
     try:
         # export's targets carry their own handler (gradescope_cli.py); some read no course
         run = (

@@ -76,14 +76,14 @@ def failing_bwrap_and_open_interpreter(folder: Path) -> Iterator[Path]:
     (`nonamespace.protect`: solutions, the grader's package, the real test split) are restored,
     since other worktrees share them.
     """
-    from autograder import data, execute
+    from autograder import data, jobfolder
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bwrap").write_text(FAILING_BWRAP)
     (folder / "bwrap").chmod(0o755)
     path = os.environ["PATH"]
     os.environ["PATH"] = f"{folder}:{path}"
-    touched = [Path("/root"), REPO / "solutions", *execute._secrets(), *(d for _, d in data.candidate_dirs())]
+    touched = [Path("/root"), REPO / "solutions", *jobfolder.secret_paths(), *(d for _, d in data.candidate_dirs())]
     modes = {p: p.stat().st_mode for p in touched if p.exists()}
     if Path(sys.executable).is_relative_to("/root") or Path(sys.base_prefix).is_relative_to("/root"):
         os.chmod("/root", modes[Path("/root")] | 0o001)
