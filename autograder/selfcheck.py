@@ -10,7 +10,7 @@ tests folder travels with the notebook and nothing depends on this package being
 Each test's source is the question's public cases (the call as the probe makes it, the
 reference's public output, the check's parameters and the numbers the grader's check computes
 for that case, see selfcheck_data.py) and a loader; the checker they share,
-`selfcheck_judge.py` + `selfcheck_random.py` + `selfcheck_runtime.py` (standalone, numpy only),
+`wire.py` + `selfcheck_judge.py` + `selfcheck_random.py` + `selfcheck_randomness.py` + `selfcheck_runtime.py` (standalone, numpy only),
 and every public input are stored once, in `metadata.autograder_selfcheck`: otter has no shared
 code for metadata tests, so each test reads them from the notebook file otter read it from
 (otter 7 compiles a metadata test with the notebook's path as its file name). Only public cases
@@ -99,7 +99,7 @@ def check_spec(question: Question) -> dict[str, Any]:
     if name not in simple:
         raise BuildError(
             f"{question.id}: the self-check has no counterpart of the check {check.__qualname__}; "
-            "add one to selfcheck_judge.py or selfcheck_random.py"
+            "add one to selfcheck_judge.py or selfcheck_randomness.py"
         )
     return {"kind": simple[name]}
 
@@ -134,7 +134,13 @@ def runtime_source() -> str:
     here = Path(__file__).parent
     parts = [
         (here / name).read_text()
-        for name in ("wire.py", "selfcheck_judge.py", "selfcheck_random.py", "selfcheck_runtime.py")
+        for name in (
+            "wire.py",
+            "selfcheck_judge.py",
+            "selfcheck_random.py",
+            "selfcheck_randomness.py",
+            "selfcheck_runtime.py",
+        )
     ]
     return "\n\n".join(_without_relative_imports(part) for part in parts)
 

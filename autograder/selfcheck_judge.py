@@ -1,6 +1,6 @@
 """How students' self-checks judge a public case: the grader's checks, rewritten with numpy only.
 
-Pasted, with `selfcheck_random.py` and `selfcheck_runtime.py` after it, into every otter test that `build` stores in a
+Pasted, with `selfcheck_random.py`, `selfcheck_randomness.py` and `selfcheck_runtime.py` after it, into every otter test that `build` stores in a
 notebook's metadata (see that module for why). Each function mirrors a check of `judging/checks.py`,
 `questions/` or `judging/models.py` and must give the same verdict and message on public cases;
 `tests/unit/test_selfcheck.py` holds them to it. Statistical checks keep the grader's bound (a

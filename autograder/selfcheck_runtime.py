@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 
 from .selfcheck_judge import NO_ANSWER, Raised  # in the package only: build pastes the judge above
-from .selfcheck_random import CHECKS  # in the package only
+from .selfcheck_randomness import CHECKS  # in the package only
 from .wire import TUPLE, Rng, array_key, decode_arg, generators  # in the package only
 
 

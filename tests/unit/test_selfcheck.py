@@ -258,7 +258,7 @@ def test_every_random_function_travels_with_its_randomness_cases():
 def test_binomial_band_is_scipys():
     """The self-check's exact band (numpy, lgamma) against the grader's (scipy): the same integers."""
     from autograder.judging.stats import binomial_band as graders
-    from autograder.selfcheck_random import binomial_band
+    from autograder.selfcheck_randomness import binomial_band
 
     for n in (1, 2, 7, 60, 150, 900, 15_000, 30_000):
         for p in (0.01, 1 / 25, 0.0625, 0.2, 0.25, 0.5, 0.8):
