@@ -28,6 +28,7 @@ import numpy as np
 
 from .result import CellError, CellStatus
 from .untrusted import clean_text, count_structure, count_values, object_members
+from .wire import ARRAY, LIST, NONE, STR, TUPLE
 
 MAX_JSON_BYTES = 64 * 1024**2
 # The probe writes at most 256 MB of arrays per run (runtime/safe.py MAX_TOTAL_BYTES), plus headers,
@@ -189,18 +190,18 @@ def decode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0, budget: _B
     if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
         raise ValueError(f"a list of {len(value):,} items, more than the {MAX_LIST_ITEMS:,} the grader reads")
     if isinstance(value, dict):
-        if set(value) == {"$array"}:
-            arr = arrays.get(str(value["$array"]))
+        if set(value) == {ARRAY}:
+            arr = arrays.get(str(value[ARRAY]))
             if arr is None or arr.dtype.kind not in "biuf":
                 raise ValueError("missing or non-numeric array")
             return arr
-        if set(value) == {"$tuple"} and isinstance(value["$tuple"], list):
-            return tuple(decode({"$list": value["$tuple"]}, arrays, depth, budget))
-        if set(value) == {"$list"} and isinstance(value["$list"], list):
-            return decode(value["$list"], arrays, depth, budget)
-        if set(value) == {"$str"}:
-            return clean_text(value["$str"], MAX_STRING)
-        if set(value) == {"$none"}:
+        if set(value) == {TUPLE} and isinstance(value[TUPLE], list):
+            return tuple(decode({LIST: value[TUPLE]}, arrays, depth, budget))
+        if set(value) == {LIST} and isinstance(value[LIST], list):
+            return decode(value[LIST], arrays, depth, budget)
+        if set(value) == {STR}:
+            return clean_text(value[STR], MAX_STRING)
+        if set(value) == {NONE}:
             return None
         if any(str(k).startswith("$") for k in value):
             raise ValueError("a malformed encoding")  # e.g. {"$tuple": 5}: not something the probe writes

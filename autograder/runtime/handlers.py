@@ -7,7 +7,7 @@ a kind one notebook alone needs lives beside that notebook's question module (e.
 `questions/a03_calls.py`), and the runner loads it before the probe (runner.py).
 """
 
-from ..wire import Call, Calls, Initializer, Model, Trained, Trajectory, decode_arg, encode_value, generators
+from ..wire import Call, Calls, Initializer, Model, Trained, Trajectory, decode_arg, encode_value, generators, tuple_ref
 from .safe import (
     MAX_LIST,
     _array,
@@ -121,7 +121,7 @@ def do_calls(ns, call, inputs, arrays):
         )
         values.append(result["value"])
         changed = changed or bool(result.get("modified_input"))
-    return {"value": {"$tuple": values}, "modified_input": changed}
+    return {"value": tuple_ref(values), "modified_input": changed}
 
 
 def describe_model(model, arrays=None):
