@@ -1,7 +1,7 @@
 """dnn-grader: a sandboxed autograder for the Lecture 13 notebooks on training deep networks.
 
 Public API: `grade()` grades one notebook, `build()` regenerates the student notebooks,
-`Result` is what grading returns. The command line (`autograder ...`) is in `cli.py`.
+`Result` is what grading returns. The command line (`autograder ...`) is in `cli/`.
 
 The API is imported on first use (PEP 562), not here: importing any one module of the package
 then imports only what that module needs, so an import cycle cannot hide behind the order in
@@ -15,7 +15,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = {"build": ".build", "grade": ".grade", "Result": ".result"}
+_API = {"build": ".handout.build", "grade": ".grading.grade", "Result": ".result"}
 __all__ = ["Result", "__version__", "build", "grade"]
 
 

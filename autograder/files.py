@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .untrusted import encodable
+from .grading.untrusted import encodable
 
 
 def write_atomic(path: Path, data: str | bytes, *, durable: bool = False) -> Path:

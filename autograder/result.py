@@ -92,7 +92,7 @@ class QuestionResult:
 @dataclass(frozen=True)
 class TimeLimits:
     """The wall-clock limits a run had, and the reference times they were derived from
-    (`autograder.limits`): seconds per notebook run, per cell, per probe call."""
+    (`autograder.grading.limits`): seconds per notebook run, per cell, per probe call."""
 
     notebook_seconds: float
     cell_seconds: float
@@ -214,7 +214,7 @@ class Result:
     execution: Execution | None
     error: str | None = None
     submission_sha256: str = ""
-    # sha256 of the effective settings it was graded under (autograder/settings.py: every question's
+    # sha256 of the effective settings it was graded under (autograder/course/settings.py: every question's
     # points, the accuracy thresholds, the run's limits): a regrade under other settings shows.
     settings_hash: str = ""
     isolation: Isolation | None = None  # None: the notebook never ran (unreadable)

@@ -1,7 +1,7 @@
 """What the largest sandbox outputs the grader's limits allow cost the grader (trusted side).
 
 Each case writes an output folder (or a model description) as hostile as the bounds in
-`autograder/collect.py`, `autograder/judging/checks.py` and `autograder/judging/models.py` let through, then times
+`autograder/grading/collect.py`, `autograder/judging/checks.py` and `autograder/judging/models.py` let through, then times
 the grader's own work on it in a fresh process and records that process's peak memory: the
 growth of its peak RSS (VmHWM, reset before the work) over its RSS after imports and setup, and the peak of
 Python's heap (`tracemalloc`, numpy's buffers included) during the work. Batch workers are threads
@@ -44,7 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder import collect  # noqa: E402
+from autograder.grading import collect  # noqa: E402
 from autograder.judging import checks, models  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def zeros_json() -> Callable[[], Any]:
 
 
 def values_at_bound() -> Callable[[], Any]:
-    from autograder.untrusted import count_values
+    from autograder.grading.untrusted import count_values
 
     # lists of MAX_LIST_ITEMS empty objects, as many as one answer's bound lets through
     chunk = "[" + ", ".join(["{}"] * collect.MAX_LIST_ITEMS) + "]"

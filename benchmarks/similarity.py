@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from autograder.batch import Submission  # noqa: E402
-from autograder.config import load_config  # noqa: E402
+from autograder.course.config import load_config  # noqa: E402
 from autograder.similarity import keep_code, write_report  # noqa: E402
 from autograder.similarity.pairs import common_limit  # noqa: E402
 from autograder.similarity.tokens import MAX_TOKENS  # noqa: E402

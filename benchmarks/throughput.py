@@ -14,7 +14,7 @@ once before timing (a batch computes it once too, before its workers start).
 cell that loops forever and swallows interrupts (after the first code cell, as a student's stuck
 exercise cell would be; spread evenly through the class, so no hang is the last one started), and
 prints that class's time against the clean class's: the price of a hang is the cell limit derived
-from the reference (autograder/limits.py) plus a rerun, and the derived limits are printed.
+from the reference (autograder/grading/limits.py) plus a rerun, and the derived limits are printed.
 
 `--tf-threads N` grades with `tf_threads = N` (0: TensorFlow's default) instead of the repository's
 setting, through a pyproject.toml of its own that points at this repository's notebooks.

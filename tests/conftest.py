@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.config import Config, load_config
-from autograder.notebook import TAG_TRAIN, tags
+from autograder.course.config import Config, load_config
+from autograder.grading.notebook import TAG_TRAIN, tags
 
 REPO = Path(__file__).resolve().parent.parent
 

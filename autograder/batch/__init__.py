@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
-from ..grade import grade, prepare_assignment
+from ..course.config import Config
+from ..grading.grade import grade, prepare_assignment
 from ..result import Result
 from ..sandbox import nonamespace
 from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, safe_name
@@ -134,7 +134,7 @@ def _threads(options: ClassOptions, config: Config, needed: list[str]) -> Thread
 def _apply_roster(path: Path, found: Discovery) -> tuple[Any, list[str]]:
     """Re-key the found submissions to the roster's students (`roster.match`); the unmatched join
     the unplaced (listed, exit 3); returns the class list and who submitted nothing."""
-    from ..roster import load_roster, match
+    from .roster import load_roster, match
 
     class_list = load_roster(path)
     matched = match(class_list, found.submissions)

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
-from ..lms import LmsName, nfc, parse_canvas, parse_moodle
-from ..notebook import assignment_from_name
+from ..grading.notebook import assignment_from_name
 from ..questions import ASSIGNMENTS
+from .lms import LmsName, nfc, parse_canvas, parse_moodle
 
 # Zip limits: a class download is a few hundred notebooks of a few MB at most.
 MAX_ZIP_FILES = 20_000

@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..config import Config
+from ..course.config import Config
 from ..errors import InfrastructureError, UsageError
 from ..files import write_atomic
-from ..grade import file_sha256
+from ..grading.grade import file_sha256
 from ..result import Result
 from .discover import Submission
 from .store import load_done, result_path
@@ -123,8 +123,8 @@ def _outcome(get: Callable[[], Result]) -> Outcome:
 
 def grade_task(path: str, assignment: str, student: str, seed: int, settings: dict[str, Any]) -> str:
     """What a Dask worker runs: grade one file, return the result as JSON (plain data)."""
-    from ..config import load_config
-    from ..grade import grade
+    from ..course.config import load_config
+    from ..grading.grade import grade
 
     config = load_config(
         Path(settings["root"]), cache_dir=Path(settings["cache_dir"]), namespaces=settings.get("namespaces")

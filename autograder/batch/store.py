@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import seeds
 from ..files import write_atomic
+from ..grading import seeds
 from ..result import SCHEMA_VERSION, Result
 from .discover import Submission
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import wire
-from ..collect import Raised
+from ..grading.collect import Raised
 from ..judging.checks import as_float_array
 from ..judging.models import TASK_CLASSES, Threshold, UnsupportedModel, predictions
 from .base import CaseContext, Picture

@@ -28,8 +28,8 @@ from .naming import file_names, sanitise
 from .summary import summary_html
 
 if TYPE_CHECKING:
-    from ..lms import LmsName
-    from ..roster import Roster
+    from ..batch.lms import LmsName
+    from ..batch.roster import Roster
 
 
 def write_reports(

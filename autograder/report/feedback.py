@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..files import write_atomic
-from ..problems import Problem, problems
+from ..grading.problems import Problem, problems
 from ..result import ProblemKind, QuestionResult, QuestionStatus, Result
 from .common import badge, code_block, code_span, esc, fmt, page, pick, title
 from .naming import file_names

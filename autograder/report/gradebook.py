@@ -20,12 +20,12 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..lms import LmsName
+from ..batch.lms import LmsName
 from ..result import Result
 from .common import assignments_of, fmt, max_scores, pick
 
 if TYPE_CHECKING:
-    from ..roster import Roster
+    from ..batch.roster import Roster
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from ..problems import problems
+from ..grading.problems import problems
 from ..result import STATUSES, Result
 from .charts import assignment_figure, data_uri
 from .common import assignments_of, badge, esc, fmt, max_scores, page, pick, title

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import uids
+from . import uids
 
 
 @dataclass(frozen=True)

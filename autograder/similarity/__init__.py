@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config
+from ..course.config import Config
 from ..errors import SubmissionUnreadable
 from ..files import write_atomic
 from ..questions import ASSIGNMENTS

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..grading.untrusted import clean_text
 from ..report.common import esc, page
-from ..untrusted import clean_text
 from .pairs import MAX_DETAILED, AssignmentPairs, Pair
 from .sources import Code
 

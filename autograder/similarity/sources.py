@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 from ..errors import SubmissionUnreadable
 from ..files import write_atomic
-from ..grade import file_sha256
-from ..notebook import TAG_SELF_CHECK, read_notebook, tags
-from ..untrusted import clean_text
+from ..grading.grade import file_sha256
+from ..grading.notebook import TAG_SELF_CHECK, read_notebook, tags
+from ..grading.untrusted import clean_text
 
 CODE_DIR = "code"
 FORMAT = 1

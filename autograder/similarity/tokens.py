@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..untrusted import clean_text
+from ..grading.untrusted import clean_text
 
 MAX_TOKENS = 15_000  # per submission, in cells not left as given: 11x the 01 reference's own 1,367
 _SKIPPED = {

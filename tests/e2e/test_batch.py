@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import uids
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import bubblewrap_available, uids
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]

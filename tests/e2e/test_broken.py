@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.grade import grade
+from autograder.grading.grade import grade
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO
 from tests.submissions.variants import A05

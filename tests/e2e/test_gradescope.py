@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.gradescope import build_autograder_zip
+from autograder.gradescope.export import build_autograder_zip
 from autograder.sandbox import bubblewrap_available, can_drop_uid
 from tests.conftest import REPO
 from tests.e2e.test_isolation_levels import failing_bwrap_and_open_interpreter

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import uids
-from autograder.grade import grade
+from autograder.grading.grade import grade
 from autograder.result import SCHEMA_VERSION
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import bubblewrap_available, uids
 from tests.conftest import REPO, make_variant
 from tests.submissions.variants import ALTERNATIVES, BUGGY, HOSTILE
 
@@ -78,7 +77,7 @@ def test_regrade_is_identical_except_timings(config, tmp_path):
 
 
 def test_seed_changes_hidden_cases_not_public_ones(config):
-    from autograder.prepare import make_plan
+    from autograder.grading.prepare import make_plan
     from autograder.questions import get_assignment
 
     a = get_assignment("05_regularisation")
@@ -164,8 +163,8 @@ def test_cli_grade_writes_json_and_exit_codes(config, tmp_path):
 
 def test_repository_assignments_are_in_sync(config):
     """The drift test: `build` reproduces assignments/ (notebooks and self-check files) byte for byte."""
-    from autograder.build import build
-    from autograder.reference import reference_outputs
+    from autograder.grading.reference import reference_outputs
+    from autograder.handout.build import build
 
     drift = build(
         REPO / "solutions",

@@ -31,10 +31,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import batch, collect, uids
-from autograder.grade import grade, prepare_assignment
+from autograder import batch
+from autograder.grading import collect
+from autograder.grading.grade import grade, prepare_assignment
 from autograder.judging import models
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import bubblewrap_available, uids
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
 from tests.submissions.variants import A01, A03, A04, A05, Variant
@@ -482,10 +483,10 @@ def _folder(tmp_path: Path, results: dict, arrays: dict[str, np.ndarray]) -> Pat
 
 
 def test_forged_outputs_cannot_crash_the_compare_step(config, tmp_path):
-    from autograder.compare import compare
-    from autograder.prepare import make_plan
+    from autograder.grading.compare import compare
+    from autograder.grading.prepare import make_plan
+    from autograder.grading.reference import reference_outputs
     from autograder.questions import get_assignment
-    from autograder.reference import reference_outputs
 
     for aid in (A04, A05):
         plan = make_plan(get_assignment(aid), SEED)

@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from autograder import batch
-from autograder.grade import grade
+from autograder.grading.grade import grade
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import uids
-from autograder.sandbox import bubblewrap_available, nonamespace
+from autograder.sandbox import bubblewrap_available, nonamespace, uids
 from tests.conftest import REPO, make_variant
 from tests.e2e.test_hostile import grade_within, limits_for, lost, report, scores, twin_of
 from tests.submissions import hostile
@@ -76,7 +75,8 @@ def failing_bwrap_and_open_interpreter(folder: Path) -> Iterator[Path]:
     (`nonamespace.protect`: solutions, the grader's package, the real test split) are restored,
     since other worktrees share them.
     """
-    from autograder import data, jobfolder
+    from autograder import data
+    from autograder.grading import jobfolder
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bwrap").write_text(FAILING_BWRAP)

@@ -185,7 +185,7 @@ def test_no_process_outlives_the_run_without_namespaces_or_cgroups(no_namespaces
     """No pid namespace and no cgroup to kill them: the runner's sweep after each cell (every other
     process of the uid) ends them, `nonamespace.kill_uid` after the run would (this test still
     passes without kill_uid: the sweep alone is load-bearing here)."""
-    from autograder import uids
+    from autograder.sandbox import uids
 
     results = grade_beside(dataclasses.replace(no_namespaces, cgroups=False), LEAVES_THE_TREE, tmp_path)
     hostile = results["leaves-the-tree"]

@@ -12,10 +12,10 @@ import threading
 import nbformat
 import pytest
 
-from autograder import limits
-from autograder.grade import grade
+from autograder.grading import limits
+from autograder.grading.grade import grade
+from autograder.grading.reference import reference_timing
 from autograder.questions import get_assignment
-from autograder.reference import reference_timing
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import make_variant
 from tests.submissions.variants import A04, Variant

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from autograder.grade import grade
+from autograder.grading.grade import grade
 from autograder.questions import get_assignment
 from autograder.questions.base import PICTURE_KINDS
 from autograder.report import write_reports

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.selfcheck import REQUIREMENT
+from autograder.handout.selfcheck import REQUIREMENT
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

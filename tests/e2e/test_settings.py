@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from autograder.config import load_config
-from autograder.grade import grade
+from autograder.course.config import load_config
+from autograder.grading.grade import grade
 from autograder.questions import ASSIGNMENTS
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO

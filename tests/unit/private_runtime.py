@@ -1,6 +1,6 @@
 """The sandbox's runtime as the runner loads it, for unit tests of the untrusted side.
 
-`runtime()` copies the files the sandbox gets (`execute.RUNTIME_FILES`, flat, as `execute._layout`
+`runtime()` copies the files the sandbox gets (`jobfolder.RUNTIME_FILES`, flat, as `jobfolder._layout`
 does) into a folder and loads them with the runner's own `_load_private`: private modules with
 their own builtins, the wire's classes included. A trusted-side `wire` object must cross as JSON
 (`handle()` does that), as it does through calls.json.
@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from autograder.execute import RUNTIME_FILES
+from autograder.grading.jobfolder import RUNTIME_FILES
 
 
 @cache

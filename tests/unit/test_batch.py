@@ -120,7 +120,7 @@ def test_batch_seed_is_kept_for_resume(tmp_path):
 
 def test_default_workers_respects_cores_and_memory(monkeypatch):
     from autograder.batch import run
-    from autograder.config import Config
+    from autograder.course.config import Config
 
     monkeypatch.setattr(run.os, "cpu_count", lambda: 8)
     assert batch.default_workers(Config(memory_mb=3072)) >= 1
@@ -132,7 +132,7 @@ def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tm
     `ID` column with no file name parsed twice (grading itself is faked: no sandbox here)."""
     import csv
 
-    from autograder.config import load_config
+    from autograder.course.config import load_config
     from autograder.result import QuestionResult, Result
     from tests.conftest import REPO
 

@@ -1,4 +1,4 @@
-"""autograder.build: solutions/ -> assignments/, with markers enforced and leaks detected."""
+"""autograder.handout.build: solutions/ -> assignments/, with markers enforced and leaks detected."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.build import BEGIN, Built, build_one, defined_functions, graded_functions, leaks, strip_solutions
 from autograder.errors import BuildError
+from autograder.handout.build import (
+    BEGIN,
+    Built,
+    build_one,
+    defined_functions,
+    graded_functions,
+    leaks,
+    strip_solutions,
+)
 from autograder.judging.checks import allclose
 from autograder.questions import ASSIGNMENTS
 from autograder.questions.base import Assignment, Question
@@ -242,7 +250,7 @@ def test_real_student_notebooks_have_stubs_and_no_leaks(tmp_path, assignment_id)
 
 
 def test_self_check_cells_follow_each_exercise_and_tests_in_metadata_embed_public_values(tmp_path):
-    from autograder.collect import CallOutput
+    from autograder.grading.collect import CallOutput
 
     reference = {"foo/public-1": CallOutput(np.array(12346.0)), "bar/public-1": CallOutput(np.array(1975308.0))}
     built = build_one(solution_notebook(tmp_path, ["import numpy as np", FOO, BAR]), FAKE, tmp_path / "out", reference)
@@ -285,7 +293,7 @@ def test_build_removes_the_old_tests_folder(tmp_path, monkeypatch):
     """Self-check files used to live in assignments/tests/: build --check reports them, build removes them."""
     import importlib
 
-    build_module = importlib.import_module("autograder.build")  # the package exports a function of that name
+    build_module = importlib.import_module("autograder.handout.build")  # the package exports a function of that name
     monkeypatch.setattr(build_module, "ASSIGNMENTS", {"99_fake": FAKE})
     (tmp_path / "tests" / "99_fake").mkdir(parents=True)
     (tmp_path / "tests" / "99_fake" / "foo.py").write_text("old")
@@ -301,8 +309,8 @@ def test_build_removes_the_old_tests_folder(tmp_path, monkeypatch):
 
 def test_a_solution_formula_in_the_checker_is_a_build_error(tmp_path, monkeypatch):
     """The embedded checker is scanned before anything is built (selfcheck_data.FORMULAS)."""
-    from autograder import selfcheck
-    from autograder.collect import CallOutput
+    from autograder.grading.collect import CallOutput
+    from autograder.handout import selfcheck
 
     source = selfcheck.runtime_source()
     monkeypatch.setattr(selfcheck, "runtime_source", lambda: source + "\nlimit = math.sqrt(3 * s)\n")

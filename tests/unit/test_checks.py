@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autograder import wire
-from autograder.collect import Raised
+from autograder.grading.collect import Raised
 from autograder.judging.checks import allclose, as_float_array, exact
 from autograder.judging.verdict import Case, CaseContext
 
@@ -160,7 +160,7 @@ def test_as_float_array_numeric_dtypes(value):
 
 def test_public_feedback_survives_odd_student_values():
     """The feedback detail reads student values the check already failed; it must never raise."""
-    from autograder.compare import _explain, _show
+    from autograder.grading.compare import _explain, _show
 
     def steps(state):
         return wire.Trajectory("f", 2, state, ("@theta",), ("theta",), wire.array_ref("a"), wire.array_ref("b"))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, cli
+from autograder import batch
+from autograder.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[2]
 

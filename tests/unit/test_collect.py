@@ -1,4 +1,4 @@
-"""autograder.collect: hostile output folders become plain data or 'no output', never exceptions."""
+"""autograder.grading.collect: hostile output folders become plain data or 'no output', never exceptions."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import collect
-from autograder.collect import Raised
+from autograder.grading import collect
+from autograder.grading.collect import Raised
 from autograder.result import CellError
 
 UNPICKLED: list[str] = []

@@ -13,10 +13,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from autograder.collect import CallOutput, Raised
-from autograder.compare import compare, score_question
 from autograder.errors import InfrastructureError
-from autograder.prepare import Plan, call_id, make_plan
+from autograder.grading.collect import CallOutput, Raised
+from autograder.grading.compare import compare, score_question
+from autograder.grading.prepare import Plan, call_id, make_plan
 from autograder.questions import ASSIGNMENTS
 
 FUNCTIONS = "01_activations_and_initialisation"

@@ -1,4 +1,4 @@
-"""autograder.config: [tool.autograder] from pyproject.toml."""
+"""autograder.course.config: [tool.autograder] from pyproject.toml."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import Config, find_pyproject, load_config
+from autograder.course.config import Config, find_pyproject, load_config
 from autograder.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""autograder.course: where the course is, from any working folder."""
+"""autograder.course.locate: where the course is, from any working folder."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import course
-from autograder.course import find_course
+from autograder.course import locate as course
+from autograder.course.locate import find_course
 from autograder.errors import UsageError
 
 

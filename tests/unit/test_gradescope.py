@@ -1,4 +1,4 @@
-"""autograder.gradescope: Result -> Gradescope's results.json, the commands the zip's scripts call, the zip's layout."""
+"""autograder.gradescope.export: Result -> Gradescope's results.json, the commands the zip's scripts call, the zip's layout."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.cli import ExitCode, main
-from autograder.config import load_config
+from autograder.cli.main import ExitCode, main
+from autograder.course.config import load_config
 from autograder.errors import UsageError
-from autograder.gradescope import build_autograder_zip, failure, to_gradescope
-from autograder.gradescope_settings import sized
+from autograder.gradescope.export import build_autograder_zip, failure, to_gradescope
+from autograder.gradescope.settings import sized
 from autograder.result import CaseResult, CellError, Execution, QuestionResult, Result
 
 REPO = Path(__file__).resolve().parents[2]
@@ -256,7 +256,7 @@ def test_zip_layout(tmp_path):
         "pyproject.toml",
         "README.md",
         "autograder/__init__.py",
-        "autograder/gradescope.py",
+        "autograder/gradescope/export.py",
         "autograder/runtime/runner.py",
         "autograder/runtime/probe.py",
         "autograder/questions/a04_optimizers.py",

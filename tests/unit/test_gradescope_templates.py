@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from autograder.gradescope_zip import PLACEHOLDER, TEMPLATES, scripts, template
+from autograder.gradescope.package import PLACEHOLDER, TEMPLATES, scripts, template
 
 FILLED = scripts(
     version="9.9.9",

@@ -25,7 +25,7 @@ def modules() -> list[str]:
 
 def test_the_package_has_the_modules_this_test_expects():
     found = modules()
-    assert {"autograder.judging.checks", "autograder.questions.base", "autograder.grade"} <= set(found)
+    assert {"autograder.judging.checks", "autograder.questions.base", "autograder.grading.grade"} <= set(found)
     assert len(found) > 30
 
 

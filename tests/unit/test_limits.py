@@ -1,4 +1,4 @@
-"""autograder.limits and reference.reference_timing: time limits derived from the reference's run."""
+"""autograder.grading.limits and reference.reference_timing: time limits derived from the reference's run."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import execute, limits, reference
-from autograder.config import Config, load_config
-from autograder.limits import Timing, derive, item_seconds, timing_from_events
-from autograder.notebook import code_cells, read_notebook
+from autograder.course.config import Config, load_config
+from autograder.grading import execute, limits, reference
+from autograder.grading.limits import Timing, derive, item_seconds, timing_from_events
+from autograder.grading.notebook import code_cells, read_notebook
 from autograder.questions import get_assignment
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, lms
+from autograder import batch
+from autograder.batch import lms
 from autograder.report import canvas_csv
 from autograder.result import QuestionResult, Result
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from autograder import uids
+from autograder.sandbox import uids
 from autograder.sandbox.memguard import MemoryGuard
 
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import uids
 from autograder.errors import InfrastructureError
-from autograder.sandbox import nonamespace
+from autograder.sandbox import nonamespace, uids
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""autograder.notebook: submissions in every state become a v4 notebook or SubmissionUnreadable."""
+"""autograder.grading.notebook: submissions in every state become a v4 notebook or SubmissionUnreadable."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from autograder.errors import SubmissionUnreadable
-from autograder.notebook import (
+from autograder.grading.notebook import (
     TAG_SELF_CHECK,
     TAG_TRAIN,
     assignment_from_name,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.notebook import code_cells, read_notebook
+from autograder.grading.notebook import code_cells, read_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 keras = pytest.importorskip("keras")

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder.collect import CallOutput, Raised
-from autograder.compare import score_question
+from autograder.grading.collect import CallOutput, Raised
+from autograder.grading.compare import score_question
+from autograder.grading.prepare import Plan, call_id, make_plan
 from autograder.judging.checks import allclose
-from autograder.prepare import Plan, call_id, make_plan
 from autograder.questions import get_assignment
 from autograder.questions.base import Assignment, CaseBuilder, Picture, Question
 from autograder.questions.common import CURVE_CASE
@@ -449,7 +449,7 @@ def test_feedback_html_embeds_the_picture_and_markdown_points_to_it():
 
 
 def test_a_configured_threshold_is_the_one_the_accuracy_picture_draws():
-    from autograder.settings import effective
+    from autograder.course.settings import effective
 
     assignment = effective(get_assignment(A02), {}, {f"{A02}.bn_model": 0.5})
     plan = make_plan(assignment, SEED)

@@ -1,4 +1,4 @@
-"""autograder.prepare: plans from declarations and a seed; the sandbox's stand-in data split."""
+"""autograder.grading.prepare: plans from declarations and a seed; the sandbox's stand-in data split."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import stat
 import numpy as np
 import pytest
 
-from autograder import data, prepare
+from autograder import data
+from autograder.grading import prepare
 from autograder.questions import ASSIGNMENTS
 
 

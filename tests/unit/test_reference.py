@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import execute, reference
-from autograder.collect import CallOutput, Raised
-from autograder.config import load_config
+from autograder.course.config import load_config
 from autograder.errors import InfrastructureError
-from autograder.prepare import call_id, make_plan
+from autograder.grading import jobfolder, reference
+from autograder.grading.collect import CallOutput, Raised
+from autograder.grading.prepare import call_id, make_plan
 from autograder.questions import ASSIGNMENTS
 from tests.conftest import REPO
 
@@ -50,8 +50,8 @@ def test_the_key_changes_with_the_solution_the_cases_the_runtime_and_the_version
 
     runtime = tmp_path / "runtime"
     runtime.mkdir()
-    copies = tuple(Path(shutil.copy(path, runtime / path.name)) for path in execute.RUNTIME_FILES)
-    monkeypatch.setattr(execute, "RUNTIME_FILES", copies)
+    copies = tuple(Path(shutil.copy(path, runtime / path.name)) for path in jobfolder.RUNTIME_FILES)
+    monkeypatch.setattr(jobfolder, "RUNTIME_FILES", copies)
     assert reference.cache_key(solution(course), plan) == key  # the same files elsewhere
     for path in copies:  # each file the sandbox runs counts (the wire and questions/*_calls.py too)
         before = path.read_bytes()

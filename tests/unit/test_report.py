@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import lms
+from autograder.batch import lms
 from autograder.report import canvas_csv, feedback_markdown, file_names, gradebook_csv, sanitise, write_reports
 from autograder.report.common import code_block, code_span, fmt
 from autograder.result import CellError, Execution, QuestionResult, Result

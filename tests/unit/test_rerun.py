@@ -1,10 +1,10 @@
-"""autograder.rerun: the rerun policy as pure functions of one pass's facts (no sandbox runs)."""
+"""autograder.grading.rerun: the rerun policy as pure functions of one pass's facts (no sandbox runs)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from autograder.rerun import blamed_cell, culprit, merge_cells, skips_after
+from autograder.grading.rerun import blamed_cell, culprit, merge_cells, skips_after
 from autograder.result import CellError, CellStatus
 from autograder.sandbox import Limits, RunOutcome
 
@@ -78,7 +78,7 @@ def test_a_skipped_cell_keeps_the_word_of_the_pass_that_ran_it():
 def test_the_books_of_two_passes_make_the_results_execution():
     """execute's bookkeeping, without a sandbox: a cell that died in pass 1 is skipped in pass 2,
     keeps pass 1's word, and only failed cells reach `cell_errors` (the JSON's)."""
-    from autograder.execute import _Books
+    from autograder.grading.execute import _Books
 
     books = _Books()
     first = replace(DIED, seconds=1.25, killed=True, last_item="cell:1")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from autograder import batch
+from autograder.batch.roster import load_roster, match
 from autograder.errors import UsageError
 from autograder.report import write_reports
 from autograder.result import QuestionResult, Result
-from autograder.roster import load_roster, match
 
 A4, A5 = "04_optimizers", "05_regularisation"
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder.execute import RUNTIME_FILES
+from autograder.grading.jobfolder import RUNTIME_FILES
 
 # A cell that tries every module of the runtime by its file name and says which it got.
 CELL = """import importlib

@@ -9,8 +9,9 @@ import json
 
 import numpy as np
 
-from autograder import collect, wire
-from autograder.prepare import make_plan
+from autograder import wire
+from autograder.grading import collect
+from autograder.grading.prepare import make_plan
 from autograder.questions import get_assignment
 from tests.unit.private_runtime import runtime
 

@@ -15,8 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox, uids
-from autograder.sandbox import EventReader, Mount, _ancestors, as_user, bubblewrap_available, bwrap_argv, python_mounts
+from autograder import sandbox
+from autograder.sandbox import (
+    EventReader,
+    Mount,
+    _ancestors,
+    as_user,
+    bubblewrap_available,
+    bwrap_argv,
+    python_mounts,
+    uids,
+)
 
 MOUNTS = [
     Mount(Path("/opt/python/3.11"), "/opt/python/3.11"),
@@ -240,7 +249,7 @@ def test_uids_are_leased_apart_in_threads_and_processes():
         [
             sys.executable,
             "-c",
-            "import sys\nfrom autograder import uids\n"
+            "import sys\nfrom autograder.sandbox import uids\n"
             "with uids.lease() as uid:\n    print(uid, flush=True)\n    sys.stdin.read()",
         ],
         stdin=subprocess.PIPE,

@@ -1,8 +1,8 @@
-"""The seed policy (autograder/seeds.py): one order of precedence for every command."""
+"""The seed policy (autograder/grading/seeds.py): one order of precedence for every command."""
 
 from __future__ import annotations
 
-from autograder import seeds
+from autograder.grading import seeds
 
 
 def test_requested_then_stored_then_configured_then_random():

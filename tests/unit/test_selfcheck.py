@@ -1,7 +1,7 @@
 """The self-check stored in a student notebook judges public cases as the grader does.
 
 The self-check's code is a numpy-only rewrite of the probe and the checks (see
-`autograder/selfcheck_runtime.py`), so it is held here to the grader's own `score_question`:
+`autograder/handout/selfcheck_runtime.py`), so it is held here to the grader's own `score_question`:
 the same verdict and the same feedback, case by case, on the reference solution, on the stub the
 student starts from, and on the buggy and alternative variants of `tests/submissions/variants.py`.
 The self-check tests are taken from the committed notebooks in `assignments/` (what students
@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 from autograder import wire
-from autograder.collect import CallOutput, Raised, decode
-from autograder.compare import score_question
-from autograder.notebook import TAG_SELF_CHECK, TAG_TRAIN, tags
-from autograder.prepare import call_id, make_plan
+from autograder.grading.collect import CallOutput, Raised, decode
+from autograder.grading.compare import score_question
+from autograder.grading.notebook import TAG_SELF_CHECK, TAG_TRAIN, tags
+from autograder.grading.prepare import call_id, make_plan
+from autograder.handout.selfcheck import OTTER_KEY, encode_input, public_cases
 from autograder.questions import ASSIGNMENTS
-from autograder.selfcheck import OTTER_KEY, encode_input, public_cases
 from tests.conftest import REPO
 from tests.submissions.variants import ALTERNATIVES, BUGGY
 from tests.unit.private_runtime import arrays as new_arrays
@@ -186,7 +186,7 @@ def test_numpy_only_statistics_match_scipys():
     grader uses: equal for chi-square, within 3 % where verdicts are made for KS."""
     from scipy import stats
 
-    from autograder.selfcheck_judge import chi2_sf, ks_pvalue
+    from autograder.handout.selfcheck_judge import chi2_sf, ks_pvalue
 
     for dof in range(1, 11):
         for x in (0.0, 0.5, 3.0, 20.0, 45.0):
@@ -257,8 +257,8 @@ def test_every_random_function_travels_with_its_randomness_cases():
 
 def test_binomial_band_is_scipys():
     """The self-check's exact band (numpy, lgamma) against the grader's (scipy): the same integers."""
+    from autograder.handout.selfcheck_randomness import binomial_band
     from autograder.judging.stats import binomial_band as graders
-    from autograder.selfcheck_randomness import binomial_band
 
     for n in (1, 2, 7, 60, 150, 900, 15_000, 30_000):
         for p in (0.01, 1 / 25, 0.0625, 0.2, 0.25, 0.5, 0.8):
@@ -270,9 +270,9 @@ def test_binomial_band_is_scipys():
 def test_augment_digests_identify_what_the_grader_identifies():
     """Every flip and shift of an image is told by its digest as a05.transforms tells it by shifting;
     an image that is no such transform gets the grader's message."""
+    from autograder.handout.selfcheck_data import case_data
+    from autograder.handout.selfcheck_random import _augment_transforms
     from autograder.questions import a05_regularisation as a05
-    from autograder.selfcheck_data import case_data
-    from autograder.selfcheck_random import _augment_transforms
 
     rng = np.random.default_rng(5)
     images = rng.integers(1, 256, (60, 6, 7)).astype(np.uint8)
@@ -294,10 +294,10 @@ def test_embedded_checkers_contain_no_solution_formula():
     reference's code it was taken from."""
     import inspect
 
+    from autograder.handout.selfcheck_data import FORMULAS, formula_leaks
     from autograder.judging import models
     from autograder.questions import a01_activations_and_initialisation as a01
     from autograder.questions import a05_regularisation as a05
-    from autograder.selfcheck_data import FORMULAS, formula_leaks
 
     sources = (
         inspect.getsource(a01)
@@ -318,7 +318,7 @@ def test_checker_and_inputs_are_stored_once_per_notebook(tmp_path, monkeypatch):
     """The checker's code and each distinct public input are in the notebook once (05's dropout
     input serves dropout_train and inverted_dropout); a test finds them through the file name otter
     compiles it with, else the notebook named at build in the current folder, else says why not."""
-    from autograder.selfcheck import SHARED_KEY, runtime_source
+    from autograder.handout.selfcheck import SHARED_KEY, runtime_source
 
     path = REPO / "assignments" / "05_regularisation.ipynb"
     text = path.read_text()
@@ -347,9 +347,9 @@ def test_checker_and_inputs_are_stored_once_per_notebook(tmp_path, monkeypatch):
 
 def test_trained_models_tasks_are_the_graders():
     """The self-check relabels the test split with the table build embeds, as models.split_tasks."""
+    from autograder.handout.selfcheck_data import task_labels
+    from autograder.handout.selfcheck_judge import task_split
     from autograder.judging.models import split_tasks
-    from autograder.selfcheck_data import task_labels
-    from autograder.selfcheck_judge import task_split
 
     rng = np.random.default_rng(2)
     y = rng.integers(0, 10, 500)
@@ -366,8 +366,8 @@ def test_trained_models_tasks_are_the_graders():
 def test_a_changed_tolerance_reaches_the_self_check():
     import dataclasses
 
+    from autograder.handout.selfcheck import check_spec
     from autograder.judging.checks import allclose
-    from autograder.selfcheck import check_spec
 
     sigmoid = ASSIGNMENTS["01_activations_and_initialisation"].question("sigmoid")
     looser = dataclasses.replace(sigmoid, check=allclose(rtol=1e-3, atol=1e-5, same_shape=False))
@@ -379,8 +379,8 @@ def test_a_check_without_a_self_check_counterpart_stops_the_build():
     import dataclasses
 
     from autograder.errors import BuildError
+    from autograder.handout.selfcheck import check_spec
     from autograder.judging.verdict import Verdict
-    from autograder.selfcheck import check_spec
 
     def bespoke(ctx):
         return Verdict(True)

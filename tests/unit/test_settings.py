@@ -1,4 +1,4 @@
-"""Instructor settings in [tool.autograder] (autograder/settings.py): validated against the
+"""Instructor settings in [tool.autograder] (autograder/course/settings.py): validated against the
 declarations, and reflected in grading, in `build`'s self-checks, in results and in resuming.
 
 Expected numbers are derived from the declarations (`questions/`), never written down here.
@@ -16,18 +16,19 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import batch, cli
-from autograder.build import build_one
-from autograder.collect import CallOutput
-from autograder.compare import compare, score_question
-from autograder.config import load_config
+from autograder import batch
+from autograder.cli import main as cli
+from autograder.course.config import load_config
+from autograder.course.settings import threshold_of
 from autograder.errors import UsageError
-from autograder.grade import grade
+from autograder.grading.collect import CallOutput
+from autograder.grading.compare import compare, score_question
+from autograder.grading.grade import grade
+from autograder.grading.prepare import call_id, make_plan
+from autograder.grading.reference import cache_key
+from autograder.handout.build import build_one
 from autograder.judging import models
-from autograder.prepare import call_id, make_plan
 from autograder.questions import ASSIGNMENTS
-from autograder.reference import cache_key
-from autograder.settings import threshold_of
 
 REPO = Path(__file__).resolve().parents[2]
 OPT, TL, BN = "04_optimizers", "03_transfer_learning", "02_batch_normalisation"
@@ -270,7 +271,7 @@ def test_the_hash_changes_with_any_effective_setting_of_its_assignment_only(tmp_
 
 def test_the_reference_cache_key_does_not_depend_on_points_or_thresholds(tmp_path):
     """Reference outputs are the same under any points or thresholds (trained models are judged
-    without a reference), so the cache is shared; see autograder/settings.py."""
+    without a reference), so the cache is shared; see autograder/course/settings.py."""
     config = load_config(
         course(
             tmp_path,
@@ -308,9 +309,9 @@ def test_grade_runs_the_reference_and_the_submission_under_the_assignments_limit
     """grade() hands the assignment's own limits to the reference and to the sandbox (stubbed here)."""
     import importlib
 
-    from autograder.limits import Timing
+    from autograder.grading.limits import Timing
 
-    grade_module = importlib.import_module("autograder.grade")  # the package exports a function of that name
+    grade_module = importlib.import_module("autograder.grading.grade")  # the package exports a function of that name
 
     config = load_config(
         course(
@@ -348,7 +349,7 @@ def test_readme_documents_every_key_and_the_declared_thresholds():
     assert declared and all(re.search(rf"`{qid}` {minimum:g}(?!\d)", row) for qid, minimum in declared.items()), row
     for key in ("[tool.autograder.points]", '[tool.autograder.assignments."<assignment>"]'):
         assert f"| `{key}` |" in readme
-    from autograder.settings import LIMIT_KEYS
+    from autograder.course.settings import LIMIT_KEYS
 
     row = next(line for line in readme.splitlines() if line.startswith("| `[tool.autograder.assignments."))
     assert all(f"`{key}`" in row for key in LIMIT_KEYS)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from autograder.batch import Submission
-from autograder.cli import main
-from autograder.config import Config, load_config
+from autograder.cli.main import main
+from autograder.course.config import Config, load_config
 from autograder.errors import UsageError
 from autograder.similarity import analyse, compare, keep_code, similarity_page
 from autograder.similarity.fingerprints import K, W, fingerprints, kgram_hashes, winnow

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from autograder.collect import Raised, decode
+from autograder.grading.collect import Raised, decode
 from autograder.judging.stats import ALPHA, SIGMAS, binomial_ok, ks_pvalue, uniform_counts_ok
 from autograder.judging.verdict import CaseContext
 from autograder.questions import a01_activations_and_initialisation as a01

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.execute import RUNTIME_DIR
+from autograder.grading.jobfolder import RUNTIME_DIR
 
 # The file the sandbox runs, loaded as it is copied there (it is not a module of the package).
 _spec = importlib.util.spec_from_file_location("sandbox_supervisor", RUNTIME_DIR / "supervisor.py")

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import collect
-from autograder.collect import Raised
-from autograder.untrusted import clean_text, count_values, object_members, value_end
+from autograder.grading import collect
+from autograder.grading.collect import Raised
+from autograder.grading.untrusted import clean_text, count_values, object_members, value_end
 
 HOSTILE = [
     "\ud800",

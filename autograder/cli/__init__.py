@@ -1,0 +1,1 @@
+"""The command line: `autograder ...` parsed in `parser`, run in `main`, the only place that prints and exits."""

@@ -1,0 +1,1 @@
+"""The grading pipeline: load -> prepare -> execute (sandbox) -> collect -> compare -> report."""

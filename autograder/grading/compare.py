@@ -1,0 +1,204 @@
+"""Score a submission's outputs against the reference outputs (trusted side).
+
+Per question, every case is judged by the question's check. The score is the question's points
+times the fraction of cases passed. Feedback shows input, expected and got for public cases, and
+for hidden cases only what kind of case failed and what went wrong, never the values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import wire
+from ..errors import InfrastructureError
+from ..judging.verdict import CaseContext, Verdict
+from ..questions.base import Question
+from ..questions.pictures import picture_data
+from ..result import CaseResult, QuestionResult, QuestionStatus
+from .collect import CallOutput, Raised
+from .prepare import Plan, call_id
+
+# Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
+NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
+
+
+def compare(plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]) -> list[QuestionResult]:
+    return [score_question(q, plan, student, reference) for q in plan.assignment.questions]
+
+
+def score_question(
+    question: Question, plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]
+) -> QuestionResult:
+    cases = plan.cases[question.id]
+    results: list[CaseResult] = []
+    feedback: list[str] = []
+    kinds: list[str] = []
+    picture: dict[str, Any] | None = None
+    for case in cases:
+        cid = call_id(question.id, case.id)
+        got = student.get(cid, CallOutput(Raised("NoOutput", "no output")))
+        expected = None
+        if question.uses_reference:
+            expected = reference[cid].value
+            if isinstance(expected, Raised) and expected.type in NO_ANSWER:
+                raise InfrastructureError(
+                    f"the reference solution gave no answer for {cid}: {expected.type}: {expected.message}"
+                )
+        if isinstance(got.value, Raised) and got.value.type in NO_ANSWER:
+            kinds.append(got.value.type)
+            verdict = Verdict(False, _no_answer_message(question.id, got.value))
+        else:
+            kinds.append("raised" if isinstance(got.value, Raised) else "answer")
+            ctx = CaseContext(case, plan.inputs, expected, got.value, {"modified_input": got.modified_input})
+            verdict = _safe_check(question, ctx)
+            if not verdict.passed and _pictured(question, case.public, case.description):
+                picture = picture_data(question.picture, ctx)
+        results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))
+        if not verdict.passed:
+            feedback.append(
+                _explain(case.public, case.description, verdict.message, case.call, plan.inputs, expected, got.value)
+            )
+    passed = sum(r.passed for r in results)
+    total = len(results)
+    score = round(question.points * passed / total, 4) if total else 0.0
+    return QuestionResult(
+        question.id,
+        score,
+        question.points,
+        _status(passed, total, kinds),
+        passed,
+        total,
+        tuple(_dedupe(feedback)),
+        tuple(results),
+        picture,
+    )
+
+
+def _pictured(question: Question, public: bool, description: str) -> bool:
+    """Is this the case the question's picture is drawn from? Only ever a public one."""
+    return question.picture is not None and public and description == question.picture.case
+
+
+def _safe_check(question: Question, ctx: CaseContext) -> Verdict:
+    """A check must not crash on strange student data; if it does, the case fails, visibly."""
+    try:
+        return question.check(ctx)
+    except Exception as exc:  # noqa: BLE001 - any failure to judge is a failed case, not a crash
+        return Verdict(False, f"the returned value could not be checked ({type(exc).__name__})")
+
+
+def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
+    if total and passed == total:
+        return QuestionStatus.PASSED
+    if passed:
+        return QuestionStatus.PARTIAL
+    if kinds and all(k == "Missing" for k in kinds):
+        return QuestionStatus.MISSING
+    if "Timeout" in kinds:
+        return QuestionStatus.TIMEOUT
+    if kinds and all(k != "answer" for k in kinds):
+        return QuestionStatus.ERROR
+    return QuestionStatus.FAILED
+
+
+def _no_answer_message(qid: str, raised: Raised) -> str:
+    if raised.type == "Missing":
+        return (
+            f"`{qid}` is not defined: did the cell that defines it run without error, and is the name spelled exactly?"
+        )
+    return raised.message
+
+
+def _show(value: Any, limit: int = 300) -> str:
+    if isinstance(value, Raised):
+        return f"raises {value.type}" if value.type not in NO_ANSWER else value.message
+    if isinstance(value, np.ndarray):
+        for edge in (3, 2, 1):
+            text = np.array2string(value, threshold=12, edgeitems=edge, precision=6, max_line_width=120)
+            if len(text) <= limit:
+                break
+        else:  # never cut a number in half: say what it is instead
+            return f"array of shape {value.shape}, dtype {value.dtype}"
+        return text if value.ndim == 0 else f"{text} (shape {value.shape})"
+    if isinstance(value, wire.Rng):
+        return f"np.random.default_rng({value.seed})"
+    if isinstance(value, dict):
+        return "{...}"
+    if isinstance(value, (tuple, list)):
+        return (
+            ("(" if isinstance(value, tuple) else "[") + _show_items(value) + (")" if isinstance(value, tuple) else "]")
+        )
+    return repr(value)[:limit]
+
+
+def _show_items(items: list | tuple, shown: int = 8) -> str:
+    """The first few items of a sequence: a student's list may be thousands long, feedback is not."""
+    text = ", ".join(_show(v, 120) for v in items[:shown])
+    return text + (f", ... ({len(items):,} items)" if len(items) > shown else "")
+
+
+def _call_detail(call: wire.Call, inputs: dict[str, np.ndarray], expected: Any, got: Any) -> str:
+    """For a public call: the input, what was expected (if the question has a reference) and what came back."""
+    parts = [_show(a, 200) for a in call.decoded_args(inputs)]
+    parts += [f"{k}={_show(v, 200)}" for k, v in call.decoded_kwargs(inputs).items()]
+    text = f"\n  input:    {call.function}({', '.join(parts)})"
+    if expected is not None:
+        text += f"\n  expected: {_show(expected)}"
+    return text + f"\n  got:      {_show(got)}"
+
+
+def _explain(
+    public: bool, description: str, message: str, call: Any, inputs: dict[str, np.ndarray], expected: Any, got: Any
+) -> str:
+    """A failed case's line of feedback: for a public case, the detail its kind has (`DETAILS`);
+    other kinds (models, initializers, `Calls`) say it all in their check's message."""
+    if not public:
+        return f"hidden case ({description}): {message}"
+    text = f"public case ({description}): {message}"
+    detail = DETAILS.get(type(call))
+    if detail is not None:
+        try:
+            text += detail(call, inputs, expected, got)
+        except Exception:  # the detail is a courtesy: odd student values must not cost the verdict
+            pass
+    return text
+
+
+def _trajectory_detail(call: wire.Trajectory, inputs: dict[str, np.ndarray], expected: Any, got: Any) -> str:
+    """For a public trajectory: the start, and every state at the first step that differs."""
+    if not (isinstance(expected, dict) and isinstance(got, dict)):
+        return ""
+    state = {k: _show(wire.decode_arg(v, inputs), 120) for k, v in call.state.items()}
+    steps = len(next(iter(expected.values())))
+    for step in range(steps):
+        wrong = []
+        for name in sorted(expected, key=lambda n: (n != "theta", n)):
+            mine = got.get(name)
+            if (
+                not isinstance(mine, np.ndarray)
+                or mine.shape != expected[name].shape
+                or not np.allclose(mine[step], expected[name][step], rtol=1e-6, atol=1e-10)
+            ):
+                wrong.append(name)
+        if wrong:
+            lines = [f"\n  start:    {', '.join(f'{k}={v}' for k, v in state.items())}", f"\n  step {step + 1}:"]
+            for name in wrong:
+                mine = got.get(name)
+                shown = (
+                    _show(mine[step])
+                    if isinstance(mine, np.ndarray) and mine.ndim >= 1 and len(mine) > step
+                    else _show(mine)
+                )
+                lines.append(f"\n    {name}: expected {_show(expected[name][step])}, got {shown}")
+            return "".join(lines)
+    return ""
+
+
+DETAILS = {wire.Call: _call_detail, wire.Trajectory: _trajectory_detail}
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return [i for i in items if not (i in seen or seen.add(i))]

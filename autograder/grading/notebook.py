@@ -1,0 +1,103 @@
+"""Reading notebooks; the only module that knows metadata keys and cell tags.
+
+Submissions arrive in every state (empty, binary, nbformat 3, 50 MB of outputs, invalid JSON):
+`read_notebook` either returns a v4 notebook or raises `SubmissionUnreadable` with a message a
+student understands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..errors import SubmissionUnreadable
+
+META_KEY = "autograder"  # notebook.metadata[META_KEY] = {"assignment": id, ...}
+TAG_TRAIN = "train"  # given cells that load data or train models (skipped by the reference run)
+TAG_SELF_CHECK = "autograder-self-check"  # cells inserted by build; never run while grading
+MAX_NOTEBOOK_BYTES = 200 * 1024**2
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    index: int
+    source: str
+    tags: tuple[str, ...]
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SubmissionUnreadable(f"{path}: cannot read ({exc.strerror})") from None
+    if size == 0:
+        raise SubmissionUnreadable(f"{path.name}: the file is empty")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionUnreadable(
+            f"{path.name}: {size / 1024**2:.0f} MB is larger than the {MAX_NOTEBOOK_BYTES // 1024**2} MB limit"
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark (some Windows editors add one) is not damage
+    except UnicodeDecodeError as exc:
+        raise SubmissionUnreadable(f"{path.name}: not UTF-8 text (byte {exc.start}); is it a notebook?") from None
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise SubmissionUnreadable(f"{path.name}: not valid JSON ({exc}); the notebook file is damaged") from None
+    if not isinstance(doc, dict) or "cells" not in doc and "worksheets" not in doc:
+        raise SubmissionUnreadable(f"{path.name}: JSON, but not a Jupyter notebook (no cells)")
+    major = doc.get("nbformat")
+    if major not in (3, 4):
+        raise SubmissionUnreadable(f"{path.name}: notebook format {major!r} is not supported (expected 4, or 3)")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises many types for damaged structure
+        raise SubmissionUnreadable(f"{path.name}: damaged notebook structure ({type(exc).__name__}: {exc})") from None
+    for cell in nb.cells:
+        if not isinstance(cell.get("source", ""), str):
+            raise SubmissionUnreadable(f"{path.name}: a cell's source is not text")
+    return nb
+
+
+def stamped_assignment(nb: nbformat.NotebookNode) -> str | None:
+    meta = nb.metadata.get(META_KEY)
+    if isinstance(meta, dict) and isinstance(meta.get("assignment"), str):
+        return meta["assignment"]
+    return None
+
+
+def assignment_from_name(name: str, known: list[str]) -> str | None:
+    """The assignment whose id (or its number prefix '03_') appears in a file name."""
+    lower = name.lower()
+    for aid in known:
+        if aid.lower() in lower:
+            return aid
+    for aid in known:
+        number = aid.split("_", 1)[0]
+        if re.search(rf"(?<!\d){re.escape(number)}_", lower):
+            return aid
+    return None
+
+
+def tags(cell: Any) -> tuple[str, ...]:
+    value = cell.get("metadata", {}).get("tags", [])
+    return tuple(t for t in value if isinstance(t, str)) if isinstance(value, list) else ()
+
+
+def code_cells(nb: nbformat.NotebookNode, *, skip_training: bool = False) -> list[CodeCell]:
+    """Code cells to run while grading: self-check cells never, `train` cells unless skipped."""
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        cell_tags = tags(cell)
+        if TAG_SELF_CHECK in cell_tags or (skip_training and TAG_TRAIN in cell_tags):
+            continue
+        cells.append(CodeCell(index, cell.get("source", ""), cell_tags))
+    return cells

@@ -1,0 +1,1 @@
+"""What students are handed: solutions/ -> assignments/, and the self-check embedded in each notebook."""

@@ -1,0 +1,131 @@
+"""One unprivileged uid per running sandbox, machine-wide.
+
+Why: `RLIMIT_NPROC` counts every process and thread of a *uid* on the whole machine. When every
+sandbox ran as uid 65534, one notebook holding ~250 threads used up the budget of all the others
+graded beside it, and their TensorFlow could not start (three correct notebooks scored 0). With a
+uid of its own, a sandbox's threads count against its own cgroup's `pids.max` and its own
+`RLIMIT_NPROC` only.
+
+The pool is `BASE .. BASE + COUNT - 1` (60000-60063), uid = gid. It sits above ordinary accounts
+(1000-59999 on Debian) and below systemd's dynamic users (61184-65519); a uid or gid that names an
+account or group on this host is never used, nor one that still has processes.
+
+A uid is held by an exclusive `flock` on `<runtime dir>/<uid>.lock`. flock locks belong to the
+open file description, so two threads of one batch (each opens the file itself) exclude each
+other exactly as two grader processes or Dask workers on one machine do; and the kernel drops the
+lock when its holder dies, even by `kill -9`, so nothing stale is ever left to clean up.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import grp
+import os
+import pwd
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import InfrastructureError
+
+BASE = 60000
+COUNT = 64
+WAIT_SECONDS = 600.0  # more than COUNT sandboxes at once on one machine: wait for one to end
+
+
+def pool() -> range:
+    return range(BASE, BASE + COUNT)
+
+
+def lock_dir() -> Path:
+    """Where the lock files live: the same folder for every grader of this user on this machine.
+
+    `/run` (root, a tmpfs emptied at boot) when writable, else a private folder in the temp dir.
+    The folder must be ours and not writable by others: whoever can replace a lock file can make
+    two sandboxes share a uid.
+    """
+    base = Path("/run") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir())
+    path = base / f"dnn-grader-uids-{os.geteuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as exc:
+        raise InfrastructureError(f"cannot make the sandbox uid lock folder {path}: {exc}") from exc
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise InfrastructureError(
+            f"{path} is not a private folder of uid {os.geteuid()}: remove it (sandbox uids are allocated there)"
+        )
+    return path
+
+
+def _named(uid: int) -> bool:
+    """A host account or group with this id: its files and processes must not meet a sandbox's."""
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+            return True
+        except KeyError:
+            continue
+    return False
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids (threads' leaders) whose real uid is `uid`, read from /proc."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"Uid:"):
+                        if int(line.split()[1]) == uid:
+                            found.append(int(name))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _try(folder: Path, uid: int) -> int | None:
+    """An fd holding `uid`'s lock, or None if someone else holds it or the uid is not clean."""
+    fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    if _named(uid) or processes_of(uid):
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextmanager
+def lease(wait_seconds: float = WAIT_SECONDS) -> Iterator[int]:
+    """A uid of the pool that no other running sandbox on this machine has, for the `with` block."""
+    folder = lock_dir()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for uid in pool():
+            try:
+                fd = _try(folder, uid)
+            except OSError as exc:
+                raise InfrastructureError(f"cannot lock a sandbox uid in {folder}: {exc}") from exc
+            if fd is not None:
+                try:
+                    yield uid
+                finally:
+                    os.close(fd)
+                return
+        if time.monotonic() > deadline:
+            raise InfrastructureError(
+                f"all {COUNT} sandbox uids ({BASE}-{BASE + COUNT - 1}) stayed in use for {wait_seconds:.0f} s"
+            )
+        time.sleep(0.2)
