@@ -342,8 +342,8 @@ def test_grade_runs_the_reference_and_the_submission_under_the_assignments_limit
     )
 
 
-def test_readme_documents_every_key_and_the_declared_thresholds():
-    readme = (REPO / "README.md").read_text()
+def test_the_configuration_page_documents_every_key_and_the_declared_thresholds():
+    readme = (REPO / "docs" / "configuration.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `[tool.autograder.thresholds]`"))
     declared = {q.id: t.minimum for a in ASSIGNMENTS.values() for q in a.questions if (t := threshold_of(q))}
     assert declared and all(re.search(rf"`{qid}` {minimum:g}(?!\d)", row) for qid, minimum in declared.items()), row
