@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..course.config import Config
-from ..grading.grade import grade, prepare_assignment
+from ..grading.grade import Prepared, grade, prepare_assignment
 from ..result import Result
 from ..sandbox import nonamespace
 from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, safe_name
@@ -76,12 +76,14 @@ def grade_class(
                 log(f"nothing graded for {label} (on the roster)")
             seed = batch_seed(out, options.seed, config.seed)
             needed = sorted({s.assignment for s in found.submissions if s.assignment})
-            executor = dask or _threads(options, config, needed)
-            where = f"Dask scheduler {options.dask_scheduler}" if dask else f"{executor.workers} workers"
+            workers = options.workers or _default_workers(config, needed)
+            where = f"Dask scheduler {options.dask_scheduler}" if dask else f"{workers} workers"
             log(f"batch: {len(found.submissions)} submissions, {len(needed)} assignments, seed {seed}, {where}")
+            prepared = {}
             for aid in needed:  # once, before the workers start, so that they share it
                 log(f"batch: preparing the reference for {aid} ...")
-                prepare_assignment(aid, seed, config, options.use_sandbox)
+                prepared[aid] = prepare_assignment(aid, config, seed=seed, use_sandbox=options.use_sandbox)
+            executor = dask or _threads(prepared, workers)
             results, failures = run_batch(
                 found.submissions,
                 out,
@@ -112,21 +114,19 @@ def grade_class(
     return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed, similar.path)
 
 
-def _threads(options: ClassOptions, config: Config, needed: list[str]) -> Threads:
-    # memory per worker: the largest limit of the assignments in the batch (their own, if set)
-    workers = options.workers or default_workers(
+def _default_workers(config: Config, needed: list[str]) -> int:
+    """Memory per worker: the largest limit of the assignments in the batch (their own, if set)."""
+    return default_workers(
         max((config.for_assignment(aid) for aid in needed), key=lambda c: c.memory_mb, default=config)
     )
 
+
+def _threads(prepared: dict[str, Prepared], workers: int) -> Threads:
+    """Workers in this process, grading each submission against its assignment's prepared value
+    (discovery placed every submission it returns; the seed is the batch's, already in it)."""
+
     def grade_one(sub: Submission, seed: int) -> Result:
-        return grade(
-            sub.path,
-            config,
-            assignment_id=sub.assignment,
-            seed=seed,
-            use_sandbox=options.use_sandbox,
-            student=sub.student,
-        )
+        return grade(sub.path, prepared[sub.assignment], student=sub.student)
 
     return Threads(grade_one, workers)
 

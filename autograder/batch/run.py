@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -18,10 +19,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..course.config import Config
+from ..course.config import Config, load_config
 from ..errors import InfrastructureError, UsageError
 from ..files import write_atomic
-from ..grading.grade import file_sha256
+from ..grading.grade import Prepared, file_sha256, grade, prepare_assignment
 from ..result import Result
 from .discover import Submission
 from .store import load_done, result_path
@@ -121,18 +122,22 @@ def _outcome(get: Callable[[], Result]) -> Outcome:
         return exc
 
 
+# A Dask worker's prepared assignments, per (settings, assignment, seed): prepared once per worker
+# process, as the batch prepares once on the machine that runs it.
+_PREPARED: dict[tuple[str, str, int], Prepared] = {}
+_PREPARED_LOCK = threading.Lock()
+
+
 def grade_task(path: str, assignment: str, student: str, seed: int, settings: dict[str, Any]) -> str:
     """What a Dask worker runs: grade one file, return the result as JSON (plain data)."""
-    from ..course.config import load_config
-    from ..grading.grade import grade
-
-    config = load_config(
-        Path(settings["root"]), cache_dir=Path(settings["cache_dir"]), namespaces=settings.get("namespaces")
-    )
-    result = grade(
-        Path(path), config, assignment_id=assignment, seed=seed, use_sandbox=settings["sandbox"], student=student
-    )
-    return result.to_json()
+    key = (json.dumps(settings, sort_keys=True), assignment, seed)
+    with _PREPARED_LOCK:  # a worker's threads share one preparation
+        if key not in _PREPARED:
+            config = load_config(
+                Path(settings["root"]), cache_dir=Path(settings["cache_dir"]), namespaces=settings.get("namespaces")
+            )
+            _PREPARED[key] = prepare_assignment(assignment, config, seed=seed, use_sandbox=settings["sandbox"])
+    return grade(Path(path), _PREPARED[key], student=student).to_json()
 
 
 def default_workers(config: Config) -> int:

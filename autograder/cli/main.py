@@ -22,7 +22,7 @@ from ..course.config import Config, load_config
 from ..course.locate import find_course
 from ..errors import BuildError, GraderError, InfrastructureError, UsageError
 from ..files import write_atomic
-from ..grading.grade import grade
+from ..grading.grade import grade, grade_notebook, prepare_assignment
 from ..grading.problems import lines as problem_lines
 from ..grading.reference import reference_outputs
 from ..handout.build import build
@@ -92,7 +92,7 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
     )
     if single:
         submission = args.submissions[0]
-        result = grade(
+        result = grade_notebook(
             submission,
             config,
             assignment_id=args.assignment,
@@ -179,7 +179,9 @@ def _build(config: Config, use_sandbox: bool, check_only: bool) -> list[str]:
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> ExitCode:
-    result = grade(args.notebook, config, assignment_id=args.assignment, use_sandbox=_sandbox(args), public_only=True)
+    result = grade_notebook(
+        args.notebook, config, assignment_id=args.assignment, use_sandbox=_sandbox(args), public_only=True
+    )
     print(summary(result, seed=False))
     for q in result.questions:
         for message in q.feedback:
@@ -220,10 +222,11 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
     use_sandbox = _sandbox(args)
     problems = [f"{path} is out of date" for path in _build(config, use_sandbox, check_only=True)]
     for aid in args.only or list(ASSIGNMENTS):
+        prepared = prepare_assignment(aid, config, seed=args.seed, use_sandbox=use_sandbox)
         for folder, want_full in ((config.solutions_dir, True), (config.assignments_dir, False)):
             path = config.path(folder) / f"{aid}.ipynb"
             print(f"verify: grading {path} ...", file=sys.stderr, flush=True)
-            result = grade(path, config, assignment_id=aid, seed=args.seed, use_sandbox=use_sandbox)
+            result = grade(path, prepared)
             print(summary(result))
             target = result.max_score if want_full else 0.0
             if result.score != target:

@@ -147,7 +147,7 @@ def _prepare(args: argparse.Namespace, config: Config) -> int:
     solutions = config.path(config.solutions_dir)
     wanted = [fixed] if fixed else [a for a in ASSIGNMENTS if (solutions / f"{a}.ipynb").is_file()]
     for aid in wanted:
-        prepare_assignment(aid, config.seed, config, use_sandbox=True)
+        prepare_assignment(aid, config, seed=config.seed, use_sandbox=True)
         print(f"setup: reference of {aid} for seed {config.seed} cached")
     return 0
 

@@ -22,7 +22,6 @@ from ..course.locate import installed_courses, is_course
 from ..result import CellError, Execution, Isolation, TimeLimits
 from ..sandbox import nonamespace, uids
 from . import collect, rerun
-from .collect import CallOutput
 from .jobfolder import (
     EVENTS_FILE,
     JOB,
@@ -42,18 +41,18 @@ def run(
     use_sandbox: bool,
     max_passes: int,
     tf_threads: int,
+    out: Path,
     scratch: Path | None = None,
-    keep_outputs: Path | None = None,
     time_limits: TimeLimits | None = None,
-) -> tuple[Execution, dict[str, CallOutput]]:
-    """Execute the job; always returns what happened and one output per call, whatever the notebook
-    does. A pass that ends before the probe finished is run again without the item to blame, at most
-    `max_passes` passes (the policy: `rerun`). `time_limits` is where `limits`' wall-clock values
-    came from, recorded on the returned `Execution`; `keep_outputs` receives the finished pass's
-    raw outputs and events (the reference's cache, `reference.py`)."""
+) -> Execution:
+    """Execute the job; always returns what happened, whatever the notebook does. A pass that ends
+    before the probe finished is run again without the item to blame, at most `max_passes` passes
+    (the policy: `rerun`). Only a pass the supervisor saw finish leaves anything in `out`: its raw
+    outputs, size-capped, and its events (read by `collect`, and kept as the reference's cache by
+    `reference.py`); after any other, `out` stays empty. `time_limits` is where `limits`'
+    wall-clock values came from, recorded on the returned `Execution`."""
     call_ids = [c["id"] for c in job.calls]
     books = _Books()
-    outputs = collect.no_outputs(call_ids)
     # One uid for every pass of this job, held until its folders are gone: no other sandbox on the
     # machine runs as it meanwhile, so none shares its process budget (RLIMIT_NPROC is per uid).
     with contextlib.ExitStack() as stack:
@@ -80,16 +79,14 @@ def run(
             # Outputs count only from a run the supervisor saw finish: a cell that writes forged
             # outputs and exits leaves the protocol unfinished (red-team finding 1).
             if any(e.get("item") == "supervisor" and e.get("event") == "done" for e in events):
-                outputs = collect.read_outputs(root / "out", call_ids, {c["id"]: c["type"] for c in job.calls})
-                if keep_outputs is not None:
-                    _keep(root / "out", keep_outputs, events)
+                _keep(root / "out", out, events)
                 break
             item = rerun.culprit(outcome, job.items, books.skip)
             if item is None:
                 books.log_tail = _tail(log)
                 break
             books.blame(item, outcome, limits, call_ids)
-    return books.execution(time_limits), outputs
+    return books.execution(time_limits)
 
 
 @dataclass
@@ -193,12 +190,13 @@ def _one_pass(
 
 
 def _keep(out: Path, keep: Path, events: list[dict[str, Any]]) -> None:
-    """Copy a finished pass's raw outputs (size-capped, as collect reads them) and its events (the
-    reference's times, `limits.py`) to `keep`."""
+    """Copy a finished pass's raw outputs (size-capped) and its events (the reference's times,
+    `limits.py`) out of the job folder, which goes with the sandbox's uid lease."""
     keep.mkdir(parents=True, exist_ok=True)
     for name in ("probe.json", "arrays.npz"):
         data = collect.read_untrusted(out / name, collect.MAX_NPZ_BYTES)
-        (keep / name).write_bytes(data or b"")
+        if data is not None:  # else collect finds no output, as in the job folder
+            (keep / name).write_bytes(data)
     (keep / EVENTS_FILE).write_text(json.dumps(events))
 
 

@@ -1,26 +1,158 @@
-"""Grade one submission: load -> prepare -> execute (sandbox) -> collect -> compare -> report.
+"""Grade submissions: load -> prepare (once per assignment) -> execute (sandbox) -> collect ->
+compare (trusted) -> report.
 
-The whole pipeline, top to bottom. Student failures never raise out of here: an unreadable file,
-a crash, a timeout all end as a `Result` with a score and messages. Only the grader's own
-problems (no sandbox, no data, a broken reference) raise `GraderError`s.
+`prepare_assignment` does what every submission of an assignment shares (its cases, the reference
+outputs, the time limits, the data folder) once, into one `Prepared` value; `grade` is then the
+whole pipeline of one submission, top to bottom. `grade_notebook` is one notebook on its own
+(`autograder grade NB`, `autograder check`): it tells the assignment from the notebook, prepares,
+grades. Student failures never raise out of here: an unreadable file, a crash, a timeout all end
+as a `Result` with a score and messages. Only the grader's own problems (no sandbox, no data, a
+broken reference) raise `GraderError`s.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__
 from ..course.config import Config
 from ..errors import SubmissionUnreadable, UsageError
 from ..questions import ASSIGNMENTS, Assignment, get_assignment
-from ..result import QuestionResult, QuestionStatus, Result
-from . import execute, limits, seeds
+from ..result import QuestionResult, QuestionStatus, Result, TimeLimits
+from . import collect, execute, limits, seeds
+from .collect import CallOutput
 from .compare import compare
 from .notebook import assignment_from_name, code_cells, read_notebook, stamped_assignment
-from .prepare import make_plan, sandbox_data_dir
+from .prepare import Plan, make_plan, sandbox_data_dir
 from .reference import reference_outputs, reference_timing
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every submission of one assignment shares, computed once: a batch of 300 notebooks
+    finds the solution, hashes it and reads the cache once, not 300 times.
+
+    `config` is already the assignment's own (`Config.for_assignment`); `reference` never enters a
+    sandbox; `time_limits` are derived from the solution's own times (`limits.py`)."""
+
+    assignment: Assignment
+    config: Config
+    settings_hash: str
+    seed: int
+    public_only: bool
+    use_sandbox: bool
+    plan: Plan
+    reference: Mapping[str, CallOutput]
+    time_limits: TimeLimits
+    data_dir: Path | None
+
+
+def prepare_assignment(
+    assignment_id: str,
+    config: Config,
+    *,
+    seed: int | None = None,
+    use_sandbox: bool = True,
+    public_only: bool = False,
+) -> Prepared:
+    """Compute (or read from the cache) what grading a submission of `assignment_id` needs;
+    `public_only` is `autograder check`, the student's own check: the public cases only (the
+    self-check's), seed 0, no hidden case run or shown."""
+    assignment, settings_hash = config.assignment(assignment_id), config.settings_hash(assignment_id)
+    config = config.for_assignment(assignment_id)
+    seed = seeds.choose(seed, config.seed, public_only=public_only)
+    plan = make_plan(assignment, seed, hidden=not public_only)
+    return Prepared(
+        assignment=assignment,
+        config=config,
+        settings_hash=settings_hash,
+        seed=seed,
+        public_only=public_only,
+        use_sandbox=use_sandbox,
+        plan=plan,
+        reference=reference_outputs(plan, config, use_sandbox=use_sandbox),
+        time_limits=limits.derive(reference_timing(assignment, config, use_sandbox=use_sandbox), config),
+        data_dir=sandbox_data_dir(config.cache_dir) if assignment.needs_data else None,
+    )
+
+
+def grade(submission: Path, prepared: Prepared, *, student: str | None = None) -> Result:
+    """Grade one notebook of the prepared assignment."""
+    # load
+    student = student or submission.stem
+    digest = file_sha256(submission)
+    try:
+        nb = read_notebook(submission)
+    except SubmissionUnreadable as exc:
+        unreadable = _unreadable(
+            submission, student, prepared.assignment, prepared.seed, prepared.use_sandbox, str(exc)
+        )
+        return replace(unreadable, submission_sha256=digest, settings_hash=prepared.settings_hash)
+
+    # execute (sandbox): the notebook's cells, then the probe on the plan's calls
+    plan, config = prepared.plan, prepared.config
+    job = execute.Job(code_cells(nb), plan.calls(), plan.inputs, submission, prepared.data_dir)
+    with tempfile.TemporaryDirectory(prefix="dnn-grader-out-") as out:
+        execution = execute.run(
+            job,
+            limits.applied(config, prepared.time_limits),
+            use_sandbox=prepared.use_sandbox,
+            max_passes=config.max_passes,
+            tf_threads=config.tf_threads,
+            time_limits=prepared.time_limits,
+            out=Path(out),
+        )
+        # collect: what the finished pass left, read as hostile input
+        outputs = collect.read_outputs(Path(out), [c["id"] for c in job.calls], {c["id"]: c["type"] for c in job.calls})
+
+    # compare (trusted) + report
+    questions = compare(plan, outputs, prepared.reference)
+    return Result(
+        assignment=prepared.assignment.id,
+        submission=submission.name,
+        student=student,
+        score=round(sum(q.score for q in questions), 4),
+        max_score=prepared.assignment.max_score,
+        seed=prepared.seed,
+        grader_version=__version__,
+        sandboxed=prepared.use_sandbox,
+        questions=tuple(questions),
+        execution=execution,
+        submission_sha256=digest,
+        settings_hash=prepared.settings_hash,
+        isolation=execution.isolation,
+    )
+
+
+def grade_notebook(
+    submission: Path,
+    config: Config,
+    *,
+    assignment_id: str | None = None,
+    seed: int | None = None,
+    use_sandbox: bool = True,
+    student: str | None = None,
+    public_only: bool = False,
+) -> Result:
+    """One notebook on its own: which assignment it is (`resolve_assignment`), prepared for it,
+    graded. An unreadable notebook is not worth preparing for: its result says why at once."""
+    try:
+        stamped, unreadable = stamped_assignment(read_notebook(submission)), None
+    except SubmissionUnreadable as exc:
+        stamped, unreadable = None, str(exc)
+    aid = resolve_assignment(submission, stamped, assignment_id)
+    if unreadable is not None:
+        seed = seeds.choose(seed, config.for_assignment(aid).seed, public_only=public_only)
+        result = _unreadable(
+            submission, student or submission.stem, config.assignment(aid), seed, use_sandbox, unreadable
+        )
+        return replace(result, submission_sha256=file_sha256(submission), settings_hash=config.settings_hash(aid))
+    prepared = prepare_assignment(aid, config, seed=seed, use_sandbox=use_sandbox, public_only=public_only)
+    return grade(submission, prepared, student=student)
 
 
 def resolve_assignment(submission: Path, stamped: str | None, explicit: str | None) -> str:
@@ -35,75 +167,6 @@ def resolve_assignment(submission: Path, stamped: str | None, explicit: str | No
     )
 
 
-def grade(
-    submission: Path,
-    config: Config,
-    *,
-    assignment_id: str | None = None,
-    seed: int | None = None,
-    use_sandbox: bool = True,
-    student: str | None = None,
-    public_only: bool = False,
-) -> Result:
-    """Grade one notebook; `public_only` is `autograder check`, the student's own check: the public
-    cases only (the self-check's), seed 0, no hidden case run or shown."""
-    # load
-    student = student or submission.stem
-    digest = file_sha256(submission)
-    try:
-        nb = read_notebook(submission)
-        stamped = stamped_assignment(nb)
-    except SubmissionUnreadable as exc:
-        nb, stamped, unreadable = None, None, str(exc)
-    # the course's points, thresholds and this assignment's limits (settings.py), recorded as a hash
-    assignment_id = resolve_assignment(submission, stamped, assignment_id)
-    assignment, settings_hash = config.assignment(assignment_id), config.settings_hash(assignment_id)
-    config = config.for_assignment(assignment_id)
-    seed = seeds.choose(seed, config.seed, public_only=public_only)
-    if nb is None:
-        return replace(
-            _unreadable(submission, student, assignment, seed, use_sandbox, unreadable),
-            submission_sha256=digest,
-            settings_hash=settings_hash,
-        )
-
-    # prepare: cases from the declarations, reference outputs from solutions/ (never sandbox-visible),
-    # time limits from the solution's own times (limits.py)
-    plan = make_plan(assignment, seed, hidden=not public_only)
-    reference = reference_outputs(plan, config, use_sandbox=use_sandbox)
-    time_limits = limits.derive(reference_timing(assignment, config, use_sandbox=use_sandbox), config)
-    data_dir = sandbox_data_dir(config.cache_dir) if assignment.needs_data else None
-
-    # execute + collect (sandbox)
-    job = execute.Job(code_cells(nb), plan.calls(), plan.inputs, submission, data_dir)
-    execution, outputs = execute.run(
-        job,
-        limits.applied(config, time_limits),
-        use_sandbox=use_sandbox,
-        max_passes=config.max_passes,
-        tf_threads=config.tf_threads,
-        time_limits=time_limits,
-    )
-
-    # compare (trusted) + report
-    questions = compare(plan, outputs, reference)
-    return Result(
-        assignment=assignment.id,
-        submission=submission.name,
-        student=student,
-        score=round(sum(q.score for q in questions), 4),
-        max_score=assignment.max_score,
-        seed=seed,
-        grader_version=__version__,
-        sandboxed=use_sandbox,
-        questions=tuple(questions),
-        execution=execution,
-        submission_sha256=digest,
-        settings_hash=settings_hash,
-        isolation=execution.isolation,
-    )
-
-
 def file_sha256(path: Path) -> str:
     """Identifies the exact bytes graded: a resumed batch regrades a file that changed."""
     digest = hashlib.sha256()
@@ -114,15 +177,6 @@ def file_sha256(path: Path) -> str:
     except OSError:
         return ""
     return digest.hexdigest()
-
-
-def prepare_assignment(assignment_id: str, seed: int, config: Config, use_sandbox: bool) -> None:
-    """Compute (and cache) what every submission of this assignment will need."""
-    assignment, config = config.assignment(assignment_id), config.for_assignment(assignment_id)
-    reference_outputs(make_plan(assignment, seed), config, use_sandbox=use_sandbox)
-    if assignment.needs_data:
-        sandbox_data_dir(config.cache_dir)
-    reference_timing(assignment, config, use_sandbox=use_sandbox)
 
 
 def _unreadable(submission: Path, student: str, assignment: Assignment, seed: int, sandboxed: bool, why: str) -> Result:

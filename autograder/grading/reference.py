@@ -76,8 +76,8 @@ def _compute(plan: Plan, config: Config, calls: list[dict], solution: Path, fold
 def _run_solution(job: execute.Job, config: Config, use_sandbox: bool, out: Path) -> float:
     """Run the solution under the config's ceilings into `out`; its seconds, or InfrastructureError."""
     shutil.rmtree(out, ignore_errors=True)
-    execution, _ = execute.run(
-        job, config.limits, use_sandbox=use_sandbox, max_passes=1, tf_threads=config.tf_threads, keep_outputs=out
+    execution = execute.run(
+        job, config.limits, use_sandbox=use_sandbox, max_passes=1, tf_threads=config.tf_threads, out=out
     )
     if execution.cell_errors or not (out / "probe.json").is_file():
         shutil.rmtree(out, ignore_errors=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO
 from tests.submissions.variants import A05
@@ -104,7 +104,7 @@ UNREADABLE = {
 @pytest.mark.parametrize("case", UNREADABLE, ids=str)
 def test_unreadable_files_score_zero_with_a_reason(case, small, tmp_path):
     content, reason = UNREADABLE[case]
-    result = grade(write(tmp_path, case, content), small, assignment_id=A05, seed=SEED)
+    result = grade_notebook(write(tmp_path, case, content), small, assignment_id=A05, seed=SEED)
     assert result.score == 0.0 and result.max_score == sum(POINTS.values())
     assert result.error is not None and reason in result.error, result.error
     assert result.execution is None  # nothing ran
@@ -116,7 +116,7 @@ def test_a_notebook_over_the_size_limit_is_refused_without_reading_it(small, tmp
     path = tmp_path / f"huge_{A05}.ipynb"
     with open(path, "wb") as fh:
         fh.truncate(201 * 1024**2)  # sparse: no disk used
-    result = grade(path, small, assignment_id=A05, seed=SEED)
+    result = grade_notebook(path, small, assignment_id=A05, seed=SEED)
     assert result.score == 0.0 and "larger than the 200 MB limit" in result.error
 
 
@@ -124,13 +124,13 @@ def test_a_notebook_over_the_size_limit_is_refused_without_reading_it(small, tmp
 
 
 def test_nbformat_3_is_converted_and_graded(small, tmp_path):
-    result = grade(write(tmp_path, "v3", solution(), version=3), small, seed=SEED)
+    result = grade_notebook(write(tmp_path, "v3", solution(), version=3), small, seed=SEED)
     assert json.loads((tmp_path / f"v3_{A05}.ipynb").read_text())["nbformat"] == 3
     assert result.assignment == A05 and result.score == result.max_score
 
 
 def test_a_byte_order_mark_is_not_damage(small, tmp_path):
-    result = grade(write(tmp_path, "bom", b"\xef\xbb\xbf" + _nb_json().encode()), small, seed=SEED)
+    result = grade_notebook(write(tmp_path, "bom", b"\xef\xbb\xbf" + _nb_json().encode()), small, seed=SEED)
     assert result.error is None and result.score == result.max_score
 
 
@@ -138,7 +138,7 @@ def test_missing_cells_cost_their_questions_only(small, tmp_path):
     nb = solution()
     for name in ("l2_penalty", "dropout_train"):
         del nb.cells[defining(nb, name)]
-    result = grade(write(tmp_path, "missing_cells", nb), small, seed=SEED)
+    result = grade_notebook(write(tmp_path, "missing_cells", nb), small, seed=SEED)
     assert result.score == result.max_score - POINTS["l2_penalty"] - POINTS["dropout_train"]
     for name in ("l2_penalty", "dropout_train"):
         q = next(q for q in result.questions if q.id == name)
@@ -155,7 +155,7 @@ def test_renamed_and_broken_functions_cost_their_questions_only(small, tmp_path)
     augment = defining(nb, "augment")
     nb.cells[augment].source = nb.cells[augment].source.replace("    return np.where(", "    return np.where((", 1)
     assert nb.cells[augment].source != solution().cells[augment].source  # a syntax error now
-    result = grade(write(tmp_path, "renamed", nb), small, seed=SEED)
+    result = grade_notebook(write(tmp_path, "renamed", nb), small, seed=SEED)
     assert result.score == result.max_score - POINTS["l1_penalty"] - POINTS["augment"]
     statuses = {q.id: q.status for q in result.questions if q.score < q.max_score}
     assert statuses == {"l1_penalty": "missing", "augment": "missing"}
@@ -168,7 +168,7 @@ def test_a_deleted_import_cell_is_explained_in_every_question(small, tmp_path):
     first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
     assert "import numpy as np" in nb.cells[first].source
     del nb.cells[first]
-    result = grade(write(tmp_path, "no_imports", nb), small, seed=SEED)
+    result = grade_notebook(write(tmp_path, "no_imports", nb), small, seed=SEED)
     assert result.score == 0.0
     for q in result.questions:
         assert "raised NameError: name 'np' is not defined" in q.feedback[0], (q.id, q.feedback[:1])
@@ -177,7 +177,7 @@ def test_a_deleted_import_cell_is_explained_in_every_question(small, tmp_path):
 def test_an_empty_notebook_is_missing_everything(small, tmp_path):
     nb = solution()
     nb.cells = []
-    result = grade(write(tmp_path, "empty_nb", nb), small, seed=SEED)
+    result = grade_notebook(write(tmp_path, "empty_nb", nb), small, seed=SEED)
     assert result.score == 0.0 and {q.status for q in result.questions} == {"missing"}
     assert result.error is None and result.execution.cell_errors == ()
 
@@ -197,7 +197,7 @@ def test_outputs_and_kernels_do_not_matter(small, tmp_path):
     for name, nb in (("stripped", stripped), ("bulky", bulky), ("kernel", kernel)):
         path = write(tmp_path, name, nb)
         started = time.monotonic()
-        result = grade(path, small, seed=SEED)
+        result = grade_notebook(path, small, seed=SEED)
         assert result.score == result.max_score and result.error is None, name
         if name == "bulky":
             assert path.stat().st_size > 50_000_000

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.result import SCHEMA_VERSION
 from autograder.sandbox import bubblewrap_available, uids
 from tests.conftest import REPO, make_variant
@@ -29,10 +29,10 @@ def _lost(result) -> set[str]:
 
 @pytest.mark.parametrize("assignment", ["01_activations_and_initialisation", "04_optimizers", "05_regularisation"])
 def test_solution_full_marks_and_stub_zero(assignment, config):
-    solution = grade(REPO / "solutions" / f"{assignment}.ipynb", config, seed=SEED)
+    solution = grade_notebook(REPO / "solutions" / f"{assignment}.ipynb", config, seed=SEED)
     assert solution.sandboxed is True
     assert solution.score == solution.max_score, [(q.id, q.feedback) for q in solution.questions if q.feedback]
-    stub = grade(REPO / "assignments" / f"{assignment}.ipynb", config, seed=SEED)
+    stub = grade_notebook(REPO / "assignments" / f"{assignment}.ipynb", config, seed=SEED)
     assert stub.score == 0.0
     assert stub.execution is not None
     assert {e.ename for e in stub.execution.cell_errors} <= {"NotImplementedError"}
@@ -40,19 +40,19 @@ def test_solution_full_marks_and_stub_zero(assignment, config):
 
 @pytest.mark.parametrize("variant", ALTERNATIVES, ids=lambda v: v.name)
 def test_alternative_correct_answers_pass(variant, config, tmp_path):
-    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    result = grade_notebook(make_variant(variant, tmp_path), config, seed=SEED)
     assert _lost(result) == set(), [(q.id, q.feedback) for q in result.questions if q.feedback]
 
 
 @pytest.mark.parametrize("variant", BUGGY + HOSTILE, ids=lambda v: v.name)
 def test_buggy_and_hostile_lose_exactly_what_they_should(variant, config, tmp_path):
-    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    result = grade_notebook(make_variant(variant, tmp_path), config, seed=SEED)
     assert _lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:2]) for q in result.questions]
 
 
 def test_hostile_cells_are_contained(config, tmp_path):
     variant = next(v for v in HOSTILE if v.name == "network_and_secrets")
-    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    result = grade_notebook(make_variant(variant, tmp_path), config, seed=SEED)
     errors = {e.cell: e for e in result.execution.cell_errors}
     assert len(errors) == 3
     names = sorted(e.ename for e in errors.values())
@@ -61,7 +61,7 @@ def test_hostile_cells_are_contained(config, tmp_path):
 
 def test_exit_in_a_cell_costs_only_that_cell(config, tmp_path):
     variant = next(v for v in HOSTILE if v.name == "exit_in_a_cell")
-    result = grade(make_variant(variant, tmp_path), config, seed=SEED)
+    result = grade_notebook(make_variant(variant, tmp_path), config, seed=SEED)
     assert result.execution.passes == 2
     assert len(result.execution.skipped) == 1 and result.execution.skipped[0].startswith("cell:")
     assert result.score == result.max_score
@@ -70,7 +70,7 @@ def test_exit_in_a_cell_costs_only_that_cell(config, tmp_path):
 def test_regrade_is_identical_except_timings(config, tmp_path):
     variant = BUGGY[0]
     path = make_variant(variant, tmp_path)
-    first, second = (grade(path, config, seed=SEED).to_dict() for _ in range(2))
+    first, second = (grade_notebook(path, config, seed=SEED).to_dict() for _ in range(2))
     for doc in (first, second):
         doc["execution"]["seconds"] = None
     assert first == second
@@ -104,7 +104,7 @@ def test_sandbox_runs_the_same_interpreter_unprivileged(config, tmp_path):
     ]
     path = tmp_path / "identity_05_regularisation.ipynb"
     nbformat.write(nb, path)
-    result = grade(path, config, seed=SEED)
+    result = grade_notebook(path, config, seed=SEED)
     l1 = next(q for q in result.questions if q.id == "l1_penalty")
     assert l1.status == "passed", l1.feedback
 

@@ -33,7 +33,7 @@ import pytest
 
 from autograder import batch
 from autograder.grading import collect
-from autograder.grading.grade import grade, prepare_assignment
+from autograder.grading.grade import grade_notebook, prepare_assignment
 from autograder.judging import models
 from autograder.sandbox import bubblewrap_available, uids
 from tests.conftest import REPO, make_variant
@@ -59,12 +59,12 @@ def limits_for(config, variant: Variant):
 
 
 def grade_within(path: Path, config, deadline: float = 240.0, **kwargs):
-    """grade(), or a failed test if it does not return in time (a hung watchdog, a blocked read)."""
+    """grade_notebook(), or a failed test if it does not return in time (a hung watchdog, a blocked read)."""
     box: dict = {}
 
     def target() -> None:
         try:
-            box["result"] = grade(path, config, seed=SEED, **kwargs)
+            box["result"] = grade_notebook(path, config, seed=SEED, **kwargs)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
             box["error"] = exc
 
@@ -101,7 +101,7 @@ def graded(config, workdir):
             folder.mkdir()
             # the reference under the course's own limits first, as a batch prepares it: the limits
             # below are the hostile notebook's, and 03's solution needs more than 1 GB to train
-            prepare_assignment(variant.assignment, SEED, config, use_sandbox=True)
+            prepare_assignment(variant.assignment, config, seed=SEED, use_sandbox=True)
             cache[key] = grade_within(make_variant(variant, folder), limits_for(config, variant))
         return cache[key]
 
@@ -356,7 +356,9 @@ def run_batch_sampled(
             out,
             SEED,
             batch.Threads(
-                lambda sub, seed: grade(sub.path, config, assignment_id=sub.assignment, seed=seed, student=sub.student),
+                lambda sub, seed: grade_notebook(
+                    sub.path, config, assignment_id=sub.assignment, seed=seed, student=sub.student
+                ),
                 workers,
             ),
         )
@@ -392,7 +394,7 @@ def test_memory_limits_hold_for_every_worker_at_once(config, tmp_path):
     memory_mb, workers = 768, 2
     small = dataclasses.replace(config, memory_mb=memory_mb, cell_seconds=20, call_seconds=5, notebook_seconds=60)
     subs = submissions(tmp_path, [hostile.touches_2_4_gb_in_children(hold_seconds=2)] * 4, A05)
-    grade(subs[0].path, small, seed=SEED)  # the reference is computed before sampling starts
+    grade_notebook(subs[0].path, small, seed=SEED)  # the reference is computed before sampling starts
     baseline = _available_bytes()
     results, failures, samples = run_batch_sampled(
         subs, tmp_path / "out", small, workers, lambda: (_available_bytes(), _sandboxed_runners()), every=0.05
@@ -651,7 +653,7 @@ def test_a_notebook_holding_its_threads_does_not_sink_the_ones_graded_beside_it(
     small = dataclasses.replace(config, cell_seconds=120, call_seconds=30, notebook_seconds=300, memory_mb=2048)
     honest = Variant("honest", A01)
     subs = submissions(tmp_path, [hostile.HOLDS_THREADS, honest, honest, honest], A01)
-    grade(subs[1].path, small, seed=SEED)  # the reference is computed before the batch
+    grade_notebook(subs[1].path, small, seed=SEED)  # the reference is computed before the batch
     results, failures, samples = run_batch_sampled(subs, tmp_path / "out", small, 2, _sandbox_threads, every=0.2)
     assert failures == []
     by_student = {r.student: r for r in results}

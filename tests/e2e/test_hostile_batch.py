@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from autograder import batch
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions import hostile
@@ -54,7 +54,9 @@ def graded_batch(config, tmp_path_factory):
         out,
         SEED,
         batch.Threads(
-            lambda sub, seed: grade(sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student),
+            lambda sub, seed: grade_notebook(
+                sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student
+            ),
             workers=2,
         ),
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
 from tests.submissions.variants import Variant
@@ -82,7 +82,7 @@ def test_the_sandbox_sees_the_environments_packages_only(config, tmp_path):
         f"raise RuntimeError('REPORT ' + repr((seen, found, [p for p in sys.path if p.startswith(base)])))"
     )
     variant = Variant("reports_base_site_packages", "05_regularisation", insert_first=(cell,))
-    result = grade(make_variant(variant, tmp_path), config, seed=1)
+    result = grade_notebook(make_variant(variant, tmp_path), config, seed=1)
     report = next(e.evalue for e in result.execution.cell_errors if "REPORT" in e.evalue)
     assert report == "REPORT ([], False, [])", report
     assert result.score == result.max_score  # the notebook itself runs with the environment's packages

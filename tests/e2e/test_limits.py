@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from autograder.grading import limits
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.grading.reference import reference_timing
 from autograder.questions import get_assignment
 from autograder.sandbox import bubblewrap_available
@@ -38,7 +38,7 @@ def test_a_hang_in_04_is_ended_at_the_derived_limit_and_costs_that_cell_only(con
 
     box: dict = {}
     path = make_variant(Variant("hangs", A04, insert_first=(HANG,)), tmp_path)
-    thread = threading.Thread(target=lambda: box.update(result=grade(path, config, seed=7)), daemon=True)
+    thread = threading.Thread(target=lambda: box.update(result=grade_notebook(path, config, seed=7)), daemon=True)
     thread.start()
     thread.join(300)
     assert not thread.is_alive(), "grading a hang took longer than 300 s: the derived limit was not applied"
@@ -55,7 +55,7 @@ def test_a_hang_in_04_is_ended_at_the_derived_limit_and_costs_that_cell_only(con
 def test_an_honest_notebook_records_the_same_limits(config):
     from tests.conftest import REPO
 
-    result = grade(REPO / "solutions" / f"{A04}.ipynb", config, seed=7)
+    result = grade_notebook(REPO / "solutions" / f"{A04}.ipynb", config, seed=7)
     assert result.execution.cell_errors == () and result.score == result.max_score
     assert result.execution.limits == limits.derive(
         reference_timing(get_assignment(A04), config, use_sandbox=True), config

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.questions import get_assignment
 from autograder.questions.base import PICTURE_KINDS
 from autograder.report import write_reports
@@ -143,7 +143,7 @@ def failing(tmp_path_factory, config) -> tuple[list[Result], Path]:
     if not bubblewrap_available():
         pytest.skip("bubblewrap cannot sandbox here")
     folder = tmp_path_factory.mktemp("failing")
-    results = [grade(make_variant(v, folder), config, seed=7, student=STUDENT) for v in FAILING]
+    results = [grade_notebook(make_variant(v, folder), config, seed=7, student=STUDENT) for v in FAILING]
     write_reports(results, folder / "out")
     return results, folder / "out" / "feedback" / f"{file_names([STUDENT])[STUDENT]}.html"
 

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from autograder.course.config import load_config
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.questions import ASSIGNMENTS
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO
@@ -28,7 +28,7 @@ def test_changed_points_change_the_grade_of_a_real_notebook(config, tmp_path):
         (REPO / "pyproject.toml").read_text() + f'\n[tool.autograder.points]\n"{OPT}.momentum_step" = {changed}\n'
     )
     course = load_config(tmp_path, cache_dir=config.cache_dir)
-    result = grade(tmp_path / "solutions" / f"{OPT}.ipynb", course, seed=7)
+    result = grade_notebook(tmp_path / "solutions" / f"{OPT}.ipynb", course, seed=7)
     scores = {q.id: q.score for q in result.questions}
     assert scores == {q.id: changed if q.id == "momentum_step" else q.points for q in declared.questions}
     assert result.score == result.max_score == declared.max_score + 3

@@ -131,29 +131,33 @@ def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tm
     """grade_class hands each Submission's LMS name to the reports: the Canvas user id reaches the
     `ID` column with no file name parsed twice (grading itself is faked: no sandbox here)."""
     import csv
+    from types import SimpleNamespace
 
     from autograder.course.config import load_config
     from autograder.result import QuestionResult, Result
     from tests.conftest import REPO
 
-    def fake_grade(path, config, *, assignment_id, seed, use_sandbox, student):
+    def fake_prepare(assignment_id, config, *, seed, use_sandbox):
+        return SimpleNamespace(assignment_id=assignment_id, seed=seed, use_sandbox=use_sandbox)
+
+    def fake_grade(path, prepared, *, student):
         question = QuestionResult("adam_step", 2.0, 2.0, "passed", 4, 4)
         return Result(
-            assignment=assignment_id,
+            assignment=prepared.assignment_id,
             submission=path.name,
             student=student,
             score=2.0,
             max_score=2.0,
-            seed=seed,
+            seed=prepared.seed,
             grader_version="0.1.0",
-            sandboxed=use_sandbox,
+            sandboxed=prepared.use_sandbox,
             questions=(question,),
             execution=None,
             submission_sha256=batch.run.file_sha256(path),
         )
 
     monkeypatch.setattr(batch, "grade", fake_grade)
-    monkeypatch.setattr(batch, "prepare_assignment", lambda *args: None)
+    monkeypatch.setattr(batch, "prepare_assignment", fake_prepare)
     touch(tmp_path / "download" / "müllerjürgen_2345_900003_04_optimizers.ipynb")
     touch(tmp_path / "download" / "leeann_04_optimizers.ipynb")
     done = batch.grade_class(

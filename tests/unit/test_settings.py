@@ -23,7 +23,7 @@ from autograder.course.settings import threshold_of
 from autograder.errors import UsageError
 from autograder.grading.collect import CallOutput
 from autograder.grading.compare import compare, score_question
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.grading.prepare import call_id, make_plan
 from autograder.grading.reference import cache_key
 from autograder.handout.build import build_one
@@ -175,12 +175,12 @@ def test_points_change_the_grade(tmp_path):
 
 
 def test_grade_records_the_settings_and_the_configured_maximum(tmp_path):
-    """grade() itself uses the course's assignment (here on an unreadable file: no sandbox needed)."""
+    """grade_notebook() itself uses the course's assignment (here on an unreadable file: no sandbox needed)."""
     changed = DECLARED + 3
     config = load_config(course(tmp_path, f'[tool.autograder.points]\n"{OPT}.momentum_step" = {changed}\n'))
     empty = tmp_path / f"empty_{OPT}.ipynb"
     empty.write_text("")
-    result = grade(empty, config, use_sandbox=False)
+    result = grade_notebook(empty, config, use_sandbox=False)
     assert result.error and result.max_score == config.assignment(OPT).max_score
     assert {q.id: q.max_score for q in result.questions}["momentum_step"] == changed
     assert result.settings_hash == config.settings_hash(OPT) != load_config(REPO).settings_hash(OPT)
@@ -293,7 +293,9 @@ def test_a_resumed_batch_regrades_results_graded_under_other_settings(tmp_path):
     def fake_grade(sub, seed):
         graded.append(sub.key)
         return replace(
-            grade(notebook, load_config(REPO), assignment_id=OPT, use_sandbox=False), seed=seed, settings_hash=current
+            grade_notebook(notebook, load_config(REPO), assignment_id=OPT, use_sandbox=False),
+            seed=seed,
+            settings_hash=current,
         )
 
     for current, regraded in (("a" * 64, True), ("a" * 64, False), ("b" * 64, True)):
@@ -306,7 +308,7 @@ def test_a_resumed_batch_regrades_results_graded_under_other_settings(tmp_path):
 
 
 def test_grade_runs_the_reference_and_the_submission_under_the_assignments_limits(tmp_path, monkeypatch):
-    """grade() hands the assignment's own limits to the reference and to the sandbox (stubbed here)."""
+    """grade_notebook() hands the assignment's own limits to the reference and to the sandbox (stubbed here)."""
     import importlib
 
     from autograder.grading.limits import Timing
@@ -333,7 +335,7 @@ def test_grade_runs_the_reference_and_the_submission_under_the_assignments_limit
     monkeypatch.setattr(grade_module, "reference_timing", lambda a, c, use_sandbox: Timing(1.0, {}, {}))
     monkeypatch.setattr(grade_module.execute, "run", run)
     with pytest.raises(Stop):
-        grade(REPO / "solutions" / f"{OPT}.ipynb", config, use_sandbox=False)
+        grade_notebook(REPO / "solutions" / f"{OPT}.ipynb", config, use_sandbox=False)
     assert seen["reference"].memory_mb == 1234
     assert (seen["sandbox"].memory_bytes, seen["sandbox"].notebook_seconds, seen["sandbox"].cell_seconds) == (
         1234 * 2**20,
