@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -46,9 +47,15 @@ class Prepared:
     public_only: bool
     use_sandbox: bool
     plan: Plan
-    reference: Mapping[str, CallOutput]
     time_limits: TimeLimits
     data_dir: Path | None
+    outputs: Mapping[str, CallOutput] | Future[dict[str, CallOutput]]
+
+    @property
+    def reference(self) -> Mapping[str, CallOutput]:
+        """The solution's outputs on the plan's calls; waits for them if they are being computed
+        beside the submission's own run (`prepare_assignment(..., background=True)`)."""
+        return self.outputs.result() if isinstance(self.outputs, Future) else self.outputs
 
 
 def prepare_assignment(
@@ -58,14 +65,30 @@ def prepare_assignment(
     seed: int | None = None,
     use_sandbox: bool = True,
     public_only: bool = False,
+    background: bool = False,
 ) -> Prepared:
     """Compute (or read from the cache) what grading a submission of `assignment_id` needs;
     `public_only` is `autograder check`, the student's own check: the public cases only (the
-    self-check's), seed 0, no hidden case run or shown."""
+    self-check's), seed 0, no hidden case run or shown.
+
+    `background`: compute the reference outputs in a thread, so that a single notebook graded with
+    a seed not cached yet runs beside the solution rather than after it (the outputs are needed
+    only to compare); the time limits come first, from the solution's timing, which is cached per
+    content whatever the seed. A batch prepares in the foreground, before its workers start."""
     assignment, settings_hash = config.assignment(assignment_id), config.settings_hash(assignment_id)
     config = config.for_assignment(assignment_id)
     seed = seeds.choose(seed, config.seed, public_only=public_only)
     plan = make_plan(assignment, seed, hidden=not public_only)
+    time_limits = limits.derive(reference_timing(assignment, config, use_sandbox=use_sandbox), config)
+    data_dir = sandbox_data_dir(config.cache_dir) if assignment.needs_data else None
+    if background:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference")
+        outputs: Mapping[str, CallOutput] | Future[dict[str, CallOutput]] = pool.submit(
+            reference_outputs, plan, config, use_sandbox=use_sandbox
+        )
+        pool.shutdown(wait=False)  # the thread ends with its one task
+    else:
+        outputs = reference_outputs(plan, config, use_sandbox=use_sandbox)
     return Prepared(
         assignment=assignment,
         config=config,
@@ -74,9 +97,9 @@ def prepare_assignment(
         public_only=public_only,
         use_sandbox=use_sandbox,
         plan=plan,
-        reference=reference_outputs(plan, config, use_sandbox=use_sandbox),
-        time_limits=limits.derive(reference_timing(assignment, config, use_sandbox=use_sandbox), config),
-        data_dir=sandbox_data_dir(config.cache_dir) if assignment.needs_data else None,
+        time_limits=time_limits,
+        data_dir=data_dir,
+        outputs=outputs,
     )
 
 
@@ -151,7 +174,9 @@ def grade_notebook(
             submission, student or submission.stem, config.assignment(aid), seed, use_sandbox, unreadable
         )
         return replace(result, submission_sha256=file_sha256(submission), settings_hash=config.settings_hash(aid))
-    prepared = prepare_assignment(aid, config, seed=seed, use_sandbox=use_sandbox, public_only=public_only)
+    prepared = prepare_assignment(
+        aid, config, seed=seed, use_sandbox=use_sandbox, public_only=public_only, background=True
+    )
     return grade(submission, prepared, student=student)
 
 
