@@ -1,7 +1,8 @@
 """Settings from `[tool.autograder]` in pyproject.toml, as one frozen dataclass.
 
 Read from the course's pyproject.toml (where the course is: `course.py`); every key is optional
-and documented in README. Unknown keys are an error, so a typo does not silently fall back to a
+and documented by its `help`, from which docs/configuration.md's table is generated
+(`reference_table`; `python -m autograder.course.config docs/configuration.md` rewrites it). Unknown keys are an error, so a typo does not silently fall back to a
 default.
 """
 
@@ -13,9 +14,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
-from ..questions import get_assignment
+from ..questions import ASSIGNMENTS, get_assignment
 from ..questions.base import Assignment
 from ..sandbox import Limits
 from ..sandbox.levels import PARTS
@@ -27,31 +29,93 @@ def _default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dnn-grader"
 
 
+def key(default: object = dataclasses.MISSING, *, help: str, shown: str | None = None, factory=None) -> Any:
+    """A `[tool.autograder]` key: its default, and the `help` the configuration reference
+    (docs/configuration.md, `reference_table`) is generated from, so the page cannot drift from
+    the keys; `shown` is the default as the page states it, where the value itself would mislead."""
+    metadata = {"help": help, "shown": shown}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Config:
-    solutions_dir: Path = Path("solutions")
-    assignments_dir: Path = Path("assignments")
-    cache_dir: Path = field(default_factory=_default_cache)
-    seed: int | None = None  # None: draw one per grading run and record it
-    memory_mb: int = 3072
-    pids: int = 256
-    file_size_mb: int = 512
-    disk_mb: int | None = None  # None: twice file_size_mb (all writable folders of one sandbox)
-    notebook_seconds: float = 900.0  # the three *_seconds are ceilings: the limits applied are derived
-    cell_seconds: float = 600.0  # from the reference's run (autograder/grading/limits.py), never above these
-    call_seconds: float = 60.0
-    limit_multiple: float = 5.0  # limit = max(floor, multiple x reference time); why 5 and 30: limits.py
-    limit_floor_seconds: float = 30.0
-    max_passes: int = 3
-    tf_threads: int = 1
-    # Instructor settings (autograder/course/settings.py), validated against the declarations on load:
-    points: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> points
-    thresholds: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> accuracy
-    assignments: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # id -> LIMIT_KEYS overrides
-    similarity_threshold: float = 0.4  # pairs flagged in the similarity report (autograder/similarity/pairs.py)
-    accept_weaker: tuple[str, ...] = ()  # limits (memory, pids) that may run below a cgroup's level (README)
-    cgroups: bool = True  # False: no cgroup; memory by the watchdog's memory guard, processes by RLIMIT_NPROC
-    namespaces: bool = True  # False: the no-namespace level (containers that refuse namespaces; README)
+    solutions_dir: Path = key(Path("solutions"), help="the reference notebooks, relative to the pyproject")
+    assignments_dir: Path = key(Path("assignments"), help="the generated student notebooks, relative to the pyproject")
+    cache_dir: Path = key(
+        factory=_default_cache, shown="~/.cache/dnn-grader", help="reference outputs and times, sandbox data"
+    )
+    seed: int | None = key(
+        None,
+        shown="random per run (recorded)",
+        help="seed of the hidden cases; a course seed fixed for a term lets single grades reuse the cached "
+        "reference (the Gradescope export always fixes one)",
+    )
+    memory_mb: int = key(3072, help="cgroup memory limit and `RLIMIT_DATA` of one sandbox")
+    pids: int = key(256, help="processes and threads one sandbox may hold (`pids.max`, else `RLIMIT_NPROC`)")
+    file_size_mb: int = key(512, help="the largest file a sandbox may write (`RLIMIT_FSIZE`)")
+    disk_mb: int | None = key(
+        None,
+        shown="twice `file_size_mb`",
+        help="everything one sandbox may write, all files together and what it prints",
+    )
+    notebook_seconds: float = key(
+        900.0,
+        help="ceiling of the wall-clock limit of a whole run; the limit applied is derived from the reference "
+        "solution's own time (`limit_multiple`, `limit_floor_seconds`), never above this",
+    )
+    cell_seconds: float = key(600.0, help="ceiling of the limit of one cell, derived likewise")
+    call_seconds: float = key(60.0, help="ceiling of the limit of one probe call, derived likewise")
+    limit_multiple: float = key(
+        5.0,
+        help="a limit is `max(floor, multiple x the reference solution's time)`: its longest cell, longest call, "
+        "whole run (a run: at least the cell limit + floor); measured once per solution on this machine, in the "
+        "cache. Generous on purpose: an honest notebook on a loaded machine must never be cut "
+        "(`autograder/grading/limits.py`)",
+    )
+    limit_floor_seconds: float = key(30.0, help="the least any derived limit is")
+    max_passes: int = key(3, help="runs of a notebook at most: reruns after a cell kills or hangs the interpreter")
+    tf_threads: int = key(1, help="TensorFlow/OpenMP threads in the sandbox (0: TensorFlow's default, one per core)")
+    points: Mapping[str, float] = key(
+        factory=dict,
+        shown="the declarations' points (README's table of exercises)",
+        help='`"<assignment>.<question>" = points`, a positive number: the question\'s '
+        "maximum score (a case is worth points / cases)",
+    )
+    thresholds: Mapping[str, float] = key(
+        factory=dict,
+        help='`"<assignment>.<question>" = accuracy` in (0, 1]: the test accuracy '
+        "a trained model needs to pass; only trained-model questions have one. Defaults: 2 points below the worst "
+        "of 3 measured seeds (`benchmarks/budgets/`)",
+    )
+    assignments: Mapping[str, Mapping[str, object]] = key(
+        factory=dict,
+        shown="the global keys",
+        help="that assignment's own limits, for its reference runs "
+        "and its submissions; a batch sizes its workers by the largest `memory_mb` among its assignments",
+    )
+    similarity_threshold: float = key(
+        0.4,
+        help="pairs flagged in the similarity report: the share of fingerprints two submissions have in common, "
+        "above 0 and at most 1 (`autograder/similarity/pairs.py`)",
+    )
+    accept_weaker: tuple[str, ...] = key(
+        (),
+        help="limits that may run below the level asked for when the machine cannot give it (no writable cgroup, "
+        "controller not delegated). Unlisted, such a run is an infrastructure error (exit 4), never a silent "
+        "default; listed, it runs at the best level left and the result's `isolation` and the reports say so",
+    )
+    cgroups: bool = key(
+        True,
+        help="`false`: make no cgroup; memory is then bounded by the watchdog's memory guard "
+        '(`isolation.memory = "guard"`), processes by `RLIMIT_NPROC` of the sandbox\'s own uid',
+    )
+    namespaces: bool = key(
+        True,
+        help="`false`: the no-namespace level (as `--no-namespaces`, [security.md](security.md)), for containers "
+        "that refuse namespaces",
+    )
     root: Path = Path(".")
 
     @property
@@ -209,3 +273,68 @@ def _check_ceilings(config: Config, pyproject: Path | None, global_keys: set[str
                     f"{where} {key} = {getattr(own, key):g} is above notebook_seconds = "
                     f"{own.notebook_seconds:g}: the run would be cut before; raise notebook_seconds too"
                 )
+
+
+GENERATED = (
+    "<!-- generated by `python -m autograder.course.config docs/configuration.md`: edit the keys' help -->",
+    "<!-- end of generated table -->",
+)
+_TABLES = {
+    "points": "[tool.autograder.points]",
+    "thresholds": "[tool.autograder.thresholds]",
+    "assignments": '[tool.autograder.assignments."<assignment>"]',
+}
+
+
+def reference_table() -> str:
+    """The configuration reference, one row per `[tool.autograder]` key, from the keys' `help`; the
+    defaults of the tables (thresholds, per-assignment limit keys) come from the declarations."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(Config):
+        if f.name == "root":
+            continue
+        shown, help_text = f.metadata["shown"], f.metadata["help"]
+        if f.name == "thresholds":
+            declared = [
+                (q.id, t.minimum) for a in ASSIGNMENTS.values() for q in a.questions if (t := settings.threshold_of(q))
+            ]
+            shown = ", ".join(f"`{qid}` {minimum:g}" for qid, minimum in declared)
+        if f.name == "assignments":
+            help_text += " (keys: " + ", ".join(f"`{k}`" for k in settings.LIMIT_KEYS) + ")"
+        if f.name == "accept_weaker":
+            help_text += " (values: " + ", ".join(f'`"{part}"`' for part in PARTS) + ")"
+        if shown is None:
+            shown = _shown(f.default)
+        name = _TABLES.get(f.name, f.name)
+        rows.append(f"| `{name}` | {shown} | {help_text.replace('|', chr(92) + '|')} |")
+    return "\n".join(rows)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "`[" + ", ".join(f'"{v}"' for v in value) + "]`"
+    if isinstance(value, Path):
+        return f"`{value}`"
+    return f"{value}"
+
+
+def write_reference(page: Path) -> bool:
+    """Put the generated table between the `GENERATED` markers of `page`; whether it changed."""
+    text = page.read_text()
+    head, rest = text.split(GENERATED[0], 1)
+    _, tail = rest.split(GENERATED[1], 1)
+    new = f"{head}{GENERATED[0]}\n{reference_table()}\n{GENERATED[1]}{tail}"
+    if new != text:
+        page.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name in sys.argv[1:]:
+        print(f"{name}: {'rewritten' if write_reference(Path(name)) else 'unchanged'}")

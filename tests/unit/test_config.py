@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from autograder.course.config import Config, find_pyproject, load_config
+from autograder.course.config import Config, find_pyproject, load_config, reference_table, write_reference
 from autograder.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,3 +145,14 @@ def test_accept_weaker_reaches_the_sandbox_limits(tmp_path):
     limits = load_config(tmp_path / "c").limits
     assert (limits.cgroups, limits.namespaces) == (False, False)
     assert (tmp_path / "c" / "solutions").resolve() in [p.resolve() for p in limits.secrets]  # closed to the uid
+
+
+def test_the_configuration_page_is_generated_from_the_keys(tmp_path):
+    """docs/configuration.md's table is `reference_table()`: a key added, removed or re-explained
+    without rewriting the page fails here (`python -m autograder.course.config docs/configuration.md`)."""
+    page = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    copy = shutil.copy(page, tmp_path / "configuration.md")
+    assert not write_reference(Path(copy)), "docs/configuration.md is out of date: run the command in its header"
+    keys = [f for f in dataclasses.fields(Config) if f.name != "root"]
+    assert all(f.metadata.get("help") for f in keys)
+    assert len([line for line in reference_table().splitlines() if line.startswith("| `")]) == len(keys)
