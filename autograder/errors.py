@@ -2,12 +2,12 @@
 
 A student's mistakes are never exceptions here: they become scores with messages. These errors
 are about the grader's input (an unreadable file, an unknown assignment), its configuration or
-its machine, and `cli.py` turns each into one message and one exit code.
+its machine, and `cli/main.py` turns each into one message and one exit code.
 """
 
 
 class GraderError(Exception):
-    """Base class; `cli.py` catches this family once."""
+    """Base class; `cli/main.py` catches this family once."""
 
 
 class UsageError(GraderError):

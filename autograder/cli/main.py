@@ -20,7 +20,7 @@ from collections.abc import Callable
 from .. import batch
 from ..course.config import Config, load_config
 from ..course.locate import find_course
-from ..errors import BuildError, GraderError, InfrastructureError, UsageError
+from ..errors import GraderError, InfrastructureError, UsageError
 from ..files import write_atomic
 from ..grading.grade import grade, grade_notebook, prepare_assignment
 from ..grading.problems import lines as problem_lines
@@ -240,7 +240,7 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
 def main(argv: list[str] | None = None) -> int:
     args = cli_parser.parser().parse_args(argv)
     try:
-        # export's targets carry their own handler (gradescope_cli.py); some read no course
+        # export's targets carry their own handler (gradescope/commands.py); some read no course
         run = (
             getattr(args, "run", None)
             or {
@@ -257,15 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             else None
         )
         return int(run(args, config))
-    except UsageError as exc:
+    except GraderError as exc:  # the one place the family becomes a message and an exit code
         print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except (InfrastructureError, BuildError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.INFRASTRUCTURE
-    except GraderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.INFRASTRUCTURE
+        return ExitCode.USAGE if isinstance(exc, UsageError) else ExitCode.INFRASTRUCTURE
 
 
 if __name__ == "__main__":

@@ -63,8 +63,3 @@ def binomial_band(n: int, p: float, alpha: float) -> tuple[int, int]:
     while hi < n and stats.binom.sf(hi, n, p) > alpha / 2:
         hi += 1
     return lo, hi
-
-
-def in_band(count: int, n: int, p: float, alpha: float) -> bool:
-    lo, hi = binomial_band(n, p, alpha)
-    return lo <= count <= hi
