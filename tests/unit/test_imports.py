@@ -8,10 +8,13 @@ imported and the runtime files run inside the sandbox as scripts: both are left 
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import autograder
 
@@ -29,6 +32,73 @@ def test_the_package_has_the_modules_this_test_expects():
     assert len(found) > 30
 
 
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, from every import statement of its source, those
+    inside functions included (a lazy import hides a cycle from the fresh-interpreter test below)."""
+    paths = {
+        ".".join(p.relative_to(ROOT.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in ROOT.rglob("*.py")
+        if "runtime" not in p.parts
+    }
+    graph: dict[str, set[str]] = {name: set() for name in paths}
+    for name, path in paths.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                target = ".".join(base + [node.module] if node.module else base) if node.level else node.module or ""
+                found = {f"{target}.{a.name}" if f"{target}.{a.name}" in paths else target for a in node.names}
+            elif isinstance(node, ast.Import):
+                found = {a.name for a in node.names}
+            else:
+                continue
+            graph[name] |= {t for t in found if t in paths and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_not_even_inside_functions():
+    graph = import_graph()
+    assert "autograder.grading.compare" in graph["autograder.grading.grade"]  # the graph sees imports
+    assert not cycles(graph)
+
+
+def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+@pytest.mark.slow
 def test_every_module_imports_alone_in_a_fresh_interpreter():
     script = (
         "import importlib, sys, traceback\n"
