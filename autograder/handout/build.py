@@ -98,7 +98,7 @@ def build_one(solution: Path, assignment: Assignment, out_dir: Path, reference: 
     `reference` holds the solution's outputs on the public cases (see `reference.py`); they are
     embedded in the self-check tests, which is fine: public cases are public.
     """
-    nb = read_notebook(solution)
+    nb = read_notebook(solution, whole=True)
     where = solution.name
     stamped = nb.metadata.get(META_KEY, {}).get("assignment")
     if stamped != assignment.id:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -212,3 +214,61 @@ def test_known_assignments_are_the_five():
         "04_optimizers",
         "05_regularisation",
     ]
+
+
+# --- outputs nobody grades ------------------------------------------------------------------------
+
+EMPTY_STREAM = '{"name": "stdout", "output_type": "stream", "text": []}'
+# Peak RSS of a fresh interpreter reading a 100 MB notebook of empty outputs (imports included):
+# the file's bytes and its text (~200 MB) and the code; measured ~290 MB (docs/instructors.md).
+# Parsed whole and validated by nbformat it was ~3 GB.
+READ_PEAK_MB = 450
+
+
+def outputs_notebook(path, megabytes: int) -> int:
+    """A valid notebook whose one code cell has `megabytes` MB of empty stream outputs."""
+    count = megabytes * 1024**2 // (len(EMPTY_STREAM) + 2)
+    head = '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "c0", '
+    head += '"metadata": {}, "source": "x = 1", "execution_count": 1, "outputs": ['
+    with open(path, "w") as fh:
+        fh.write(head)
+        fh.write(", ".join([EMPTY_STREAM] * count))
+        fh.write(
+            ']}, {"cell_type": "markdown", "id": "m0", "metadata": {}, "source": "![p](attachment:p.png)", '
+            '"attachments": {"p.png": {"image/png": "' + "A" * 1000 + '"}}}]}'
+        )
+    return count
+
+
+def test_outputs_and_attachments_are_dropped_and_the_rest_validated(tmp_path):
+    path = tmp_path / "sub.ipynb"
+    outputs_notebook(path, 1)
+    nb = read_notebook(path)
+    assert nb.cells[0].source == "x = 1" and nb.cells[0].outputs == []
+    assert "attachments" not in nb.cells[1]
+    assert read_notebook(path, whole=True).cells[1].attachments  # the course's own: kept
+    # what is left is still validated: a damaged cell is damage, outputs or not
+    damaged = json.loads(path.read_text())
+    damaged["cells"][0]["source"] = 7
+    write(tmp_path, damaged, "bad.ipynb")
+    with pytest.raises(SubmissionUnreadable):
+        read_notebook(tmp_path / "bad.ipynb")
+
+
+def test_reading_a_notebook_full_of_outputs_is_bounded_in_memory(tmp_path):
+    """Peak memory, not time: measured in a fresh interpreter, whose ru_maxrss is its own."""
+    path = tmp_path / "outputs.ipynb"
+    count = outputs_notebook(path, 100)
+    probe = (
+        "import resource, sys\n"
+        "from autograder.grading.notebook import read_notebook\n"
+        "nb = read_notebook(__import__('pathlib').Path(sys.argv[1]))\n"
+        "assert nb.cells[0].outputs == []\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak_mb = int(done.stdout.split()[-1])
+    assert count > 1_800_000
+    print(f"peak RSS reading {count} outputs: {peak_mb} MB")
+    assert peak_mb < READ_PEAK_MB, f"reading {count} outputs took {peak_mb} MB"
