@@ -19,9 +19,9 @@ from ..course.config import Config
 from ..grading.grade import Prepared, grade, prepare_assignment
 from ..result import Result
 from ..sandbox import nonamespace
-from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, safe_name
+from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, student_id
 from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
-from .store import batch_seed, load_done, result_path
+from .store import batch_seed, folders, load_done, result_path
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,16 @@ def grade_class(
                 # zip given) closed to the sandbox uids before the first runs, else one notebook
                 # reads and runs its neighbour's answers (red team, issue 11). Files only: a folder
                 # may hold what the notebook needs (the course's virtual environment).
-                nonamespace.protect([*(i for i in inputs if i.is_file()), *(s.path for s in found.submissions)])
+                nonamespace.protect(
+                    [*(i for i in inputs if i.is_file()), *(s.path for s in found.submissions if not s.refused)]
+                )
             class_list, missing = _apply_roster(options.roster, found) if options.roster else (None, [])
             for item in found.unplaced:
                 log(f"not graded: {item.file}: {item.reason}")
             for label in missing:
                 log(f"nothing graded for {label} (on the roster)")
             seed = batch_seed(out, options.seed, config.seed)
+            named = folders(found.submissions)  # results/ and code/: one folder name per student
             needed = sorted({s.assignment for s in found.submissions if s.assignment})
             workers = options.workers or _default_workers(config, needed)
             where = f"Dask scheduler {options.dask_scheduler}" if dask else f"{workers} workers"
@@ -92,10 +95,11 @@ def grade_class(
                 force=options.force,
                 on_progress=on_progress,
                 settings_hashes={aid: config.settings_hash(aid) for aid in needed},
+                named=named,
             )
             from ..similarity import after_batch
 
-            similar = after_batch(found.submissions, out, config)  # while the files (a zip's) still exist
+            similar = after_batch(found.submissions, out, config, named)  # while the files (a zip's) still exist
     finally:
         if dask is not None:
             dask.close()
@@ -126,7 +130,7 @@ def _threads(prepared: dict[str, Prepared], workers: int) -> Threads:
     (discovery placed every submission it returns; the seed is the batch's, already in it)."""
 
     def grade_one(sub: Submission, seed: int) -> Result:
-        return grade(sub.path, prepared[sub.assignment], student=sub.student)
+        return grade(sub.path, prepared[sub.assignment], student=sub.student, refused=sub.refused or None)
 
     return Threads(grade_one, workers)
 
@@ -165,5 +169,5 @@ __all__ = [
     "load_done",
     "result_path",
     "run_batch",
-    "safe_name",
+    "student_id",
 ]

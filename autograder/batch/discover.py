@@ -15,20 +15,24 @@ import unicodedata
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from ..errors import UsageError
-from ..grading.notebook import assignment_from_name
+from ..grading.notebook import MAX_NOTEBOOK_BYTES, assignment_from_name
 from ..questions import ASSIGNMENTS
 from .lms import LmsName, nfc, parse_canvas, parse_moodle
 
-# Zip limits: a class download is a few hundred notebooks of a few MB at most.
+# Zip limits. Each upload is checked on its own: one student's upload that is too large or
+# compresses suspiciously well is refused for that student (graded 0 with the reason), never the
+# class. Only what belongs to no one refuses the archive: more entries than a class uploads, or
+# notebooks adding up to more than a grader should unpack.
 MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 4 * 1024**3
 MAX_ZIP_RATIO = 200
+RATIO_FLOOR = 8 * 1024**2  # below this an entry's ratio does not matter: it cannot fill a disk
 
-# Unicode letters, marks and digits stay (Canvas and Moodle keep them): `müllerjürgen` must not become
-# `m_llerj_rgen`. A name is cut to MAX_NAME_BYTES of UTF-8, within every file system's 255.
+# A student id (not a file name: paths are made by `files.safe_name`) keeps Unicode letters,
+# marks and digits (Canvas and Moodle keep them): `müllerjürgen` must not become `m_llerj_rgen`.
 MAX_NAME_BYTES = 200
 
 
@@ -41,10 +45,19 @@ class Submission:
     # How the LMS named it (its id: `lms.lms_id`), parsed once here: for matching to a roster
     # (`roster.py`) and the Canvas gradebook's ID column (`lms_names`, `report/gradebook.py`).
     lms: LmsName | None = None
+    # The file's name as uploaded: a zip entry is extracted under a name of the grader's own, so
+    # that an entry's name (300 bytes, `..`) never becomes a path; messages and results show this.
+    name: str = ""
+    # Why the upload was not extracted (too large, a suspicious ratio): graded 0 with this reason.
+    refused: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.student}/{self.assignment}"
+
+    @property
+    def upload(self) -> str:
+        return self.name or self.path.name
 
 
 @dataclass(frozen=True)
@@ -59,8 +72,9 @@ class Discovery:
     unplaced: list[Unplaced] = field(default_factory=list)
 
 
-def safe_name(text: str) -> str:
-    """A file-system-safe version of a student id (no separators, no leading dots), in NFC."""
+def student_id(text: str) -> str:
+    """A student id made of `text` (no separators, no leading dots, bounded), in NFC: what a
+    roster compares and reports show. Not a file name: `files.safe_name` makes those."""
     kept = [c if c in "._ -" or unicodedata.category(c)[0] in "LMN" else None for c in nfc(text)]
     # A run of refused characters becomes one "_" (as ids were named before Unicode was kept).
     text = "".join(c or "_" for i, c in enumerate(kept) if c is not None or i == 0 or kept[i - 1] is not None)
@@ -68,64 +82,111 @@ def safe_name(text: str) -> str:
     return cleaned.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip(" .") or "unnamed"
 
 
-def _place(path: Path, root: Path | None, forced_assignment: str | None) -> Submission | Unplaced:
-    """Student and assignment of one file: a Moodle name (folder or flat), a Canvas name, else a
-    folder per student, else a flat `<student>_<assignment>.ipynb` (the documented fallback)."""
-    rel = path.relative_to(root) if root is not None else Path(path.name)
+def _place(path: Path, rel: PurePath, forced_assignment: str | None, refused: str = "") -> Submission | Unplaced:
+    """Student and assignment of one file, from `rel`, its name as uploaded (relative to the
+    folder or archive given): a Moodle name (folder or flat), a Canvas name, else a folder per
+    student, else a flat `<student>_<assignment>.ipynb` (the documented fallback)."""
     # Moodle first: its `_assignsubmission_` marker is specific, and a student's own file inside a
     # Moodle folder may look like a Canvas name (`smith_1_2_04_optimizers.ipynb`).
-    lms = parse_moodle(rel.parts) or parse_canvas(path.name)
-    name = lms.file if lms else path.name
+    lms = parse_moodle(rel.parts) or parse_canvas(rel.name)
+    name = lms.file if lms else rel.name
     assignment = forced_assignment or assignment_from_name(name, list(ASSIGNMENTS))
     if assignment is None:
-        return Unplaced(str(rel), "cannot tell the assignment from the file name; pass --assignment")
+        why = "cannot tell the assignment from the file name; pass --assignment"
+        return Unplaced(str(rel), f"{refused}; {why}" if refused else why)
     if lms is not None:
-        return Submission(path, safe_name(lms.student(assignment)), assignment, (lms.order, path.name), lms)
-    if len(rel.parts) >= 2:
-        return Submission(path, safe_name(rel.parts[0]), assignment, (0, path.name))
-    stem = Path(name).stem  # flat: <student>_<assignment>.ipynb, or just <assignment>.ipynb
-    rest = re.sub(re.escape(assignment), "", stem, flags=re.I).strip("_- .")
-    return Submission(path, safe_name(rest or stem), assignment, (0, path.name))
+        student = lms.student(assignment)
+    elif len(rel.parts) >= 2:
+        student = rel.parts[0]
+    else:
+        stem = PurePath(name).stem  # flat: <student>_<assignment>.ipynb, or just <assignment>.ipynb
+        student = re.sub(re.escape(assignment), "", stem, flags=re.I).strip("_- .") or stem
+    return Submission(
+        path, student_id(student), assignment, (lms.order if lms else 0, rel.name), lms, rel.name, refused
+    )
 
 
-def _safe_extract(archive: Path, target: Path) -> list[Unplaced]:
-    """Extract a zip, refusing path traversal, links and bombs; returns what was refused."""
+def _skipped(rel: PurePath) -> bool:
+    """Hidden files, macOS resource forks and Jupyter's checkpoints are not submissions."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
+
+
+def _safe_extract(archive: Path, target: Path) -> tuple[list[tuple[Path, PurePath, str]], list[Unplaced]]:
+    """Extract a zip's notebooks, each under a name of the grader's own (`<n>.ipynb`): returns
+    (file, its name in the archive, why it was refused or "") per notebook, and what was refused
+    outright (links, paths leaving the archive, other files, a damaged archive).
+
+    A notebook larger than a submission may be, or compressing better than `MAX_ZIP_RATIO` while
+    larger than `RATIO_FLOOR`, is not extracted: it is returned with the reason, so that the
+    student it belongs to is graded 0 with it and the rest of the class is graded as usual."""
     refused: list[Unplaced] = []
+    found: list[tuple[Path, PurePath, str]] = []
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        return [Unplaced(str(archive), f"not a readable zip file ({exc})")]
+        return [], [Unplaced(str(archive), f"not a readable zip file ({exc})")]
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_ZIP_FILES:
-            return [Unplaced(str(archive), f"more than {MAX_ZIP_FILES} files in the archive")]
-        total = sum(i.file_size for i in infos)
-        packed = max(1, sum(i.compress_size for i in infos))
-        if total > MAX_ZIP_BYTES or total / packed > MAX_ZIP_RATIO:
-            return [
-                Unplaced(str(archive), f"refused: {total} bytes uncompressed (ratio {total / packed:.0f}), a zip bomb?")
-            ]
+            return [], [Unplaced(str(archive), f"more than {MAX_ZIP_FILES} files in the archive")]
+        wanted: list[tuple[zipfile.ZipInfo, PurePath, str]] = []
         for info in infos:
-            parts = Path(info.filename).parts
+            rel = PurePath(*PurePath(info.filename.replace("\\", "/")).parts)
+            label = f"{archive.name}:{info.filename}"
             mode = (info.external_attr >> 16) & 0o170000
-            if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in info.filename:
-                refused.append(Unplaced(f"{archive.name}:{info.filename}", "refused: path outside the archive"))
+            if info.filename.startswith(("/", "\\")) or ".." in rel.parts or ":" in info.filename:
+                refused.append(Unplaced(label, "refused: path outside the archive"))
+            elif mode == stat.S_IFLNK:
+                refused.append(Unplaced(label, "refused: symbolic link"))
+            elif info.is_dir() or not rel.parts or _skipped(rel):
                 continue
-            if mode == stat.S_IFLNK:
-                refused.append(Unplaced(f"{archive.name}:{info.filename}", "refused: symbolic link"))
-                continue
-            if info.is_dir():
-                continue
-            dest = target / Path(*parts)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(dest, "wb") as out:
-                copied = 0
-                while chunk := src.read(1 << 20):
-                    copied += len(chunk)
-                    if copied > info.file_size:  # the header lied about the size
-                        break
-                    out.write(chunk)
-    return refused
+            elif rel.suffix.lower() != ".ipynb":
+                refused.append(Unplaced(str(rel), "not a notebook (.ipynb)"))
+            else:
+                wanted.append((info, rel, _entry_refusal(info)))
+        total = sum(info.file_size for info, _, why in wanted if not why)
+        if total > MAX_ZIP_BYTES:  # belongs to no one upload: each is within its own bounds
+            return [], [
+                Unplaced(
+                    str(archive),
+                    f"refused: its notebooks add up to {total / 1024**3:.1f} GB uncompressed, more than "
+                    f"{MAX_ZIP_BYTES // 1024**3} GB; download the submissions in parts",
+                )
+            ]
+        for index, (info, rel, why) in enumerate(wanted):
+            dest = target / f"{index:05d}.ipynb"  # never the entry's own name: see `files.safe_name`
+            if not why:
+                _copy_entry(zf, info, dest)
+            found.append((dest, rel, why))
+    return found, refused
+
+
+def _entry_refusal(info: zipfile.ZipInfo) -> str:
+    """Why one upload is not extracted, or "": sizes from the archive's directory (a header
+    that lies about them is caught while copying)."""
+    size, packed = info.file_size, max(1, info.compress_size)
+    if size > MAX_NOTEBOOK_BYTES:
+        return (
+            f"refused: {size / 1024**2:.0f} MB uncompressed, larger than the "
+            f"{MAX_NOTEBOOK_BYTES // 1024**2} MB a notebook may be"
+        )
+    if size > RATIO_FLOOR and size / packed > MAX_ZIP_RATIO:
+        return (
+            f"refused: {size / 1024**2:.0f} MB that compress {size / packed:.0f}:1 (more than "
+            f"{MAX_ZIP_RATIO}:1; a zip bomb?); clear the notebook's outputs and upload it again"
+        )
+    return ""
+
+
+def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zf.open(info) as src, open(dest, "wb") as out:
+        copied = 0
+        while chunk := src.read(1 << 20):
+            copied += len(chunk)
+            if copied > info.file_size:  # the header lied about the size
+                break
+            out.write(chunk)
 
 
 def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | None = None) -> Discovery:
@@ -134,29 +195,24 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
     for index, item in enumerate(inputs):
         if not item.exists():
             raise UsageError(f"{item}: no such file or folder")
-        roots: list[tuple[Path, Path | None]] = []
+        files: list[tuple[Path, PurePath, str]] = []
         if item.is_file() and item.suffix.lower() == ".zip":
-            target = workdir / f"zip{index}"
-            found.unplaced += _safe_extract(item, target)
-            roots.append((target, target))
+            files, refused = _safe_extract(item, workdir / f"zip{index}")
+            found.unplaced += refused
         elif item.is_dir():
-            roots.append((item, item))
-        else:
-            roots.append((item, None))
-        for root, base in roots:
-            files = (
-                [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-            )
-            for path in files:
-                rel = str(path.relative_to(base)) if base else path.name
-                if any(part.startswith(".") or part == "__MACOSX" for part in Path(rel).parts):
+            for path in sorted(p for p in item.rglob("*") if p.is_file() and not p.is_symlink()):
+                rel = path.relative_to(item)
+                if _skipped(rel):
                     continue
                 if path.suffix.lower() != ".ipynb":
-                    if base is not None:
-                        found.unplaced.append(Unplaced(rel, "not a notebook (.ipynb)"))
+                    found.unplaced.append(Unplaced(str(rel), "not a notebook (.ipynb)"))
                     continue
-                placed = _place(path, base, forced_assignment)
-                (found.submissions if isinstance(placed, Submission) else found.unplaced).append(placed)
+                files.append((path, rel, ""))
+        elif item.suffix.lower() == ".ipynb" and not _skipped(PurePath(item.name)):
+            files.append((item, PurePath(item.name), ""))
+        for path, rel, refused_why in files:
+            placed = _place(path, rel, forced_assignment, refused_why)
+            (found.submissions if isinstance(placed, Submission) else found.unplaced).append(placed)
     found.submissions, dropped = latest_per_key(found.submissions)
     found.unplaced += dropped
     return found
@@ -180,7 +236,7 @@ def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unpla
     for key, group in sorted(groups.items()):
         group.sort(key=lambda s: s.order)
         if len(group) > 1 and group[-1].order[0] == group[-2].order[0]:
-            names = ", ".join(s.path.name for s in group)
+            names = ", ".join(s.upload for s in group)
             ids = sorted({s.lms.lms_id for s in group if s.lms is not None})
             why = (
                 f"{len(ids)} participants (ids {', '.join(ids)}) are named {key}: rename each "
@@ -188,11 +244,11 @@ def latest_per_key(subs: list[Submission]) -> tuple[list[Submission], list[Unpla
                 if len(ids) > 1
                 else f"{len(group)} notebooks for {key} and no upload order to choose by ({names}): keep one"
             )
-            dropped += [Unplaced(s.path.name, f"{why}; not graded") for s in group]
+            dropped += [Unplaced(s.upload, f"{why}; not graded") for s in group]
             continue
         kept.append(group[-1])
         dropped += [
-            Unplaced(s.path.name, f"superseded by {group[-1].path.name} (a later upload) for {key}") for s in group[:-1]
+            Unplaced(s.upload, f"superseded by {group[-1].upload} (a later upload) for {key}") for s in group[:-1]
         ]
     return kept, dropped
 

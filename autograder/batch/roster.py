@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import UsageError
-from .discover import Submission, Unplaced, latest_per_key, safe_name
+from .discover import Submission, Unplaced, latest_per_key, student_id
 from .lms import canvas_name, nfc
 
 Kind = Literal["canvas", "moodle"]
@@ -93,7 +93,7 @@ def _canvas(header: list[str], rows: list[list[str]]) -> Roster:
         cell = _cells(header, row)
         if not cell["ID"].isdigit() or "Points Possible" in cell["Student"]:  # the points row, Canvas' muted rows
             continue
-        key = safe_name(f"{canvas_name(cell['Student'])}_{cell['ID']}")  # the key a download gives, see lms.py
+        key = student_id(f"{canvas_name(cell['Student'])}_{cell['ID']}")  # the key a download gives, see lms.py
         people.append(
             Person(
                 key,
@@ -116,22 +116,22 @@ def _moodle(header: list[str], rows: list[list[str]]) -> Roster:
         if not name:
             continue
         email, number = cell.get("Email address", ""), cell.get("ID number", "")
-        people.append(Person(name, name, first_name=first, last_name=last, id_number=number, email=email))
+        people.append(Person(student_id(name), name, first_name=first, last_name=last, id_number=number, email=email))
     names = [p.name.casefold() for p in people]
     # Two students with one name get keys that tell them apart (email, else ID number).
     people = [
         p
         if names.count(p.name.casefold()) == 1
-        else replace(p, key=safe_name(f"{p.name}_{p.email or p.id_number or len(people)}"))
+        else replace(p, key=student_id(f"{p.name}_{p.email or p.id_number or len(people)}"))
         for p in people
     ]
     return Roster("moodle", tuple(people))
 
 
 def _same(known: str, student: str) -> bool:
-    """`student` was made file-system safe by the batch (`safe_name`), so compare it with the
-    roster's value made safe the same way (`a.b@x.org` is the folder `a.b_x.org`)."""
-    return safe_name(known).casefold() == student.casefold()
+    """`student` was made an id by the batch (`student_id`), so compare it with the roster's
+    value made an id the same way (`a.b@x.org` is the id `a.b_x.org`)."""
+    return student_id(known).casefold() == student.casefold()
 
 
 def _candidates(roster: Roster, sub: Submission) -> list[Person]:
@@ -188,13 +188,13 @@ def match(roster: Roster, subs: Sequence[Submission]) -> Matched:
             who = "; ".join(sorted(p.label for p in found))
             unmatched.append(
                 Unplaced(
-                    sub.path.name,
+                    sub.upload,
                     f"matches {len(found)} students on the roster ({who}): not "
                     f"graded; rename it <email>_{sub.assignment}.ipynb",
                 )
             )
         else:
-            unmatched.append(Unplaced(sub.path.name, _why_not(roster, sub)))
+            unmatched.append(Unplaced(sub.upload, _why_not(roster, sub)))
     kept, dropped = latest_per_key(mapped)
     graded = {s.student for s in kept}
     missing = [p for p in roster.people if p.key not in graded]

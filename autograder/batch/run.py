@@ -25,7 +25,7 @@ from ..files import write_atomic
 from ..grading.grade import Prepared, file_sha256, grade, prepare_assignment
 from ..result import Result
 from .discover import Submission
-from .store import load_done, result_path
+from .store import folders, load_done, result_path
 
 DASK_CONNECT_SECONDS = 10.0  # README: how long an unreachable scheduler is waited for
 
@@ -107,7 +107,7 @@ class Dask:
             raise UsageError("the Dask backend needs: pip install 'dnn-grader[dask]'") from None
         futures = {
             self.client.submit(
-                grade_task, str(sub.path), sub.assignment, sub.student, seed, self.settings, pure=False
+                grade_task, str(sub.path), sub.assignment, sub.student, seed, self.settings, sub.refused, pure=False
             ): sub
             for sub in subs
         }
@@ -128,7 +128,7 @@ _PREPARED: dict[tuple[str, str, int], Prepared] = {}
 _PREPARED_LOCK = threading.Lock()
 
 
-def grade_task(path: str, assignment: str, student: str, seed: int, settings: dict[str, Any]) -> str:
+def grade_task(path: str, assignment: str, student: str, seed: int, settings: dict[str, Any], refused: str = "") -> str:
     """What a Dask worker runs: grade one file, return the result as JSON (plain data)."""
     key = (json.dumps(settings, sort_keys=True), assignment, seed)
     with _PREPARED_LOCK:  # a worker's threads share one preparation
@@ -137,7 +137,7 @@ def grade_task(path: str, assignment: str, student: str, seed: int, settings: di
                 Path(settings["root"]), cache_dir=Path(settings["cache_dir"]), namespaces=settings.get("namespaces")
             )
             _PREPARED[key] = prepare_assignment(assignment, config, seed=seed, use_sandbox=settings["sandbox"])
-    return grade(Path(path), _PREPARED[key], student=student).to_json()
+    return grade(Path(path), _PREPARED[key], student=student, refused=refused or None).to_json()
 
 
 def default_workers(config: Config) -> int:
@@ -159,6 +159,7 @@ def run_batch(
     force: bool = False,
     on_progress: Callable[[Progress], None] = lambda p: None,
     settings_hashes: Mapping[str, str] | None = None,
+    named: Mapping[str, str] | None = None,
 ) -> tuple[list[Result], list[tuple[str, str]]]:
     """Grade what is not done yet; returns all results (old and new) and the failures.
 
@@ -166,6 +167,7 @@ def run_batch(
     is not done. A failure of the grader on one submission (not a student's failure, which is a
     result) is reported and the batch goes on; its result is not written, so a rerun retries it.
     """
+    named = named if named is not None else folders(subs)
     results: dict[str, Result] = {}
     todo: list[Submission] = []
     for sub in subs:
@@ -173,7 +175,10 @@ def run_batch(
             None
             if force
             else load_done(
-                result_path(out, sub), file_sha256(sub.path), seed, (settings_hashes or {}).get(sub.assignment or "")
+                result_path(out, sub, named),
+                file_sha256(sub.path),
+                seed,
+                (settings_hashes or {}).get(sub.assignment or ""),
             )
         )
         if done is not None:
@@ -187,11 +192,15 @@ def run_batch(
         failure = last = None
         if isinstance(outcome, BaseException):
             failure = f"{type(outcome).__name__}: {outcome}"
-            failures.append((str(sub.path), failure))
+            failures.append((sub.upload, failure))
         else:
-            last = replace(outcome, student=sub.student, submission=sub.path.name)
-            write_atomic(result_path(out, sub), last.to_json() + "\n", durable=True)
+            last = replace(outcome, student=sub.student, submission=sub.upload)
             results[sub.key] = last
+            try:
+                write_atomic(result_path(out, sub, named), last.to_json() + "\n", durable=True)
+            except OSError as exc:  # this student's file, not the batch: graded, and said so
+                failure = f"cannot keep the result ({exc.strerror or exc}); it is in the gradebook, a rerun regrades it"
+                failures.append((sub.upload, failure))
         eta = (time.monotonic() - start) / finished * (len(todo) - finished)
         on_progress(Progress(finished, len(todo), skipped, sub.key, eta, last, failure))
     return [results[k] for k in sorted(results)], failures

@@ -8,16 +8,25 @@ crash or `kill -9` grades only what is missing and yields exactly the same score
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..files import write_atomic
+from ..files import safe_name, unique_names, write_atomic
 from ..grading import seeds
 from ..result import SCHEMA_VERSION, Result
 from .discover import Submission
 
 
-def result_path(out: Path, sub: Submission) -> Path:
-    return out / "results" / sub.student / f"{sub.assignment}.json"
+def folders(subs: Iterable[Submission]) -> dict[str, str]:
+    """Each student id's folder under `results/` (and the similarity pass's `code/`): the ids
+    are text students chose, so the names are `files.unique_names` of the class."""
+    return unique_names(sub.student for sub in subs)
+
+
+def result_path(out: Path, sub: Submission, named: Mapping[str, str] | None = None) -> Path:
+    """Where `sub`'s result is kept: `named` is the class's `folders`; alone, `files.safe_name`."""
+    folder = (named or {}).get(sub.student) or safe_name(sub.student)
+    return out / "results" / folder / f"{sub.assignment}.json"
 
 
 def load_done(path: Path, digest: str, seed: int, settings_hash: str | None = None) -> Result | None:

@@ -21,7 +21,7 @@ from .. import batch
 from ..course.config import Config, load_config
 from ..course.locate import find_course
 from ..errors import GraderError, InfrastructureError, UsageError
-from ..files import write_atomic
+from ..files import safe_name, write_atomic
 from ..grading.grade import grade, grade_notebook, prepare_assignment
 from ..grading.problems import lines as problem_lines
 from ..grading.reference import reference_outputs
@@ -100,7 +100,7 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
             use_sandbox=use_sandbox,
             student=args.student,
         )
-        write_atomic(args.out / f"{submission.stem}.json", result.to_json() + "\n")
+        write_atomic(args.out / f"{safe_name(submission.stem)}.json", result.to_json() + "\n")
         print(summary(result))
         return ExitCode.UNREADABLE if result.error else ExitCode.OK
     if args.student:

@@ -103,12 +103,15 @@ def prepare_assignment(
     )
 
 
-def grade(submission: Path, prepared: Prepared, *, student: str | None = None) -> Result:
-    """Grade one notebook of the prepared assignment."""
+def grade(submission: Path, prepared: Prepared, *, student: str | None = None, refused: str | None = None) -> Result:
+    """Grade one notebook of the prepared assignment. `refused` is why the batch did not even
+    unpack the upload (too large in a zip): graded 0 with it, the file never read."""
     # load
     student = student or submission.stem
     digest = file_sha256(submission)
     try:
+        if refused:
+            raise SubmissionUnreadable(refused)
         nb = read_notebook(submission)
     except SubmissionUnreadable as exc:
         unreadable = _unreadable(

@@ -27,7 +27,7 @@ from the paper, no code taken from copydetect, MOSS or Dolos.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +95,14 @@ class AfterBatch:
     error: str | None = None
 
 
-def after_batch(subs: Iterable[Placed], out: Path, config: Config) -> AfterBatch:
+def after_batch(
+    subs: Iterable[Placed], out: Path, config: Config, named: Mapping[str, str] | None = None
+) -> AfterBatch:
     """The batch's similarity stage: code copies, `similarity.html`, the summary's section.
     Student text cannot make it fail (it is bounded and cleaned where read); should the grader's
     own code fail here, the error is returned, not raised, so the gradebook is still written."""
     try:
-        keep_code(subs, out)
+        keep_code(subs, out, named)
         path, reports, skipped = write_report(out, config)
         return AfterBatch(path, section(reports, skipped))
     except Exception as exc:  # noqa: BLE001 - see above: reported by the CLI (exit 4)

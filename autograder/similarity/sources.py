@@ -3,7 +3,8 @@
 Results record the submission's file name and sha256, not its code, and the files themselves do
 not outlive the batch when they came in a zip (it is extracted into a temporary folder), so
 `autograder grade` keeps, for each graded submission, a copy of its code cells in
-`DIR/code/<student>/<assignment>.json`, next to `DIR/results/`. `autograder similarity DIR` then
+`DIR/code/<folder>/<assignment>.json`, next to `DIR/results/<folder>/` (the student's folder,
+`files.unique_names` of the class's ids, the same in both). `autograder similarity DIR` then
 needs nothing but the folder the instructor already has, and a resumed or partly regraded batch
 stays consistent: a copy is used only while its sha256 equals the result's (the file graded).
 
@@ -18,13 +19,13 @@ boilerplate to exclude.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import SubmissionUnreadable
-from ..files import write_atomic
+from ..files import safe_name, unique_names, write_atomic
 from ..grading.grade import file_sha256
 from ..grading.notebook import TAG_SELF_CHECK, read_notebook, tags
 from ..grading.untrusted import clean_text
@@ -74,6 +75,9 @@ class Placed(Protocol):  # what `batch.Submission` gives: the file, whose it is,
     student: str
     assignment: str | None
 
+    @property
+    def upload(self) -> str: ...
+
 
 def notebook_cells(path: Path) -> tuple[tuple[tuple[int, str], ...], bool]:
     """The code cells of a notebook, bounded, and whether anything was cut; unreadable: none."""
@@ -99,18 +103,23 @@ def notebook_cells(path: Path) -> tuple[tuple[tuple[int, str], ...], bool]:
     return tuple(cells), truncated
 
 
-def copy_path(out: Path, student: str, assignment: str) -> Path:
-    return out / CODE_DIR / student / f"{assignment}.json"
+def copy_path(out: Path, student: str, assignment: str, named: Mapping[str, str] | None = None) -> Path:
+    """Where a student's code copy is kept: `named` is the class's folders (as for results)."""
+    folder = (named or {}).get(student) or safe_name(student)
+    return out / CODE_DIR / folder / f"{assignment}.json"
 
 
-def keep_code(subs: Iterable[Placed], out: Path) -> int:
+def keep_code(subs: Iterable[Placed], out: Path, named: Mapping[str, str] | None = None) -> int:
     """Write (or keep, when it is of the same file) each submission's code copy; returns how
-    many were written. Called by the batch while the files still exist."""
+    many were written. Called by the batch while the files still exist. A copy that cannot be
+    written (a full disk) is left out of the comparison, never the end of the batch."""
+    subs = list(subs)
+    named = named if named is not None else unique_names(sub.student for sub in subs)
     written = 0
     for sub in subs:
         if sub.assignment is None:
             continue
-        path = copy_path(out, sub.student, sub.assignment)
+        path = copy_path(out, sub.student, sub.assignment, named)
         digest = file_sha256(sub.path)
         old = _read_copy(path)
         if old is not None and old.sha256 == digest:
@@ -120,12 +129,15 @@ def keep_code(subs: Iterable[Placed], out: Path) -> int:
             "format": FORMAT,
             "student": sub.student,
             "assignment": sub.assignment,
-            "submission": clean_text(sub.path.name, limit=300),
+            "submission": clean_text(sub.upload, limit=300),
             "submission_sha256": digest,
             "truncated": truncated,
             "cells": [{"index": i, "source": s} for i, s in cells],
         }
-        write_atomic(path, json.dumps(doc, indent=1) + "\n")
+        try:
+            write_atomic(path, json.dumps(doc, indent=1) + "\n")
+        except OSError:
+            continue
         written += 1
     return written
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import stat
 import zipfile
@@ -12,6 +13,7 @@ import pytest
 from autograder import batch
 from autograder.errors import UsageError
 
+discover_module = importlib.import_module("autograder.batch.discover")  # `batch.discover` is the function
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
 
@@ -22,7 +24,7 @@ def touch(path: Path, text: str = NB) -> Path:
 
 
 def placed(found: batch.Discovery) -> dict[str, str]:
-    return {s.key: s.path.name for s in found.submissions}
+    return {s.key: s.upload for s in found.submissions}
 
 
 def test_canvas_moodle_folder_and_flat_names(tmp_path):
@@ -85,14 +87,55 @@ def test_zip_traversal_links_and_bombs_are_refused(tmp_path):
     assert not (tmp_path / "evil_1_1_04_optimizers.ipynb").exists()
     assert all(work in p.parents for p in work.rglob("*"))
 
-    bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("a_1_1_04_optimizers.ipynb", b"\0" * (50 * 1024**2))
-    found = batch.discover([bomb], tmp_path / "work2")
-    assert found.submissions == [] and "zip bomb" in found.unplaced[0].reason
-
     not_zip = touch(tmp_path / "broken.zip", "not a zip")
     assert "not a readable zip" in batch.discover([not_zip], tmp_path / "w3").unplaced[0].reason
+
+
+def test_one_upload_too_compressible_refuses_that_upload_not_the_class(tmp_path):
+    """Eight honest notebooks and one that compresses ~1000:1: the eight are extracted and placed,
+    the one is placed with its reason (graded 0 with it), and never written to disk."""
+    archive = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n in range(8):
+            zf.writestr(f"student{n}_{n + 1}_{100 + n}_04_optimizers.ipynb", NB)
+        zf.writestr("bomber_9_200_04_optimizers.ipynb", b" " * (20 * 1024**2))
+    work = tmp_path / "work"
+    found = batch.discover([archive], work)
+    honest = [s for s in found.submissions if not s.refused]
+    refused = [s for s in found.submissions if s.refused]
+    assert len(honest) == 8 and all(s.path.read_bytes() == NB.encode() for s in honest)
+    assert [s.key for s in refused] == ["bomber_9/04_optimizers"]
+    assert "zip bomb" in refused[0].refused and not refused[0].path.exists()
+    assert refused[0].upload == "bomber_9_200_04_optimizers.ipynb"
+    assert found.unplaced == []
+
+
+def test_what_belongs_to_no_one_still_refuses_the_archive(tmp_path, monkeypatch):
+    archive = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n in range(3):
+            zf.writestr(f"s{n}_{n + 1}_{100 + n}_04_optimizers.ipynb", NB)
+    monkeypatch.setattr(discover_module, "MAX_ZIP_BYTES", 2 * len(NB))
+    found = batch.discover([archive], tmp_path / "work")
+    assert found.submissions == [] and "add up to" in found.unplaced[0].reason
+    monkeypatch.setattr(discover_module, "MAX_ZIP_FILES", 2)
+    found = batch.discover([archive], tmp_path / "work2")
+    assert found.submissions == [] and "more than 2 files" in found.unplaced[0].reason
+
+
+def test_an_entry_name_never_becomes_a_path(tmp_path):
+    """A 283-byte entry name (Canvas' prefix before the student's own long file name) ended a
+    batch with ENAMETOOLONG; entries are extracted under names of the grader's own."""
+    archive = tmp_path / "canvas.zip"
+    long_name = "smith_1_100_" + "x" * 251 + "_04_optimizers.ipynb"
+    assert len(long_name.encode()) == 283
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(long_name, NB)
+        zf.writestr("김" * 100 + "/04_optimizers.ipynb", NB)
+    work = tmp_path / "work"
+    found = batch.discover([archive], work)
+    assert placed(found) == {"smith_1/04_optimizers": long_name, "김" * 66 + "/04_optimizers": "04_optimizers.ipynb"}
+    assert all(len(p.name) < 20 for p in work.rglob("*"))
 
 
 def test_missing_input_is_a_usage_error(tmp_path):
@@ -100,15 +143,15 @@ def test_missing_input_is_a_usage_error(tmp_path):
         batch.discover([tmp_path / "nope"], tmp_path / "work")
 
 
-def test_safe_names():
+def test_student_ids():
     for hostile in ("../../etc/passwd", "/abs", ".hidden", "a\\b", "x\x00y"):
-        name = batch.safe_name(hostile)
+        name = batch.student_id(hostile)
         assert "/" not in name and "\\" not in name and "\x00" not in name and not name.startswith("."), name
-    assert batch.safe_name("..") == "unnamed"
-    assert batch.safe_name("Ann Lee_12") == "Ann Lee_12"
-    assert batch.safe_name("a/@:b") == "a_b"
-    assert batch.safe_name("अनिल_2345") == "अनिल_2345"  # a Devanagari vowel sign is a mark, kept
-    assert len(batch.safe_name("ü" * 300).encode()) <= batch.MAX_NAME_BYTES
+    assert batch.student_id("..") == "unnamed"
+    assert batch.student_id("Ann Lee_12") == "Ann Lee_12"
+    assert batch.student_id("a/@:b") == "a_b"
+    assert batch.student_id("अनिल_2345") == "अनिल_2345"  # a Devanagari vowel sign is a mark, kept
+    assert len(batch.student_id("ü" * 300).encode()) <= batch.MAX_NAME_BYTES
 
 
 def test_batch_seed_is_kept_for_resume(tmp_path):
@@ -140,7 +183,7 @@ def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tm
     def fake_prepare(assignment_id, config, *, seed, use_sandbox):
         return SimpleNamespace(assignment_id=assignment_id, seed=seed, use_sandbox=use_sandbox)
 
-    def fake_grade(path, prepared, *, student):
+    def fake_grade(path, prepared, *, student, refused=None):
         question = QuestionResult("adam_step", 2.0, 2.0, "passed", 4, 4)
         return Result(
             assignment=prepared.assignment_id,

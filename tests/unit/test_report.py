@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder.batch import lms
+from autograder.files import MAX_NAME_BYTES
 from autograder.report import canvas_csv, feedback_markdown, file_names, gradebook_csv, sanitise, write_reports
 from autograder.report.common import code_block, code_span, fmt
 from autograder.result import CellError, Execution, QuestionResult, Result
@@ -178,7 +179,7 @@ def test_score_format(value, text):
 def test_sanitised_names_are_safe(student):
     name = sanitise(student)
     assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", name), name
-    assert ".." not in name and len(name) <= 80
+    assert ".." not in name and len(name.encode()) <= MAX_NAME_BYTES
     assert name.split(".")[0].lower() not in {"con", "nul"}
 
 
