@@ -19,6 +19,7 @@ from ..course.config import Config
 from ..grading.grade import Prepared, grade, prepare_assignment
 from ..result import Result
 from ..sandbox import nonamespace
+from ..similarity.sources import keep_read
 from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, student_id
 from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
 from .store import batch_seed, folders, load_done, result_path
@@ -77,8 +78,8 @@ def grade_class(
             for label in missing:
                 log(f"nothing graded for {label} (on the roster)")
             seed = batch_seed(out, options.seed, config.seed)
-            named = folders(found.submissions)  # results/ and code/: one folder name per student
             needed = sorted({s.assignment for s in found.submissions if s.assignment})
+            named = folders(found.submissions)  # results/ and code/: one folder name per student
             workers = options.workers or _default_workers(config, needed)
             where = f"Dask scheduler {options.dask_scheduler}" if dask else f"{workers} workers"
             log(f"batch: {len(found.submissions)} submissions, {len(needed)} assignments, seed {seed}, {where}")
@@ -86,7 +87,7 @@ def grade_class(
             for aid in needed:  # once, before the workers start, so that they share it
                 log(f"batch: preparing the reference for {aid} ...")
                 prepared[aid] = prepare_assignment(aid, config, seed=seed, use_sandbox=options.use_sandbox)
-            executor = dask or _threads(prepared, workers)
+            executor = dask or _threads(prepared, workers, out, named)
             results, failures = run_batch(
                 found.submissions,
                 out,
@@ -125,12 +126,19 @@ def _default_workers(config: Config, needed: list[str]) -> int:
     )
 
 
-def _threads(prepared: dict[str, Prepared], workers: int) -> Threads:
+def _threads(prepared: dict[str, Prepared], workers: int, out: Path, named: dict[str, str]) -> Threads:
     """Workers in this process, grading each submission against its assignment's prepared value
     (discovery placed every submission it returns; the seed is the batch's, already in it)."""
 
     def grade_one(sub: Submission, seed: int) -> Result:
-        return grade(sub.path, prepared[sub.assignment], student=sub.student, refused=sub.refused or None)
+        return grade(
+            sub.path,
+            prepared[sub.assignment],
+            student=sub.student,
+            refused=sub.refused or None,
+            # the code copy for the similarity report, from the notebook as grading read it
+            on_read=lambda nb, digest: keep_read(sub, out, named, nb, digest),
+        )
 
     return Threads(grade_one, workers)
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from nbformat import NotebookNode
 
 from .. import __version__
 from ..course.config import Config
@@ -103,9 +105,18 @@ def prepare_assignment(
     )
 
 
-def grade(submission: Path, prepared: Prepared, *, student: str | None = None, refused: str | None = None) -> Result:
+def grade(
+    submission: Path,
+    prepared: Prepared,
+    *,
+    student: str | None = None,
+    refused: str | None = None,
+    on_read: Callable[[NotebookNode, str], None] | None = None,
+) -> Result:
     """Grade one notebook of the prepared assignment. `refused` is why the batch did not even
-    unpack the upload (too large in a zip): graded 0 with it, the file never read."""
+    unpack the upload (too large in a zip): graded 0 with it, the file never read.
+    `on_read(notebook, sha256)` is called once the file is read, so that a batch keeps what else
+    it needs of the notebook (its code, for the similarity report) without reading it again."""
     # load
     student = student or submission.stem
     digest = file_sha256(submission)
@@ -113,6 +124,8 @@ def grade(submission: Path, prepared: Prepared, *, student: str | None = None, r
         if refused:
             raise SubmissionUnreadable(refused)
         nb = read_notebook(submission)
+        if on_read is not None:
+            on_read(nb, digest)
     except SubmissionUnreadable as exc:
         unreadable = _unreadable(
             submission, student, prepared.assignment, prepared.seed, prepared.use_sandbox, str(exc)

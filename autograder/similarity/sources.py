@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from nbformat import NotebookNode
+
 from ..errors import SubmissionUnreadable
 from ..files import safe_name, unique_names, write_atomic
 from ..grading.grade import file_sha256
@@ -85,6 +87,11 @@ def notebook_cells(path: Path) -> tuple[tuple[tuple[int, str], ...], bool]:
         nb = read_notebook(path)
     except (SubmissionUnreadable, OSError):  # graded as unreadable already; no code to compare
         return (), False
+    return cells_of(nb)
+
+
+def cells_of(nb: NotebookNode) -> tuple[tuple[tuple[int, str], ...], bool]:
+    """The code cells of a notebook already read, bounded, and whether anything was cut."""
     cells: list[tuple[int, str]] = []
     total = 0
     truncated = False
@@ -124,22 +131,34 @@ def keep_code(subs: Iterable[Placed], out: Path, named: Mapping[str, str] | None
         old = _read_copy(path)
         if old is not None and old.sha256 == digest:
             continue
-        cells, truncated = notebook_cells(sub.path)
-        doc = {
-            "format": FORMAT,
-            "student": sub.student,
-            "assignment": sub.assignment,
-            "submission": clean_text(sub.upload, limit=300),
-            "submission_sha256": digest,
-            "truncated": truncated,
-            "cells": [{"index": i, "source": s} for i, s in cells],
-        }
-        try:
-            write_atomic(path, json.dumps(doc, indent=1) + "\n")
-        except OSError:
-            continue
-        written += 1
+        written += _write_copy(path, sub, digest, *notebook_cells(sub.path))
     return written
+
+
+def keep_read(sub: Placed, out: Path, named: Mapping[str, str], nb: NotebookNode, digest: str) -> None:
+    """`keep_code` for one submission whose notebook the grader has just read (`grade(on_read=)`):
+    the batch then reads each file once; `keep_code` finds the copy and leaves it."""
+    if sub.assignment is not None:
+        _write_copy(copy_path(out, sub.student, sub.assignment, named), sub, digest, *cells_of(nb))
+
+
+def _write_copy(path: Path, sub: Placed, digest: str, cells: tuple[tuple[int, str], ...], truncated: bool) -> int:
+    """Write one code copy; 1 if written, 0 if it could not be (a full disk: left out of the
+    comparison, never the end of the batch)."""
+    doc = {
+        "format": FORMAT,
+        "student": sub.student,
+        "assignment": sub.assignment,
+        "submission": clean_text(sub.upload, limit=300),
+        "submission_sha256": digest,
+        "truncated": truncated,
+        "cells": [{"index": i, "source": s} for i, s in cells],
+    }
+    try:
+        write_atomic(path, json.dumps(doc, indent=1) + "\n")
+    except OSError:
+        return 0
+    return 1
 
 
 def _read_copy(path: Path) -> Code | None:

@@ -172,18 +172,22 @@ def test_default_workers_respects_cores_and_memory(monkeypatch):
 
 def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tmp_path, monkeypatch):
     """grade_class hands each Submission's LMS name to the reports: the Canvas user id reaches the
-    `ID` column with no file name parsed twice (grading itself is faked: no sandbox here)."""
+    `ID` column with no file name parsed twice (grading itself is faked: no sandbox here); and it
+    reads each notebook once: the similarity report's code copy is made from grading's read."""
     import csv
     from types import SimpleNamespace
 
     from autograder.course.config import load_config
+    from autograder.grading.notebook import read_notebook
     from autograder.result import QuestionResult, Result
+    from autograder.similarity import sources
     from tests.conftest import REPO
 
     def fake_prepare(assignment_id, config, *, seed, use_sandbox):
         return SimpleNamespace(assignment_id=assignment_id, seed=seed, use_sandbox=use_sandbox)
 
-    def fake_grade(path, prepared, *, student, refused=None):
+    def fake_grade(path, prepared, *, student, refused=None, on_read=None):
+        on_read(read_notebook(path), batch.run.file_sha256(path))
         question = QuestionResult("adam_step", 2.0, 2.0, "passed", 4, 4)
         return Result(
             assignment=prepared.assignment_id,
@@ -201,6 +205,8 @@ def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tm
 
     monkeypatch.setattr(batch, "grade", fake_grade)
     monkeypatch.setattr(batch, "prepare_assignment", fake_prepare)
+    read_again: list[Path] = []
+    monkeypatch.setattr(sources, "read_notebook", lambda path: read_again.append(path) or read_notebook(path))
     touch(tmp_path / "download" / "müllerjürgen_2345_900003_04_optimizers.ipynb")
     touch(tmp_path / "download" / "leeann_04_optimizers.ipynb")
     done = batch.grade_class(
@@ -211,3 +217,8 @@ def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tm
     )
     rows = list(csv.reader(done.paths["gradebook_canvas"].read_text(encoding="utf-8").splitlines()))
     assert [r[:4] for r in rows[2:]] == [["leeann", "", "", "leeann"], ["müllerjürgen", "2345", "", ""]]
+    assert sorted(p.parent.name for p in (tmp_path / "out" / "code").glob("*/*.json")) == [
+        "leeann",
+        "müllerjürgen_2345",
+    ]
+    assert [p for p in read_again if "download" in p.parts] == []
