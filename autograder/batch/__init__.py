@@ -115,6 +115,7 @@ def grade_class(
         class_list,
         similarity=similar.section,
         uploads=lms_names(found.submissions),
+        failed=failures,
     )
     return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed, similar.path)
 

@@ -39,13 +39,15 @@ def write_reports(
     roster: Roster | None = None,
     similarity: str = "",
     uploads: Mapping[str, LmsName] | None = None,
+    failed: list[tuple[str, str]] | None = None,
 ) -> dict[str, Path]:
     """Write every report into `out_dir`; returns their paths by name: `gradebook`,
     `gradebook_canvas`, (`gradebook_moodle` with a Moodle roster), `summary`, `feedback` (the
     folder). `unplaced` lists (file, reason) of uploads the batch could not attribute to a
     student and assignment; with a `roster`, its students without any result are listed too;
     `similarity` is the similarity section of `summary.html` (`autograder.similarity.section`);
-    `uploads` how the LMS named each upload, by `<student>/<assignment>` (`batch.lms_names`)."""
+    `uploads` how the LMS named each upload, by `<student>/<assignment>` (`batch.lms_names`);
+    a student's feedback that cannot be written is appended to `failed` (else raised)."""
     out_dir = Path(out_dir)
     unplaced = tuple((str(f), str(why)) for f, why in unplaced)
     paths = {
@@ -60,7 +62,7 @@ def write_reports(
     missing = sorted(p.name for p in roster.people if p.key not in graded) if roster else []
     feedback_dir = out_dir / "feedback"
     feedback_dir.mkdir(parents=True, exist_ok=True)
-    write_feedback(results, feedback_dir)
+    write_feedback(results, feedback_dir, failed)
     paths["feedback"] = feedback_dir
     paths["summary"] = write_atomic(out_dir / "summary.html", summary_html(results, unplaced, missing, similarity))
     return paths

@@ -181,9 +181,13 @@ def feedback_markdown(student: str, results: Sequence[Result]) -> str:
     return "\n".join(head) + "\n".join(_md_result(r) for r in chosen).rstrip("\n") + "\n"
 
 
-def write_feedback(results: Sequence[Result], folder: Path) -> dict[str, Path]:
+def write_feedback(
+    results: Sequence[Result], folder: Path, failed: list[tuple[str, str]] | None = None
+) -> dict[str, Path]:
     """Write `<name>.md` and `<name>.html` per student into `folder`; returns student -> HTML path.
-    Names come from `naming.file_names`: sanitised, and distinct even when two ids collide."""
+    Names come from `naming.file_names`: sanitised, and distinct even when two ids collide. A
+    student whose files cannot be written (a full disk) is appended to `failed` with why, and
+    the others are written: one student's file is never the end of the reports."""
     chosen = pick(results)
     by_student: dict[str, list[Result]] = {}
     for r in chosen:
@@ -191,6 +195,11 @@ def write_feedback(results: Sequence[Result], folder: Path) -> dict[str, Path]:
     names = file_names(by_student)
     written: dict[str, Path] = {}
     for student, mine in sorted(by_student.items()):
-        write_atomic(folder / f"{names[student]}.md", feedback_markdown(student, mine))
-        written[student] = write_atomic(folder / f"{names[student]}.html", feedback_html(student, mine))
+        try:
+            write_atomic(folder / f"{names[student]}.md", feedback_markdown(student, mine))
+            written[student] = write_atomic(folder / f"{names[student]}.html", feedback_html(student, mine))
+        except OSError as exc:
+            if failed is None:
+                raise
+            failed.append((f"feedback of {student}", f"not written: {exc.strerror or exc}"))
     return written

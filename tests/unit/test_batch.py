@@ -222,3 +222,53 @@ def test_a_class_grading_gives_the_canvas_gradebook_the_ids_discovery_carried(tm
         "müllerjürgen_2345",
     ]
     assert [p for p in read_again if "download" in p.parts] == []
+
+
+def test_a_file_that_cannot_be_written_is_that_students_failure_not_the_batchs(tmp_path, monkeypatch):
+    """One student's result folder and feedback file are in the way (a file where the folder
+    goes, a folder where the page goes): both students are in the gradebook and the summary, and
+    the one's two files are listed as failures with their reason."""
+    from types import SimpleNamespace
+
+    from autograder.course.config import load_config
+    from autograder.result import QuestionResult, Result
+    from tests.conftest import REPO
+
+    def fake_grade(path, prepared, *, student, refused=None, on_read=None):
+        return Result(
+            assignment=prepared.assignment_id,
+            submission=path.name,
+            student=student,
+            score=2.0,
+            max_score=2.0,
+            seed=prepared.seed,
+            grader_version="0.1.0",
+            sandboxed=prepared.use_sandbox,
+            questions=(QuestionResult("adam_step", 2.0, 2.0, "passed", 4, 4),),
+            execution=None,
+            submission_sha256=batch.run.file_sha256(path),
+        )
+
+    monkeypatch.setattr(batch, "grade", fake_grade)
+    monkeypatch.setattr(
+        batch,
+        "prepare_assignment",
+        lambda aid, config, *, seed, use_sandbox: SimpleNamespace(
+            assignment_id=aid, seed=seed, use_sandbox=use_sandbox
+        ),
+    )
+    touch(tmp_path / "download" / "blocked_04_optimizers.ipynb")
+    touch(tmp_path / "download" / "fine_04_optimizers.ipynb")
+    out = tmp_path / "out"
+    touch(out / "results" / "blocked", "a file where the student's folder goes")
+    touch(out / "feedback" / "blocked.html" / "x", "a folder where the page goes")
+    done = batch.grade_class(
+        [tmp_path / "download"],
+        out,
+        load_config(REPO, cache_dir=tmp_path / "cache"),
+        batch.ClassOptions(seed=1, workers=1, use_sandbox=False),
+    )
+    assert sorted(r.student for r in done.results) == ["blocked", "fine"]
+    assert sorted(f for f, _ in done.failures) == ["blocked_04_optimizers.ipynb", "feedback of blocked"]
+    assert "blocked" in (out / "gradebook.csv").read_text() and (out / "summary.html").is_file()
+    assert (out / "results" / "fine" / "04_optimizers.json").is_file() and (out / "feedback" / "fine.html").is_file()
