@@ -22,6 +22,12 @@ Cases (the bound each one sits at, or the attack it replays):
   model_reference  02's reference model (271,346 weights) on the same images, for scale
   model_at_bounds  the costliest model the bounds accept (3 M weights, 2 Activation layers after them),
                    evaluated on 10,000 images of 28x28 (the size of the real test split)
+  notebook_outputs the red team's notebook: one code cell with 1,000,000 empty stream outputs (51 MB),
+                   read as grading reads a submission (`read_notebook`)
+  notebook_at_cap  the largest notebook the limits allow (MAX_NOTEBOOK_BYTES, 200 MB) full of empty
+                   outputs (~4 M), and an attachment: read the same way
+
+Each row also gives the case's process's own peak RSS (`ru_maxrss`: imports, setup and work).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -185,6 +192,53 @@ def model_reference() -> Callable[[], Any]:
     return lambda: f"evaluated, output {models.forward({'layers': stack}, x).shape}"
 
 
+_EMPTY_STREAM = '{"name": "stdout", "output_type": "stream", "text": []}'
+
+
+def _outputs_notebook(size: int) -> Path:
+    """A valid notebook of about `size` bytes: a code cell with empty stream outputs, then a
+    markdown cell with an attachment."""
+    from autograder.grading.notebook import MAX_NOTEBOOK_BYTES
+
+    size = min(size, MAX_NOTEBOOK_BYTES)
+    tail = (
+        ']}, {"cell_type": "markdown", "id": "m0", "metadata": {}, "source": "![p](attachment:p.png)", '
+        '"attachments": {"p.png": {"image/png": "' + "A" * 1000 + '"}}}]}'
+    )
+    head = (
+        '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "c0", '
+        '"metadata": {}, "source": "x = 1", "execution_count": 1, "outputs": ['
+    )
+    count = (size - len(head) - len(tail)) // (len(_EMPTY_STREAM) + 2)
+    path = Path(tempfile.mkdtemp(prefix="grader-limits-")) / "outputs.ipynb"
+    with open(path, "w") as fh:  # in pieces: the setup's own peak stays out of the case's figures
+        fh.write(head + _EMPTY_STREAM)
+        for start in range(1, count, 100_000):
+            fh.write(", " + ", ".join([_EMPTY_STREAM] * min(100_000, count - start)))
+        fh.write(tail)
+    return path
+
+
+def _read(path: Path) -> Callable[[], Any]:
+    from autograder.grading.notebook import read_notebook
+
+    def work() -> str:
+        nb = read_notebook(path)
+        return f"{path.stat().st_size / 1024**2:.0f} MB read: {len(nb.cells)} cells, outputs {len(nb.cells[0].outputs)}"
+
+    return work
+
+
+def notebook_outputs() -> Callable[[], Any]:
+    return _read(_outputs_notebook(1_000_000 * (len(_EMPTY_STREAM) + 2)))
+
+
+def notebook_at_cap() -> Callable[[], Any]:
+    from autograder.grading.notebook import MAX_NOTEBOOK_BYTES
+
+    return _read(_outputs_notebook(MAX_NOTEBOOK_BYTES))
+
+
 CASES = {
     f.__name__: f
     for f in (
@@ -196,6 +250,8 @@ CASES = {
         model_layers,
         model_reference,
         model_at_bounds,
+        notebook_outputs,
+        notebook_at_cap,
     )
 }
 
@@ -246,6 +302,7 @@ def measure(name: str) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "heap_peak_mb": round(heap_peak / 2**20, 1),
         "rss_growth_mb": round(rss_growth / 1024, 1),
+        "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "result": _summary(value),
     }
 
@@ -258,8 +315,10 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(args.one)))
         return
-    print("| case | time (s) | peak Python heap (MB) | peak RSS growth (MB) | what the grader made of it |")
-    print("|---|---|---|---|---|")
+    print(
+        "| case | time (s) | peak Python heap (MB) | peak RSS growth (MB) | process peak RSS (MB) | what the grader made of it |"
+    )
+    print("|---|---|---|---|---|---|")
     for name in args.case or CASES:
         done = subprocess.run(
             [sys.executable, __file__, "--one", name],
@@ -268,11 +327,12 @@ def main() -> None:
             env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
         )
         if done.returncode:
-            print(f"| {name} | failed: {done.stderr.strip().splitlines()[-1:]} | | | |")
+            print(f"| {name} | failed: {done.stderr.strip().splitlines()[-1:]} | | | | |")
             continue
         row = json.loads(done.stdout)
         print(
-            f"| {name} | {row['seconds']} | {row['heap_peak_mb']} | {row['rss_growth_mb']} | {row['result']} |",
+            f"| {name} | {row['seconds']} | {row['heap_peak_mb']} | {row['rss_growth_mb']} | {row['maxrss_mb']} "
+            f"| {row['result']} |",
             flush=True,
         )
 
