@@ -20,14 +20,13 @@ import json
 import os
 import stat
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..result import CellError, CellStatus
-from ..wire import ARRAY, LIST, NONE, STR, TUPLE
+from ..wire import ARRAY, LIST, NONE, STR, TUPLE, CallOutput, Raised
 from .untrusted import clean_text, count_structure, count_values, object_members
 
 MAX_JSON_BYTES = 64 * 1024**2
@@ -57,20 +56,6 @@ MAX_LIST_ITEMS = 10_000
 MAX_STRING = 2_000
 EVENT_STATUSES = frozenset(CellStatus)  # an "end" event's status; any other text is an error
 _EVENT_FIELDS = {"item": 300, "event": 20, "status": 20, "ename": 200, "evalue": 2000, "traceback": 4000}
-
-
-@dataclass(frozen=True)
-class Raised:
-    """The student's code raised (or the probe could not run it)."""
-
-    type: str
-    message: str
-
-
-@dataclass(frozen=True)
-class CallOutput:
-    value: Any  # decoded value, or a Raised
-    modified_input: bool = False
 
 
 def read_untrusted(path: Path, cap: int) -> bytes | None:

@@ -16,8 +16,15 @@ import zlib
 
 import numpy as np
 
-from ..wire import TUPLE, Rng, array_key, decode_arg, generators  # in the package only
-from .selfcheck_judge import NO_ANSWER, Raised  # in the package only: build pastes the judge above
+from ..wire import (  # in the package only
+    TUPLE,
+    Raised,  # in the package only: build pastes the wire above
+    Rng,
+    array_key,
+    decode_arg,
+    generators,
+)
+from .selfcheck_judge import NO_ANSWER  # in the package only: build pastes the judge above
 from .selfcheck_randomness import CHECKS  # in the package only
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from autograder.grading import collect
-from autograder.grading.collect import Raised
 from autograder.result import CellError
+from autograder.wire import Raised
 
 UNPICKLED: list[str] = []
 

@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 
 from autograder import wire
-from autograder.grading.collect import CallOutput, Raised, decode
+from autograder.grading.collect import decode
 from autograder.grading.compare import score_question
 from autograder.grading.notebook import TAG_SELF_CHECK, TAG_TRAIN, tags
 from autograder.grading.prepare import call_id, make_plan
 from autograder.handout.selfcheck import OTTER_KEY, encode_input, public_cases
 from autograder.questions import ASSIGNMENTS
+from autograder.wire import CallOutput, Raised
 from tests.conftest import REPO
 from tests.submissions.variants import ALTERNATIVES, BUGGY
 from tests.unit.private_runtime import arrays as new_arrays
