@@ -35,10 +35,10 @@ _MAX_ENTRIES = 100_000
 _GRACE_SECONDS = 5.0  # past an item's limit: the runner's own alarm should have ended it by then
 
 
-def over(wall: float, cpu: float | None, limit: float, stretch: float) -> bool:
+def over(wall: float, cpu: float | None, limit: float, wall_limit: float) -> bool:
     """Whether a span is past `limit`: its wall time and its own CPU time both past it (or its
-    wall time alone, when no CPU time is known), or its wall time past `stretch` times it."""
-    return (wall > limit and (cpu is None or cpu > limit)) or wall > stretch * limit
+    wall time alone, when no CPU time is known), or its wall time past `wall_limit`."""
+    return (wall > limit and (cpu is None or cpu > limit)) or wall > max(limit, wall_limit)
 
 
 class CpuClock:
@@ -142,6 +142,7 @@ def watch(
     elsewhere: Callable[[], int] = lambda: 0,
     cpu_seconds: Callable[[], float | None] | None = None,
     wall_stretch: float = 1.0,
+    notebook_wall_seconds: float | None = None,
 ) -> Verdict:
     """Poll until `proc` ends or a limit is crossed; then `kill()` the run once.
 
@@ -151,7 +152,8 @@ def watch(
     `elsewhere()`: bytes the run wrote outside `writable` that count against its disk quota too
     (without a mount namespace, the host's /tmp: `shared.written_bytes`). `cpu_seconds()`: the
     sandbox's CPU time (its cgroup's), counted against the limits with the wall clock, which
-    alone may run to `wall_stretch` times a limit (module docstring); None: wall clock only.
+    alone may run to `wall_stretch` times a limit (module docstring), the run's to
+    `notebook_wall_seconds` if given (a ceiling the stretch must not pass); None: wall clock only.
     """
     verdict = Verdict()
     writable = list(writable)
@@ -161,6 +163,9 @@ def watch(
     cpu_start = clock.last
     item_since, item_cpu = reader.since, cpu_start
     stretch = wall_stretch if cpu_seconds is not None else 1.0
+    notebook_wall = stretch * notebook_seconds
+    if notebook_wall_seconds is not None:
+        notebook_wall = min(notebook_wall, notebook_wall_seconds)
     while proc.poll() is None:
         time.sleep(0.1)
         reader.poll()
@@ -168,9 +173,9 @@ def watch(
         if reader.since != item_since:  # an event: a new span for the item (or between items)
             item_since, item_cpu = reader.since, cpu
         item_limit = item_seconds(reader.current) + _GRACE_SECONDS
-        if over(now - start, clock.since(cpu, cpu_start), notebook_seconds, stretch):
+        if over(now - start, clock.since(cpu, cpu_start), notebook_seconds, notebook_wall):
             verdict.timed_out = True
-        elif over(now - item_since, clock.since(cpu, item_cpu), item_limit, stretch):
+        elif over(now - item_since, clock.since(cpu, item_cpu), item_limit, stretch * item_limit):
             verdict.stuck = reader.current or reader.last_started or "runner"
         elif now >= next_disk_check and _written(log, writable, disk_quota) + elsewhere() > disk_quota:
             verdict.disk_exceeded, verdict.stuck = True, reader.current

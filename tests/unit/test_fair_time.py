@@ -8,6 +8,7 @@ both like sleeping: wall time passes, CPU time does not. A sleep stands for it h
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -27,7 +28,7 @@ from tests.unit.private_runtime import runtime
     ],
 )
 def test_a_span_is_over_when_its_own_time_is(wall, cpu, over):
-    assert watchdog.over(wall, cpu, 30.0, stretch=4.0 if cpu is not None else 1.0) is over
+    assert watchdog.over(wall, cpu, 30.0, wall_limit=120.0 if cpu is not None else 30.0) is over
 
 
 def test_a_failed_read_keeps_the_last_cpu_time():
@@ -88,3 +89,58 @@ def test_without_a_stretch_the_alarm_is_the_wall_clock(safe):
     safe.WALL_STRETCH = 1.0
     timed_out, seconds, _ = _timed(safe, lambda: time.sleep(0.8))
     assert timed_out and seconds < 0.6
+
+
+class _Forever:
+    """A run that never ends on its own (the watchdog's `proc`)."""
+
+    returncode = None
+
+    def poll(self):
+        return None
+
+
+def _watch(tmp_path, *, cpu, notebook_wall_seconds=None) -> tuple[watchdog.Verdict, float]:
+    """The watchdog over a silent run of 0.3 s limits (run and item) that spends `cpu()` seconds."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    start = time.monotonic()
+    with open(tmp_path / "log", "wb") as log:
+        verdict = watchdog.watch(
+            _Forever(),
+            watchdog.EventReader(ours),
+            start=start,
+            notebook_seconds=0.3,
+            item_seconds=lambda _item: 60.0,
+            log=log,
+            writable=[],
+            disk_quota=10**9,
+            kill=lambda: None,
+            cpu_seconds=cpu,
+            wall_stretch=4.0,
+            notebook_wall_seconds=notebook_wall_seconds,
+        )
+    ours.close()
+    theirs.close()
+    return verdict, time.monotonic() - start
+
+
+def test_the_watchdog_spares_a_starved_run_until_the_stretched_wall_clock(tmp_path):
+    verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0)
+    assert verdict.timed_out and 1.2 <= seconds < 2.0
+
+
+def test_the_watchdog_ends_a_busy_run_at_its_limit(tmp_path):
+    start = time.monotonic()
+    verdict, seconds = _watch(tmp_path, cpu=lambda: time.monotonic() - start)
+    assert verdict.timed_out and seconds < 0.8
+
+
+def test_the_ceiling_caps_the_stretched_wall_clock(tmp_path):
+    verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0, notebook_wall_seconds=0.5)
+    assert verdict.timed_out and 0.5 <= seconds < 0.9
+
+
+def test_without_cpu_time_the_watchdog_is_the_wall_clock(tmp_path):
+    verdict, seconds = _watch(tmp_path, cpu=None)
+    assert verdict.timed_out and seconds < 0.8
