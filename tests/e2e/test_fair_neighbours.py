@@ -30,12 +30,14 @@ from tests.submissions import hostile
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 SEED = 7
 CPU_HIERARCHIES = ("cpu", "cpu,cpuacct", "")  # v1 (alone or co-mounted), v2
+PF_EXITING = 0x4  # /proc/<pid>/stat flags: the process is exiting (and has left its cgroups)
 STARVING_CELLS = 2  # 2 x 20 s of 200 busy processes: the honest notebook's TensorFlow import and more
 
 
 def _burners(*, zombies: bool) -> dict[int, str]:
     """pid -> cpu cgroup of every process named as the hostile notebook names its busy orphans. A
-    zombie (killed, not yet reaped) shows the root cgroup whatever it ran in: left out unless asked."""
+    process that is exiting or a zombie (killed, not yet reaped) shows the root cgroup whatever it
+    ran in: left out unless asked."""
     found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -44,10 +46,11 @@ def _burners(*, zombies: bool) -> dict[int, str]:
             if Path(f"/proc/{name}/comm").read_text().strip() != hostile.STARVE_NAME:
                 continue
             lines = Path(f"/proc/{name}/cgroup").read_text().splitlines()
-            state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]  # alive after reading it
-        except (OSError, IndexError):
+            fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()  # alive after reading it?
+            state, flags = fields[0], int(fields[6])
+        except (OSError, IndexError, ValueError):
             continue
-        if state in ("Z", "X") and not zombies:
+        if (state in ("Z", "X") or flags & PF_EXITING) and not zombies:
             continue
         found[int(name)] = next((line.split(":", 2)[2] for line in lines if line.split(":")[1] in CPU_HIERARCHIES), "")
     return found
