@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from autograder import batch
-from autograder.grading.grade import grade
+from autograder.grading.grade import grade_notebook
 from autograder.grading.reference import reference_timing
 from autograder.questions import get_assignment
 from autograder.sandbox import bubblewrap_available
@@ -86,7 +86,7 @@ def graded(config, tmp_path_factory):
                 tmp_path_factory.mktemp("out"),
                 SEED,
                 batch.Threads(
-                    lambda sub, seed: grade(
+                    lambda sub, seed: grade_notebook(
                         sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student
                     ),
                     workers=2,
