@@ -110,6 +110,7 @@ FULL_LEVELS = {
     "network": ("none",),
     "memory": ("cgroup-v1", "cgroup-v2"),
     "pids": ("cgroup-v1", "cgroup-v2"),
+    "cpu": ("cgroup-v1", "cgroup-v2"),
 }
 WEAKER = {
     "namespaces": {"none": "no namespaces: the notebook saw the host's files that its uid can read"},
@@ -123,6 +124,9 @@ WEAKER = {
         "rlimit": "processes bounded by RLIMIT_NPROC of the sandbox's uid, not by a cgroup",
         "none": "no process limit (no cgroup, and RLIMIT_NPROC does not bind root)",
     },
+    "cpu": {
+        "none": "no CPU share of its own: the time limits were the wall clock's, so other load counted against them",
+    },
 }
 
 
@@ -133,7 +137,9 @@ class Isolation:
 
     namespaces: bwrap | none; network: none | host; uid: the unprivileged uid the notebook ran
     as (None: the grader's own); memory: cgroup-v1 | cgroup-v2 | guard | rlimit | none;
-    pids: cgroup-v1 | cgroup-v2 | rlimit | none.
+    pids: cgroup-v1 | cgroup-v2 | rlimit | none; cpu: cgroup-v1 | cgroup-v2 (a CPU share of its
+    own, and the time limits counted its own CPU time) | none (wall clock only; also every record
+    written before the CPU share existed).
     """
 
     namespaces: str
@@ -141,6 +147,7 @@ class Isolation:
     uid: int | None
     memory: str
     pids: str
+    cpu: str = "none"
 
     def shortfalls(self) -> tuple[str, ...]:
         """One sentence per part weaker than full isolation (empty: fully isolated): what the

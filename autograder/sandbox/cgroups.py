@@ -1,8 +1,14 @@
-"""The cgroup of one sandbox: memory and process limits, the list of its processes, killing them.
+"""The cgroup of one sandbox: memory and process limits, its CPU share and CPU time, its processes.
 
 Apart from the launcher and the watchdog, which start and watch a run, because this is only the
 kernel's bookkeeping for it. v1 (memory + pids controllers, one folder each) and v2 (one folder),
-made below the grader's own cgroup. Nothing here fails silently: a limit that could not be set
+made below the grader's own cgroup. Each sandbox also gets a CPU share of its own (v1 `cpu.shares`,
+v2 `cpu.weight`, both the kernel's default, so every sandbox weighs as much as one ordinary busy
+process of the machine), whatever number of processes it runs: 200 busy processes of one sandbox
+get the CPU one process of its neighbour gets. Its CPU time (v1 `cpuacct.usage`, v2 `cpu.stat`)
+is what the watchdog counts against the time limits (`watchdog.py`, docs/limits.md). A process
+that leaves its session (`setsid`, a double fork) stays in every cgroup it was born in, so the
+cgroup, not the process group, is what `kill_all` ends. Nothing here fails silently: a limit that could not be set
 is left out of `applied` and said in `problems`, and `levels.require` turns it into an
 infrastructure error unless the config accepts the weaker level.
 
@@ -31,6 +37,9 @@ SELF_CGROUP = Path("/proc/self/cgroup")
 PREFIX = "dnn-grader-"  # one sandbox's cgroup
 LEAF = "dnn-grader.grader"  # the grader's own processes (v2); not matched by PREFIX + "*"
 CONTROLLERS = ("memory", "pids")
+CPU_V1 = ("cpu", "cpuacct")  # v1: the share and the CPU time, one hierarchy each or co-mounted
+CPU_SHARES = 1024  # v1: the weight of one nice-0 process, the kernel's default for a cgroup
+CPU_WEIGHT = 100  # v2: the same, on v2's scale
 
 
 class Kernel:
@@ -72,6 +81,7 @@ class Cgroup:
         enabled: bool = True,
     ) -> None:
         self.dirs: list[Path] = []
+        self.cpu_usage_file: Path | None = None  # v1 cpuacct.usage (ns); v2 reads cpu.stat instead
         self.applied: list[str] = []
         self.problems: list[str] = []
         self.kernel = kernel or Kernel()
@@ -95,12 +105,16 @@ class Cgroup:
                 self._make(v1["pids"] / name, {"pids.max": pids})
             else:
                 self.problems.append("no cgroup v1 pids controller for the grader's process")
+            self._make_cpu_v1(v1, name)
         elif v2 is not None:
             base = delegate_v2(self.kernel, v2, self.problems)
             if base is not None:
                 enabled = set(_words(self._read(base / "cgroup.subtree_control")))
                 required = {"memory.max": memory_bytes} if "memory" in enabled else {}
                 required |= {"pids.max": pids} if "pids" in enabled else {}
+                if "cpu" not in enabled:
+                    enabled |= enable_cpu_v2(self.kernel, base, self.problems)
+                required |= {"cpu.weight": CPU_WEIGHT} if "cpu" in enabled else {}
                 self._make(base / name, required, optional={"memory.swap.max": 0} if "memory" in enabled else {})
         else:
             self.problems.append(f"no cgroup found for the grader's process in {self_cgroup}")
@@ -119,14 +133,28 @@ class Cgroup:
             _, controllers, rel = (line.split(":", 2) + ["", ""])[:3]
             for ctl in controllers.split(","):
                 base = self.root / ctl
-                if ctl in CONTROLLERS and base.is_dir():
+                if ctl in CONTROLLERS + CPU_V1 and base.is_dir():
                     v1[ctl] = base / rel.lstrip("/") if (base / rel.lstrip("/")).is_dir() else base
             if line.startswith("0::"):
                 v2 = self.root / rel.lstrip("/")
         return v1, v2
 
+    def _make_cpu_v1(self, v1: dict[str, Path], name: str) -> None:
+        """The share (`cpu`) and the CPU time (`cpuacct`): one folder if the two are co-mounted
+        (`cpu,cpuacct`, most distributions), two otherwise (this machine)."""
+        if "cpu" not in v1 or "cpuacct" not in v1:
+            missing = " and ".join(c for c in CPU_V1 if c not in v1)
+            self.problems.append(f"no cgroup v1 {missing} controller for the grader's process")
+            return
+        self._make(v1["cpu"] / name, {"cpu.shares": CPU_SHARES})
+        if v1["cpuacct"].resolve() != v1["cpu"].resolve():
+            self._make(v1["cpuacct"] / name, {})
+        self.cpu_usage_file = v1["cpuacct"] / name / "cpuacct.usage"
+
     def _make(self, path: Path, required: dict[str, int], optional: dict[str, int] | None = None) -> None:
         _sweep_stale(path.parent, self.kernel)
+        if path in self.dirs:
+            return
         try:
             self.kernel.mkdir(path)
         except OSError as exc:
@@ -151,6 +179,28 @@ class Cgroup:
     def pids_level(self) -> str | None:
         """`cgroup-v1`/`cgroup-v2` if a process limit is really set, else None."""
         return self.version if "cgroup:pids.max" in self.applied else None
+
+    @property
+    def cpu_level(self) -> str | None:
+        """`cgroup-v1`/`cgroup-v2` if the sandbox has a CPU share of its own and its CPU time can
+        be read, else None (then the time limits are the wall clock's alone)."""
+        key = "cgroup:cpu.weight" if self.version == "cgroup-v2" else "cgroup:cpu.shares"
+        return self.version if key in self.applied and self.cpu_seconds() is not None else None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used by every process the sandbox ever held (those ended included), or None
+        when it cannot be read."""
+        try:
+            if self.version == "cgroup-v1" and self.cpu_usage_file is not None:
+                return int(self.kernel.read(self.cpu_usage_file)) / 1e9
+            if self.version == "cgroup-v2" and self.dirs:
+                for line in self.kernel.read(self.dirs[0] / "cpu.stat").splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "usage_usec":
+                        return int(value) / 1e6
+        except (OSError, ValueError):
+            pass
+        return None
 
     def pids(self) -> set[int]:
         found: set[int] = set()
@@ -257,6 +307,25 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
         )
         return base if enabled & set(CONTROLLERS) else None
     return base
+
+
+def enable_cpu_v2(kernel: Kernel, base: Path, problems: list[str]) -> set[str]:
+    """`{"cpu"}` once `+cpu` is in the subtree control of `base` (the folder `delegate_v2`
+    returned, whose own processes it moved to the leaf), else an empty set and the reason in
+    `problems`: the sandbox then has no CPU share of its own."""
+    try:
+        available = set(_words(kernel.read(base / "cgroup.controllers")))
+    except OSError:
+        available = set()
+    if "cpu" not in available:
+        problems.append(f"the cpu controller is not delegated to the grader's cgroup {base}")
+        return set()
+    try:
+        kernel.write(base / "cgroup.subtree_control", "+cpu")
+    except OSError as exc:
+        problems.append(f"cannot enable cpu in {base}/cgroup.subtree_control: {exc.strerror or exc}")
+        return set()
+    return {"cpu"}
 
 
 def _words(text: str) -> list[str]:

@@ -35,6 +35,8 @@ class Limits:
     notebook_seconds: float = 600.0
     cell_seconds: float = 300.0
     call_seconds: float = 30.0
+    wall_stretch: float = 4.0  # with a CPU share: the wall clock alone may run to this times a limit (docs/limits.md)
+    notebook_wall_seconds: float | None = None  # the run's wall clock never past this (the ceiling), stretched or not
     disk_bytes: int | None = None  # all writable folders together; None: twice file_size_bytes
     accept_weaker: frozenset[str] = frozenset()  # parts (levels.PARTS) that may run below the level asked for
     cgroups: bool = True  # False: no cgroup at all; memory by the memory guard, processes by RLIMIT_NPROC
@@ -165,6 +167,9 @@ def run(
                 kill=lambda: watchdog.kill(proc, cgroup, sandbox),
                 memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over if guarded else None,
                 elsewhere=(lambda: shared.written_bytes(uid)) if not sandbox and uid is not None else (lambda: 0),
+                cpu_seconds=cgroup.cpu_seconds if isolation.cpu != "none" else None,
+                wall_stretch=limits.wall_stretch,
+                notebook_wall_seconds=limits.notebook_wall_seconds,
             )
             proc.wait()
         finally:

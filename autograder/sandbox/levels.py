@@ -18,7 +18,7 @@ from .cgroups import Cgroup
 
 # What each limit can be accepted at when the config lists it in `accept_weaker` (any level it has);
 # without it, the strongest level the config asks for (cgroups on: a cgroup) is required.
-PARTS = ("memory", "pids")
+PARTS = ("memory", "pids", "cpu")
 
 
 def enforced(cgroup: Cgroup, *, namespaces: bool, uid: int | None, memory_guard: bool = False) -> Isolation:
@@ -33,15 +33,25 @@ def enforced(cgroup: Cgroup, *, namespaces: bool, uid: int | None, memory_guard:
         uid=uid,
         memory=memory,
         pids=pids,
+        cpu=cgroup.cpu_level or "none",
     )
 
 
 def required(cgroups: bool) -> dict[str, tuple[str, ...]]:
     """The levels each part must reach: with cgroups on, a cgroup; with cgroups turned off in the
-    config, the fallback the config then asks for (the memory guard; the uid's RLIMIT_NPROC)."""
+    config, the fallback the config then asks for (the memory guard; the uid's RLIMIT_NPROC; for the
+    CPU nothing: the time limits are then the wall clock's, and a neighbour's load counts)."""
     if cgroups:
-        return {"memory": ("cgroup-v1", "cgroup-v2"), "pids": ("cgroup-v1", "cgroup-v2")}
-    return {"memory": ("cgroup-v1", "cgroup-v2", "guard"), "pids": ("cgroup-v1", "cgroup-v2", "rlimit")}
+        return {
+            "memory": ("cgroup-v1", "cgroup-v2"),
+            "pids": ("cgroup-v1", "cgroup-v2"),
+            "cpu": ("cgroup-v1", "cgroup-v2"),
+        }
+    return {
+        "memory": ("cgroup-v1", "cgroup-v2", "guard"),
+        "pids": ("cgroup-v1", "cgroup-v2", "rlimit"),
+        "cpu": ("cgroup-v1", "cgroup-v2", "none"),
+    }
 
 
 def require(
@@ -60,7 +70,7 @@ def require(
             "the sandbox cannot enforce the limits the config asks for: "
             + "; ".join(short)
             + "".join(f". {p}" for p in problems)
-            + ". Fix the machine (a writable cgroup with the memory and pids controllers), or accept the weaker "
+            + ". Fix the machine (a writable cgroup with the memory, pids and cpu controllers), or accept the weaker "
             "level explicitly: accept_weaker = ["
             + ", ".join(f'"{s.split(":")[0]}"' for s in short)
             + "] in [tool.autograder]"

@@ -3,7 +3,8 @@
 What `autograder.sandbox.cgroups` relies on, and what a plain folder would get wrong:
 - mkdir makes a cgroup with its interface files: `cgroup.procs`, `cgroup.controllers` (what the
   parent enables in its `cgroup.subtree_control`), `cgroup.subtree_control`, `cgroup.events`,
-  `cgroup.kill`, and `memory.*` / `pids.*` only if the parent enabled that controller;
+  `cgroup.kill`, and `memory.*` / `pids.*` / `cpu.weight` only if the parent enabled that controller (`cpu.stat`
+  always);
 - writing a file that does not exist fails (ENOENT): it is never created;
 - `+ctl` in `cgroup.subtree_control` fails with ENOENT for a controller not in `cgroup.controllers`,
   and with EBUSY while the cgroup itself holds processes (no internal processes; the root is exempt);
@@ -89,6 +90,9 @@ class FakeCgroup2(Kernel):
                 }
             if "pids" in controllers:
                 files |= {"pids.max": "max", "pids.current": "0"}
+            if "cpu" in controllers:
+                files |= {"cpu.weight": "100", "cpu.max": "max 100000"}
+            files["cpu.stat"] = "usage_usec 0\nuser_usec 0\nsystem_usec 0\n"  # every cgroup has it
         for name, text in files.items():
             (path / name).write_text(text)
 

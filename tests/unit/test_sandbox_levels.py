@@ -14,8 +14,9 @@ from autograder.sandbox import Limits, launch, levels
 class FakeCgroup:
     """A cgroup that set only what it was told (as on a machine where a controller is missing)."""
 
-    def __init__(self, memory: str | None, pids: str | None) -> None:
+    def __init__(self, memory: str | None, pids: str | None, cpu: str | None = "") -> None:
         self.memory_level, self.pids_level = memory, pids
+        self.cpu_level = pids if cpu == "" else cpu  # by default: as the processes' limit
         self.applied: list[str] = []
         self.dirs: list[Path] = []
         self.problems = ["the memory controller is not delegated (fake)"]
@@ -27,7 +28,7 @@ class FakeCgroup:
 
 def test_the_record_says_what_was_set_not_what_was_asked():
     both = levels.enforced(FakeCgroup("cgroup-v2", "cgroup-v2"), namespaces=True, uid=60003)
-    assert both == Isolation("bwrap", "none", 60003, "cgroup-v2", "cgroup-v2")
+    assert both == Isolation("bwrap", "none", 60003, "cgroup-v2", "cgroup-v2", "cgroup-v2")
     none = levels.enforced(FakeCgroup(None, None), namespaces=False, uid=None)
     assert (none.namespaces, none.network, none.memory) == ("none", "host", "rlimit")
     assert levels.enforced(FakeCgroup(None, None), namespaces=True, uid=60003, memory_guard=True).memory == "guard"
@@ -53,8 +54,19 @@ def test_a_limit_that_cannot_be_set_is_an_infrastructure_error(memory, pids, acc
 
 def test_accept_weaker_lets_the_run_go_and_the_record_still_says_so():
     isolation = levels.enforced(FakeCgroup(None, None), namespaces=True, uid=60001)
-    levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory", "pids"}))
-    assert len(isolation.shortfalls()) == 2
+    levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory", "pids", "cpu"}))
+    assert len(isolation.shortfalls()) == 3
+
+
+def test_a_sandbox_without_a_cpu_share_of_its_own_is_refused_unless_accepted():
+    """Without it, a neighbour's processes take this notebook's CPU and its wall-clock limits blame
+    it for the wait: as weak as a missing memory limit, and refused the same way."""
+    isolation = levels.enforced(FakeCgroup("cgroup-v1", "cgroup-v1", cpu=None), namespaces=True, uid=60001)
+    assert isolation.cpu == "none" and any("CPU share" in s for s in isolation.shortfalls())
+    with pytest.raises(InfrastructureError, match='cpu: none.*accept_weaker = \\["cpu"\\]'):
+        levels.require(isolation, cgroups=True, accept_weaker=frozenset())
+    levels.require(isolation, cgroups=True, accept_weaker=frozenset({"cpu"}))
+    levels.require(isolation, cgroups=False, accept_weaker=frozenset())  # no cgroups asked for: the wall clock
 
 
 def test_the_launcher_refuses_before_starting_anything(monkeypatch, tmp_path):
