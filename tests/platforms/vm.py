@@ -228,9 +228,10 @@ class Boot:
         """The `RESULT {json}` lines of the console, parsed, in order."""
         out = []
         for line in self.console.splitlines():
-            line = line.strip("\r")
-            if line.startswith(RESULT):
-                out.append(json.loads(line[len(RESULT) :]))
+            # not only at the start: the first line follows the firmware's terminal reset codes
+            at = line.find(RESULT)
+            if at >= 0:
+                out.append(json.loads(line[at + len(RESULT) :].strip()))
         return out
 
 
