@@ -16,7 +16,9 @@ cgroup v2 (`delegate_v2`): a child gets `memory.max` and `pids.max` only once it
 `+memory +pids` in `cgroup.subtree_control`, and a cgroup holding processes cannot enable
 controllers for its children ("no internal processes"). So the grader's own processes move into
 a leaf (`dnn-grader.grader`) first, then the controllers are enabled, then each sandbox gets a
-sibling leaf of its own.
+sibling leaf of its own. The hierarchy's root is the exception (a grader started by an init
+without systemd, as in the cgroup v2 VM of the test suite): it is exempt from that rule and its
+kernel threads cannot move, so nothing moves and the controllers are enabled in place.
 
 Every file operation goes through `Kernel`, so that unit tests run against a fake cgroup2 tree in a
 temporary folder that behaves as cgroupfs does (files appear with mkdir, writes to missing files
@@ -281,6 +283,11 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
     wanted = [c for c in CONTROLLERS if c in available and c not in enabled]
     if not wanted:
         return base if enabled & set(CONTROLLERS) else None
+    if not (base / "cgroup.type").exists():
+        # The hierarchy's root (only it lacks cgroup.type): a grader started by an init without
+        # systemd, or in a VM. It is exempt from "no internal processes", and the kernel threads
+        # it holds cannot move (EINVAL): nothing moves, the controllers are simply enabled.
+        return _enable(kernel, base, wanted, enabled, problems)
     leaf = base / LEAF
     try:
         kernel.mkdir(leaf)
@@ -298,6 +305,11 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
     except OSError as exc:
         problems.append(f"cannot move the grader's processes into {leaf}: {exc.strerror or exc}")
         return None
+    return _enable(kernel, base, wanted, enabled, problems)
+
+
+def _enable(kernel: Kernel, base: Path, wanted: list[str], enabled: set[str], problems: list[str]) -> Path | None:
+    """`+wanted` in `base`'s cgroup.subtree_control: `base`, or None if no controller we need is on."""
     try:
         kernel.write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
     except OSError as exc:

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .cgroups import Cgroup
 from .memguard import MemoryGuard
 
 JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup
+REAPER = Path(__file__).resolve().parent / "reaper.py"
 
 
 @dataclass(frozen=True)
@@ -116,12 +118,16 @@ def run(
     # then prlimit sets the rlimits and execs the program.
     # A failed join ends the launcher before anything runs (exit JOIN_FAILED, no events), rather than
     # running the notebook outside its cgroup.
+    # Sandboxed, bubblewrap runs below the reaper (reaper.py): it inherits and reaps bubblewrap's
+    # init when bubblewrap exits before it.
     join = "".join(f'echo $$ > "{d}/cgroup.procs" || exit {JOIN_FAILED}; ' for d in cgroup.dirs)
+    reaper = [sys.executable, "-I", "-S", str(REAPER)] if sandbox else []
     launcher = [
         "/bin/sh",
         "-c",
         join + 'exec "$@"',
         "sandbox-launcher",
+        *reaper,
         "prlimit",
         f"--data={limits.memory_bytes}",
         f"--fsize={limits.file_size_bytes}",

@@ -253,15 +253,16 @@ def children(pid: int) -> set[int]:
 def kill(proc: subprocess.Popen, cgroup: Cgroup, sandboxed: bool) -> None:
     """End every process of the run, and reap the launcher.
 
-    Sandboxed, from the inside out: `proc` is bubblewrap's outer process, the parent of the
-    sandbox's init (bubblewrap again, pid 1 of the pid namespace, whose death ends every process in
-    it). Killed first, the outer one would orphan that init, and its zombie would go to the
-    machine's pid 1: every killed run left a `[bwrap] <defunct>` there (this machine's pid 1 reaped
-    it seconds later; a container whose pid 1 is a shell or `sleep` never does). Killed last, it
-    reaps its child itself and exits, and we reap it. Sandboxed, the process group is only
-    signalled while `proc` is unreaped: after that its number can belong to another sandbox's
-    launcher (pid_max can be as low as 32768). Unsandboxed there is no pid namespace: the
-    notebook's children are in `proc`'s group (and cgroup) and are killed with it, as before.
+    Sandboxed, `proc` is the reaper (reaper.py), the parent of bubblewrap's outer process, itself
+    the parent of the sandbox's init (bubblewrap again, pid 1 of the pid namespace, whose death
+    ends every process in it). Everything below `proc` is killed, until `proc` exits: it exits
+    only once it has reaped all of them, including the init that bubblewrap's outer process may
+    leave orphaned (it exits as soon as the init reports the command's status, without waiting
+    for the init itself); without the reaper that orphan went to the machine's pid 1 as a
+    `[bwrap] <defunct>`, which a container's pid 1 (a shell, `sleep`) never reaps. Sandboxed, the
+    process group is only signalled while `proc` is unreaped: after that its number can belong
+    to another sandbox's launcher (pid_max can be as low as 32768). Unsandboxed there is no pid
+    namespace: the notebook's children are in `proc`'s group (and cgroup) and are killed with it.
     """
     if sandboxed and proc.returncode is None:
         deadline = time.monotonic() + 5.0

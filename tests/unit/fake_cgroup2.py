@@ -11,7 +11,9 @@ What `autograder.sandbox.cgroups` relies on, and what a plain folder would get w
 - writing a pid to `cgroup.procs` moves it (it leaves every other cgroup), and fails with EBUSY
   into a cgroup that has controllers enabled for children;
 - `cgroup.kill` empties the cgroup; rmdir fails with EBUSY on a cgroup with processes or children;
-- `/proc/self/cgroup` (a file here) follows this process when it is moved.
+- `/proc/self/cgroup` (a file here) follows this process when it is moved;
+- the root has no `cgroup.type`, `cgroup.events`, `cgroup.kill` and no `memory.*`/`pids.*` limits,
+  and holds kernel threads (`KTHREADS`), which cannot be moved (EINVAL), as on a booted kernel.
 `refuse` names interface files whose writes the "kernel" refuses (EACCES), as a cgroup the grader
 does not own would.
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 from autograder.sandbox.cgroups import Kernel
 
 MEMORY_EVENTS = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n"
+KTHREADS = (2, 3, 4)  # kthreadd and two of its workers: in the root cgroup, never movable
 
 
 class FakeCgroup2(Kernel):
@@ -39,6 +42,8 @@ class FakeCgroup2(Kernel):
         self.writes: list[tuple[str, str]] = []  # (path relative to root, text), in order
         root.mkdir(parents=True)
         self._files(root, controllers, root=True)
+        for pid in KTHREADS:
+            self.place(pid, root)
         self.place(os.getpid(), root)
 
     # --- building the tree the test starts from ---------------------------------------------------
@@ -76,11 +81,9 @@ class FakeCgroup2(Kernel):
             "cgroup.procs": "",
             "cgroup.controllers": " ".join(controllers),
             "cgroup.subtree_control": "",
-            "cgroup.events": "populated 0\nfrozen 0\n",
-            "cgroup.type": "domain",
         }
         if not root:
-            files["cgroup.kill"] = ""
+            files |= {"cgroup.events": "populated 0\nfrozen 0\n", "cgroup.type": "domain", "cgroup.kill": ""}
             if "memory" in controllers:
                 files |= {
                     "memory.max": "max",
@@ -126,6 +129,8 @@ class FakeCgroup2(Kernel):
                 enabled = [c for c in enabled if c != ctl] + ([ctl] if sign == "+" else [])
             path.write_text(" ".join(sorted(enabled)))
         elif path.name == "cgroup.procs":
+            if int(text) in KTHREADS:
+                raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), str(path))
             if group != self.root and (group / "cgroup.subtree_control").read_text().split():
                 raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(path))
             self.place(int(text), group)

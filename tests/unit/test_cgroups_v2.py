@@ -50,6 +50,19 @@ def test_a_leaf_per_sandbox_under_the_graders_own_cgroup(tree):
     assert tree.self_cgroup.read_text() == f"0::/system.slice/grader.service/{LEAF}\n"
 
 
+def test_a_grader_in_the_root_cgroup_enables_controllers_there_and_moves_nothing(tmp_path):
+    """As booted by an init without systemd (the VM of test_cgroup_v2_vm.py): the grader is in the
+    hierarchy's root, beside kernel threads that cannot move (EINVAL). The root is exempt from "no
+    internal processes": the controllers are enabled in place and the sandbox is the root's child."""
+    fake = FakeCgroup2(tmp_path / "cgroup")
+    cgroup = make(fake)
+    assert cgroup.problems == [] and (cgroup.memory_level, cgroup.pids_level) == ("cgroup-v2", "cgroup-v2")
+    [sandbox] = cgroup.dirs
+    assert sandbox.parent == fake.root and not (fake.root / LEAF).exists()
+    assert (fake.root / "cgroup.subtree_control").read_text().split() == ["memory", "pids"]
+    assert str(os.getpid()) in fake.procs(fake.root) and fake.self_cgroup.read_text() == "0::/\n"
+
+
 def test_a_second_sandbox_is_a_sibling_not_a_child_of_the_graders_leaf(tree):
     first, second = make(tree), make(tree)
     assert first.dirs[0].parent == second.dirs[0].parent == tree.root / "system.slice/grader.service"
