@@ -133,7 +133,9 @@ class Isolation:
 
     namespaces: bwrap | none; network: none | host; uid: the unprivileged uid the notebook ran
     as (None: the grader's own); memory: cgroup-v1 | cgroup-v2 | guard | rlimit | none;
-    pids: cgroup-v1 | cgroup-v2 | rlimit | none.
+    pids: cgroup-v1 | cgroup-v2 | rlimit | none; container_memory_mb: the memory limit of the
+    cgroup the grader itself runs in (a container's `docker run --memory`), which bounds the grader
+    and the notebook together (None: no such limit, or unreadable).
     """
 
     namespaces: str
@@ -141,6 +143,7 @@ class Isolation:
     uid: int | None
     memory: str
     pids: str
+    container_memory_mb: int | None = None
 
     def shortfalls(self) -> tuple[str, ...]:
         """One sentence per part weaker than full isolation (empty: fully isolated): what the
@@ -152,6 +155,10 @@ class Isolation:
         ]
         if self.uid is None:
             out.append("the notebook ran as the grader's own user")
+        if self.memory not in FULL_LEVELS["memory"] and self.container_memory_mb is not None:
+            out.append(
+                f"the container's own memory limit ({self.container_memory_mb} MB) bounds the grader and the notebook together"
+            )
         return tuple(out)
 
 

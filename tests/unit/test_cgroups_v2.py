@@ -82,7 +82,7 @@ def test_a_controller_not_delegated_is_reported_and_refused(tmp_path):
     cgroup = make(fake)
     assert cgroup.memory_level is None and cgroup.pids_level == "cgroup-v2"
     assert any("memory controller is not delegated" in p for p in cgroup.problems)
-    isolation = levels.enforced(cgroup, namespaces=True, uid=60001)
+    isolation = levels.enforced(cgroup, namespaces=True, uid=60001, memory_guard=True)  # as the launcher does
     with pytest.raises(InfrastructureError, match="memory controller is not delegated"):
         levels.require(isolation, cgroups=True, accept_weaker=frozenset(), problems=cgroup.problems)
     levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory"}), problems=cgroup.problems)
