@@ -87,13 +87,18 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         docker.docker("rm", "-f", name, check=False)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(text)
+    stale = docker.docker("images", "--format", "{{.Repository}}:{{.Tag}}", "dnn-grader-gradescope").stdout.split()
+    for old in [t for t in stale if t != tag]:  # 2.7 GB each: keep only the image of this zip
+        docker.docker("rmi", old, check=False)
     print(f"[gradescope-container] setup.sh in the container: {seconds:.0f} s", flush=True)
     return tag, text
 
 
-def grade(image: tuple[str, str], notebook: Path, label: str, work: Path) -> tuple[dict, str]:
+def grade(image: tuple[str, str], notebook: Path, label: str, work: Path) -> tuple[dict, str, list[str]]:
     """run_autograder in a fresh container of the image, as Gradescope runs one submission
-    (`work`: a folder of the test's own for the submission and the results.json copied out)."""
+    (`work`: a folder of the test's own for the submission and the results.json copied out).
+    Returns results.json, run_autograder's output, and what the run changed in the container's
+    files (`docker diff`: "A /path" added, "C /path" changed)."""
     tag, _ = image
     name = f"dnn-grader-run-{uuid.uuid4().hex[:8]}"
     submission = work / f"submission-{label}"
@@ -111,10 +116,11 @@ def grade(image: tuple[str, str], notebook: Path, label: str, work: Path) -> tup
         out = submission / "results.json"
         docker.docker("cp", f"{name}:/autograder/results/results.json", str(out))
         doc = json.loads(out.read_text())
+        changed = docker.docker("diff", name).stdout.splitlines()
     finally:
         docker.docker("rm", "-f", name, check=False)
     print(f"[gradescope-container] {label}: score {doc['score']} in {seconds:.1f} s (run_autograder)", flush=True)
-    return doc, run.stdout + run.stderr
+    return doc, run.stdout + run.stderr, changed
 
 
 def valid(doc: dict) -> None:
@@ -146,7 +152,7 @@ def test_setup_caches_the_reference_at_the_no_namespace_level(image):
 
 
 def test_the_solution_gets_full_marks_and_the_isolation_notes_go_to_the_instructor(image, tmp_path):
-    doc, log = grade(image, REPO / "solutions" / f"{ASSIGNMENT}.ipynb", "solution", tmp_path)
+    doc, log, changed = grade(image, REPO / "solutions" / f"{ASSIGNMENT}.ipynb", "solution", tmp_path)
     excerpt = {**doc, "tests": [doc["tests"][0], "...", *[t for t in doc["tests"] if t["visibility"] == "hidden"]]}
     print("[gradescope-container] results.json (solution, excerpt):\n" + json.dumps(excerpt, indent=1), flush=True)
     valid(doc)
@@ -157,10 +163,14 @@ def test_the_solution_gets_full_marks_and_the_isolation_notes_go_to_the_instruct
         assert note in env["output"], env["output"]
     assert '"memory": "guard"' in log and '"pids": "rlimit"' in log and '"container_memory_mb": 3072' in log
     assert "grading at the no-namespace level" in log
+    # the reference setup.sh cached is reused: the run adds nothing to the grader's cache (or anywhere
+    # but the submission and the results)
+    ours = ("A /autograder/submission", "A /autograder/results")
+    assert [c for c in changed if c != "C /autograder" and not c.startswith(ours)] == [], changed
 
 
 def test_the_stub_gets_zero(image, tmp_path):
-    doc, log = grade(image, REPO / "assignments" / f"{ASSIGNMENT}.ipynb", "stub", tmp_path)
+    doc, log, _ = grade(image, REPO / "assignments" / f"{ASSIGNMENT}.ipynb", "stub", tmp_path)
     valid(doc)
     assert doc["score"] == 0.0, log[-3000:]
 
@@ -207,8 +217,9 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_a_hostile_notebook_gains_nothing_and_leaves_a_valid_results_json(image, tmp_path, case):
     source, said = HOSTILE[case]
-    doc, log = grade(image, stub_with(tmp_path, case, source), case, tmp_path)
-    print(f"[gradescope-container] {case}: output: {doc['output'][:600]!r}", flush=True)
+    doc, log, _ = grade(image, stub_with(tmp_path, case, source), case, tmp_path)
+    problems = [line for line in doc["output"].splitlines() if line.startswith("- ") and "NotImplemented" not in line]
+    print(f"[gradescope-container] {case}: {' '.join(problems)[:400]}", flush=True)
     valid(doc)
     assert doc["score"] == 0.0, (doc["output"], log[-3000:])
     assert "FORGED" not in json.dumps(doc)
