@@ -82,14 +82,14 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     text = setup.stdout + setup.stderr
     try:
         assert setup.returncode == 0, f"setup.sh failed ({setup.returncode}):\n{text[-4000:]}"
-        docker.docker("commit", name, tag, timeout=600)
+        docker.docker("commit", name, tag, timeout=900)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(text)
     finally:
-        docker.docker("rm", "-f", name, check=False)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(text)
+        docker.remove(name)
     stale = docker.docker("images", "--format", "{{.Repository}}:{{.Tag}}", "dnn-grader-gradescope").stdout.split()
     for old in [t for t in stale if t != tag]:  # 2.7 GB each: keep only the image of this zip
-        docker.docker("rmi", old, check=False)
+        docker.docker("rmi", old, timeout=900, check=False)
     print(f"[gradescope-container] setup.sh in the container: {seconds:.0f} s", flush=True)
     return tag, text
 
@@ -118,7 +118,7 @@ def grade(image: tuple[str, str], notebook: Path, label: str, work: Path) -> tup
         doc = json.loads(out.read_text())
         changed = docker.docker("diff", name).stdout.splitlines()
     finally:
-        docker.docker("rm", "-f", name, check=False)
+        docker.remove(name)
     print(f"[gradescope-container] {label}: score {doc['score']} in {seconds:.1f} s (run_autograder)", flush=True)
     return doc, run.stdout + run.stderr, changed
 

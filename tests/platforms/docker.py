@@ -75,6 +75,15 @@ def ensure_daemon(log: Path = CACHE / "dockerd.log", wait_seconds: float = 60) -
     return f"dockerd did not answer within {wait_seconds:.0f} s; its log: {log}"
 
 
+def remove(container: str) -> None:
+    """`docker rm -f`, never raising: a cleanup (a big container's layer takes minutes to remove
+    on a loaded machine; the daemon finishes it in the background)."""
+    try:
+        docker("rm", "-f", container, timeout=900, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"[platforms] docker rm -f {container}: {exc}", flush=True)
+
+
 def has_image(tag: str) -> bool:
     return docker("image", "inspect", tag, timeout=30, check=False).returncode == 0
 
