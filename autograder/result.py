@@ -139,7 +139,9 @@ class Isolation:
     as (None: the grader's own); memory: cgroup-v1 | cgroup-v2 | guard | rlimit | none;
     pids: cgroup-v1 | cgroup-v2 | rlimit | none; cpu: cgroup-v1 | cgroup-v2 (a CPU share of its
     own, and the time limits counted its own CPU time) | none (wall clock only; also every record
-    written before the CPU share existed).
+    written before the CPU share existed); container_memory_mb: the memory limit of the
+    cgroup the grader itself runs in (a container's `docker run --memory`), which bounds the grader
+    and the notebook together (None: no such limit, or unreadable).
     """
 
     namespaces: str
@@ -148,6 +150,7 @@ class Isolation:
     memory: str
     pids: str
     cpu: str = "none"
+    container_memory_mb: int | None = None
 
     def shortfalls(self) -> tuple[str, ...]:
         """One sentence per part weaker than full isolation (empty: fully isolated): what the
@@ -159,6 +162,10 @@ class Isolation:
         ]
         if self.uid is None:
             out.append("the notebook ran as the grader's own user")
+        if self.memory not in FULL_LEVELS["memory"] and self.container_memory_mb is not None:
+            out.append(
+                f"the container's own memory limit ({self.container_memory_mb} MB) bounds the grader and the notebook together"
+            )
         return tuple(out)
 
 

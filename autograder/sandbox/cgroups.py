@@ -340,6 +340,41 @@ def enable_cpu_v2(kernel: Kernel, base: Path, problems: list[str]) -> set[str]:
     return {"cpu"}
 
 
+def enclosing_memory_limit(root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) -> int | None:
+    """The memory limit (bytes) of the cgroup the grader runs in, or of the nearest ancestor
+    visible from here: a container's own `--memory`, which binds even where /sys/fs/cgroup is
+    read-only and no sandbox cgroup can be made (Docker). None: no finite limit found.
+
+    Read-only, v1 (`memory/.../memory.limit_in_bytes`) and v2 (`.../memory.max`). Inside a
+    container the path /proc/self/cgroup names may be the host's (v1 has no cgroup namespace), so
+    the folders are tried from the grader's own up to the mount's root, which is the container's.
+    """
+    try:
+        lines = self_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        _, controllers, rel = (line.split(":", 2) + ["", ""])[:3]
+        if "memory" in controllers.split(","):
+            base, name = root / "memory", "memory.limit_in_bytes"
+        elif line.startswith("0::"):
+            base, name = root, "memory.max"
+        else:
+            continue
+        own = base / rel.lstrip("/")
+        for folder in [own, *own.parents]:
+            if folder == base.parent:
+                break
+            try:
+                text = (folder / name).read_text().strip()
+            except OSError:
+                continue
+            if text.isdigit() and int(text) < 2**60:  # v1 writes "no limit" as a page-rounded 2**63
+                limits.append(int(text))
+    return min(limits) if limits else None
+
+
 def _words(text: str) -> list[str]:
     return text.split()
 

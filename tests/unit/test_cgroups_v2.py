@@ -56,10 +56,11 @@ def test_a_grader_in_the_root_cgroup_enables_controllers_there_and_moves_nothing
     internal processes": the controllers are enabled in place and the sandbox is the root's child."""
     fake = FakeCgroup2(tmp_path / "cgroup")
     cgroup = make(fake)
-    assert cgroup.problems == [] and (cgroup.memory_level, cgroup.pids_level) == ("cgroup-v2", "cgroup-v2")
+    levels = (cgroup.memory_level, cgroup.pids_level, cgroup.cpu_level)
+    assert cgroup.problems == [] and levels == ("cgroup-v2", "cgroup-v2", "cgroup-v2")
     [sandbox] = cgroup.dirs
     assert sandbox.parent == fake.root and not (fake.root / LEAF).exists()
-    assert (fake.root / "cgroup.subtree_control").read_text().split() == ["memory", "pids"]
+    assert (fake.root / "cgroup.subtree_control").read_text().split() == ["cpu", "memory", "pids"]
     assert str(os.getpid()) in fake.procs(fake.root) and fake.self_cgroup.read_text() == "0::/\n"
 
 
@@ -115,7 +116,7 @@ def test_a_controller_not_delegated_is_reported_and_refused(tmp_path):
     cgroup = make(fake)
     assert cgroup.memory_level is None and cgroup.pids_level == "cgroup-v2"
     assert any("memory controller is not delegated" in p for p in cgroup.problems)
-    isolation = levels.enforced(cgroup, namespaces=True, uid=60001)
+    isolation = levels.enforced(cgroup, namespaces=True, uid=60001, memory_guard=True)  # as the launcher does
     with pytest.raises(InfrastructureError, match="memory controller is not delegated"):
         levels.require(isolation, cgroups=True, accept_weaker=frozenset(), problems=cgroup.problems)
     levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory"}), problems=cgroup.problems)
