@@ -266,6 +266,28 @@ def test_given_code_next_to_a_students_own_never_matches():
     assert scores(codes, stub)
 
 
+def test_a_kept_given_cell_and_a_touched_one_compare_alike():
+    """A cell left as given is not tokenized; one touched (a comment added) is, and its tokens
+    are all given. Either way no k-gram runs from the cell before it into the cell after it, so
+    the two students have the same fingerprints: each side's share in common is 1."""
+    stub = given("04_optimizers")
+    kept = reference("04_optimizers")
+    touched = [c + "\n# seen" if c.strip() in {g.strip() for g in stub} else c for c in kept]
+    assert touched != kept
+    pair = compare([as_code("a", kept), as_code("b", touched)], stub, DEFAULT).pairs[0]
+    assert pair.left_share == pair.right_share == 1.0
+    # own cells that do not start with given code (a stub's header) on both sides of it
+    helper = "for kind in ('momentum', 'nesterov'):\n    print(kind, run_momentum_variant(kind))\n"
+    own = [
+        "w = np.linalg.solve(X.T @ X + alpha * np.eye(n), X.T @ y)\nr = y - X @ w",
+        "z = [v ** 2 for v in r if v > 0]\ns = sum(z) / len(z)",
+    ]
+    pair = compare(
+        [as_code("a", [own[0], helper, own[1]]), as_code("b", [own[0], helper + "# seen", own[1]])], [helper], DEFAULT
+    ).pairs[0]
+    assert pair.left_share == pair.right_share == 1.0
+
+
 def test_matching_regions_of_copies_never_show_the_given_helper():
     """Copies that touched every cell (a `;` after each statement, the given cells too) still
     match the given code, and no region shown side by side runs into the given helper cell."""
