@@ -6,8 +6,8 @@ computes them some ulps apart, and a value that sits near a rounding boundary is
 with another last digit: `build --check` reported a notebook out of date that nothing had changed.
 Two defences, both derived from the check that judges the value:
 
-- `rounded`: a float is written with no more digits than its check can tell apart (half a unit
-  in its last place at most `MARGIN` of the check's tolerance at that value). The self-check then
+- `rounded`: a float is written with no more decimals than its check can tell apart (half a
+  unit in its last place at most `MARGIN` of the check's tolerance at that value). The self-check then
   judges, in effect, with the grader's tolerance, and far fewer values sit near a boundary.
 - `same_within_tolerance`: the drift check accepts a rebuilt notebook whose only differences are
   expected values within `DRIFT` of their check's tolerance. A real change (a solution that
@@ -25,26 +25,29 @@ import numpy as np
 
 MARGIN = 1e-3  # rounding moves a value by at most this share of its check's tolerance
 DRIFT = 1e-2  # two builds may differ by this share of the tolerance: a few rounding steps, no more
-CAP = 10  # significant digits at most (and for checks without a tolerance to derive them from)
+CAP = 10  # significant digits at most (all that checks without a tolerance get)
 CASES_PREFIX = "CASES = json.loads("  # the line of a self-check test that holds its cases
 
 
-def digits(value: float, rtol: float, atol: float) -> int:
-    """Significant digits that keep `value`'s rounding error within MARGIN of its tolerance."""
-    tolerance = atol + rtol * abs(value)
-    if value == 0 or not math.isfinite(value) or tolerance <= 0:
-        return CAP
-    exponent = math.floor(math.log10(abs(value)))
-    needed = math.ceil(exponent + 1 - math.log10(2 * tolerance * MARGIN))
-    return max(1, min(CAP, needed))
+def decimals(value: float, rtol: float, atol: float) -> int | None:
+    """Decimal places that keep `value`'s rounding error within MARGIN of its check's tolerance
+    there (None: no tolerance, the check compares exactly). A value far below the tolerance (a
+    gradient that cancels to 1e-17 on one CPU and to 0 on another) rounds to 0."""
+    allowed = 2 * MARGIN * (atol + rtol * abs(value))
+    if not allowed > 0 or not math.isfinite(allowed):
+        return None
+    return -math.floor(math.log10(allowed))
 
 
 def rounded(value: float, tolerance: tuple[float, float] | None) -> float:
-    """`value` rounded to `digits` for the check's (rtol, atol); CAP digits without a tolerance."""
+    """`value` to its `decimals` for the check's (rtol, atol), and to CAP significant digits
+    (all a check without a tolerance gets). -0.0 is written 0.0."""
     if not math.isfinite(value):
         return value
-    places = CAP if tolerance is None else digits(value, *tolerance)
-    return float(f"{value:.{places}g}")
+    places = None if tolerance is None else decimals(value, *tolerance)
+    if places is not None:
+        value = round(value, places)
+    return float(f"{value:.{CAP}g}") + 0.0
 
 
 def same_within_tolerance(current: str, built: str) -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from autograder.grading.collect import CallOutput
-from autograder.handout.precision import CASES_PREFIX, MARGIN, digits, rounded, same_within_tolerance
+from autograder.handout.precision import CASES_PREFIX, MARGIN, decimals, rounded, same_within_tolerance
 from autograder.judging.checks import allclose
 from autograder.questions.base import Assignment, Question
 from tests.unit.test_build import BAR, FOO, solution_notebook
@@ -61,7 +61,9 @@ def expected_of(path, question: str) -> float:
 def test_digits_follow_the_tolerance():
     assert rounded(7.0238362795, (RTOL, ATOL)) == 7.024  # atol 1: three decimals are plenty
     assert rounded(0.009592573173, (RTOL, ATOL)) == 0.01
-    assert digits(0.5, 1e-6, 1e-12) == 9
+    assert decimals(0.5, 1e-6, 1e-12) == 9 and rounded(0.5123456789123, (1e-6, 1e-12)) == 0.512345679
+    assert rounded(5e-324, (1e-6, 1e-12)) == 0.0 and str(rounded(-1e-17, (1e-6, 1e-12))) == "0.0"  # not -0.0
+    assert decimals(0.0, 0.0, 0.0) is None and rounded(0.1 + 0.2, (0.0, 0.0)) == 0.3  # exact checks: 10 digits
     assert rounded(0.1234567891234, None) == 0.1234567891  # no tolerance: ten digits, as before
     for value, (rtol, atol) in [(7.0238, (0.0, 1.0)), (-3.3e-5, (1e-6, 1e-12)), (123.456, (1e-7, 1e-9))]:
         assert abs(rounded(value, (rtol, atol)) - value) <= MARGIN * (atol + rtol * abs(value))
