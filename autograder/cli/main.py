@@ -148,7 +148,9 @@ def unreadable_lines(done: batch.ClassGrading, cap: int = SHOWN_UNREADABLE) -> l
     """One line per file behind exit 3 (unreadable, or not placed: no assignment, no roster match),
     the first `cap` of them and a count of the rest: the instructor learns which without opening
     summary.html. File names and reasons come from uploads: cleaned to one printable line."""
-    problems = [("unreadable", r.submission, r.error) for r in done.results if r.error]
+    problems = [
+        ("unreadable", r.submission, r.error.removeprefix(f"{r.submission}: ")) for r in done.results if r.error
+    ]
     problems += [("not graded", u.file, u.reason) for u in done.unplaced]
     lines = [
         f"{kind}: {clean_text(name, 300, one_line=True)}: {clean_text(why, 300, one_line=True)}"
