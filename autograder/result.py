@@ -113,7 +113,10 @@ FULL_LEVELS = {
 }
 WEAKER = {
     "namespaces": {"none": "no namespaces: the notebook saw the host's files that its uid can read"},
-    "network": {"host": "no network isolation: the notebook could reach the network"},
+    "network": {
+        "no-tcp": "no network namespace: TCP was denied (Landlock), other protocols (UDP) were open",
+        "host": "no network isolation: the notebook could reach the network",
+    },
     "memory": {
         "guard": "memory bounded by the watchdog's memory guard (polled), not by a cgroup",
         "rlimit": "memory bounded per process only (RLIMIT_DATA): no cgroup, no guard",
@@ -131,9 +134,10 @@ class Isolation:
     """What confined the run, as the sandbox enforced it (not as configured): a limit that could
     not be set on this machine shows here as a weaker level, never silently as the configured one.
 
-    namespaces: bwrap | none; network: none | host; uid: the unprivileged uid the notebook ran
-    as (None: the grader's own); memory: cgroup-v1 | cgroup-v2 | guard | rlimit | none;
-    pids: cgroup-v1 | cgroup-v2 | rlimit | none.
+    namespaces: bwrap | none; network: none | no-tcp (Landlock) | host; uid: the unprivileged uid
+    the notebook ran as (None: the grader's own); memory: cgroup-v1 | cgroup-v2 | guard | rlimit |
+    none; pids: cgroup-v1 | cgroup-v2 | rlimit | none; landlock: the Landlock ABI the no-namespace
+    level confined the run with (0: none; 0 under bubblewrap, whose mounts do that job).
     """
 
     namespaces: str
@@ -141,6 +145,7 @@ class Isolation:
     uid: int | None
     memory: str
     pids: str
+    landlock: int = 0
 
     def shortfalls(self) -> tuple[str, ...]:
         """One sentence per part weaker than full isolation (empty: fully isolated): what the
@@ -150,6 +155,8 @@ class Isolation:
             for part, full in FULL_LEVELS.items()
             if getattr(self, part) not in full
         ]
+        if self.namespaces == "none" and self.landlock:
+            out[0] = f"no namespaces: Landlock (ABI {self.landlock}) kept the notebook to the interpreter, data and job"
         if self.uid is None:
             out.append("the notebook ran as the grader's own user")
         return tuple(out)
