@@ -49,7 +49,7 @@ class Config:
     thresholds: Mapping[str, float] = field(default_factory=dict)  # "<assignment>.<question>" -> accuracy
     assignments: Mapping[str, Mapping[str, object]] = field(default_factory=dict)  # id -> LIMIT_KEYS overrides
     similarity_threshold: float = 0.4  # pairs flagged in the similarity report (autograder/similarity/pairs.py)
-    accept_weaker: tuple[str, ...] = ()  # limits (memory, pids) that may run below a cgroup's level (README)
+    accept_weaker: tuple[str, ...] = ()  # memory, pids below a cgroup's level; landlock below ABI 6 (docs/security.md)
     cgroups: bool = True  # False: no cgroup; memory by the watchdog's memory guard, processes by RLIMIT_NPROC
     namespaces: bool = True  # False: the no-namespace level (containers that refuse namespaces; README)
     root: Path = Path(".")
@@ -175,7 +175,7 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
         if not isinstance(value, (list, tuple)) or any(v not in PARTS for v in value):
             raise UsageError(
                 f"{where} must be a list of limits among {', '.join(map(repr, PARTS))} "
-                f"(those that may run below a cgroup's level), not {value!r}"
+                f"(those that may run below the level asked for: a cgroup's, Landlock's ABI 6), not {value!r}"
             )
         return tuple(value)
     if key in _FLOATS:
