@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
+from autograder import batch
 from autograder.runtime import landlock
 from autograder.sandbox import bubblewrap_available, levels
 from tests.conftest import REPO, make_variant
@@ -271,3 +274,53 @@ def test_without_landlock_the_level_is_refused_unless_accepted(no_namespaces, tm
     assert (result.isolation.landlock, result.isolation.network) == (0, "host")
     assert result.score == result.max_score
     assert any("no network isolation" in m for m in result.isolation.shortfalls())
+
+
+def copies_from_the_class(klass_glob: str) -> Variant:
+    """A wrong l1_penalty, then a cell that walks every class folder matching `klass_glob` (their
+    paths are on the grader's command line, without a pid namespace) into hidden folders too, and
+    runs the l1_penalty of any notebook it can open: a superseded upload, a checkpoint copy."""
+    steal = f"""import glob, json, os
+for klass in glob.glob({klass_glob!r}):
+    for top, _, files in os.walk(klass):
+        for name in files:
+            try:
+                cells = json.load(open(os.path.join(top, name)))["cells"]
+            except (OSError, ValueError, KeyError):
+                continue
+            for cell in cells:
+                source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                if cell["cell_type"] == "code" and "def l1_penalty" in source and "return 0.0" not in source:
+                    exec(source, globals())"""
+    return Variant(
+        "copies_from_the_class",
+        A05,
+        replace={"l1_penalty": "def l1_penalty(theta):\n    return 0.0"},
+        append=(steal,),
+        lost=frozenset({"l1_penalty"}),
+    )
+
+
+def test_files_the_batch_does_not_grade_stay_unreadable(no_namespaces, tmp_path):
+    """A 2-worker batch over a world-readable class folder (umask 022) that also holds what the
+    batch does not grade and so does not close: an earlier upload and a Jupyter checkpoint copy,
+    both correct. Modes alone left them readable; Landlock grants no class folder at all."""
+    klass = Path(tempfile.mkdtemp(prefix="landlock-class-"))
+    try:
+        variant = copies_from_the_class(str(Path(tempfile.gettempdir()) / "landlock-class-*"))
+        shutil.move(make_variant(variant, tmp_path), klass / f"mallory_{A05}.ipynb")
+        shutil.copy(REPO / "solutions" / f"{A05}.ipynb", klass / f"honest_{A05}.ipynb")
+        (klass / "old").mkdir()
+        shutil.copy(REPO / "solutions" / f"{A05}.ipynb", klass / "old" / f"superseded_{A05}.txt")
+        (klass / ".ipynb_checkpoints").mkdir()
+        shutil.copy(
+            REPO / "solutions" / f"{A05}.ipynb", klass / ".ipynb_checkpoints" / f"mallory_{A05}-checkpoint.ipynb"
+        )
+        for path in [klass, *klass.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        done = batch.grade_class([klass], tmp_path / "grades", no_namespaces, batch.ClassOptions(workers=2, seed=5))
+    finally:
+        shutil.rmtree(klass)
+    results = {r.student: r for r in done.results}
+    assert results["honest"].score == results["honest"].max_score
+    assert lost(results["mallory"]) == {"l1_penalty"}  # it gained no classmate's or earlier answer
