@@ -19,8 +19,9 @@ from typing import Any
 
 from .. import sandbox
 from ..course.locate import installed_courses, is_course
-from ..result import CellError, Execution, Isolation, TimeLimits
+from ..result import CellError, Execution, TimeLimits
 from ..sandbox import levels, nonamespace, uids
+from ..sandbox.isolation import Isolation
 from . import collect, rerun
 from .jobfolder import (
     EVENTS_FILE,

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfrastructureError
-from ..result import Isolation
 from . import levels, nonamespace, shared, watchdog
 from .bwrap import Mount, bwrap_argv
 from .cgroups import Cgroup
+from .isolation import Isolation
 from .memguard import MemoryGuard
 
 JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup

@@ -13,9 +13,9 @@ import os
 from collections.abc import Sequence
 
 from ..errors import InfrastructureError
-from ..result import Isolation
 from ..runtime import landlock as _landlock
 from .cgroups import Cgroup, enclosing_memory_limit
+from .isolation import Isolation
 
 # The limits the config can accept below the level it asks for (`accept_weaker`); without it, the
 # strongest level the config asks for (cgroups on: a cgroup) is required. "landlock": the

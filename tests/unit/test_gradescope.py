@@ -17,7 +17,8 @@ from autograder.course.config import load_config
 from autograder.errors import UsageError
 from autograder.gradescope.export import ENVIRONMENT_TEST, build_autograder_zip, failure, to_gradescope
 from autograder.gradescope.settings import sized
-from autograder.result import CaseResult, CellError, Execution, Isolation, QuestionResult, Result
+from autograder.result import CaseResult, CellError, Execution, QuestionResult, Result
+from autograder.sandbox.isolation import Isolation
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility"}

@@ -98,6 +98,36 @@ def test_the_cycle_finder_finds_a_cycle_hidden_in_a_function():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
 
 
+# The package's layers, lowest first (docs/architecture.md): a module imports its own folder and
+# the layers below it, never one above. `autograder` is the package itself (its `__version__`).
+LAYERS = (
+    {"autograder", "errors", "files", "wire", "data"},
+    {"sandbox", "judging"},
+    {"result", "questions"},
+    {"course"},
+    {"grading"},
+    {"handout", "report"},
+    {"similarity"},
+    {"batch", "gradescope"},
+    {"cli", "__main__"},
+)
+
+
+def layer_of(module: str) -> int:
+    part = module.split(".")[1] if "." in module else module
+    return next(i for i, names in enumerate(LAYERS) if part in names)
+
+
+def test_layers_import_downward_only():
+    upward = [
+        f"{source} -> {target}"
+        for source, targets in import_graph().items()
+        for target in targets
+        if layer_of(target) > layer_of(source)
+    ]
+    assert not upward
+
+
 @pytest.mark.slow
 def test_every_module_imports_alone_in_a_fresh_interpreter():
     script = (

@@ -364,7 +364,7 @@ def test_nothing_to_report(tmp_path):
 def test_weaker_isolation_is_warned_in_summary_and_feedback(tmp_path):
     """A limit the machine could not set shows in the instructor's summary and the feedback; a
     fully isolated result shows no such warning."""
-    from autograder.result import Isolation
+    from autograder.sandbox.isolation import Isolation
 
     full = Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v2", "cgroup-v2")
     weak = Isolation("bwrap", "none", 60002, "guard", "rlimit")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from autograder.errors import InfrastructureError
-from autograder.result import Isolation
 from autograder.sandbox import Limits, cgroups, launch, levels
+from autograder.sandbox.isolation import Isolation
 
 
 class FakeCgroup:
