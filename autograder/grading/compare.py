@@ -7,6 +7,7 @@ for hidden cases only what kind of case failed and what went wrong, never the va
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,8 @@ def score_question(
             verdict = _safe_check(question, ctx)
             if not verdict.passed and _pictured(question, case.public, case.description):
                 picture = picture_data(question.picture, ctx)
+        if not case.public and not verdict.passed and isinstance(got.value, Raised):
+            verdict = Verdict(False, _hidden_raise(question.id, got.value, expected))
         results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))
         if not verdict.passed:
             feedback.append(
@@ -101,6 +104,30 @@ def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
     if kinds and all(k != "answer" for k in kinds):
         return QuestionStatus.ERROR
     return QuestionStatus.FAILED
+
+
+# What a hidden case that raised may say: the student's code chose the exception's message and its
+# class's name, and it saw the hidden inputs, so either could carry them to the feedback. Only a
+# builtin exception's name is shown, and the grader's own words for a case with no answer.
+BUILTIN_EXCEPTIONS = frozenset(
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+)
+HIDDEN_NO_ANSWER = {
+    "NoOutput": "no output for this case",
+    "Timeout": "did not finish within its time limit",
+    "BadOutput": "its answer is not plain data within the grader's bounds",
+}
+
+
+def _hidden_raise(qid: str, raised: Raised, expected: Any) -> str:
+    if raised.type == "Missing":
+        return _no_answer_message(qid, raised)
+    if raised.type in HIDDEN_NO_ANSWER:
+        return HIDDEN_NO_ANSWER[raised.type]
+    name = raised.type if raised.type in BUILTIN_EXCEPTIONS else "an exception of the notebook's own class"
+    if isinstance(expected, Raised):
+        return f"raised {name}, expected {expected.type}"
+    return f"raised {name} (a hidden case's message is not shown: it could carry the case's inputs)"
 
 
 def _no_answer_message(qid: str, raised: Raised) -> str:

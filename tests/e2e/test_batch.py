@@ -70,7 +70,10 @@ def test_class_of_50_in_one_command(undisturbed):
     assert done.returncode == 3, done.stderr  # graded, but unplaced/unreadable files exist: said loudly
     docs = results(out)
     assert len(docs) == 50
-    assert "frank0_1006" not in done.stdout and "notes.txt: not a notebook" in done.stderr
+    # frank uploaded no notebook: never graded, and named on stdout only as a file not graded (exit 3)
+    frank = [line for line in done.stdout.splitlines() if "frank0_1006" in line]
+    assert frank == ["not graded: frank0_10060_50011_notes.txt: not a notebook (.ipynb)"], done.stdout
+    assert "notes.txt: not a notebook" in done.stderr
     by_student = {}
     for doc in docs.values():
         by_student.setdefault(doc["student"], {})[doc["assignment"]] = doc

@@ -117,6 +117,9 @@ def _ran(result: dict) -> dict:
         "uid": None,
         "memory": "cgroup-v2",
         "pids": "cgroup-v2",
+        "cpu": "cgroup-v2",  # a CPU share of its own, cpu.weight
+        "container_memory_mb": None,
+        "landlock": 0,  # bubblewrap's mounts do that job
     }, result
     assert result["left_cgroups"] == [], result  # every sandbox's cgroup removed
     return result

@@ -113,4 +113,4 @@ def test_where_bwrap_cannot_make_namespaces_the_image_grades_at_the_no_namespace
     assert "grading at the no-namespace level" in log, log[-3000:]
     assert doc["score"] == 10.0, (doc["output"], log[-3000:])
     hidden = "".join(t["output"] for t in doc["tests"] if t["visibility"] == "hidden")
-    assert "no network isolation" in hidden and "no network isolation" not in doc["output"]
+    assert "no network" in hidden and "no network" not in doc["output"]  # Landlock or not, the instructor's note

@@ -151,3 +151,26 @@ def test_a_reference_without_an_answer_is_the_graders_failure_not_the_students()
     broken = dict(reference, **{ids(plan, q.id)[0]: CallOutput(Raised("Timeout", "call timed out"))})
     with pytest.raises(InfrastructureError, match="the reference solution gave no answer"):
         score_question(q, plan, dict(reference), broken)
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        Raised("ValueError", "LEAK [[-0.2604115222863416, 0.5]]"),
+        Raised("LEAK_m6p2604115222863416", "x"),
+        Raised("Timeout", "LEAK [[-0.2604115222863416]]"),  # a forged probe can name any type
+    ],
+)
+def test_a_hidden_case_that_raises_shows_neither_its_message_nor_its_own_class(raised):
+    """The student's code saw the hidden inputs and chose the exception's message and class name:
+    neither reaches the feedback or the result of a hidden case (the public ones keep them)."""
+    plan = plan_of()
+    reference = reference_of(plan)
+    q = plan.assignment.question("elu")
+    student = dict(reference, **{cid: CallOutput(raised) for cid in ids(plan, q.id)})
+    got = score_question(q, plan, student, reference)
+    hidden = [f for f in got.feedback if f.startswith("hidden case")] + [c.message for c in got.cases if not c.public]
+    assert hidden and not any("LEAK" in line or "2604" in line for line in hidden), hidden
+    public = [f for f in got.feedback if f.startswith("public case")]
+    if raised.type == "ValueError":
+        assert all("LEAK" in line for line in public)
