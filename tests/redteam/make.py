@@ -208,6 +208,38 @@ def modifies_nested_input_01():
     return replace_def(load("01_activations_and_initialisation"), "clip_by_global_norm", CLIP_IN_PLACE)
 
 
+def _hidden_unnamed(src: str) -> str:
+    import base64
+    import zlib
+
+    blob = base64.b64encode(zlib.compress(src.encode())).decode()
+    # the builtin reached by a name built at run time: no `exec`, `eval` or `compile` in the cell's text
+    return f"import base64 as _b, zlib as _z, builtins as _B\ngetattr(_B, 'ex' + 'ec')(_z.decompress(_b.b64decode({blob!r})).decode())"
+
+
+@attack
+def copy_hidden_unnamed_05():
+    """The copy run from a compressed string through a builtin whose name is built at run time."""
+    nb = load("05_regularisation")
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = _hidden_unnamed(src)
+    return nb
+
+
+SLEEPS = """
+import time
+time.sleep(3600)  # a hang that spends no CPU time
+"""
+
+
+@attack
+def sleeps_04():
+    """04 solution with three first cells that each sleep an hour: what a hang that spends no CPU costs a batch."""
+    return with_cells(load("04_optimizers"), first=[SLEEPS] * 3)
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce one red-team attack: tests/redteam/run.sh ATTACK [OUT]   (from the repository root, as root)
-# ATTACK: leak | dask | hog | hog-control | similarity | leftover | slot | nested
+# ATTACK: leak | dask | hog | hog-control | similarity | leftover | slot | gradescope-slot | sleeps | nested
 # Each case builds its class folder under OUT (default /tmp/redteam), grades it with the real CLI
 # as an instructor would, and prints what decides the finding.
 set -euo pipefail
@@ -66,6 +66,7 @@ similarity)  # a copy run from a compressed string is not flagged; the plain cop
     cp "$nb/copy_plain_05.ipynb" "$class/bob_05_regularisation.ipynb"
     cp "$nb/copy_hidden_05.ipynb" "$class/carol_05_regularisation.ipynb"
     cp assignments/05_regularisation.ipynb "$class/dave_05_regularisation.ipynb"
+    cp "$nb/copy_hidden_unnamed_05.ipynb" "$class/erin_05_regularisation.ipynb"
     "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 || true
     cat "$out/$attack/out/gradebook.csv"
     .venv/bin/autograder similarity "$out/$attack/out" --top 10
@@ -87,6 +88,21 @@ from autograder.batch.discover import discover
 d = discover([Path('$class/dl01'), Path('$class/dl05')], Path('$out/$attack/work'))
 [print('graded:  ', s.key, '<-', s.path.relative_to('$class')) for s in d.submissions]
 [print('unplaced:', u.file, '--', u.reason) for u in d.unplaced]"
+    ;;
+gradescope-slot)  # a zip exported without --assignment: the notebook's metadata picks the assignment
+    mkdir -p "$out/$attack/submission"
+    cp solutions/01_activations_and_initialisation.ipynb "$out/$attack/submission/my_05_regularisation.ipynb"
+    "${ag[@]}" grade "$out/$attack/submission/my_05_regularisation.ipynb" --out "$out/$attack/out" "${level[@]}" || true
+    .venv/bin/autograder export gradescope-results "$out/$attack/out/my_05_regularisation.json" "$out/$attack/results.json"
+    $py -c "import json,sys; r=json.load(open(sys.argv[1])); print('results.json score', r['score']); print(r['output'][:120])" \
+        "$out/$attack/results.json"
+    ;;
+sleeps)  # a hang that sleeps (no CPU time): how long it holds a worker
+    cp "$nb/sleeps_04.ipynb" "$class/mallory_04_optimizers.ipynb"
+    start=$(date +%s)
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" "${level[@]}" || true
+    echo "batch wall time: $(($(date +%s) - start)) s"
+    summary "$out/$attack/out/results"
     ;;
 nested)  # an array inside a list argument modified in place
     "${ag[@]}" grade "$nb/modifies_nested_input_01.ipynb" --assignment 01_activations_and_initialisation --out "$out/$attack/out" "${level[@]}" || true
