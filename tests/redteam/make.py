@@ -240,6 +240,80 @@ def sleeps_04():
     return with_cells(load("04_optimizers"), first=[SLEEPS] * 3)
 
 
+PROBE_HOST = r"""
+# What the no-namespace level still lets a cell reach; the findings travel in the cell's error.
+import ctypes, glob, os, socket
+seen = {}
+
+
+def attempt(what, fn):
+    try:
+        seen[what] = fn()
+    except Exception as exc:
+        seen[what] = f"{type(exc).__name__}: {exc}"[:80]
+
+
+def fds():
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return s.sendto(b"x" * 100, ("127.0.0.1", 9))
+
+
+def tcp():
+    s = socket.create_connection(("127.0.0.1", 18786), timeout=3)
+    return "connected"
+
+
+def solutions():
+    found = glob.glob("/work/*/solutions/*.ipynb") + glob.glob("/autograder/source/solutions/*.ipynb")
+    return open(found[0]).read(20) if found else "none listed"
+
+
+def leftover():
+    with open("/var/cache/dnn-grader/warm-rootfs/tmp/redteam-leftover.bin", "wb") as fh:
+        return fh.write(b"x" * 1000)
+
+
+def sysv_queue():
+    libc = ctypes.CDLL(None, use_errno=True)
+    qid = libc.msgget(0x52454454, 0o1666)  # IPC_CREAT | 0666
+    return qid if qid >= 0 else f"errno {ctypes.get_errno()}"
+
+
+def grader_cmdline():
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"autograder grade" in cmd:
+            out.append(cmd.decode(errors="replace")[:120])
+    return out[:2]
+
+
+for what, fn in [("fds", fds), ("udp", udp), ("tcp", tcp), ("solutions", solutions), ("leftover", leftover),
+                 ("sysv_queue", sysv_queue), ("grader_cmdline", grader_cmdline)]:
+    attempt(what, fn)
+raise RuntimeError(repr(seen))
+"""
+
+
+@attack
+def probes_the_host_05():
+    """05 solution plus one cell trying fds, UDP, TCP, the solutions, leftovers, SysV queues, /proc."""
+    return with_cells(load("05_regularisation"), first=[PROBE_HOST])
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
