@@ -28,8 +28,6 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from .grading.untrusted import encodable
-
 # Well under every file system's 255 bytes: room for a suffix the writer adds (`.md`, `.json`,
 # `.<name>.<random>.tmp` of `write_atomic`) without reaching the limit.
 MAX_NAME_BYTES = 120
@@ -143,3 +141,12 @@ def write_atomic(path: Path, data: str | bytes, *, durable: bool = False) -> Pat
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """`text` with lone surrogates as U+FFFD: what a writer does with text that did not come
+    through `grading.untrusted.clean_text` (a file name that is not UTF-8 decodes to lone surrogates)."""
+    return _SURROGATES.sub("\ufffd", text)

@@ -110,6 +110,7 @@ FULL_LEVELS = {
     "network": ("none",),
     "memory": ("cgroup-v1", "cgroup-v2"),
     "pids": ("cgroup-v1", "cgroup-v2"),
+    "cpu": ("cgroup-v1", "cgroup-v2"),
 }
 WEAKER = {
     "namespaces": {"none": "no namespaces: the notebook saw the host's files that its uid can read"},
@@ -123,6 +124,9 @@ WEAKER = {
         "rlimit": "processes bounded by RLIMIT_NPROC of the sandbox's uid, not by a cgroup",
         "none": "no process limit (no cgroup, and RLIMIT_NPROC does not bind root)",
     },
+    "cpu": {
+        "none": "no CPU share of its own: the time limits were the wall clock's, so other load counted against them",
+    },
 }
 
 
@@ -133,7 +137,11 @@ class Isolation:
 
     namespaces: bwrap | none; network: none | host; uid: the unprivileged uid the notebook ran
     as (None: the grader's own); memory: cgroup-v1 | cgroup-v2 | guard | rlimit | none;
-    pids: cgroup-v1 | cgroup-v2 | rlimit | none.
+    pids: cgroup-v1 | cgroup-v2 | rlimit | none; cpu: cgroup-v1 | cgroup-v2 (a CPU share of its
+    own, and the time limits counted its own CPU time) | none (wall clock only; also every record
+    written before the CPU share existed); container_memory_mb: the memory limit of the
+    cgroup the grader itself runs in (a container's `docker run --memory`), which bounds the grader
+    and the notebook together (None: no such limit, or unreadable).
     """
 
     namespaces: str
@@ -141,6 +149,8 @@ class Isolation:
     uid: int | None
     memory: str
     pids: str
+    cpu: str = "none"
+    container_memory_mb: int | None = None
 
     def shortfalls(self) -> tuple[str, ...]:
         """One sentence per part weaker than full isolation (empty: fully isolated): what the
@@ -152,6 +162,10 @@ class Isolation:
         ]
         if self.uid is None:
             out.append("the notebook ran as the grader's own user")
+        if self.memory not in FULL_LEVELS["memory"] and self.container_memory_mb is not None:
+            out.append(
+                f"the container's own memory limit ({self.container_memory_mb} MB) bounds the grader and the notebook together"
+            )
         return tuple(out)
 
 

@@ -35,6 +35,26 @@ _default_rng = np.random.default_rng
 _str_copy = str.__str__
 
 
+# --- what comes back for one call ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Raised:
+    """What a call raised (or why it gave no answer), in place of a value."""
+
+    type: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CallOutput:
+    """One call's answer as the grader reads it: the decoded value, or a `Raised`, and whether the
+    call modified an array reachable from its arguments."""
+
+    value: Any
+    modified_input: bool = False
+
+
 # --- argument encoding --------------------------------------------------------------------------
 
 

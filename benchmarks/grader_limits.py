@@ -18,6 +18,8 @@ Cases (the bound each one sits at, or the attack it replays):
                    MAX_STRUCTURE): the walk that finds the answers
   npz_at_cap       arrays.npz of 280 MB (20 M-element arrays of float64, float32, int16), read and checked
   list_check       a check of an answer that is a list of MAX_LIST_ITEMS floats (as_float_array)
+  many_references  an answer naming one 20 M-element array 16 times (a randomness answer's tuple),
+                   converted as a check does: refused (each reference counts; the red team's 5.5 GB)
   model_layers     the red team's 2,000 Activation layers on 10,000 images: refused up front
   model_reference  02's reference model (271,346 weights) on the same images, for scale
   model_at_bounds  the costliest model the bounds accept (3 M weights, 2 Activation layers after them),
@@ -28,6 +30,12 @@ Cases (the bound each one sits at, or the attack it replays):
                    outputs (~4 M), and an attachment: read the same way
 
 Each row also gives the case's process's own peak RSS (`ru_maxrss`: imports, setup and work).
+  model_rowwise    02's bn_model on Input((28, 28)) without Flatten, Dense 1700, 1700, 10 (2.96 M
+                   weights): a Dense layer runs on each of an image's 28 rows: refused up front
+                   (the red team's 200 s and 3.3 GB)
+  model_rows_at_bounds  the costliest model without Flatten the bounds accept (4 rows of 784, one
+                   Dense layer of 944 units: the multiply-add bound), checked and drawn as a failed
+                   model is: one evaluation
 """
 
 from __future__ import annotations
@@ -114,6 +122,21 @@ def npz_at_cap() -> Callable[[], Any]:
     return lambda: [checks.as_float_array(o.value) is not None for o in collect.read_outputs(folder, ids).values()]
 
 
+def many_references() -> Callable[[], Any]:
+    arrays = {"a0": np.zeros(collect.MAX_ARRAY_ELEMENTS, np.int8)}
+    value = '{"$tuple": [' + ", ".join(['{"$array": "a0"}'] * 16) + "]}"
+    folder = _folder('{"complete": true, "results": {"q/many": {"ok": true, "value": ' + value + "}}}", arrays)
+
+    def work() -> dict[str, Any]:
+        outputs = collect.read_outputs(folder, ["q/many"])
+        for out in outputs.values():
+            if isinstance(out.value, tuple):
+                checks.as_float_array(np.asarray(out.value))  # what the randomness checks did
+        return outputs
+
+    return work
+
+
 def list_check() -> Callable[[], Any]:
     value = [0.5] * collect.MAX_LIST_ITEMS
     return lambda: checks.as_float_array(value)
@@ -163,6 +186,63 @@ def model_at_bounds() -> Callable[[], Any]:
 
     def work() -> str:
         return f"evaluated, output {models.forward(description, x).shape}, {width} units"
+
+    return work
+
+
+def _layer(kind: str, weights: list[np.ndarray], **config: Any) -> dict[str, Any]:
+    return {"class": kind, "config": config, "weights": weights}
+
+
+def model_rowwise() -> Callable[[], Any]:
+    x = _images()
+    rng = np.random.default_rng(3)
+    stack, width = [], 28
+    for units, activation in ((1700, "elu"), (1700, "elu"), (10, "softmax")):
+        stack.append(_layer("BatchNormalization", [np.ones(width), np.zeros(width), np.zeros(width), np.ones(width)]))
+        stack.append(_layer("Dense", [rng.normal(0, 0.05, (width, units)), np.zeros(units)], activation=activation))
+        width = units
+
+    def work() -> str:
+        try:
+            models.forward({"layers": stack}, x)
+        except models.UnsupportedModel as exc:
+            return str(exc)
+        return "evaluated"
+
+    return work
+
+
+def model_rows_at_bounds() -> Callable[[], Any]:
+    """A failed model is checked and drawn (its confusion matrix): both from one evaluation."""
+    from autograder.questions.base import CaseContext
+    from autograder.questions.pictures import trained_accuracy
+
+    rows = np.random.default_rng(4).random((10_000, 4, 784))
+    labels = np.ones(10_000, np.int64)  # the model predicts class 0 everywhere: a failed model
+    models.test_tasks = lambda: {"all": (rows, labels)}  # this process only: 4 rows of 784 per image
+    units = models.MAX_MULTIPLY_ADDS_PER_IMAGE // (4 * 784 + 4 * 10)  # both Dense layers within the bound
+    stack = [
+        _layer("Dense", [np.zeros((784, units), np.float32), np.zeros(units, np.float32)], activation="relu"),
+        _layer("Flatten", []),
+        _layer("Dense", [np.zeros((4 * units, 10), np.float32), np.ones(10, np.float32)], activation="softmax"),
+    ]
+    description = {"layers": stack}
+    models.check_bounds(description, (4, 784))  # accepted: this is inside the bounds
+    threshold = models.Threshold("all", 0.99, "benchmark")
+    forward, passes = models.forward, []
+    models.forward = lambda d, x: passes.append(1) or forward(d, x)
+
+    def work() -> str:
+        models._EVALUATED.entries = []  # each measured run evaluates afresh (measure runs twice)
+        passes.clear()
+        verdict, _ = models.check_trained(description, threshold)
+        ctx = CaseContext(None, {}, None, description, {})  # type: ignore[arg-type]
+        picture = trained_accuracy(threshold)(ctx)
+        return (
+            f"{verdict.message}; picture drawn (accuracy {picture['accuracy']}); "
+            f"{len(passes)} forward pass; {units} units x 4 rows"
+        )
 
     return work
 
@@ -247,11 +327,14 @@ CASES = {
         structure_bomb,
         npz_at_cap,
         list_check,
+        many_references,
         model_layers,
         model_reference,
         model_at_bounds,
         notebook_outputs,
         notebook_at_cap,
+        model_rowwise,
+        model_rows_at_bounds,
     )
 }
 

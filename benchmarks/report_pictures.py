@@ -34,7 +34,6 @@ sys.path.insert(0, str(REPO))
 
 from autograder import __version__  # noqa: E402
 from autograder.course.config import load_config  # noqa: E402
-from autograder.grading.collect import CallOutput  # noqa: E402
 from autograder.grading.compare import compare  # noqa: E402
 from autograder.grading.prepare import Plan, call_id, make_plan  # noqa: E402
 from autograder.grading.reference import reference_outputs  # noqa: E402
@@ -43,6 +42,7 @@ from autograder.report import write_reports  # noqa: E402
 from autograder.report.pictures import svg_and_alt  # noqa: E402
 from autograder.result import Result  # noqa: E402
 from autograder.sandbox import bubblewrap_available  # noqa: E402
+from autograder.wire import CallOutput  # noqa: E402
 
 
 def perturbed(value: Any, factor: float) -> Any:

@@ -34,7 +34,7 @@ from ..files import write_atomic
 from ..grading import seeds
 from ..questions import ASSIGNMENTS
 from ..result import Result
-from .export import failure, to_gradescope
+from .export import failure, instructor_notes, to_gradescope
 from .package import build_autograder_zip
 from .settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, sized
 
@@ -176,6 +176,10 @@ def _results(args: argparse.Namespace, config: None) -> int:
         )
         raise InfrastructureError(f"cannot read the result {args.result}: {exc}") from exc
     _write(args.results_json, to_gradescope(result))
+    for note in instructor_notes(result):  # run_autograder's stdout: the instructor's, hidden from students
+        print(f"run_autograder: isolation: {note}")
+    if result.isolation is not None:
+        print(f"run_autograder: isolation record: {json.dumps(result.isolation.__dict__, sort_keys=True)}")
     return 0
 
 

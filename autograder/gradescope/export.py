@@ -3,7 +3,8 @@
 **Conversion** (`to_gradescope`): one test per question and kind of case. The public cases of a
 question are a "visible" test worth their share of the points (input, expected and got, as in the
 feedback); its hidden cases are an "after_published" test worth the rest, shown only once the
-instructor publishes grades. A question with one kind of case is one test. The top-level score is
+instructor publishes grades. A question with one kind of case is one test. How the run was
+confined, where weaker than a full sandbox, is a "hidden" test worth 0 of 0 (instructors only). The top-level score is
 `result.score` and the tests add up to it. The top-level output (always visible) says what went
 wrong while running the notebook (cell errors, timeouts, kills, an unreadable file) but never the
 total while hidden cases count, since the total would give the hidden results away.
@@ -40,7 +41,7 @@ from ..grading.problems import lines as problem_lines
 from ..result import QuestionResult, QuestionStatus, Result
 from .package import build_autograder_zip
 
-__all__ = ["build_autograder_zip", "failure", "to_gradescope"]
+__all__ = ["build_autograder_zip", "failure", "instructor_notes", "to_gradescope"]
 
 VISIBLE, AFTER_PUBLISHED, HIDDEN = "visible", "after_published", "hidden"
 
@@ -67,10 +68,6 @@ def to_gradescope(result: Result) -> dict[str, Any]:
             else f"{_num(result.score)} / {_num(result.max_score)} points."
         )
     ]
-    if not result.sandboxed:
-        lines.append("Note: graded WITHOUT the bubblewrap sandbox (it cannot run in this container).")
-    if result.isolation is not None:
-        lines += [f"Note: {m}." for m in result.isolation.shortfalls()]
     problems = problem_lines(result)
     if problems:
         lines += ["", "Problems while running your notebook:", *(f"- {p}" for p in problems)]
@@ -81,9 +78,28 @@ def to_gradescope(result: Result) -> dict[str, Any]:
         "stdout_visibility": HIDDEN,  # the grader's log prints every score, hidden ones included
         "tests": tests,
     }
+    notes = instructor_notes(result)
+    if notes:
+        tests.append(_test(ENVIRONMENT_TEST, 0.0, 0.0, True, notes, HIDDEN))
     if result.execution is not None:
         doc["execution_time"] = int(round(result.execution.seconds))
     return doc
+
+
+ENVIRONMENT_TEST = "Grading environment (instructors only)"
+
+
+def instructor_notes(result: Result) -> list[str]:
+    """How the run was confined, where weaker than a full sandbox: for the instructor, not the
+    student (a note on the grader's container is not about the notebook). Gradescope shows them
+    in a test whose visibility is "hidden" (never shown to students) worth 0 of 0, so the
+    total is unchanged; `gradescope-results` prints them to the stdout instructors see too."""
+    notes = []
+    if not result.sandboxed:
+        notes.append("Note: graded WITHOUT the bubblewrap sandbox (it cannot run in this container).")
+    if result.isolation is not None:
+        notes += [f"Note: {m}." for m in result.isolation.shortfalls()]
+    return notes
 
 
 def failure(reason: str) -> dict[str, Any]:

@@ -26,6 +26,27 @@ DEFAULT_CONTAINER_MB = 3072  # what to pick in Gradescope's settings (its defaul
 GRADER_START_SECONDS = 60  # run_autograder around the runs: interpreter start, collect, compare, results
 GRADER_RESERVE_MB = 512  # the grader's own process beside the sandbox
 MIN_NOTEBOOK_MB = 1024  # importing TensorFlow under RLIMIT_DATA needs about this (shared notes)
+# Gradescope grades in a Docker container: its seccomp profile refuses the namespaces bubblewrap
+# needs, and /sys/fs/cgroup is mounted read-only, so no sandbox can make its own memory or pids
+# cgroup. What the container does give, and the zip accepts (the zip's pyproject.toml, `accept_weaker`):
+ACCEPT_WEAKER = ("memory", "pids", "cpu")
+CONTAINER_ISOLATION = (
+    "Namespaces: none where the container refuses them (Docker's default seccomp): the notebook runs "
+    "as an unprivileged uid of its own (the no-namespace level), not as root",
+    "Secrets (solutions/, the cached reference, the grader's package, results/): closed to that uid by file "
+    "modes; a notebook that reads them gets PermissionError",
+    "Memory: the watchdog's memory guard (every process of the run and of its uid, summed, polled) at the "
+    "notebook limit, RLIMIT_DATA per process, and the container's own memory limit (the memory you pick) "
+    "around the grader and the notebook together; no cgroup of the sandbox's own",
+    "Processes: RLIMIT_NPROC of the sandbox's uid (it binds: the uid is not root); no pids cgroup",
+    "CPU: no share of the sandbox's own (no cpu cgroup): its time limits are the wall clock's, so a "
+    "neighbour's load counts against it; Gradescope grades one submission per container",
+    "Network: not isolated by the grader (no network namespace); Gradescope's container decides",
+    "Each result records this in its `isolation` (memory `guard`, pids `rlimit`, container_memory_mb), and "
+    "Gradescope shows it to instructors only (a hidden test, and the autograder's stdout)",
+    "A run below these (no memory guard, processes not bounded) fails closed: the submission scores 0 with "
+    "a message, and the log says why",
+)
 
 
 @dataclass(frozen=True)
@@ -104,9 +125,15 @@ def sized_pyproject(text: str, settings: GradescopeSettings) -> str:
         raise UsageError("the course's pyproject.toml has no [tool.autograder] table") from None
     end = next((i for i in range(start + 1, len(lines)) if re.match(r"\s*\[", lines[i])), len(lines))
     keys = settings.overrides()
-    body = [line for line in lines[start + 1 : end] if not re.match(rf"\s*({'|'.join(keys)})\s*=", line)]
+    replaced = [*keys, "accept_weaker"]
+    body = [line for line in lines[start + 1 : end] if not re.match(rf"\s*({'|'.join(replaced)})\s*=", line)]
     while body and not body[-1].strip():
         body.pop()
     body += ["# Sized for Gradescope by `autograder export gradescope` (generated; see GRADESCOPE.md):"]
     body += [f"{key} = {value}" for key, value in keys.items()]
+    body += [
+        "# Gradescope's container: no sandbox cgroup (read-only /sys/fs/cgroup); the memory guard and the",
+        "# sandbox uid's RLIMIT_NPROC instead, never less (GRADESCOPE.md):",
+        "accept_weaker = [" + ", ".join(f'"{part}"' for part in ACCEPT_WEAKER) + "]",
+    ]
     return "\n".join(lines[: start + 1] + body + [""] + lines[end:]) + "\n"

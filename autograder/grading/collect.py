@@ -20,14 +20,13 @@ import json
 import os
 import stat
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..result import CellError, CellStatus
-from ..wire import ARRAY, LIST, NONE, STR, TUPLE
+from ..wire import ARRAY, LIST, NONE, STR, TUPLE, CallOutput, Raised
 from .untrusted import clean_text, count_structure, count_values, object_members
 
 MAX_JSON_BYTES = 64 * 1024**2
@@ -36,6 +35,16 @@ MAX_JSON_BYTES = 64 * 1024**2
 MAX_NPZ_BYTES = 320 * 1024**2
 MAX_ARRAYS = 100_000
 MAX_ARRAY_ELEMENTS = 20_000_000  # the probe's own cap per returned array (runtime/safe.py MAX_ELEMENTS)
+# An answer may name one stored array many times, and a check copies it once per reference
+# (`np.asarray` of a list of them, then a float64 conversion): what an answer costs is what its
+# references cost, not what the archive holds. So every reference counts, every time it occurs:
+# one answer's references at most the float64 size of one array at the element cap (8 bytes an
+# element, or the dtype's own size if wider: what a check's conversion makes of them), and a
+# run's references together at most the archive's cap in their stored bytes. The probe gives every
+# returned array a key of its own (runtime/safe.py `Arrays.add`): an honest run references each
+# array once, and the assignment's largest answer (a model's weights) is ~3 M elements.
+MAX_ANSWER_ARRAY_BYTES = MAX_ARRAY_ELEMENTS * 8
+MAX_REFERENCED_BYTES = MAX_NPZ_BYTES
 # What the probe writes for one call is small: values are array references, lists and tuples hold at
 # most 64 items, a model description a few thousand values. These bounds are ~30x that, and they
 # hold before anything is parsed (MAX_ANSWER_*) or while decoding (MAX_LIST_ITEMS, depth 8).
@@ -47,20 +56,6 @@ MAX_LIST_ITEMS = 10_000
 MAX_STRING = 2_000
 EVENT_STATUSES = frozenset(CellStatus)  # an "end" event's status; any other text is an error
 _EVENT_FIELDS = {"item": 300, "event": 20, "status": 20, "ename": 200, "evalue": 2000, "traceback": 4000}
-
-
-@dataclass(frozen=True)
-class Raised:
-    """The student's code raised (or the probe could not run it)."""
-
-    type: str
-    message: str
-
-
-@dataclass(frozen=True)
-class CallOutput:
-    value: Any  # decoded value, or a Raised
-    modified_input: bool = False
 
 
 def read_untrusted(path: Path, cap: int) -> bytes | None:
@@ -167,11 +162,39 @@ def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-class _Budget:
-    """Values one answer may still decode into (a second line behind the count before parsing)."""
+class _References:
+    """Stored bytes a run's array references may still cost (MAX_REFERENCED_BYTES), shared by its answers."""
 
-    def __init__(self, values: int) -> None:
+    def __init__(self, limit: int = MAX_REFERENCED_BYTES) -> None:
+        self.limit = self.left = limit
+
+    def take(self, arr: np.ndarray) -> None:
+        self.left -= int(arr.nbytes)
+        if self.left < 0:
+            raise ValueError(
+                f"the answers' arrays, counted once per reference, come to more than the "
+                f"{self.limit // 1024**2} MB the grader reads for a run (return each array once)"
+            )
+
+
+class _Budget:
+    """Values one answer may still decode into (a second line behind the count before parsing), and
+    the run's budget of array references it draws on."""
+
+    def __init__(self, values: int, references: _References | None = None) -> None:
         self.left = values
+        self.references = references or _References()
+        self.array_bytes = MAX_ANSWER_ARRAY_BYTES
+
+    def take_array(self, arr: np.ndarray) -> None:
+        """Count one reference to `arr`: by its float64 size in this answer, by its bytes in the run."""
+        self.array_bytes -= int(arr.size) * max(int(arr.dtype.itemsize), 8)
+        if self.array_bytes < 0:
+            raise ValueError(
+                f"its arrays, counted once per reference, hold more than {MAX_ARRAY_ELEMENTS:,} values "
+                "(return each array once)"
+            )
+        self.references.take(arr)
 
     def take(self, n: int) -> None:
         self.left -= n
@@ -194,6 +217,7 @@ def decode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0, budget: _B
             arr = arrays.get(str(value[ARRAY]))
             if arr is None or arr.dtype.kind not in "biuf":
                 raise ValueError("missing or non-numeric array")
+            budget.take_array(arr)
             return arr
         if set(value) == {TUPLE} and isinstance(value[TUPLE], list):
             return tuple(decode({LIST: value[TUPLE]}, arrays, depth, budget))
@@ -287,6 +311,7 @@ def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | Non
         unreadable = Raised("NoOutput", f"the notebook's outputs could not be read ({clean_text(exc, 200)})")
         return {cid: CallOutput(unreadable) for cid in call_ids}
     outputs = {}
+    references = _References()
     for cid in call_ids:
         entry = entries.get(cid)
         if isinstance(entry, Raised):
@@ -295,7 +320,7 @@ def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | Non
             outputs[cid] = CallOutput(missing)
         elif entry.get("ok") is True:
             try:
-                value = decode(entry.get("value"), arrays)
+                value = decode(entry.get("value"), arrays, budget=_Budget(MAX_ANSWER_VALUES, references))
                 _check_shape((kinds or {}).get(cid), value)
                 outputs[cid] = CallOutput(value, entry.get("modified_input") is True)
             except (ValueError, RecursionError) as exc:

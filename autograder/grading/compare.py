@@ -17,7 +17,7 @@ from ..judging.verdict import CaseContext, Verdict
 from ..questions.base import Question
 from ..questions.pictures import picture_data
 from ..result import CaseResult, QuestionResult, QuestionStatus
-from .collect import CallOutput, Raised
+from ..wire import CallOutput, Raised
 from .prepare import Plan, call_id
 
 # Raised types that mean "the probe got no answer", as opposed to an exception the code raised.

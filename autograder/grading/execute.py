@@ -162,6 +162,7 @@ def _one_pass(
         "stuck": books.stuck,
         "cell_seconds": limits.cell_seconds,
         "call_seconds": limits.call_seconds,
+        "wall_stretch": limits.wall_stretch,
         "sandboxed": use_sandbox,
     }
     (root / "in" / "cells.json").write_text(json.dumps(spec))

@@ -26,8 +26,8 @@ from ..course.config import Config
 from ..errors import SubmissionUnreadable, UsageError
 from ..questions import ASSIGNMENTS, Assignment, get_assignment
 from ..result import QuestionResult, QuestionStatus, Result, TimeLimits
+from ..wire import CallOutput
 from . import collect, execute, limits, seeds
-from .collect import CallOutput
 from .compare import compare
 from .notebook import assignment_from_name, code_cells, read_notebook, stamped_assignment
 from .prepare import Plan, make_plan, sandbox_data_dir

@@ -24,6 +24,10 @@ stays a cap) and `limit_multiple`, `limit_floor_seconds` from the config:
   a hang is ended by the cell limit and reported as that cell's `timeout`. The notebook limit
   only decides for many slow cells (where a low one would cut honest extra work and save little).
 
+Each limit counts the run's own time, not its neighbours' (docs/limits.md): a span is over when
+both its wall time and its sandbox's CPU time are past the limit, or its wall time alone is past
+`wall_stretch` (4) times it, and the run's wall clock never passes the ceiling `notebook_seconds`.
+
 Why 5x and 30 s (the defaults). The reference is timed on the grading machine itself, so the
 multiple need not cover a slow machine, only the difference between the moment of measuring and
 the moment of grading, and honest variation between students' code and the solution's. Measured
@@ -133,10 +137,14 @@ def derive(timing: Timing, config: Config) -> TimeLimits:
 
 
 def applied(config: Config, limits: TimeLimits) -> Limits:
-    """The sandbox's limits: the config's, with the derived wall-clock limits in place of the ceilings."""
+    """The sandbox's limits: the config's, with the derived limits in place of the ceilings. A run's
+    time is its own (CPU time with the wall clock, docs/limits.md), and its wall clock alone may
+    run to `wall_stretch` times the derived limit, but never past the ceiling: an instructor's
+    `notebook_seconds` stays a cap on the run's wall clock (Gradescope's timeout is sized by it)."""
     return dataclasses.replace(
         config.limits,
         notebook_seconds=limits.notebook_seconds,
         cell_seconds=limits.cell_seconds,
         call_seconds=limits.call_seconds,
+        notebook_wall_seconds=max(limits.notebook_seconds, config.notebook_seconds),
     )

@@ -21,9 +21,9 @@ from .. import __version__
 from ..course.config import Config
 from ..errors import InfrastructureError
 from ..questions.base import Assignment
+from ..wire import CallOutput, Raised
 from . import collect, execute, jobfolder
 from .cache import locked
-from .collect import CallOutput, Raised
 from .limits import Timing, timing_from_events
 from .notebook import code_cells, read_notebook
 from .prepare import Plan, make_plan, sandbox_data_dir

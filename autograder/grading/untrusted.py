@@ -45,15 +45,6 @@ def clean_text(value: object, limit: int = 2000, one_line: bool = False) -> str:
     return text[:limit]
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def encodable(text: str) -> str:
-    """`text` with lone surrogates as U+FFFD: what a writer does with text that did not come
-    through `clean_text` (a file name that is not UTF-8 decodes to lone surrogates)."""
-    return _SURROGATES.sub(REPLACEMENT, text)
-
-
 # --- JSON structure without building values ------------------------------------------------------
 
 _WS = re.compile(r"[ \t\n\r]*")

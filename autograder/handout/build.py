@@ -21,11 +21,11 @@ import nbformat
 
 from .. import wire
 from ..errors import BuildError
-from ..grading.collect import CallOutput
 from ..grading.notebook import META_KEY, TAG_SELF_CHECK, TAG_TRAIN, read_notebook, tags
 from ..grading.prepare import Plan, make_plan
 from ..questions import ASSIGNMENTS
 from ..questions.base import Assignment
+from ..wire import CallOutput
 from .selfcheck import OTTER_KEY, SHARED_KEY, runtime_source, self_checks, setup_source
 
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")

@@ -33,10 +33,10 @@ import numpy as np
 
 from .. import wire
 from ..errors import BuildError
-from ..grading.collect import CallOutput, Raised
 from ..grading.compare import NO_ANSWER
 from ..grading.prepare import call_id, make_plan
 from ..questions.base import Assignment, Question
+from ..wire import CallOutput, Raised
 from .selfcheck_data import case_data, formula_leaks, random_spec, task_labels
 
 SIGNIFICANT_DIGITS = 10  # embedded expected values are rounded: rebuilds stay byte-identical across CPUs

@@ -100,6 +100,8 @@ def _randomness(check: Any) -> dict[str, Any]:
             "unseeded": free["unseeded"],
             "count": free["count"],
             "alpha": free["alpha"],
+            "repeats": free["repeats"],
+            "independent": free["independent"],
             "what": free["what"],
             "how": free["how"],
             "identical": free["identical"],
@@ -111,6 +113,7 @@ def _randomness(check: Any) -> dict[str, Any]:
             "other_seed": free["other_seed"],
             "count": free["count"],
             "alpha": free["alpha"],
+            "repeats": free["repeats"],
         }
     if name == "choices_check":
         return {
@@ -118,6 +121,7 @@ def _randomness(check: Any) -> dict[str, Any]:
             "same": list(free["same"]),
             "other_seed": list(free["other_seed"]),
             "count": free["count"],
+            "repeats": free["repeats"],
         }
     raise BuildError(f"the self-check has no counterpart of the randomness check {check.__qualname__}")
 

@@ -11,17 +11,10 @@ import math
 
 import numpy as np
 
-from ..wire import decode_arg  # in the package only: build pastes the wire above
+from ..wire import Raised, decode_arg  # in the package only: build pastes the wire above
 
 NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
 ALPHA, SIGMAS = 1e-6, 5.5  # judging/stats.py: a correct sampler fails with probability <= 1e-6
-
-
-class Raised:
-    """What a call raised (or why it gave no answer), in place of a value."""
-
-    def __init__(self, type_, message=""):
-        self.type, self.message = type_, message
 
 
 # --- judging a case as the grader does (judging/checks.py, questions/, judging/models.py) --------------------

@@ -15,6 +15,7 @@ selfcheck_runtime.py for why nothing here imports scipy or autograder).
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 # isort: off
 from ..wire import array_key, decode_arg  # in the package only
@@ -72,6 +73,66 @@ def _neighbours(values):
         ("side by side", values[:, 0:cols:2], values[:, 1:cols:2]),
         ("one above the other", values[0:rows:2, :], values[1:rows:2, :]),
     ]
+
+
+def window_length(n, p_max, alpha):
+    """stats.window_length: the shortest k with n(n-1)/2 * p_max**k <= alpha."""
+    pairs = n * (n - 1) / 2
+    if pairs < 1 or p_max <= 0.0:
+        return 1
+    return max(1, math.ceil(math.log(alpha / pairs) / math.log(p_max)))
+
+
+def _repeats(windows):
+    """Are two windows (rows of these (count, ...) arrays of small non-negative integers) equal?
+    Exact: each window becomes its bytes (bits, for 0/1 symbols), read as 64-bit keys and sorted
+    (lexsort is far faster than sorting byte strings); equal neighbours after sorting are repeats."""
+    rows = [np.ascontiguousarray(w.reshape(len(w), -1)) for w in windows if len(w)]
+    if not rows:
+        return False
+    flat = np.concatenate(rows)
+    top = int(flat.max())
+    if top <= 1:
+        packed = np.packbits(flat.astype(np.uint8), axis=1)
+    elif top <= 255:
+        packed = flat.astype(np.uint8)
+    else:
+        packed = np.ascontiguousarray(flat.astype("<u2")).view(np.uint8)
+    width = -(-packed.shape[1] // 8) * 8
+    keys = np.zeros((len(packed), width), np.uint8)
+    keys[:, : packed.shape[1]] = packed
+    keys = keys.view("<u8")
+    if keys.shape[1] == 1:
+        ordered = np.sort(keys[:, 0])
+        return bool((ordered[1:] == ordered[:-1]).any())
+    ordered = keys[np.lexsort(keys.T[::-1])]
+    return bool(np.all(ordered[1:] == ordered[:-1], axis=1).any())
+
+
+def shared_block(draws, p_max, alpha):
+    """randomness.shared_block: where two stretches of independent draws are the same, or None."""
+    mats = [d.reshape(d.shape[0], -1) if d.ndim >= 2 else d.reshape(1, -1) for d in draws]
+    total = sum(m.size for m in mats)
+    two_d = all(m.shape[0] > 1 for m in mats)
+    k = window_length(total, p_max, alpha / (3 if two_d else 1))
+    if _repeats([sliding_window_view(m.ravel(), k) for m in mats if m.size >= k]):
+        return "along the rows", k
+    if two_d:
+        if _repeats([sliding_window_view(m.T.ravel(), k) for m in mats if m.size >= k]):
+            return "down the columns", k
+        side = math.isqrt(k - 1) + 1
+        if _repeats(
+            [sliding_window_view(m, (side, side)).reshape(-1, side * side) for m in mats if min(m.shape) >= side]
+        ):
+            return f"as a {side} x {side} block", side * side
+    return None
+
+
+def _shared_text(found, what):
+    return f"the same {found[1]} {what} appear twice ({found[0]})"
+
+
+SIGN_P_MAX = 0.5 + 1e-6
 
 
 def _outputs(exp, got, modified, count, decode):
@@ -132,6 +193,12 @@ def matrix_randomness(spec, call, inputs, exp, got, modified):
         return False, f"two {what} draws that should be independent are related (signs agree in {text}): {how}"
     if unseeded is not None and not count_ok((out[unseeded[0]] > 0) == (out[unseeded[1]] > 0), 0.5, alpha)[0]:
         return False, unseeded_message
+    found = shared_block([(out[i] > 0).astype(np.uint8) for i in spec["independent"]], SIGN_P_MAX, spec["repeats"])
+    if found is not None:
+        return False, (
+            f"in the {what} draws that should be independent, {_shared_text(found, 'signs')}: "
+            f"draw every entry, of every {what}, on its own (half the rows drawn and repeated?)"
+        )
     return True, ""
 
 
@@ -188,6 +255,12 @@ def mask_randomness(spec, call, inputs, exp, got, modified):
     ok, text = count_ok(run[0 : consecutive - 1 : 2] & run[1:consecutive:2], rate**2, alpha)
     if not ok:
         return False, f"consecutive calls give related masks (both drop the same element in {text})"
+    found = shared_block([*run.astype(np.uint8), other.astype(np.uint8)], max(rate, 1 - rate), spec["repeats"])
+    if found is not None:
+        return False, (
+            f"in the masks, {_shared_text(found, 'kept or dropped entries')}: draw one number per "
+            "element on every call, rng.random(x.shape) (half the rows drawn and repeated?)"
+        )
     return True, ""
 
 
@@ -215,7 +288,7 @@ def choices_randomness(spec, call, inputs, exp, got, modified):
     parts = [("flips", 0, 0.5)] + (
         [("vertical shifts", 1, 1 / (2 * m + 1)), ("horizontal shifts", 2, 1 / (2 * m + 1))] if m > 0 else []
     )
-    alpha = ALPHA / (3 * len(parts))
+    alpha = (ALPHA - spec["repeats"]) / (3 * len(parts))
     a, b = found[other[0]], found[other[1]]
     if np.array_equal(a, b):
         return False, "the same flips and shifts for every seed: draw them from the `rng` argument"
@@ -242,6 +315,16 @@ def choices_randomness(spec, call, inputs, exp, got, modified):
         ok, text = count_ok(first[:, k] == second[:, k], p, alpha)
         if not ok:
             return False, f"the {name} of two calls in a row are related (the same for an image in {text})"
+    side = 2 * m + 1
+    symbols = [
+        (v[:, 0] * side * side + (v[:, 1] + m) * side + (v[:, 2] + m)).astype(np.int16) for v in (first, second, b)
+    ]
+    found_block = shared_block(symbols, 0.5 / side**2, spec["repeats"])
+    if found_block is not None:
+        return False, (
+            f"the flips and shifts of {found_block[1]} images in a row appear twice: every image "
+            "needs its own random choices (half the batch drawn and repeated?)"
+        )
     return True, ""
 
 

@@ -16,8 +16,15 @@ import zlib
 
 import numpy as np
 
-from ..wire import TUPLE, Rng, array_key, decode_arg, generators  # in the package only
-from .selfcheck_judge import NO_ANSWER, Raised  # in the package only: build pastes the judge above
+from ..wire import (  # in the package only
+    TUPLE,
+    Raised,  # in the package only: build pastes the wire above
+    Rng,
+    array_key,
+    decode_arg,
+    generators,
+)
+from .selfcheck_judge import NO_ANSWER  # in the package only: build pastes the judge above
 from .selfcheck_randomness import CHECKS  # in the package only
 
 
@@ -70,15 +77,37 @@ def _call(env, call, inputs, make_rng=None):
     make_rng = make_rng or generators()
     args = [decode_arg(a, inputs, make_rng) for a in call.get("args", [])]
     kwargs = {k: decode_arg(v, inputs, make_rng) for k, v in call.get("kwargs", {}).items()}
-    passed = args + list(kwargs.values())
-    before = [v.copy() if type(v) is np.ndarray else None for v in passed]
+    before = _snapshot(args + list(kwargs.values()))
     value = _value(fn(*args, **kwargs))
-    modified = any(
-        b is not None
-        and not (type(v) is np.ndarray and v.shape == b.shape and v.dtype == b.dtype and v.tobytes() == b.tobytes())
-        for v, b in zip(passed, before)
-    )
-    return value, modified
+    return value, _modified(before)
+
+
+def _snapshot(values, depth=0):
+    """Copies of every array reachable from the arguments through lists, tuples and dicts, and the
+    items of every list and dict: runtime/safe.py's `snapshot`, which the probe uses."""
+    found = []
+    for v in values:
+        if type(v) is np.ndarray:
+            found.append((v, v.copy()))
+        elif depth < 8 and type(v) in (list, tuple, dict):
+            if type(v) is not tuple:
+                found.append((v, v.copy()))
+            found.extend(_snapshot(list(v.values()) if type(v) is dict else v, depth + 1))
+    return found
+
+
+def _modified(before):
+    """Did the call change an array, or replace, add or remove an item of a list or dict?"""
+    for v, saved in before:
+        if type(saved) is np.ndarray:
+            changed = not (v.shape == saved.shape and v.dtype == saved.dtype and v.tobytes() == saved.tobytes())
+        elif type(saved) is list:
+            changed = len(v) != len(saved) or any(a is not b for a, b in zip(v, saved))
+        else:
+            changed = set(v) != set(saved) or any(v[k] is not saved[k] for k in saved)
+        if changed:
+            return True
+    return False
 
 
 def _trajectory(env, call, inputs):

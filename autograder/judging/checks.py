@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..grading.collect import Raised
+from ..wire import Raised
 from .models import Threshold, architecture_differences, check_trained
 from .verdict import CaseContext, Check, Verdict
 

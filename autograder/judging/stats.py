@@ -11,6 +11,23 @@ of hundreds is never failed by bad luck. Two tools give that bound exactly or co
   below the remaining margin. Chi-square tests use the exact survival function, p < 1e-6.
 With the sample sizes used (>= 400 trials, >= 60,000 samples), the usual bugs (wrong fan, a
 missing truncation constant, keep-probability = rate, no rescaling) sit dozens of sigmas away.
+
+Shared blocks (`window_length`, used by questions/randomness.py `shared_block`): counts of
+neighbours cannot see a draw that repeats half of itself (rows 100-199 a copy of rows 0-99), nor
+two independent draws that share a block. The symbols of independent draws (a dropout mask's
+entries, an image's (flip, dy, dx), the signs of symmetric samples) are independent under the
+contract, and none takes any value with probability above `p_max`. Two windows of k symbols at
+different places (in one draw or in two, along rows, down columns, or as s x s squares) are equal
+with probability at most p_max**k: equality links each symbol of one window to the symbol at the
+same offset in the other, the links form chains (never a cycle, the offset being the same for all
+of them), and following a chain each new symbol matches the one before with probability at most
+p_max. Over the at most n(n-1)/2 pairs of n windows, a correct implementation shows a repeated
+window with probability at most n(n-1)/2 * p_max**k; `window_length` takes the smallest k that
+brings this under the test's alpha, so the bound is computed for every case, not assumed. Each
+randomness case spends REPEATS of its ALPHA on these tests and the rest on its counts, so a case
+still fails a correct implementation with probability at most ALPHA = 1e-6 in total. With the
+cases' sizes: 64 signs (8 x 8 squares) for variance_scaling's matrices, ~90 entries (10 x 10)
+for dropout's 61 masks of 1,000 entries, ~11 images' choices for augment's 900 images.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ from scipy import stats
 
 ALPHA = 1e-6
 SIGMAS = 5.5
+REPEATS = ALPHA / 100  # what each randomness case spends on its shared-block tests (see above)
 
 
 def ks_pvalue(samples: np.ndarray, cdf) -> float:
@@ -63,3 +81,13 @@ def binomial_band(n: int, p: float, alpha: float) -> tuple[int, int]:
     while hi < n and stats.binom.sf(hi, n, p) > alpha / 2:
         hi += 1
     return lo, hi
+
+
+def window_length(n: int, p_max: float, alpha: float) -> int:
+    """The shortest window k for which n windows of independent symbols, none of them taking any
+    value with probability above p_max, hold two equal windows with probability at most alpha:
+    n(n-1)/2 * p_max**k <= alpha (the union bound of the module's docstring)."""
+    pairs = n * (n - 1) / 2
+    if pairs < 1 or p_max <= 0.0:
+        return 1
+    return max(1, math.ceil(math.log(alpha / pairs) / math.log(p_max)))

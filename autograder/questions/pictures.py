@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from .. import wire
-from ..grading.collect import Raised
 from ..judging.checks import as_float_array
 from ..judging.models import TASK_CLASSES, Threshold, UnsupportedModel, predictions
+from ..wire import Raised
 from .base import CaseContext, Picture
 
 MAX_POINTS = 400  # values per series: the declared public inputs are smaller

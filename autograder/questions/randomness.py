@@ -8,11 +8,15 @@ at several calls in one case (the probe's `calls` type) and ask what a random fu
 - reproducible: a fresh generator with the same seed (or the same int seed) gives the same output;
 - different seeds, and consecutive calls with one generator, give unrelated outputs;
 - what happens to an element (dropped, its sign) or an image (flip, shift) does not depend on its
-  position, nor on its neighbour's.
+  position, nor on its neighbour's;
+- no stretch of the independent draws repeats anywhere in them (`shared_block`): not half a
+  draw's rows, not a block two draws share.
 
 Every statistical test is a count of independent events of known probability under the
 contract (see `stats.binomial_band`), so it is exact: each case spends ALPHA = 1e-6 in total,
-split evenly over its tests (Bonferroni), and a correct implementation fails a case with
+split over its tests (Bonferroni: REPEATS = 1e-8 to the shared blocks, whose bound
+`stats.window_length` computes, the rest evenly over its counts), and a correct implementation
+fails a case with
 probability at most 1e-6 on any seed. The exact-identity tests ("the same mask for every seed")
 add less than 1e-90: two independent masks of 1,000 elements, 300 images' choices or matrices of
 continuous values coincide with probability below 0.58**1000, 0.5**300 and ~0 respectively. The seeds are drawn from the case's generator (the run's
@@ -21,13 +25,15 @@ recorded seed), so a regrade makes the same calls. The messages say which proper
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..judging.checks import as_float_array, precheck
-from ..judging.stats import ALPHA, binomial_band
+from ..judging.stats import ALPHA, REPEATS, binomial_band, window_length
 from .base import CaseContext, Check, Verdict
 
 # Reads one call's value (the case context, the call's index, the value): what the check needs, or
@@ -57,6 +63,69 @@ def neighbours(values: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
         ("side by side", values[:, 0:cols:2], values[:, 1:cols:2]),
         ("one above the other", values[0:rows:2, :], values[1:rows:2, :]),
     ]
+
+
+# Signs of symmetric continuous samples: 1/2 each, up to float rounding (about 1e-7, see matrix_check).
+SIGN_P_MAX = 0.5 + 1e-6
+
+
+def _repeats(windows: Sequence[np.ndarray]) -> bool:
+    """Are two windows (rows of these (count, ...) arrays of small non-negative integers) equal?
+    Exact: each window becomes its bytes (bits, for 0/1 symbols), read as 64-bit keys and sorted
+    (lexsort is far faster than sorting byte strings); equal neighbours after sorting are repeats."""
+    rows = [np.ascontiguousarray(w.reshape(len(w), -1)) for w in windows if len(w)]
+    if not rows:
+        return False
+    flat = np.concatenate(rows)
+    top = int(flat.max())
+    if top <= 1:
+        packed = np.packbits(flat.astype(np.uint8), axis=1)
+    elif top <= 255:
+        packed = flat.astype(np.uint8)
+    else:
+        packed = np.ascontiguousarray(flat.astype("<u2")).view(np.uint8)
+    width = -(-packed.shape[1] // 8) * 8
+    keys = np.zeros((len(packed), width), np.uint8)
+    keys[:, : packed.shape[1]] = packed
+    keys = keys.view("<u8")
+    if keys.shape[1] == 1:
+        ordered = np.sort(keys[:, 0])
+        return bool((ordered[1:] == ordered[:-1]).any())
+    ordered = keys[np.lexsort(keys.T[::-1])]
+    return bool(np.all(ordered[1:] == ordered[:-1], axis=1).any())
+
+
+def shared_block(draws: Sequence[np.ndarray], p_max: float, alpha: float) -> tuple[str, int] | None:
+    """Where two stretches of these draws are the same, and how long they are; None if nowhere.
+
+    `draws` are independent draws of integer symbols (a matrix, a sequence, or higher dimensions
+    seen as rows of their first axis), no symbol taking any value with probability above p_max.
+    Three tests share `alpha`: windows along the rows (each draw read row by row), down the
+    columns, and square blocks; each window is long enough for its test's bound
+    (`stats.window_length`, computed from the draws' total size). A draw that repeats its first
+    half, or two draws sharing a block, fail; a correct one with probability at most alpha."""
+    mats = [d.reshape(d.shape[0], -1) if d.ndim >= 2 else d.reshape(1, -1) for d in draws]
+    total = sum(m.size for m in mats)
+    two_d = all(m.shape[0] > 1 for m in mats)
+    k = window_length(total, p_max, alpha / (3 if two_d else 1))
+    lines = [m.ravel() for m in mats]
+    if _repeats([sliding_window_view(x, k) for x in lines if x.size >= k]):
+        return "along the rows", k
+    if two_d:
+        columns = [m.T.ravel() for m in mats]
+        if _repeats([sliding_window_view(x, k) for x in columns if x.size >= k]):
+            return "down the columns", k
+        side = math.isqrt(k - 1) + 1  # the smallest square of at least k symbols
+        if _repeats(
+            [sliding_window_view(m, (side, side)).reshape(-1, side * side) for m in mats if min(m.shape) >= side]
+        ):
+            return f"as a {side} x {side} block", side * side
+    return None
+
+
+def _shared_text(found: tuple[str, int], what: str) -> str:
+    where, size = found
+    return f"the same {size} {what} appear twice ({where})"
 
 
 def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> list[np.ndarray] | Verdict:
@@ -112,9 +181,12 @@ def matrix_check(
     entries are independent, continuous and symmetric, so two independent entries have the same
     sign with probability exactly 1/2: the sign-agreement counts are exactly Binomial(n, 1/2).
     (float32 rounding moves P(x > 0) from 1/2 by about 1e-7, a shift of under 0.1 in the counts.)
-    Tests: other seeds, unseeded, and 2 neighbour directions x 2 matrices: `budget` split over them."""
+    Tests: other seeds, unseeded, and 2 neighbour directions x 2 matrices: `budget` split over them,
+    but for REPEATS, spent on blocks of signs shared by the independent matrices (`shared_block`)."""
     tests = 1 + (unseeded is not None) + 4
-    alpha = budget / tests
+    alpha = (budget - REPEATS) / tests
+    repeats = REPEATS
+    independent = sorted({*other_seed, *(unseeded or ())})
 
     def check(ctx: CaseContext) -> Verdict:
         out = as_outputs(ctx, count, matrix_decoder(shape_of(ctx)))
@@ -150,6 +222,13 @@ def matrix_check(
             )
         if unseeded is not None and not count_ok((out[unseeded[0]] > 0) == (out[unseeded[1]] > 0), 0.5, alpha)[0]:
             return Verdict(False, unseeded_message)  # no counts: they change from run to run
+        found = shared_block([(out[i] > 0).astype(np.uint8) for i in independent], SIGN_P_MAX, repeats)
+        if found is not None:
+            return Verdict(
+                False,
+                f"in the {what} draws that should be independent, {_shared_text(found, 'signs')}: "
+                f"draw every entry, of every {what}, on its own (half the rows drawn and repeated?)",
+            )
         return Verdict(True)
 
     return check
@@ -168,8 +247,11 @@ def mask_check(
     masks drop the same element with probability rate**2 (exactly Binomial counts for other seeds,
     for the pairs of consecutive calls 1-2, 3-4, ..., and for pairs of rows 1-2, 3-4, ... within a
     call); each element is dropped in Binomial(consecutive, rate) of the calls, with the band taken
-    at alpha / (2 * elements) per side (Bonferroni over the elements). 4 tests share ALPHA."""
-    alpha = ALPHA / 4
+    at alpha / (2 * elements) per side (Bonferroni over the elements). 4 tests share ALPHA but for
+    REPEATS, spent on blocks shared by the independent masks (calls 1-`consecutive` and another
+    seed's; `shared_block`, no entry dropped or kept with probability above max(rate, 1 - rate))."""
+    alpha = (ALPHA - REPEATS) / 4
+    repeats = REPEATS
     count = consecutive + 2
 
     def check(ctx: CaseContext) -> Verdict:
@@ -223,6 +305,13 @@ def mask_check(
         ok, text = count_ok(run[0 : consecutive - 1 : 2] & run[1:consecutive:2], rate**2, alpha)
         if not ok:
             return Verdict(False, f"consecutive calls give related masks (both drop the same element in {text})")
+        found = shared_block([*run.astype(np.uint8), other.astype(np.uint8)], max(rate, 1 - rate), repeats)
+        if found is not None:
+            return Verdict(
+                False,
+                f"in the masks, {_shared_text(found, 'kept or dropped entries')}: draw one number per "
+                "element on every call, rng.random(x.shape) (half the rows drawn and repeated?)",
+            )
         return Verdict(True)
 
     return check
@@ -243,7 +332,10 @@ def choices_check(
     and dy, dx are uniform on 2m+1 values, independently: two independent images agree on the flip
     with probability 1/2 and on a shift with probability 1/(2m+1), so these agreement counts are
     exactly Binomial: between two seeds, between two consecutive calls, and between neighbouring
-    images 1-2, 3-4, ... of every independent call. Up to 9 tests (3 with max_shift 0) share ALPHA."""
+    images 1-2, 3-4, ... of every independent call. Up to 9 tests (3 with max_shift 0) share ALPHA
+    but for REPEATS, spent on runs of images whose choices repeat (`shared_block`: an image's
+    (flip, dy, dx) takes no value with probability above 1 / (2 (2m+1)**2))."""
+    repeats = REPEATS
 
     def check(ctx: CaseContext) -> Verdict:
         early = precheck(ctx)
@@ -268,7 +360,7 @@ def choices_check(
         parts = [("flips", 0, 0.5)] + (
             [("vertical shifts", 1, 1 / (2 * m + 1)), ("horizontal shifts", 2, 1 / (2 * m + 1))] if m > 0 else []
         )
-        alpha = ALPHA / (3 * len(parts))
+        alpha = (ALPHA - repeats) / (3 * len(parts))
         a, b = found[other_seed[0]], found[other_seed[1]]
         if np.array_equal(a, b):
             return Verdict(False, "the same flips and shifts for every seed: draw them from the `rng` argument")
@@ -297,6 +389,17 @@ def choices_check(
             ok, text = count_ok(first[:, k] == second[:, k], p, alpha)
             if not ok:
                 return Verdict(False, f"the {name} of two calls in a row are related (the same for an image in {text})")
+        side = 2 * m + 1
+        symbols = [
+            (v[:, 0] * side * side + (v[:, 1] + m) * side + (v[:, 2] + m)).astype(np.int16) for v in (first, second, b)
+        ]
+        found_block = shared_block(symbols, 0.5 / side**2, repeats)
+        if found_block is not None:
+            return Verdict(
+                False,
+                f"the flips and shifts of {found_block[1]} images in a row appear twice: every image "
+                "needs its own random choices (half the batch drawn and repeated?)",
+            )
         return Verdict(True)
 
     return check

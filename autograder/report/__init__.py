@@ -18,27 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..files import write_atomic
 from ..result import Result
 from .feedback import feedback_html, feedback_markdown, write_feedback
-from .gradebook import canvas_csv, gradebook_csv, moodle_csv
+from .gradebook import ClassList, Upload, canvas_csv, gradebook_csv, moodle_csv
 from .naming import file_names, sanitise
 from .summary import summary_html
-
-if TYPE_CHECKING:
-    from ..batch.lms import LmsName
-    from ..batch.roster import Roster
 
 
 def write_reports(
     results: list[Result],
     out_dir: Path,
     unplaced: Sequence[tuple[str, str]] = (),
-    roster: Roster | None = None,
+    roster: ClassList | None = None,
     similarity: str = "",
-    uploads: Mapping[str, LmsName] | None = None,
+    uploads: Mapping[str, Upload] | None = None,
     failed: list[tuple[str, str]] | None = None,
 ) -> dict[str, Path]:
     """Write every report into `out_dir`; returns their paths by name: `gradebook`,

@@ -18,14 +18,57 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ..batch.lms import LmsName
 from ..result import Result
 from .common import assignments_of, fmt, max_scores, pick
 
-if TYPE_CHECKING:
-    from ..batch.roster import Roster
+
+class Upload(Protocol):
+    """What the Canvas gradebook reads of how an LMS named an upload (`batch.lms.LmsName`): the
+    reports take it as data and never import the batch that grades and calls them."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def lms_id(self) -> str: ...
+
+
+class Student(Protocol):
+    """What the gradebooks read of a roster's student (`batch.roster.Person`)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def canvas_id(self) -> str: ...
+    @property
+    def sis_user_id(self) -> str: ...
+    @property
+    def sis_login_id(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def id_number(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+
+
+class ClassList(Protocol):
+    """What the gradebooks read of a roster (`batch.roster.Roster`): its LMS and its students."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def people(self) -> Sequence[Student]: ...
+
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -43,7 +86,7 @@ def _csv(rows: Sequence[Sequence[str]]) -> str:
     return buf.getvalue()
 
 
-def _by_student(chosen: Sequence[Result], roster: Roster | None) -> dict[str, dict[str, Result]]:
+def _by_student(chosen: Sequence[Result], roster: ClassList | None) -> dict[str, dict[str, Result]]:
     """Results by student, with an empty entry for every roster student who has none."""
     by_student: dict[str, dict[str, Result]] = {p.key: {} for p in roster.people} if roster else {}
     for r in chosen:
@@ -51,7 +94,7 @@ def _by_student(chosen: Sequence[Result], roster: Roster | None) -> dict[str, di
     return by_student
 
 
-def gradebook_csv(results: Sequence[Result], roster: Roster | None = None) -> str:
+def gradebook_csv(results: Sequence[Result], roster: ClassList | None = None) -> str:
     """`student, <assignment id>..., total, max_total`: a row per student, the score of each
     assignment (empty if not submitted; an unreadable submission is a 0, it was submitted),
     the total of the scores (empty for a roster student with nothing graded), and the sum of the
@@ -75,7 +118,7 @@ def gradebook_csv(results: Sequence[Result], roster: Roster | None = None) -> st
     return _csv(rows)
 
 
-def canvas_identity(student: str, uploads: Sequence[LmsName]) -> tuple[str, str, str]:
+def canvas_identity(student: str, uploads: Sequence[Upload]) -> tuple[str, str, str]:
     """(Student, ID, SIS Login ID) for the Canvas import, from how the LMS named the student's
     uploads (`uploads`: the `LmsName`s discovery parsed, carried on each `Submission`).
 
@@ -100,8 +143,8 @@ def canvas_identity(student: str, uploads: Sequence[LmsName]) -> tuple[str, str,
 def canvas_csv(
     results: Sequence[Result],
     names: Mapping[str, str] | None = None,
-    roster: Roster | None = None,
-    uploads: Mapping[str, LmsName] | None = None,
+    roster: ClassList | None = None,
+    uploads: Mapping[str, Upload] | None = None,
 ) -> str:
     """Canvas' gradebook import: `Student, ID, SIS User ID, SIS Login ID, Section, <assignment>...`,
     then a `Points Possible` row, then a row per student.
@@ -138,7 +181,7 @@ def canvas_csv(
     return _csv(rows)
 
 
-def moodle_csv(results: Sequence[Result], roster: Roster) -> str:
+def moodle_csv(results: Sequence[Result], roster: ClassList) -> str:
     """Moodle's grade import (Grades -> Import -> CSV file): `First name, Last name, ID number,
     Email address, <assignment>...`, a row per roster student, empty where nothing was graded.
 

@@ -23,7 +23,7 @@ and alone decides whether the run finished: nothing this process holds is truste
 
 Protocol (paths under the job folder given as argv[1]; argv[2] is the events pipe's descriptor):
   in/cells.json      {"cells": [{"index", "source"}], "skip": [item, ...], "stuck": [item, ...],
-                      "cell_seconds", "call_seconds", "sandboxed"}
+                      "cell_seconds", "call_seconds", "wall_stretch", "sandboxed"}
   in/calls.json      the probe's calls (see probe.py, wire.py); in/inputs.npz their array arguments
   events pipe        one JSON line per event: {"item": "cell:3"|"probe:<id>", "event": "start"|"end", ...},
                      {"item": "runner", "event": "ready"} first, {"item": "runner", "event": "outputs"} last
@@ -156,8 +156,7 @@ def run_cells(shell, cells, skip, progress: Progress, cell_seconds: float, sandb
             progress.event(item, "skipped")
             continue
         progress.event(item, "start")
-        _signal(_SIGALRM, _alarm)
-        _setitimer(_ITIMER_REAL, cell_seconds)
+        _runtime["safe"].start_alarm(cell_seconds, CellTimeout, "the cell ran longer than its time limit")
         error = None
         try:
             result = shell.run_cell(cell["source"], store_history=True)
@@ -167,7 +166,7 @@ def run_cells(shell, cells, skip, progress: Progress, cell_seconds: float, sandb
         except BaseException as exc:  # noqa: BLE001 - a cell may raise anything, even SystemExit
             error = exc
         finally:
-            _setitimer(_ITIMER_REAL, 0)
+            _runtime["safe"].stop_alarm()
         _only_the_runner()
         if sandboxed:
             _runtime["processes"].kill_others()
@@ -194,6 +193,7 @@ def main() -> None:
     skip = set(spec.get("skip", []))
     stuck = set(spec.get("stuck", []))
     sandboxed = spec.get("sandboxed") is True
+    _runtime["safe"].WALL_STRETCH = float(spec.get("wall_stretch", 1.0))
     inputs = _runtime["safe"].load_inputs(os.path.join(job, "in", "inputs.npz"))
     probe_run, write_outputs = _runtime["probe"].run, _runtime["probe"].write_outputs
 

@@ -1,8 +1,14 @@
-"""The cgroup of one sandbox: memory and process limits, the list of its processes, killing them.
+"""The cgroup of one sandbox: memory and process limits, its CPU share and CPU time, its processes.
 
 Apart from the launcher and the watchdog, which start and watch a run, because this is only the
 kernel's bookkeeping for it. v1 (memory + pids controllers, one folder each) and v2 (one folder),
-made below the grader's own cgroup. Nothing here fails silently: a limit that could not be set
+made below the grader's own cgroup. Each sandbox also gets a CPU share of its own (v1 `cpu.shares`,
+v2 `cpu.weight`, both the kernel's default, so every sandbox weighs as much as one ordinary busy
+process of the machine), whatever number of processes it runs: 200 busy processes of one sandbox
+get the CPU one process of its neighbour gets. Its CPU time (v1 `cpuacct.usage`, v2 `cpu.stat`)
+is what the watchdog counts against the time limits (`watchdog.py`, docs/limits.md). A process
+that leaves its session (`setsid`, a double fork) stays in every cgroup it was born in, so the
+cgroup, not the process group, is what `kill_all` ends. Nothing here fails silently: a limit that could not be set
 is left out of `applied` and said in `problems`, and `levels.require` turns it into an
 infrastructure error unless the config accepts the weaker level.
 
@@ -10,7 +16,9 @@ cgroup v2 (`delegate_v2`): a child gets `memory.max` and `pids.max` only once it
 `+memory +pids` in `cgroup.subtree_control`, and a cgroup holding processes cannot enable
 controllers for its children ("no internal processes"). So the grader's own processes move into
 a leaf (`dnn-grader.grader`) first, then the controllers are enabled, then each sandbox gets a
-sibling leaf of its own.
+sibling leaf of its own. The hierarchy's root is the exception (a grader started by an init
+without systemd, as in the cgroup v2 VM of the test suite): it is exempt from that rule and its
+kernel threads cannot move, so nothing moves and the controllers are enabled in place.
 
 Every file operation goes through `Kernel`, so that unit tests run against a fake cgroup2 tree in a
 temporary folder that behaves as cgroupfs does (files appear with mkdir, writes to missing files
@@ -31,6 +39,9 @@ SELF_CGROUP = Path("/proc/self/cgroup")
 PREFIX = "dnn-grader-"  # one sandbox's cgroup
 LEAF = "dnn-grader.grader"  # the grader's own processes (v2); not matched by PREFIX + "*"
 CONTROLLERS = ("memory", "pids")
+CPU_V1 = ("cpu", "cpuacct")  # v1: the share and the CPU time, one hierarchy each or co-mounted
+CPU_SHARES = 1024  # v1: the weight of one nice-0 process, the kernel's default for a cgroup
+CPU_WEIGHT = 100  # v2: the same, on v2's scale
 
 
 class Kernel:
@@ -72,6 +83,7 @@ class Cgroup:
         enabled: bool = True,
     ) -> None:
         self.dirs: list[Path] = []
+        self.cpu_usage_file: Path | None = None  # v1 cpuacct.usage (ns); v2 reads cpu.stat instead
         self.applied: list[str] = []
         self.problems: list[str] = []
         self.kernel = kernel or Kernel()
@@ -95,12 +107,16 @@ class Cgroup:
                 self._make(v1["pids"] / name, {"pids.max": pids})
             else:
                 self.problems.append("no cgroup v1 pids controller for the grader's process")
+            self._make_cpu_v1(v1, name)
         elif v2 is not None:
             base = delegate_v2(self.kernel, v2, self.problems)
             if base is not None:
                 enabled = set(_words(self._read(base / "cgroup.subtree_control")))
                 required = {"memory.max": memory_bytes} if "memory" in enabled else {}
                 required |= {"pids.max": pids} if "pids" in enabled else {}
+                if "cpu" not in enabled:
+                    enabled |= enable_cpu_v2(self.kernel, base, self.problems)
+                required |= {"cpu.weight": CPU_WEIGHT} if "cpu" in enabled else {}
                 self._make(base / name, required, optional={"memory.swap.max": 0} if "memory" in enabled else {})
         else:
             self.problems.append(f"no cgroup found for the grader's process in {self_cgroup}")
@@ -119,14 +135,28 @@ class Cgroup:
             _, controllers, rel = (line.split(":", 2) + ["", ""])[:3]
             for ctl in controllers.split(","):
                 base = self.root / ctl
-                if ctl in CONTROLLERS and base.is_dir():
+                if ctl in CONTROLLERS + CPU_V1 and base.is_dir():
                     v1[ctl] = base / rel.lstrip("/") if (base / rel.lstrip("/")).is_dir() else base
             if line.startswith("0::"):
                 v2 = self.root / rel.lstrip("/")
         return v1, v2
 
+    def _make_cpu_v1(self, v1: dict[str, Path], name: str) -> None:
+        """The share (`cpu`) and the CPU time (`cpuacct`): one folder if the two are co-mounted
+        (`cpu,cpuacct`, most distributions), two otherwise (this machine)."""
+        if "cpu" not in v1 or "cpuacct" not in v1:
+            missing = " and ".join(c for c in CPU_V1 if c not in v1)
+            self.problems.append(f"no cgroup v1 {missing} controller for the grader's process")
+            return
+        self._make(v1["cpu"] / name, {"cpu.shares": CPU_SHARES})
+        if v1["cpuacct"].resolve() != v1["cpu"].resolve():
+            self._make(v1["cpuacct"] / name, {})
+        self.cpu_usage_file = v1["cpuacct"] / name / "cpuacct.usage"
+
     def _make(self, path: Path, required: dict[str, int], optional: dict[str, int] | None = None) -> None:
         _sweep_stale(path.parent, self.kernel)
+        if path in self.dirs:
+            return
         try:
             self.kernel.mkdir(path)
         except OSError as exc:
@@ -151,6 +181,28 @@ class Cgroup:
     def pids_level(self) -> str | None:
         """`cgroup-v1`/`cgroup-v2` if a process limit is really set, else None."""
         return self.version if "cgroup:pids.max" in self.applied else None
+
+    @property
+    def cpu_level(self) -> str | None:
+        """`cgroup-v1`/`cgroup-v2` if the sandbox has a CPU share of its own and its CPU time can
+        be read, else None (then the time limits are the wall clock's alone)."""
+        key = "cgroup:cpu.weight" if self.version == "cgroup-v2" else "cgroup:cpu.shares"
+        return self.version if key in self.applied and self.cpu_seconds() is not None else None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used by every process the sandbox ever held (those ended included), or None
+        when it cannot be read."""
+        try:
+            if self.version == "cgroup-v1" and self.cpu_usage_file is not None:
+                return int(self.kernel.read(self.cpu_usage_file)) / 1e9
+            if self.version == "cgroup-v2" and self.dirs:
+                for line in self.kernel.read(self.dirs[0] / "cpu.stat").splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "usage_usec":
+                        return int(value) / 1e6
+        except (OSError, ValueError):
+            pass
+        return None
 
     def pids(self) -> set[int]:
         found: set[int] = set()
@@ -231,6 +283,11 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
     wanted = [c for c in CONTROLLERS if c in available and c not in enabled]
     if not wanted:
         return base if enabled & set(CONTROLLERS) else None
+    if not (base / "cgroup.type").exists():
+        # The hierarchy's root (only it lacks cgroup.type): a grader started by an init without
+        # systemd, or in a VM. It is exempt from "no internal processes", and the kernel threads
+        # it holds cannot move (EINVAL): nothing moves, the controllers are simply enabled.
+        return _enable(kernel, base, wanted, enabled, problems)
     leaf = base / LEAF
     try:
         kernel.mkdir(leaf)
@@ -248,6 +305,11 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
     except OSError as exc:
         problems.append(f"cannot move the grader's processes into {leaf}: {exc.strerror or exc}")
         return None
+    return _enable(kernel, base, wanted, enabled, problems)
+
+
+def _enable(kernel: Kernel, base: Path, wanted: list[str], enabled: set[str], problems: list[str]) -> Path | None:
+    """`+wanted` in `base`'s cgroup.subtree_control: `base`, or None if no controller we need is on."""
     try:
         kernel.write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
     except OSError as exc:
@@ -257,6 +319,60 @@ def delegate_v2(kernel: Kernel, own: Path, problems: list[str]) -> Path | None:
         )
         return base if enabled & set(CONTROLLERS) else None
     return base
+
+
+def enable_cpu_v2(kernel: Kernel, base: Path, problems: list[str]) -> set[str]:
+    """`{"cpu"}` once `+cpu` is in the subtree control of `base` (the folder `delegate_v2`
+    returned, whose own processes it moved to the leaf), else an empty set and the reason in
+    `problems`: the sandbox then has no CPU share of its own."""
+    try:
+        available = set(_words(kernel.read(base / "cgroup.controllers")))
+    except OSError:
+        available = set()
+    if "cpu" not in available:
+        problems.append(f"the cpu controller is not delegated to the grader's cgroup {base}")
+        return set()
+    try:
+        kernel.write(base / "cgroup.subtree_control", "+cpu")
+    except OSError as exc:
+        problems.append(f"cannot enable cpu in {base}/cgroup.subtree_control: {exc.strerror or exc}")
+        return set()
+    return {"cpu"}
+
+
+def enclosing_memory_limit(root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) -> int | None:
+    """The memory limit (bytes) of the cgroup the grader runs in, or of the nearest ancestor
+    visible from here: a container's own `--memory`, which binds even where /sys/fs/cgroup is
+    read-only and no sandbox cgroup can be made (Docker). None: no finite limit found.
+
+    Read-only, v1 (`memory/.../memory.limit_in_bytes`) and v2 (`.../memory.max`). Inside a
+    container the path /proc/self/cgroup names may be the host's (v1 has no cgroup namespace), so
+    the folders are tried from the grader's own up to the mount's root, which is the container's.
+    """
+    try:
+        lines = self_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        _, controllers, rel = (line.split(":", 2) + ["", ""])[:3]
+        if "memory" in controllers.split(","):
+            base, name = root / "memory", "memory.limit_in_bytes"
+        elif line.startswith("0::"):
+            base, name = root, "memory.max"
+        else:
+            continue
+        own = base / rel.lstrip("/")
+        for folder in [own, *own.parents]:
+            if folder == base.parent:
+                break
+            try:
+                text = (folder / name).read_text().strip()
+            except OSError:
+                continue
+            if text.isdigit() and int(text) < 2**60:  # v1 writes "no limit" as a page-rounded 2**63
+                limits.append(int(text))
+    return min(limits) if limits else None
 
 
 def _words(text: str) -> list[str]:

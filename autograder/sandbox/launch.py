@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .cgroups import Cgroup
 from .memguard import MemoryGuard
 
 JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup
+REAPER = Path(__file__).resolve().parent / "reaper.py"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Limits:
     notebook_seconds: float = 600.0
     cell_seconds: float = 300.0
     call_seconds: float = 30.0
+    wall_stretch: float = 4.0  # with a CPU share: the wall clock alone may run to this times a limit (docs/limits.md)
+    notebook_wall_seconds: float | None = None  # the run's wall clock never past this (the ceiling), stretched or not
     disk_bytes: int | None = None  # all writable folders together; None: twice file_size_bytes
     accept_weaker: frozenset[str] = frozenset()  # parts (levels.PARTS) that may run below the level asked for
     cgroups: bool = True  # False: no cgroup at all; memory by the memory guard, processes by RLIMIT_NPROC
@@ -114,12 +118,16 @@ def run(
     # then prlimit sets the rlimits and execs the program.
     # A failed join ends the launcher before anything runs (exit JOIN_FAILED, no events), rather than
     # running the notebook outside its cgroup.
+    # Sandboxed, bubblewrap runs below the reaper (reaper.py): it inherits and reaps bubblewrap's
+    # init when bubblewrap exits before it.
     join = "".join(f'echo $$ > "{d}/cgroup.procs" || exit {JOIN_FAILED}; ' for d in cgroup.dirs)
+    reaper = [sys.executable, "-I", "-S", str(REAPER)] if sandbox else []
     launcher = [
         "/bin/sh",
         "-c",
         join + 'exec "$@"',
         "sandbox-launcher",
+        *reaper,
         "prlimit",
         f"--data={limits.memory_bytes}",
         f"--fsize={limits.file_size_bytes}",
@@ -165,6 +173,9 @@ def run(
                 kill=lambda: watchdog.kill(proc, cgroup, sandbox),
                 memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over if guarded else None,
                 elsewhere=(lambda: shared.written_bytes(uid)) if not sandbox and uid is not None else (lambda: 0),
+                cpu_seconds=cgroup.cpu_seconds if isolation.cpu != "none" else None,
+                wall_stretch=limits.wall_stretch,
+                notebook_wall_seconds=limits.notebook_wall_seconds,
             )
             proc.wait()
         finally:

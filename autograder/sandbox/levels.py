@@ -14,11 +14,16 @@ from collections.abc import Sequence
 
 from ..errors import InfrastructureError
 from ..result import Isolation
-from .cgroups import Cgroup
+from .cgroups import Cgroup, enclosing_memory_limit
 
-# What each limit can be accepted at when the config lists it in `accept_weaker` (any level it has);
-# without it, the strongest level the config asks for (cgroups on: a cgroup) is required.
-PARTS = ("memory", "pids")
+# The limits the config can accept below a cgroup's level (`accept_weaker`); without it, the
+# strongest level the config asks for (cgroups on: a cgroup) is required.
+PARTS = ("memory", "pids", "cpu")
+# What an accepted weaker limit must still be, at the least: the memory guard (every process of
+# the run and of its uid, summed), RLIMIT_NPROC of an unprivileged uid; for the CPU, no share of its
+# own (the time limits are then the wall clock's). Accepting a weaker limit is accepting exactly
+# these, never no limit at all.
+FALLBACK = {"memory": ("guard",), "pids": ("rlimit",), "cpu": ("none",)}
 
 
 def enforced(cgroup: Cgroup, *, namespaces: bool, uid: int | None, memory_guard: bool = False) -> Isolation:
@@ -27,41 +32,61 @@ def enforced(cgroup: Cgroup, *, namespaces: bool, uid: int | None, memory_guard:
     memory = cgroup.memory_level or ("guard" if memory_guard else "rlimit")
     # RLIMIT_NPROC binds only a non-root uid: the sandbox's own, or the grader's when it is not root
     pids = cgroup.pids_level or ("rlimit" if uid is not None or os.geteuid() != 0 else "none")
+    container = enclosing_memory_limit() if memory not in ("cgroup-v1", "cgroup-v2") else None
     return Isolation(
         namespaces="bwrap" if namespaces else "none",
         network="none" if namespaces else "host",
         uid=uid,
         memory=memory,
         pids=pids,
+        cpu=cgroup.cpu_level or "none",
+        container_memory_mb=None if container is None else container // 1024**2,
     )
 
 
 def required(cgroups: bool) -> dict[str, tuple[str, ...]]:
     """The levels each part must reach: with cgroups on, a cgroup; with cgroups turned off in the
-    config, the fallback the config then asks for (the memory guard; the uid's RLIMIT_NPROC)."""
+    config, the fallback the config then asks for (the memory guard; the uid's RLIMIT_NPROC; for the
+    CPU nothing: the time limits are then the wall clock's, and a neighbour's load counts)."""
     if cgroups:
-        return {"memory": ("cgroup-v1", "cgroup-v2"), "pids": ("cgroup-v1", "cgroup-v2")}
-    return {"memory": ("cgroup-v1", "cgroup-v2", "guard"), "pids": ("cgroup-v1", "cgroup-v2", "rlimit")}
+        return {
+            "memory": ("cgroup-v1", "cgroup-v2"),
+            "pids": ("cgroup-v1", "cgroup-v2"),
+            "cpu": ("cgroup-v1", "cgroup-v2"),
+        }
+    return {
+        "memory": ("cgroup-v1", "cgroup-v2", "guard"),
+        "pids": ("cgroup-v1", "cgroup-v2", "rlimit"),
+        "cpu": ("cgroup-v1", "cgroup-v2", "none"),
+    }
 
 
 def require(
     isolation: Isolation, *, cgroups: bool, accept_weaker: frozenset[str], problems: Sequence[str] = ()
 ) -> None:
     """Raise `InfrastructureError` when a part is below what the config asks for and the config
-    does not accept a weaker level for it (`accept_weaker`); `problems` (the cgroup's: why a
-    limit could not be set) go into the message."""
+    does not accept a weaker level for it (`accept_weaker`: then its `FALLBACK` is still
+    required); `problems` (the cgroup's: why a limit could not be set) go into the message."""
+    wanted = {
+        part: levels + (FALLBACK[part] if part in accept_weaker else ()) for part, levels in required(cgroups).items()
+    }
     short = [
-        f"{part}: {getattr(isolation, part)} (needs {' or '.join(levels)})"
-        for part, levels in required(cgroups).items()
-        if getattr(isolation, part) not in levels and part not in accept_weaker
+        f"{part}: {getattr(isolation, part)} (needs {' or '.join(dict.fromkeys(levels))})"
+        for part, levels in wanted.items()
+        if getattr(isolation, part) not in levels
     ]
     if short:
+        acceptable = [s.split(":")[0] for s in short if s.split(":")[0] not in accept_weaker]
         raise InfrastructureError(
             "the sandbox cannot enforce the limits the config asks for: "
             + "; ".join(short)
             + "".join(f". {p}" for p in problems)
-            + ". Fix the machine (a writable cgroup with the memory and pids controllers), or accept the weaker "
-            "level explicitly: accept_weaker = ["
-            + ", ".join(f'"{s.split(":")[0]}"' for s in short)
-            + "] in [tool.autograder]"
+            + ". Fix the machine (a writable cgroup with the memory, pids and cpu controllers)"
+            + (
+                ", or accept the weaker level explicitly: accept_weaker = ["
+                + ", ".join(f'"{part}"' for part in acceptable)
+                + "] in [tool.autograder]"
+                if acceptable
+                else ""
+            )
         )

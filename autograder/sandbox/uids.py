@@ -35,10 +35,27 @@ from ..errors import InfrastructureError
 BASE = 60000
 COUNT = 64
 WAIT_SECONDS = 600.0  # more than COUNT sandboxes at once on one machine: wait for one to end
+# Another first uid for the pool. Containers without user namespaces (Docker's default, Gradescope)
+# share the host's uids, and RLIMIT_NPROC counts a uid's processes on the whole host, while the
+# lock files in one container's /run are not seen by another: two containers grading at once on
+# one host would both take 60000, and a fork bomb in one would stop the other's imports. The zip's
+# run_autograder sets a random base per container instead.
+ENV_BASE = "DNN_GRADER_UID_BASE"
+TOP = 2**31 - 1  # uid_t is 32 bits and (uid_t)-1 means "no change": stay well below it
+
+
+def base() -> int:
+    """The pool's first uid: `BASE`, or `DNN_GRADER_UID_BASE` (1000 to 2**31 - COUNT - 1)."""
+    value = os.environ.get(ENV_BASE)
+    if value is None:
+        return BASE
+    if not value.isdigit() or not 1000 <= int(value) <= TOP - COUNT:
+        raise InfrastructureError(f"{ENV_BASE}={value!r}: must be a uid from 1000 to {TOP - COUNT}")
+    return int(value)
 
 
 def pool() -> range:
-    return range(BASE, BASE + COUNT)
+    return range(base(), base() + COUNT)
 
 
 def lock_dir() -> Path:
@@ -126,6 +143,6 @@ def lease(wait_seconds: float = WAIT_SECONDS) -> Iterator[int]:
                 return
         if time.monotonic() > deadline:
             raise InfrastructureError(
-                f"all {COUNT} sandbox uids ({BASE}-{BASE + COUNT - 1}) stayed in use for {wait_seconds:.0f} s"
+                f"all {COUNT} sandbox uids ({pool()[0]}-{pool()[-1]}) stayed in use for {wait_seconds:.0f} s"
             )
         time.sleep(0.2)

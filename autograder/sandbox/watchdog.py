@@ -4,6 +4,13 @@ Apart from the launcher because it is the policy (which limit, when to kill, how
 process), while the launcher only assembles the process. It knows nothing of the runner's item
 names: the caller says how long an item may run (`item_seconds`), so a new kind of item changes
 the caller, not this module.
+
+Time is the sandbox's own (docs/limits.md): where its cgroup's CPU time can be read, an item or
+the run is over its limit when both its wall time and its CPU time are, or when its wall time
+alone is over `wall_stretch` times the limit. A neighbour's or the machine's load slows the
+wall clock of an honest cell, never its CPU time, so it is not blamed for time others took; a
+busy loop still spends CPU time, and a sleeping hang is still ended by the stretched wall clock.
+Without a readable CPU time the limits are the wall clock's, as asked.
 """
 
 from __future__ import annotations
@@ -26,6 +33,32 @@ DISK_CHECK_SECONDS = 0.5
 GUARD_SECONDS = 0.2  # the memory guard's poll (memguard.py)
 _MAX_ENTRIES = 100_000
 _GRACE_SECONDS = 5.0  # past an item's limit: the runner's own alarm should have ended it by then
+
+
+def over(wall: float, cpu: float | None, limit: float, wall_limit: float) -> bool:
+    """Whether a span is past `limit`: its wall time and its own CPU time both past it (or its
+    wall time alone, when no CPU time is known), or its wall time past `wall_limit`."""
+    return (wall > limit and (cpu is None or cpu > limit)) or wall > max(limit, wall_limit)
+
+
+class CpuClock:
+    """The sandbox's CPU seconds as last read (a failed read keeps the last value: a hiccup must
+    neither blame nor spare a cell), None when it never could be read."""
+
+    def __init__(self, read: Callable[[], float | None] | None) -> None:
+        self.read = read
+        self.last: float | None = None
+        self.tick()
+
+    def tick(self) -> float | None:
+        value = self.read() if self.read is not None else None
+        if value is not None:
+            self.last = value
+        return self.last
+
+    @staticmethod
+    def since(now: float | None, then: float | None) -> float | None:
+        return None if now is None or then is None else now - then
 
 
 class EventReader:
@@ -107,6 +140,9 @@ def watch(
     kill: Callable[[], None],
     memory_over: Callable[[], bool] | None = None,
     elsewhere: Callable[[], int] = lambda: 0,
+    cpu_seconds: Callable[[], float | None] | None = None,
+    wall_stretch: float = 1.0,
+    notebook_wall_seconds: float | None = None,
 ) -> Verdict:
     """Poll until `proc` ends or a limit is crossed; then `kill()` the run once.
 
@@ -114,19 +150,32 @@ def watch(
     items, bounded so that a cell cannot claim its own end and then hang). `memory_over()`, if
     given (the memory guard, where no cgroup limits memory), is polled every `GUARD_SECONDS`.
     `elsewhere()`: bytes the run wrote outside `writable` that count against its disk quota too
-    (without a mount namespace, the host's /tmp: `shared.written_bytes`).
+    (without a mount namespace, the host's /tmp: `shared.written_bytes`). `cpu_seconds()`: the
+    sandbox's CPU time (its cgroup's), counted against the limits with the wall clock, which
+    alone may run to `wall_stretch` times a limit (module docstring), the run's to
+    `notebook_wall_seconds` if given (a ceiling the stretch must not pass); None: wall clock only.
     """
     verdict = Verdict()
     writable = list(writable)
     next_disk_check = start + DISK_CHECK_SECONDS
     next_guard = start
+    clock = CpuClock(cpu_seconds)
+    cpu_start = clock.last
+    item_since, item_cpu = reader.since, cpu_start
+    stretch = wall_stretch if cpu_seconds is not None else 1.0
+    notebook_wall = stretch * notebook_seconds
+    if notebook_wall_seconds is not None:
+        notebook_wall = min(notebook_wall, notebook_wall_seconds)
     while proc.poll() is None:
         time.sleep(0.1)
         reader.poll()
-        now = time.monotonic()
-        if now - start > notebook_seconds:
+        now, cpu = time.monotonic(), clock.tick()
+        if reader.since != item_since:  # an event: a new span for the item (or between items)
+            item_since, item_cpu = reader.since, cpu
+        item_limit = item_seconds(reader.current) + _GRACE_SECONDS
+        if over(now - start, clock.since(cpu, cpu_start), notebook_seconds, notebook_wall):
             verdict.timed_out = True
-        elif now - reader.since > item_seconds(reader.current) + _GRACE_SECONDS:
+        elif over(now - item_since, clock.since(cpu, item_cpu), item_limit, stretch * item_limit):
             verdict.stuck = reader.current or reader.last_started or "runner"
         elif now >= next_disk_check and _written(log, writable, disk_quota) + elsewhere() > disk_quota:
             verdict.disk_exceeded, verdict.stuck = True, reader.current
@@ -204,15 +253,16 @@ def children(pid: int) -> set[int]:
 def kill(proc: subprocess.Popen, cgroup: Cgroup, sandboxed: bool) -> None:
     """End every process of the run, and reap the launcher.
 
-    Sandboxed, from the inside out: `proc` is bubblewrap's outer process, the parent of the
-    sandbox's init (bubblewrap again, pid 1 of the pid namespace, whose death ends every process in
-    it). Killed first, the outer one would orphan that init, and its zombie would go to the
-    machine's pid 1: every killed run left a `[bwrap] <defunct>` there (this machine's pid 1 reaped
-    it seconds later; a container whose pid 1 is a shell or `sleep` never does). Killed last, it
-    reaps its child itself and exits, and we reap it. Sandboxed, the process group is only
-    signalled while `proc` is unreaped: after that its number can belong to another sandbox's
-    launcher (pid_max can be as low as 32768). Unsandboxed there is no pid namespace: the
-    notebook's children are in `proc`'s group (and cgroup) and are killed with it, as before.
+    Sandboxed, `proc` is the reaper (reaper.py), the parent of bubblewrap's outer process, itself
+    the parent of the sandbox's init (bubblewrap again, pid 1 of the pid namespace, whose death
+    ends every process in it). Everything below `proc` is killed, until `proc` exits: it exits
+    only once it has reaped all of them, including the init that bubblewrap's outer process may
+    leave orphaned (it exits as soon as the init reports the command's status, without waiting
+    for the init itself); without the reaper that orphan went to the machine's pid 1 as a
+    `[bwrap] <defunct>`, which a container's pid 1 (a shell, `sleep`) never reaps. Sandboxed, the
+    process group is only signalled while `proc` is unreaped: after that its number can belong
+    to another sandbox's launcher (pid_max can be as low as 32768). Unsandboxed there is no pid
+    namespace: the notebook's children are in `proc`'s group (and cgroup) and are killed with it.
     """
     if sandboxed and proc.returncode is None:
         deadline = time.monotonic() + 5.0

@@ -85,6 +85,10 @@ def ranked_lines(reports: Iterable[AssignmentPairs], top: int) -> list[str]:
             f"  #{rank:<3} {p.similarity:.2f}  {p.left.student}  {p.right.student}{'  flagged' * p.flagged}"
             for rank, p in enumerate(report.pairs[: max(0, top)], 1)
         ]
+        lines += [
+            f"  code run from a string: {o.student}, cell {o.cell} line {o.line}: {o.what}"
+            for o in report.obfuscated[: max(0, top)]
+        ]
     return lines
 
 

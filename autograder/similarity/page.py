@@ -30,9 +30,9 @@ table.sbs pre { margin: .2rem 0; background: #fff8c5; }
 HOW_TO_READ = (
     "Pairs of submissions of one assignment that share code of their own (the given code of the "
     "assignment notebook is left out), found by token fingerprints that survive renaming, "
-    "reformatting, comments and reordering. <b>Similarity</b> is the share of the two submissions' "
-    "fingerprints they have in common (1 = the same code); <b>share</b> is that share for each side "
-    'alone. A pair is <span class="flag">flagged</span> at similarity {threshold} or more (config '
+    "reformatting, comments and reordering. <b>Similarity</b> is the share of the smaller submission's "
+    "fingerprints found in the other (1 = all of it; the larger of the two shares); <b>share</b> is "
+    'that share for each side. A pair is <span class="flag">flagged</span> at similarity {threshold} or more (config '
     "<code>similarity_threshold</code>). This is a ranked list for a person to read, not a verdict: "
     "short functions specified to the formula can look alike, and students may have worked together "
     "as allowed. Fingerprints found in more than {common} submissions are ignored as common idiom."
@@ -75,6 +75,24 @@ def _more(report: AssignmentPairs, limit: int | None, link: str) -> str:
     return f'<p class="meta">{"; ".join(notes)}.</p>\n' if notes else ""
 
 
+def _obfuscated(report: AssignmentPairs) -> str:
+    """Code run from strings: no honest notebook of the course has any (`obfuscation.py`)."""
+    if not report.obfuscated:
+        return ""
+    rows = "".join(
+        f'<tr><td class="break"><code>{esc(o.student)}</code></td><td class="num">{o.cell}</td>'
+        f'<td class="num">{o.line}</td><td>{esc(o.what)}</td></tr>\n'
+        for o in report.obfuscated
+    )
+    return (
+        f'<p><span class="flag">Code run from strings</span> ({len(report.obfuscated)}): <code>exec</code>, '
+        "<code>eval</code> or <code>compile</code> hide code from the comparison above; no honest "
+        "notebook of this course needs them. Read these cells.</p>\n"
+        '<table>\n<tr><th>Student</th><th class="num">Cell</th><th class="num">Line</th><th>What</th></tr>\n'
+        f"{rows}</table>\n"
+    )
+
+
 def _heading(report: AssignmentPairs) -> str:
     flagged = len(report.flagged)
     empty = (
@@ -107,7 +125,7 @@ def section(
     if not reports:
         body.append("<p>No code copies to compare (the batch keeps them in <code>code/</code>).</p>\n")
     for report in reports:
-        body += [_heading(report), _table(report, link, limit)]
+        body += [_heading(report), _table(report, link, limit), _obfuscated(report)]
     if skipped:
         items = "".join(f"<li><code>{esc(f)}</code>: {esc(why)}</li>" for f, why in skipped[:50])
         more = f"<li>and {len(skipped) - 50} more</li>" if len(skipped) > 50 else ""

@@ -5,7 +5,14 @@ Python's own `tokenize` reads each cell; then
   renamed variable changes nothing; keywords and operators stay as they are (they are the shape);
 - numbers become `0`, strings (docstrings and f-strings included) `S`;
 - comments, blank lines, indentation and line breaks are dropped, so reformatting changes nothing
-  (a statement split over lines, a different indent width, an added comment).
+  (a statement split over lines, a different indent width, an added comment);
+- statement separators (`;`) are dropped too, as line breaks are: `a = 1; b = 2` is two
+  statements on one line, the same program as two lines (and a `;` after every statement, the
+  cheapest disguise of all, changes nothing);
+- parentheses that only group (those not after a name, a `)` or a `]`, which call or subscript)
+  are dropped with their closing one: wrapping an expression in parentheses to spread it over
+  lines, `return (a, b)` for `return a, b`, or `(x * y) + z` for `x * y + z` change nothing.
+  The backslash of a continued line is not a token at all.
 
 Cells are hostile text (whatever a student saved): IPython syntax (`%magic`, `!shell`, `name?`)
 is skipped line by line; a syntax error the tokenizer cannot pass (an unterminated string, a bad
@@ -39,7 +46,7 @@ _SKIPPED = {
 _STRING_PARTS = {
     getattr(tokenize, n) for n in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, n)
 }  # Python 3.12 and later
-_IPYTHON_LINE = re.compile(r"^\s*(?:[%!]|[\w.]+\?{1,2}\s*$)")  # %magic, !shell, name?
+IPYTHON_LINE = re.compile(r"^\s*(?:[%!]|[\w.]+\?{1,2}\s*$)")  # %magic, !shell, name?
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ def _raw_tokens(lines: list[str]) -> Iterator[tuple[int, int]]:
         feed = iter(lines[start:])
         last_line = start
         f_depth = 0  # Python 3.12 splits f-strings into parts: one S for the whole string
+        parens: list[bool] = []  # per open `(`: whether it is kept (a call's) or dropped (grouping)
+        previous = ""  # the last token's kind: "name", "close" (`)` or `]`), or "" for anything else
         try:
             for kind, text, (row, _), _, _ in tokenize.generate_tokens(lambda feed=feed: next(feed, "")):
                 last_line = start + row - 1
@@ -89,10 +98,29 @@ def _raw_tokens(lines: list[str]) -> Iterator[tuple[int, int]]:
                 if f_depth or kind in _SKIPPED:
                     continue
                 if kind == name:
-                    yield (token_code(text) if text in keywords else _NAME), last_line
+                    is_keyword = text in keywords
+                    previous = "" if is_keyword else "name"
+                    yield (token_code(text) if is_keyword else _NAME), last_line
                 elif kind == op:
+                    if text == "(":
+                        kept = previous in ("name", "close")
+                        parens.append(kept)  # at most one per character read: bounded by the caller's caps
+                        previous = ""
+                        if not kept:
+                            continue
+                    elif text == ")":
+                        kept = parens.pop() if parens else True
+                        previous = "close"
+                        if not kept:
+                            continue
+                    elif text == ";":
+                        previous = ""
+                        continue
+                    else:
+                        previous = "close" if text == "]" else ""
                     yield token_code(text), last_line
                 elif text.strip():
+                    previous = "name" if kind == tokenize.STRING else ""
                     yield _CLASS.get(kind, _ERROR), last_line
             return
         except (tokenize.TokenError, SyntaxError) as exc:  # IndentationError is a SyntaxError
@@ -107,7 +135,7 @@ def tokenize_cells(cells: Iterable[tuple[int, str]]) -> Tokens:
     lines: list[int] = []
     for first_line, source in cells:
         text = clean_text(source, limit=len(source) + 1)
-        kept = ["\n" if _IPYTHON_LINE.match(line) else line for line in text.splitlines(keepends=True)]
+        kept = ["\n" if IPYTHON_LINE.match(line) else line for line in text.splitlines(keepends=True)]
         for code, line in _raw_tokens(kept):
             codes.append(code)
             lines.append(first_line + line)

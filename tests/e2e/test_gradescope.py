@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.gradescope.export import build_autograder_zip
+from autograder.gradescope.export import ENVIRONMENT_TEST, build_autograder_zip
 from autograder.sandbox import bubblewrap_available, can_drop_uid
 from tests.conftest import REPO
 from tests.e2e.test_isolation_levels import failing_bwrap_and_open_interpreter
@@ -85,6 +85,11 @@ def source_only_path(tmp_path: Path) -> str:
     return path
 
 
+def instructor(doc: dict) -> str:
+    """What results.json says to the instructor only: the hidden test on the grading environment."""
+    return "".join(t["output"] for t in doc["tests"] if t["name"] == ENVIRONMENT_TEST and t["visibility"] == "hidden")
+
+
 def assert_format(doc: dict) -> None:
     assert {"score", "output", "tests", "visibility", "stdout_visibility"} <= set(doc)
     for test in doc["tests"]:
@@ -100,11 +105,13 @@ def test_solution_gets_full_marks_with_hidden_tests_after_published(how, tmp_pat
     assert sum(t["score"] for t in doc["tests"]) == pytest.approx(10.0)
     assert sum(t["max_score"] for t in doc["tests"]) == pytest.approx(10.0)
     assert all(t["status"] == "passed" for t in doc["tests"])
-    names = [t["name"] for t in doc["tests"]]
+    names = [t["name"] for t in doc["tests"] if t["name"] != ENVIRONMENT_TEST]
     assert names == [f"{q} ({kind} cases)" for q in QUESTIONS for kind in ("public", "hidden")]
     for test in doc["tests"]:
-        assert test["visibility"] == ("after_published" if test["name"].endswith("(hidden cases)") else "visible")
-    assert ("WITHOUT the bubblewrap sandbox" in doc["output"]) == (not bubblewrap_available())
+        if test["name"] != ENVIRONMENT_TEST:
+            assert test["visibility"] == ("after_published" if test["name"].endswith("(hidden cases)") else "visible")
+    assert ("WITHOUT the bubblewrap sandbox" in instructor(doc)) == (not bubblewrap_available())
+    assert "WITHOUT the bubblewrap sandbox" not in doc["output"]
     assert "Problems while running" not in doc["output"]
 
 
@@ -150,7 +157,8 @@ def test_where_bwrap_cannot_make_namespaces_it_grades_as_an_unprivileged_uid(tmp
         assert source.stat().st_mode & 0o077 == 0 and (source.parent / "results").stat().st_mode & 0o077 == 0
     assert "grading at the no-namespace level" in proc.stdout, proc.stdout + proc.stderr
     assert doc["score"] == 10.0, doc["output"]
-    assert "no network isolation" in doc["output"] and "WITHOUT the bubblewrap sandbox" not in doc["output"]
+    assert "no network isolation" in instructor(doc) and "WITHOUT the bubblewrap sandbox" not in instructor(doc)
+    assert "no network isolation" not in doc["output"]  # the instructor's note, not the student's
 
 
 def test_without_an_unprivileged_uid_it_fails_closed_unless_allowed(tmp_path, zips, cache):
@@ -166,7 +174,7 @@ def test_without_an_unprivileged_uid_it_fails_closed_unless_allowed(tmp_path, zi
     assert closed["score"] == 0.0 and "cannot create its sandbox" in closed["output"]
     doc, proc = run_autograder(tmp_path / "open", zips["unsandboxed"], cache, solution(), path=path)
     assert "grading with --no-sandbox" in proc.stdout
-    assert "WITHOUT the bubblewrap sandbox" in doc["output"]
+    assert "WITHOUT the bubblewrap sandbox" in instructor(doc) and "WITHOUT" not in doc["output"]
     assert doc["score"] == 10.0, doc["output"]
 
 

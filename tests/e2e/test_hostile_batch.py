@@ -4,7 +4,8 @@ One submission at a time, a hostile notebook only has itself to harm. In a batch
 others, in threads of one grader process, at the same moment: processes, threads, memory, disk,
 hangs or forged outputs of one must not change another's grade (red-team finding 5 was seen only
 this way). Each hostile submission must still gain nothing (the same rule as test_hostile.py), and
-every honest submission must keep full marks.
+every honest submission must keep full marks, on a machine that is busy besides (a CPU burner on
+every core, outside any sandbox: time limits count each sandbox's own time, docs/limits.md).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from autograder import batch
 from autograder.grading.grade import grade_notebook
 from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, make_variant
+from tests.e2e.load import cpu_burner
 from tests.submissions import hostile
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
@@ -49,17 +51,18 @@ def graded_batch(config, tmp_path_factory):
     found = batch.discover([klass], tmp_path_factory.mktemp("work"))
     assert not found.unplaced and len(found.submissions) == len(chosen) + 2 * len(HONEST)
     out = tmp_path_factory.mktemp("out")
-    results, failures = batch.run_batch(
-        found.submissions,
-        out,
-        SEED,
-        batch.Threads(
-            lambda sub, seed: grade_notebook(
-                sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student
+    with cpu_burner():
+        results, failures = batch.run_batch(
+            found.submissions,
+            out,
+            SEED,
+            batch.Threads(
+                lambda sub, seed: grade_notebook(
+                    sub.path, limits, assignment_id=sub.assignment, seed=seed, student=sub.student
+                ),
+                workers=2,
             ),
-            workers=2,
-        ),
-    )
+        )
     assert failures == []
     return {r.student: r for r in results}, {v.name.replace("_", "-"): v for v in chosen}
 

@@ -1034,3 +1034,45 @@ while True:  # 20 MB/s into the grader's log of the sandbox's stdout
     ),
     note="the log is on the grader's disk: it counts in the disk quota",
 )
+
+# --- fair neighbours: one notebook's processes must not take its neighbour's CPU time ------------
+# 200 busy processes, each in a session of its own and orphaned by a double fork (out of reach of
+# a process group kill), then the cell sleeps while they burn: a notebook graded beside it starts
+# TensorFlow meanwhile. They wait on a pipe until all are forked, then burn at once (forking them
+# one by one while the first ones burn would starve the forking cell itself). Each cell stays under
+# the shortest cell limit (30 s) in wall and CPU time.
+STARVE_SECONDS = 20
+STARVE_NAME = "starve-burner"
+_STARVE = f"""import os, time
+go, ready = os.pipe()
+started = 0
+for _ in range(200):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.close(ready)
+            with open("/proc/self/comm", "w") as comm:  # a name the test finds them by
+                comm.write("{STARVE_NAME}")
+            os.read(go, 1)  # until every one is forked
+            while True:
+                pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+    started += 1
+os.close(ready)
+os.close(go)
+time.sleep({STARVE_SECONDS})"""
+
+
+def starves_neighbours(cells: int) -> Variant:
+    """A correct 01 notebook whose first `cells` cells each start 200 busy orphans and sleep."""
+    return Variant(
+        "starves_neighbours",
+        A01,
+        insert_first=(_STARVE,) * cells,
+        note="200 busy processes in sessions of their own took the CPU its neighbour's cells were timed by",
+    )

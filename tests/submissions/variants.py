@@ -312,6 +312,74 @@ def augment(images, rng, max_shift=2):
         note="uniform counts, but the same for every seed",
     ),
 ]
+BUGGY += [
+    Variant(
+        "dropout_half_the_rows_repeated",
+        A05,
+        replace={
+            "dropout_train": """def dropout_train(x, rate, rng):
+    if not 0.0 <= rate < 1.0:
+        raise ValueError("rate must be in [0, 1)")
+    x = np.asarray(x, dtype=float)
+    half = rng.random(((x.shape[0] + 1) // 2,) + x.shape[1:]) >= rate
+    return np.where(np.concatenate([half, half])[:x.shape[0]], x, 0.0)   # the second half repeats the first""",
+        },
+        lost=frozenset({"dropout_train"}),
+        note="every count is right; the mask's second half is its first",
+    ),
+    Variant(
+        "augment_half_the_batch_repeated",
+        A05,
+        replace={
+            "augment": """def augment(images, rng, max_shift=2):
+    images = np.asarray(images)
+    if images.ndim < 3 or int(max_shift) < 0:
+        raise ValueError("bad input")
+    m, n = int(max_shift), len(images)
+    half = (n + 1) // 2
+    flips, shifts = rng.random(half) < 0.5, rng.integers(-m, m + 1, (half, 2))
+    h, w = images.shape[1:3]
+    out = np.zeros_like(images)
+    for i, image in enumerate(images):          # image i + n/2 gets image i's choices
+        image = image[:, ::-1] if flips[i % half] else image
+        dy, dx = shifts[i % half]
+        padded = np.pad(image, [(m, m), (m, m)] + [(0, 0)] * (image.ndim - 2))
+        out[i] = padded[m - dy:m - dy + h, m - dx:m - dx + w]
+    return out""",
+        },
+        lost=frozenset({"augment"}),
+        note="neighbours differ; the batch's second half repeats its first",
+    ),
+    Variant(
+        "variance_scaling_half_the_rows_repeated",
+        A01,
+        replace={
+            "variance_scaling": """def variance_scaling(shape, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    fan_in, fan_out = (int(d) for d in shape)
+    if mode not in ("fan_in", "fan_out", "fan_avg") or distribution not in (
+            "truncated_normal", "untruncated_normal", "uniform"):
+        raise ValueError("bad mode or distribution")
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    s = scale / max(1.0, n)
+    rng = np.random.default_rng(seed)
+    half = ((fan_in + 1) // 2, fan_out)
+    if distribution == "uniform":
+        w = rng.uniform(-math.sqrt(3 * s), math.sqrt(3 * s), half)
+    elif distribution == "untruncated_normal":
+        w = rng.normal(0.0, math.sqrt(s), half)
+    else:
+        std = math.sqrt(s) / 0.87962566103423978
+        w = rng.normal(0.0, std, half)
+        bad = np.abs(w) > 2 * std
+        while bad.any():
+            w[bad] = rng.normal(0.0, std, int(bad.sum()))
+            bad = np.abs(w) > 2 * std
+    return np.concatenate([w, w])[:fan_in]   # the second half of the rows repeats the first""",
+        },
+        lost=frozenset({"variance_scaling"}),
+        note="the distribution and the neighbours are right; half the rows are drawn",
+    ),
+]
 # --- end of randomness ---------------------------------------------------------------------------
 
 # --- gradients (issue 15): backpropagation, the experiment, clipping (notebook 01, sections 8-10) --
@@ -411,6 +479,22 @@ BUGGY += [
         },
         lost=frozenset({"clip_by_global_norm"}),
         note="Keras' clipnorm, not global_clipnorm: the direction changes",
+    ),
+]
+BUGGY += [
+    Variant(
+        "clip_scales_the_callers_arrays",
+        A01,
+        replace={
+            "clip_by_global_norm": """def clip_by_global_norm(grads, max_norm):
+    norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in grads))
+    factor = max_norm / max(norm, max_norm)
+    for g in grads:
+        g *= factor          # the caller's arrays, scaled in place
+    return tuple(grads), norm""",
+        },
+        lost=frozenset({"clip_by_global_norm"}),
+        note="the right values, but the contract says not to modify grads",
     ),
 ]
 # --- end of gradients ------------------------------------------------------------------------------

@@ -3,14 +3,17 @@
 What `autograder.sandbox.cgroups` relies on, and what a plain folder would get wrong:
 - mkdir makes a cgroup with its interface files: `cgroup.procs`, `cgroup.controllers` (what the
   parent enables in its `cgroup.subtree_control`), `cgroup.subtree_control`, `cgroup.events`,
-  `cgroup.kill`, and `memory.*` / `pids.*` only if the parent enabled that controller;
+  `cgroup.kill`, and `memory.*` / `pids.*` / `cpu.weight` only if the parent enabled that controller (`cpu.stat`
+  always);
 - writing a file that does not exist fails (ENOENT): it is never created;
 - `+ctl` in `cgroup.subtree_control` fails with ENOENT for a controller not in `cgroup.controllers`,
   and with EBUSY while the cgroup itself holds processes (no internal processes; the root is exempt);
 - writing a pid to `cgroup.procs` moves it (it leaves every other cgroup), and fails with EBUSY
   into a cgroup that has controllers enabled for children;
 - `cgroup.kill` empties the cgroup; rmdir fails with EBUSY on a cgroup with processes or children;
-- `/proc/self/cgroup` (a file here) follows this process when it is moved.
+- `/proc/self/cgroup` (a file here) follows this process when it is moved;
+- the root has no `cgroup.type`, `cgroup.events`, `cgroup.kill` and no `memory.*`/`pids.*` limits,
+  and holds kernel threads (`KTHREADS`), which cannot be moved (EINVAL), as on a booted kernel.
 `refuse` names interface files whose writes the "kernel" refuses (EACCES), as a cgroup the grader
 does not own would.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 from autograder.sandbox.cgroups import Kernel
 
 MEMORY_EVENTS = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n"
+KTHREADS = (2, 3, 4)  # kthreadd and two of its workers: in the root cgroup, never movable
 
 
 class FakeCgroup2(Kernel):
@@ -38,6 +42,8 @@ class FakeCgroup2(Kernel):
         self.writes: list[tuple[str, str]] = []  # (path relative to root, text), in order
         root.mkdir(parents=True)
         self._files(root, controllers, root=True)
+        for pid in KTHREADS:
+            self.place(pid, root)
         self.place(os.getpid(), root)
 
     # --- building the tree the test starts from ---------------------------------------------------
@@ -75,11 +81,9 @@ class FakeCgroup2(Kernel):
             "cgroup.procs": "",
             "cgroup.controllers": " ".join(controllers),
             "cgroup.subtree_control": "",
-            "cgroup.events": "populated 0\nfrozen 0\n",
-            "cgroup.type": "domain",
         }
         if not root:
-            files["cgroup.kill"] = ""
+            files |= {"cgroup.events": "populated 0\nfrozen 0\n", "cgroup.type": "domain", "cgroup.kill": ""}
             if "memory" in controllers:
                 files |= {
                     "memory.max": "max",
@@ -89,6 +93,9 @@ class FakeCgroup2(Kernel):
                 }
             if "pids" in controllers:
                 files |= {"pids.max": "max", "pids.current": "0"}
+            if "cpu" in controllers:
+                files |= {"cpu.weight": "100", "cpu.max": "max 100000"}
+            files["cpu.stat"] = "usage_usec 0\nuser_usec 0\nsystem_usec 0\n"  # every cgroup has it
         for name, text in files.items():
             (path / name).write_text(text)
 
@@ -122,6 +129,8 @@ class FakeCgroup2(Kernel):
                 enabled = [c for c in enabled if c != ctl] + ([ctl] if sign == "+" else [])
             path.write_text(" ".join(sorted(enabled)))
         elif path.name == "cgroup.procs":
+            if int(text) in KTHREADS:
+                raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), str(path))
             if group != self.root and (group / "cgroup.subtree_control").read_text().split():
                 raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(path))
             self.place(int(text), group)

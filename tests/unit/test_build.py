@@ -250,7 +250,7 @@ def test_real_student_notebooks_have_stubs_and_no_leaks(tmp_path, assignment_id)
 
 
 def test_self_check_cells_follow_each_exercise_and_tests_in_metadata_embed_public_values(tmp_path):
-    from autograder.grading.collect import CallOutput
+    from autograder.wire import CallOutput
 
     reference = {"foo/public-1": CallOutput(np.array(12346.0)), "bar/public-1": CallOutput(np.array(1975308.0))}
     built = build_one(solution_notebook(tmp_path, ["import numpy as np", FOO, BAR]), FAKE, tmp_path / "out", reference)
@@ -309,8 +309,8 @@ def test_build_removes_the_old_tests_folder(tmp_path, monkeypatch):
 
 def test_a_solution_formula_in_the_checker_is_a_build_error(tmp_path, monkeypatch):
     """The embedded checker is scanned before anything is built (selfcheck_data.FORMULAS)."""
-    from autograder.grading.collect import CallOutput
     from autograder.handout import selfcheck
+    from autograder.wire import CallOutput
 
     source = selfcheck.runtime_source()
     monkeypatch.setattr(selfcheck, "runtime_source", lambda: source + "\nlimit = math.sqrt(3 * s)\n")

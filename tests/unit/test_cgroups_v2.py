@@ -22,7 +22,7 @@ OTHER = 4242  # another process of the grader's cgroup (the shell that started i
 @pytest.fixture
 def tree(tmp_path):
     fake = FakeCgroup2(tmp_path / "cgroup")
-    fake.group("system.slice/grader.service", procs=[os.getpid(), OTHER], enable=["memory", "pids"])
+    fake.group("system.slice/grader.service", procs=[os.getpid(), OTHER], enable=["cpu", "memory", "pids"])
     return fake
 
 
@@ -46,14 +46,48 @@ def test_a_leaf_per_sandbox_under_the_graders_own_cgroup(tree):
     assert order.index(f"system.slice/grader.service/{LEAF}/cgroup.procs") < order.index(
         "system.slice/grader.service/cgroup.subtree_control"
     )
-    assert (base / "cgroup.subtree_control").read_text().split() == ["memory", "pids"]
+    assert (base / "cgroup.subtree_control").read_text().split() == ["cpu", "memory", "pids"]
     assert tree.self_cgroup.read_text() == f"0::/system.slice/grader.service/{LEAF}\n"
+
+
+def test_a_grader_in_the_root_cgroup_enables_controllers_there_and_moves_nothing(tmp_path):
+    """As booted by an init without systemd (the VM of test_cgroup_v2_vm.py): the grader is in the
+    hierarchy's root, beside kernel threads that cannot move (EINVAL). The root is exempt from "no
+    internal processes": the controllers are enabled in place and the sandbox is the root's child."""
+    fake = FakeCgroup2(tmp_path / "cgroup")
+    cgroup = make(fake)
+    levels = (cgroup.memory_level, cgroup.pids_level, cgroup.cpu_level)
+    assert cgroup.problems == [] and levels == ("cgroup-v2", "cgroup-v2", "cgroup-v2")
+    [sandbox] = cgroup.dirs
+    assert sandbox.parent == fake.root and not (fake.root / LEAF).exists()
+    assert (fake.root / "cgroup.subtree_control").read_text().split() == ["cpu", "memory", "pids"]
+    assert str(os.getpid()) in fake.procs(fake.root) and fake.self_cgroup.read_text() == "0::/\n"
 
 
 def test_a_second_sandbox_is_a_sibling_not_a_child_of_the_graders_leaf(tree):
     first, second = make(tree), make(tree)
     assert first.dirs[0].parent == second.dirs[0].parent == tree.root / "system.slice/grader.service"
     assert second.problems == [] and second.memory_level == "cgroup-v2"
+
+
+def test_each_sandbox_has_a_cpu_share_of_its_own_and_its_cpu_time_is_read(tree):
+    """One weight per sandbox, whatever the number of its processes; its CPU time from `cpu.stat`."""
+    cgroup = make(tree)
+    [sandbox] = cgroup.dirs
+    assert (sandbox / "cpu.weight").read_text() == "100" and cgroup.cpu_level == "cgroup-v2"
+    (sandbox / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n")
+    assert cgroup.cpu_seconds() == 2.5
+    assert levels.enforced(cgroup, namespaces=True, uid=60001).cpu == "cgroup-v2"
+
+
+def test_a_cpu_controller_not_delegated_leaves_the_wall_clock_and_says_why(tmp_path):
+    fake = FakeCgroup2(tmp_path / "cgroup", controllers=("memory", "pids"))
+    fake.group("user.slice/grader", procs=[os.getpid()], enable=["memory", "pids"])
+    cgroup = make(fake)
+    assert (cgroup.memory_level, cgroup.pids_level, cgroup.cpu_level) == ("cgroup-v2", "cgroup-v2", None)
+    assert any("cpu controller is not delegated" in p for p in cgroup.problems)
+    with pytest.raises(InfrastructureError, match="cpu: none"):
+        levels.require(levels.enforced(cgroup, namespaces=True, uid=60001), cgroups=True, accept_weaker=frozenset())
 
 
 def test_processes_join_the_sandbox_and_a_kill_cleans_up(tree):
@@ -78,11 +112,11 @@ def test_out_of_memory_is_read_from_memory_events(tree):
 
 def test_a_controller_not_delegated_is_reported_and_refused(tmp_path):
     fake = FakeCgroup2(tmp_path / "cgroup", controllers=("cpu", "pids"))
-    fake.group("user.slice/grader", procs=[os.getpid()], enable=["pids"])
+    fake.group("user.slice/grader", procs=[os.getpid()], enable=["cpu", "pids"])
     cgroup = make(fake)
     assert cgroup.memory_level is None and cgroup.pids_level == "cgroup-v2"
     assert any("memory controller is not delegated" in p for p in cgroup.problems)
-    isolation = levels.enforced(cgroup, namespaces=True, uid=60001)
+    isolation = levels.enforced(cgroup, namespaces=True, uid=60001, memory_guard=True)  # as the launcher does
     with pytest.raises(InfrastructureError, match="memory controller is not delegated"):
         levels.require(isolation, cgroups=True, accept_weaker=frozenset(), problems=cgroup.problems)
     levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory"}), problems=cgroup.problems)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from autograder import wire
-from autograder.grading.collect import Raised
 from autograder.judging.checks import allclose, as_float_array, exact
 from autograder.judging.verdict import Case, CaseContext
+from autograder.wire import Raised
 
 CASE = Case("public-1", {"type": "call", "function": "f", "args": [], "kwargs": {}}, "a case", True)
 

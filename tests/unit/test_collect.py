@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from autograder.grading import collect
-from autograder.grading.collect import Raised
 from autograder.result import CellError
+from autograder.wire import Raised
 
 UNPICKLED: list[str] = []
 
@@ -275,3 +275,38 @@ def test_decode_rejects_unexpected_types():
     with pytest.raises(ValueError):
         collect.decode({"$array": "a"}, {"a": np.array(["s"])})
     assert collect.decode({"x": [1, {"$none": True}]}, {}) == {"x": [1, None]}
+
+
+def test_one_array_referenced_many_times_counts_every_reference(tmp_path):
+    """A list naming one 20 M-element array 16 times is 16 arrays to the check that converts it
+    (np.asarray copies each reference): refused, while the same array once, beside it, is read."""
+    big = np.zeros(collect.MAX_ARRAY_ELEMENTS, np.int8)
+    folder = write_outputs(
+        tmp_path,
+        {
+            "q/many": {"ok": True, "value": {"$tuple": [{"$array": "a0"}] * 16}},
+            "q/once": {"ok": True, "value": {"$array": "a0"}},
+        },
+        {"a0": big},
+    )
+    out = collect.read_outputs(folder, ["q/many", "q/once"])
+    refused = out["q/many"].value
+    assert isinstance(refused, Raised) and refused.type == "BadOutput"
+    assert "once per reference" in refused.message
+    assert isinstance(out["q/once"].value, np.ndarray)
+
+
+def test_references_of_a_run_count_their_bytes_together():
+    """Across answers too: each answer may name a 20 M-element float64 array once, but the run's
+    references together stop at what an archive at its cap could hold."""
+    arrays = {"a0": np.zeros(collect.MAX_ARRAY_ELEMENTS)}  # 160 MB: two fit in MAX_REFERENCED_BYTES
+    references = collect._References()
+    read = []
+    for _ in range(3):
+        try:
+            collect.decode({"$array": "a0"}, arrays, budget=collect._Budget(10, references))
+            read.append(True)
+        except ValueError as exc:
+            assert "once per reference" in str(exc)
+            read.append(False)
+    assert read == [True, True, False]

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from autograder.errors import InfrastructureError
-from autograder.grading.collect import CallOutput, Raised
 from autograder.grading.compare import compare, score_question
 from autograder.grading.prepare import Plan, call_id, make_plan
 from autograder.questions import ASSIGNMENTS
+from autograder.wire import CallOutput, Raised
 
 FUNCTIONS = "01_activations_and_initialisation"
 SEED = 20260101

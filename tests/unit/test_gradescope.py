@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import stat
@@ -14,9 +15,9 @@ import pytest
 from autograder.cli.main import ExitCode, main
 from autograder.course.config import load_config
 from autograder.errors import UsageError
-from autograder.gradescope.export import build_autograder_zip, failure, to_gradescope
+from autograder.gradescope.export import ENVIRONMENT_TEST, build_autograder_zip, failure, to_gradescope
 from autograder.gradescope.settings import sized
-from autograder.result import CaseResult, CellError, Execution, QuestionResult, Result
+from autograder.result import CaseResult, CellError, Execution, Isolation, QuestionResult, Result
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_KEYS = {"name", "score", "max_score", "status", "output", "visibility"}
@@ -68,7 +69,7 @@ def check_format(doc: dict) -> None:
     for test in doc["tests"]:
         assert set(test) == TEST_KEYS, test
         assert test["status"] in ("passed", "failed")
-        assert test["visibility"] in ("visible", "after_published")
+        assert test["visibility"] in ("visible", "after_published") or test["name"] == ENVIRONMENT_TEST
         assert 0 <= test["score"] <= test["max_score"] + 1e-9
 
 
@@ -160,9 +161,41 @@ def test_execution_problems_go_to_the_top_level_output():
     assert "total time limit" in out
     assert "calling adam_step on a hidden case" in out and "hidden-2" not in out
     assert "calling adam_step on case public-1" in out
-    assert "WITHOUT the bubblewrap sandbox" in out
+    assert "WITHOUT the bubblewrap sandbox" not in out  # the instructor's (test below)
     assert doc["execution_time"] == 61
     assert not any("NameError" in t["output"] for t in doc["tests"])
+
+
+def test_isolation_notes_go_to_the_instructor_not_the_student():
+    """A note on the grader's container is not about the notebook: a hidden test worth 0 of 0
+    (Gradescope never shows "hidden" tests to students), nothing in what the student sees."""
+    weak = Isolation("none", "host", 60001, "guard", "rlimit", container_memory_mb=3072)
+    res = dataclasses.replace(result(question("adam_step", 2.0, [True], [True, False])), isolation=weak)
+    doc = to_gradescope(res)
+    check_format(doc)
+    seen = doc["output"] + "".join(t["output"] for t in doc["tests"] if t["visibility"] != "hidden")
+    for note in ("no namespaces", "no network isolation", "memory guard", "RLIMIT_NPROC", "3072 MB"):
+        assert note not in seen
+    (env,) = [t for t in doc["tests"] if t["visibility"] == "hidden"]
+    assert env["name"] == ENVIRONMENT_TEST and (env["score"], env["max_score"]) == (0.0, 0.0)
+    for note in ("no namespaces", "no network isolation", "memory guard", "RLIMIT_NPROC", "3072 MB"):
+        assert note in env["output"]
+    assert sum(t["score"] for t in doc["tests"]) == pytest.approx(doc["score"])
+    full = dataclasses.replace(res, isolation=Isolation("bwrap", "none", 60001, "cgroup-v1", "cgroup-v1", "cgroup-v1"))
+    assert all(t["visibility"] != "hidden" for t in to_gradescope(full)["tests"])
+
+
+def test_the_zip_accepts_exactly_what_a_container_gives(tmp_path):
+    """accept_weaker in the zip's pyproject.toml, and GRADESCOPE.md says what it means."""
+    path = build_autograder_zip(
+        tmp_path / "a.zip", REPO, settings=sized(load_config(REPO), timeout_minutes=10, container_mb=3072, seed=1)
+    )
+    with zipfile.ZipFile(path) as zf:
+        pyproject = zf.read("pyproject.toml").decode()
+        guide = zf.read("GRADESCOPE.md").decode()
+    assert 'accept_weaker = ["memory", "pids", "cpu"]' in pyproject and pyproject.count("accept_weaker =") == 1
+    assert "## Isolation in Gradescope's container" in guide
+    assert "memory guard" in guide and "RLIMIT_NPROC" in guide and "PermissionError" in guide
 
 
 def test_unreadable_submission_scores_zero_with_the_reason():

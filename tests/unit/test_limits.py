@@ -80,8 +80,11 @@ def test_applied_replaces_only_the_wall_clock_limits():
     derived = derive(timing(1.0, [0.5], [0.1]), config)
     sandbox_limits = limits.applied(config, derived)
     assert (sandbox_limits.notebook_seconds, sandbox_limits.cell_seconds, sandbox_limits.call_seconds) == (60, 30, 30)
+    assert sandbox_limits.notebook_wall_seconds == 900.0  # the ceiling caps the stretched wall clock
     assert (
-        dataclasses.replace(sandbox_limits, notebook_seconds=900.0, cell_seconds=600.0, call_seconds=60.0)
+        dataclasses.replace(
+            sandbox_limits, notebook_seconds=900.0, cell_seconds=600.0, call_seconds=60.0, notebook_wall_seconds=None
+        )
         == config.limits
     )
 

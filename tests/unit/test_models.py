@@ -380,6 +380,77 @@ def test_the_reference_models_are_far_inside_the_bounds():
     assert model.count_params() * 10 < models.MAX_PARAMETERS and len(model.layers) * 8 <= models.MAX_LAYERS
 
 
+def _rowwise_bn_model() -> dict:
+    """The red team's `bn_model` on Input((28, 28)) without Flatten: Dense 1700, 1700, 10 (2.96 M
+    weights, under the weight bound) runs on each of an image's 28 rows: 28 times its weights' cost."""
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            layers.BatchNormalization(),
+            layers.Dense(1700, activation="elu"),
+            layers.BatchNormalization(),
+            layers.Dense(1700, activation="elu"),
+            layers.BatchNormalization(),
+            layers.Dense(10, activation="softmax"),
+        ]
+    )
+    assert model.count_params() < models.MAX_PARAMETERS
+    return describe(model)
+
+
+def test_a_model_without_flatten_counts_every_row(monkeypatch):
+    """Bounds count the rows a Dense layer runs on: refused before any layer is evaluated (it took
+    the grader 200 s and 3.3 GB when each image counted as one row)."""
+    monkeypatch.setattr(models, "_apply", lambda *a: pytest.fail("a layer was evaluated"))
+    with pytest.raises(UnsupportedModel, match=r"values per image over its layers \(a Dense layer before a Flatten"):
+        forward(_rowwise_bn_model(), np.zeros((3, 28, 28)))
+    # few values (7,136 per image), but the multiply-adds of 4 rows: 3.1 M for 785,000 weights
+    rowwise = {
+        "layers": [
+            {
+                "class": "Dense",
+                "config": {},
+                "weights": [np.zeros((784, 1000), np.float32), np.zeros(1000, np.float32)],
+            },
+            {"class": "Flatten", "config": {}, "weights": []},
+        ]
+    }
+    with pytest.raises(
+        UnsupportedModel,
+        match=r"3,136,000 multiply-adds per image \(a Dense layer before a Flatten runs on each of an image's 4 rows",
+    ):
+        models.check_bounds(rowwise, (4, 784))
+    assert models.check_bounds(rowwise, 784) == 1000  # the same model on one row per image: allowed
+
+
+def test_a_model_is_evaluated_once_for_its_check_and_its_picture(monkeypatch):
+    """A failed model is checked and drawn from the same description: one forward pass."""
+    from autograder.questions.pictures import trained_accuracy
+
+    calls = []
+    real = models.forward
+    monkeypatch.setattr(models, "forward", lambda d, x: calls.append(1) or real(d, x))
+    x = np.random.default_rng(0).random((50, 28, 28))
+    y = np.arange(50) % 10
+    monkeypatch.setattr(models, "test_tasks", lambda: {"all": (x, y)})
+    flatten = {"class": "Flatten", "config": {}, "weights": []}
+    dense = {"class": "Dense", "config": {"activation": "softmax"}, "weights": [np.zeros((784, 10)), np.zeros(10)]}
+    got = {"layers": [flatten, dense]}
+    threshold = Threshold("all", 0.99, "test")
+    verdict, _ = models.check_trained(got, threshold)
+    assert not verdict.passed
+
+    class Ctx:
+        pass
+
+    ctx = Ctx()
+    ctx.got = got
+    picture = trained_accuracy(threshold)(ctx)
+    assert picture["accuracy"] < 0.99 and calls == [1]
+    models.check_trained({"layers": [flatten, dense]}, threshold)  # another object: evaluated again
+    assert calls == [1, 1]
+
+
 def test_architecture_of_thousands_of_layers_is_one_short_message():
     expected = describe(lecture_model(), COMPILED)
     diffs = architecture_differences(expected, {**_activations(3000), "compiled": COMPILED})

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from autograder.grading.collect import CallOutput, Raised
 from autograder.grading.compare import score_question
 from autograder.grading.prepare import Plan, call_id, make_plan
 from autograder.judging.checks import allclose
@@ -29,6 +28,7 @@ from autograder.questions.common import CURVE_CASE
 from autograder.report import feedback_html, feedback_markdown
 from autograder.report.pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
 from autograder.result import QuestionResult, Result
+from autograder.wire import CallOutput, Raised
 
 A01, A02, A03, A04, A05 = (
     "01_activations_and_initialisation",

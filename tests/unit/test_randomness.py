@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from autograder.judging.stats import binomial_band
+from autograder.judging.stats import REPEATS, binomial_band, window_length
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
-from autograder.questions.randomness import count_ok
+from autograder.questions.randomness import count_ok, shared_block
 from tests.unit.private_runtime import arrays as new_arrays
 from tests.unit.private_runtime import handle
 from tests.unit.test_stats import augment, cases_of, dropout_train, inverted_dropout, judge
@@ -197,6 +197,13 @@ def dropout_rebuilds_the_generator(x, rate, rng):
     return dropout_train(x, rate, np.random.default_rng(rng.bit_generator.seed_seq))
 
 
+def dropout_half_the_rows_repeated(x, rate, rng):
+    """The red team's: half the rows' mask drawn, then used again for the other half."""
+    x = np.asarray(x, dtype=float)
+    half = rng.random(((x.shape[0] + 1) // 2, *x.shape[1:])) >= rate
+    return np.where(np.concatenate([half, half])[: x.shape[0]], x, 0.0)
+
+
 DROPOUT_BUGS = [
     (dropout_prefix, "the same mask for every seed"),
     (lambda x, rate, rng: dropout_train(x, rate, np.random.default_rng(0)), "the same mask for every seed"),
@@ -204,6 +211,7 @@ DROPOUT_BUGS = [
     (dropout_rebuilds_the_generator, "two calls in a row with the same generator gave the same mask"),
     (dropout_element_0, "element (0, 0) is always dropped"),
     (dropout_one_mask_per_row, "rows of one mask are related"),
+    (dropout_half_the_rows_repeated, "in the masks, the same"),
 ]
 
 
@@ -245,10 +253,22 @@ def augment_one_choice_per_batch(images, rng, max_shift=2):
     return np.stack([a05.shift(img[:, ::-1] if flip else img, dy, dx) for img in np.asarray(images)])
 
 
+def augment_half_the_batch_repeated(images, rng, max_shift=2):
+    """The red team's: choices drawn for half the batch, then used again for the other half."""
+    images = np.asarray(images)
+    n, m = len(images), max_shift
+    half = (n + 1) // 2
+    flips, shifts = rng.random(half) < 0.5, rng.integers(-m, m + 1, (half, 2))
+    return np.stack(
+        [a05.shift(img[:, ::-1] if flips[i % half] else img, *shifts[i % half]) for i, img in enumerate(images)]
+    )
+
+
 @pytest.mark.parametrize("hidden_seed", [None, 12])
 @pytest.mark.parametrize(
     "fn, fragment",
     [
+        (augment_half_the_batch_repeated, "images in a row appear twice"),
         (augment_cycles, "the same flips and shifts for every seed"),
         (augment_cycles_from_a_random_start, "of neighbouring images are tied"),
         (augment_one_choice_per_batch, "the flips of neighbouring images are tied"),
@@ -272,6 +292,19 @@ def antithetic_rows(shape, seed=None, **kw):
     w = variance_scaling(shape, seed=seed, **kw)
     even = shape[0] // 2 * 2
     w[1:even:2] = -w[0:even:2]
+    return w
+
+
+def half_the_rows_repeated(shape, seed=None, **kw):
+    """The red team's: half the rows drawn, then repeated below them."""
+    half = variance_scaling(((shape[0] + 1) // 2, shape[1]), seed=seed, **kw)
+    return np.concatenate([half, half])[: shape[0]]
+
+
+def two_rows_shared_by_every_seed(shape, seed=None, **kw):
+    """Rows 0-1 from a fixed seed, the rest from `seed`: too few shared signs for the counts."""
+    w = variance_scaling(shape, seed=seed, **kw)
+    w[:2] = variance_scaling((2, shape[1]), seed=7, **kw)
     return w
 
 
@@ -312,6 +345,8 @@ def sorted_quantiles(shape, scale=1.0, mode="fan_in", distribution="truncated_no
             "neighbouring entries are related",
         ),  # one row drawn, then repeated
         (antithetic_rows, "neighbouring entries are related (one above the other"),
+        (half_the_rows_repeated, "in the matrix draws that should be independent, the same"),
+        (two_rows_shared_by_every_seed, "in the matrix draws that should be independent, the same"),
         (
             lambda shape, seed=None, **kw: (
                 0.8 * variance_scaling(shape, seed=0, **kw) + 0.6 * variance_scaling(shape, seed=seed, **kw)
@@ -341,3 +376,40 @@ def test_seeded_keras_initializer_fails(keras):
         "he_avg_initializer", lambda: keras.initializers.VarianceScaling(2.0, "fan_avg", "uniform", seed=42)
     )
     assert not verdict.passed and "sampled the same kernel" in verdict.message
+
+
+# --- shared blocks: the window lengths and their bound ---------------------------------------------
+
+
+def test_window_length_is_the_shortest_within_alpha():
+    for n, p, alpha in ((250_000, 0.5 + 1e-6, REPEATS / 3), (61_000, 0.65, REPEATS / 3), (900, 1 / 18, REPEATS)):
+        k = window_length(n, p, alpha)
+        pairs = n * (n - 1) / 2
+        assert pairs * p**k <= alpha < pairs * p ** (k - 1), (n, p, k)
+
+
+def test_shared_block_finds_a_repeat_anywhere_and_nothing_in_independent_draws():
+    rng = np.random.default_rng(5)
+    draws = [rng.integers(0, 2, (150, 200)).astype(np.uint8) for _ in range(4)]
+    assert shared_block(draws, 0.5, REPEATS) is None
+    half = draws[0].copy()
+    half[75:] = half[:75]
+    assert shared_block([half, *draws[1:]], 0.5, REPEATS) == (
+        "along the rows",
+        window_length(120_000, 0.5, REPEATS / 3),
+    )
+    columns = draws[1].copy()
+    columns[:, 150] = columns[:, 3]
+    columns[:, 151] = columns[:, 4]  # two columns repeated: 300 signs down the columns
+    assert shared_block([draws[0], columns], 0.5, REPEATS)[0] == "down the columns"
+    block = draws[2].copy()
+    block[100:110, 50:60] = draws[3][20:30, 5:15]  # a 10 x 10 block of another draw
+    assert shared_block([block, draws[3]], 0.5, REPEATS)[0] == "as a 8 x 8 block"  # 60 signs: 8 x 8
+
+
+@pytest.mark.parametrize("hidden_seed", [None, *range(5)])
+def test_correct_functions_share_no_block(hidden_seed):
+    """The correct implementations on the real cases (the long runs are test_correct_*_pass)."""
+    for qid, fn in (("dropout_train", dropout_train), ("variance_scaling", variance_scaling), ("augment", augment)):
+        verdict = verdict_of(qid, fn, hidden_seed)
+        assert verdict.passed, (qid, verdict.message)

@@ -15,9 +15,9 @@ import pytest
 from autograder.course.config import load_config
 from autograder.errors import InfrastructureError
 from autograder.grading import jobfolder, reference
-from autograder.grading.collect import CallOutput, Raised
 from autograder.grading.prepare import call_id, make_plan
 from autograder.questions import ASSIGNMENTS
+from autograder.wire import CallOutput, Raised
 from tests.conftest import REPO
 
 ASSIGNMENT = "04_optimizers"

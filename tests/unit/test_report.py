@@ -366,7 +366,7 @@ def test_weaker_isolation_is_warned_in_summary_and_feedback(tmp_path):
     fully isolated result shows no such warning."""
     from autograder.result import Isolation
 
-    full = Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v2")
+    full = Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v2", "cgroup-v2")
     weak = Isolation("bwrap", "none", 60002, "guard", "rlimit")
     ok, guarded = a4_full("ok"), a4_full("guarded")
     write_reports(

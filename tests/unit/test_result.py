@@ -60,7 +60,7 @@ def sample(execution=True, error=None) -> Result:
         else None,
         error=error,
         settings_hash="0" * 64,
-        isolation=Isolation("bwrap", "none", 60001, "cgroup-v1", "cgroup-v1") if execution else None,
+        isolation=Isolation("bwrap", "none", 60001, "cgroup-v1", "cgroup-v1", "cgroup-v1") if execution else None,
     )
 
 
@@ -114,12 +114,12 @@ def test_results_differ_when_a_field_differs():
 
 
 def test_isolation_shortfalls_name_every_weaker_part():
-    assert Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v1").shortfalls() == ()
+    assert Isolation("bwrap", "none", 60001, "cgroup-v2", "cgroup-v1", "cgroup-v1").shortfalls() == ()
     weak = Isolation("none", "host", None, "rlimit", "none").shortfalls()
-    assert len(weak) == 5
+    assert len(weak) == 6 and any("CPU share" in m for m in weak)
     assert any("network" in m for m in weak) and any("RLIMIT_DATA" in m for m in weak)
     assert any("grader's own user" in m for m in weak)
-    assert Isolation("bwrap", "none", 60001, "guard", "cgroup-v1").shortfalls() == (
+    assert Isolation("bwrap", "none", 60001, "guard", "cgroup-v1", "cgroup-v1").shortfalls() == (
         "memory bounded by the watchdog's memory guard (polled), not by a cgroup",
     )
 

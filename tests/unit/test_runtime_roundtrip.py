@@ -132,3 +132,57 @@ def test_a_name_behind_a_hostile_key_is_found_without_running_the_notebooks_code
     )
     results = json.loads(doc)["results"]
     assert all(results[c["id"]]["ok"] for c in calls), results
+
+
+def _scale_in_place(grads, max_norm):
+    for g in grads:
+        g *= 0.5
+    return tuple(grads), 1.0
+
+
+def _replace_an_item(grads, max_norm):
+    grads[0] = grads[0] * 0.5
+    return tuple(grads), 1.0
+
+
+def _scale_a_dict_value(state, max_norm):
+    state["w"] *= 0.5
+    return state["w"]
+
+
+def _copies(grads, max_norm):
+    return tuple(np.asarray(g) * 0.5 for g in grads), 1.0
+
+
+def test_modified_arrays_inside_lists_tuples_and_dicts_are_seen():
+    """`g *= factor` on the arrays of a list argument changes the caller's gradients: the contract
+    forbids it, and the probe and the self-check say so (both walk nested arguments)."""
+    from autograder.handout.selfcheck_runtime import run_call
+    from tests.unit.private_runtime import arrays as new_arrays
+    from tests.unit.private_runtime import handle
+
+    inputs = {"a": np.ones((2, 2)), "b": np.arange(3.0)}
+    grads = [{"$array": "a"}, {"$array": "b"}]
+    cases = [
+        (_scale_in_place, [grads, 1.0], True),
+        (_scale_in_place, [{"$tuple": grads}, 1.0], True),
+        (_replace_an_item, [grads, 1.0], True),
+        (_copies, [grads, 1.0], False),
+        (_copies, [[[{"$array": "a"}]], 1.0], False),
+    ]
+    for fn, args, expected in cases:
+        call = {"type": "call", "function": "f", "args": args, "kwargs": {}}
+        probe = handle({"f": fn}, call, inputs, new_arrays())
+        assert probe["modified_input"] is expected, (fn.__name__, args)
+        assert run_call({"f": fn}, call, inputs)[1] is expected, (fn.__name__, args)
+        assert inputs["a"][0, 0] == 1.0  # the inputs themselves are never handed out
+    # a dict argument (no call kind sends one today; the walk covers it all the same)
+    rt = runtime()["safe"]
+    state = {"w": np.ones(3)}
+    before = rt.snapshot([state, 1.0])
+    _scale_a_dict_value(state, 1.0)
+    assert rt.modified([state, 1.0], before) is True
+    state = {"w": np.ones(3)}
+    before = rt.snapshot([state])
+    state["extra"] = 1
+    assert rt.modified([state], before) is True

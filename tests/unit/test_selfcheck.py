@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 
 from autograder import wire
-from autograder.grading.collect import CallOutput, Raised, decode
+from autograder.grading.collect import decode
 from autograder.grading.compare import score_question
 from autograder.grading.notebook import TAG_SELF_CHECK, TAG_TRAIN, tags
 from autograder.grading.prepare import call_id, make_plan
 from autograder.handout.selfcheck import OTTER_KEY, encode_input, public_cases
 from autograder.questions import ASSIGNMENTS
+from autograder.wire import CallOutput, Raised
 from tests.conftest import REPO
 from tests.submissions.variants import ALTERNATIVES, BUGGY
 from tests.unit.private_runtime import arrays as new_arrays
@@ -210,13 +211,20 @@ def _not_random_functions():
         [("05_regularisation", "dropout_train", fn) for fn, _ in tr.DROPOUT_BUGS]
         + [
             ("05_regularisation", "augment", fn)
-            for fn in (tr.augment_cycles, tr.augment_cycles_from_a_random_start, tr.augment_one_choice_per_batch)
+            for fn in (
+                tr.augment_cycles,
+                tr.augment_cycles_from_a_random_start,
+                tr.augment_one_choice_per_batch,
+                tr.augment_half_the_batch_repeated,
+            )
         ]
         + [
             ("01_activations_and_initialisation", "variance_scaling", fn)
             for fn in (
                 tr.sorted_quantiles,
                 tr.antithetic_rows,
+                tr.half_the_rows_repeated,
+                tr.two_rows_shared_by_every_seed,
                 lambda shape, seed=None, **kw: vs(shape, seed=0 if seed is None else seed, **kw),
                 lambda shape, seed=None, **kw: np.sort(vs(shape, seed=seed, **kw), axis=1),
                 lambda shape, seed=None, **kw: 0.8 * vs(shape, seed=0, **kw) + 0.6 * vs(shape, seed=seed, **kw),

@@ -21,7 +21,6 @@ from autograder.cli import main as cli
 from autograder.course.config import load_config
 from autograder.course.settings import threshold_of
 from autograder.errors import UsageError
-from autograder.grading.collect import CallOutput
 from autograder.grading.compare import compare, score_question
 from autograder.grading.grade import grade_notebook
 from autograder.grading.prepare import call_id, make_plan
@@ -29,6 +28,7 @@ from autograder.grading.reference import cache_key
 from autograder.handout.build import build_one
 from autograder.judging import models
 from autograder.questions import ASSIGNMENTS
+from autograder.wire import CallOutput
 
 REPO = Path(__file__).resolve().parents[2]
 OPT, TL, BN = "04_optimizers", "03_transfer_learning", "02_batch_normalisation"

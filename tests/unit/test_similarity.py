@@ -19,7 +19,8 @@ from autograder.course.config import Config, load_config
 from autograder.errors import UsageError
 from autograder.similarity import analyse, compare, keep_code, similarity_page
 from autograder.similarity.fingerprints import K, W, fingerprints, kgram_hashes, winnow
-from autograder.similarity.pairs import COMMON_MIN, MIN_SHARED
+from autograder.similarity.obfuscation import MAX_FINDINGS, find
+from autograder.similarity.pairs import COMMON_MIN, MIN_SHARED, own_kgrams, scores
 from autograder.similarity.sources import (
     CODE_DIR,
     MAX_CELL_CHARS,
@@ -58,6 +59,43 @@ def test_names_layout_and_comments_do_not_change_the_tokens():
 
 def test_keywords_and_operators_stay_what_they_are():
     assert codes_of(["for i in x: y += i"]) != codes_of(["while i in x: y -= i"])
+
+
+def semicolons(source: str) -> str:
+    """A `;` after every line that can take one (not a block's header, a decorator, a continued line)."""
+    out = []
+    lines = source.split("\n")
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        head = len(nxt) - len(nxt.lstrip()) > len(line) - len(line.lstrip())
+        ends = line.rstrip().endswith((":", ",", "(", "[", "{", "\\")) or line.lstrip().startswith(("@", "#"))
+        out.append(
+            line + ";" if line.strip() and not head and not ends and not line.strip().startswith(('"', ")")) else line
+        )
+    return "\n".join(out)
+
+
+def test_statement_separators_and_line_joins_do_not_change_the_tokens():
+    plain = "def step(theta, grad, lr):\n    m = theta - lr * grad\n    n = m * 2\n    return m, n\n"
+    assert codes_of([plain]) == codes_of(
+        ["def step(theta, grad, lr):\n    m = theta - lr * grad; n = m * 2;\n    return m, n;\n"]
+    )
+    assert codes_of([plain]) == codes_of(
+        ["def step(theta, grad, lr):\n    m = \\\n  theta - lr * grad\n    n = (m\n * 2)\n    return (m,\n n)\n"]
+    )
+    assert codes_of(["y = (a + b) * c"]) == codes_of(["y = a + b * c"])  # grouping is not worth a match
+    # a call's and a definition's parentheses stay: they are the shape of the code
+    assert codes_of(["y = f(a, b)"]) != codes_of(["y = f, a, b"])
+    assert codes_of(["y = f(a)(b)[0](c)"]) != codes_of(["y = f"])
+
+
+def test_a_copy_with_a_semicolon_after_every_statement_is_the_same_copy():
+    ref = reference("04_optimizers")
+    disguised = [semicolons(c) for c in ref]
+    assert disguised != ref and sum(c.count(";") for c in disguised) > 50
+    stub = given("04_optimizers")
+    report = compare([as_code("a", ref), as_code("b", disguised)], stub, DEFAULT)
+    assert report.pairs[0].flagged and report.pairs[0].similarity == 1.0
 
 
 def test_a_syntax_error_costs_its_line_only():
@@ -200,6 +238,74 @@ def test_the_given_code_is_excluded():
     assert not compare(touched, stub, DEFAULT).flagged
 
 
+def test_no_kgram_touching_given_code_is_the_students_own():
+    hashes = np.arange(40, dtype=np.uint64)
+    own = own_kgrams(hashes, np.array([20], dtype=np.uint64), k=5)  # k-gram 20 covers tokens 20-24
+    assert own.tolist() == [i + 5 <= 20 or i > 24 for i in range(40)]
+    assert own_kgrams(hashes, np.zeros(0, dtype=np.uint64), k=5).all()
+
+
+def test_given_code_next_to_a_students_own_never_matches():
+    """Two independent students who each wrote their own function into the cell of the given
+    `run_momentum_variant` (so the cell is not skipped as given) and end it alike share only
+    k-grams that run from their own last line into the given code: none of them counts."""
+    stub = given("04_optimizers")
+    helper = next(c for c in stub if c.startswith("def run_momentum_variant"))
+    mine = {
+        "a": "def mine(v):\n    w = [t for t in v if t]\n    return theta, m\n\n",
+        "b": "class Other:\n    size = {1: 2}\n    return theta, m\n\n",
+    }
+    codes = [as_code(name, [c if c != helper else own + helper for c in stub]) for name, own in mine.items()]
+    assert scores(codes, stub) == {}
+    # the same two with their shared ending longer than a k-gram: that is their own, and counts
+    longer = "    x = np.sqrt(theta * m) + np.sqrt(m * theta)\n    return theta, m\n\n"
+    codes = [
+        as_code(n, [c if c != helper else own.replace("    return theta, m\n\n", longer) + helper for c in stub])
+        for n, own in mine.items()
+    ]
+    assert scores(codes, stub)
+
+
+def test_a_kept_given_cell_and_a_touched_one_compare_alike():
+    """A cell left as given is not tokenized; one touched (a comment added) is, and its tokens
+    are all given. Either way no k-gram runs from the cell before it into the cell after it, so
+    the two students have the same fingerprints: each side's share in common is 1."""
+    stub = given("04_optimizers")
+    kept = reference("04_optimizers")
+    touched = [c + "\n# seen" if c.strip() in {g.strip() for g in stub} else c for c in kept]
+    assert touched != kept
+    pair = compare([as_code("a", kept), as_code("b", touched)], stub, DEFAULT).pairs[0]
+    assert pair.left_share == pair.right_share == 1.0
+    # own cells that do not start with given code (a stub's header) on both sides of it
+    helper = "for kind in ('momentum', 'nesterov'):\n    print(kind, run_momentum_variant(kind))\n"
+    own = [
+        "w = np.linalg.solve(X.T @ X + alpha * np.eye(n), X.T @ y)\nr = y - X @ w",
+        "z = [v ** 2 for v in r if v > 0]\ns = sum(z) / len(z)",
+    ]
+    pair = compare(
+        [as_code("a", [own[0], helper, own[1]]), as_code("b", [own[0], helper + "# seen", own[1]])], [helper], DEFAULT
+    ).pairs[0]
+    assert pair.left_share == pair.right_share == 1.0
+
+
+def test_matching_regions_of_copies_never_show_the_given_helper():
+    """Copies that touched every cell (a `;` after each statement, the given cells too) still
+    match the given code, and no region shown side by side runs into the given helper cell."""
+    stub = given("04_optimizers")
+    ref = [semicolons(c) for c in reference("04_optimizers")]
+    other = [semicolons(c).replace("# ", "#  ") for c in reference("04_optimizers")]
+    report = compare([as_code("a", ref), as_code("b", other)], stub, DEFAULT)
+    pair = report.pairs[0]
+    assert pair.flagged and pair.fragments
+    for code, spans in (
+        (pair.left, [f.left_lines for f in pair.fragments]),
+        (pair.right, [f.right_lines for f in pair.fragments]),
+    ):
+        lines = code.joined()[0]
+        for first, last in spans:
+            assert not any("def run_momentum_variant" in line for line in lines[first : last + 1])
+
+
 def test_a_fingerprint_in_too_many_submissions_is_common_idiom():
     body = reference("04_optimizers")
     many = [as_code(f"s{i:02d}", body) for i in range(COMMON_MIN + 1)]
@@ -323,3 +429,67 @@ def test_disguises_change_the_text():
     cells = reference("04_optimizers")
     for how in ("rename", "reformat", "reorder"):
         assert disguise(list(cells), how) != cells, how
+
+
+# --- code run from strings ---------------------------------------------------------------------
+
+
+HIDDEN = [
+    ("exec('def momentum_step(t, g, m, lr, beta=0.9):\\n    return t, m')", "exec of a string literal"),
+    ("f = eval('lambda z: 1 / (1 + np.exp(-z))')", "eval of a string literal"),
+    ("code = compile('x = 1', 'x', 'exec')", "compile of a string literal"),
+    ("import base64\nexec(base64.b64decode('eCA9IDE='))", "exec of an encoded literal (b64decode)"),
+    ("exec(bytes.fromhex('78203d2031').decode())", "exec of an encoded literal (decode, fromhex)"),
+    ("exec(''.join(chr(c) for c in [120, 61, 49]))", "exec of an encoded literal (chr, join)"),
+    ("import builtins\nbuiltins.exec(s)", "exec of a computed value"),
+    ("import builtins\nrun = getattr(builtins, 'exec')", "exec reached by getattr"),
+    ("__builtins__['eval']('1')", "eval reached through __builtins__"),
+    ("run = exec\nrun(s)", "exec passed on as a value"),
+    ("x = 1\nexec(s  # a cell that does not parse\n", "exec call in a cell Python cannot parse"),
+]
+
+
+@pytest.mark.parametrize(("cell", "what"), HIDDEN, ids=[w for _, w in HIDDEN])
+def test_code_run_from_a_string_is_found(cell, what):
+    found = find(as_code("a", ["import numpy as np", cell]))
+    assert [(o.student, o.cell, o.what) for o in found] == [("a", 1, what)]
+    assert found[0].line == cell.count("\n", 0, cell.index(what.split()[0])) + 1
+
+
+def test_what_honest_notebooks_hold_is_not_code_from_a_string():
+    honest = [
+        "model.compile(optimizer='sgd', loss='mse')",
+        "pattern = re.compile('[a-z]+')",
+        "value = self.eval_step(x)",
+        "evaluation = model.evaluate(X, y)",
+        "print('exec(x) is not used here')",
+        "# exec(base64.b64decode(...)) in a comment",
+    ]
+    assert find(as_code("a", honest)) == []
+    for aid in (
+        "01_activations_and_initialisation",
+        "02_batch_normalisation",
+        "03_transfer_learning",
+        "04_optimizers",
+        "05_regularisation",
+    ):
+        assert find(as_code("ref", reference(aid))) == [], aid
+
+
+def test_the_report_lists_code_run_from_strings():
+    stub = given("04_optimizers")
+    hidden = "import base64\nexec(base64.b64decode('ZGVmIG1vbWVudHVtX3N0ZXAoKTogcGFzcw=='))"
+    cells = [hidden if c.startswith("def momentum_step") else c for c in reference("04_optimizers")]
+    report = compare([as_code("<i>evil</i>", cells), as_code("b", reference("04_optimizers"))], stub, DEFAULT)
+    assert [(o.student, o.what) for o in report.obfuscated] == [
+        ("<i>evil</i>", "exec of an encoded literal (b64decode)")
+    ]
+    html = similarity_page([report])
+    assert "Code run from strings" in html and "b64decode" in html and "<i>evil" not in html
+    # a given cell is the course's: not listed even if it held such a call
+    assert find(as_code("c", ["exec('x = 1')"]), given={"exec('x = 1')"}) == []
+
+
+def test_findings_are_bounded():
+    found = find(as_code("a", ["exec('1')\n" * 1000]))
+    assert len(found) == MAX_FINDINGS

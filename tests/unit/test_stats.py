@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from autograder.grading.collect import Raised, decode
+from autograder.grading.collect import decode
 from autograder.judging.stats import ALPHA, SIGMAS, binomial_ok, ks_pvalue, uniform_counts_ok
 from autograder.judging.verdict import CaseContext
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
 from autograder.questions.base import CaseBuilder
+from autograder.wire import Raised
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tests.unit.private_runtime import arrays as new_arrays

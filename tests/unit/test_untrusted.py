@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from autograder.grading import collect
-from autograder.grading.collect import Raised
 from autograder.grading.untrusted import clean_text, count_values, object_members, value_end
+from autograder.wire import Raised
 
 HOSTILE = [
     "\ud800",

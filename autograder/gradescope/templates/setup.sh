@@ -49,7 +49,8 @@ case "$LEVEL" in
         PREPARE=(--no-namespaces)
         echo "setup: isolation level: no-namespace (bubblewrap cannot create namespaces in this image, as under" \
              "Docker's default seccomp): notebooks run as an unprivileged uid, solutions and results closed by" \
-             "file modes, NO network isolation; results say so" ;;
+             "file modes, memory by the guard, processes by RLIMIT_NPROC, NO network isolation;" \
+             "each result records it for the instructor (GRADESCOPE.md)" ;;
     *)
         PREPARE=(--no-namespaces)
         echo "setup: WARNING: neither bubblewrap nor an unprivileged uid works here; submissions will score 0" \
