@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce one red-team attack: tests/redteam/run.sh ATTACK [OUT]   (from the repository root, as root)
-# ATTACK: leak | dask | hog | hog-control | similarity | leftover | slot | gradescope-slot | sleeps | nested
+# ATTACK: leak | dask | hog | hog-control | hog01 | similarity | leftover | slot | gradescope-slot | sleeps | nested
 # Each case builds its class folder under OUT (default /tmp/redteam), grades it with the real CLI
 # as an instructor would, and prints what decides the finding.
 set -euo pipefail
@@ -58,6 +58,12 @@ hog | hog-control)  # a neighbour's busy processes get an honest notebook's func
     else
         cp solutions/04_optimizers.ipynb "$class/mallory_04_optimizers.ipynb"
     fi
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 "${level[@]}" || true
+    summary "$out/$attack/out/results"
+    ;;
+hog01)  # the same hog beside a longer honest notebook (01 imports Keras), so that the two overlap
+    cp solutions/01_activations_and_initialisation.ipynb "$class/alice_01_activations_and_initialisation.ipynb"
+    cp "$nb/cpu_hog_04.ipynb" "$class/mallory_04_optimizers.ipynb"
     "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 "${level[@]}" || true
     summary "$out/$attack/out/results"
     ;;
