@@ -25,6 +25,7 @@ from ..files import safe_name, write_atomic
 from ..grading.grade import grade, grade_notebook, prepare_assignment
 from ..grading.problems import lines as problem_lines
 from ..grading.reference import reference_outputs
+from ..grading.untrusted import clean_text
 from ..handout.build import build
 from ..questions import ASSIGNMENTS
 from ..result import Result
@@ -133,9 +134,31 @@ def _grade_batch(args: argparse.Namespace, config: Config, use_sandbox: bool) ->
         f"summary: {done.paths['summary']}; feedback: {args.out / 'feedback'}; "
         f"similar code: {done.similarity or 'FAILED'}"
     )
+    for line in unreadable_lines(done):
+        print(line)
     if done.failures:
         return ExitCode.INFRASTRUCTURE
     return ExitCode.UNREADABLE if any(r.error for r in done.results) or done.unplaced else ExitCode.OK
+
+
+SHOWN_UNREADABLE = 20  # a class of hundreds of broken uploads must not bury the summary line
+
+
+def unreadable_lines(done: batch.ClassGrading, cap: int = SHOWN_UNREADABLE) -> list[str]:
+    """One line per file behind exit 3 (unreadable, or not placed: no assignment, no roster match),
+    the first `cap` of them and a count of the rest: the instructor learns which without opening
+    summary.html. File names and reasons come from uploads: cleaned to one printable line."""
+    problems = [
+        ("unreadable", r.submission, r.error.removeprefix(f"{r.submission}: ")) for r in done.results if r.error
+    ]
+    problems += [("not graded", u.file, u.reason) for u in done.unplaced]
+    lines = [
+        f"{kind}: {clean_text(name, 300, one_line=True)}: {clean_text(why, 300, one_line=True)}"
+        for kind, name, why in problems[:cap]
+    ]
+    if len(problems) > cap:
+        lines.append(f"... and {len(problems) - cap} more (all in {done.paths.get('summary', 'summary.html')})")
+    return lines
 
 
 def _progress_printer() -> Callable[[batch.Progress], None]:

@@ -13,19 +13,22 @@ import copy
 import json
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from .. import wire
+from ..course.config import find_pyproject
 from ..errors import BuildError
 from ..grading.notebook import META_KEY, TAG_SELF_CHECK, TAG_TRAIN, read_notebook, tags
 from ..grading.prepare import Plan, make_plan
 from ..questions import ASSIGNMENTS
 from ..questions.base import Assignment
 from ..wire import CallOutput
+from .precision import same_within_tolerance
+from .requirements import declared_versions, install_line
 from .selfcheck import OTTER_KEY, SHARED_KEY, runtime_source, self_checks, setup_source
 
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
@@ -92,11 +95,18 @@ def defined_functions(source: str) -> set[str]:
     return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
-def build_one(solution: Path, assignment: Assignment, out_dir: Path, reference: dict[str, CallOutput]) -> Built:
+def build_one(
+    solution: Path,
+    assignment: Assignment,
+    out_dir: Path,
+    reference: dict[str, CallOutput],
+    versions: Mapping[str, str] | None = None,
+) -> Built:
     """The student notebook, its self-check tests in its metadata, from one solution notebook.
 
     `reference` holds the solution's outputs on the public cases (see `reference.py`); they are
-    embedded in the self-check tests, which is fine: public cases are public.
+    embedded in the self-check tests, which is fine: public cases are public. `versions`: the
+    course's declared requirements, for the install line (`requirements.py`).
     """
     nb = read_notebook(solution, whole=True)
     where = solution.name
@@ -151,7 +161,8 @@ def build_one(solution: Path, assignment: Assignment, out_dir: Path, reference: 
     )
     header.metadata["tags"] = [HEADER_TAG]
     _stable_id(header, "autograder-header", nb)
-    setup = _self_check_cell(setup_source(f"{assignment.id}.ipynb"), "setup", nb)
+    line = install_line((c.source for c in cells if c.cell_type == "code"), versions or {}, where)
+    setup = _self_check_cell(setup_source(f"{assignment.id}.ipynb", line), "setup", nb)
     first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
     cells.insert(first_code, setup)
     cells.insert(0, header)
@@ -226,18 +237,24 @@ def build(
     `build --check` and `verify` report assignments/ as out of date. Limits are not baked in:
     no notebook shows them.
 
+    A notebook that differs only in expected values within a small share of their check's
+    tolerance is in sync, and is not rewritten (`precision.same_within_tolerance`).
+
     Returns the files that differ (with check_only: would differ), including anything left in
     `assignments/tests/`, where self-check files lived before they moved into the notebooks.
     """
     drift: list[str] = []
+    course = find_pyproject(solutions_dir.resolve())
+    versions = declared_versions(course) if course else {}
     for assignment in ASSIGNMENTS.values() if assignments is None else assignments:
         public = reference(make_plan(assignment, seed=0, hidden=False))
-        built = build_one(solutions_dir / f"{assignment.id}.ipynb", assignment, assignments_dir, public)
+        built = build_one(solutions_dir / f"{assignment.id}.ipynb", assignment, assignments_dir, public, versions)
         leaked = leaks(built)
         if leaked:
             raise BuildError(f"{built.path.name}: solution lines leak into the student notebook: {leaked[:3]}")
         current = built.path.read_text() if built.path.is_file() else None
-        if current != built.text:
+        # Expected values a few ulps apart (another CPU) keep the committed file: `precision.py`.
+        if current is None or (current != built.text and not same_within_tolerance(current, built.text)):
             drift.append(str(built.path))
             if not check_only:
                 built.path.parent.mkdir(parents=True, exist_ok=True)

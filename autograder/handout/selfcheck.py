@@ -1,7 +1,8 @@
 """Students' self-checks: otter tests of the public cases, stored in the notebook's own metadata.
 
 Why in the metadata: a student gets one notebook (a download, an LMS attachment) and installs
-what its first cell names, `otter-grader` and `numpy`. otter 7.0.0's `otter.Notebook(nb_path)`
+what its first cell names (`requirements.py`: what the notebook imports, `otter-grader` and
+`numpy` always). otter 7.0.0's `otter.Notebook(nb_path)`
 reads `metadata.otter.tests` of that notebook when its `tests_dir` does not exist (the cell passes
 `tests_dir=""`, so a stray `tests/` folder cannot shadow them), and with `OK_FORMAT: false` each
 test is the source text of an exception-style test file, compiled on the student's Python; so no
@@ -37,23 +38,23 @@ from ..grading.compare import NO_ANSWER
 from ..grading.prepare import call_id, make_plan
 from ..questions.base import Assignment, Question
 from ..wire import CallOutput, Raised
+from .precision import rounded
 from .selfcheck_data import case_data, formula_leaks, random_spec, task_labels
 
-SIGNIFICANT_DIGITS = 10  # embedded expected values are rounded: rebuilds stay byte-identical across CPUs
 INLINE_ELEMENTS = 64  # larger input arrays are embedded as compressed bytes, not as JSON lists
 OTTER_KEY = "otter"  # otter.utils.NOTEBOOK_METADATA_KEY
 SHARED_KEY = "autograder_selfcheck"  # the checker and the public inputs, once per notebook
-REQUIREMENT = "pip install otter-grader numpy"
 
 
 def encode_expected(value: Any) -> Any:
-    """Plain JSON for an expected value (arrays as nested lists with their dtype, floats rounded)."""
+    """Plain JSON for an expected value (arrays as nested lists with their dtype, floats rounded:
+    `precision.py` says why rebuilds on another CPU stay in sync all the same)."""
     if isinstance(value, Raised):
         return {"$raised": value.type}
     if isinstance(value, np.ndarray):
         data = value.astype(float) if value.dtype.kind == "f" else value
         if data.dtype.kind == "f" and data.size:
-            data = np.vectorize(lambda v: float(f"{v:.{SIGNIFICANT_DIGITS}g}"), otypes=[float])(data)
+            data = np.vectorize(lambda v: rounded(float(v)), otypes=[float])(data)
         return {"$nd": data.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
     if isinstance(value, tuple):
         return wire.tuple_ref(encode_expected(v) for v in value)
@@ -236,10 +237,13 @@ def self_checks(assignment: Assignment, reference: dict[str, CallOutput]) -> tup
     return {"OK_FORMAT": False, "tests": tests}, {"code": runtime_source(), "inputs": compact}
 
 
-def setup_source(notebook_name: str) -> str:
-    """The first self-check cell: what to install, and how otter finds the tests."""
+def setup_source(notebook_name: str, install: str) -> str:
+    """The first self-check cell: what to install (`requirements.install_line`: everything the
+    notebook imports, not only the self-check's own needs), and how otter finds the tests."""
     return (
-        f"# Self-check (public cases only): needs `{REQUIREMENT}`. The checks are stored in this notebook,\n"
+        "# To run this notebook (its exercises and its self-checks), install:\n"
+        f"#   {install}\n"
+        "# Self-check (public cases only): the checks are stored in this notebook,\n"
         "# so otter reads this file: keep the name below equal to the notebook's file name.\n"
         '# (tests_dir="": the notebook\'s own checks, even if a tests/ folder is nearby.)\n'
         f'import otter\ngrader = otter.Notebook("{notebook_name}", tests_dir="")'

@@ -175,6 +175,69 @@ def test_repository_assignments_are_in_sync(config):
     assert drift == []
 
 
+def _moved(value, rng, ulps: int = 0, by: float = 0.0):
+    """`value` (a reference output) with every float moved a few ulps either way, or by `by`."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        out = value.copy()
+        flat = out.reshape(-1)
+        for i in range(flat.size):
+            toward = np.inf if rng.random() < 0.5 else -np.inf
+            for _ in range(ulps):
+                flat[i] = np.nextafter(flat[i], toward)
+        out += by  # in place: a 0-d array stays an array
+        return out
+    if isinstance(value, tuple):
+        return tuple(_moved(v, rng, ulps, by) for v in value)
+    if isinstance(value, list):
+        return [_moved(v, rng, ulps, by) for v in value]
+    if isinstance(value, dict):
+        return {k: _moved(v, rng, ulps, by) for k, v in value.items()}
+    return value
+
+
+def test_repository_assignments_stay_in_sync_on_another_cpu(config):
+    """Another CPU: the real reference with every float 1 to 4 ulps off, either way, wherever its
+    check has a tolerance (an exact check's values, split_dataset's selections, involve no
+    arithmetic to differ in). `build --check` stays in sync (values are written to their check's
+    tolerance and compared within it); one value moved by more than its tolerance
+    (gradient_ratio_log10's atol is 1.0) is still reported."""
+    import dataclasses
+
+    import numpy as np
+
+    from autograder.grading.reference import reference_outputs
+    from autograder.handout.build import build
+    from autograder.handout.selfcheck import check_spec
+
+    rng = np.random.default_rng(0)
+
+    def another_cpu(plan):
+        outputs = reference_outputs(plan, config, use_sandbox=True)
+        specs = {q.id: check_spec(q) for q in plan.assignment.questions}
+        moved = 0
+        for key, output in outputs.items():
+            spec = specs[key.split("/")[0]]
+            if spec["kind"] == "allclose" and spec["rtol"] + spec["atol"] > 0:
+                outputs[key] = dataclasses.replace(output, value=_moved(output.value, rng, int(rng.integers(1, 5))))
+                moved += 1
+        assert moved or plan.assignment.id == "03_transfer_learning", plan.assignment.id
+        return outputs
+
+    assert build(REPO / "solutions", REPO / "assignments", another_cpu, check_only=True) == []
+
+    def changed(plan):
+        outputs = reference_outputs(plan, config, use_sandbox=True)
+        key = next((k for k in sorted(outputs) if k.startswith("gradient_ratio_log10/")), None)
+        if key is not None:
+            outputs[key] = dataclasses.replace(outputs[key], value=_moved(outputs[key].value, rng, by=1.5))
+        return outputs
+
+    drift = build(REPO / "solutions", REPO / "assignments", changed, check_only=True)
+    assert drift == [str(REPO / "assignments" / "01_activations_and_initialisation.ipynb")]
+
+
 @pytest.mark.parametrize("assignment", ["04_optimizers", "05_regularisation"])
 def test_self_check_in_a_real_kernel_passes_the_solution_and_names_the_bug(assignment, tmp_path):
     """The student workflow: the generated notebook alone (its checks are in its metadata) with the

@@ -7,6 +7,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -161,3 +162,41 @@ INVOCATIONS = {
 @pytest.mark.parametrize("code", sorted(documented_exit_codes()))
 def test_each_documented_exit_code_comes_from_a_real_invocation(code, tmp_path, capsys, monkeypatch, no_sandbox_needed):
     assert INVOCATIONS[cli.ExitCode(code)](tmp_path, capsys, monkeypatch) == code
+
+
+# ---- exit 3 names its files -----------------------------------------------------------------
+
+
+def test_exit_3_names_each_unreadable_or_unplaced_file_capped(tmp_path, capsys, monkeypatch):
+    """A batch with unreadable notebooks and unplaceable files exits 3 and names them on stdout,
+    one line each, at most SHOWN_UNREADABLE and a count of the rest; names from uploads are
+    cleaned (a terminal escape in a file name does not reach the terminal)."""
+
+    def unreadable_only(aid, config, *, seed, use_sandbox):  # every notebook here is unreadable: no reference
+        return SimpleNamespace(assignment=config.assignment(aid), seed=seed, use_sandbox=use_sandbox, settings_hash="")
+
+    monkeypatch.setattr(batch, "prepare_assignment", unreadable_only)
+    upload = tmp_path / "upload"
+    upload.mkdir()
+    for i in range(22):
+        (upload / f"student{i:02d}_04_optimizers.ipynb").write_text("")  # empty: unreadable, graded 0
+    (upload / "notes.txt").write_text("not a notebook")
+    (upload / "homework.ipynb").write_text("{}")  # no assignment in its name or metadata
+    (upload / "\x1b[2Jwiped_04.txt").write_text("")
+    code = cli.main(
+        ["--course", str(REPO), "grade", str(upload), "--out", str(tmp_path / "out"), "--workers", "1", "--no-sandbox"]
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert code == cli.ExitCode.UNREADABLE
+    assert out[0].startswith("graded 22 submissions")
+    named = out[1:]
+    assert len(named) == cli.SHOWN_UNREADABLE + 1, named
+    assert all(line.startswith(("unreadable: ", "not graded: ")) for line in named[:-1])
+    assert named[-1] == f"... and 5 more (all in {tmp_path / 'out' / 'summary.html'})"
+    assert named[0] == "unreadable: student00_04_optimizers.ipynb: the file is empty"
+    listed = cli.unreadable_lines(batch.ClassGrading([], [], [batch.Unplaced("\x1b[2Jwiped_04.txt", "x\ny")]))
+    assert listed == ["not graded: wiped_04.txt: x y"]
+
+
+def test_a_clean_batch_prints_no_unreadable_lines():
+    assert cli.unreadable_lines(batch.ClassGrading([], [], [])) == []
