@@ -47,6 +47,8 @@ dask)  # a notebook runs code on the grader's Dask scheduler (no-namespace level
     sleep 10
     "${ag[@]}" grade "$class" --out "$out/$attack/out" --no-namespaces --dask-scheduler tcp://127.0.0.1:18786 "${level[@]}" || true
     kill "$worker" "$sched" || true
+    sleep 5
+    kill -9 "$worker" "$sched" 2>/dev/null || true  # a nanny may outlast SIGTERM
     summary "$out/$attack/out/results"
     echo "written by the scheduler (root) at the notebook's request:"
     cat /tmp/redteam-dask-pwned.json 2>/dev/null || echo "(nothing: contained)"
