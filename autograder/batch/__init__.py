@@ -60,7 +60,11 @@ def grade_class(
 ) -> ClassGrading:
     """Grade every submission under `inputs` into `out` (results, gradebooks, feedback, summary)."""
     # A cluster first: an unreachable scheduler is one line before any work is done.
-    dask = Dask.connect(options.dask_scheduler, config, options.use_sandbox) if options.dask_scheduler else None
+    dask = (
+        Dask.connect(options.dask_scheduler, config, options.use_sandbox, options.workers or default_workers(config))
+        if options.dask_scheduler
+        else None
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="dnn-grader-batch-") as tmp:
             found = discover(inputs, Path(tmp), options.assignment)

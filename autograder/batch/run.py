@@ -24,6 +24,8 @@ from ..errors import InfrastructureError, UsageError
 from ..files import write_atomic
 from ..grading.grade import Prepared, file_sha256, grade, prepare_assignment
 from ..result import Result
+from ..runtime import landlock
+from ..sandbox import levels
 from .discover import Submission
 from .store import folders, load_done, result_path
 
@@ -67,10 +69,23 @@ class Dask:
     """`grade_task` on a Dask cluster's workers; results come back as JSON (plain data).
 
     The workers need the same package, solutions and data set, and each submission's path must be
-    readable on them (a shared file system, as on a Slurm/PBS cluster)."""
+    readable on them (a shared file system, as on a Slurm/PBS cluster).
 
-    def __init__(self, client: Any, config: Config, use_sandbox: bool) -> None:
-        self.client = client
+    A worker runs whatever function a client submits, as its own user (root, where the sandbox
+    drops to its pool uids): an unauthenticated scheduler is code execution as root for anyone who
+    can reach it, a notebook included. So the cluster must authenticate: `local` starts the
+    batch's own cluster on this machine with credentials made for it alone
+    (`Security.temporary()`: a private CA and certificate, in memory, handed to the workers'
+    processes through their start-up pipe, never a file or a command line); any other address must
+    be `tls://`, with the credentials in Dask's configuration (`distributed.comm.tls.*`, and
+    `require-encryption`). A `tcp://` scheduler is refused. And at the no-namespace level a Dask
+    batch needs network isolation in the sandbox (Landlock's TCP rules, ABI 4): without it the
+    notebook shares the workers' network, and reaching a scheduler is the first step of any
+    attack on it (`require_network_isolation`, on the client and again on each worker).
+    """
+
+    def __init__(self, client: Any, config: Config, use_sandbox: bool, cluster: Any = None) -> None:
+        self.client, self.cluster = client, cluster
         self.settings = {
             "root": str(config.root),
             "cache_dir": str(config.cache_dir),
@@ -79,16 +94,41 @@ class Dask:
         }  # --no-namespaces reaches the workers
 
     @classmethod
-    def connect(cls, address: str, config: Config, use_sandbox: bool) -> Dask:
+    def connect(cls, address: str, config: Config, use_sandbox: bool, workers: int = 1) -> Dask:
         """A connected client, or a one-line error: a usage error when the extra is not installed
-        (nothing ran yet), an infrastructure error naming the address and the time waited when the
-        scheduler cannot be reached (distributed would otherwise retry for 30 s, then raise a
-        traceback)."""
+        or the address is not authenticated (nothing ran yet), an infrastructure error naming the
+        address and the time waited when the scheduler cannot be reached (distributed would
+        otherwise retry for 30 s, then raise a traceback). `local`: the batch's own cluster of
+        `workers` worker processes."""
         try:
-            from distributed import Client
+            from distributed import Client, LocalCluster
+            from distributed.security import Security
         except ImportError:
             raise UsageError("--dask-scheduler needs the Dask extra: pip install 'dnn-grader[dask]'") from None
+        if address != "local" and not address.startswith("tls://"):
+            raise UsageError(
+                f"--dask-scheduler {address}: a scheduler without authentication runs anyone's code on its "
+                "workers (as root here): use --dask-scheduler local (the batch's own cluster, with credentials "
+                "made for it), or a tls:// scheduler with Dask's TLS configuration (distributed.comm.tls.*)"
+            )
+        require_network_isolation({"sandbox": use_sandbox, "namespaces": config.namespaces})
         start = time.monotonic()
+        if address == "local":
+            try:
+                security = Security.temporary()
+            except ImportError:
+                raise UsageError(
+                    "--dask-scheduler local needs the Dask extra: pip install 'dnn-grader[dask]'"
+                ) from None
+            cluster = LocalCluster(
+                n_workers=max(1, workers),
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                security=security,
+            )
+            return cls(Client(cluster, security=security, timeout=DASK_CONNECT_SECONDS), config, use_sandbox, cluster)
         try:
             return cls(Client(address, timeout=DASK_CONNECT_SECONDS), config, use_sandbox)
         except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address...
@@ -99,6 +139,8 @@ class Dask:
 
     def close(self) -> None:
         self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
     def grade(self, subs: Sequence[Submission], seed: int) -> Iterator[tuple[Submission, Outcome]]:
         try:
@@ -128,8 +170,21 @@ _PREPARED: dict[tuple[str, str, int], Prepared] = {}
 _PREPARED_LOCK = threading.Lock()
 
 
+def require_network_isolation(settings: Mapping[str, Any]) -> None:
+    """Refuse a Dask batch whose sandboxes would share the workers' network: the no-namespace
+    level without Landlock's TCP rules (bubblewrap's network namespace, or no sandbox at all, as
+    asked for, are what they are). Not an `accept_weaker` part: no config makes it safe."""
+    if settings["sandbox"] and not settings["namespaces"] and levels.landlock_abi() < landlock.NET_ABI:
+        raise InfrastructureError(
+            "a Dask batch at the no-namespace level needs network isolation in the sandbox (Landlock ABI 4, "
+            f"Linux 6.7; this kernel offers ABI {levels.landlock_abi()}): a notebook could reach the scheduler "
+            "and run code on the workers as root. Grade with threads (no --dask-scheduler) on this machine"
+        )
+
+
 def grade_task(path: str, assignment: str, student: str, seed: int, settings: dict[str, Any], refused: str = "") -> str:
     """What a Dask worker runs: grade one file, return the result as JSON (plain data)."""
+    require_network_isolation(settings)  # this worker's kernel, which may not be the client's
     key = (json.dumps(settings, sort_keys=True), assignment, seed)
     with _PREPARED_LOCK:  # a worker's threads share one preparation
         if key not in _PREPARED:

@@ -50,8 +50,8 @@ def _sandbox(args: argparse.Namespace) -> bool:
                 "--no-namespaces needs root and setpriv (util-linux) to start notebooks as an unprivileged uid"
             )
         print(
-            "warning: --no-namespaces: notebooks run as unprivileged uids without namespaces (no network "
-            "isolation); results say so",
+            "warning: --no-namespaces: notebooks run as unprivileged uids without namespaces (Landlock "
+            "instead of mounts, TCP only denied); results say so",
             file=sys.stderr,
         )
         return True

@@ -42,7 +42,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--student", help="student id to record for a single notebook (default: the file name's stem)")
     g.add_argument("--workers", type=int, help="parallel submissions (default: from cores and memory)")
     g.add_argument("--force", action="store_true", help="regrade submissions that already have a result")
-    g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the batch on a Dask distributed cluster")
+    g.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="run the batch on a Dask distributed cluster: local (the batch's own, --workers processes, "
+        "with credentials made for it) or a tls:// scheduler (Dask's TLS configuration)",
+    )
     g.add_argument(
         "--roster", type=Path, metavar="FILE", help="class list: a Canvas gradebook export or a Moodle participants CSV"
     )
@@ -78,6 +83,6 @@ def common(parser: argparse.ArgumentParser) -> None:
         "--no-namespaces",
         action="store_true",
         help="where bubblewrap cannot make namespaces (Gradescope, Docker): run each notebook as an "
-        "unprivileged uid of its own, secrets closed by file modes, no network isolation "
+        "unprivileged uid of its own, confined by Landlock (files, TCP) and file modes "
         "(needs root); recorded in results",
     )

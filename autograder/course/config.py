@@ -103,7 +103,7 @@ class Config:
     accept_weaker: tuple[str, ...] = key(
         (),
         help="limits that may run below the level asked for when the machine cannot give it (no writable cgroup, "
-        "controller not delegated). Unlisted, such a run is an infrastructure error (exit 4), never a silent "
+        "controller not delegated; `landlock`: the no-namespace level without Landlock ABI 6, docs/security.md). Unlisted, such a run is an infrastructure error (exit 4), never a silent "
         "default; listed, it runs at the best level left and the result's `isolation` and the reports say so",
     )
     cgroups: bool = key(
@@ -239,7 +239,7 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
         if not isinstance(value, (list, tuple)) or any(v not in PARTS for v in value):
             raise UsageError(
                 f"{where} must be a list of limits among {', '.join(map(repr, PARTS))} "
-                f"(those that may run below a cgroup's level), not {value!r}"
+                f"(those that may run below the level asked for: a cgroup's, Landlock's ABI 6), not {value!r}"
             )
         return tuple(value)
     if key in _FLOATS:

@@ -29,7 +29,7 @@ MIN_NOTEBOOK_MB = 1024  # importing TensorFlow under RLIMIT_DATA needs about thi
 # Gradescope grades in a Docker container: its seccomp profile refuses the namespaces bubblewrap
 # needs, and /sys/fs/cgroup is mounted read-only, so no sandbox can make its own memory or pids
 # cgroup. What the container does give, and the zip accepts (the zip's pyproject.toml, `accept_weaker`):
-ACCEPT_WEAKER = ("memory", "pids", "cpu")
+ACCEPT_WEAKER = ("memory", "pids", "cpu", "landlock")
 CONTAINER_ISOLATION = (
     "Namespaces: none where the container refuses them (Docker's default seccomp): the notebook runs "
     "as an unprivileged uid of its own (the no-namespace level), not as root",
@@ -39,6 +39,9 @@ CONTAINER_ISOLATION = (
     "notebook limit, RLIMIT_DATA per process, and the container's own memory limit (the memory you pick) "
     "around the grader and the notebook together; no cgroup of the sandbox's own",
     "Processes: RLIMIT_NPROC of the sandbox's uid (it binds: the uid is not root); no pids cgroup",
+    "Files and network: Landlock where the container's kernel has it (ABI 6: reads limited to the "
+    "interpreter, data and job, no TCP, signals and abstract sockets kept inside); where it has not, file "
+    "modes alone, and the result's isolation says so (landlock 0)",
     "CPU: no share of the sandbox's own (no cpu cgroup): its time limits are the wall clock's, so a "
     "neighbour's load counts against it; Gradescope grades one submission per container",
     "Network: not isolated by the grader (no network namespace); Gradescope's container decides",

@@ -20,12 +20,13 @@ from typing import Any
 from .. import sandbox
 from ..course.locate import installed_courses, is_course
 from ..result import CellError, Execution, Isolation, TimeLimits
-from ..sandbox import nonamespace, uids
+from ..sandbox import levels, nonamespace, uids
 from . import collect, rerun
 from .jobfolder import (
     EVENTS_FILE,
     JOB,
     Job,
+    hidden_paths,
     job_env,
     job_mounts,
     layout,
@@ -59,9 +60,11 @@ def run(
         uid = stack.enter_context(uids.lease()) if use_sandbox else None
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dnn-grader-job-", dir=scratch)))
         namespaces = use_sandbox and limits.namespaces  # else, sandboxed: the no-namespace level
+        landlock = 0
         if use_sandbox and not namespaces:
             assert uid is not None
             _without_namespaces(tmp, uid, limits)
+            landlock = levels.landlock_abi()
         while books.passes < max_passes:
             root, log = tmp / f"pass{books.passes + 1}", tmp / f"log{books.passes + 1}.txt"
             outcome, events = _one_pass(
@@ -74,6 +77,7 @@ def run(
                 use_sandbox=use_sandbox,
                 namespaces=namespaces,
                 tf_threads=tf_threads,
+                landlock=landlock,
             )
             books.count(outcome, events)
             # Outputs count only from a run the supervisor saw finish: a cell that writes forged
@@ -149,14 +153,16 @@ def _one_pass(
     use_sandbox: bool,
     namespaces: bool,
     tf_threads: int,
+    landlock: int = 0,
 ) -> tuple[sandbox.RunOutcome, list[dict[str, Any]]]:
     """Lay out a fresh job folder, run the notebook once without the items `books` skips, and
-    return what the sandbox saw with the events of this job's own items."""
+    return what the sandbox saw with the events of this job's own items. `landlock`: the ABI the
+    no-namespace level's supervisor confines the run with (0: none)."""
     root.mkdir()
     layout(root, job, uid)
     if job.data_dir is not None and not namespaces:
         nonamespace.share_data(job.data_dir, root / "data")  # the cache holding it is closed to the uid
-    spec = {
+    spec: dict[str, Any] = {
         "cells": [{"index": c.index, "source": c.source} for c in job.cells],
         "skip": books.skip,
         "stuck": books.stuck,
@@ -165,6 +171,8 @@ def _one_pass(
         "wall_stretch": limits.wall_stretch,
         "sandboxed": use_sandbox,
     }
+    if landlock:
+        spec["landlock"] = {"abi": landlock, "rules": _landlock_rules(root, job, limits)}
     (root / "in" / "cells.json").write_text(json.dumps(spec))
     job_root = JOB if namespaces else str(root)
     python = [sys.executable, "-s"]
@@ -183,6 +191,7 @@ def _one_pass(
         masked=masked_paths() if namespaces else (),
         item_seconds=lambda item: _item_seconds(item, limits),
         uid=uid,
+        landlock=landlock,
     )
     # Events come from the supervisor's socket only (a file the notebook can write is never read);
     # only items of this job count.
@@ -209,6 +218,18 @@ def _without_namespaces(tmp: Path, uid: int, limits: sandbox.Limits) -> None:
     courses = [c.resolve() / "solutions" for c in installed_courses() if is_course(c)]
     nonamespace.protect([*secret_paths(), *courses, *limits.secrets])
     nonamespace.require_reachable([Path(sys.executable), *(m.source for m in sandbox.python_mounts())])
+
+
+def _landlock_rules(root: Path, job: Job, limits: sandbox.Limits) -> list[tuple[str, str]]:
+    """What one pass may touch at the no-namespace level: bubblewrap's mounts as Landlock rules
+    (`nonamespace.landlock_rules`), with bubblewrap's masks and the run's secrets as holes."""
+    mounts = job_mounts(root, None)
+    readable = [m.source for m in mounts if not m.writable]
+    if job.data_dir is not None:
+        readable.append(root / "data")  # the stand-in split, linked into the job (share_data)
+    return nonamespace.landlock_rules(
+        readable, [m.source for m in mounts if m.writable], [*hidden_paths(), *limits.secrets]
+    )
 
 
 def _item_seconds(item: str | None, limits: sandbox.Limits) -> float:

@@ -29,7 +29,16 @@ RUNTIME_DIR = Path(__file__).parent.parent / "runtime"
 RUNTIME_FILES = (
     *(
         RUNTIME_DIR / name
-        for name in ("supervisor.py", "runner.py", "processes.py", "probe.py", "safe.py", "handlers.py", "npz.py")
+        for name in (
+            "supervisor.py",
+            "landlock.py",
+            "runner.py",
+            "processes.py",
+            "probe.py",
+            "safe.py",
+            "handlers.py",
+            "npz.py",
+        )
     ),
     Path(__file__).parent.parent / "wire.py",
     *sorted((Path(__file__).parent.parent / "questions").glob("*_calls.py")),
@@ -125,6 +134,18 @@ def secret_paths() -> list[Path]:
     return found
 
 
+def hidden_paths() -> list[Path]:
+    """Everything the notebook must not see even where it lies inside what it may see (`masked_paths`
+    under bubblewrap, the holes of the Landlock rules without it): the grader's package, the real
+    test split, every course folder (solutions, the example class), and the base interpreter's
+    own site-packages when the grader runs from a virtual environment."""
+    candidates = [*secret_paths(), *(c.resolve() for c in installed_courses() if is_course(c))]
+    if sys.prefix != sys.base_prefix:
+        base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
+        candidates += [Path(base[key]).resolve() for key in ("purelib", "platlib")]
+    return candidates
+
+
 def masked_paths() -> list[Path]:
     """Host folders that a mount would otherwise show to the submission, hidden by an empty tmpfs.
 
@@ -139,12 +160,8 @@ def masked_paths() -> list[Path]:
       hand must not be importable by a submission (it sees the venv's packages only).
     """
     visible = [Path("/usr")] + [m.source for m in sandbox.python_mounts()]
-    candidates = [*secret_paths(), *(c.resolve() for c in installed_courses() if is_course(c))]
-    if sys.prefix != sys.base_prefix:
-        base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})
-        candidates += [Path(base[key]).resolve() for key in ("purelib", "platlib")]
     hidden = []
-    for path in candidates:
+    for path in hidden_paths():
         if path.is_dir() and any(path == v or v in path.parents for v in visible) and path not in hidden:
             hidden.append(path)
     return hidden

@@ -16,6 +16,12 @@ neither signal nor trace it, nor read its memory or descriptors. A cell that wri
 files, claims its own end and exits leaves the protocol unfinished: no "done", the grader blames
 the last item that started and reruns without it.
 
+At the no-namespace level (no mount or network namespace), cells.json carries Landlock rules:
+this process confines itself with them (`landlock.py`) before the child exists, so the notebook
+and everything it starts inherit them, and it refuses to start the child at all (exit
+CONFINE_FAILED, no event) if the kernel refuses. Applied here rather than in the runner because
+this is the last process no student code has touched, and it needs nothing the rules deny.
+
 What remains (README, known limits): a cell can reimplement the runner's side of the protocol,
 claim that every remaining cell and call ran, and hand over outputs of its own making. It gains no
 value it could not compute, but the probe's in-process observations are then its word.
@@ -36,8 +42,11 @@ import subprocess
 import sys
 import time
 
+import landlock  # beside this file in the sandbox's runtime folder (its folder is first on sys.path)
+
 MAX_LINE = 256 * 1024  # a cell's end event: error text and traceback, JSON-escaped
 MAX_EVENTS = 100_000
+CONFINE_FAILED = 122  # sandbox/launch.py: Landlock was asked for and could not be applied
 _PR_SET_DUMPABLE = 4
 
 
@@ -148,6 +157,13 @@ def main() -> int:
     with open(os.path.join(job, "in", "calls.json"), encoding="utf-8") as fh:
         calls = [c["id"] for c in json.load(fh)]
     protocol = Protocol([c["index"] for c in spec["cells"]], calls, set(spec.get("skip", [])))
+    confine = spec.get("landlock")
+    if confine:  # before the child exists: it and everything it starts inherit the confinement
+        try:
+            landlock.restrict([(path, kind) for path, kind in confine["rules"]], int(confine["abi"]))
+        except OSError as exc:
+            print(f"supervisor: {exc}", file=sys.stderr, flush=True)
+            return CONFINE_FAILED  # no event: the grader refuses the run rather than run it unconfined
     read_end, write_end = os.pipe()
     child_argv = [arg.replace("{events_fd}", str(write_end)) for arg in child_argv]
     try:

@@ -16,6 +16,10 @@ Why this shape (measured, see shared notes): `RLIMIT_AS` breaks TensorFlow's imp
 bounded by `RLIMIT_DATA` plus the cgroup; `RLIMIT_NPROC` does not bind root, so the uid is dropped
 inside the namespaces; a cell that swallows interrupts can only be ended from outside.
 
+Where bubblewrap cannot make namespaces (Docker's default seccomp, Gradescope), the no-namespace
+level (`nonamespace`) gives the same view with Landlock rules instead of mounts, applied by the
+supervisor to itself before it starts student code, and file modes beneath them.
+
 One module per job: `bwrap` (the command line: what a sandbox sees), `cgroups` (the kernel's
 memory and process accounting), `watchdog` (events, limits, killing), `launch` (one run put
 together from those).

@@ -25,6 +25,7 @@ from .memguard import MemoryGuard
 
 JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup
 REAPER = Path(__file__).resolve().parent / "reaper.py"
+CONFINE_FAILED = 122  # the supervisor's when it cannot apply Landlock (runtime/supervisor.py)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def run(
     masked: Iterable[Path] = (),
     item_seconds: Callable[[str | None], float] | None = None,
     uid: int | None = None,
+    landlock: int = 0,
 ) -> RunOutcome:
     """Run the supervisor `argv` confined, under the watchdog, and report what happened.
 
@@ -89,14 +91,16 @@ def run(
     directly, still with rlimits, cgroup and watchdog, and paths are the host paths: mounts are
     ignored. `item_seconds(item)` is how long the item the runner reports as running may take
     (default: `limits.cell_seconds` for every item, and between items). `uid` is the one `argv`
-    drops student code to (`as_user`), recorded in the outcome's isolation.
+    drops student code to (`as_user`), recorded in the outcome's isolation, and `landlock` the
+    Landlock ABI the supervisor confines itself with before it starts student code (the
+    no-namespace level: `nonamespace.landlock_rules`; 0: none).
 
     Raises `InfrastructureError` before starting anything if a limit cannot be enforced at the
     level the config asks for (`levels.require`).
     """
     cgroup = Cgroup(limits.memory_bytes, limits.pids, enabled=limits.cgroups)
     guarded = cgroup.memory_level is None  # no memory controller: the watchdog's memory guard instead
-    isolation = levels.enforced(cgroup, namespaces=sandbox, uid=uid, memory_guard=guarded)
+    isolation = levels.enforced(cgroup, namespaces=sandbox, uid=uid, memory_guard=guarded, landlock=landlock)
     try:
         levels.require(isolation, cgroups=limits.cgroups, accept_weaker=limits.accept_weaker, problems=cgroup.problems)
     except InfrastructureError:
@@ -191,6 +195,10 @@ def run(
         raise InfrastructureError(
             f"the sandbox could not join its cgroup ({', '.join(map(str, cgroup.dirs))}): "
             f"{log_file.read_text(errors='replace')[-500:].strip()}"
+        )
+    if proc.returncode == CONFINE_FAILED and not reader.events and landlock:
+        raise InfrastructureError(
+            f"the sandbox could not confine itself with Landlock: {log_file.read_text(errors='replace')[-500:].strip()}"
         )
     return RunOutcome(
         returncode=proc.returncode,

@@ -17,9 +17,20 @@ and the watchdog. What bubblewrap's mounts did, file ownership and modes do here
   run would fail in every cell rather than say why;
 - at the end, every process of the uid is killed (there is no pid namespace whose end kills them).
 
-What it cannot give (README, security table): network isolation (the result says
-`network: host`), a private /tmp (a notebook can leave files there for a later one), and a view
-of the host restricted to what was mounted: the notebook sees every world-readable file.
+Deny by default on top of the modes (`landlock_rules`, applied by the supervisor to itself before
+it starts the notebook, `runtime/landlock.py`): the notebook may read the interpreter and its
+packages, the system's libraries, /proc and the job's inputs and data, write its job's out/ and
+work/, and nothing else; no TCP connect or bind; no abstract socket or signal outside the
+sandbox. This is bubblewrap's view made of rules instead of mounts: the same places, the same
+holes (the grader's package, every course folder with its solutions and example class, the real
+test split, the base interpreter's own site-packages). A secret the modes miss (a class folder
+left 0644, a course installed beside the interpreter) stays unreadable, and a process whose
+command line names it gains nothing from the name. Without Landlock (a kernel before 5.13, or an
+ABI below what the level needs) the run is refused unless the instructor accepts it (`levels`).
+
+What it cannot give (README, docs/security.md): the host's process list (command lines are
+readable in /proc), UDP and other non-TCP protocols (Landlock filters TCP only), and, without
+Landlock, a view of the host restricted to what was mounted: every world-readable file.
 """
 
 from __future__ import annotations
@@ -33,6 +44,21 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import InfrastructureError
+
+# What any program needs besides the interpreter (bubblewrap's view: bwrap_argv).
+SYSTEM = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+)
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 
 def blocking(path: Path) -> Path | None:
@@ -119,3 +145,56 @@ def kill_uid(uid: int, proc: Path = Path("/proc")) -> None:
         if not found:
             return
         time.sleep(0.02)
+
+
+def landlock_rules(readable: Iterable[Path], writable: Iterable[Path], hidden: Iterable[Path]) -> list[tuple[str, str]]:
+    """The Landlock rules of one run ([(path, kind)], `runtime/landlock.py`): the system's files,
+    /proc, the few devices, `readable` (the interpreter's folders, the job's inputs and data) and
+    `writable` (the job's out/ and work/), less every path of `hidden` inside them.
+
+    Landlock only allows, it has no "except": a folder that holds a hidden path is granted entry
+    by entry instead, down to the hidden path, which gets no rule (nor does a symlink into it).
+    Such a folder itself may only be listed (Python's imports list the standard library's folder,
+    which holds the base installation's site-packages): Landlock's rights cover a whole subtree,
+    so the names beneath it, a hidden path's too, can be listed, never read.
+    A folder inside a hidden one is still granted when asked for (a virtual environment inside a
+    course checkout): hiding the checkout does not hide the interpreter.
+    """
+    holes = {_real(p) for p in hidden if os.path.lexists(p)}
+    rules: list[tuple[str, str]] = []
+    for kind, paths in (
+        ("read", [*map(Path, SYSTEM), Path("/proc"), *readable]),
+        ("write", list(writable)),
+        ("device", list(map(Path, DEVICES))),
+    ):
+        for path in paths:
+            if os.path.lexists(path):
+                real = _real(path)
+                rules += [(str(p), k) for p, k in _granted(real, kind, {h for h in holes if real in h.parents})]
+    return list(dict.fromkeys(rules))
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _granted(folder: Path, kind: str, holes: set[Path]) -> list[tuple[Path, str]]:
+    """`folder` itself if no hole lies beneath it, else the right to list it and its entries but
+    the holes, recursively."""
+    if not holes:
+        return [(folder, kind)]
+    out: list[tuple[Path, str]] = [(folder, "list")]
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.is_symlink():
+            continue  # a link needs no rule (Landlock checks its target), and a target elsewhere gets none
+        real = Path(entry.path)
+        inside = {h for h in holes if h == real or real in h.parents}
+        if not inside:
+            out.append((real, kind))
+        elif real not in holes:
+            out += _granted(real, kind, inside)
+    return out

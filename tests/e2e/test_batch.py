@@ -140,12 +140,28 @@ def test_dask_cluster_with_a_killed_worker_and_a_killed_grader_gives_the_same_gr
     restarts it and its task is rescheduled), then the grader itself is killed; rerunning the same
     command finishes the batch, and every result equals the undisturbed local run."""
     from distributed import Client, LocalCluster
+    from distributed.security import Security
 
     klass, reference_out, _ = undisturbed
     out = tmp_path / "dask-out"
+    # An authenticated cluster (a tcp:// scheduler is refused): the grader gets the client's
+    # credentials through Dask's configuration, as an instructor's would.
+    security = Security.temporary()
+    credentials = tmp_path / "tls"
+    credentials.mkdir(mode=0o700)
+    env = dict(env, DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION="True")
+    for key, value in (
+        ("CA_FILE", security.tls_ca_file),
+        ("CLIENT__CERT", security.tls_client_cert),
+        ("CLIENT__KEY", security.tls_client_key),
+    ):
+        (credentials / key.lower()).write_text(value)
+        env[f"DASK_DISTRIBUTED__COMM__TLS__{key}"] = str(credentials / key.lower())
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
-        Client(cluster) as client,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, security=security
+        ) as cluster,
+        Client(cluster, security=security) as client,
     ):
         command = [
             sys.executable,

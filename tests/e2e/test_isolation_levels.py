@@ -107,7 +107,7 @@ def test_the_solution_gets_full_marks_without_namespaces(no_namespaces, tmp_path
     result = grade_within(REPO / "solutions" / "04_optimizers.ipynb", no_namespaces)
     assert result.score == result.max_score and result.sandboxed, [(q.id, q.feedback[:1]) for q in result.questions]
     iso = result.isolation
-    assert (iso.namespaces, iso.network) == ("none", "host") and iso.uid in uids.pool()
+    assert (iso.namespaces, iso.network) == ("none", "no-tcp") and iso.uid in uids.pool() and iso.landlock >= 6
     assert iso.memory in ("cgroup-v1", "cgroup-v2") and any("network" in m for m in iso.shortfalls())
 
 

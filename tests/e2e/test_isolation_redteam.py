@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder import batch
-from autograder.sandbox import bubblewrap_available
+from autograder.sandbox import bubblewrap_available, levels
 from tests.conftest import REPO, make_variant
 from tests.e2e.test_hostile import lost
 from tests.e2e.test_isolation_levels import failing_bwrap_and_open_interpreter
@@ -126,10 +126,19 @@ def left_behind(uid: int) -> list:
     return [path for path, _ in shared.owned(uid, shared.PLACES)] + shared.sysv_segments(uid)
 
 
-def test_memory_held_outside_processes_is_guarded_and_freed(no_namespaces, tmp_path):
+@pytest.fixture
+def without_landlock(no_namespaces, monkeypatch):
+    """The level on a kernel without Landlock, accepted: where /tmp and /dev/shm are the host's
+    and writable, what the second layer (quota, guard, removal) must still hold. With Landlock the
+    writes are refused outright (test_landlock.py)."""
+    monkeypatch.setattr(levels, "landlock_abi", lambda: 0)
+    return dataclasses.replace(no_namespaces, accept_weaker=("landlock",))
+
+
+def test_memory_held_outside_processes_is_guarded_and_freed(without_landlock, tmp_path):
     """cgroups off at the no-namespace level: the guard counts tmpfs files and SysV segments, and
     nothing of them is left after the run (the batch's honest neighbour keeps full marks)."""
-    config = dataclasses.replace(no_namespaces, cgroups=False)
+    config = dataclasses.replace(without_landlock, cgroups=False)
     results = grade_beside(config, HOLDS_SHARED_MEMORY, tmp_path)
     hostile = results["holds-shared-memory"]
     assert hostile.isolation.memory == "guard" and hostile.execution.memory_exceeded
@@ -137,8 +146,8 @@ def test_memory_held_outside_processes_is_guarded_and_freed(no_namespaces, tmp_p
     assert results["honest"].score == results["honest"].max_score
 
 
-def test_files_left_in_tmp_count_against_the_quota_and_are_removed(no_namespaces, tmp_path):
-    config = dataclasses.replace(no_namespaces, file_size_mb=64)
+def test_files_left_in_tmp_count_against_the_quota_and_are_removed(without_landlock, tmp_path):
+    config = dataclasses.replace(without_landlock, file_size_mb=64)
     results = grade_beside(config, FILLS_TMP, tmp_path)
     hostile = results["fills-tmp"]
     assert any(e.ename == "DiskQuotaExceeded" for e in hostile.execution.cell_errors), hostile.execution

@@ -52,12 +52,22 @@ def test_unreachable_scheduler_is_one_line_and_exit_4(tmp_path, capsys, no_sandb
             "--out",
             str(tmp_path),
             "--dask-scheduler",
-            "tcp://127.0.0.1:9",
+            "tls://127.0.0.1:9",
         ]
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == cli.ExitCode.INFRASTRUCTURE
-    assert len(err) == 1 and "tcp://127.0.0.1:9" in err[0] and f"waited {batch.DASK_CONNECT_SECONDS:.0f} s" in err[0]
+    assert len(err) == 1 and "tls://127.0.0.1:9" in err[0] and "waited" in err[0]
+
+
+def test_a_scheduler_without_authentication_is_refused(tmp_path, capsys, no_sandbox_needed):
+    """A Dask worker runs any client's function as root: a tcp:// scheduler (no TLS) is refused
+    before anything connects."""
+    pytest.importorskip("distributed")
+    args = ["--course", str(REPO), "grade", str(REPO / "examples" / "class"), "--out", str(tmp_path)]
+    code = cli.main([*args, "--dask-scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == cli.ExitCode.USAGE and "without authentication" in err and "Traceback" not in err
 
 
 def test_a_folder_that_is_not_a_course(tmp_path, capsys):

@@ -117,6 +117,7 @@ def sources(folder: str) -> list[tuple[Path, str]]:
 def local_modules() -> set[str]:
     names = {p.stem for p in REPO.glob("*.py")} | {p.name for p in REPO.iterdir() if (p / "__init__.py").is_file()}
     names |= {p.stem for p in (REPO / "autograder" / "runtime").glob("*.py")}  # the sandbox's own imports
+    names |= {p.stem for p in (REPO / "benchmarks").glob("*.py")}  # a benchmark may import its siblings
     return names | {"autograder", "tests"}
 
 

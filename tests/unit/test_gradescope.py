@@ -193,7 +193,9 @@ def test_the_zip_accepts_exactly_what_a_container_gives(tmp_path):
     with zipfile.ZipFile(path) as zf:
         pyproject = zf.read("pyproject.toml").decode()
         guide = zf.read("GRADESCOPE.md").decode()
-    assert 'accept_weaker = ["memory", "pids", "cpu"]' in pyproject and pyproject.count("accept_weaker =") == 1
+    assert (
+        'accept_weaker = ["memory", "pids", "cpu", "landlock"]' in pyproject and pyproject.count("accept_weaker =") == 1
+    )
     assert "## Isolation in Gradescope's container" in guide
     assert "memory guard" in guide and "RLIMIT_NPROC" in guide and "PermissionError" in guide
 

@@ -85,3 +85,35 @@ def test_the_data_set_is_shared_into_the_job_not_the_cache(tmp_path):
     nonamespace.share_data(source, tmp_path / "job-data")
     copy = tmp_path / "job-data" / "train-images-idx3-ubyte.gz"
     assert copy.read_bytes() == b"x" * 10 and copy.stat().st_mode & 0o777 == 0o644
+
+
+def test_landlock_rules_grant_around_what_is_hidden(tmp_path):
+    """Landlock only allows: a granted folder that holds a hidden one is granted entry by entry,
+    down to the hidden path, which gets no rule, nor does a link into it."""
+    venv = tmp_path / "venv"
+    (venv / "lib" / "site-packages" / "numpy").mkdir(parents=True)
+    (venv / "lib" / "site-packages" / "autograder").mkdir()
+    (venv / "share" / "dnn-grader" / "examples" / "class").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (venv / "lib64").symlink_to("lib")
+    job = tmp_path / "job"
+    (job / "work").mkdir(parents=True)
+    hidden = [venv / "lib" / "site-packages" / "autograder", venv / "share" / "dnn-grader", tmp_path / "absent"]
+    rules = nonamespace.landlock_rules([venv], [job / "work"], hidden)
+    granted = {Path(p) for p, kind in rules if kind == "read"}
+    assert {venv / "pyvenv.cfg", venv / "lib" / "site-packages" / "numpy"} <= granted
+    assert not any(h == p or h in p.parents or p in h.parents for h in hidden for p in granted), granted
+    assert venv / "lib64" not in granted and venv not in granted
+    listed = {Path(p) for p, kind in rules if kind == "list"}
+    assert listed == {venv, venv / "lib", venv / "lib" / "site-packages", venv / "share"}
+    assert (str(job / "work"), "write") in rules and ("/usr", "read") in rules and ("/dev/null", "device") in rules
+
+
+def test_landlock_rules_keep_an_interpreter_inside_a_hidden_course(tmp_path):
+    """A checkout course is hidden whole, and its .venv, asked for, is still granted."""
+    course = tmp_path / "course"
+    (course / ".venv" / "bin").mkdir(parents=True)
+    (course / "solutions").mkdir()
+    rules = nonamespace.landlock_rules([course / ".venv"], [], [course])
+    assert (str(course / ".venv"), "read") in rules
+    assert not any(p in (str(course), str(course / "solutions")) for p, _ in rules)

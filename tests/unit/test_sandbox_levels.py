@@ -84,7 +84,7 @@ def test_accept_weaker_lets_the_run_go_and_the_record_still_says_so(monkeypatch)
 def test_accepting_a_weaker_limit_still_requires_the_guard_and_rlimit_nproc(isolation, missing):
     """What a container gives (the memory guard, RLIMIT_NPROC of the sandbox's uid), never less."""
     with pytest.raises(InfrastructureError, match="cannot enforce") as info:
-        levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory", "pids", "cpu"}))
+        levels.require(isolation, cgroups=True, accept_weaker=frozenset({"memory", "pids", "cpu", "landlock"}))
     assert missing in str(info.value) and "accept_weaker = [" not in str(info.value)
 
 
@@ -135,3 +135,22 @@ def test_the_launcher_refuses_before_starting_anything(monkeypatch, tmp_path):
             ["true"], mounts=[], env={}, cwd=str(tmp_path), limits=Limits(), log_file=tmp_path / "log", sandbox=False
         )
     assert made and made[0].removed
+
+
+@pytest.mark.parametrize(
+    "abi, network, refused",
+    [(0, "host", True), (4, "no-tcp", True), (5, "no-tcp", True), (6, "no-tcp", False), (7, "no-tcp", False)],
+)
+def test_the_no_namespace_level_needs_landlock_abi_6(abi, network, refused):
+    """Files (ABI 1), TCP (4), abstract sockets and signals (6): below 6 the level is refused
+    unless "landlock" is accepted; the record says which ABI ran and what network that left."""
+    cgroup = FakeCgroup("cgroup-v1", "cgroup-v1")
+    isolation = levels.enforced(cgroup, namespaces=False, uid=60001, landlock=abi)
+    assert (isolation.landlock, isolation.network) == (abi, network)
+    if refused:
+        with pytest.raises(InfrastructureError, match=rf'landlock: ABI {abi}.*"landlock"'):
+            levels.require(isolation, cgroups=True, accept_weaker=frozenset())
+    else:
+        levels.require(isolation, cgroups=True, accept_weaker=frozenset())
+    levels.require(isolation, cgroups=True, accept_weaker=frozenset({"landlock"}))
+    assert levels.enforced(cgroup, namespaces=True, uid=60001, landlock=abi).landlock == 0  # bubblewrap's mounts

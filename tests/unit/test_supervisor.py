@@ -15,9 +15,14 @@ import pytest
 from autograder.grading.jobfolder import RUNTIME_DIR
 
 # The file the sandbox runs, loaded as it is copied there (it is not a module of the package).
+# In the sandbox its folder is first on sys.path (it imports landlock.py beside it): here too, while it loads.
 _spec = importlib.util.spec_from_file_location("sandbox_supervisor", RUNTIME_DIR / "supervisor.py")
 _supervisor = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_supervisor)
+sys.path.insert(0, str(RUNTIME_DIR))
+try:
+    _spec.loader.exec_module(_supervisor)
+finally:
+    sys.path.remove(str(RUNTIME_DIR))
 Protocol = _supervisor.Protocol
 
 # cell:3 and probe:f/hidden-1 are skipped (cells.json), g is not defined
