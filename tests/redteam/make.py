@@ -314,6 +314,40 @@ def probes_the_host_05():
     return with_cells(load("05_regularisation"), first=[PROBE_HOST])
 
 
+LANDLOCK_BYPASS = r"""
+# Ways around path rules: magic links in /proc, hard links, the parent's folders.
+import glob, os
+seen = {}
+target = "/work/ci-check/solutions/05_regularisation.ipynb"
+for what, path in [
+    ("proc_self_root", "/proc/self/root" + target),
+    ("proc_1_root", "/proc/1/root" + target),
+    ("proc_ppid_cwd", f"/proc/{os.getppid()}/cwd"),
+    ("proc_self_cwd_up", "/proc/self/cwd/../../../.."),
+]:
+    try:
+        if os.path.isdir(path):
+            seen[what] = sorted(os.listdir(path))[:5]
+        else:
+            with open(path) as fh:
+                seen[what] = fh.read(30)
+    except Exception as exc:
+        seen[what] = f"{type(exc).__name__}: {exc}"[:70]
+try:
+    os.link(target, "hard-link.ipynb")
+    seen["hard_link"] = open("hard-link.ipynb").read(30)
+except Exception as exc:
+    seen["hard_link"] = f"{type(exc).__name__}"
+raise RuntimeError(repr(seen))
+"""
+
+
+@attack
+def bypasses_landlock_05():
+    """05 solution plus one cell trying /proc magic links and hard links to a readable-by-mode solution."""
+    return with_cells(load("05_regularisation"), first=[LANDLOCK_BYPASS])
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
