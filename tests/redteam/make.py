@@ -348,6 +348,21 @@ def bypasses_landlock_05():
     return with_cells(load("05_regularisation"), first=[LANDLOCK_BYPASS])
 
 
+LEAK_TYPE = r"""
+def l1_penalty(theta):
+    import numpy as np
+    # the input spelled in an exception class's name: survives hiding the message
+    digits = "_".join(f"{v:.6e}".replace("-", "m").replace(".", "p").replace("+", "") for v in np.ravel(theta)[:12])
+    raise type("LEAK_" + digits, (Exception,), {})()
+"""
+
+
+@attack
+def leaks_hidden_inputs_in_type_names_05():
+    """05 solution whose l1_penalty raises an exception class named after its input."""
+    return replace_def(load("05_regularisation"), "l1_penalty", LEAK_TYPE)
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
