@@ -363,6 +363,19 @@ def leaks_hidden_inputs_in_type_names_05():
     return replace_def(load("05_regularisation"), "l1_penalty", LEAK_TYPE)
 
 
+LEAK_04 = r"""
+def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    import numpy as np
+    raise ValueError("LEAK " + np.array2string(np.asarray(theta), precision=17, separator=",", threshold=10**6))
+"""
+
+
+@attack
+def leaks_hidden_inputs_04():
+    """04 solution whose momentum_step raises with its input (the Gradescope image grades 04)."""
+    return replace_def(load("04_optimizers"), "momentum_step", LEAK_04)
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
