@@ -18,6 +18,7 @@ python3 - "$out/results.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 print("score", doc["score"])
+print(doc["output"][-1500:])
 for t in doc["tests"]:
     if "LEAK" in t["output"]:
         print(t["visibility"], "|", t["name"], "|", t["output"][:400])

@@ -376,6 +376,14 @@ def leaks_hidden_inputs_04():
     return replace_def(load("04_optimizers"), "momentum_step", LEAK_04)
 
 
+@attack
+def probes_the_host_04():
+    """The host probe on the 04 solution (for the Gradescope image, which grades 04)."""
+    return with_cells(
+        load("04_optimizers"), first=[PROBE_HOST, LANDLOCK_BYPASS.replace("/work/ci-check", "/autograder/source")]
+    )
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
