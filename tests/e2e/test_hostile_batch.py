@@ -80,4 +80,7 @@ def test_hostile_submissions_gain_nothing_in_a_batch(graded_batch):
     results, variants = graded_batch
     for student, variant in variants.items():
         lost = {q.id for q in results[student].questions if q.score < q.max_score}
-        assert lost == set(variant.lost), (student, [(q.id, q.feedback[:1]) for q in results[student].questions])
+        # At least what it attacks with; more is its own doing, not a gain: a background process of
+        # its own that polls without end spends the sandbox's CPU time while one of its calls waits
+        # (docs/limits.md), which on a machine this loaded can cost it that call too.
+        assert lost >= set(variant.lost), (student, [(q.id, q.feedback[:1]) for q in results[student].questions])
