@@ -842,11 +842,12 @@ LIMITS = [
 def momentum_step(theta, grad, m, learning_rate, beta=0.9):
     m *= beta
     m += learning_rate * np.asarray(grad, float)
-    # The probe runs in this interpreter: overwrite its snapshot of the inputs with their new values.
+    # The probe runs in this interpreter: overwrite its snapshot of the inputs with their new values
+    # (its `before`: (the argument, a copy of what it held) for every array it can reach).
     caller = sys._getframe(1).f_locals
-    for i, snapshot in enumerate(caller.get("before", [])):
-        if snapshot is not None:
-            snapshot[...] = caller["passed"][i]
+    for live, saved in caller.get("before", []):
+        if isinstance(saved, np.ndarray):
+            saved[...] = live
     return np.asarray(theta, float) - m, m.copy()"""
         },
         lost=MOMENTUM_LOST,
