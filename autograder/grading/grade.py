@@ -16,7 +16,7 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -112,9 +112,12 @@ def grade(
     student: str | None = None,
     refused: str | None = None,
     on_read: Callable[[NotebookNode, str], None] | None = None,
+    notebook: NotebookNode | None = None,
 ) -> Result:
     """Grade one notebook of the prepared assignment. `refused` is why the batch did not even
-    unpack the upload (too large in a zip): graded 0 with it, the file never read.
+    unpack the upload (too large in a zip): graded 0 with it, the file never read. `notebook` is
+    the file already read by the caller (`grade_notebook` reads it to tell its assignment): not
+    read twice.
     `on_read(notebook, sha256)` is called once the file is read, so that a batch keeps what else
     it needs of the notebook (its code, for the similarity report) without reading it again."""
     # load
@@ -123,14 +126,20 @@ def grade(
     try:
         if refused:
             raise SubmissionUnreadable(refused)
-        nb = read_notebook(submission)
+        nb = notebook if notebook is not None else read_notebook(submission)
         if on_read is not None:
             on_read(nb, digest)
     except SubmissionUnreadable as exc:
-        unreadable = _unreadable(
-            submission, student, prepared.assignment, prepared.seed, prepared.use_sandbox, str(exc)
+        return _unreadable(
+            submission,
+            student,
+            prepared.assignment,
+            prepared.seed,
+            prepared.use_sandbox,
+            str(exc),
+            digest,
+            prepared.settings_hash,
         )
-        return replace(unreadable, submission_sha256=digest, settings_hash=prepared.settings_hash)
 
     # execute (sandbox): the notebook's cells, then the probe on the plan's calls
     plan, config = prepared.plan, prepared.config
@@ -180,20 +189,26 @@ def grade_notebook(
     """One notebook on its own: which assignment it is (`resolve_assignment`), prepared for it,
     graded. An unreadable notebook is not worth preparing for: its result says why at once."""
     try:
-        stamped, unreadable = stamped_assignment(read_notebook(submission)), None
+        nb, unreadable = read_notebook(submission), None
     except SubmissionUnreadable as exc:
-        stamped, unreadable = None, str(exc)
-    aid = resolve_assignment(submission, stamped, assignment_id)
+        nb, unreadable = None, str(exc)
+    aid = resolve_assignment(submission, None if nb is None else stamped_assignment(nb), assignment_id)
     if unreadable is not None:
         seed = seeds.choose(seed, config.for_assignment(aid).seed, public_only=public_only)
-        result = _unreadable(
-            submission, student or submission.stem, config.assignment(aid), seed, use_sandbox, unreadable
+        return _unreadable(
+            submission,
+            student or submission.stem,
+            config.assignment(aid),
+            seed,
+            use_sandbox,
+            unreadable,
+            file_sha256(submission),
+            config.settings_hash(aid),
         )
-        return replace(result, submission_sha256=file_sha256(submission), settings_hash=config.settings_hash(aid))
     prepared = prepare_assignment(
         aid, config, seed=seed, use_sandbox=use_sandbox, public_only=public_only, background=True
     )
-    return grade(submission, prepared, student=student)
+    return grade(submission, prepared, student=student, notebook=nb)
 
 
 def resolve_assignment(submission: Path, stamped: str | None, explicit: str | None) -> str:
@@ -220,7 +235,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _unreadable(submission: Path, student: str, assignment: Assignment, seed: int, sandboxed: bool, why: str) -> Result:
+def _unreadable(
+    submission: Path,
+    student: str,
+    assignment: Assignment,
+    seed: int,
+    sandboxed: bool,
+    why: str,
+    digest: str,
+    settings_hash: str,
+) -> Result:
     questions = tuple(
         QuestionResult(q.id, 0.0, q.points, QuestionStatus.ERROR, 0, 0, (why,)) for q in assignment.questions
     )
@@ -236,4 +260,6 @@ def _unreadable(submission: Path, student: str, assignment: Assignment, seed: in
         questions=questions,
         execution=None,
         error=why,
+        submission_sha256=digest,
+        settings_hash=settings_hash,
     )
