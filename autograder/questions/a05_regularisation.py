@@ -31,7 +31,26 @@ def _penalty(function: str, *extra: float) -> dict[str, Any]:
             for r in (0.0, 1.0):
                 b.call(f"r = {r:g}", function, rng.normal(0, 1, 8), r)
 
-    return {"make_public": public, "make_hidden": hidden}
+    return {"make_public": public, "make_hidden": hidden, "hints": PENALTY_HINTS}
+
+
+# What the hidden cases catch, said without their values.
+PENALTY_HINTS = {
+    "2-D weights": "2-D input: a sum over all entries, not a matrix norm (np.linalg.norm of a matrix is not it)",
+    "a Python list": "accept any array-like: convert it with np.asarray first",
+    "all zeros": "the penalty of zero weights is 0",
+    "r = 0": "at r = 0 only the L2 term is left",
+    "r = 1": "at r = 1 only the L1 term is left",
+}
+EARLY_STOPPING_HINTS = {
+    "ties with the best (not an improvement)": "ties in the validation loss: a tie is not an improvement",
+    "min_delta larger than the improvements": "an improvement must beat the best loss by more than min_delta",
+    "min_delta smaller than the improvements": "an improvement must beat the best loss by more than min_delta",
+    "a single epoch": "a single epoch: nothing to stop",
+    "noisy losses, patience 0": "count the epochs since the best loss, not since the last decrease",
+    "noisy losses, patience 1": "count the epochs since the best loss, not since the last decrease",
+    "noisy losses, patience 3": "count the epochs since the best loss, not since the last decrease",
+}
 
 
 def _dropout_inputs(rng: np.random.Generator, shape=(200, 300)) -> np.ndarray:
@@ -217,7 +236,14 @@ ASSIGNMENT = Assignment(
             judged_by="statistics",
             picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True)),
         ),
-        Question(id="early_stopping", points=2.0, make_public=_es_public, make_hidden=_es_hidden, check=exact()),
+        Question(
+            id="early_stopping",
+            points=2.0,
+            make_public=_es_public,
+            make_hidden=_es_hidden,
+            check=exact(),
+            hints=EARLY_STOPPING_HINTS,
+        ),
         Question(
             id="augment",
             points=2.0,
