@@ -111,6 +111,32 @@ def assignment_from_name(name: str, known: list[str]) -> str | None:
     return None
 
 
+_DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_][A-Za-z0-9_]{0,60})", re.MULTILINE)
+_SHOWN = 60
+
+
+def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
+    """A cell as the student finds it in Jupyter, which numbers no cells: by the function (or
+    class) it defines, else by its first line of code, else by its place among the code cells.
+    Student text: bounded here, escaped by each renderer."""
+    if not 0 <= index < len(nb.cells):
+        return f"cell {index + 1}"
+    source = nb.cells[index].get("source", "")
+    source = (source if isinstance(source, str) else "".join(str(s) for s in source))[:20_000]
+    defined = _DEFINES.search(source)
+    if defined:
+        kind, name = defined.groups()
+        return f"the `{kind} {name}{'(...)' if kind == 'def' else ''}` cell"
+    for line in source.splitlines():
+        line = " ".join(line.split())
+        if line and not line.startswith("#"):
+            shown = line if len(line) <= _SHOWN else line[: _SHOWN - 1] + "…"
+            shown = shown.replace("`", "'")
+            return f"the cell that starts `{shown}`"
+    place = sum(1 for c in nb.cells[: index + 1] if c.get("cell_type") == "code")
+    return f"code cell {place} (no code)"
+
+
 def tags(cell: Any) -> tuple[str, ...]:
     value = cell.get("metadata", {}).get("tags", [])
     return tuple(t for t in value if isinstance(t, str)) if isinstance(value, list) else ()

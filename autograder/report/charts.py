@@ -45,7 +45,7 @@ def assignment_figure(results: Sequence[Result], max_score: float) -> bytes:
     hist, rate, time = fig.subplots(1, 3, width_ratios=[1, 1.15, 1])
     _histogram(hist, [r.score for r in results], max_score)
     _pass_rate(rate, results, questions)
-    _times(time, [r.execution.seconds for r in results if r.execution is not None], len(results))
+    _times(time, [(r.student, r.execution.seconds) for r in results if r.execution is not None], len(results))
     return _png(fig)
 
 
@@ -113,23 +113,41 @@ def _pass_rate(ax: Axes, results: Sequence[Result], questions: list[str]) -> Non
         )
 
 
-def _times(ax: Axes, seconds: list[float], total: int) -> None:
-    not_run = f"; {total - len(seconds)} unreadable, not run" if len(seconds) < total else ""
-    ax.set_title(f"Grading time per submission\n(n = {len(seconds)}{not_run})", fontsize=11)
-    if not seconds:
+# Bars labelled by student up to this many submissions; past it, the slowest few are named on their bars.
+LABELLED_BARS = 30
+NAMED_SLOWEST = 5
+
+
+def chart_text(text: str, limit: int = 16) -> str:
+    """Student text (an id) as matplotlib draws it literally: `$` would start mathtext, which can
+    fail to parse and take the whole chart with it; bounded so that a label stays a label."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def _times(ax: Axes, timed: list[tuple[str, float]], total: int) -> None:
+    not_run = f"; {total - len(timed)} unreadable, not run" if len(timed) < total else ""
+    ax.set_title(f"Grading time per submission\n(n = {len(timed)}{not_run})", fontsize=11)
+    if not timed:
         ax.text(0.5, 0.5, "no submission ran", ha="center", va="center", transform=ax.transAxes, color=GREY)
         ax.set_axis_off()
         return
-    ordered = sorted(seconds, reverse=True)
-    ax.bar(np.arange(1, len(ordered) + 1), ordered, color=BLUE, width=0.8 if len(ordered) < 60 else 1.0)
+    timed = sorted(timed, key=lambda t: -t[1])
+    ordered = [s for _, s in timed]
+    x = np.arange(1, len(ordered) + 1)
+    ax.bar(x, ordered, color=BLUE, width=0.8 if len(ordered) < 60 else 1.0)
     median = float(np.median(ordered))
     ax.axhline(median, color="#1f2328", linestyle="--", linewidth=1)
     ax.text(len(ordered) + 0.5, median, f"median {median:.3g} s", ha="right", va="bottom", fontsize=9)
-    if len(ordered) <= 12:
-        ax.set_xticks(range(1, len(ordered) + 1))
+    if len(ordered) <= LABELLED_BARS:
+        ax.set_xticks(x, [chart_text(name) for name, _ in timed], rotation=60, ha="right", fontsize=8)
+        ax.set_xlabel("student, slowest first")
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for i, (name, s) in enumerate(timed[:NAMED_SLOWEST]):
+            ax.text(i + 1, s, chart_text(name, 12), rotation=90, ha="center", va="bottom", fontsize=7)
+        ax.set_xlabel(f"submissions, slowest first (the {NAMED_SLOWEST} slowest named)")
     ax.set_xlim(0.4, len(ordered) + 0.6)
-    ax.set_ylim(0, ordered[0] * 1.18 or 1.0)  # room for the median label
-    ax.set_xlabel("submissions, slowest first")
+    ax.set_ylim(0, ordered[0] * (1.45 if len(ordered) > LABELLED_BARS else 1.18) or 1.0)  # room for the labels
     ax.set_ylabel("seconds")
