@@ -309,7 +309,8 @@ def _one_line_per_cause(failures: list[_Failure], total: int) -> list[str]:
 def _cause_line(cause: str, group: list[_Failure], total: int) -> str:
     """One line for every case that failed for `cause`; the first public one's own message is
     added when it says more (a public case may show the student's exception message)."""
-    text = f"{cause} in {len(group)} of {total} cases"
+    count = f"{len(group)} of {total} cases"
+    text = f"{cause} ({count})" if cause.endswith(("?", ".", ")")) else f"{cause} in {count}"
     public = next((g for g in group if g.public), None)
     if public is not None and public.message != cause:
         text += f"; public case ({public.description}): {public.message}"

@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 
 from ..errors import SubmissionUnreadable
+from .untrusted import clean_text
 
 META_KEY = "autograder"  # notebook.metadata[META_KEY] = {"assignment": id, ...}
 TAG_TRAIN = "train"  # given cells that load data or train models (skipped by the reference run)
@@ -128,7 +129,7 @@ def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
         kind, name = defined.groups()
         return f"the `{kind} {name}{'(...)' if kind == 'def' else ''}` cell"
     for line in source.splitlines():
-        line = " ".join(line.split())
+        line = " ".join(clean_text(line, 400, one_line=True).split())
         if line and not line.startswith("#"):
             shown = line if len(line) <= _SHOWN else line[: _SHOWN - 1] + "…"
             shown = shown.replace("`", "'")

@@ -203,7 +203,10 @@ def test_a_missing_function_is_one_line_not_one_per_case():
     student = dict(reference, **{cid: CallOutput(Raised("Missing", "x")) for cid in ids(plan, q.id)})
     got = score_question(q, plan, student, reference)
     total = len(plan.cases[q.id])
-    assert len(got.feedback) == 1 and got.feedback[0].endswith(f"in {total} of {total} cases")
+    assert got.feedback == (
+        "`relu` is not defined: did the cell that defines it run without error, and is the name spelled exactly? "
+        f"({total} of {total} cases)",
+    )
 
 
 def test_a_failed_hidden_case_names_its_kind_and_the_declared_hint_never_a_value():

@@ -288,6 +288,7 @@ def test_reading_a_notebook_full_of_outputs_is_bounded_in_memory(tmp_path):
         ),
         ("print('" + "a" * 200 + "')", "the cell that starts `print('" + "a" * 52 + "…`"),
         ("raise ValueError(`x`)", "the cell that starts `raise ValueError('x')`"),
+        ("\x1b[2Jx = '\ud800'", "the cell that starts `x = '\ufffd'`"),
         ("# nothing but a comment", "code cell 2 (no code)"),
     ],
 )
