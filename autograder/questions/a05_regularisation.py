@@ -42,6 +42,12 @@ PENALTY_HINTS = {
     "r = 0": "at r = 0 only the L2 term is left",
     "r = 1": "at r = 1 only the L1 term is left",
 }
+DROPOUT_HINTS = {
+    "another rate": "rate is the share dropped: keep each value with probability 1 - rate",
+    "rate 0.5": "rate is the share dropped: keep each value with probability 1 - rate",
+    "rate 0 keeps everything": "at rate 0 nothing is dropped",
+    "a 3-D input": "inputs of any shape: one independent draw per element",
+}
 EARLY_STOPPING_HINTS = {
     "ties with the best (not an improvement)": "ties in the validation loss: a tie is not an improvement",
     "min_delta larger than the improvements": "an improvement must beat the best loss by more than min_delta",
@@ -170,6 +176,9 @@ def _dropout_check(scaled: bool):
             return found
         kept = ~found[1]
         if not binomial_ok(int(kept.sum()), x.size, 1 - rate):
+            if not ctx.case.public:  # the share expected is the hidden rate: say which way, not how much
+                more = "more" if kept.mean() > 1 - rate else "fewer"
+                return Verdict(False, f"kept {more} values than 1 - rate (is the rate the share dropped?)")
             return Verdict(False, f"kept {kept.mean():.3f} of the values; expected about {1 - rate:g} (1 - rate)")
         return Verdict(True)
 
@@ -217,6 +226,7 @@ ASSIGNMENT = Assignment(
             make_public=_dropout_public("dropout_train"),
             make_hidden=_dropout_hidden("dropout_train"),
             check=_dropout_check(scaled=False),
+            hints=DROPOUT_HINTS,
             judged_by="statistics",
             picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=False)),
         ),
@@ -233,6 +243,7 @@ ASSIGNMENT = Assignment(
             make_public=_dropout_public("inverted_dropout"),
             make_hidden=_dropout_hidden("inverted_dropout"),
             check=_dropout_check(scaled=True),
+            hints=DROPOUT_HINTS,
             judged_by="statistics",
             picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True)),
         ),

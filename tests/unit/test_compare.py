@@ -269,3 +269,21 @@ def test_a_warnings_own_text_is_shown_only_in_numpys_words(warned):
     text = " ".join(got.feedback) + " ".join(c.message for c in got.cases)
     assert "LEAK" not in text and "2604" not in text
     assert got.cases_passed == 0
+
+
+def test_a_hidden_dropout_case_does_not_say_its_rate():
+    """'expected about 0.61 (1 - rate)' told the hidden rate; the student's share kept, next to a
+    bug that keeps `rate`, told it as well."""
+    plan = plan_of("05_regularisation")
+    q = plan.assignment.question("dropout_train")
+    reference = reference_of(plan)
+    student = dict(reference)
+    for case in plan.cases[q.id]:
+        if case.description == "another rate":
+            x = case.call.decoded_args(plan.inputs)[0]
+            student[call_id(q.id, case.id)] = CallOutput(np.array(x))  # keeps everything
+    got = score_question(q, plan, student, reference)
+    rates = [c.call.decoded_args(plan.inputs)[1] for c in plan.cases[q.id] if c.description == "another rate"]
+    lines = [f for f in got.feedback if f.startswith("hidden case (another rate)")]
+    assert lines and all("kept more values than 1 - rate" in f for f in lines)
+    assert not any(f"{r:g}"[1:] in f or f"{1 - r:g}"[1:] in f for r in rates for f in lines), lines
