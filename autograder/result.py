@@ -159,7 +159,7 @@ class Late:
     the extension's where the student has one (`extension` True)."""
 
     due: str
-    source: str  # "canvas LATE marker" or "submission times CSV"
+    source: str  # "Canvas' LATE marker" or "the submission times CSV"
     seconds: float | None
     extension: bool
     policy: str  # the policy in words, as the feedback states it

@@ -136,13 +136,13 @@ def late(
         seconds = (submitted.time - applied).total_seconds()
         if seconds <= 0:
             return None, None
-        record = Late(due_text, "submission times CSV", seconds, extended is not None, policy.words(), 0.0)
+        record = Late(due_text, "the submission times CSV", seconds, extended is not None, policy.words(), 0.0)
         if policy.cutoff_hours is not None and seconds > policy.cutoff_hours * 3600:
             return replace(record, note=f"after the {policy.cutoff_hours:g}-hour cutoff"), 1.0
         return record, _fraction(policy, math.ceil(seconds / UNIT_SECONDS.get(policy.kind, 1.0)))
     if not submitted.marker:
         return None, None
-    record = Late(due_text, "canvas LATE marker", None, extended is not None, policy.words(), 0.0)
+    record = Late(due_text, "Canvas' LATE marker", None, extended is not None, policy.words(), 0.0)
     if extended is not None:  # Canvas judged it by its own due date; without a time, not by the extension
         return (
             replace(

@@ -57,7 +57,7 @@ def max_scores(results: Sequence[Result]) -> dict[str, float]:
 def lateness(seconds: float | None) -> str:
     """How late, in the unit a reader thinks in."""
     if seconds is None:
-        return "late"
+        return "late (LATE marker)"
     if seconds < 3600:
         return f"{seconds / 60:.0f} min late"
     if seconds < 86400:
@@ -75,7 +75,8 @@ def term_lines(result: Result) -> list[str]:
     if (late := term.late) is not None:
         due = f"due {late.due}{' (your extension)' if late.extension else ''}"
         lines.append(
-            f"{lateness(late.seconds).capitalize()} ({due}; from the {late.source}): penalty {fmt(late.penalty)} "
+            f"{'Late' if late.seconds is None else lateness(late.seconds).capitalize()} ({due}; from "
+            f"{late.source}): penalty {fmt(late.penalty)} "
             f"({late.policy})" + (f". {late.note[0].upper()}{late.note[1:]}." if late.note else ".")
         )
     for o in term.overrides:

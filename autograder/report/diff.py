@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..result import Result
+from ..result import Override, Result
 from .common import fmt
 from .gradebook import rows_csv, text_cell
 
@@ -72,10 +72,14 @@ def _why(old: Result, new: Result) -> tuple[str, ...]:
             f"late penalty {fmt(old_late.penalty) if old_late else 'none'} -> {fmt(new_late.penalty) if new_late else 'none'}"
         )
     old_over, new_over = (old.term.overrides if old.term else ()), (new.term.overrides if new.term else ())
-    if old_over != new_over:
+    if [_rule(o) for o in old_over] != [_rule(o) for o in new_over]:  # not before/after: those follow the scores
         shown = "; ".join(f"{o.question} ({o.reason})" for o in new_over) or "none"
         why.append(f"overrides now: {shown}")
     return tuple(why) or (NO_REASON,)
+
+
+def _rule(override: Override) -> tuple[str, str, float | None, float | None]:
+    return override.question, override.reason, override.points, override.adjustment
 
 
 def compare(old: dict[tuple[str, str], Result], new: dict[tuple[str, str], Result]) -> list[Change]:

@@ -77,7 +77,7 @@ def test_an_extension_moves_the_due_date_and_the_cutoff_zeroes():
 
 def test_the_canvas_marker_alone_is_the_least_lateness_and_an_extension_is_not_guessed():
     record, fraction = term.late(term.Submitted(marker=True), None, None, term.Policy("per_day", 0.1, 0.5))
-    assert record.source == "canvas LATE marker" and record.seconds is None
+    assert record.source == "Canvas' LATE marker" and record.seconds is None
     assert fraction == pytest.approx(0.1) and "one unit" in record.note
     record, fraction = term.late(term.Submitted(marker=True), DUE, DUE + timedelta(days=2), term.Policy("fixed", 0.5))
     assert fraction == 0.0 and record.extension and "not penalised" in record.note
@@ -235,7 +235,7 @@ def test_the_gradebook_shows_raw_lateness_penalty_overrides_and_roster_notes():
         "student,04_optimizers,total,max_total,04_optimizers raw,04_optimizers late,04_optimizers penalty,"
         "04_optimizers overrides,note",
         "alice_1001,3,3,4,3,,,,",
-        "erin_1005,1.5,1.5,4,3,late,1.5,,upload erin_9 accepted as Erin",
+        "erin_1005,1.5,1.5,4,3,late (LATE marker),1.5,,upload erin_9 accepted as Erin",
     ]
 
 
