@@ -186,7 +186,7 @@ def apply(result: Result, lateness: tuple[Late | None, float | None], overrides:
     scores = {q.id: q.score for q in result.questions}
     maxima = {q.id: q.max_score for q in result.questions}
     applied: list[Override] = []
-    for line in (o for o in overrides if o.question != TOTAL):
+    for line in (o for o in overrides if o.question != TOTAL and o.question in scores):  # checked: all are
         before = scores[line.question]
         after = line.points if line.points is not None else before + (line.adjustment or 0.0)
         scores[line.question] = min(maxima[line.question], max(0.0, after))
