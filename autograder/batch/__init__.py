@@ -22,8 +22,10 @@ from ..grading.grade import Prepared, grade, prepare_assignment
 from ..questions import ASSIGNMENTS as ASSIGNMENT_IDS
 from ..result import Result
 from ..sandbox import nonamespace
+from ..similarity import after_batch
 from ..similarity.sources import keep_read
 from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, student_id
+from .roster import accepted, load_roster, match
 from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
 from .store import batch_seed, folders, load_done, result_path
 
@@ -74,7 +76,7 @@ def grade_class(
             if options.use_sandbox and not config.namespaces:
                 # No mount namespace hides the class from a notebook: every submission (and every
                 # zip given) closed to the sandbox uids before the first runs, else one notebook
-                # reads and runs its neighbour's answers (red team, issue 11). Files only: a folder
+                # reads and runs its neighbour's answers. Files only: a folder
                 # may hold what the notebook needs (the course's virtual environment).
                 nonamespace.protect(
                     [*(i for i in inputs if i.is_file()), *(s.path for s in found.submissions if not s.refused)]
@@ -111,8 +113,6 @@ def grade_class(
                 named=named,
             )
             results = _apply_term(results, found.submissions, config, rules, out, named, failures)
-            from ..similarity import after_batch
-
             similar = after_batch(found.submissions, out, config, named)  # while the files (a zip's) still exist
     finally:
         if dask is not None:
@@ -162,8 +162,6 @@ def _apply_roster(path: Path, found: Discovery, matches: Path | None = None) -> 
     """Re-key the found submissions to the roster's students (`roster.match`), with the uploads the
     instructor accepted by hand (`roster_matches`); the unmatched join the unplaced (listed, exit 3);
     returns the class list, who submitted nothing, and how hand-matched students were matched."""
-    from .roster import accepted, load_roster, match
-
     class_list = load_roster(path)
     accept = {}
     if matches:

@@ -29,8 +29,10 @@ from ..grading.reference import reference_outputs
 from ..grading.untrusted import clean_text
 from ..handout.build import build
 from ..questions import ASSIGNMENTS
+from ..report import diff
 from ..result import Result
 from ..sandbox import bubblewrap_available, can_drop_uid, nonamespace
+from ..similarity import CODE_DIR, ranked_lines, write_report
 from . import parser as cli_parser
 
 
@@ -225,8 +227,6 @@ def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
 
 
 def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
-    from ..similarity import CODE_DIR, ranked_lines, write_report
-
     if not (args.results_dir / "results").is_dir():
         raise UsageError(f"{args.results_dir}: no results/ folder; pass the --out folder of `autograder grade`")
     if not (args.results_dir / CODE_DIR).is_dir():
@@ -264,8 +264,6 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
 
 def cmd_diff(args: argparse.Namespace, config: Config | None) -> ExitCode:
     """Whose grade changes between two --out folders, and why; exit 6 if anyone's does."""
-    from ..report import diff
-
     for folder in (args.old, args.new):
         if not (folder / "results").is_dir():
             raise UsageError(f"{folder}: no results/ folder; pass two --out folders of `autograder grade`")
