@@ -116,26 +116,43 @@ _DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_][A-Za-
 _SHOWN = 60
 
 
+def _code_lines(cell: Any) -> list[str]:
+    """A cell's lines of code (no blank or comment lines), cleaned and with spaces collapsed."""
+    source = cell.get("source", "")
+    source = (source if isinstance(source, str) else "".join(str(s) for s in source))[:20_000]
+    lines = (" ".join(clean_text(line, 400, one_line=True).split()) for line in source.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _shown(line: str) -> str:
+    return (line if len(line) <= _SHOWN else line[: _SHOWN - 1] + "…").replace("`", "'")
+
+
 def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
     """A cell as the student finds it in Jupyter, which numbers no cells: by the function (or
-    class) it defines, else by its first line of code, else by its place among the code cells.
-    Student text: bounded here, escaped by each renderer."""
+    class) it defines, else by its first line of code (and, when other cells start alike, its
+    first line no other code cell has), else by its place among the code cells. Student text:
+    bounded here, escaped by each renderer."""
     if not 0 <= index < len(nb.cells):
         return f"cell {index + 1}"
-    source = nb.cells[index].get("source", "")
-    source = (source if isinstance(source, str) else "".join(str(s) for s in source))[:20_000]
+    cell = nb.cells[index]
+    lines = _code_lines(cell)
+    source = "\n".join(lines)
     defined = _DEFINES.search(source)
     if defined:
         kind, name = defined.groups()
         return f"the `{kind} {name}{'(...)' if kind == 'def' else ''}` cell"
-    for line in source.splitlines():
-        line = " ".join(clean_text(line, 400, one_line=True).split())
-        if line and not line.startswith("#"):
-            shown = line if len(line) <= _SHOWN else line[: _SHOWN - 1] + "…"
-            shown = shown.replace("`", "'")
-            return f"the cell that starts `{shown}`"
-    place = sum(1 for c in nb.cells[: index + 1] if c.get("cell_type") == "code")
-    return f"code cell {place} (no code)"
+    if not lines:
+        place = sum(1 for c in nb.cells[: index + 1] if c.get("cell_type") == "code")
+        return f"code cell {place} (no code)"
+    name = f"the cell that starts `{_shown(lines[0])}`"
+    others = [_code_lines(c) for j, c in enumerate(nb.cells) if j != index and c.get("cell_type") == "code"]
+    if any(o and o[0] == lines[0] for o in others):
+        elsewhere = {line for o in others for line in o}
+        own = next((line for line in lines if line not in elsewhere), None)
+        if own is not None:
+            name += f" and has `{_shown(own)}`"
+    return name
 
 
 def tags(cell: Any) -> tuple[str, ...]:

@@ -301,3 +301,12 @@ def test_a_cell_is_named_by_what_it_defines_or_its_first_line(source, name):
     ]
     assert cell_name(nb, 2) == name
     assert cell_name(nb, 99) == "cell 100"
+
+
+def test_cells_that_start_alike_are_told_apart_by_a_line_of_their_own():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("keras.utils.set_random_seed(42)\nmodel_A = train(A)"),
+        nbformat.v4.new_code_cell("keras.utils.set_random_seed(42)\nmodel_B = train(B)"),
+    ]
+    assert cell_name(nb, 1) == "the cell that starts `keras.utils.set_random_seed(42)` and has `model_B = train(B)`"
