@@ -450,6 +450,53 @@ def floods_events_05():
     return flood_events(4000)
 
 
+CRASH_COLLECT = r"""
+# The known limit (runtime/supervisor.py): a cell can play the runner's side of the protocol to its
+# end and hand over outputs of its own making. Here the outputs are an arrays.npz whose one member
+# is flagged as encrypted (or needs a newer zip version): zipfile raises RuntimeError
+# (NotImplementedError) where the collector expects ValueError, OSError or BadZipFile.
+import io, json, os
+import numpy as np
+fd = None
+for f in os.listdir("/proc/self/fd"):
+    try:
+        if int(f) > 2 and os.readlink(f"/proc/self/fd/{f}").startswith("pipe:"):
+            fd = int(f)
+    except OSError:
+        pass
+job = "/job" if os.path.exists("/job/in/calls.json") else os.path.dirname(os.getcwd())
+calls = [c["id"] for c in json.load(open(f"{job}/in/calls.json"))]
+cells = [c["index"] for c in json.load(open(f"{job}/in/cells.json"))["cells"]]
+buf = io.BytesIO()
+np.savez(buf, a=np.zeros(3))
+data = bytearray(buf.getvalue())
+data[data.rfind(b"PK\x01\x02") + 8] |= 1  # "encrypted", in the central directory
+data[data.find(b"PK\x03\x04") + 6] |= 1  # and in the local header
+with open(f"{job}/out/arrays.npz", "wb") as fh:
+    fh.write(bytes(data))
+with open(f"{job}/out/probe.json", "w") as fh:
+    json.dump({"results": {c: {"ok": True, "value": {"$array": "a"}} for c in calls}}, fh)
+
+
+def send(item, kind, **extra):
+    os.write(fd, (json.dumps({"item": item, "event": kind, **extra}) + "\n").encode())
+
+
+send(f"cell:{cells[-1]}", "end", status="ok")
+for c in calls:
+    send(f"probe:{c}", "start")
+    send(f"probe:{c}", "end")
+send("runner", "outputs")
+os._exit(0)
+"""
+
+
+@attack
+def crashes_the_collector_05():
+    """05 solution whose last cell ends the protocol itself and leaves an arrays.npz flagged encrypted."""
+    return with_cells(load("05_regularisation"), last=[CRASH_COLLECT])
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
