@@ -35,9 +35,9 @@ was running (a cell cannot keep itself alive, or claim its own end, with forged 
 What is relayed is bounded (`Relay`), because the grader keeps every relayed event until the run
 ends and a cell can write events in order for every later cell itself: only the fields the grader
 reads, each text cut to twice what it keeps (`grading/collect.py`), and `MAX_RELAYED_BYTES` in all,
-past which the protocol breaks. Unbounded, 4,000 empty cells forging 250 KB events grew the
-grader's memory by 2.3 MB a second for as long as the notebook's time limit let it (up to
-100,000 events of 256 KB: 25 GB).
+past which the protocol breaks. Without these bounds, 4,000 empty cells forging 250 KB events
+grow the grader's memory by ~2.3 MB a second for as long as the notebook's time limit lets them
+(the protocol's own bounds allow 100,000 events of 256 KB: 25 GB).
 """
 
 from __future__ import annotations
