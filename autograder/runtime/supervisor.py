@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import subprocess
 import sys
@@ -126,7 +127,7 @@ class Relay:
     def encode(self, event: dict) -> bytes | None:
         """The line to relay for `event`, or None once the relayed lines would pass the budget."""
         kept = {key: event[key][:cap] for key, cap in FIELDS.items() if isinstance(event.get(key), str)}
-        if type(event.get("t")) in (int, float):
+        if type(event.get("t")) in (int, float) and math.isfinite(event["t"]):  # json.loads reads NaN
             kept["t"] = event["t"]
         data = _line(kept)
         self.left -= len(data)

@@ -163,6 +163,7 @@ def test_relayed_events_are_bounded_in_all():
             break
         sent += 1
     assert sent == 9  # ten of ~10 KB pass 100,000 bytes
+    assert b'"t"' not in Relay().encode({"item": "cell:1", "event": "start", "t": float("nan")})
     assert relay.encode({"item": "cell:2", "event": "start"}) is None  # and nothing after
 
 
