@@ -193,7 +193,7 @@ QUESTIONS = (
         points=3.0,
         make_public=_backprop_public,
         make_hidden=_backprop_hidden,
-        check=allclose(rtol=GRAD_RTOL, atol=GRAD_ATOL, returns="gradients"),
+        check=allclose(rtol=GRAD_RTOL, atol=GRAD_ATOL, returns="grads"),
     ),
     Question(id="gradient_norms", points=1.0, make_public=_norms_public, make_hidden=_norms_hidden, check=GRAD_TOL),
     Question(
