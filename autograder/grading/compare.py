@@ -17,16 +17,13 @@ import numpy as np
 
 from .. import wire
 from ..errors import InfrastructureError
-from ..judging.verdict import CaseContext, Verdict
+from ..judging.verdict import CaseContext, Verdict, fixed_failure
 from ..questions.base import Question
 from ..questions.pictures import picture_data
 from ..result import CaseResult, QuestionResult, QuestionStatus
-from ..wire import CallOutput, Raised
+from ..wire import NO_ANSWER, CallOutput, Raised
 from .hidden import HiddenValues
 from .prepare import Plan, call_id
-
-# Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
-NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
 
 
 def compare(
@@ -74,13 +71,15 @@ def score_question(
             ctx = CaseContext(case, plan.inputs, expected, got.value, {"modified_input": got.modified_input})
             verdict = _safe_check(question, ctx)
             if verdict.passed and question.warning_free and got.warnings:
-                verdict = Verdict(False, _warned(got.warnings, question.warning_free))
+                verdict = _warned(got.warnings, question.warning_free)
             if not verdict.passed and _pictured(question, case.public, case.description):
                 picture = picture_data(question.picture, ctx)
             if not verdict.passed and isinstance(got.value, Raised):
                 cause = _cause(question.id, got.value, expected)
         if not case.public and not verdict.passed and isinstance(got.value, Raised):
             verdict = Verdict(False, _hidden_raise(question.id, got.value, expected))
+        elif not case.public and not verdict.passed:
+            verdict = Verdict(False, verdict.hidden or HIDDEN_WRONG)
         if not verdict.passed:  # a public case's message may hold the notebook's text: no hidden value in it
             hint = "" if cause is not None else question.hints.get(case.description, "")
             verdict = Verdict(False, hidden.redact(_with_hint(verdict.message, hint)))
@@ -117,7 +116,7 @@ def _safe_check(question: Question, ctx: CaseContext) -> Verdict:
     try:
         return question.check(ctx)
     except Exception as exc:  # noqa: BLE001 - any failure to judge is a failed case, not a crash
-        return Verdict(False, f"the returned value could not be checked ({type(exc).__name__})")
+        return fixed_failure(f"the returned value could not be checked ({type(exc).__name__})")
 
 
 def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
@@ -133,6 +132,10 @@ def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
         return QuestionStatus.ERROR
     return QuestionStatus.FAILED
 
+
+# What a hidden case says when its check has no words for it that an answer cannot choose
+# (`Verdict.hidden`): a statistic, a shape or a text of the answer could carry the hidden inputs.
+HIDDEN_WRONG = "wrong answer (a hidden case shows no detail of it: the detail could carry the case's inputs)"
 
 # What a hidden case that raised may say: the student's code chose the exception's message and its
 # class's name, and it saw the hidden inputs, so either could carry them to the feedback. Only a
@@ -328,13 +331,16 @@ _NUMPY_WARNING = re.compile(
 )
 
 
-def _warned(warned: tuple[wire.Warned, ...], promise: str) -> str:
+def _warned(warned: tuple[wire.Warned, ...], promise: str) -> Verdict:
     """A case failed for warning: which warnings, in words the student's code cannot choose (it saw
-    the case's inputs): a builtin category's name, NumPy's own floating-point messages."""
-    shown = []
+    the case's inputs): a builtin category's name, NumPy's own floating-point messages; how many
+    times only for a public case (a count is a number the code chooses)."""
+    words, counted = [], []
     for w in warned:
         category = w.category if w.category in BUILTIN_EXCEPTIONS else "a warning of the notebook's own class"
         message = f": {w.message}" if _NUMPY_WARNING.fullmatch(w.message) else ""
-        times = f" ({w.count} times)" if w.count > 1 else ""
-        shown.append(f"{category}{message}{times}")
-    return f"warned {'; '.join(shown)}, although {promise}"
+        words.append(f"{category}{message}")
+        counted.append(f"{category}{message}" + (f" ({w.count} times)" if w.count > 1 else ""))
+    return Verdict(
+        False, f"warned {'; '.join(counted)}, although {promise}", f"warned {'; '.join(words)}, although {promise}"
+    )
