@@ -595,7 +595,8 @@ def test_lone_surrogates_cost_nothing_on_the_command_line(tmp_path):
     assert "Traceback" not in run.stderr
     assert run.stdout.startswith(f"{notebook.name}: 11 / 12")  # the summary, to its last line:
     assert run.stdout.endswith(
-        "failed to run: the `def l1_penalty(...)` cell: ValueError: \ufffd cleared your screen\n"
+        "failed to run: the cell that starts `print(l1_penalty([3.0, -4.0]), l2_penalty([3.0, -4.0]), ela…`: "
+        "ValueError: \ufffd cleared your screen\n"
     )
     # a cell is named by its first line, cleaned like any student text
     assert 'failed to run: the cell that starts `raise ValueError("\\ud800")`: ValueError: \ufffd' in run.stdout
