@@ -6,13 +6,17 @@ import copy
 import os
 import re
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from autograder import batch
 from autograder.course.config import Config, load_config
+from autograder.grading.grade import grade_notebook
 from autograder.grading.notebook import TAG_TRAIN, tags
+from autograder.result import Result
 
 REPO = Path(__file__).resolve().parent.parent
 # `autograder` commands that start sandboxes (in the child process, out of the guard's sight)
@@ -67,6 +71,28 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     return load_config(REPO, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(scope="session")
+def cli_cache_home(config: Config) -> Path:
+    """XDG_CACHE_HOME for `autograder` run as a command: one for the whole session, so that the
+    commands of several tests compute a reference (a sandboxed run of the solution) once, not
+    once each; still private to the session."""
+    return config.cache_dir.parent / "cli-cache"
+
+
+@pytest.fixture(scope="session")
+def graded_solution(config: Config) -> Callable[[str], Result]:
+    """The grade of `solutions/<assignment>.ipynb` with seed 7 under the session's config, graded
+    once for the whole session: several modules ask for the same grade (full marks, its limits)."""
+    cache: dict[str, Result] = {}
+
+    def get(assignment: str) -> Result:
+        if assignment not in cache:
+            cache[assignment] = grade_notebook(REPO / "solutions" / f"{assignment}.ipynb", config, seed=7)
+        return cache[assignment]
+
+    return get
+
+
 def make_variant(variant, out_dir: Path) -> Path:
     """Write the notebook a variant describes (see tests/submissions/variants.py)."""
     nb = nbformat.read(REPO / "solutions" / f"{variant.assignment}.ipynb", as_version=4)
@@ -89,3 +115,38 @@ def make_variant(variant, out_dir: Path) -> Path:
     path = out_dir / f"{variant.name}_{variant.assignment}.ipynb"
     nbformat.write(student, path)
     return path
+
+
+def grade_class(
+    variants: Sequence,
+    folder: Path,
+    seed: int,
+    config_of: Callable[[object], Config],
+    grade: Callable[..., Result] | None = None,
+    workers: int = 2,
+) -> list[Result | str]:
+    """Grade these variants as an instructor grades a class: one `batch.run_batch` on `workers`
+    threads, each notebook under `config_of(variant)`, `grade(path, config, assignment_id=...,
+    student=...)` (default: `grade_notebook` with `seed`). Per variant, in order: its result, or
+    the batch's message when grading it failed.
+
+    Why a class and not one notebook at a time: on 2 cores two sandboxes at once take about half
+    the time, and every notebook then runs beside another, so whatever one could do to its
+    neighbour (processes, memory, files, the end of its run) shows in the neighbour's grade."""
+    grade_one = grade or (lambda path, config, **kwargs: grade_notebook(path, config, seed=seed, **kwargs))
+    subs = []
+    for k, variant in enumerate(variants):
+        student = f"s{k:03d}"  # also the upload's name: the batch names a failure by it
+        (folder / student).mkdir(parents=True)
+        subs.append(
+            batch.Submission(make_variant(variant, folder / student), student, variant.assignment, name=student)
+        )
+
+    def one(sub: batch.Submission, _seed: int) -> Result:
+        variant = variants[int(sub.student[1:])]
+        return grade_one(sub.path, config_of(variant), assignment_id=sub.assignment, student=sub.student)
+
+    results, failures = batch.run_batch(subs, folder / "out", seed, batch.Threads(one, workers))
+    found: dict[str, Result | str] = {r.student: r for r in results}
+    found.update(failures)
+    return [found[f"s{k:03d}"] for k in range(len(variants))]
