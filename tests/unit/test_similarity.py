@@ -132,6 +132,14 @@ def test_odd_unicode_never_raises_and_keeps_lines_consistent():
     similarity_page([pair]).encode("utf-8")  # no lone surrogate reaches the page
 
 
+def test_unterminated_strings_cost_one_reading():
+    """Strings that never close, escapes up to the end: each cell is read once, in bounded time."""
+    start = time.monotonic()
+    for cell in ("'''" + "\\'''" * 12_000, "x = 'a\n" * 12_000, '"""' + "\\" * 50_000):
+        assert len(tokenize_cells([(0, cell)]).codes) > 0
+    assert time.monotonic() - start < 5
+
+
 def test_a_huge_cell_is_bounded():
     start = time.monotonic()
     tokens = tokenize_cells([(0, "x = y + 1\n" * 200_000)])
