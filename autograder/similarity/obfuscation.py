@@ -167,6 +167,8 @@ def _encoded(value: str | bytes) -> int:
         return 0
     if _ALPHABET.fullmatch(packed) and (len(packed) >= 64 or any(c.isdigit() for c in packed)):
         return len(text)
+    if packed.isascii() and packed.isprintable():  # most literals: not binary, no count needed
+        return 0
     unprintable = sum(1 for c in packed if not (" " < c < "\x7f"))
     return len(text) if unprintable >= 0.2 * len(packed) else 0
 
@@ -272,6 +274,7 @@ def _namespace(node: ast.expr) -> str:
     return ""
 
 
+_IPYTHON = re.compile(r"^\s*[%!]", re.M)
 _MAGIC = re.compile(r"^\s*(?:%%?|!)\s*([\w.-]*)")
 
 
@@ -350,7 +353,9 @@ def _cell_findings(source: str) -> list[tuple[int, str]]:
     """(line, what) of one cell, one per line."""
     lines = ["" if IPYTHON_LINE.match(line) else line for line in source.splitlines()]
     text = "\n".join(lines)
-    found = [(n, f"IPython line {m!r}") for n, line in enumerate(source.splitlines(), 1) if (m := _magic(line))]
+    found = []
+    if _IPYTHON.search(source):  # most cells have no IPython line: not looked at line by line
+        found = [(n, f"IPython line {m!r}") for n, line in enumerate(source.splitlines(), 1) if (m := _magic(line))]
     try:
         names, consts, docstrings = _compiled(text)
         if names & _TRIGGERS or _literal_findings(consts, docstrings):
