@@ -19,11 +19,8 @@ from ..judging.verdict import CaseContext, Verdict
 from ..questions.base import Question
 from ..questions.pictures import picture_data
 from ..result import CaseResult, QuestionResult, QuestionStatus
-from ..wire import CallOutput, Raised
+from ..wire import NO_ANSWER, CallOutput, Raised
 from .prepare import Plan, call_id
-
-# Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
-NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
 
 
 def compare(plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]) -> list[QuestionResult]:

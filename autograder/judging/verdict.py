@@ -2,10 +2,10 @@
 
 These live here, not in `questions/`, so that the checks can be written against them without
 importing the question declarations (which import the checks): the judging layer depends on
-nothing in `questions/`, and `questions/` depends on it.
+nothing in `questions/`, and `questions/` depends on it. Pasted into the self-check (see
+checks.py): no `from __future__ import annotations`, whose string annotations a dataclass cannot
+resolve in a namespace that is not a module in `sys.modules`.
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
