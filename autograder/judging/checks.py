@@ -18,7 +18,7 @@ import numpy as np
 
 from ..wire import Raised
 from .architecture import architecture_differences, b_on_a_problems
-from .verdict import CaseContext, Check, Verdict
+from .verdict import CaseContext, Check, Verdict, fixed_failure
 
 # A student's answer as floats is at most this many elements (as the probe caps a returned array),
 # and a list answer at most this many Python objects (collect lets no longer list through).
@@ -79,7 +79,7 @@ def raised_or_none(ctx: CaseContext) -> Verdict | None:
             return Verdict(
                 got.type == exp.type, "" if got.type == exp.type else f"raised {got.type}, expected {exp.type}"
             )
-        return Verdict(False, f"should raise {exp.type} but returned a value")
+        return fixed_failure(f"should raise {exp.type} but returned a value")
     if isinstance(got, Raised):
         return Verdict(False, f"raised {got.type}: {got.message}")
     return None
@@ -145,11 +145,24 @@ def lower_precision(arr: np.ndarray, exp: np.ndarray, raw: Any) -> str | None:
     return None
 
 
+def _band(ratio: float) -> str:
+    """An error's size against the tolerance, in four bands: what a hidden case may say of it.
+    The exact size is `|expected - answer|`, and the answer is the student's choice: two digits
+    of it per submission would spell a hidden expected value in a few submissions."""
+    if not np.isfinite(ratio):
+        return "infinitely many times"
+    for bound, text in ((10, "within 10x"), (NEAR_MISS, "10x to 100x"), (1e4, "100x to 10,000x")):
+        if ratio <= bound:
+            return text
+    return "more than 10,000x"
+
+
 def _wrong_values(
     arr: np.ndarray, exp: np.ndarray, raw: Any, rtol: float, atol: float, name: Names, step_axis: bool
-) -> str:
+) -> Verdict:
     """What a student reads of values outside the tolerance: how far, where, against what
-    tolerance, and for a near miss the cause the check can tell (a lower precision)."""
+    tolerance, and for a near miss the cause the check can tell (a lower precision). A hidden
+    case says the band of the size and the returned value's name, not the sizes or the place."""
     abs_err, rel_err, ratio, index = _sizes(arr, exp, rtol, atol)
     if step_axis and index:
         where = f"step {index[0] + 1}" + (f", {_where(name, index[1:])}" if index[1:] else "")
@@ -166,12 +179,15 @@ def _wrong_values(
         f"{f' at {where}' if where else ''}, "
         f"{times} the tolerance (rtol {rtol:g}, atol {atol:g})"
     )
+    label = f" in {name}" if isinstance(name, str) else ""
+    hidden = f"wrong values{label}: {_band(ratio)} the tolerance (rtol {rtol:g}, atol {atol:g})"
     if ratio <= NEAR_MISS:
-        text += ": a near miss"
+        cause = ": a near miss"
         precision = lower_precision(arr, exp, raw)
         if precision is not None:
-            text += f"; {precision} arithmetic reproduces it: compute in float64"
-    return text
+            cause += f"; {precision} arithmetic reproduces it: compute in float64"
+        text, hidden = text + cause, hidden + cause
+    return Verdict(False, text, hidden)
 
 
 def _compare_arrays(
@@ -179,19 +195,24 @@ def _compare_arrays(
 ) -> Verdict:
     arr = as_float_array(got)
     if arr is None:
-        return Verdict(False, f"returned {type(got).__name__}, expected an array of numbers")
+        return Verdict(
+            False, f"returned {type(got).__name__}, expected an array of numbers", "did not return an array of numbers"
+        )
+    wrong_shape = Verdict(
+        False, f"wrong shape: got {arr.shape}, expected {exp.shape}", f"wrong shape (expected {exp.shape})"
+    )
     if same_shape and arr.shape != exp.shape:
-        return Verdict(False, f"wrong shape: got {arr.shape}, expected {exp.shape}")
+        return wrong_shape
     if not same_shape:
         try:
             arr = np.broadcast_to(arr, exp.shape)
         except ValueError:
-            return Verdict(False, f"wrong shape: got {arr.shape}, expected {exp.shape}")
+            return wrong_shape
     expf = exp.astype(float)
     if np.isnan(arr).any() and not np.isnan(expf).any():
-        return Verdict(False, "returned nan (overflow or 0/0?)")
+        return fixed_failure("returned nan (overflow or 0/0?)")
     if not np.allclose(arr, expf, rtol=rtol, atol=atol, equal_nan=True):
-        return Verdict(False, _wrong_values(arr, expf, got, rtol, atol, name, step_axis))
+        return _wrong_values(arr, expf, got, rtol, atol, name, step_axis)
     return Verdict(True)
 
 
@@ -201,7 +222,7 @@ def precheck(ctx: CaseContext) -> Verdict | None:
     if raised is not None:
         return raised
     if ctx.extra.get("modified_input"):
-        return Verdict(False, "modifies its input (copy before changing arrays in place)")
+        return fixed_failure("modifies its input (copy before changing arrays in place)")
     return None
 
 
@@ -221,14 +242,19 @@ def _prefixed(name: Names, verdict: Verdict) -> Verdict:
         return verdict
     if f" at {name}" in verdict.message and verdict.message.startswith("wrong values"):
         return verdict
-    return Verdict(False, f"{name}: {verdict.message}")
+    hidden = verdict.hidden if not verdict.hidden or f" in {name}" in verdict.hidden else f"{name}: {verdict.hidden}"
+    return Verdict(False, f"{name}: {verdict.message}", hidden)
 
 
 def _match(exp: Any, got: Any, rtol: float, atol: float, same_shape: bool, names: Names = None) -> Verdict:
     if isinstance(exp, tuple):
         if not isinstance(got, (tuple, list)) or len(got) != len(exp):
             what = f"{len(got)} values" if isinstance(got, (tuple, list)) else type(got).__name__
-            return Verdict(False, f"should return a tuple of {len(exp)} values, returned {what}")
+            return Verdict(
+                False,
+                f"should return a tuple of {len(exp)} values, returned {what}",
+                f"should return a tuple of {len(exp)} values",
+            )
         for name, e, g in zip(_item_names(names, len(exp)), exp, got):
             verdict = _match(e, g, rtol, atol, same_shape, name)
             if not verdict.passed:
@@ -236,17 +262,18 @@ def _match(exp: Any, got: Any, rtol: float, atol: float, same_shape: bool, names
         return Verdict(True)
     if isinstance(exp, dict):  # trajectories: {state name: history}
         if not isinstance(got, dict) or set(got) != set(exp):
-            return Verdict(False, "did not return the expected values at every step")
+            return fixed_failure("did not return the expected values at every step")
         for name in sorted(exp, key=lambda n: (n != "theta", n)):  # theta first: it goes wrong first
             verdict = _compare_arrays(exp[name], got[name], rtol, atol, same_shape, name, step_axis=True)
             if not verdict.passed:
                 first = _first_bad_step(exp[name], got[name], rtol, atol)
                 where = f" from step {first}" if first else ""
-                return Verdict(False, f"{name}{where}: {verdict.message}")
+                hidden = verdict.hidden.replace(f" in {name}:", ":", 1)  # named once, in front
+                return Verdict(False, f"{name}{where}: {verdict.message}", f"{name}{where}: {hidden}")
         return Verdict(True)
     if isinstance(exp, np.ndarray):
         return _compare_arrays(exp, got, rtol, atol, same_shape, names)
-    return Verdict(exp == got, "" if exp == got else "wrong value")
+    return Verdict(True) if exp == got else fixed_failure("wrong value")
 
 
 def _first_bad_step(exp: np.ndarray, got: Any, rtol: float, atol: float) -> int | None:
@@ -269,11 +296,10 @@ def exact(returns: Names = None) -> Check:
         exp = as_float_array(ctx.expected)
         got = as_float_array(ctx.got)
         if got is None or exp is None or got.shape != exp.shape:
-            return Verdict(
-                False,
+            return fixed_failure(
                 f"should return {len(ctx.expected)} integers"
                 if isinstance(ctx.expected, tuple)
-                else "wrong type or shape",
+                else "wrong type or shape"
             )
         if np.array_equal(exp, got):
             return Verdict(True)
@@ -284,7 +310,7 @@ def exact(returns: Names = None) -> Check:
         diff = (got - exp).ravel()[wrong]
         if np.all(diff == 1) or np.all(diff == -1):
             text += f" (one {'more' if diff[0] > 0 else 'less'} than expected: a count or an index one off?)"
-        return Verdict(False, text)
+        return Verdict(False, text, text)  # the contract's names and one bit: nothing the answer spells
 
     return check
 
@@ -297,7 +323,7 @@ def architecture(compare_compile: bool = True) -> Check:
         if raised is not None:
             return raised
         diffs = architecture_differences(ctx.expected, ctx.got, compare_compile)
-        return Verdict(not diffs, "; ".join(diffs[:6]))
+        return Verdict(not diffs, "; ".join(diffs[:6]), "the model differs from the expected one")
 
     return check
 
@@ -310,7 +336,7 @@ def b_on_a() -> Check:
         if raised is not None:
             return raised
         problems = b_on_a_problems(ctx.expected, ctx.got)
-        return Verdict(not problems, "; ".join(problems[:6]))
+        return Verdict(not problems, "; ".join(problems[:6]), "the model differs from the expected one")
 
     return check
 
@@ -319,5 +345,5 @@ def accuracy_verdict(accuracy: float, minimum: float) -> Verdict:
     """A trained model's verdict from its test accuracy (the grader's numpy forward pass, or Keras
     itself in the self-check)."""
     if accuracy < minimum:
-        return Verdict(False, f"test accuracy {accuracy:.4f} is below the required {minimum:.2f}")
+        return fixed_failure(f"test accuracy {accuracy:.4f} is below the required {minimum:.2f}")
     return Verdict(True, f"test accuracy {accuracy:.4f} (required {minimum:.2f})")

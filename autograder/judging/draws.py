@@ -19,7 +19,7 @@ import numpy as np
 from ..wire import Calls
 from .checks import as_float_array, precheck, raised_or_none
 from .stats import ALPHA, binomial_ok, ks_pvalue, target_cdf, uniform_counts_ok
-from .verdict import CaseContext, Check, Verdict
+from .verdict import CaseContext, Check, Verdict, fixed_failure
 
 DIGEST_SIZE = 8  # bytes per candidate image: a wrong image matches one of its 50 candidates w.p. 50 / 2**64
 
@@ -47,11 +47,13 @@ def samples_verdict(samples: Any, shape: tuple[int, ...], target: dict, mode: st
     """Samples of the target distribution (its bound, then Kolmogorov-Smirnov at ALPHA)."""
     arr = as_float_array(samples)
     if arr is None:
-        return Verdict(False, "did not return an array of numbers")
+        return fixed_failure("did not return an array of numbers")
     if arr.shape != tuple(shape):
-        return Verdict(False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}")
+        return Verdict(
+            False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}", f"wrong shape (expected {tuple(shape)})"
+        )
     if not np.isfinite(arr).all():
-        return Verdict(False, "returned nan or inf")
+        return fixed_failure("returned nan or inf")
     bound = math.inf if target.get("bound") is None else target["bound"]
     if np.abs(arr).max() > bound * (1 + 1e-6):
         return Verdict(False, f"values outside the {distribution} bound for mode {mode}")
@@ -111,12 +113,16 @@ def dropout_mask(x: np.ndarray, divisor: Any, value: Any) -> tuple[np.ndarray, n
     value is 0 or kept (x / divisor; x itself if divisor is None)."""
     got = as_float_array(value)
     if got is None or got.shape != x.shape:
-        return Verdict(False, f"wrong shape: got {None if got is None else got.shape}, expected {x.shape}")
+        return Verdict(
+            False,
+            f"wrong shape: got {None if got is None else got.shape}, expected {x.shape}",
+            f"wrong shape (expected {x.shape})",
+        )
     kept = np.isclose(got, x if divisor is None else x / divisor, rtol=1e-9, atol=0)
     dropped = got == 0
     if not (kept | dropped).all():
         how = "unchanged (no rescaling during training)" if divisor is None else "divided by (1 - rate)"
-        return Verdict(False, f"every value must be either dropped (0) or kept {how}")
+        return fixed_failure(f"every value must be either dropped (0) or kept {how}")
     return got, dropped & ~kept
 
 
@@ -172,7 +178,7 @@ def transforms(images: np.ndarray, got: Any, max_shift: int, table: bytes) -> np
     transform. Unique for the grading inputs: their pixels are never 0, so the zero fill tells the
     shift, and random pixels are never left-right symmetric."""
     if not isinstance(got, np.ndarray) or got.shape != images.shape:
-        return Verdict(False, f"should return an array of shape {images.shape}")
+        return fixed_failure(f"should return an array of shape {images.shape}")
     if got.dtype != images.dtype:
         return Verdict(False, f"returned dtype {got.dtype}, expected {images.dtype} (the input's)")
     side = 2 * max_shift + 1

@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..wire import Initializer
 from .checks import as_float_array, precheck
 from .stats import ALPHA, REPEATS, binomial_band, window_length
-from .verdict import CaseContext, Check, Verdict
+from .verdict import CaseContext, Check, Verdict, fixed_failure
 
 # Reads one call's value (the case context, the call's index, the value): what the check needs, or
 # a Verdict saying what is wrong with it.
@@ -137,12 +137,16 @@ def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> list[np.ndarray
         return early
     got = ctx.got
     if not isinstance(got, tuple) or len(got) != count:
-        return Verdict(False, "did not return a value on every call")
+        return fixed_failure("did not return a value on every call")
     out = []
     for i, value in enumerate(got):
         decoded = decode(ctx, i, value)
         if isinstance(decoded, Verdict):
-            return Verdict(False, f"call {i + 1} of {count}: {decoded.message}")
+            return Verdict(
+                False,
+                f"call {i + 1} of {count}: {decoded.message}",
+                decoded.hidden and f"call {i + 1} of {count}: {decoded.hidden}",
+            )
         out.append(decoded)
     return out
 
@@ -163,9 +167,9 @@ def matrix_decoder(shape: tuple[int, int]) -> Decoder:
             value = value.get("samples")
         arr = as_float_array(value)
         if arr is None or arr.shape != shape:
-            return Verdict(False, f"should return an array of shape {shape}")
+            return fixed_failure(f"should return an array of shape {shape}")
         if not np.isfinite(arr).all():
-            return Verdict(False, "returned nan or inf")
+            return fixed_failure("returned nan or inf")
         return arr
 
     return decode
@@ -276,7 +280,7 @@ def mask_check(
             )
         first, other = masks[0], masks[other_seed]
         if np.array_equal(first, other):
-            return Verdict(False, "the same mask for every seed: draw the mask from the `rng` argument")
+            return fixed_failure("the same mask for every seed: draw the mask from the `rng` argument")
         run = np.array(masks[:consecutive])
         if all(np.array_equal(run[i], run[i + 1]) for i in range(0, consecutive - 1, 2)):
             return Verdict(
@@ -350,7 +354,7 @@ def choices_check(
         if early is not None:
             return early
         if not isinstance(ctx.got, tuple) or len(ctx.got) != count:
-            return Verdict(False, "did not return a value on every call")
+            return fixed_failure("did not return a value on every call")
         if not np.array_equal(np.asarray(ctx.got[same[0]]), np.asarray(ctx.got[same[1]])):
             return Verdict(
                 False,
@@ -362,7 +366,11 @@ def choices_check(
         for i in wanted:
             decoded = decode(ctx, i, ctx.got[i])
             if isinstance(decoded, Verdict):
-                return Verdict(False, f"call {i + 1} of {count}: {decoded.message}")
+                return Verdict(
+                    False,
+                    f"call {i + 1} of {count}: {decoded.message}",
+                    decoded.hidden and f"call {i + 1} of {count}: {decoded.hidden}",
+                )
             found[i] = decoded
         m = max_shift_of(ctx)
         parts = [("flips", 0, 0.5)] + (
