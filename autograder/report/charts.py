@@ -11,15 +11,15 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import offset_copy
 
 from ..result import QuestionStatus, Result
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 BLUE, GREEN, AMBER, GREY = "#0969da", "#2da44e", "#d4a72c", "#8c959f"
 
@@ -29,6 +29,8 @@ def data_uri(png: bytes) -> str:
 
 
 def _png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
@@ -36,7 +38,11 @@ def _png(fig: Figure) -> bytes:
 
 
 def assignment_figure(results: Sequence[Result], max_score: float) -> bytes:
-    """Three panels for one assignment: score histogram, pass rate per question, grading time."""
+    """Three panels for one assignment: score histogram, pass rate per question, grading time.
+    matplotlib is imported here, when a chart is drawn: every command imports this module (through
+    the report's package), and half a second of matplotlib would be in each one's start."""
+    from matplotlib.figure import Figure
+
     questions = [q.id for q in results[0].questions] if results else []
     for r in results:  # keep the declaration order, add any question another result has
         questions += [q.id for q in r.questions if q.id not in questions]
@@ -50,6 +56,8 @@ def assignment_figure(results: Sequence[Result], max_score: float) -> bytes:
 
 
 def _histogram(ax: Axes, scores: list[float], max_score: float) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     top = max(max_score, max(scores, default=0.0), 1e-9)
     bins = int(top) if float(top).is_integer() and 2 <= top <= 20 else 10
     counts, _, _ = ax.hist(np.clip(scores, 0, top), bins=np.linspace(0, top, bins + 1), color=BLUE, edgecolor="white")
@@ -76,6 +84,8 @@ def _histogram(ax: Axes, scores: list[float], max_score: float) -> None:
 
 
 def _pass_rate(ax: Axes, results: Sequence[Result], questions: list[str]) -> None:
+    from matplotlib.transforms import offset_copy
+
     n = max(len(results), 1)
     passed = (
         np.array(
@@ -127,6 +137,8 @@ def chart_text(text: str, limit: int = 16) -> str:
 
 
 def _times(ax: Axes, timed: list[tuple[str, float]], total: int) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     not_run = f"; {total - len(timed)} unreadable, not run" if len(timed) < total else ""
     ax.set_title(f"Grading time per submission\n(n = {len(timed)}{not_run})", fontsize=11)
     if not timed:
