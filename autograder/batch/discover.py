@@ -24,10 +24,15 @@ from .lms import LmsName, nfc, parse_canvas, parse_moodle
 
 # Zip limits. Each upload is checked on its own: one student's upload that is too large or
 # compresses suspiciously well is refused for that student (graded 0 with the reason), never the
-# class. Only what belongs to no one refuses the archive: more entries than a class uploads, or
-# notebooks adding up to more than a grader should unpack.
+# class. Then each student's uploads together: beyond `MAX_STUDENT_BYTES` that student's further
+# uploads are refused the same way, so that one student cannot make the archive's total refuse
+# everyone. Only what belongs to no one refuses the archive: more entries than a class uploads, or
+# notebooks adding up to more than a grader should unpack after every student's budget.
 MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 4 * 1024**3
+# Room for the latest upload of five assignments at the largest a notebook may be; honest
+# notebooks are a few MB, so only a student trying to fill the disk meets it.
+MAX_STUDENT_BYTES = 1024**3
 MAX_ZIP_RATIO = 200
 RATIO_FLOOR = 8 * 1024**2  # below this an entry's ratio does not matter: it cannot fill a disk
 
@@ -111,14 +116,18 @@ def _skipped(rel: PurePath) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
 
 
-def _safe_extract(archive: Path, target: Path) -> tuple[list[tuple[Path, PurePath, str]], list[Unplaced]]:
+def _safe_extract(
+    archive: Path, target: Path, forced_assignment: str | None = None
+) -> tuple[list[tuple[Path, PurePath, str]], list[Unplaced]]:
     """Extract a zip's notebooks, each under a name of the grader's own (`<n>.ipynb`): returns
     (file, its name in the archive, why it was refused or "") per notebook, and what was refused
     outright (links, paths leaving the archive, other files, a damaged archive).
 
     A notebook larger than a submission may be, or compressing better than `MAX_ZIP_RATIO` while
-    larger than `RATIO_FLOOR`, is not extracted: it is returned with the reason, so that the
-    student it belongs to is graded 0 with it and the rest of the class is graded as usual."""
+    larger than `RATIO_FLOOR`, or beyond its student's budget (`_over_budget`), is not extracted:
+    it is returned with the reason, so that the student it belongs to is graded 0 with it and the
+    rest of the class is graded as usual. A notebook that cannot be placed (no assignment) is not
+    extracted either: it is reported unplaced whatever its content."""
     refused: list[Unplaced] = []
     found: list[tuple[Path, PurePath, str]] = []
     try:
@@ -144,6 +153,7 @@ def _safe_extract(archive: Path, target: Path) -> tuple[list[tuple[Path, PurePat
                 refused.append(Unplaced(str(rel), "not a notebook (.ipynb)"))
             else:
                 wanted.append((info, rel, _entry_refusal(info)))
+        wanted = _over_budget(wanted, forced_assignment)
         total = sum(info.file_size for info, _, why in wanted if not why)
         if total > MAX_ZIP_BYTES:  # belongs to no one upload: each is within its own bounds
             return [], [
@@ -155,10 +165,47 @@ def _safe_extract(archive: Path, target: Path) -> tuple[list[tuple[Path, PurePat
             ]
         for index, (info, rel, why) in enumerate(wanted):
             dest = target / f"{index:05d}.ipynb"  # never the entry's own name: see `files.safe_name`
-            if not why:
+            if not why and isinstance(_place(dest, rel, forced_assignment), Submission):
                 _copy_entry(zf, info, dest)
             found.append((dest, rel, why))
     return found, refused
+
+
+def _over_budget(
+    wanted: list[tuple[zipfile.ZipInfo, PurePath, str]], forced_assignment: str | None
+) -> list[tuple[zipfile.ZipInfo, PurePath, str]]:
+    """`wanted` with each student's uploads beyond `MAX_STUDENT_BYTES` refused.
+
+    Whose an entry is comes from its name (the LMS prefix, or the folder), known before anything
+    is extracted. A student's uploads are admitted latest first, and the latest upload of each
+    assignment (the one graded) before any older one, so a budget spent on re-uploads never costs
+    the student an assignment. Entries that cannot be placed belong to no budget; they are not
+    extracted (`_safe_extract`)."""
+    owners: dict[str, list[tuple[int, Submission]]] = {}
+    for index, (_, rel, why) in enumerate(wanted):
+        placed = _place(Path(), rel, forced_assignment)
+        if not why and isinstance(placed, Submission):
+            owners.setdefault(placed.student, []).append((index, placed))
+    result = list(wanted)
+    for student, entries in owners.items():
+        latest: dict[str, tuple[int, str]] = {}
+        for _, sub in entries:
+            latest[sub.key] = max(latest.get(sub.key, sub.order), sub.order)
+        entries.sort(key=lambda e: (e[1].order == latest[e[1].key], e[1].order), reverse=True)
+        spent = 0
+        for index, _ in entries:
+            info, rel, _ = wanted[index]
+            if spent + info.file_size > MAX_STUDENT_BYTES:
+                result[index] = (
+                    info,
+                    rel,
+                    f"refused: {student}'s uploads in this archive add up to more than the "
+                    f"{MAX_STUDENT_BYTES / 1024**3:.1f} GB one student's may ({info.file_size / 1024**2:.0f} MB "
+                    f"more with this one); clear the notebooks' outputs and upload only the one to grade",
+                )
+            else:
+                spent += info.file_size
+    return result
 
 
 def _entry_refusal(info: zipfile.ZipInfo) -> str:
@@ -197,7 +244,7 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
             raise UsageError(f"{item}: no such file or folder")
         files: list[tuple[Path, PurePath, str]] = []
         if item.is_file() and item.suffix.lower() == ".zip":
-            files, refused = _safe_extract(item, workdir / f"zip{index}")
+            files, refused = _safe_extract(item, workdir / f"zip{index}", forced_assignment)
             found.unplaced += refused
         elif item.is_dir():
             for path in sorted(p for p in item.rglob("*") if p.is_file() and not p.is_symlink()):

@@ -123,6 +123,60 @@ def test_what_belongs_to_no_one_still_refuses_the_archive(tmp_path, monkeypatch)
     assert found.submissions == [] and "more than 2 files" in found.unplaced[0].reason
 
 
+def big_entry(zf: zipfile.ZipFile, name: str, size: int) -> None:
+    """An entry of `size` zeros, written in chunks: it deflates about 1000:1, so a GB costs a
+    MB of zip (and a second of CPU); the tests scale the limits down instead of writing GBs."""
+    with zf.open(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), "w", force_zip64=True) as out:
+        chunk = bytes(min(size, 1 << 20))
+        for start in range(0, size, len(chunk)):
+            out.write(chunk[: size - start])
+
+
+def test_one_students_many_uploads_refuse_that_students_excess_not_the_class(tmp_path, monkeypatch):
+    """21 uploads of one student, each within a notebook's bounds, together over the archive's
+    total: honest students are graded, the student's latest upload of each assignment first,
+    the rest refused with the reason; and a class over the total after budgets is still refused."""
+    kib = 1024
+    monkeypatch.setattr(discover_module, "MAX_NOTEBOOK_BYTES", 200 * kib)
+    monkeypatch.setattr(discover_module, "RATIO_FLOOR", 1024 * kib)  # zeros: only the sizes count here
+    monkeypatch.setattr(discover_module, "MAX_STUDENT_BYTES", 1024 * kib)
+    monkeypatch.setattr(discover_module, "MAX_ZIP_BYTES", 4096 * kib)
+    archive = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("alice_1001_50001_05_regularisation.ipynb", NB)
+        zf.writestr("bob_1002_50002_05_regularisation.ipynb", NB)
+        big_entry(zf, "mallory_1007_59999_04_optimizers.ipynb", 199 * kib)  # before the re-uploads
+        for n in range(21):
+            big_entry(zf, f"mallory_1007_{60000 + n}_05_regularisation-{n}.ipynb", 199 * kib)
+    found = batch.discover([archive], tmp_path / "work")
+    graded = {s.key: s for s in found.submissions}
+    assert graded.keys() == {
+        "alice_1001/05_regularisation",
+        "bob_1002/05_regularisation",
+        "mallory_1007/04_optimizers",
+        "mallory_1007/05_regularisation",
+    }
+    assert not any(s.refused for s in found.submissions)  # each student's latest upload is within budget
+    assert graded["mallory_1007/05_regularisation"].upload.endswith("-20.ipynb")
+    assert graded["mallory_1007/04_optimizers"].path.stat().st_size == 199 * kib
+    extracted = sum(p.stat().st_size for p in (tmp_path / "work").rglob("*"))
+    assert extracted <= 1024 * kib + 2 * len(NB)
+    assert len(found.unplaced) == 20 and all("superseded" in u.reason for u in found.unplaced)
+
+    # The budget refuses an upload that is graded, when there is no older one to refuse instead.
+    monkeypatch.setattr(discover_module, "MAX_STUDENT_BYTES", 300 * kib)
+    found = batch.discover([archive], tmp_path / "work2")
+    graded = {s.key: s for s in found.submissions}
+    assert not graded["mallory_1007/05_regularisation"].refused
+    assert "one student's may" in graded["mallory_1007/04_optimizers"].refused
+    assert not graded["alice_1001/05_regularisation"].refused
+
+    # A class whose uploads, each student within budget, still add up to more: the archive.
+    monkeypatch.setattr(discover_module, "MAX_ZIP_BYTES", 150 * kib)
+    found = batch.discover([archive], tmp_path / "work3")
+    assert found.submissions == [] and "add up to" in found.unplaced[0].reason
+
+
 def test_an_entry_name_never_becomes_a_path(tmp_path):
     """A 283-byte entry name (Canvas' prefix before the student's own long file name) ended a
     batch with ENAMETOOLONG; entries are extracted under names of the grader's own."""
