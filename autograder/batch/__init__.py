@@ -19,8 +19,10 @@ from ..course.config import Config
 from ..grading.grade import Prepared, grade, prepare_assignment
 from ..result import Result
 from ..sandbox import nonamespace
+from ..similarity import after_batch
 from ..similarity.sources import keep_read
 from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, student_id
+from .roster import load_roster, match
 from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
 from .store import batch_seed, folders, load_done, result_path
 
@@ -71,7 +73,7 @@ def grade_class(
             if options.use_sandbox and not config.namespaces:
                 # No mount namespace hides the class from a notebook: every submission (and every
                 # zip given) closed to the sandbox uids before the first runs, else one notebook
-                # reads and runs its neighbour's answers (red team, issue 11). Files only: a folder
+                # reads and runs its neighbour's answers. Files only: a folder
                 # may hold what the notebook needs (the course's virtual environment).
                 nonamespace.protect(
                     [*(i for i in inputs if i.is_file()), *(s.path for s in found.submissions if not s.refused)]
@@ -102,8 +104,6 @@ def grade_class(
                 settings_hashes={aid: config.settings_hash(aid) for aid in needed},
                 named=named,
             )
-            from ..similarity import after_batch
-
             similar = after_batch(found.submissions, out, config, named)  # while the files (a zip's) still exist
     finally:
         if dask is not None:
@@ -151,8 +151,6 @@ def _threads(prepared: dict[str, Prepared], workers: int, out: Path, named: dict
 def _apply_roster(path: Path, found: Discovery) -> tuple[Any, list[str]]:
     """Re-key the found submissions to the roster's students (`roster.match`); the unmatched join
     the unplaced (listed, exit 3); returns the class list and who submitted nothing."""
-    from .roster import load_roster, match
-
     class_list = load_roster(path)
     matched = match(class_list, found.submissions)
     found.submissions = matched.submissions

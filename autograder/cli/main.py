@@ -30,6 +30,7 @@ from ..handout.build import build
 from ..questions import ASSIGNMENTS
 from ..result import Result
 from ..sandbox import bubblewrap_available, can_drop_uid, nonamespace
+from ..similarity import CODE_DIR, ranked_lines, write_report
 from . import parser as cli_parser
 
 
@@ -228,8 +229,6 @@ def cmd_build(args: argparse.Namespace, config: Config) -> ExitCode:
 
 
 def cmd_similarity(args: argparse.Namespace, config: Config) -> ExitCode:
-    from ..similarity import CODE_DIR, ranked_lines, write_report
-
     if not (args.results_dir / "results").is_dir():
         raise UsageError(f"{args.results_dir}: no results/ folder; pass the --out folder of `autograder grade`")
     if not (args.results_dir / CODE_DIR).is_dir():

@@ -32,8 +32,10 @@ from ..course.config import Config
 from ..errors import InfrastructureError, UsageError
 from ..files import write_atomic
 from ..grading import seeds
+from ..grading.grade import prepare_assignment
 from ..questions import ASSIGNMENTS
 from ..result import Result
+from ..sandbox import bubblewrap_available, can_drop_uid
 from .export import failure, instructor_notes, to_gradescope
 from .package import build_autograder_zip, only_assignment
 from .settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, sized
@@ -125,8 +127,6 @@ def _zip(args: argparse.Namespace, config: Config) -> int:
 def isolation_level() -> str:
     """The strongest level that works here: bubblewrap's namespaces, else an unprivileged uid
     without namespaces (Docker's default seccomp, Gradescope), else none."""
-    from ..sandbox import bubblewrap_available, can_drop_uid
-
     if bubblewrap_available():
         return "bubblewrap"
     return "no-namespaces" if can_drop_uid() else "none"
@@ -140,8 +140,6 @@ def _level(args: argparse.Namespace, config: None) -> int:
 def _prepare(args: argparse.Namespace, config: Config) -> int:
     """The reference of every assignment of the zip (run_autograder's ASSIGNMENT, else every one
     with a solution) for the seed fixed in the zip's pyproject.toml, into the grader's cache."""
-    from ..grading.grade import prepare_assignment
-
     if config.seed is None:
         raise UsageError(
             f"no seed in [tool.autograder] of {config.root}: nothing to prepare once "

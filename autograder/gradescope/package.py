@@ -12,6 +12,7 @@ import io
 import zipfile
 from pathlib import Path
 
+from .. import __version__
 from ..course.config import load_config
 from ..errors import UsageError
 from ..files import write_atomic
@@ -76,8 +77,6 @@ def build_autograder_zip(
     setup.sh's log; setup.sh computes the reference for that seed once, so that each submission
     costs only its own notebook.
     """
-    from .. import __version__
-
     repo_root = Path(repo_root)
     solutions = repo_root / "solutions"
     package = Path(__file__).resolve().parent.parent  # the grader that exports is the grader that runs there

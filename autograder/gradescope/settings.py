@@ -1,7 +1,7 @@
 """Settings that fit Gradescope: time limits inside its timeout with every rerun, memory inside its
 container, a fixed hidden-case seed; written into the zip's pyproject.toml and said in its README.
 
-Why (issue 11): the course's own ceilings (`notebook_seconds` 900) already exceed Gradescope's
+Why: the course's own ceilings (`notebook_seconds` 900) already exceed Gradescope's
 default 10-minute timeout, and a submission may run `max_passes` times (one rerun per cell that
 kills or hangs the interpreter), so the worst case is `max_passes x notebook_seconds` plus the
 grader's own start; Gradescope then kills the whole container and the student gets no result at

@@ -82,7 +82,7 @@ def run(
             )
             books.count(outcome, events)
             # Outputs count only from a run the supervisor saw finish: a cell that writes forged
-            # outputs and exits leaves the protocol unfinished (red-team finding 1).
+            # outputs and exits leaves the protocol unfinished.
             if any(e.get("item") == "supervisor" and e.get("event") == "done" for e in events):
                 _keep(root / "out", out, events)
                 break

@@ -58,7 +58,7 @@ def _one_call(ns, call, inputs, arrays, call_seconds) -> str:
 
 def names(ns) -> dict:
     """The notebook's namespace as a plain dict with exact `str` keys, so that `name in ns` and
-    `ns[name]` run none of its code: a key of a str subclass (its `__eq__`, `__hash__`) used to run
+    `ns[name]` run none of its code: a key of a str subclass (its `__eq__`, `__hash__`) would run
     outside any call's alarm, crash the probe, and get another question's case blamed for it."""
     for _ in range(3):  # a thread of the notebook may change the dict while it is copied
         try:

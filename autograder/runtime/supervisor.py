@@ -9,7 +9,7 @@ one event the grader trusts: `{"item": "supervisor", "event": "done"}`, sent onl
 went through the whole protocol in order (every cell started and ended or skipped, the probe's
 calls, then "outputs" once the results are written).
 
-Why a separate process (red-team findings 1 and 2): everything in the notebook's interpreter is the
+Why a separate process: everything in the notebook's interpreter is the
 notebook's — a key kept there can be read from frames or `gc`, a progress file can be forged.
 This process runs under another uid than the notebook and is not dumpable: the notebook can
 neither signal nor trace it, nor read its memory or descriptors. A cell that writes forged output

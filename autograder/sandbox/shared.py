@@ -8,8 +8,8 @@ it. At the no-namespace level (and with bubblewrap's IPC namespace gone) they ar
 - a SysV shared memory segment, touched and detached, is the same, and survives without any file;
 - a file in /tmp or /var/tmp is disk outside the job's quota, left for later notebooks.
 
-Red team (issue 11): a notebook held 1.2 GB on /dev/shm and a 1 GB segment under a 1024 MB
-guard, and 1.2 GB in /tmp past a 1 GB disk quota, all still there after grading. The guard now
+Measured: a notebook can hold 1.2 GB on /dev/shm and a 1 GB segment under a 1024 MB guard, and
+1.2 GB in /tmp past a 1 GB disk quota, all still there after grading, unless the guard
 counts the memory (`held_bytes`), the disk quota the files (`written_bytes`), and the end of the
 run removes them (`remove`). A uid owning nothing on the host can create entries only in
 world-writable folders (and in what it made there), so only those are walked.

@@ -7,7 +7,7 @@ assignment notebook excluded, and writes `DIR/similarity.html` (`page.py`): the 
 for each pair at or above `similarity_threshold`, the matching regions side by side.
 
 Why not `copydetect` (PyPI, 0.5.0 of March 2024, MIT, by B. Lingenfelter), which implements the
-same paper and was evaluated for this (issue 14) before writing these ~500 lines:
+same paper and was evaluated for this before writing these ~500 lines:
 - fit: it compares files on disk by extension (Pygments lexers); notebooks are not among them,
   so every submission would be written out as `.py` files first, and IPython syntax (`%magic`)
   would reach the lexer;
