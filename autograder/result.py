@@ -16,8 +16,9 @@ from typing import Any
 
 from .sandbox.isolation import Isolation
 
-SCHEMA_VERSION = 3  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits),
-#    isolation (what confined the run, as enforced), questions[].picture
+SCHEMA_VERSION = 4  # 2: execution.limits; 3: settings_hash (the course's points, thresholds, limits),
+#    isolation (what confined the run, as enforced), questions[].picture; 4: term (late penalty, overrides)
+READS = (3, 4)  # a version-3 result is a version-4 one without `term`: graded, nothing applied after
 
 
 class QuestionStatus(StrEnum):
@@ -152,6 +153,45 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class Late:
+    """How late a submission was and what it cost (`course/term.py`). `seconds` is None when only
+    Canvas' `LATE` marker says so (no time of submission known); `due` is the due date applied,
+    the extension's where the student has one (`extension` True)."""
+
+    due: str
+    source: str  # "Canvas' LATE marker" or "the submission times CSV"
+    seconds: float | None
+    extension: bool
+    policy: str  # the policy in words, as the feedback states it
+    penalty: float  # points taken from the score (after question overrides)
+    note: str = ""  # why no penalty, or why only a lower bound of the lateness counted
+
+
+@dataclass(frozen=True)
+class Override:
+    """One line of the overrides file as applied: `question` is a question id or "total"; `points`
+    sets the score, `adjustment` adds to it (exactly one is set); `before`/`after` what it did."""
+
+    question: str
+    reason: str
+    before: float
+    after: float
+    points: float | None = None
+    adjustment: float | None = None
+
+
+@dataclass(frozen=True)
+class Term:
+    """What the trusted grader applied after grading (`course/term.py`), and what it started from:
+    the graded (raw) total and question scores, so applying again starts over rather than twice."""
+
+    raw_score: float
+    raw_questions: dict[str, float]
+    late: Late | None = None
+    overrides: tuple[Override, ...] = ()
+
+
+@dataclass(frozen=True)
 class Result:
     assignment: str
     submission: str
@@ -169,6 +209,8 @@ class Result:
     # points, the accuracy thresholds, the run's limits): a regrade under other settings shows.
     settings_hash: str = ""
     isolation: Isolation | None = None  # None: the notebook never ran (unreadable)
+    # Late penalty and overrides applied after grading (None: none applied; `score` is then the raw score).
+    term: Term | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,13 +221,28 @@ class Result:
 
     @staticmethod
     def from_dict(doc: dict[str, Any]) -> Result:
-        if doc.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"result schema {doc.get('schema_version')!r}, this grader reads {SCHEMA_VERSION}")
+        if doc.get("schema_version") not in READS:
+            raise ValueError(
+                f"result schema {doc.get('schema_version')!r}, this grader reads {', '.join(map(str, READS))}"
+            )
         execution = doc.get("execution")
         isolation = doc.get("isolation")
+        term = doc.get("term")
         return Result(
-            **{k: v for k, v in doc.items() if k not in ("questions", "execution", "isolation")},
+            **{
+                k: v
+                for k, v in doc.items()
+                if k not in ("questions", "execution", "isolation", "term", "schema_version")
+            },
             isolation=None if isolation is None else Isolation(**isolation),
+            term=None
+            if term is None
+            else Term(
+                float(term["raw_score"]),
+                {str(k): float(v) for k, v in term["raw_questions"].items()},
+                None if term.get("late") is None else Late(**term["late"]),
+                tuple(Override(**o) for o in term.get("overrides", ())),
+            ),
             questions=tuple(
                 QuestionResult(
                     **{

@@ -15,14 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..course import term
 from ..course.config import Config
+from ..files import write_atomic
 from ..grading.grade import Prepared, grade, prepare_assignment
+from ..questions import ASSIGNMENTS as ASSIGNMENT_IDS
 from ..result import Result
 from ..sandbox import nonamespace
 from ..similarity import after_batch
 from ..similarity.sources import keep_read
 from .discover import MAX_NAME_BYTES, Discovery, Submission, Unplaced, discover, latest_per_key, lms_names, student_id
-from .roster import load_roster, match
+from .roster import accepted, load_roster, match
 from .run import DASK_CONNECT_SECONDS, Dask, Executor, Progress, Threads, default_workers, grade_task, run_batch
 from .store import batch_seed, folders, load_done, result_path
 
@@ -78,7 +81,12 @@ def grade_class(
                 nonamespace.protect(
                     [*(i for i in inputs if i.is_file()), *(s.path for s in found.submissions if not s.refused)]
                 )
-            class_list, missing = _apply_roster(options.roster, found) if options.roster else (None, [])
+            class_list, missing, notes = (
+                _apply_roster(options.roster, found, config.roster_matches and config.path(config.roster_matches))
+                if options.roster
+                else (None, [], {})
+            )
+            rules = _term_rules(config, found, class_list, log)  # the instructor's files, checked before any run
             for item in found.unplaced:
                 log(f"not graded: {item.file}: {item.reason}")
             for label in missing:
@@ -104,6 +112,7 @@ def grade_class(
                 settings_hashes={aid: config.settings_hash(aid) for aid in needed},
                 named=named,
             )
+            results = _apply_term(results, found.submissions, config, rules, out, named, failures)
             similar = after_batch(found.submissions, out, config, named)  # while the files (a zip's) still exist
     finally:
         if dask is not None:
@@ -120,6 +129,7 @@ def grade_class(
         similarity=similar.section,
         uploads=lms_names(found.submissions),
         failed=failures,
+        notes=notes,
     )
     return ClassGrading(results, failures, list(found.unplaced), missing, paths, seed, similar.path)
 
@@ -148,14 +158,79 @@ def _threads(prepared: dict[str, Prepared], workers: int, out: Path, named: dict
     return Threads(grade_one, workers)
 
 
-def _apply_roster(path: Path, found: Discovery) -> tuple[Any, list[str]]:
-    """Re-key the found submissions to the roster's students (`roster.match`); the unmatched join
-    the unplaced (listed, exit 3); returns the class list and who submitted nothing."""
+def _apply_roster(path: Path, found: Discovery, matches: Path | None = None) -> tuple[Any, list[str], dict[str, str]]:
+    """Re-key the found submissions to the roster's students (`roster.match`), with the uploads the
+    instructor accepted by hand (`roster_matches`); the unmatched join the unplaced (listed, exit 3);
+    returns the class list, who submitted nothing, and how hand-matched students were matched."""
     class_list = load_roster(path)
-    matched = match(class_list, found.submissions)
+    accept = {}
+    if matches:
+        accept = accepted(class_list, term.read_matches(matches), f"roster matches {matches}")
+    matched = match(class_list, found.submissions, accept)
     found.submissions = matched.submissions
     found.unplaced += matched.unmatched
-    return class_list, [person.label for person in matched.missing]
+    return class_list, [person.label for person in matched.missing], matched.notes
+
+
+@dataclass(frozen=True)
+class _TermRules:
+    overrides: dict[tuple[str, str], list[term.OverrideLine]]
+    times: dict[tuple[str, str], Any]
+
+
+def _term_rules(config: Config, found: Discovery, class_list: Any, log: Callable[[str], None]) -> _TermRules:
+    """The overrides and submission-times files, checked against this batch's students (the
+    roster's, with one) and the course's questions: a mistake is a usage error naming its line,
+    before anything runs. Extensions naming no student of the batch are said (they may be for
+    another assignment's batch)."""
+    students = {s.student for s in found.submissions} | ({p.key for p in class_list.people} if class_list else set())
+    overrides: dict[tuple[str, str], list[term.OverrideLine]] = {}
+    if config.overrides is not None:
+        maxima = {
+            aid: {q.id: float(q.points) for q in config.assignment(aid).questions} for aid in sorted(ASSIGNMENT_IDS)
+        }
+        for line in term.read_overrides(config.path(config.overrides), students, maxima):
+            overrides.setdefault((line.student, line.assignment), []).append(line)
+    times = term.read_times(config.path(config.submission_times), students) if config.submission_times else {}
+    for student, aid in sorted(config.extensions):
+        if student not in students:
+            log(f"extension for {student} ({aid}): no such student in this batch")
+    return _TermRules(overrides, times)
+
+
+def _apply_term(
+    results: list[Result],
+    subs: Sequence[Submission],
+    config: Config,
+    rules: _TermRules,
+    out: Path,
+    named: dict[str, str],
+    failures: list[tuple[str, str]],
+) -> list[Result]:
+    """Lateness and overrides applied to each graded result (`term.apply`, from the raw scores it
+    keeps: a resumed batch or a regrade applies them afresh), and kept in its result file."""
+    by_key = {sub.key: sub for sub in subs}
+    applied = []
+    for result in results:
+        sub = by_key.get(f"{result.student}/{result.assignment}")
+        if sub is None:
+            applied.append(result)
+            continue
+        key = (sub.student, result.assignment)
+        submitted = term.Submitted(bool(sub.lms and sub.lms.late), rules.times.get(key))
+        lateness = term.late(
+            submitted, config.due.get(result.assignment), config.extensions.get(key), config.late_rules
+        )
+        new = term.apply(result, lateness, rules.overrides.get(key, []))
+        if new != result:
+            try:
+                write_atomic(result_path(out, sub, named), new.to_json() + "\n", durable=True)
+            except OSError as exc:
+                failures.append(
+                    (sub.upload, f"cannot keep the result ({exc.strerror or exc}); a rerun applies it again")
+                )
+        applied.append(new)
+    return applied
 
 
 __all__ = [

@@ -87,15 +87,95 @@ def student_id(text: str) -> str:
     return cleaned.encode()[:MAX_NAME_BYTES].decode(errors="ignore").rstrip(" .") or "unnamed"
 
 
-def _place(path: Path, rel: PurePath, forced_assignment: str | None, refused: str = "") -> Submission | Unplaced:
-    """Student and assignment of one file, from `rel`, its name as uploaded (relative to the
-    folder or archive given): a Moodle name (folder or flat), a Canvas name, else a folder per
-    student, else a flat `<student>_<assignment>.ipynb` (the documented fallback)."""
+def _lms(rel: PurePath) -> LmsName | None:
     # Moodle first: its `_assignsubmission_` marker is specific, and a student's own file inside a
     # Moodle folder may look like a Canvas name (`smith_1_2_04_optimizers.ipynb`).
-    lms = parse_moodle(rel.parts) or parse_canvas(rel.name)
+    return parse_moodle(rel.parts) or parse_canvas(rel.name)
+
+
+def _download_of(rel: PurePath) -> PurePath:
+    """The folder an LMS upload sits in, relative to what was given: one LMS download (for Moodle's
+    folder layout, the folder that holds the participants' folders)."""
+    for index, part in enumerate(rel.parts):
+        if "_assignsubmission_" in part:
+            return PurePath(*rel.parts[:index])
+    return rel.parent
+
+
+def _assignment_named(name: str) -> str | None:
+    """The assignment a download's own name names: Canvas names its zip `<course>-<assignment title>
+    submissions` with `-` and `_` for spaces (`content_zipper.rb`, `assignment_zip_filename`); an
+    instructor's folder may carry just the number (`dl05`): one assignment number standing alone."""
+    if found := assignment_from_name(re.sub(r"[-\s]+", "_", name), list(ASSIGNMENTS)):
+        return found
+    numbers = {aid for aid in ASSIGNMENTS if re.search(rf"(?<!\d){re.escape(aid.split('_', 1)[0])}(?!\d)", name)}
+    return numbers.pop() if len(numbers) == 1 else None
+
+
+def download_assignments(
+    given: Path, files: Sequence[tuple[Path, PurePath, str]], forced: str | None
+) -> dict[PurePath, tuple[str | None, str]]:
+    """Each LMS download among `files` (what `given` holds) -> (its assignment, or None and why).
+
+    An LMS download is one assignment's: Canvas' and Moodle's "download submissions" are per
+    assignment. So its assignment is `--assignment`, else the one its own name (the zip's, the
+    folder's) names, else the one all its uploads name; never a student's file name alone: an upload
+    named for another assignment would otherwise be graded as that one, ranked against the on-time
+    upload of it by attachment id (a late improvement smuggled in through another assignment's slot).
+    A zip whose uploads name several assignments and whose name names none is refused (its uploads
+    listed); a folder like it is one the instructor merged from several downloads (the example
+    class), where only the file names are left to go by: they decide, as before.
+    """
+    groups: dict[PurePath, set[str]] = {}
+    for _, rel, _ in files:
+        if (lms := _lms(rel)) is not None:
+            own = assignment_from_name(lms.file, list(ASSIGNMENTS))
+            groups.setdefault(_download_of(rel), set()).update([own] if own else [])
+    found: dict[PurePath, tuple[str | None, str]] = {}
+    for folder, own in groups.items():
+        name = folder.name if folder.parts else (given.stem if given.is_file() else given.name)
+        if named := forced or _assignment_named(name):
+            found[folder] = (named, "")
+        elif len(own) <= 1:
+            found[folder] = (next(iter(own), None), "")
+        elif not given.is_file():  # a folder the instructor filled (downloads merged): file names decide
+            found[folder] = (None, "")
+        else:
+            found[folder] = (
+                None,
+                f"the download {name!r} holds uploads named for {', '.join(sorted(own))} and its own name names "
+                "no assignment: grade each download under the name the LMS gave it, or alone with --assignment",
+            )
+    return found
+
+
+def _place(
+    path: Path,
+    rel: PurePath,
+    forced_assignment: str | None,
+    refused: str = "",
+    download: tuple[str | None, str] | None = None,
+) -> Submission | Unplaced:
+    """Student and assignment of one file, from `rel`, its name as uploaded (relative to the
+    folder or archive given): a Moodle name (folder or flat), a Canvas name, else a folder per
+    student, else a flat `<student>_<assignment>.ipynb` (the documented fallback). An LMS upload's
+    assignment is its download's (`download`, from `download_assignments`)."""
+    lms = _lms(rel)
     name = lms.file if lms else rel.name
-    assignment = forced_assignment or assignment_from_name(name, list(ASSIGNMENTS))
+    if lms is not None and download is not None:
+        assignment, why = download
+        own = assignment_from_name(name, list(ASSIGNMENTS))
+        if assignment is None and why:
+            return Unplaced(str(rel), why)
+        if assignment is not None and own is not None and own != assignment:
+            return Unplaced(
+                str(rel),
+                f"named for {own} but uploaded to the download of {assignment} (an upload belongs to the "
+                "assignment it was handed in to): not graded; grade it as that assignment only if you accept it",
+            )
+        assignment = assignment or own
+    else:
+        assignment = forced_assignment or assignment_from_name(name, list(ASSIGNMENTS))
     if assignment is None:
         why = "cannot tell the assignment from the file name; pass --assignment"
         return Unplaced(str(rel), f"{refused}; {why}" if refused else why)
@@ -257,8 +337,9 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
                 files.append((path, rel, ""))
         elif item.suffix.lower() == ".ipynb" and not _skipped(PurePath(item.name)):
             files.append((item, PurePath(item.name), ""))
+        downloads = download_assignments(item, files, forced_assignment)
         for path, rel, refused_why in files:
-            placed = _place(path, rel, forced_assignment, refused_why)
+            placed = _place(path, rel, forced_assignment, refused_why, downloads.get(_download_of(rel)))
             (found.submissions if isinstance(placed, Submission) else found.unplaced).append(placed)
     found.submissions, dropped = latest_per_key(found.submissions)
     found.unplaced += dropped

@@ -14,14 +14,16 @@ LMS knows about the student. Read from the file the instructor already has:
 
 Anything matching no one, or more than one student (two "Anna Schmidt"), is listed with the
 candidates and not graded: a grade credited to the wrong student is worse than a missing one.
+Only the instructor can accept such an upload, by naming it in the roster matches file
+(`roster_matches`, `accepted`); the gradebook then says which upload was accepted as whom.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -146,11 +148,32 @@ def _candidates(roster: Roster, sub: Submission) -> list[Person]:
         return [p for p in roster.people if p.name.casefold() == lms.name.casefold()]
     if lms is not None:
         return []
-    for field in (lambda p: p.email, lambda p: p.email.split("@")[0], lambda p: p.id_number, lambda p: p.name):
-        found = [p for p in roster.people if field(p) and _same(field(p), sub.student)]
+    for value in (lambda p: p.email, lambda p: p.email.split("@")[0], lambda p: p.id_number, lambda p: p.name):
+        found = [p for p in roster.people if value(p) and _same(value(p), sub.student)]
         if found:
             return found
     return []
+
+
+def accepted(roster: Roster, lines: Sequence[tuple[int, str, str]], where: str) -> dict[str, Person]:
+    """The roster matches file's lines (`term.read_matches`: line, upload's student id, roster
+    student) -> the upload's student id -> the one roster student it names (by roster key, Canvas
+    ID, email, SIS login or ID number); a usage error naming the line for anyone else."""
+    found: dict[str, Person] = {}
+    for number, upload, wanted in lines:
+        people = [
+            p
+            for p in roster.people
+            if wanted in (p.key, p.canvas_id, p.sis_login_id, p.id_number)
+            or (p.email and p.email.casefold() == wanted.casefold())
+        ]
+        if len(people) != 1:
+            what = "no one" if not people else f"{len(people)} students ({'; '.join(p.label for p in people)})"
+            raise UsageError(f"{where}, line {number}: {wanted!r} is {what} on the roster")
+        if upload in found:
+            raise UsageError(f"{where}, line {number}: a second line for the upload {upload!r}")
+        found[upload] = people[0]
+    return found
 
 
 def _why_not(roster: Roster, sub: Submission) -> str:
@@ -160,13 +183,14 @@ def _why_not(roster: Roster, sub: Submission) -> str:
         if same_id:
             return (
                 f"user id {lms.lms_id} is {same_id[0].name} on the roster, but the upload is named {lms.name!r} "
-                f"(Canvas would write {canvas_name(same_id[0].name)!r}): a renamed student or a misread name"
+                f"(Canvas would write {canvas_name(same_id[0].name)!r}): a renamed student or a misread name; "
+                f"if it is them, add `{sub.student},{lms.lms_id}` to the roster matches file (roster_matches)"
             )
     if lms is not None and lms.kind in ("canvas_anonymous", "moodle_blind"):
         return "an anonymous upload cannot be matched to the roster: reveal the names in the LMS and download again"
     if lms is not None and lms.kind.startswith("canvas") != (roster.kind == "canvas"):
         return f"a {lms.kind.split('_')[0].title()} upload and a {roster.kind.title()} roster"
-    return f"matches no one on the roster ({sub.student})"
+    return f"matches no one on the roster ({sub.student}; accept it as a roster student with roster_matches)"
 
 
 @dataclass
@@ -174,13 +198,20 @@ class Matched:
     submissions: list[Submission]
     unmatched: list[Unplaced]
     missing: list[Person]  # on the roster, nothing graded
+    notes: dict[str, str] = field(default_factory=dict)  # roster key -> how an upload was accepted as them
 
 
-def match(roster: Roster, subs: Sequence[Submission]) -> Matched:
-    """Each submission re-keyed to its one roster student; the rest listed with the reason."""
+def match(roster: Roster, subs: Sequence[Submission], accept: Mapping[str, Person] | None = None) -> Matched:
+    """Each submission re-keyed to its one roster student; the rest listed with the reason.
+    `accept` (from `accepted`): uploads the instructor matched by hand, by their student id."""
     mapped: list[Submission] = []
     unmatched: list[Unplaced] = []
+    notes: dict[str, str] = {}
     for sub in subs:
+        if accept and (person := accept.get(sub.student)) is not None:
+            mapped.append(replace(sub, student=person.key))
+            notes[person.key] = f"upload {sub.student} accepted as {person.name} (roster matches)"
+            continue
         found = _candidates(roster, sub)
         if len(found) == 1:
             mapped.append(replace(sub, student=found[0].key))
@@ -198,4 +229,4 @@ def match(roster: Roster, subs: Sequence[Submission]) -> Matched:
     kept, dropped = latest_per_key(mapped)
     graded = {s.student for s in kept}
     missing = [p for p in roster.people if p.key not in graded]
-    return Matched(kept, unmatched + dropped, missing)
+    return Matched(kept, unmatched + dropped, missing, notes)

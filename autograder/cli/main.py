@@ -8,6 +8,7 @@ Exit codes (also in README):
      batch's similarity report the grader failed to make: the gradebook is written all the same; or a
      result `export gradescope-results` cannot read: a score-0 results.json is written all the same)
   5  verify failed: a solution below full marks, an assignment above 0, or assignments/ out of date
+  6  diff: some student's grade would change (0: nothing changed)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..grading.reference import reference_outputs
 from ..grading.untrusted import clean_text
 from ..handout.build import build
 from ..questions import ASSIGNMENTS
+from ..report import diff
 from ..result import Result
 from ..sandbox import bubblewrap_available, can_drop_uid, nonamespace
 from ..similarity import CODE_DIR, ranked_lines, write_report
@@ -40,6 +42,7 @@ class ExitCode(enum.IntEnum):
     UNREADABLE = 3
     INFRASTRUCTURE = 4
     VERIFY_FAILED = 5
+    CHANGED = 6
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
@@ -264,6 +267,23 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> ExitCode:
     return ExitCode.VERIFY_FAILED if problems else ExitCode.OK
 
 
+def cmd_diff(args: argparse.Namespace, config: Config | None) -> ExitCode:
+    """Whose grade changes between two --out folders, and why; exit 6 if anyone's does."""
+    for folder in (args.old, args.new):
+        if not (folder / "results").is_dir():
+            raise UsageError(f"{folder}: no results/ folder; pass two --out folders of `autograder grade`")
+    old, bad_old = diff.load_results(args.old)
+    new, bad_new = diff.load_results(args.new)
+    for path, why in bad_old + bad_new:
+        print(f"not compared: {clean_text(path, 300, one_line=True)}: {why}", file=sys.stderr)
+    changes = diff.compare(old, new)
+    print(diff.text(changes, len(set(old) | set(new))), end="")
+    if args.csv:
+        write_atomic(args.csv, diff.csv_text(changes))
+        print(f"csv: {args.csv}")
+    return ExitCode.CHANGED if changes else ExitCode.OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = cli_parser.parser().parse_args(argv)
     try:
@@ -276,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                 "build": cmd_build,
                 "verify": cmd_verify,
                 "similarity": cmd_similarity,
+                "diff": cmd_diff,
             }[args.command]
         )
         config = (

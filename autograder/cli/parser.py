@@ -72,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="only this assignment")
     s.add_argument("--top", type=int, default=20, help="pairs printed per assignment (default 20; the page has all)")
 
+    d = sub.add_parser("diff", help="whose grade changes between two --out folders, and why (exit 6 if anyone's does)")
+    d.add_argument("old", type=Path, help="the --out folder graded before")
+    d.add_argument("new", type=Path, help="the --out folder regraded")
+    d.add_argument("--csv", type=Path, metavar="FILE", help="also write the changes as CSV")
+    d.set_defaults(needs_course=False)
+
     v = sub.add_parser("verify", help="solutions score full marks, assignments 0, build in sync")
     v.add_argument("--only", choices=sorted(ASSIGNMENTS), action="append", help="restrict to these assignments")
     common(v)

@@ -13,6 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..questions import ASSIGNMENTS, get_assignment
 from ..questions.base import Assignment
 from ..sandbox import Limits
 from ..sandbox.levels import PARTS
-from . import settings
+from . import settings, term
 from .locate import has_table
 
 
@@ -116,7 +117,54 @@ class Config:
         help="`false`: the no-namespace level (as `--no-namespaces`, [security.md](security.md)), for containers "
         "that refuse namespaces",
     )
+    due: Mapping[str, datetime] = key(
+        factory=dict,
+        shown="none",
+        help='`"<assignment>" = 2026-11-20T23:59:00+01:00` (a TOML date and time with its offset): the due date '
+        "a submission-times CSV is compared with. Canvas' `LATE` marker needs none (Canvas judged it)",
+    )
+    extensions: Mapping[tuple[str, str], datetime] = key(
+        factory=dict,
+        shown="none",
+        help='`"<student>.<assignment>" = date and time`: that student\'s own due date (the student id the '
+        "gradebook shows). A Canvas `LATE` upload of a student with an extension and no submission time is not "
+        "penalised (Canvas judged it by its own date) and the result says so",
+    )
+    late_policy: str = key(
+        "none",
+        help="what lateness costs: `none`, `fixed` (`late_fraction` of the score), `per_day` or `per_hour` "
+        "(`late_fraction` per day or hour begun, at most `late_cap`); applied after grading, recorded in the "
+        "result (raw score, lateness, penalty), the gradebook and the feedback (docs/instructors.md, A term)",
+    )
+    late_fraction: float = key(0.0, help="the fraction of the score one unit of lateness costs, in [0, 1]")
+    late_cap: float = key(1.0, help="the most `per_day`/`per_hour` lateness costs, in (0, 1]")
+    late_cutoff_hours: float | None = key(
+        None, shown="none", help="later than this many hours after the due date scores 0, whatever the policy"
+    )
+    submission_times: Path | None = key(
+        None,
+        shown="none",
+        help="a CSV `student,assignment,submitted` (times with their offset), relative to the pyproject: "
+        "lateness where the download carries no `LATE` marker the grader can trust (Moodle, folders)",
+    )
+    overrides: Path | None = key(
+        None,
+        shown="none",
+        help="a CSV `student,assignment,question,points,reason` (question: an id or `total`; points: `7` sets, "
+        "`+1`/`-2` adjusts), relative to the pyproject: applied after grading, on every regrade and resume",
+    )
+    roster_matches: Path | None = key(
+        None,
+        shown="none",
+        help="a CSV `upload,student`: accepts the upload the roster check could not match (its student id, as "
+        '"not graded" names it) as that roster student (roster key, Canvas ID, email or SIS login); the '
+        "gradebook says so",
+    )
     root: Path = Path(".")
+
+    @property
+    def late_rules(self) -> term.Policy:
+        return term.Policy(self.late_policy, self.late_fraction, self.late_cap, self.late_cutoff_hours)
 
     @property
     def limits(self) -> Limits:
@@ -206,7 +254,16 @@ def load_config(start: Path | None = None, **overrides: object) -> Config:
 
 
 _PATHS = ("solutions_dir", "assignments_dir", "cache_dir")
-_FLOATS = ("notebook_seconds", "cell_seconds", "call_seconds", "limit_floor_seconds", "limit_multiple")
+_TERM_FILES = ("submission_times", "overrides", "roster_matches")
+_UNITS = {"limit_multiple": "", "late_cutoff_hours": " of hours"}
+_FLOATS = (
+    "notebook_seconds",
+    "cell_seconds",
+    "call_seconds",
+    "limit_floor_seconds",
+    "limit_multiple",
+    "late_cutoff_hours",
+)
 
 
 def _checked(key: str, value: object, pyproject: Path | None, table: str = "[tool.autograder]") -> object:
@@ -223,7 +280,25 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
             aid: {k: _checked(k, v, pyproject, f'[tool.autograder.assignments."{aid}"]') for k, v in limits.items()}
             for aid, limits in settings.assignment_tables(value, named).items()
         }
-    if key in _PATHS:
+    if key == "due":
+        return term.parse_due(value, f"{pyproject}: [tool.autograder.due]" if pyproject else key)
+    if key == "extensions":
+        return term.parse_extensions(value, f"{pyproject}: [tool.autograder.extensions]" if pyproject else key)
+    if key == "late_policy":
+        if value not in term.POLICIES:
+            raise UsageError(f"{where} must be one of {', '.join(map(repr, term.POLICIES))}, not {value!r}")
+        return value
+    if key in ("late_fraction", "late_cap"):
+        low_ok = key == "late_fraction"
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (0 <= value <= 1)
+            or (not low_ok and value == 0)
+        ):
+            raise UsageError(f"{where} must be a number in {'[0, 1]' if low_ok else '(0, 1]'}, not {value!r}")
+        return float(value)
+    if key in _PATHS or key in _TERM_FILES:
         if not isinstance(value, (str, Path)):
             raise UsageError(f"{where} must be a path (a string), not {value!r}")
         return Path(str(value)).expanduser()
@@ -244,9 +319,7 @@ def _checked(key: str, value: object, pyproject: Path | None, table: str = "[too
         return tuple(value)
     if key in _FLOATS:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise UsageError(
-                f"{where} must be a positive number{'' if key == 'limit_multiple' else ' of seconds'}, not {value!r}"
-            )
+            raise UsageError(f"{where} must be a positive number{_UNITS.get(key, ' of seconds')}, not {value!r}")
         if key == "limit_multiple" and value < 1:  # below 1 the reference solution itself would be cut
             raise UsageError(f"{where} must be at least 1, not {value!r}")
         return float(value)
@@ -280,6 +353,8 @@ GENERATED = (
     "<!-- end of generated table -->",
 )
 _TABLES = {
+    "due": "[tool.autograder.due]",
+    "extensions": "[tool.autograder.extensions]",
     "points": "[tool.autograder.points]",
     "thresholds": "[tool.autograder.thresholds]",
     "assignments": '[tool.autograder.assignments."<assignment>"]',

@@ -35,6 +35,7 @@ def write_reports(
     similarity: str = "",
     uploads: Mapping[str, Upload] | None = None,
     failed: list[tuple[str, str]] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write every report into `out_dir`; returns their paths by name: `gradebook`,
     `gradebook_canvas`, (`gradebook_moodle` with a Moodle roster), `summary`, `feedback` (the
@@ -42,11 +43,12 @@ def write_reports(
     student and assignment; with a `roster`, its students without any result are listed too;
     `similarity` is the similarity section of `summary.html` (`autograder.similarity.section`);
     `uploads` how the LMS named each upload, by `<student>/<assignment>` (`batch.lms_names`);
-    a student's feedback that cannot be written is appended to `failed` (else raised)."""
+    a student's feedback that cannot be written is appended to `failed` (else raised); `notes`
+    (student -> how an upload was accepted as them, `roster.match`) go into `gradebook.csv`."""
     out_dir = Path(out_dir)
     unplaced = tuple((str(f), str(why)) for f, why in unplaced)
     paths = {
-        "gradebook": write_atomic(out_dir / "gradebook.csv", gradebook_csv(results, roster)),
+        "gradebook": write_atomic(out_dir / "gradebook.csv", gradebook_csv(results, roster, notes)),
         "gradebook_canvas": write_atomic(
             out_dir / "gradebook_canvas.csv", canvas_csv(results, roster=roster, uploads=uploads)
         ),

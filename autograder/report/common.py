@@ -54,6 +54,37 @@ def max_scores(results: Sequence[Result]) -> dict[str, float]:
     return out
 
 
+def lateness(seconds: float | None) -> str:
+    """How late, in the unit a reader thinks in."""
+    if seconds is None:
+        return "late (LATE marker)"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min late"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h late"
+    return f"{seconds / 86400:.1f} days late"
+
+
+def term_lines(result: Result) -> list[str]:
+    """What was applied after grading (`course/term.py`), one sentence each: the graded score, the
+    lateness and its penalty, each override with its reason. Empty when nothing was applied."""
+    term = result.term
+    if term is None:
+        return []
+    lines = [f"Graded score {fmt(term.raw_score)} / {fmt(result.max_score)}; the score above is after what follows."]
+    if (late := term.late) is not None:
+        due = f"due {late.due}{' (your extension)' if late.extension else ''}"
+        lines.append(
+            f"{'Late' if late.seconds is None else lateness(late.seconds).capitalize()} ({due}; from "
+            f"{late.source}): penalty {fmt(late.penalty)} "
+            f"({late.policy})" + (f". {late.note[0].upper()}{late.note[1:]}." if late.note else ".")
+        )
+    for o in term.overrides:
+        what = "the total" if o.question == "total" else o.question
+        lines.append(f"Changed by the instructor: {what} {fmt(o.before)} -> {fmt(o.after)} ({o.reason}).")
+    return lines
+
+
 # --- HTML --------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..files import write_atomic
 from ..grading.problems import Problem, problems
 from ..result import ProblemKind, QuestionResult, QuestionStatus, Result
-from .common import badge, code_block, code_span, esc, fmt, page, pick, title
+from .common import badge, code_block, code_span, esc, fmt, page, pick, term_lines, title
 from .naming import file_names
 from .pictures import MARKDOWN_NOTE, picture_html, svg_and_alt
 
@@ -63,6 +63,10 @@ def _html_result(result: Result) -> str:
         parts.append(
             '<div class="box bad"><b>Your submission could not be read</b>, so it was not run and every '
             f"question scores 0:<pre>{esc(result.error)}</pre>{esc(UNREADABLE_HINT)}</div>\n"
+        )
+    if applied := term_lines(result):
+        parts.append(
+            '<div class="box warn"><ul>' + "".join(f"<li>{esc(line)}</li>" for line in applied) + "</ul></div>\n"
         )
     if result.isolation is not None and result.isolation.shortfalls():
         parts.append(
@@ -136,6 +140,8 @@ def _md_result(result: Result) -> str:
             UNREADABLE_HINT,
             "",
         ]
+    if applied := term_lines(result):
+        lines += [*(f"- {line}" for line in applied), ""]
     if result.isolation is not None and result.isolation.shortfalls():
         lines += [f"**{WEAKER}**", "", *(f"- {m}" for m in result.isolation.shortfalls()), ""]
     run = _run_problems(result)

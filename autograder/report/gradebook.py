@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from ..result import Result
-from .common import assignments_of, fmt, max_scores, pick
+from .common import assignments_of, fmt, lateness, max_scores, pick
 
 
 class Upload(Protocol):
@@ -79,7 +79,7 @@ def text_cell(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_START) else value
 
 
-def _csv(rows: Sequence[Sequence[str]]) -> str:
+def rows_csv(rows: Sequence[Sequence[str]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerows(rows)
@@ -94,17 +94,53 @@ def _by_student(chosen: Sequence[Result], roster: ClassList | None) -> dict[str,
     return by_student
 
 
-def gradebook_csv(results: Sequence[Result], roster: ClassList | None = None) -> str:
+TERM_COLUMNS = ("raw", "late", "penalty", "overrides")
+
+
+def _term_cells(result: Result | None) -> list[str]:
+    """`<assignment> raw, late, penalty, overrides` of one result: what `course/term.py` applied."""
+    if result is None:
+        return ["", "", "", ""]
+    term = result.term
+    if term is None:
+        return [fmt(result.score), "", "", ""]
+    late = term.late
+    overrides = "; ".join(f"{o.question} {fmt(o.before)}->{fmt(o.after)} ({o.reason})" for o in term.overrides)
+    return [
+        fmt(term.raw_score),
+        "" if late is None else lateness(late.seconds) + (" (extension)" if late.extension else ""),
+        "" if late is None else fmt(late.penalty),
+        text_cell(overrides),
+    ]
+
+
+def gradebook_csv(
+    results: Sequence[Result], roster: ClassList | None = None, notes: Mapping[str, str] | None = None
+) -> str:
     """`student, <assignment id>..., total, max_total`: a row per student, the score of each
     assignment (empty if not submitted; an unreadable submission is a 0, it was submitted),
     the total of the scores (empty for a roster student with nothing graded), and the sum of the
-    points possible of every column."""
+    points possible of every column. Where a late penalty or an override was applied to any result
+    of an assignment, `<assignment> raw|late|penalty|overrides` columns follow (the graded score,
+    the lateness, the points taken, the overrides with reasons); with `notes` (student -> how the
+    roster match was accepted), a last `note` column. Without either, the columns are as before."""
     chosen = pick(results)
     aids = assignments_of(chosen)
     maxima = max_scores(chosen)
     max_total = fmt(sum(maxima[a] for a in aids))
     by_student = _by_student(chosen, roster)
-    rows: list[list[str]] = [["student", *aids, "total", "max_total"]]
+    termed = [a for a in aids if any(r.term is not None for r in chosen if r.assignment == a)]
+    notes = notes or {}
+    rows: list[list[str]] = [
+        [
+            "student",
+            *aids,
+            "total",
+            "max_total",
+            *(f"{a} {c}" for a in termed for c in TERM_COLUMNS),
+            *(["note"] if notes else []),
+        ]
+    ]
     for student in sorted(by_student):
         mine = by_student[student]
         rows.append(
@@ -113,9 +149,11 @@ def gradebook_csv(results: Sequence[Result], roster: ClassList | None = None) ->
                 *(fmt(mine[a].score) if a in mine else "" for a in aids),
                 fmt(sum(r.score for r in mine.values())) if mine else "",
                 max_total,
+                *(cell for a in termed for cell in _term_cells(mine.get(a))),
+                *([text_cell(notes.get(student, ""))] if notes else []),
             ]
         )
-    return _csv(rows)
+    return rows_csv(rows)
 
 
 def canvas_identity(student: str, uploads: Sequence[Upload]) -> tuple[str, str, str]:
@@ -178,7 +216,7 @@ def canvas_csv(
         if "Points Possible" in identity[0]:  # Canvas would read the row as the points possible
             identity[0] = ""
         rows.append([*(text_cell(c) for c in identity), *(fmt(mine[a].score) if a in mine else "" for a in aids)])
-    return _csv(rows)
+    return rows_csv(rows)
 
 
 def moodle_csv(results: Sequence[Result], roster: ClassList) -> str:
@@ -201,4 +239,4 @@ def moodle_csv(results: Sequence[Result], roster: ClassList) -> str:
                 *(fmt(mine[a].score) if a in mine else "" for a in aids),
             ]
         )
-    return _csv(rows)
+    return rows_csv(rows)

@@ -163,12 +163,23 @@ def exit_verify_failed(tmp_path, capsys, monkeypatch):
     return code
 
 
+def exit_changed(tmp_path, capsys, monkeypatch):
+    from tests.unit.test_term import keep, result
+
+    old = keep(tmp_path / "old", result("alice_1001"))
+    new = keep(tmp_path / "new", result("alice_1001", (2.0, 0.0)))
+    code = cli.main(["diff", str(old), str(new)])
+    assert "momentum_step  1/2 -> 0/2" in capsys.readouterr().out
+    return code
+
+
 INVOCATIONS = {
     cli.ExitCode.OK: exit_ok,
     cli.ExitCode.USAGE: exit_usage,
     cli.ExitCode.UNREADABLE: exit_unreadable,
     cli.ExitCode.INFRASTRUCTURE: exit_infrastructure,
     cli.ExitCode.VERIFY_FAILED: exit_verify_failed,
+    cli.ExitCode.CHANGED: exit_changed,
 }
 
 

@@ -156,7 +156,7 @@ def test_moodle_roster_by_full_name_lists_ambiguous_names_and_writes_moodle_csv(
 def test_a_batch_applies_the_roster_and_unmatched_uploads_become_unplaced(tmp_path):
     roster = write(tmp_path / "export.csv", CANVAS_ROSTER)
     disc = found(tmp_path, "müllerjürgen_2345_900003_04_optimizers.ipynb", "strangerx_9999_900011_04_optimizers.ipynb")
-    class_list, missing = batch._apply_roster(roster, disc)
+    class_list, missing, _ = batch._apply_roster(roster, disc)
     assert class_list.kind == "canvas"
     assert [s.student for s in disc.submissions] == ["müllerjürgen_2345"]
     assert [u.file for u in disc.unplaced] == ["strangerx_9999_900011_04_optimizers.ipynb"]  # -> exit code 3
