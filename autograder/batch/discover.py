@@ -206,8 +206,7 @@ def _safe_extract(
     A notebook larger than a submission may be, or compressing better than `MAX_ZIP_RATIO` while
     larger than `RATIO_FLOOR`, or beyond its student's budget (`_over_budget`), is not extracted:
     it is returned with the reason, so that the student it belongs to is graded 0 with it and the
-    rest of the class is graded as usual. A notebook that cannot be placed (no assignment) is not
-    extracted either: it is reported unplaced whatever its content."""
+    rest of the class is graded as usual."""
     refused: list[Unplaced] = []
     found: list[tuple[Path, PurePath, str]] = []
     try:
@@ -245,7 +244,7 @@ def _safe_extract(
             ]
         for index, (info, rel, why) in enumerate(wanted):
             dest = target / f"{index:05d}.ipynb"  # never the entry's own name: see `files.safe_name`
-            if not why and isinstance(_place(dest, rel, forced_assignment), Submission):
+            if not why:
                 _copy_entry(zf, info, dest)
             found.append((dest, rel, why))
     return found, refused
@@ -256,36 +255,52 @@ def _over_budget(
 ) -> list[tuple[zipfile.ZipInfo, PurePath, str]]:
     """`wanted` with each student's uploads beyond `MAX_STUDENT_BYTES` refused.
 
-    Whose an entry is comes from its name (the LMS prefix, or the folder), known before anything
-    is extracted. A student's uploads are admitted latest first, and the latest upload of each
-    assignment (the one graded) before any older one, so a budget spent on re-uploads never costs
-    the student an assignment. Entries that cannot be placed belong to no budget; they are not
-    extracted (`_safe_extract`)."""
-    owners: dict[str, list[tuple[int, Submission]]] = {}
+    Whose an entry is comes from its name alone (`_owner`), known before anything is extracted
+    and before the download's assignment is. A student's uploads are admitted latest first, and
+    the latest upload for each assignment its name names (the one graded) before any older one,
+    so a budget spent on re-uploads never costs the student an assignment."""
+    owners: dict[str, list[tuple[str | None, tuple[int, str], int]]] = {}
+    latest: dict[tuple[str, str | None], tuple[int, str]] = {}
     for index, (_, rel, why) in enumerate(wanted):
-        placed = _place(Path(), rel, forced_assignment)
-        if not why and isinstance(placed, Submission):
-            owners.setdefault(placed.student, []).append((index, placed))
+        if why:
+            continue  # refused on its own: never extracted, costs no budget
+        owner, assignment, order = _owner(rel, forced_assignment)
+        owners.setdefault(owner, []).append((assignment, order, index))
+        latest[owner, assignment] = max(latest.get((owner, assignment), order), order)
     result = list(wanted)
-    for student, entries in owners.items():
-        latest: dict[str, tuple[int, str]] = {}
-        for _, sub in entries:
-            latest[sub.key] = max(latest.get(sub.key, sub.order), sub.order)
-        entries.sort(key=lambda e: (e[1].order == latest[e[1].key], e[1].order), reverse=True)
+    for owner, entries in owners.items():
+        ranked = sorted(((latest[owner, a] == order, order, i) for a, order, i in entries), reverse=True)
         spent = 0
-        for index, _ in entries:
+        for _, _, index in ranked:
             info, rel, _ = wanted[index]
             if spent + info.file_size > MAX_STUDENT_BYTES:
                 result[index] = (
                     info,
                     rel,
-                    f"refused: {student}'s uploads in this archive add up to more than the "
+                    f"refused: {owner}'s uploads in this archive add up to more than the "
                     f"{MAX_STUDENT_BYTES / 1024**3:.1f} GB one student's may ({info.file_size / 1024**2:.0f} MB "
                     f"more with this one); clear the notebooks' outputs and upload only the one to grade",
                 )
             else:
                 spent += info.file_size
     return result
+
+
+def _owner(rel: PurePath, forced_assignment: str | None) -> tuple[str, str | None, tuple[int, str]]:
+    """Whose upload an entry is, the assignment its name names, and its upload order, from its
+    name alone: the LMS's person (whatever the assignment), else the student folder, else the
+    flat name's student (the file itself when that cannot be told)."""
+    lms = _lms(rel)
+    name = lms.file if lms else rel.name
+    assignment = forced_assignment or assignment_from_name(name, list(ASSIGNMENTS))
+    order = (lms.order if lms else 0, rel.name)
+    if lms is not None:
+        person = lms.name if lms.kind == "moodle" else f"{lms.name}_{lms.lms_id}".lstrip("_")
+        return student_id(person), assignment, order
+    if len(rel.parts) >= 2:
+        return student_id(rel.parts[0]), assignment, order
+    placed = _place(Path(), rel, forced_assignment)
+    return (placed.student if isinstance(placed, Submission) else str(rel)), assignment, order
 
 
 def _entry_refusal(info: zipfile.ZipInfo) -> str:
