@@ -38,6 +38,10 @@ _str_copy = str.__str__
 # --- what comes back for one call ---------------------------------------------------------------
 
 
+# Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
+NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
+
+
 @dataclass(frozen=True)
 class Raised:
     """What a call raised (or why it gave no answer), in place of a value."""

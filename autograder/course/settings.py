@@ -32,8 +32,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import UsageError
-from ..judging.checks import trained
-from ..judging.models import Threshold
+from ..judging.models import Threshold, trained
 from ..questions import ASSIGNMENTS
 from ..questions.base import Assignment, Question
 from ..questions.pictures import trained_accuracy

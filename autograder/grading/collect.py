@@ -158,6 +158,8 @@ def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
         KeyError,
         OverflowError,
         SyntaxError,
+        RuntimeError,  # zipfile: a member flagged as encrypted
+        NotImplementedError,  # zipfile: strong encryption, patched data, a newer zip version
     ):
         return None
 

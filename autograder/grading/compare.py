@@ -15,15 +15,12 @@ import numpy as np
 
 from .. import wire
 from ..errors import InfrastructureError
-from ..judging.verdict import CaseContext, Verdict
+from ..judging.verdict import CaseContext, Verdict, fixed_failure
 from ..questions.base import Question
 from ..questions.pictures import picture_data
 from ..result import CaseResult, QuestionResult, QuestionStatus
-from ..wire import CallOutput, Raised
+from ..wire import NO_ANSWER, CallOutput, Raised
 from .prepare import Plan, call_id
-
-# Raised types that mean "the probe got no answer", as opposed to an exception the code raised.
-NO_ANSWER = {"Missing", "NoOutput", "Timeout", "BadOutput"}
 
 
 def compare(plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]) -> list[QuestionResult]:
@@ -59,6 +56,8 @@ def score_question(
                 picture = picture_data(question.picture, ctx)
         if not case.public and not verdict.passed and isinstance(got.value, Raised):
             verdict = Verdict(False, _hidden_raise(question.id, got.value, expected))
+        elif not case.public and not verdict.passed:
+            verdict = Verdict(False, verdict.hidden or HIDDEN_WRONG)
         results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))
         if not verdict.passed:
             feedback.append(
@@ -90,7 +89,7 @@ def _safe_check(question: Question, ctx: CaseContext) -> Verdict:
     try:
         return question.check(ctx)
     except Exception as exc:  # noqa: BLE001 - any failure to judge is a failed case, not a crash
-        return Verdict(False, f"the returned value could not be checked ({type(exc).__name__})")
+        return fixed_failure(f"the returned value could not be checked ({type(exc).__name__})")
 
 
 def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
@@ -106,6 +105,10 @@ def _status(passed: int, total: int, kinds: list[str]) -> QuestionStatus:
         return QuestionStatus.ERROR
     return QuestionStatus.FAILED
 
+
+# What a hidden case says when its check has no words for it that an answer cannot choose
+# (`Verdict.hidden`): a statistic, a shape or a text of the answer could carry the hidden inputs.
+HIDDEN_WRONG = "wrong answer (a hidden case shows no detail of it: the detail could carry the case's inputs)"
 
 # What a hidden case that raised may say: the student's code chose the exception's message and its
 # class's name, and it saw the hidden inputs, so either could carry them to the feedback. Only a

@@ -10,8 +10,8 @@ tests folder travels with the notebook and nothing depends on this package being
 
 Each test's source is the question's public cases (the call as the probe makes it, the
 reference's public output, the check's parameters and the numbers the grader's check computes
-for that case, see selfcheck_data.py) and a loader; the checker they share,
-`wire.py` + `selfcheck_judge.py` + `selfcheck_random.py` + `selfcheck_randomness.py` + `selfcheck_runtime.py` (standalone, numpy only),
+for that case, see selfcheck_data.py) and a loader; the checker they share (`EMBEDDED`: the wire,
+the grader's own judging modules and selfcheck_runtime.py, numpy only, relative imports removed)
 and every public input are stored once, in `metadata.autograder_selfcheck`: otter has no shared
 code for metadata tests, so each test reads them from the notebook file otter read it from
 (otter 7 compiles a metadata test with the notebook's path as its file name). Only public cases
@@ -25,7 +25,9 @@ from __future__ import annotations
 import ast
 import base64
 import inspect
+import io
 import json
+import tokenize
 import zlib
 from pathlib import Path
 from typing import Any
@@ -34,12 +36,11 @@ import numpy as np
 
 from .. import wire
 from ..errors import BuildError
-from ..grading.compare import NO_ANSWER
 from ..grading.prepare import call_id, make_plan
 from ..questions.base import Assignment, Question
-from ..wire import CallOutput, Raised
+from ..wire import NO_ANSWER, CallOutput, Raised
 from .precision import rounded
-from .selfcheck_data import case_data, formula_leaks, random_spec, task_labels
+from .selfcheck_data import case_data, formula_leaks, randomness_spec, task_labels
 
 INLINE_ELEMENTS = 64  # larger input arrays are embedded as compressed bytes, not as JSON lists
 OTTER_KEY = "otter"  # otter.utils.NOTEBOOK_METADATA_KEY
@@ -74,6 +75,16 @@ def encode_input(value: np.ndarray) -> dict[str, Any]:
     return {"$b64": base64.b64encode(raw).decode(), "dtype": dtype.str, "shape": list(value.shape)}
 
 
+# The grader's check factories the self-check rebuilds (selfcheck_runtime.grader_check), by name.
+SIMPLE = {"b_on_a": "b_on_a"}
+RANDOM = {
+    "variance_scaling_check": "variance_scaling",
+    "he_avg_check": "he_avg",
+    "dropout_check": "dropout",
+    "augment_check": "augment",
+}
+
+
 def check_spec(question: Question) -> dict[str, Any]:
     """The self-check's name and parameters for the question's check, read off the check itself
     (the factories' closures), so a changed tolerance or threshold reaches the self-check too."""
@@ -81,9 +92,17 @@ def check_spec(question: Question) -> dict[str, Any]:
     name = check.__qualname__.replace(".<locals>.check", "")
     free = inspect.getclosurevars(check).nonlocals
     if name == "allclose":
-        return {"kind": "allclose", "rtol": free["rtol"], "atol": free["atol"], "same_shape": free["same_shape"]}
+        return {
+            "kind": "allclose",
+            "rtol": free["rtol"],
+            "atol": free["atol"],
+            "same_shape": free["same_shape"],
+            "returns": free["returns"],
+        }
     if name == "architecture":
         return {"kind": "architecture", "compare_compile": free["compare_compile"]}
+    if name == "exact":
+        return {"kind": "exact", "returns": free["returns"]}
     if name == "trained":
         return {
             "kind": "trained",
@@ -91,18 +110,14 @@ def check_spec(question: Question) -> dict[str, Any]:
             "minimum": free["threshold"].minimum,
             "labels": task_labels(free["threshold"].task),
         }
-    if name == "_dropout_check":
-        return {"kind": "dropout", "scaled": free["scaled"], "randomness": random_spec("dropout", check)}
-    simple = {"exact": "exact", "_check_b_on_a": "b_on_a"}
-    random = {"_check_variance_scaling": "variance_scaling", "_check_he_avg": "he_avg", "_check_augment": "augment"}
-    if name in random:
-        return {"kind": random[name], "randomness": random_spec(random[name], check)}
-    if name not in simple:
+    if name in RANDOM:
+        return {"kind": RANDOM[name], "randomness": randomness_spec(free["randomness"])}
+    if name not in SIMPLE:
         raise BuildError(
             f"{question.id}: the self-check has no counterpart of the check {check.__qualname__}; "
-            "add one to selfcheck_judge.py or selfcheck_randomness.py"
+            "add one to selfcheck_runtime.grader_check"
         )
-    return {"kind": simple[name]}
+    return {"kind": SIMPLE[name]}
 
 
 def public_cases(assignment: Assignment, question: Question, reference: dict[str, CallOutput]) -> tuple[list, dict]:
@@ -124,26 +139,30 @@ def public_cases(assignment: Assignment, question: Question, reference: dict[str
                 raise BuildError(f"the reference gave no answer for {call_id(question.id, case.id)}")
             if keep or isinstance(value, Raised):
                 entry["expected"] = encode_expected(value)
-        entry["check"] = {**spec, **case_data(spec, case.call, plan.inputs, isinstance(value, Raised))}
+        entry["check"] = {**spec, **case_data(question.check, spec, case, plan.inputs, isinstance(value, Raised))}
         cases.append(entry)
         used.update({key: encode_input(plan.inputs[key]) for key in wire.array_keys(case.call.to_json())})
     return cases, dict(sorted(used.items()))
 
 
+# What the self-check's code is made of, in this order (each sees the names of those before it).
+EMBEDDED = (
+    "../wire.py",
+    "../judging/verdict.py",
+    "../judging/stats.py",
+    "../judging/architecture.py",
+    "../judging/checks.py",
+    "../judging/randomness.py",
+    "../judging/draws.py",
+    "selfcheck_runtime.py",
+)
+
+
 def runtime_source() -> str:
-    """The wire, the judge and the runtime, as pasted into every notebook (relative imports removed)."""
+    """The wire, the grader's judging modules and the self-check's runtime, as pasted into every
+    notebook (relative imports removed)."""
     here = Path(__file__).parent
-    parts = [
-        (here / name).read_text()
-        for name in (
-            "../wire.py",
-            "selfcheck_judge.py",
-            "selfcheck_random.py",
-            "selfcheck_randomness.py",
-            "selfcheck_runtime.py",
-        )
-    ]
-    return "\n\n".join(_without_relative_imports(part) for part in parts)
+    return "\n\n".join(_without_docs(_without_relative_imports((here / name).read_text())) for name in EMBEDDED)
 
 
 def _without_relative_imports(source: str) -> str:
@@ -156,6 +175,31 @@ def _without_relative_imports(source: str) -> str:
         for line in range(node.lineno, node.end_lineno + 1)
     }
     return "\n".join(line for number, line in enumerate(source.splitlines(), 1) if number not in drop)
+
+
+def _without_docs(source: str) -> str:
+    """The source without its docstrings, comment lines and blank lines: they are for the
+    package's readers (the notebook's metadata is not read as source), and a fifth of every
+    notebook's size. A docstring that is a body's only statement stays; code lines are unchanged."""
+    drop = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and len(body) > 1:
+            first = body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                drop.update(range(first.lineno, first.end_lineno + 1))
+    code: set[int] = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in _NOT_CODE:
+            code.update(range(token.start[0], token.end[0] + 1))
+    return "\n".join(line for n, line in enumerate(source.splitlines(), 1) if n in code and n not in drop)
+
+
+_NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 
 
 LOADER = '''
@@ -190,7 +234,7 @@ def test_source(notebook: str, question: Question, cases: list, uses: list[str])
     lines = [
         f'"""Self-check of `{question.id}` on its {len(cases)} public case(s) (nothing hidden). Generated by '
         "`autograder build` from autograder/handout/selfcheck.py and the question's public cases; the checker "
-        f'(autograder/handout/selfcheck_*.py) is in the notebook\'s metadata.{SHARED_KEY}: do not edit."""',
+        f'(the grader\'s autograder/judging/ and autograder/handout/selfcheck_runtime.py) is in the notebook\'s metadata.{SHARED_KEY}: do not edit."""',
         "",
         "import json",
         "import os",

@@ -16,7 +16,6 @@ that must not appear in what is embedded; `build` refuses a notebook that has on
 from __future__ import annotations
 
 import base64
-import hashlib
 import inspect
 import re
 from typing import Any
@@ -25,11 +24,9 @@ import numpy as np
 
 from .. import wire
 from ..errors import BuildError
+from ..judging.draws import DIGEST_SIZE, max_shift
 from ..judging.models import split_tasks
-from ..questions import a01_activations_and_initialisation as a01
-from ..questions import a05_regularisation as a05
-
-DIGEST_SIZE = 8  # bytes per candidate image: a wrong image matches one of its 50 candidates w.p. 50 / 2**64
+from ..judging.verdict import Case, CaseContext
 
 # Solution expressions (as the grader's and the reference's code write them) and what they are.
 FORMULAS = {
@@ -47,23 +44,6 @@ def formula_leaks(source: str) -> list[str]:
     return [name for name, pattern in FORMULAS.items() if re.search(pattern, source)]
 
 
-def target(shape: tuple[int, int], scale: float, mode: str, distribution: str) -> dict[str, Any]:
-    """The grader's bound and distribution (a01._distribution) for one public case, as numbers."""
-    bound, cdf = a01._distribution(tuple(shape), scale, mode, distribution)
-    frozen = cdf.__self__  # a frozen scipy distribution: its parameters are the public case's numbers
-    family = frozen.dist.name
-    if family == "uniform":
-        return {"bound": bound, "family": "uniform", "limit": bound}
-    if family == "truncnorm":
-        low, high = frozen.args
-        if low != -high:
-            raise BuildError(f"the self-check knows symmetric truncated normals only, not {frozen.args}")
-        return {"bound": bound, "family": "truncated_normal", "sd": float(frozen.kwds["scale"]), "cut": float(high)}
-    if family == "norm":
-        return {"bound": None, "family": "normal", "sd": float(frozen.args[1])}
-    raise BuildError(f"the self-check has no cdf for the grader's {family} distribution")
-
-
 def task_labels(task: str) -> dict[str, list[int]]:
     """Which of the labels 0..9 a trained model's task keeps, and as what (models.split_tasks on
     the ten labels themselves): the self-check relabels keras' test split with this table."""
@@ -71,97 +51,38 @@ def task_labels(task: str) -> dict[str, list[int]]:
     return {"keep": [int(v) for v in kept], "as": [int(v) for v in labels]}
 
 
-def candidates(images: np.ndarray, max_shift: int) -> str:
-    """Digests of every (flip, dy, dx) transform of every image, in a05.identify's order."""
-    out = bytearray()
-    for original in images:
-        for flipped in (0, 1):
-            base = original[:, ::-1] if flipped else original
-            for dy in range(-max_shift, max_shift + 1):
-                for dx in range(-max_shift, max_shift + 1):
-                    moved = a05.shift(base, dy, dx)
-                    plain = np.ascontiguousarray(moved + np.zeros((), dtype=moved.dtype)).tobytes()
-                    out += hashlib.blake2b(plain, digest_size=DIGEST_SIZE).digest()
-    return base64.b64encode(bytes(out)).decode()
-
-
-def _subcalls(call: Any) -> list[Any]:
-    return list(call.calls) if isinstance(call, wire.Calls) else [call]
-
-
-def _randomness(check: Any) -> dict[str, Any]:
-    """The parameters of the grader's randomness check for this question (its closure)."""
+def randomness_spec(check: Any) -> dict[str, Any]:
+    """The arguments of the grader's randomness check (its closure) that the self-check passes to
+    the same factory, beside its own decoders."""
     free = inspect.getclosurevars(check).nonlocals
     name = check.__qualname__.split(".<locals>")[0]
-    if name == "matrix_check":
-        return {
-            "same": free["same"],
-            "other_seed": free["other_seed"],
-            "unseeded": free["unseeded"],
-            "count": free["count"],
-            "alpha": free["alpha"],
-            "repeats": free["repeats"],
-            "independent": free["independent"],
-            "what": free["what"],
-            "how": free["how"],
-            "identical": free["identical"],
-        }
-    if name == "mask_check":
-        return {
-            "consecutive": free["consecutive"],
-            "same": free["same"],
-            "other_seed": free["other_seed"],
-            "count": free["count"],
-            "alpha": free["alpha"],
-            "repeats": free["repeats"],
-        }
-    if name == "choices_check":
-        return {
-            "consecutive": list(free["consecutive"]),
-            "same": list(free["same"]),
-            "other_seed": list(free["other_seed"]),
-            "count": free["count"],
-            "repeats": free["repeats"],
-        }
-    raise BuildError(f"the self-check has no counterpart of the randomness check {check.__qualname__}")
+    keys = {
+        "matrix_check": ("same", "other_seed", "unseeded", "count", "identical", "what", "how", "budget"),
+        "mask_check": ("consecutive", "same", "other_seed"),
+        "choices_check": ("consecutive", "same", "other_seed", "count"),
+    }
+    if name not in keys:
+        raise BuildError(f"the self-check has no counterpart of the randomness check {check.__qualname__}")
+    return {key: free[key] for key in keys[name]}
 
 
-def random_spec(kind: str, question_check: Any) -> dict[str, Any]:
-    """The randomness parameters of a random function's question, read off the grader's check."""
-    if kind == "dropout":
-        found = inspect.getclosurevars(question_check).nonlocals["randomness"]
-    else:
-        refs = inspect.getclosurevars(question_check).globals
-        found = [v for k, v in refs.items() if k.endswith("_RANDOMNESS")]
-        if len(found) != 1:  # a guess would give the self-check another check's parameters
-            raise BuildError(
-                f"{question_check.__qualname__}: expected one *_RANDOMNESS check to read, found {len(found)}"
-            )
-        found = found[0]
-    return _randomness(found)
-
-
-def case_data(spec: dict[str, Any], call: Any, inputs: dict[str, np.ndarray], raises: bool) -> dict[str, Any]:
-    """Numbers the grader's check computes for this public case, which the self-check is given."""
+def case_data(check: Any, spec: dict[str, Any], case: Case, inputs: dict[str, np.ndarray], raises: bool) -> dict:
+    """Numbers the grader's check computes for this public case, which the self-check is given:
+    asked of the question's own functions (the closure of its check), on the case itself."""
     kind = spec["kind"]
-    if kind == "variance_scaling" and isinstance(call, wire.Call) and not raises:
-        kw = call.decoded_kwargs(inputs)
-        return {
-            "target": target(
-                call.decoded_args(inputs)[0],
-                kw.get("scale", 1.0),
-                kw.get("mode", "fan_in"),
-                kw.get("distribution", "truncated_normal"),
-            )
-        }
-    if kind == "he_avg" and isinstance(call, wire.Initializer):
-        return {"target": target(a01.HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")}  # as a01._check_he_avg
+    free = inspect.getclosurevars(check).nonlocals
+    ctx = CaseContext(case, inputs, None, None)
+    calls = range(len(case.call.calls)) if isinstance(case.call, wire.Calls) else range(1)
+    if kind in ("variance_scaling", "he_avg") and not isinstance(case.call, wire.Calls) and not raises:
+        return {"target": free["target_of"](ctx)}
     if kind == "dropout":
-        return {"divisors": [1 - float(sub.args[1]) if spec["scaled"] else None for sub in _subcalls(call)]}
+        return {"divisors": [free["divisor_of"](ctx, i) for i in calls]}
     if kind == "augment":
-        found = {}
-        for sub in _subcalls(call):
-            key, m = wire.array_key(sub.args[0]), int(sub.kwargs.get("max_shift", 2))
-            found[f"{key}/{m}"] = found.get(f"{key}/{m}") or candidates(inputs[key], m)
+        found: dict[str, str] = {}
+        for i in calls:
+            sub = case.call.calls[i] if isinstance(case.call, wire.Calls) else case.call
+            key = f"{wire.array_key(sub.args[0])}/{max_shift(ctx, i)}"
+            if key not in found:
+                found[key] = base64.b64encode(free["table_of"](ctx, i)).decode()
         return {"digest_size": DIGEST_SIZE, "candidates": found}
     return {}

@@ -1,13 +1,17 @@
-"""The code of students' self-checks: standalone, numpy only, copied verbatim into each notebook.
+"""The code of students' self-checks that is not the grader's: calling the student's code and
+explaining a failed case. Pasted, after the wire and the judging modules, into each notebook.
 
-`build` pastes this file's source into every otter test it stores in the notebook's metadata,
-followed by that question's public cases. A student with only numpy and otter-grader (and what
-the notebook itself imports: keras for models and initializers) can therefore check a notebook
-opened on its own. That is why nothing here imports `autograder`, scipy or anything else: it
-mirrors, for the public cases only, how the probe calls student code (`runtime/probe.py`) and
-how the grader judges and explains a case (`judging/`, `compare.py`, `questions/`).
-`tests/unit/test_selfcheck.py` holds the two to the same verdicts on the reference solutions and
-on the buggy variants; change both together. No hidden case, seed or hidden value ever gets here.
+`build` (selfcheck.py) pastes `wire.py`, the judging modules (`judging/verdict.py`, `stats.py`,
+`architecture.py`, `checks.py`, `randomness.py`, `draws.py`: the grader's own checks, numpy only)
+and this file into the notebook's metadata, followed by each question's public cases. A student
+with only numpy and otter-grader (and what the notebook itself imports: keras for models and
+initializers) can therefore check a notebook opened on its own. Each public case is judged by the
+grader's check, built here from the parameters `build` read off the question's check and the
+numbers it computed for the case (selfcheck_data.py). What is here mirrors, for the public cases
+only, how the probe calls student code (`runtime/probe.py`) and how compare.py explains a case;
+`tests/unit/test_selfcheck.py` holds the self-check to the grade on every public case of every
+question, on the solutions and on the buggy variants. No hidden case, seed or hidden value ever
+gets here.
 """
 
 import base64
@@ -16,16 +20,23 @@ import zlib
 
 import numpy as np
 
-from ..wire import (  # in the package only
-    TUPLE,
-    Raised,  # in the package only: build pastes the wire above
-    Rng,
-    array_key,
-    decode_arg,
-    generators,
+# isort: off
+# In the package only: build pastes the wire and the judging modules above this file.
+from ..judging.checks import accuracy_verdict, allclose, architecture, b_on_a, exact
+from ..judging.draws import (
+    augment_check,
+    augment_decoder,
+    dropout_check,
+    dropout_rate,
+    he_avg_check,
+    mask_decoder,
+    max_shift,
+    variance_scaling_check,
 )
-from .selfcheck_judge import NO_ANSWER  # in the package only: build pastes the judge above
-from .selfcheck_randomness import CHECKS  # in the package only
+from ..judging.randomness import calls_shape, choices_check, mask_check, matrix_check
+from ..judging.verdict import Case, CaseContext, Verdict
+from ..wire import NO_ANSWER, TUPLE, Calls, Raised, Rng, array_key, decode_arg, from_json, generators
+# isort: on
 
 
 def unpack(doc):
@@ -323,6 +334,77 @@ def explain(case, inputs, message, expected, got):
     return text
 
 
+# --- judging a case: the grader's checks, built from what build embedded --------------------------
+
+
+def task_split(x, y, labels):
+    """The images of a task and their labels in it, by the table `build` read off the grader's
+    split (models.split_tasks on the ten labels): which labels the task keeps, and as what."""
+    table = np.full(10, -1, dtype=np.int64)
+    table[labels["keep"]] = labels["as"]
+    return x[table[y] >= 0], table[y][table[y] >= 0]
+
+
+def _trained_check(spec):
+    """Accuracy on the real test split (keras' copy), by Keras itself rather than the grader's
+    numpy forward pass: the same number for the layers the grader supports."""
+
+    def check(ctx):
+        got = ctx.got
+        if isinstance(got, Raised):
+            return Verdict(False, f"{got.type}: {got.message}")
+        import keras
+
+        (_, _), (x, y) = keras.datasets.fashion_mnist.load_data()
+        x, y = task_split(x.astype(np.float64) / 255.0, y.astype(np.int64), spec["labels"])
+        out = np.asarray(got["model"].predict(x.astype(np.float32), batch_size=2000, verbose=0), dtype=float)
+        if out.ndim != 2:
+            return Verdict(False, f"the model's output has shape {out.shape[1:]}, expected a vector per image")
+        predicted = (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
+        return accuracy_verdict(float((predicted == y).mean()), spec["minimum"])
+
+    return check
+
+
+def _table_of(spec):
+    """Augment's digests of call i's candidates, as build stored them for the public inputs."""
+
+    def table(ctx, i):
+        call = ctx.case.call.calls[i] if isinstance(ctx.case.call, Calls) else ctx.case.call
+        return base64.b64decode(spec["candidates"][f"{array_key(call.args[0])}/{max_shift(ctx, i)}"])
+
+    return table
+
+
+def grader_check(spec):
+    """The grader's check for a case, from its check spec (selfcheck.check_spec + case_data)."""
+    kind, params = spec["kind"], spec.get("randomness") or {}
+    if kind == "allclose":
+        return allclose(spec["rtol"], spec["atol"], spec["same_shape"], spec["returns"])
+    if kind == "exact":
+        return exact(spec["returns"])
+    if kind == "architecture":
+        return architecture(spec["compare_compile"])
+    if kind == "b_on_a":
+        return b_on_a()
+    if kind == "trained":
+        return _trained_check(spec)
+    if kind in ("variance_scaling", "he_avg"):
+        made = variance_scaling_check if kind == "variance_scaling" else he_avg_check
+        return made(lambda ctx: spec["target"], matrix_check(calls_shape, **params))
+    if kind == "dropout":
+
+        def divisor(ctx, i):
+            return spec["divisors"][i]
+
+        return dropout_check(divisor, mask_check(**params, decode=mask_decoder(divisor), rate_of=dropout_rate))
+    if kind == "augment":
+        table = _table_of(spec)
+        randomness = choices_check(**params, decode=augment_decoder(table), max_shift_of=lambda ctx: max_shift(ctx, 0))
+        return augment_check(table, randomness)
+    raise ValueError(f"no check of kind {kind!r}")
+
+
 def judge(env, case, inputs):
     """(passed, feedback) of one public case on the student's namespace `env`."""
     expected = unpack(case["expected"]) if "expected" in case else None
@@ -340,9 +422,15 @@ def judge(env, case, inputs):
         passed = False
     else:
         try:
-            passed, message = CHECKS[case["check"]["kind"]](
-                case["check"], case["call"], inputs, expected, got, modified
+            ctx = CaseContext(
+                Case("", from_json(case["call"]), case["description"], True),
+                inputs,
+                expected,
+                got,
+                {"modified_input": modified},
             )
+            verdict = grader_check(case["check"])(ctx)
+            passed, message = verdict.passed, verdict.message
         except Exception as exc:  # noqa: BLE001 - as in compare.py: a crash in a check fails the case
             passed, message = False, f"the returned value could not be checked ({type(exc).__name__})"
     return bool(passed), "" if passed else explain(case, inputs, message, expected, got)

@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from .verdict import Verdict
+from ..wire import Raised
+from .architecture import MAX_LAYERS
+from .checks import accuracy_verdict
+from .verdict import CaseContext, Check, Verdict
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -52,7 +55,6 @@ class UnsupportedModel(ValueError):
 # Dense layer applies to the last axis, so on images of 28 x 28 without a Flatten before it, it runs
 # once per row, 28 times per image, on 28 times the values. Such a model stays within the weight
 # bound and cost the grader 28 times what a flattened model of its weights costs.
-MAX_LAYERS = 64  # 8x the reference; also what the probe exports (it says when a model had more)
 MAX_PARAMETERS = 3_000_000  # ~11x the reference (a Dense layer of 3,800 units on the 784 pixels fits)
 MAX_VALUES_PER_IMAGE = 50_000  # outputs of all layers for one image, rows included, ~20x the reference
 # Multiply-adds of the Dense layers for one image, rows included: what a flattened model at the
@@ -263,57 +265,15 @@ def check_trained(got: Any, threshold: Threshold) -> tuple[Verdict, float | None
         acc = accuracy(got, threshold.task)
     except UnsupportedModel as exc:
         return Verdict(False, str(exc)), None
-    if acc < threshold.minimum:
-        return Verdict(False, f"test accuracy {acc:.4f} is below the required {threshold.minimum:.2f}"), acc
-    return Verdict(True, f"test accuracy {acc:.4f} (required {threshold.minimum:.2f})"), acc
+    return accuracy_verdict(acc, threshold.minimum), acc
 
 
-# --- architecture -------------------------------------------------------------------------------
+def trained(threshold: Threshold) -> Check:
+    """The notebook's trained model reaches the accuracy threshold on the real test split."""
 
-_COMPARED_KEYS = ("units", "activation", "use_bias", "epsilon", "momentum", "rate")
+    def check(ctx: CaseContext) -> Verdict:
+        if isinstance(ctx.got, Raised):
+            return Verdict(False, f"{ctx.got.type}: {ctx.got.message}")
+        return check_trained(ctx.got, threshold)[0]
 
-
-def _initializer_name(config: dict[str, Any]) -> str | None:
-    init = config.get("kernel_initializer")
-    if isinstance(init, dict):
-        return str(init.get("class_name"))
-    return init if isinstance(init, str) else None
-
-
-def architecture_differences(expected: dict[str, Any], got: Any, compare_compile: bool = True) -> list[str]:
-    """Readable differences between two model descriptions, empty if they match."""
-    if not isinstance(got, dict) or not isinstance(got.get("layers"), list):
-        return ["did not return a Keras model"]
-    exp_layers, got_layers = expected["layers"], got["layers"]
-    total = got.get("layers_total")
-    count = total if isinstance(total, int) and total > len(got_layers) else len(got_layers)
-    if count > max(MAX_LAYERS, len(exp_layers)):  # else the message alone would list them all
-        return [f"the model has {count:,} layers, expected {len(exp_layers)}"]
-    diffs = []
-    exp_kinds = [layer["class"] for layer in exp_layers]
-    got_kinds = [layer.get("class") if isinstance(layer, dict) else "?" for layer in got_layers]
-    if exp_kinds != got_kinds:
-        return [f"layers are {got_kinds}, expected {exp_kinds}"]
-    for i, (e, g) in enumerate(zip(exp_layers, got_layers)):
-        ec, gc = e.get("config") or {}, g.get("config") or {}
-        where = f"layer {i} ({e['class']})"
-        for key in _COMPARED_KEYS:
-            if ec.get(key) != gc.get(key):
-                diffs.append(f"{where}: {key} is {gc.get(key)!r}, expected {ec.get(key)!r}")
-        if _initializer_name(ec) != _initializer_name(gc):
-            diffs.append(f"{where}: kernel_initializer is {_initializer_name(gc)}, expected {_initializer_name(ec)}")
-        if e.get("trainable") != g.get("trainable"):
-            diffs.append(f"{where}: trainable is {g.get('trainable')}, expected {e.get('trainable')}")
-        if e.get("params") != g.get("params"):
-            diffs.append(f"{where}: {g.get('params')} parameters, expected {e.get('params')}")
-    if expected.get("input_shape") != got.get("input_shape"):
-        diffs.append(f"input shape is {got.get('input_shape')}, expected {expected.get('input_shape')}")
-    if compare_compile:
-        ecomp, gcomp = expected.get("compiled") or {}, got.get("compiled") or {}
-        for key in ("loss", "optimizer"):
-            if ecomp.get(key) != gcomp.get(key):
-                diffs.append(f"compiled {key} is {gcomp.get(key)!r}, expected {ecomp.get(key)!r}")
-        elr, glr = ecomp.get("learning_rate"), gcomp.get("learning_rate")
-        if isinstance(elr, float) and not (isinstance(glr, float) and abs(glr - elr) <= 1e-6 * abs(elr)):
-            diffs.append(f"learning rate is {glr!r}, expected {elr!r}")
-    return diffs
+    return check

@@ -9,10 +9,17 @@ of hundreds is never failed by bad luck. Two tools give that bound exactly or co
   rejected when |k - np| > 5.5 * sqrt(np(1-p)); the normal tail beyond 5.5 sigma is 3.8e-8, and
   with n >= 400 and 0.05 <= p <= 0.95 the normal approximation error (Berry-Esseen) is far
   below the remaining margin. Chi-square tests use the exact survival function, p < 1e-6.
+
+numpy and the standard library only: this module is pasted into every student notebook's
+self-check (handout/selfcheck.py), so the grade and the self-check run the same formulas. Each was
+checked against scipy (tests/unit/test_selfcheck.py): the chi-square survival function and the
+binomial band are exact; the Kolmogorov-Smirnov p-value is Stephens' approximation of the
+Kolmogorov distribution, within about 1 % of scipy's exact p near the 1e-6 threshold, far below
+the margin by which the usual bugs miss it (p < 1e-30).
 With the sample sizes used (>= 400 trials, >= 60,000 samples), the usual bugs (wrong fan, a
 missing truncation constant, keep-probability = rate, no rescaling) sit dozens of sigmas away.
 
-Shared blocks (`window_length`, used by questions/randomness.py `shared_block`): counts of
+Shared blocks (`window_length`, used by judging/randomness.py `shared_block`): counts of
 neighbours cannot see a draw that repeats half of itself (rows 100-199 a copy of rows 0-99), nor
 two independent draws that share a block. The symbols of independent draws (a dropout mask's
 entries, an image's (flip, dy, dx), the signs of symmetric samples) are independent under the
@@ -30,20 +37,22 @@ cases' sizes: 64 signs (8 x 8 squares) for variance_scaling's matrices, ~90 entr
 for dropout's 61 masks of 1,000 entries, ~11 images' choices for augment's 900 images.
 """
 
-from __future__ import annotations
-
 import math
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 1e-6
 SIGMAS = 5.5
 REPEATS = ALPHA / 100  # what each randomness case spends on its shared-block tests (see above)
 
 
-def ks_pvalue(samples: np.ndarray, cdf) -> float:
-    return float(stats.kstest(samples.ravel(), cdf).pvalue)
+def ks_pvalue(samples, cdf):
+    """Kolmogorov-Smirnov p-value of the samples against `cdf` (Stephens' approximation)."""
+    x = np.sort(np.asarray(samples, dtype=float).ravel())
+    n, f = len(x), cdf(x)
+    d = max((np.arange(1, n + 1) / n - f).max(), (f - np.arange(n) / n).max())
+    lam = d * (math.sqrt(n) + 0.12 + 0.11 / math.sqrt(n))
+    return min(1.0, max(0.0, 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))))
 
 
 def binomial_ok(count: int, n: int, p: float) -> bool:
@@ -52,17 +61,45 @@ def binomial_ok(count: int, n: int, p: float) -> bool:
     return abs(count - n * p) <= SIGMAS * math.sqrt(n * p * (1 - p))
 
 
+def chi2_sf(x: float, dof: int) -> float:
+    """Chi-square survival function, by sf(k + 2) = sf(k) + (x/2)^(k/2) e^(-x/2) / Gamma(k/2 + 1)."""
+    k, sf = (2, math.exp(-x / 2)) if dof % 2 == 0 else (1, math.erfc(math.sqrt(x / 2)))
+    while k < dof:
+        sf += math.exp((k / 2) * math.log(x / 2) - x / 2 - math.lgamma(k / 2 + 1)) if x > 0 else 0.0
+        k += 2
+    return sf
+
+
 def uniform_counts_ok(counts: np.ndarray) -> bool:
     """Chi-square test that counts are equally likely categories (exact chi2 survival)."""
     if len(counts) < 2:
         return True
     expected = counts.sum() / len(counts)
-    chi2 = float(((counts - expected) ** 2 / expected).sum())
-    return float(stats.chi2.sf(chi2, len(counts) - 1)) >= ALPHA
+    return chi2_sf(float(((counts - expected) ** 2 / expected).sum()), len(counts) - 1) >= ALPHA
+
+
+def phi(z):
+    """The standard normal cdf, elementwise."""
+    erf = np.frompyfunc(math.erf, 1, 1)
+    return 0.5 * (1 + np.asarray(erf(np.asarray(z, dtype=float) / math.sqrt(2)), dtype=float))
+
+
+def target_cdf(target: dict):
+    """The cdf of a symmetric target distribution given by its numbers: {"family": "uniform",
+    "limit"}, {"family": "truncated_normal", "sd", "cut"} (cut in sds) or {"family": "normal", "sd"}.
+    Numbers rather than a formula: the self-check receives them for its public cases, computed by
+    the question's own formula, which must not travel with the notebook."""
+    family = target["family"]
+    if family == "uniform":
+        return lambda v: np.clip((v + target["limit"]) / (2 * target["limit"]), 0, 1)
+    if family == "truncated_normal":
+        sd, low, high = target["sd"], phi(-target["cut"]), phi(target["cut"])
+        return lambda v: np.clip((phi(v / sd) - low) / (high - low), 0, 1)
+    return lambda v: phi(v / target["sd"])
 
 
 # --- randomness: exact binomial bands ------------------------------------------------------------
-# The randomness checks (questions/randomness.py) reduce every property to a count of independent
+# The randomness checks (judging/randomness.py) reduce every property to a count of independent
 # events of known probability under the contract: two masks dropping the same element (rate**2),
 # two images getting the same flip (1/2) or the same shift (1/(2m+1)), two symmetric samples with
 # the same sign (1/2). Such a count is exactly Binomial(n, p), so the band below is exact (no
@@ -70,17 +107,26 @@ def uniform_counts_ok(counts: np.ndarray) -> bool:
 
 
 def binomial_band(n: int, p: float, alpha: float) -> tuple[int, int]:
-    """[lo, hi] with P(X < lo) <= alpha/2 and P(X > hi) <= alpha/2 for X ~ Binomial(n, p)."""
+    """[lo, hi] with P(X < lo) <= alpha/2 and P(X > hi) <= alpha/2 for X ~ Binomial(n, p): lo is
+    the first k whose lower tail reaches alpha/2, hi the first k whose upper tail P(X > k) is at
+    most alpha/2. Tails are summed from their own end, so they keep their relative precision far
+    below alpha."""
     if p <= 0.0 or p >= 1.0 or n == 0:
         k = round(n * min(max(p, 0.0), 1.0))
         return k, k
-    lo = max(0, int(stats.binom.ppf(alpha / 2, n, p)))
-    while lo > 0 and stats.binom.cdf(lo - 1, n, p) > alpha / 2:  # guard against ppf rounding
-        lo -= 1
-    hi = min(n, int(stats.binom.isf(alpha / 2, n, p)))
-    while hi < n and stats.binom.sf(hi, n, p) > alpha / 2:
-        hi += 1
-    return lo, hi
+    k = np.arange(n + 1)
+    lgamma = np.frompyfunc(math.lgamma, 1, 1)
+    log_pmf = (
+        math.lgamma(n + 1)
+        - lgamma(k + 1).astype(float)
+        - lgamma(n - k + 1).astype(float)
+        + k * math.log(p)
+        + (n - k) * math.log1p(-p)
+    )
+    pmf = np.exp(log_pmf)
+    lower = np.cumsum(pmf)
+    upper = np.append(np.cumsum(pmf[::-1])[::-1][1:], 0.0)  # upper[k] = P(X > k)
+    return int(np.argmax(lower >= alpha / 2)), int(np.argmax(upper <= alpha / 2))
 
 
 def window_length(n: int, p_max: float, alpha: float) -> int:

@@ -2,10 +2,10 @@
 
 These live here, not in `questions/`, so that the checks can be written against them without
 importing the question declarations (which import the checks): the judging layer depends on
-nothing in `questions/`, and `questions/` depends on it.
+nothing in `questions/`, and `questions/` depends on it. Pasted into the self-check (see
+checks.py): no `from __future__ import annotations`, whose string annotations a dataclass cannot
+resolve in a namespace that is not a module in `sys.modules`.
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +27,24 @@ class Case:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one case: passed, and if not, a message safe to show for this case."""
+    """The outcome of one case: passed, and if not, a message safe to show for this case, and
+    what a hidden case may say instead (`hidden`).
+
+    A hidden case's message must not be a channel: the student's code saw the hidden inputs, so
+    any number, shape, length or text taken from its answer can carry them to the feedback
+    (a returned `np.zeros((0, a, b))` is an empty array whose shape spells two inputs). `hidden`
+    holds only words, the contract's names and coarse bands that no answer can choose more than
+    a few bits of; empty, a hidden case says only that the answer is wrong (`grading/compare`).
+    """
 
     passed: bool
     message: str = ""
+    hidden: str = ""
+
+
+def fixed_failure(text: str) -> Verdict:
+    """A failure whose words no answer chooses: said the same for a public and a hidden case."""
+    return Verdict(False, text, text)
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
 
 from .. import wire
-from ..judging.checks import allclose, as_float_array, raised_or_none
-from ..judging.stats import ALPHA, ks_pvalue
+from ..judging.checks import allclose
+from ..judging.draws import he_avg_check, samples_verdict, variance_scaling_check
+from ..judging.randomness import calls_shape, matrix_check
+from ..judging.stats import ALPHA, target_cdf
 from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
 from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
 from .common import CURVE, elementwise_hidden, elementwise_public
 from .pictures import histogram
-from .randomness import matrix_check
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
 
@@ -134,42 +134,27 @@ def _fan(shape: tuple[int, int], mode: str) -> float:
     return {"fan_in": shape[0], "fan_out": shape[1], "fan_avg": (shape[0] + shape[1]) / 2}[mode]
 
 
-def _distribution(shape: tuple[int, int], scale: float, mode: str, distribution: str):
-    """(bound, cdf) of keras.initializers.VarianceScaling for a 2-D shape."""
+def target(shape: tuple[int, int], scale: float, mode: str, distribution: str) -> dict:
+    """The bound and distribution of keras.initializers.VarianceScaling for a 2-D shape, as the
+    numbers `stats.target_cdf` reads (the self-check gets them, not this formula)."""
     s = scale / max(1.0, _fan(shape, mode))
     if distribution == "uniform":
         limit = math.sqrt(3 * s)
-        return limit, sps.uniform(-limit, 2 * limit).cdf
+        return {"bound": limit, "family": "uniform", "limit": limit}
     if distribution == "truncated_normal":
         sd = math.sqrt(s) / 0.87962566103423978
-        return 2 * sd, sps.truncnorm(-2, 2, scale=sd).cdf
-    return math.inf, sps.norm(0, math.sqrt(s)).cdf
+        return {"bound": 2 * sd, "family": "truncated_normal", "sd": sd, "cut": 2.0}
+    return {"bound": None, "family": "normal", "sd": math.sqrt(s)}
 
 
 def check_samples(samples, shape, scale, mode, distribution) -> Verdict:
-    arr = as_float_array(samples)
-    if arr is None:
-        return Verdict(False, "did not return an array of numbers")
-    if arr.shape != tuple(shape):
-        return Verdict(False, f"wrong shape: got {arr.shape}, expected {tuple(shape)}")
-    if not np.isfinite(arr).all():
-        return Verdict(False, "returned nan or inf")
-    bound, cdf = _distribution(tuple(shape), scale, mode, distribution)
-    if np.abs(arr).max() > bound * (1 + 1e-6):
-        return Verdict(False, f"values outside the {distribution} bound for mode {mode}")
-    p = ks_pvalue(arr, cdf)
-    if p < ALPHA:
-        return Verdict(
-            False,
-            f"the samples do not follow the expected {distribution} distribution for mode "
-            f"{mode} (Kolmogorov-Smirnov p = {p:.1e}); check the scale, the fan and the distribution",
-        )
-    return Verdict(True)
+    return samples_verdict(samples, tuple(shape), target(tuple(shape), scale, mode, distribution), mode, distribution)
 
 
 def _target_histogram(samples, shape, scale, mode, distribution) -> dict:
     """The feedback's histogram of a student's samples over the target density (the check's own)."""
-    bound, cdf = _distribution(tuple(shape), scale, mode, distribution)
+    found = target(tuple(shape), scale, mode, distribution)
+    bound, cdf = math.inf if found["bound"] is None else found["bound"], target_cdf(found)
     spread = bound if math.isfinite(bound) else 3 * math.sqrt(scale / max(1.0, _fan(tuple(shape), mode)))
     return {**histogram(samples, tuple(shape), spread, cdf), "target": f"{distribution}, {mode}, scale {scale:g}"}
 
@@ -186,18 +171,13 @@ def _he_picture(ctx: CaseContext) -> dict:
     return _target_histogram(samples, HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")
 
 
-def _calls_shape(ctx: CaseContext) -> tuple[int, int]:
-    first = ctx.case.call.calls[0]
-    return first.shape if isinstance(first, wire.Initializer) else ctx.sub_args(0)[0][0]
-
-
 _VS_RANDOMNESS = matrix_check(
-    _calls_shape, same=(0, 2), other_seed=(0, 1), unseeded=(3, 4), count=5, identical="the same matrix for every seed"
+    calls_shape, same=(0, 2), other_seed=(0, 1), unseeded=(3, 4), count=5, identical="the same matrix for every seed"
 )
 # Two unseeded Keras initializers draw their seeds with random.randint(1, 1e9): they collide with
 # probability 1e-9, which the statistical tests' budget leaves room for (total <= 1e-6).
 _HE_RANDOMNESS = matrix_check(
-    _calls_shape,
+    calls_shape,
     same=None,
     other_seed=(0, 1),
     unseeded=None,
@@ -209,17 +189,13 @@ _HE_RANDOMNESS = matrix_check(
 )
 
 
-def _check_variance_scaling(ctx: CaseContext) -> Verdict:
-    if isinstance(ctx.case.call, wire.Calls):
-        return _VS_RANDOMNESS(ctx)
-    raised = raised_or_none(ctx)
-    if raised is not None:
-        return raised
+def _vs_target(ctx: CaseContext) -> dict:
     kw = ctx.kwargs
-    shape = ctx.args[0]
-    return check_samples(
-        ctx.got, shape, kw.get("scale", 1.0), kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal")
-    )
+    shape = tuple(ctx.args[0])
+    return target(shape, kw.get("scale", 1.0), kw.get("mode", "fan_in"), kw.get("distribution", "truncated_normal"))
+
+
+_check_variance_scaling = variance_scaling_check(_vs_target, _VS_RANDOMNESS)
 
 
 HE_AVG_SHAPE = (400, 600)
@@ -244,23 +220,7 @@ def _he_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     )
 
 
-def _check_he_avg(ctx: CaseContext) -> Verdict:
-    if isinstance(ctx.case.call, wire.Calls):
-        return _HE_RANDOMNESS(ctx)
-    raised = raised_or_none(ctx)
-    if raised is not None:
-        return raised
-    got = ctx.got if isinstance(ctx.got, dict) else {}
-    info = got.get("info") if isinstance(got.get("info"), dict) else {}
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
-    wanted = {"scale": 2.0, "mode": "fan_avg", "distribution": "uniform"}
-    if info.get("class") != "VarianceScaling" or any(config.get(k) != v for k, v in wanted.items()):
-        return Verdict(
-            False,
-            "should be VarianceScaling(scale=2., mode='fan_avg', distribution='uniform'); "
-            f"got {info.get('class')} with { ({k: config.get(k) for k in wanted}) }",
-        )
-    return check_samples(got.get("samples"), HE_AVG_SHAPE, 2.0, "fan_avg", "uniform")
+_check_he_avg = he_avg_check(lambda ctx: target(tuple(ctx.case.call.shape), 2.0, "fan_avg", "uniform"), _HE_RANDOMNESS)
 
 
 ASSIGNMENT = Assignment(

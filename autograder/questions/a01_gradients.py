@@ -22,7 +22,8 @@ from .base import CaseBuilder, Question
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu")
 # Gradients of small networks are O(1e-6..1); atol only absorbs rounding of exact zeros (dead ReLUs).
-GRAD_TOL = allclose(rtol=1e-6, atol=1e-12)
+GRAD_RTOL, GRAD_ATOL = 1e-6, 1e-12
+GRAD_TOL = allclose(rtol=GRAD_RTOL, atol=GRAD_ATOL)
 # log10 of a ratio, "the same order of magnitude". Drawn in the documented order (X, then the
 # weights) a correct function gives the reference's value to rounding. Drawn in another order it
 # differs by the seed-to-seed spread, measured over 100 seeds per setting at width 100: sd <= 0.18
@@ -188,11 +189,21 @@ def _clip_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
 
 QUESTIONS = (
     Question(
-        id="backprop_gradients", points=3.0, make_public=_backprop_public, make_hidden=_backprop_hidden, check=GRAD_TOL
+        id="backprop_gradients",
+        points=3.0,
+        make_public=_backprop_public,
+        make_hidden=_backprop_hidden,
+        check=allclose(rtol=GRAD_RTOL, atol=GRAD_ATOL, returns="grads"),
     ),
     Question(id="gradient_norms", points=1.0, make_public=_norms_public, make_hidden=_norms_hidden, check=GRAD_TOL),
     Question(
         id="gradient_ratio_log10", points=2.0, make_public=_ratio_public, make_hidden=_ratio_hidden, check=LOG10_TOL
     ),
-    Question(id="clip_by_global_norm", points=2.0, make_public=_clip_public, make_hidden=_clip_hidden, check=GRAD_TOL),
+    Question(
+        id="clip_by_global_norm",
+        points=2.0,
+        make_public=_clip_public,
+        make_hidden=_clip_hidden,
+        check=allclose(rtol=GRAD_RTOL, atol=GRAD_ATOL, returns=("clipped", "global_norm")),
+    ),
 )

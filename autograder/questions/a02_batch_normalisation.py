@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..judging.checks import allclose, architecture, trained
-from ..judging.models import Threshold
+from ..judging.checks import allclose, architecture
+from ..judging.models import Threshold, trained
 from .base import Assignment, CaseBuilder, Picture, Question
 from .pictures import features, trained_accuracy
 
-TOL = allclose(rtol=1e-5, atol=1e-7)
+RTOL, ATOL = 1e-5, 1e-7
+TOL = allclose(rtol=RTOL, atol=ATOL)
 
 
 def _bn_train_public(b: CaseBuilder) -> None:
@@ -144,7 +145,7 @@ ASSIGNMENT = Assignment(
             points=2.0,
             make_public=_bn_train_public,
             make_hidden=_bn_train_hidden,
-            check=TOL,
+            check=allclose(rtol=RTOL, atol=ATOL, returns=("y", "batch_mean", "batch_var")),
             picture=Picture(
                 "features", "a batch of 4 samples with 3 features", features(("y", "batch mean", "batch variance"))
             ),
@@ -154,7 +155,7 @@ ASSIGNMENT = Assignment(
             points=1.0,
             make_public=_moving_public,
             make_hidden=_moving_hidden,
-            check=TOL,
+            check=allclose(rtol=RTOL, atol=ATOL, returns=("mean", "var")),
             picture=Picture("features", "default momentum", features(("moving mean", "moving variance"))),
         ),
         Question(

@@ -1,20 +1,22 @@
 """05, augmentation: `augment` (a random left-right flip and shift of every image) and its check.
 
 Apart from a05_regularisation.py because it is a job of its own: the grader tells each returned
-image's transform (flip, dy, dx) by trying them all (`identify`), then judges the transforms'
-statistics and, over several calls in one case, their randomness. `shift`, `identify` and
-`transforms` are also used by the self-check's builder (selfcheck_data.py) and its tests, as `a05.*`.
+image's transform (flip, dy, dx) by the digests of every flip and shift of its input (`candidates`,
+made here by shifting: the exercise), then judges the transforms' statistics and, over several
+calls in one case, their randomness (judging/draws.py, judging/randomness.py). The self-check's
+builder (handout/selfcheck_data.py) embeds the same digests for the public cases.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .. import wire
-from ..judging.checks import precheck
-from ..judging.stats import binomial_ok, uniform_counts_ok
-from .base import CaseBuilder, CaseContext, Verdict
-from .randomness import choices_check
+from ..judging.draws import augment_check, augment_decoder, call_args, digest, max_shift
+from ..judging.randomness import choices_check
+from .base import CaseBuilder, CaseContext
 
 
 def _augment_images(rng: np.random.Generator, n: int, size: int = 10) -> np.ndarray:
@@ -83,67 +85,30 @@ def shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def identify(original: np.ndarray, augmented: np.ndarray, max_shift: int) -> tuple[int, int, int] | None:
-    """(flipped, dy, dx) such that augmented is that transform of original, or None."""
-    for flipped in (0, 1):
-        base = original[:, ::-1] if flipped else original
-        for dy in range(-max_shift, max_shift + 1):
-            for dx in range(-max_shift, max_shift + 1):
-                if np.array_equal(shift(base, dy, dx), augmented):
-                    return flipped, dy, dx
-    return None
+def candidates(images: np.ndarray, max_shift: int) -> bytes:
+    """Digests of every (flip, dy, dx) transform of every image, in the order `draws.transforms`
+    reads them: unflipped then flipped, dy then dx from -max_shift to max_shift."""
+    out = bytearray()
+    for original in images:
+        for flipped in (0, 1):
+            base = original[:, ::-1] if flipped else original
+            for dy in range(-max_shift, max_shift + 1):
+                for dx in range(-max_shift, max_shift + 1):
+                    out += digest(shift(base, dy, dx))
+    return bytes(out)
 
 
-def transforms(images: np.ndarray, got: object, max_shift: int) -> np.ndarray | Verdict:
-    """(flipped, dy, dx) of every image as an (n, 3) array, or what is wrong with the value.
-
-    Unique for the grading inputs: their pixels are never 0, so the zero fill tells the shift,
-    and random pixels are never left-right symmetric."""
-    if not isinstance(got, np.ndarray) or got.shape != images.shape:
-        return Verdict(False, f"should return an array of shape {images.shape}")
-    if got.dtype != images.dtype:
-        return Verdict(False, f"returned dtype {got.dtype}, expected {images.dtype} (the input's)")
-    found = []
-    for i, (orig, aug) in enumerate(zip(images, got)):
-        transform = identify(orig, aug, max_shift)
-        if transform is None:
-            return Verdict(
-                False,
-                f"image {i} is not a left-right flip and/or a shift by at most {max_shift} "
-                "pixels (zero fill, positive dx = right, positive dy = down) of its input",
-            )
-        found.append(transform)
-    return np.array(found, dtype=int).reshape(len(found), 3)
+@lru_cache(maxsize=8)
+def _candidates_of(raw: bytes, dtype: str, shape: tuple[int, ...], max_shift: int) -> bytes:
+    return candidates(np.frombuffer(raw, dtype=dtype).reshape(shape), max_shift)
 
 
-def _decode_augment(ctx: CaseContext, i: int, value: object) -> np.ndarray | Verdict:
-    args, kwargs = ctx.sub_args(i)
-    return transforms(args[0], value, int(kwargs["max_shift"]))
+def _table(ctx: CaseContext, i: int) -> bytes:
+    """The digests of call i's images: computed once for the calls of a case that share them
+    (a randomness case passes one batch of images to its four calls)."""
+    images = np.ascontiguousarray(call_args(ctx, i)[0][0])
+    return _candidates_of(images.tobytes(), images.dtype.str, images.shape, max_shift(ctx, i))
 
 
-_AUGMENT_RANDOMNESS = choices_check(
-    (0, 1), (0, 2), (0, 3), 4, _decode_augment, lambda ctx: int(ctx.sub_args(0)[1]["max_shift"])
-)
-
-
-def _check_augment(ctx: CaseContext) -> Verdict:
-    if isinstance(ctx.case.call, wire.Calls):
-        return _AUGMENT_RANDOMNESS(ctx)
-    early = precheck(ctx)
-    if early is not None:
-        return early
-    images = ctx.args[0]
-    max_shift = int(ctx.kwargs.get("max_shift", 2))
-    found = transforms(images, ctx.got, max_shift)
-    if isinstance(found, Verdict):
-        return found
-    flips, dys, dxs = found.T
-    if not binomial_ok(int(flips.sum()), len(flips), 0.5):
-        return Verdict(False, f"flipped {flips.mean():.2f} of the images; expected about 1/2")
-    for name, values in (("vertical", dys), ("horizontal", dxs)):
-        counts = np.bincount(values + max_shift, minlength=2 * max_shift + 1)
-        if not uniform_counts_ok(counts):
-            return Verdict(
-                False, f"{name} shifts are not uniform over [-{max_shift}, {max_shift}]: counts {counts.tolist()}"
-            )
-    return Verdict(True)
+_AUGMENT_RANDOMNESS = choices_check((0, 1), (0, 2), (0, 3), 4, augment_decoder(_table), lambda ctx: max_shift(ctx, 0))
+_check_augment = augment_check(_table, _AUGMENT_RANDOMNESS)

@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from .. import wire
-from ..judging.checks import allclose, as_float_array, exact, precheck
-from ..judging.stats import binomial_ok
-from .a05_augment import _augment_hidden, _augment_public, _check_augment, identify, shift, transforms  # noqa: F401
-from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
+from ..judging.checks import allclose, exact
+from ..judging.draws import call_args, dropout_check, dropout_rate, mask_decoder
+from ..judging.randomness import mask_check
+from .a05_augment import _augment_hidden, _augment_public, _check_augment, candidates, shift  # noqa: F401
+from .base import Assignment, CaseBuilder, CaseContext, Picture, Question
 from .pictures import categories, student_array
-from .randomness import mask_check
 
 TOL = allclose(rtol=1e-7, atol=1e-9)
 
@@ -119,42 +119,14 @@ def _dropout_hidden(function: str):
     return make
 
 
-def dropout_mask(x: np.ndarray, rate: float, value: object, scaled: bool) -> tuple[np.ndarray, np.ndarray] | Verdict:
-    """(the returned values, the mask of dropped elements), or what is wrong with the value."""
-    got = as_float_array(value)
-    if got is None or got.shape != x.shape:
-        return Verdict(False, f"wrong shape: got {None if got is None else got.shape}, expected {x.shape}")
-    kept = np.isclose(got, x / (1 - rate) if scaled else x, rtol=1e-9, atol=0)
-    dropped = got == 0
-    if not (kept | dropped).all():
-        how = "divided by (1 - rate)" if scaled else "unchanged (no rescaling during training)"
-        return Verdict(False, f"every value must be either dropped (0) or kept {how}")
-    return got, dropped & ~kept
-
-
 def _dropout_check(scaled: bool):
-    def decode(ctx: CaseContext, i: int, value: object) -> object:
-        args, _ = ctx.sub_args(i)
-        return dropout_mask(args[0], float(args[1]), value, scaled)
+    """A kept value is x / (1 - rate) for inverted dropout, x itself for plain dropout."""
 
-    randomness = mask_check(CONSECUTIVE, CONSECUTIVE, CONSECUTIVE + 1, decode, lambda ctx: float(ctx.sub_args(0)[0][1]))
+    def divisor(ctx: CaseContext, i: int) -> float | None:
+        return 1 - float(call_args(ctx, i)[0][1]) if scaled else None
 
-    def check(ctx: CaseContext) -> Verdict:
-        if isinstance(ctx.case.call, wire.Calls):
-            return randomness(ctx)
-        early = precheck(ctx)
-        if early is not None:
-            return early
-        x, rate = ctx.args[0], float(ctx.args[1])
-        found = dropout_mask(x, rate, ctx.got, scaled)
-        if isinstance(found, Verdict):
-            return found
-        kept = ~found[1]
-        if not binomial_ok(int(kept.sum()), x.size, 1 - rate):
-            return Verdict(False, f"kept {kept.mean():.3f} of the values; expected about {1 - rate:g} (1 - rate)")
-        return Verdict(True)
-
-    return check
+    randomness = mask_check(CONSECUTIVE, CONSECUTIVE, CONSECUTIVE + 1, mask_decoder(divisor), dropout_rate)
+    return dropout_check(divisor, randomness)
 
 
 def _test_weights_public(b: CaseBuilder) -> None:
@@ -217,7 +189,13 @@ ASSIGNMENT = Assignment(
             judged_by="statistics",
             picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True)),
         ),
-        Question(id="early_stopping", points=2.0, make_public=_es_public, make_hidden=_es_hidden, check=exact()),
+        Question(
+            id="early_stopping",
+            points=2.0,
+            make_public=_es_public,
+            make_hidden=_es_hidden,
+            check=exact(returns=("stopped_epoch", "best_epoch")),
+        ),
         Question(
             id="augment",
             points=2.0,

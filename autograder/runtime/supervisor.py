@@ -31,12 +31,20 @@ Protocol on the child's pipe: one JSON object per line, `{"item": ..., "event": 
 and "probe:<call id>" (events "start", "end", "missing"; a skipped call sends nothing). A line over MAX_LINE, not of that shape or out of order breaks the
 protocol: it and everything after it is never relayed, so the watchdog keeps timing the item that
 was running (a cell cannot keep itself alive, or claim its own end, with forged events).
+
+What is relayed is bounded (`Relay`), because the grader keeps every relayed event until the run
+ends and a cell can write events in order for every later cell itself: only the fields the grader
+reads, each text cut to twice what it keeps (`grading/collect.py`), and `MAX_RELAYED_BYTES` in all,
+past which the protocol breaks. Without these bounds, 4,000 empty cells forging 250 KB events
+grow the grader's memory by ~2.3 MB a second for as long as the notebook's time limit lets them
+(the protocol's own bounds allow 100,000 events of 256 KB: 25 GB).
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import subprocess
 import sys
@@ -46,6 +54,11 @@ import landlock  # beside this file in the sandbox's runtime folder (its folder 
 
 MAX_LINE = 256 * 1024  # a cell's end event: error text and traceback, JSON-escaped
 MAX_EVENTS = 100_000
+# What the grader reads of an event, and the most of each text it can use (twice what
+# grading/collect.py keeps: its cleaning drops escape sequences before it cuts). "t" is a number.
+FIELDS = {"item": 300, "event": 20, "status": 20, "ename": 400, "evalue": 4000, "traceback": 8000}
+# An honest run relays a few hundred events of at most ~13 KB each (a cell's error and traceback).
+MAX_RELAYED_BYTES = 32 * 1024**2
 CONFINE_FAILED = 122  # sandbox/launch.py: Landlock was asked for and could not be applied
 _PR_SET_DUMPABLE = 4
 
@@ -104,8 +117,29 @@ def _not_dumpable() -> None:
         pass
 
 
-def _send(channel: int, event: dict) -> None:
-    data = (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii")
+class Relay:
+    """What the grader is sent of the runner's events: the fields it reads, each text cut to its
+    bound, and at most `budget` bytes in all (the grader keeps them all until the run ends)."""
+
+    def __init__(self, budget: int = MAX_RELAYED_BYTES) -> None:
+        self.left = budget
+
+    def encode(self, event: dict) -> bytes | None:
+        """The line to relay for `event`, or None once the relayed lines would pass the budget."""
+        kept = {key: event[key][:cap] for key, cap in FIELDS.items() if isinstance(event.get(key), str)}
+        if type(event.get("t")) in (int, float) and math.isfinite(event["t"]):  # json.loads reads NaN
+            kept["t"] = event["t"]
+        data = _line(kept)
+        self.left -= len(data)
+        return data if self.left >= 0 else None
+
+
+def _line(event: dict) -> bytes:
+    return (json.dumps(event, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _send(channel: int, event: dict | bytes) -> None:
+    data = event if isinstance(event, bytes) else _line(event)
     try:
         while data:
             data = data[os.write(channel, data) :]
@@ -173,6 +207,7 @@ def main() -> int:
         return 1
     os.close(write_end)
     count = 0
+    relay = Relay()
     for line in _lines(read_end):
         if protocol.state == "broken":
             continue  # drained, never relayed: the watchdog keeps timing the item that was running
@@ -184,7 +219,12 @@ def main() -> int:
                 protocol._break("an unreadable event")
             _send(channel, {"item": "supervisor", "event": "broken", "why": protocol.why[:300]})
             continue
-        _send(channel, event)
+        data = relay.encode(event)
+        if data is None:
+            protocol._break(f"the events came to more than {MAX_RELAYED_BYTES // 1024**2} MB")
+            _send(channel, {"item": "supervisor", "event": "broken", "why": protocol.why})
+            continue
+        _send(channel, data)
         if protocol.state == "complete":
             break  # the writer has finished; later lines could only come from the notebook
     os.close(read_end)

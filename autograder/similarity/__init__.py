@@ -35,6 +35,7 @@ from ..course.config import Config
 from ..errors import SubmissionUnreadable
 from ..files import write_atomic
 from ..questions import ASSIGNMENTS
+from .obfuscation import Obfuscation
 from .page import section, similarity_page
 from .pairs import AssignmentPairs, Pair, compare
 from .sources import CODE_DIR, Code, Placed, given_cells, keep_code, load_codes
@@ -85,9 +86,13 @@ def ranked_lines(reports: Iterable[AssignmentPairs], top: int) -> list[str]:
             f"  #{rank:<3} {p.similarity:.2f}  {p.left.student}  {p.right.student}{'  flagged' * p.flagged}"
             for rank, p in enumerate(report.pairs[: max(0, top)], 1)
         ]
+        by_student: dict[str, list[Obfuscation]] = {}
+        for o in report.obfuscated:  # one line per student: one notebook's many cells hide no other
+            by_student.setdefault(o.student, []).append(o)
         lines += [
-            f"  code run from a string: {o.student}, cell {o.cell} line {o.line}: {o.what}"
-            for o in report.obfuscated[: max(0, top)]
+            f"  code run from a string: {student}, cell {found[0].cell} line {found[0].line}: {found[0].what}"
+            + (f" (and {len(found) - 1} more places)" if len(found) > 1 else "")
+            for student, found in list(by_student.items())[: max(0, top)]
         ]
     return lines
 

@@ -59,7 +59,8 @@ def winnow(hashes: np.ndarray, w: int = W) -> np.ndarray:
         return np.array([len(hashes) - 1 - int(np.argmin(hashes[::-1]))], dtype=np.int64)
     windows = np.lib.stride_tricks.sliding_window_view(hashes, w)
     rightmost = w - 1 - np.argmin(windows[:, ::-1], axis=1)
-    return np.unique(np.arange(len(windows)) + rightmost)
+    kept = np.arange(len(windows)) + rightmost  # never decreasing: a window's minimum stays
+    return kept[np.concatenate(([True], kept[1:] != kept[:-1]))]  # until it leaves the window
 
 
 def fingerprints(codes: Sequence[int], k: int = K, w: int = W) -> tuple[np.ndarray, np.ndarray]:

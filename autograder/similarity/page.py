@@ -86,7 +86,8 @@ def _obfuscated(report: AssignmentPairs) -> str:
     )
     return (
         f'<p><span class="flag">Code run from strings</span> ({len(report.obfuscated)}): <code>exec</code>, '
-        "<code>eval</code> or <code>compile</code> hide code from the comparison above; no honest "
+        "<code>eval</code> or <code>compile</code>, the builtins reached under another name, Python's "
+        "reflection, and data or code kept in literals hide code from the comparison above; no honest "
         "notebook of this course needs them. Read these cells.</p>\n"
         '<table>\n<tr><th>Student</th><th class="num">Cell</th><th class="num">Line</th><th>What</th></tr>\n'
         f"{rows}</table>\n"

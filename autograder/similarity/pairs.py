@@ -120,7 +120,7 @@ def _spanning(n: int, k: int, at: Sequence[int]) -> np.ndarray:
 def own_kgrams(
     hashes: np.ndarray, given: np.ndarray, k: int = K, breaks: Sequence[int] = (), cells: Sequence[int] = ()
 ) -> np.ndarray:
-    """Which k-grams (by start) are the student's own: those with no token in a k-gram of the
+    """Which k-grams (by start) are the student's own (`given`: sorted, as `boilerplate` gives): those with no token in a k-gram of the
     given code, and not spanning a break (the first token after a cell skipped as given).
     Not only the given k-grams themselves: a k-gram that straddles the end of a given stretch and
     the start of the student's code is half given, and two students who both kept a given cell
@@ -136,7 +136,9 @@ def own_kgrams(
         return np.zeros(0, dtype=bool)
     spans = _spanning(n, k, breaks)  # k-grams across a break: not code anyone wrote in a row
     covered = np.zeros(n + k, dtype=np.int64)  # +1 where a given k-gram starts, -1 past its end
-    starts = np.flatnonzero(np.isin(hashes, given) & ~spans & ~_spanning(n, k, cells))
+    at = np.minimum(np.searchsorted(given, hashes), max(0, len(given) - 1))  # `given` is sorted
+    is_given = given[at] == hashes if len(given) else np.zeros(n, dtype=bool)
+    starts = np.flatnonzero(is_given & ~spans & ~_spanning(n, k, cells))
     np.add.at(covered, starts, 1)
     np.add.at(covered, starts + k, -1)
     given_token = np.cumsum(covered)[: n + k - 1] > 0  # per token

@@ -1,6 +1,9 @@
 """Student code as a stream of normalised tokens: what two copies still share after disguise.
 
-Python's own `tokenize` reads each cell; then
+One regular expression reads each cell in one pass, with the lexical grammar of Python's
+`tokenize` (its own patterns for numbers and operators; the same tokens on the course's
+notebooks and the benchmarks' classes, at twice the speed: its per-line machinery was most of
+the report's time); then
 - identifiers (variables, functions, attributes, modules, builtins) become one class `N`, so a
   renamed variable changes nothing; keywords and operators stay as they are (they are the shape);
 - numbers become `0`, strings (docstrings and f-strings included) `S`;
@@ -15,9 +18,10 @@ Python's own `tokenize` reads each cell; then
   The backslash of a continued line is not a token at all.
 
 Cells are hostile text (whatever a student saved): IPython syntax (`%magic`, `!shell`, `name?`)
-is skipped line by line; a syntax error the tokenizer cannot pass (an unterminated string, a bad
-dedent) costs only the line it is on: tokenizing restarts on the next line, so every line is
-read at most twice. Lone surrogates and control characters are replaced first (`clean_text`).
+is skipped line by line. Broken code costs nothing more: indentation is not read, a character
+Python does not know is one error token `?`, and an unterminated string runs to the end of its
+line (a triple-quoted one to the end of the cell). No alternative of the expression backtracks,
+so each cell is read once, whatever it holds. Lone surrogates and control characters are replaced first (`clean_text`).
 Work is bounded by the caller's caps on characters (`sources.MAX_CODE_CHARS`) and by
 `MAX_TOKENS` here.
 """
@@ -28,8 +32,10 @@ import keyword
 import re
 import tokenize
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..grading.untrusted import clean_text
 
@@ -75,58 +81,89 @@ _NAME, _NUMBER, _STRING, _ERROR = (token_code(t) for t in ("N", "0", "S", "?"))
 _CLASS = {tokenize.NUMBER: _NUMBER, tokenize.STRING: _STRING}
 
 
-def _raw_tokens(lines: list[str]) -> Iterator[tuple[int, int]]:
-    """(code, 0-based line) of each token; a line the tokenizer fails on is dropped and it
-    restarts after it. The hot loop of the report (`benchmarks/similarity.py`): kept flat."""
-    start = 0
-    name, op, keywords = tokenize.NAME, tokenize.OP, frozenset(keyword.kwlist)
-    while start < len(lines):
-        feed = iter(lines[start:])
-        last_line = start
-        f_depth = 0  # Python 3.12 splits f-strings into parts: one S for the whole string
-        parens: list[bool] = []  # per open `(`: whether it is kept (a call's) or dropped (grouping)
-        previous = ""  # the last token's kind: "name", "close" (`)` or `]`), or "" for anything else
-        try:
-            for kind, text, (row, _), _, _ in tokenize.generate_tokens(lambda feed=feed: next(feed, "")):
-                last_line = start + row - 1
-                if kind in _STRING_PARTS:
-                    part = tokenize.tok_name[kind]
-                    f_depth += 1 if part == "FSTRING_START" else -1 if part == "FSTRING_END" else 0
-                    if part == "FSTRING_START" and f_depth == 1:
-                        yield _STRING, last_line
+# One pass of one regular expression over a cell: the lexical grammar of Python's `tokenize` (its
+# own patterns for numbers and operators), without its per-line state machine, which cost most of
+# the report's time. Each alternative is one group, in this order: comment, line break (a line
+# continued by a backslash included), string, number, name, operator, any other character. A
+# string runs to its closing quote, or (unterminated: broken code) to the end of its line, or of
+# the cell for a triple-quoted one: every alternative matches without backtracking, so a cell is
+# read once, whatever it holds.
+_PREFIX = r"(?:[bB][rR]?|[rR][bBfF]?|[fF][rR]?|[uU])?"
+_TOKEN = re.compile(
+    r"(?:[ \t\f]+|#[^\r\n]*|\\?\r?\n)*(?:"  # white space, comments, line breaks: skipped
+    r"(?P<word>(?![0-9])\w+(?![\w'\"]))"  # a name not followed by a quote: most tokens, tried first
+    rf"|(?P<number>{tokenize.Number})"
+    rf"|(?P<op>{tokenize.Special})"
+    rf"|(?P<string>{_PREFIX}(?:"
+    r"\'\'\'(?:[^'\\]|\\[\s\S]?|'(?!''))*(?:\'\'\'|\Z)"
+    r'|"""(?:[^"\\]|\\[\s\S]?|"(?!""))*(?:"""|\Z)'
+    r"|'(?:[^\n'\\]|\\[\s\S]?)*(?:'|(?=\n)|\Z)"
+    r'|"(?:[^\n"\\]|\\[\s\S]?)*(?:"|(?=\n)|\Z)'
+    r"))"
+    r"|(?P<other>.)"
+    r"|\Z"  # the end, after white space or a comment: nothing to give back
+    r")",
+    re.S,
+)
+_STR, _NUM, _WORD, _OP = (_TOKEN.groupindex[g] for g in ("string", "number", "word", "op"))
+_KEYWORDS = {word: token_code(word) for word in keyword.kwlist}
+_OPS = {op: token_code(op) for op in tokenize.EXACT_TOKEN_TYPES}
+
+
+def _raw_tokens(text: str, limit: int) -> tuple[list[int], list[int]]:
+    """(codes, start offsets in `text`) of one cell's first `limit` tokens. The hot loop of the report
+    (`benchmarks/similarity.py`): kept flat."""
+    codes: list[int] = []
+    offsets: list[int] = []
+    keywords, ops = _KEYWORDS, _OPS
+    parens: list[bool] = []  # per open `(`: whether it is kept (a call's) or dropped (grouping)
+    previous = ""  # the last token's kind: "name", "close" (`)` or `]`), or "" for anything else
+    for m in _TOKEN.finditer(text):
+        kind = m.lastindex
+        if kind is None:  # the end
+            break
+        if kind == _WORD:
+            code = keywords.get(m.group(kind))
+            if code is not None:
+                previous = ""
+                codes.append(code)
+            else:
+                previous = "name"
+                codes.append(_NAME)
+        elif kind == _OP:
+            op = m.group(kind)
+            if op == "(":
+                kept = previous in ("name", "close")
+                parens.append(kept)  # at most one per character read: bounded by the caller's caps
+                previous = ""
+                if not kept:
                     continue
-                if f_depth or kind in _SKIPPED:
+            elif op == ")":
+                kept = parens.pop() if parens else True
+                previous = "close"
+                if not kept:
                     continue
-                if kind == name:
-                    is_keyword = text in keywords
-                    previous = "" if is_keyword else "name"
-                    yield (token_code(text) if is_keyword else _NAME), last_line
-                elif kind == op:
-                    if text == "(":
-                        kept = previous in ("name", "close")
-                        parens.append(kept)  # at most one per character read: bounded by the caller's caps
-                        previous = ""
-                        if not kept:
-                            continue
-                    elif text == ")":
-                        kept = parens.pop() if parens else True
-                        previous = "close"
-                        if not kept:
-                            continue
-                    elif text == ";":
-                        previous = ""
-                        continue
-                    else:
-                        previous = "close" if text == "]" else ""
-                    yield token_code(text), last_line
-                elif text.strip():
-                    previous = "name" if kind == tokenize.STRING else ""
-                    yield _CLASS.get(kind, _ERROR), last_line
-            return
-        except (tokenize.TokenError, SyntaxError) as exc:  # IndentationError is a SyntaxError
-            where = getattr(exc, "lineno", None) or (exc.args[1][0] if len(exc.args) > 1 else 1)
-            failed = start + max(1, int(where)) - 1
-            start = max(failed, last_line) + 1
+            elif op == ";":
+                previous = ""
+                continue
+            else:
+                previous = "close" if op == "]" else ""
+            codes.append(ops[op])
+        elif kind == _STR:
+            previous = "name"
+            codes.append(_STRING)
+        elif kind == _NUM:
+            previous = ""
+            codes.append(_NUMBER)
+        else:  # any other character: an error token, as `tokenize`'s; white space of other kinds skipped
+            if m.group(kind).isspace():
+                continue
+            previous = ""
+            codes.append(_ERROR)
+        offsets.append(m.start(kind))
+        if len(offsets) >= limit:
+            break
+    return codes, offsets
 
 
 def tokenize_cells(cells: Iterable[tuple[int, str]]) -> Tokens:
@@ -136,9 +173,11 @@ def tokenize_cells(cells: Iterable[tuple[int, str]]) -> Tokens:
     for first_line, source in cells:
         text = clean_text(source, limit=len(source) + 1)
         kept = ["\n" if IPYTHON_LINE.match(line) else line for line in text.splitlines(keepends=True)]
-        for code, line in _raw_tokens(kept):
-            codes.append(code)
-            lines.append(first_line + line)
-            if len(codes) >= MAX_TOKENS:
-                return Tokens(tuple(codes), tuple(lines))
+        cell_codes, offsets = _raw_tokens("".join(kept), MAX_TOKENS - len(codes))
+        # lines as `str.splitlines` counts them (what `Code.joined` shows), found for all at once
+        ends = np.cumsum([len(line) for line in kept])
+        codes += cell_codes
+        lines += (first_line + np.searchsorted(ends, offsets, side="right")).tolist()
+        if len(codes) >= MAX_TOKENS:
+            break
     return Tokens(tuple(codes), tuple(lines))

@@ -52,10 +52,8 @@ def test_a_hang_in_04_is_ended_at_the_derived_limit_and_costs_that_cell_only(con
     assert result.score == result.max_score  # the hang costs its own cell, not the functions after it
 
 
-def test_an_honest_notebook_records_the_same_limits(config):
-    from tests.conftest import REPO
-
-    result = grade_notebook(REPO / "solutions" / f"{A04}.ipynb", config, seed=7)
+def test_an_honest_notebook_records_the_same_limits(config, graded_solution):
+    result = graded_solution(A04)
     assert result.execution.cell_errors == () and result.score == result.max_score
     assert result.execution.limits == limits.derive(
         reference_timing(get_assignment(A04), config, use_sandbox=True), config

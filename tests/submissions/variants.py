@@ -201,7 +201,7 @@ HOSTILE = [
 
 # --- randomness (issue 10, finding 7): functions that ignore or misuse their generator -----------
 # Each passes the distribution checks (counts, shapes, Kolmogorov-Smirnov) and loses its question
-# only through the randomness cases (questions/randomness.py). The alternatives draw differently
+# only through the randomness cases (judging/randomness.py). The alternatives draw differently
 # from the reference, but randomly and reproducibly: they keep full marks.
 ALTERNATIVES += [
     Variant(
@@ -498,3 +498,59 @@ BUGGY += [
     ),
 ]
 # --- end of gradients ------------------------------------------------------------------------------
+
+# --- near misses: what a careful student gets almost right (the failure must say how close) -------
+A02 = "02_batch_normalisation"
+NEAR_MISSES = [
+    Variant(
+        "adam_in_float32",
+        A04,
+        replace={
+            "adam_step": """def adam_step(theta, grad, m, s, t, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-10):
+    if t < 1:
+        raise ValueError(f"t is the 1-based step number, got {t}")
+    f = np.float32
+    theta, grad, m, s = (np.asarray(v, dtype=f) for v in (theta, grad, m, s))
+    new_m = f(beta1) * m + f(1.0 - beta1) * grad
+    new_s = f(beta2) * s + f(1.0 - beta2) * grad * grad
+    m_hat = new_m / f(1.0 - beta1**t)
+    s_hat = new_s / f(1.0 - beta2**t)
+    new_theta = theta - f(learning_rate) * m_hat / np.sqrt(s_hat + f(epsilon))
+    return new_theta.astype(float), new_m.astype(float), new_s.astype(float)""",
+        },
+        lost=frozenset({"adam_step"}),
+        note="float32 arithmetic: right to about 1e-7, the tolerance is rtol 1e-6",
+    ),
+    Variant(
+        "batch_norm_inference_epsilon_outside_the_root",
+        A02,
+        replace={
+            "batch_norm_inference": """def batch_norm_inference(x, gamma, beta, moving_mean, moving_var, epsilon=1e-3):
+    x = np.asarray(x, dtype=float)
+    return gamma * (x - moving_mean) / (np.sqrt(moving_var) + epsilon) + beta""",
+        },
+        lost=frozenset({"batch_norm_inference"}),
+        note="sqrt(var) + eps instead of sqrt(var + eps)",
+    ),
+    Variant(
+        "early_stopping_counts_epochs_from_1",
+        A05,
+        replace={
+            "early_stopping": """def early_stopping(val_losses, patience, min_delta=0.0):
+    losses = np.asarray(val_losses, dtype=float).ravel().tolist()
+    if not losses:
+        raise ValueError("val_losses is empty")
+    delta, best, best_epoch, wait = abs(float(min_delta)), None, 1, 0
+    with np.errstate(over="ignore"):
+        for epoch, current in enumerate(losses, start=1):
+            wait += 1
+            if best is None or np.float32(current + delta) < np.float32(best):
+                best, best_epoch, wait = current, epoch, 0
+            elif wait >= patience and epoch > 1:
+                return epoch, best_epoch
+    return len(losses), best_epoch""",
+        },
+        lost=frozenset({"early_stopping"}),
+        note="1-based epochs where the contract says 0-based",
+    ),
+]

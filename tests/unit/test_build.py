@@ -282,8 +282,12 @@ def test_self_check_cells_follow_each_exercise_and_tests_in_metadata_embed_publi
 
     assert imported(foo_test) == {"json", "os", "otter"}
     checker = nb.metadata["autograder_selfcheck"]["code"]  # once per notebook, not in each test
-    # the standard library, numpy, and keras for models only (dataclasses, typing: the pasted wire.py)
-    assert imported(checker) == {"base64", "dataclasses", "hashlib", "json", "math", "typing", "zlib", "numpy", "keras"}
+    # the standard library, numpy, and keras for models only (dataclasses, typing: the pasted wire.py
+    # and judging/; collections.abc, functools: judging/)
+    assert imported(checker) == {
+        *("base64", "collections", "dataclasses", "functools", "hashlib", "json", "math", "typing", "zlib"),
+        *("numpy", "keras"),
+    }
     env: dict = {}
     exec(compile(foo_test, "foo.py", "exec"), env)
     assert env["name"] == "foo" and env["CASES"][0]["expected"]["$nd"] == 12346.0

@@ -25,7 +25,10 @@ def test_allclose_passes_within_tolerance_and_fails_outside():
     check = allclose(rtol=1e-6, atol=0)
     assert judge(check, exp, exp * (1 + 5e-7)).passed
     verdict = judge(check, exp, exp * (1 + 5e-6))
-    assert not verdict.passed and verdict.message == "wrong values"
+    assert not verdict.passed
+    assert verdict.message == (
+        "wrong values: worst error 1.5e-05 (relative 5e-06) at [2], 5x the tolerance (rtol 1e-06, atol 0): a near miss"
+    )
 
 
 def test_allclose_accepts_lists_and_scalars():
@@ -49,7 +52,18 @@ def test_allclose_tuple_arity():
 
 def test_allclose_tuple_names_the_wrong_item():
     verdict = judge(allclose(), (np.array(1.0), np.array([2.0, 3.0])), (1.0, [2.0, 3.5]))
-    assert not verdict.passed and verdict.message == "item 1 of the returned tuple: wrong values"
+    assert not verdict.passed and verdict.message.startswith(
+        "wrong values: worst error 0.5 (relative 0.17) at returned[1][1],"
+    )
+    named = allclose(returns=("clipped", "global_norm"))
+    exp = ((np.ones((2, 2)), np.ones(3)), np.array(13.0))
+    verdict = judge(named, exp, ((np.ones((2, 2)), np.array([1.0, 1.0, 1.1])), 13.0))
+    assert verdict.message.startswith("wrong values: worst error 0.1 (relative 0.1) at clipped[1][2], 99,900x the")
+    verdict = judge(named, exp, ((np.ones((2, 2)), np.ones(2)), 13.0))
+    assert verdict.message == "clipped[1]: wrong shape: got (2,), expected (3,)"
+    verdict = judge(named, exp, ((np.ones((2, 2)), np.ones(3)), 13.0 + 1e-4))
+    assert verdict.message.startswith("wrong values: worst error 0.0001 (relative 7.7e-06) at global_norm, 7.7x the")
+    assert verdict.message.endswith(": a near miss")
 
 
 def test_allclose_shapes():
@@ -105,7 +119,8 @@ def test_trajectories_report_the_first_wrong_step():
     assert judge(check, exp, got).passed
     got["theta"][2, 1] = 0.3
     verdict = judge(check, exp, got)
-    assert not verdict.passed and verdict.message == "theta from step 3: wrong values"
+    assert not verdict.passed and verdict.message.startswith("theta from step 3: wrong values: worst error 0.05")
+    assert "at step 3, theta[1]" in verdict.message
     verdict = judge(check, exp, {"theta": exp["theta"]})
     assert not verdict.passed and "every step" in verdict.message
 
@@ -124,7 +139,10 @@ def test_exact_integers_and_tuples():
     exp = (np.array(4), np.array(2))
     assert judge(check, exp, (np.array(4), np.array(2))).passed
     verdict = judge(check, exp, (np.array(4), np.array(1)))
-    assert not verdict.passed and verdict.message == "wrong value"
+    assert not verdict.passed
+    assert verdict.message == "wrong value: returned[1] (one less than expected: a count or an index one off?)"
+    verdict = judge(exact(returns=("stopped_epoch", "best_epoch")), exp, (np.array(4), np.array(5)))
+    assert verdict.message == "wrong value: best_epoch"
     verdict = judge(check, exp, (np.array(4),))
     assert not verdict.passed and verdict.message == "should return 2 integers"
     verdict = judge(check, np.array(3), np.array([3, 3]))
@@ -208,3 +226,19 @@ def test_as_float_array_refuses_what_is_over_its_bounds_or_not_numbers():
     assert as_float_array([10**400]) is None  # beyond float's range
     assert as_float_array(([1, 2], (3, 4))).tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert as_float_array(True).item() == 1.0 and as_float_array({"a": 1}) is None
+
+
+def test_wrong_values_say_how_far_in_every_corner():
+    """No tolerance (split_dataset's exact arrays), an infinite error, an expected 0: the sizes
+    stay true (no relative error where it is infinite, no multiple of a zero tolerance)."""
+    exact_arrays = allclose(rtol=0.0, atol=0.0, returns=(("X_A", "y_A"), ("X_B", "y_B")))
+    exp = ((np.ones((2, 2)), np.zeros(2)), (np.ones(1), np.ones(1)))
+    verdict = judge(exact_arrays, exp, ((np.ones((2, 2)), np.array([0.0, 1.0])), (np.ones(1), np.ones(1))))
+    assert verdict.message == "wrong values: worst error 1 at y_A[1], beyond the tolerance (rtol 0, atol 0)"
+    verdict = judge(allclose(), np.array([1.0, np.inf]), np.array([1.0, 5.0]))
+    assert verdict.message == "wrong values: worst error inf at [1], beyond the tolerance (rtol 1e-06, atol 1e-09)"
+    verdict = judge(allclose(), np.array(2.0), np.array(2.1))
+    assert (
+        verdict.message
+        == "wrong values: worst error 0.1 (relative 0.05), 49,975x the tolerance (rtol 1e-06, atol 1e-09)"
+    )

@@ -201,6 +201,34 @@ def test_garbage_npz_gives_no_output(good_folder):
     assert all(o.value.type == "NoOutput" for o in out.values())
 
 
+@pytest.mark.parametrize(
+    "flag",
+    [
+        ("PK\x01\x02", 8, 0x01, "PK\x03\x04", 6, 0x01),  # encrypted: zipfile raises RuntimeError
+        ("PK\x01\x02", 8, 0x40, "PK\x03\x04", 6, 0x40),  # strong encryption: NotImplementedError
+        ("PK\x01\x02", 6, 0xC7, None, 0, 0),  # needs zip version 19.9: NotImplementedError
+    ],
+    ids=["encrypted", "strong-encryption", "newer-version"],
+)
+def test_an_archive_zipfile_refuses_to_open_gives_no_output(good_folder, flag):
+    """A run that forges its own outputs (a known limit: it played the protocol to its end) hands
+    over an archive whose member zipfile will not open: no output, never an exception in the grader."""
+    central, offset, bits, local, local_offset, local_bits = flag
+    data = bytearray((good_folder / "arrays.npz").read_bytes())
+    start = 0
+    while (at := data.find(central.encode("latin-1"), start)) != -1:
+        data[at + offset] |= bits
+        start = at + 4
+    if local:
+        start = 0
+        while (at := data.find(local.encode("latin-1"), start)) != -1:
+            data[at + local_offset] |= local_bits
+            start = at + 4
+    (good_folder / "arrays.npz").write_bytes(bytes(data))
+    out = collect.read_outputs(good_folder, IDS)
+    assert all(o.value.type == "NoOutput" for o in out.values())
+
+
 def test_symlinked_probe_json_is_not_followed(tmp_path, good_folder):
     real = tmp_path / "elsewhere.json"
     (good_folder / "probe.json").rename(real)

@@ -179,3 +179,33 @@ def test_a_hidden_case_that_raises_shows_neither_its_message_nor_its_own_class(r
     public = [f for f in got.feedback if f.startswith("public case")]
     if raised.type == "ValueError":
         assert all("LEAK" in line for line in public)
+
+
+LEAKY_ANSWERS = [  # answers whose own numbers spell 2604115222863416: a shape, a length, a size
+    np.zeros((0, 2604, 1152228, 63416)),
+    tuple(range(26)),
+    np.full(4, 2604.115222863416),
+    [[0.2604115222863416], [1.0, 2.0]],
+    "2604115222863416",
+]
+
+
+@pytest.mark.parametrize(("assignment_id", "qid"), [(FUNCTIONS, "elu"), (FUNCTIONS, "clip_by_global_norm")])
+def test_a_hidden_case_says_nothing_its_answer_chose(assignment_id, qid):
+    """The student's code saw the hidden inputs and chose its answer: a hidden case's message may
+    depend on the answer only through words and coarse bands. Every leaky answer's hidden lines
+    are free of its digits, and two different wrong answers of a kind read the same."""
+    plan = plan_of(assignment_id)
+    reference = reference_of(plan)
+    q = plan.assignment.question(qid)
+    seen: dict[str, set[str]] = {}
+    for answer in [*LEAKY_ANSWERS, np.zeros((0, 7, 8))]:
+        student = dict(reference, **{cid: CallOutput(answer) for cid in ids(plan, q.id)})
+        got = score_question(q, plan, student, reference)
+        hidden = [f for f in got.feedback if f.startswith("hidden case")] + [
+            c.message for c in got.cases if not c.public
+        ]
+        assert hidden and not any(d in line for line in hidden for d in ("2604", "1152", "63416")), hidden
+        if isinstance(answer, np.ndarray) and answer.size == 0:
+            seen.setdefault("empty", set()).update(c.message for c in got.cases if not c.public)
+    assert len(seen["empty"]) == 1, seen  # two empty arrays of chosen shapes: one message

@@ -265,7 +265,7 @@ def test_the_scripts_commands_convert_and_fail_safely(tmp_path, monkeypatch, cap
 def test_the_level_the_scripts_pick_their_options_from(bwrap, uid, level, monkeypatch, capsys):
     from autograder.gradescope import commands
 
-    monkeypatch.setattr(commands, "bubblewrap_available", lambda: bwrap)  # as the command imported them
+    monkeypatch.setattr(commands, "bubblewrap_available", lambda: bwrap)
     monkeypatch.setattr(commands, "can_drop_uid", lambda: uid)
     assert main(["export", "gradescope-level"]) == ExitCode.OK
     assert capsys.readouterr().out == f"{level}\n"

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from autograder.judging import models
-from autograder.judging.models import Threshold, UnsupportedModel, architecture_differences, forward
+from autograder.judging.architecture import architecture_differences
+from autograder.judging.models import Threshold, UnsupportedModel, forward
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 keras = pytest.importorskip("keras")

@@ -1,4 +1,4 @@
-"""Randomness checks (questions/randomness.py, stats.binomial_band, the probe's `calls` case): the
+"""Randomness checks (judging/randomness.py, stats.binomial_band, the probe's `calls` case): the
 correct implementations pass on many seeds; implementations that ignore or misuse their generator
 fail each with the message that names what is wrong. No sandbox: functions run through the
 probe's own handlers in this process."""
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from autograder.judging.randomness import count_ok, shared_block
 from autograder.judging.stats import REPEATS, binomial_band, window_length
 from autograder.questions import a01_activations_and_initialisation as a01
 from autograder.questions import a05_regularisation as a05
-from autograder.questions.randomness import count_ok, shared_block
 from tests.unit.private_runtime import arrays as new_arrays
 from tests.unit.private_runtime import handle
 from tests.unit.test_stats import augment, cases_of, dropout_train, inverted_dropout, judge

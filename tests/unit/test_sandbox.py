@@ -199,7 +199,8 @@ def test_event_reader_survives_a_huge_line_and_deep_nesting(channel):
     assert reader.current == "cell:2" and len(reader.events) == 1
 
 
-# --- real runs (sub-second shell programs; need bubblewrap and root) ------------------------------
+# --- real runs (sub-second shell programs; need bubblewrap and root; those that start a sandbox are
+# marked slow: the fast tier starts none) ---------------------------------------------------------
 
 needs_bwrap = pytest.mark.skipif(
     not (bubblewrap_available() and os.geteuid() == 0), reason="bubblewrap cannot sandbox here, or not root (setpriv)"
@@ -302,6 +303,7 @@ def test_a_uid_that_still_has_processes_is_not_leased():
 
 
 @needs_bwrap
+@pytest.mark.slow
 def test_a_sandbox_holding_its_process_budget_does_not_starve_another(tmp_path):
     """Finding 5 in small: sandbox A holds 45 of its 50 processes; B, running meanwhile, still
     starts its 20. With one uid for both, RLIMIT_NPROC (per uid, machine-wide) would refuse B."""
@@ -323,6 +325,7 @@ def test_a_sandbox_holding_its_process_budget_does_not_starve_another(tmp_path):
 
 
 @needs_bwrap
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "script, seconds, killed",
     [("sleep 60 & sleep 60", 1.5, True), ("sleep 60 & sleep 1", 30.0, False)],
@@ -372,6 +375,7 @@ def test_the_reaper_ends_as_its_program_after_reaping_its_orphans():
 
 
 @needs_bwrap
+@pytest.mark.slow
 def test_printing_counts_in_the_disk_quota(tmp_path):
     """The log of stdout/stderr is written by the notebook: 20 MB/s of output hits an 8 MB quota
     (well before the 128 MB file-size limit would stop it)."""

@@ -1,9 +1,11 @@
-"""The self-check stored in a student notebook judges public cases as the grader does.
+"""The self-check stored in a student notebook and the grade agree on every public case.
 
-The self-check's code is a numpy-only rewrite of the probe and the checks (see
-`autograder/handout/selfcheck_runtime.py`), so it is held here to the grader's own `score_question`:
-the same verdict and the same feedback, case by case, on the reference solution, on the stub the
-student starts from, and on the buggy and alternative variants of `tests/submissions/variants.py`.
+The self-check judges with the grader's own checks (`autograder/judging/`, pasted into the
+notebook), but calls the student's code and rebuilds each check from what `build` embedded (its
+parameters, the numbers in place of the solution's formulas): `selfcheck_runtime.py`. So it is
+held here to the grader's own `score_question`: the same verdict and the same feedback, case by
+case, on the reference solution, on the stub the student starts from, and on the buggy and
+alternative variants (mutants) of `tests/submissions/variants.py`.
 The self-check tests are taken from the committed notebooks in `assignments/` (what students
 get); the grader's side calls the functions through the probe's own handlers, in-process.
 """
@@ -26,7 +28,7 @@ from autograder.handout.selfcheck import OTTER_KEY, encode_input, public_cases
 from autograder.questions import ASSIGNMENTS
 from autograder.wire import CallOutput, Raised
 from tests.conftest import REPO
-from tests.submissions.variants import ALTERNATIVES, BUGGY
+from tests.submissions.variants import ALTERNATIVES, BUGGY, NEAR_MISSES
 from tests.unit.private_runtime import arrays as new_arrays
 from tests.unit.private_runtime import handle, runtime
 
@@ -128,7 +130,7 @@ def test_reference_passes_and_stub_fails_alike(assignment_id, references):
 
 
 @pytest.mark.parametrize(
-    "variant", [v for v in BUGGY + ALTERNATIVES if v.assignment in FUNCTION_ONLY], ids=lambda v: v.name
+    "variant", [v for v in BUGGY + ALTERNATIVES + NEAR_MISSES if v.assignment in FUNCTION_ONLY], ids=lambda v: v.name
 )
 def test_variants_get_the_graders_verdicts(variant, references):
     lost = agree(variant.assignment, namespace(variant.assignment, variant.replace), references[variant.assignment])
@@ -183,11 +185,11 @@ def test_model_questions_agree_on_reference_and_unclones_b_on_a():
 
 
 def test_numpy_only_statistics_match_scipys():
-    """The self-check's chi-square and Kolmogorov-Smirnov p-values against scipy's, which the
-    grader uses: equal for chi-square, within 3 % where verdicts are made for KS."""
+    """judging/stats.py's numpy-only chi-square and Kolmogorov-Smirnov p-values (the grade's and the
+    self-check's) against scipy's: equal for chi-square, within 3 % where verdicts are made for KS."""
     from scipy import stats
 
-    from autograder.handout.selfcheck_judge import chi2_sf, ks_pvalue
+    from autograder.judging.stats import chi2_sf, ks_pvalue
 
     for dof in range(1, 11):
         for x in (0.0, 0.5, 3.0, 20.0, 45.0):
@@ -263,23 +265,56 @@ def test_every_random_function_travels_with_its_randomness_cases():
             assert any(case["call"]["type"] == "calls" for case in tests[qid]["CASES"]), qid
 
 
+def _scipys_band(n: int, p: float, alpha: float) -> tuple[int, int]:
+    """The band by scipy's quantiles, guarded against their rounding."""
+    from scipy import stats
+
+    if p <= 0.0 or p >= 1.0 or n == 0:
+        k = round(n * min(max(p, 0.0), 1.0))
+        return k, k
+    lo = max(0, int(stats.binom.ppf(alpha / 2, n, p)))
+    while lo > 0 and stats.binom.cdf(lo - 1, n, p) > alpha / 2:
+        lo -= 1
+    hi = min(n, int(stats.binom.isf(alpha / 2, n, p)))
+    while hi < n and stats.binom.sf(hi, n, p) > alpha / 2:
+        hi += 1
+    return lo, hi
+
+
 def test_binomial_band_is_scipys():
-    """The self-check's exact band (numpy, lgamma) against the grader's (scipy): the same integers."""
-    from autograder.handout.selfcheck_randomness import binomial_band
-    from autograder.judging.stats import binomial_band as graders
+    """The exact band (numpy, lgamma) of judging/stats.py against scipy's: the same integers."""
+    from autograder.judging.stats import binomial_band
 
     for n in (1, 2, 7, 60, 150, 900, 15_000, 30_000):
         for p in (0.01, 1 / 25, 0.0625, 0.2, 0.25, 0.5, 0.8):
             for alpha in (1e-6, 1e-6 / 6, 2.5e-7 / 1000):
-                assert binomial_band(n, p, alpha) == graders(n, p, alpha), (n, p, alpha)
-    assert binomial_band(50, 0.0, 1e-6) == graders(50, 0.0, 1e-6) and binomial_band(0, 0.5, 1e-6) == (0, 0)
+                assert binomial_band(n, p, alpha) == _scipys_band(n, p, alpha), (n, p, alpha)
+    assert binomial_band(50, 0.0, 1e-6) == _scipys_band(50, 0.0, 1e-6) and binomial_band(0, 0.5, 1e-6) == (0, 0)
 
 
-def test_augment_digests_identify_what_the_grader_identifies():
-    """Every flip and shift of an image is told by its digest as a05.transforms tells it by shifting;
-    an image that is no such transform gets the grader's message."""
+def test_the_target_cdfs_are_scipys():
+    """stats.target_cdf for the numbers a01.target gives, against scipy's frozen distributions."""
+    from scipy import stats
+
+    from autograder.judging.stats import target_cdf
+    from autograder.questions import a01_activations_and_initialisation as a01
+
+    v = np.linspace(-0.3, 0.3, 61)
+    uniform = a01.target((300, 500), 2.0, "fan_avg", "uniform")
+    lim = uniform["limit"]
+    assert np.allclose(target_cdf(uniform)(v), stats.uniform(-lim, 2 * lim).cdf(v), atol=1e-12)
+    trunc = a01.target((300, 500), 1.0, "fan_in", "truncated_normal")
+    assert np.allclose(target_cdf(trunc)(v), stats.truncnorm(-2, 2, scale=trunc["sd"]).cdf(v), atol=1e-9)
+    normal = a01.target((300, 500), 1.0, "fan_out", "untruncated_normal")
+    assert np.allclose(target_cdf(normal)(v), stats.norm(0, normal["sd"]).cdf(v), atol=1e-9)
+
+
+def test_augment_digests_tell_every_transform():
+    """The digests build embeds (case_data, from a05.candidates) tell every flip and shift of an
+    image, in the order of the grader's shifting; an image that is no such transform is named."""
     from autograder.handout.selfcheck_data import case_data
-    from autograder.handout.selfcheck_random import _augment_transforms
+    from autograder.judging.draws import transforms
+    from autograder.judging.verdict import Case
     from autograder.questions import a05_regularisation as a05
 
     rng = np.random.default_rng(5)
@@ -287,13 +322,17 @@ def test_augment_digests_identify_what_the_grader_identifies():
     call = wire.from_json(
         {"type": "call", "function": "augment", "args": [{"$array": "x"}, {"$rng": 0}], "kwargs": {"max_shift": 2}}
     )
-    spec = case_data({"kind": "augment"}, call, {"x": images}, raises=False)
+    check = a05.ASSIGNMENT.question("augment").check
+    spec = case_data(check, {"kind": "augment"}, Case("c", call, "", True), {"x": images}, raises=False)
+    import base64
+
+    table = base64.b64decode(spec["candidates"]["x/2"])
+    assert table == a05.candidates(images, 2)
     choices = np.stack([rng.integers(0, 2, 60), rng.integers(-2, 3, 60), rng.integers(-2, 3, 60)], axis=1)
     got = np.stack([a05.shift(img[:, ::-1] if f else img, dy, dx) for img, (f, dy, dx) in zip(images, choices)])
-    assert np.array_equal(_augment_transforms(spec, {"x": images}, "x", 2, got), a05.transforms(images, got, 2))
-    assert np.array_equal(a05.transforms(images, got, 2), choices)
+    assert np.array_equal(transforms(images, got, 2, table), choices)
     got[7, 3, 3] += 1
-    assert _augment_transforms(spec, {"x": images}, "x", 2, got) == (False, a05.transforms(images, got, 2).message)
+    assert transforms(images, got, 2, table).message.startswith("image 7 is not a left-right flip")
 
 
 def test_embedded_checkers_contain_no_solution_formula():
@@ -305,11 +344,12 @@ def test_embedded_checkers_contain_no_solution_formula():
     from autograder.handout.selfcheck_data import FORMULAS, formula_leaks
     from autograder.judging import models
     from autograder.questions import a01_activations_and_initialisation as a01
-    from autograder.questions import a05_regularisation as a05
+    from autograder.questions import a05_augment, a05_regularisation
 
     sources = (
         inspect.getsource(a01)
-        + inspect.getsource(a05)
+        + inspect.getsource(a05_regularisation)
+        + inspect.getsource(a05_augment)
         + inspect.getsource(models)
         + "".join((REPO / "solutions" / f"{a}.ipynb").read_text() for a in ASSIGNMENTS)
     )
@@ -356,7 +396,7 @@ def test_checker_and_inputs_are_stored_once_per_notebook(tmp_path, monkeypatch):
 def test_trained_models_tasks_are_the_graders():
     """The self-check relabels the test split with the table build embeds, as models.split_tasks."""
     from autograder.handout.selfcheck_data import task_labels
-    from autograder.handout.selfcheck_judge import task_split
+    from autograder.handout.selfcheck_runtime import task_split
     from autograder.judging.models import split_tasks
 
     rng = np.random.default_rng(2)
@@ -379,7 +419,7 @@ def test_a_changed_tolerance_reaches_the_self_check():
 
     sigmoid = ASSIGNMENTS["01_activations_and_initialisation"].question("sigmoid")
     looser = dataclasses.replace(sigmoid, check=allclose(rtol=1e-3, atol=1e-5, same_shape=False))
-    assert check_spec(looser) == {"kind": "allclose", "rtol": 1e-3, "atol": 1e-5, "same_shape": False}
+    assert check_spec(looser) == {"kind": "allclose", "rtol": 1e-3, "atol": 1e-5, "same_shape": False, "returns": None}
     assert check_spec(sigmoid)["rtol"] != 1e-3
 
 
@@ -413,3 +453,54 @@ def test_a_reference_without_an_answer_never_becomes_an_expected_value(no_answer
     reference[first] = CallOutput(Raised("ValueError", "on purpose"))
     cases, _ = public_cases(assignment, question, reference)
     assert cases[0]["expected"] == {"$raised": "ValueError"}
+
+
+def test_the_embedded_modules_share_one_namespace_without_clashes():
+    """The self-check's code is the wire, the judging modules and selfcheck_runtime.py pasted one
+    after another into one namespace: a name defined twice would silently replace the first (a
+    check calling another module's helper of the same name), so none may be."""
+    import ast
+    from collections import Counter
+    from pathlib import Path
+
+    from autograder.handout import selfcheck
+
+    here = Path(selfcheck.__file__).parent
+    defined: Counter = Counter()
+    for name in selfcheck.EMBEDDED:
+        for node in ast.parse((here / name).read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined[node.name] += 1
+            elif isinstance(node, ast.Assign):
+                defined.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                defined[node.target.id] += 1
+            elif isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):
+                continue
+            elif isinstance(node, ast.ImportFrom):  # a relative import: must be of an embedded module
+                module = (node.module or "").split(".")[-1]
+                assert any(e.endswith(f"/{module}.py") or e == f"{module}.py" for e in selfcheck.EMBEDDED), (
+                    name,
+                    node.module,
+                )
+    assert [n for n, count in defined.items() if count > 1] == []
+    namespace = {"__name__": "selfcheck"}
+    exec(compile(selfcheck.runtime_source(), "notebook.ipynb", "exec", dont_inherit=True), namespace)
+    assert "grader_check" in namespace and "allclose" in namespace
+
+
+def test_every_check_kind_is_rebuilt_from_the_graders_factory():
+    """Every question's check spec gives the self-check a check of the grader's own factory (the
+    same code object), so no check is written a second time for the notebook."""
+    from autograder.handout.selfcheck import check_spec, runtime_source
+
+    namespace = {"__name__": "selfcheck"}
+    exec(compile(runtime_source(), "notebook.ipynb", "exec", dont_inherit=True), namespace)
+    for assignment in ASSIGNMENTS.values():
+        for question in assignment.questions:
+            spec = check_spec(question)
+            spec.update(target={}, divisors=[None], candidates={}, labels={})
+            made = namespace["grader_check"](spec)
+            if spec["kind"] != "trained":
+                assert made.__code__.co_code == question.check.__code__.co_code, question.id
+                assert made.__qualname__ == question.check.__qualname__, question.id

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from autograder.batch import Submission
 from autograder.cli.main import main
 from autograder.course.config import Config, load_config
 from autograder.errors import UsageError
-from autograder.similarity import analyse, compare, keep_code, similarity_page
+from autograder.similarity import analyse, compare, keep_code, ranked_lines, similarity_page
 from autograder.similarity.fingerprints import K, W, fingerprints, kgram_hashes, winnow
 from autograder.similarity.obfuscation import MAX_FINDINGS, find
 from autograder.similarity.pairs import COMMON_MIN, MIN_SHARED, own_kgrams, scores
@@ -32,7 +34,8 @@ from autograder.similarity.sources import (
 )
 from autograder.similarity.tokens import MAX_TOKENS, tokenize_cells
 from tests.conftest import REPO
-from tests.submissions.similar import Student, disguise, given, reference, synthetic_class
+from tests.submissions.similar import Student, alternative, disguise, given, reference, synthetic_class
+from tests.submissions.variants import ALTERNATIVES
 
 DEFAULT = Config().similarity_threshold
 
@@ -127,6 +130,14 @@ def test_odd_unicode_never_raises_and_keeps_lines_consistent():
     assert all(0 <= line < len(code.joined()[0]) for line in tokens.lines)
     pair = compare([code, as_code("odd2", cells)], [], DEFAULT)
     similarity_page([pair]).encode("utf-8")  # no lone surrogate reaches the page
+
+
+def test_unterminated_strings_cost_one_reading():
+    """Strings that never close, escapes up to the end: each cell is read once, in bounded time."""
+    start = time.monotonic()
+    for cell in ("'''" + "\\'''" * 12_000, "x = 'a\n" * 12_000, '"""' + "\\" * 50_000):
+        assert len(tokenize_cells([(0, cell)]).codes) > 0
+    assert time.monotonic() - start < 5
 
 
 def test_a_huge_cell_is_bounded():
@@ -441,8 +452,8 @@ HIDDEN = [
     ("import base64\nexec(base64.b64decode('eCA9IDE='))", "exec of an encoded literal (b64decode)"),
     ("exec(bytes.fromhex('78203d2031').decode())", "exec of an encoded literal (decode, fromhex)"),
     ("exec(''.join(chr(c) for c in [120, 61, 49]))", "exec of an encoded literal (chr, join)"),
-    ("import builtins\nbuiltins.exec(s)", "exec of a computed value"),
-    ("import builtins\nrun = getattr(builtins, 'exec')", "exec reached by getattr"),
+    ("builtins.exec(s)", "exec of a computed value"),
+    ("run = getattr(builtins, 'exec')", "exec reached by getattr"),
     ("__builtins__['eval']('1')", "eval reached through __builtins__"),
     ("run = exec\nrun(s)", "exec passed on as a value"),
     ("x = 1\nexec(s  # a cell that does not parse\n", "exec call in a cell Python cannot parse"),
@@ -456,6 +467,72 @@ def test_code_run_from_a_string_is_found(cell, what):
     assert found[0].line == cell.count("\n", 0, cell.index(what.split()[0])) + 1
 
 
+_BLOB = base64.b64encode(zlib.compress(os.urandom(200))).decode()
+_HEX = os.urandom(150).hex()
+_LONG_BLOB = base64.b64encode(os.urandom(300)).decode()
+_ZLIB = zlib.compress(os.urandom(400))
+_MODULE = "def f(x):\n    return x + 1\n" * 10
+
+# The runner reached without its name in the cell's text, and data or code hidden in literals:
+# (cell, the line listed, what is listed there)
+UNNAMED = [
+    ("import builtins as B\ngetattr(B, 'ex' + 'ec')(s)", 2, "a builtin reached by getattr with a computed name"),
+    ("getattr(__builtins__, name)(s)", 1, "a builtin reached by getattr with a computed name"),
+    ("import builtins\nrun = vars(builtins)[k]", 2, "the builtins' namespace read by vars()"),
+    ("import builtins\nrun = builtins.__dict__[k]", 2, "reflection through __dict__"),
+    ("from builtins import *", 1, "import from builtins"),
+    ("run = globals()['__builtins__']", 1, "__builtins__ looked up in globals()"),
+    ("run = globals()[name]", 1, "globals() looked up by a computed key"),
+    ("run = locals().get('ex' + 'ec')", 1, "locals() looked up by a computed key"),
+    ("z = __import__('zlib')", 1, "__import__ used"),
+    (
+        "import importlib\nm = importlib.import_module('buil' + 'tins')",
+        2,
+        "a module imported by a computed name (import_module)",
+    ),
+    ("import marshal", 1, "import of marshal"),
+    ("import pickle", 1, "import of pickle"),
+    ("k = ().__class__.__base__.__subclasses__()", 1, "reflection through __subclasses__"),
+    ("f = (lambda: 0).__globals__", 1, "reflection through __globals__"),
+    ("t = types.CodeType(*args)", 1, "CodeType used"),
+    ("get_ipython().run_cell(s)", 1, "get_ipython used"),
+    (f"def f():\n    {_MODULE!r}\n\nf.write(f.__doc__)", 4, "reflection through __doc__"),
+    ("import builtins as B\ngetattr(B, n)(s)\nreturn", 2, "a builtin reached by getattr with a computed name"),
+    ("x = 1\n%run helper.py", 2, "IPython line '%run helper.py'"),
+    ("\uff45\uff58\uff45\uff43(s)", 1, "exec of a computed value"),  # fullwidth letters: Python reads `exec`
+    (f"blob = {_BLOB!r}", 1, f"encoded data in string literals ({len(_BLOB):,} characters)"),
+    (
+        "blob = (\n" + "\n".join(f"    {_LONG_BLOB[i : i + 20]!r}" for i in range(0, 300, 20)) + "\n)",
+        2,
+        "encoded data in string literals (300 characters)",
+    ),
+    (f"blob = bytes.fromhex({_HEX!r})", 1, "encoded data in string literals (300 characters)"),
+    ("blob = 'QUJD' * 100", 1, "encoded data in string literals (400 characters)"),  # as the compiler folds it
+    (f"blob = {_ZLIB!r}", 1, f"encoded data in string literals ({len(_ZLIB):,} characters)"),
+    ("f = open('helpers.py', 'w')", 1, "a Python file named ('helpers.py')"),
+    (f"f.write({_MODULE!r})", 1, f"a string literal that is Python code ({len(_MODULE)} characters)"),
+]
+
+
+@pytest.mark.parametrize(("cell", "line", "what"), UNNAMED, ids=[w for _, _, w in UNNAMED])
+def test_code_reached_without_its_name_is_found(cell, line, what):
+    found = find(as_code("a", ["import numpy as np", cell]))
+    assert (found[-1].cell, found[-1].line, found[-1].what) == (1, line, what)
+
+
+def test_the_unnamed_runner_of_the_red_team_is_listed():
+    source = "def l1_penalty(theta):\n    return 0.01 * np.sum(np.abs(theta))\n"
+    blob = base64.b64encode(zlib.compress(source.encode())).decode()
+    cell = (
+        "import base64 as _b, zlib as _z, builtins as _B\n"
+        f"getattr(_B, 'ex' + 'ec')(_z.decompress(_b.b64decode({blob!r})).decode())"
+    )
+    assert [(o.line, o.what) for o in find(as_code("erin", [cell]))] == [
+        (1, "import of builtins"),
+        (2, "a builtin reached by getattr with a computed name"),
+    ]
+
+
 def test_what_honest_notebooks_hold_is_not_code_from_a_string():
     honest = [
         "model.compile(optimizer='sgd', loss='mse')",
@@ -464,6 +541,15 @@ def test_what_honest_notebooks_hold_is_not_code_from_a_string():
         "evaluation = model.evaluate(X, y)",
         "print('exec(x) is not used here')",
         "# exec(base64.b64decode(...)) in a comment",
+        'if "model_A" not in globals():\n    model_A = None',
+        "opt = getattr(keras.optimizers, name)()",
+        "%matplotlib inline\n!pip install -q numpy",
+        "import importlib\nimportlib.reload(helpers)\nm = importlib.import_module('numpy')",
+        "class Layer:\n    def __init__(self):\n        super().__init__()\n        self.name = type(self).__name__",
+        "loss = 'sparse_categorical_crossentropy'\nURL = 'https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz'",
+        "SHA = 'a3f9c1e2b4d5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d'",
+        'def f(x):\n    """' + "Returns the value of x, as the lecture's formula says:\n    " * 8 + '"""\n    return x',
+        "x = [" + ", ".join(str(i) for i in range(300)) + "]",
     ]
     assert find(as_code("a", honest)) == []
     for aid in (
@@ -474,6 +560,11 @@ def test_what_honest_notebooks_hold_is_not_code_from_a_string():
         "05_regularisation",
     ):
         assert find(as_code("ref", reference(aid))) == [], aid
+        assert find(as_code("handout", given(aid))) == [], aid
+    for variant in ALTERNATIVES:
+        assert find(as_code("alt", alternative(variant))) == [], variant
+    for path in sorted((REPO / "benchmarks" / "similarity_data").glob("*/*.py")):
+        assert find(as_code("hand", [path.read_text()])) == [], path
 
 
 def test_the_report_lists_code_run_from_strings():
@@ -493,3 +584,14 @@ def test_the_report_lists_code_run_from_strings():
 def test_findings_are_bounded():
     found = find(as_code("a", ["exec('1')\n" * 1000]))
     assert len(found) == MAX_FINDINGS
+
+
+def test_the_command_names_every_student_with_code_from_strings():
+    stub = given("05_regularisation")
+    hidden = [f"exec({c!r})" for c in reference("05_regularisation")]  # every cell: 13 places
+    unnamed = ["import builtins as B\ngetattr(B, 'ex' + 'ec')(s)"]
+    report = compare([as_code("carol", hidden), as_code("erin", unnamed)], stub, DEFAULT)
+    lines = [line for line in ranked_lines([report], 1) if "from a string" in line]
+    assert [line.split(",")[0].split()[-1] for line in lines] == ["carol"]  # top 1
+    lines = [line for line in ranked_lines([report], 10) if "from a string" in line]
+    assert len(lines) == 2 and "erin, cell 0 line 1: import of builtins (and 1 more places)" in lines[1]

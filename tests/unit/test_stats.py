@@ -341,15 +341,19 @@ def test_shift_beyond_the_image_is_all_zeros():
         np.testing.assert_array_equal(a05.shift(image, dy, dx), shifted_by_loop(image, dy, dx))
 
 
-def test_identify_recovers_the_transform():
-    image = np.random.default_rng(9).integers(1, 256, (8, 8))
+def test_transforms_recover_the_transform():
+    from autograder.judging.draws import transforms
+
+    image = np.random.default_rng(9).integers(1, 256, (1, 8, 8))
+    table = a05.candidates(image, 2)
     for flipped in (0, 1):
         for dy in range(-2, 3):
             for dx in range(-2, 3):
-                base = image[:, ::-1] if flipped else image
-                assert a05.identify(image, a05.shift(base, dy, dx), 2) == (flipped, dy, dx)
-    assert a05.identify(image, np.roll(image, 1, axis=0), 2) is None
-    assert a05.identify(image, a05.shift(image, 3, 0), 2) is None
+                base = image[0][:, ::-1] if flipped else image[0]
+                found = transforms(image, a05.shift(base, dy, dx)[None], 2, table)
+                assert found.tolist() == [[flipped, dy, dx]]
+    assert not transforms(image, np.roll(image, 1, axis=1), 2, table).passed
+    assert not transforms(image, a05.shift(image[0], 3, 0)[None], 2, table).passed
 
 
 @pytest.mark.parametrize("hidden_seed", [None, 3])

@@ -133,3 +133,78 @@ def test_forged_supervisor_events_and_anything_after_a_break_are_never_relayed(t
     garbage = ["x" * 300_000, "[" * 10_000, "not json"]
     relayed = [(e["item"], e["event"]) for e in run_supervisor(tmp_path / "g", as_lines(HONEST[:1]) + garbage)]
     assert relayed == HONEST[:1] + [("supervisor", "broken"), ("supervisor", "exit")]
+
+
+Relay = _supervisor.Relay
+
+
+def test_only_the_fields_the_grader_reads_are_relayed_each_cut_to_its_bound(tmp_path):
+    """A cell writes its own end event with 240 KB in and beside the fields: the grader, which keeps every
+    relayed event until the run ends, is sent the fields it reads, each text bounded."""
+    big = {"item": "cell:1", "event": "end", "status": "error", "t": 1.5, "pad": "x" * 60_000}
+    big |= {"ename": "E" * 60_000, "evalue": "v" * 60_000, "traceback": "t" * 60_000}  # under MAX_LINE
+    events = run_supervisor(tmp_path, as_lines(HONEST[:2]) + [json.dumps(big)] + as_lines(HONEST[3:]))
+    assert [(e["item"], e["event"]) for e in events][:4] == HONEST[:3] + [("cell:3", "skipped")]
+    relayed = events[2]
+    assert set(relayed) == {"item", "event", "status", "t", "ename", "evalue", "traceback"}
+    assert relayed["t"] == 1.5
+    assert [len(relayed[k]) for k in ("ename", "evalue", "traceback")] == [400, 4000, 8000]
+    assert events[-1] == {"item": "supervisor", "event": "done"}
+
+
+def test_relayed_events_are_bounded_in_all():
+    """Each event within its fields' bounds, but as many as the protocol allows (one per cell, and a
+    notebook may have thousands of empty cells): the budget ends the relaying."""
+    relay = Relay(budget=100_000)
+    event = {"item": "cell:1", "event": "end", "status": "error", "evalue": "v" * 3000, "traceback": "t" * 7000}
+    sent = 0
+    for _ in range(100):
+        if relay.encode(event) is None:
+            break
+        sent += 1
+    assert sent == 9  # ten of ~10 KB pass 100,000 bytes
+    assert b'"t"' not in Relay().encode({"item": "cell:1", "event": "start", "t": float("nan")})
+    assert relay.encode({"item": "cell:2", "event": "start"}) is None  # and nothing after
+
+
+def test_a_flood_of_forged_events_breaks_the_protocol(tmp_path):
+    """Every event in order and within its fields' bounds, until the run's budget is spent."""
+    cells = list(range(1, 3001))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "cells.json").write_text(json.dumps({"cells": [{"index": i} for i in cells]}))
+    (tmp_path / "in" / "calls.json").write_text("[]")
+    line = {"status": "error", "evalue": "v" * 4000, "traceback": "t" * 8000}
+    forged = [json.dumps({"item": "runner", "event": "ready"})]
+    for i in cells:
+        forged += [
+            json.dumps({"item": f"cell:{i}", "event": "start"}),
+            json.dumps({"item": f"cell:{i}", "event": "end", **line}),
+        ]
+    script = tmp_path / "runner.py"
+    script.write_text(
+        "import os, sys\nfd = int(sys.argv[1])\n"
+        f"for line in open({str(tmp_path / 'lines')!r}):\n    os.write(fd, line.encode())\nos._exit(0)\n"
+    )
+    (tmp_path / "lines").write_text("".join(f + "\n" for f in forged))
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(RUNTIME_DIR / "supervisor.py"),
+            str(tmp_path),
+            "--",
+            sys.executable,
+            str(script),
+            "{events_fd}",
+        ],
+        stdin=theirs,
+    )
+    theirs.close()
+    data = b""
+    while chunk := ours.recv(1 << 20):
+        data += chunk
+    assert proc.wait(timeout=60) == 0
+    events = [json.loads(line) for line in data.splitlines()]
+    assert len(data) < _supervisor.MAX_RELAYED_BYTES + 4096
+    assert {"item": "supervisor", "event": "broken", "why": "the events came to more than 32 MB"} in events
+    assert events[-1]["event"] == "exit" and events[-1]["complete"] is False

@@ -21,9 +21,10 @@ probability at most 1e-6 on any seed. The exact-identity tests ("the same mask f
 add less than 1e-90: two independent masks of 1,000 elements, 300 images' choices or matrices of
 continuous values coincide with probability below 0.58**1000, 0.5**300 and ~0 respectively. The seeds are drawn from the case's generator (the run's
 recorded seed), so a regrade makes the same calls. The messages say which property fails.
-"""
 
-from __future__ import annotations
+Pasted into every student notebook's self-check (see checks.py), which builds these checks with
+the parameters `build` reads off the question's (handout/selfcheck_data.py) and its own decoders.
+"""
 
 import math
 from collections.abc import Callable, Sequence
@@ -32,9 +33,10 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..judging.checks import as_float_array, precheck
-from ..judging.stats import ALPHA, REPEATS, binomial_band, window_length
-from .base import CaseContext, Check, Verdict
+from ..wire import Initializer
+from .checks import as_float_array, precheck
+from .stats import ALPHA, REPEATS, binomial_band, window_length
+from .verdict import CaseContext, Check, Verdict, fixed_failure
 
 # Reads one call's value (the case context, the call's index, the value): what the check needs, or
 # a Verdict saying what is wrong with it.
@@ -135,14 +137,25 @@ def as_outputs(ctx: CaseContext, count: int, decode: Decoder) -> list[np.ndarray
         return early
     got = ctx.got
     if not isinstance(got, tuple) or len(got) != count:
-        return Verdict(False, "did not return a value on every call")
+        return fixed_failure("did not return a value on every call")
     out = []
     for i, value in enumerate(got):
         decoded = decode(ctx, i, value)
         if isinstance(decoded, Verdict):
-            return Verdict(False, f"call {i + 1} of {count}: {decoded.message}")
+            return Verdict(
+                False,
+                f"call {i + 1} of {count}: {decoded.message}",
+                decoded.hidden and f"call {i + 1} of {count}: {decoded.hidden}",
+            )
         out.append(decoded)
     return out
+
+
+def calls_shape(ctx: CaseContext) -> tuple[int, int]:
+    """The matrix shape of a `calls` case's first call: an initializer's, or a function's first argument."""
+    first = ctx.case.call.calls[0]
+    shape = first.shape if isinstance(first, Initializer) else ctx.sub_args(0)[0][0]
+    return tuple(int(d) for d in shape)
 
 
 # --- matrices of symmetric continuous samples (variance_scaling, he_avg_initializer) ---------------
@@ -154,9 +167,9 @@ def matrix_decoder(shape: tuple[int, int]) -> Decoder:
             value = value.get("samples")
         arr = as_float_array(value)
         if arr is None or arr.shape != shape:
-            return Verdict(False, f"should return an array of shape {shape}")
+            return fixed_failure(f"should return an array of shape {shape}")
         if not np.isfinite(arr).all():
-            return Verdict(False, "returned nan or inf")
+            return fixed_failure("returned nan or inf")
         return arr
 
     return decode
@@ -183,12 +196,11 @@ def matrix_check(
     (float32 rounding moves P(x > 0) from 1/2 by about 1e-7, a shift of under 0.1 in the counts.)
     Tests: other seeds, unseeded, and 2 neighbour directions x 2 matrices: `budget` split over them,
     but for REPEATS, spent on blocks of signs shared by the independent matrices (`shared_block`)."""
-    tests = 1 + (unseeded is not None) + 4
-    alpha = (budget - REPEATS) / tests
     repeats = REPEATS
     independent = sorted({*other_seed, *(unseeded or ())})
 
     def check(ctx: CaseContext) -> Verdict:
+        alpha = (budget - REPEATS) / (1 + (unseeded is not None) + 4)
         out = as_outputs(ctx, count, matrix_decoder(shape_of(ctx)))
         if isinstance(out, Verdict):
             return out
@@ -268,7 +280,7 @@ def mask_check(
             )
         first, other = masks[0], masks[other_seed]
         if np.array_equal(first, other):
-            return Verdict(False, "the same mask for every seed: draw the mask from the `rng` argument")
+            return fixed_failure("the same mask for every seed: draw the mask from the `rng` argument")
         run = np.array(masks[:consecutive])
         if all(np.array_equal(run[i], run[i + 1]) for i in range(0, consecutive - 1, 2)):
             return Verdict(
@@ -342,7 +354,7 @@ def choices_check(
         if early is not None:
             return early
         if not isinstance(ctx.got, tuple) or len(ctx.got) != count:
-            return Verdict(False, "did not return a value on every call")
+            return fixed_failure("did not return a value on every call")
         if not np.array_equal(np.asarray(ctx.got[same[0]]), np.asarray(ctx.got[same[1]])):
             return Verdict(
                 False,
@@ -354,7 +366,11 @@ def choices_check(
         for i in wanted:
             decoded = decode(ctx, i, ctx.got[i])
             if isinstance(decoded, Verdict):
-                return Verdict(False, f"call {i + 1} of {count}: {decoded.message}")
+                return Verdict(
+                    False,
+                    f"call {i + 1} of {count}: {decoded.message}",
+                    decoded.hidden and f"call {i + 1} of {count}: {decoded.hidden}",
+                )
             found[i] = decoded
         m = max_shift_of(ctx)
         parts = [("flips", 0, 0.5)] + (
