@@ -54,13 +54,15 @@ class CellStatus(StrEnum):
 
 class ProblemKind(StrEnum):
     """The run's status as the reports say it: the kinds of `problems.problems` (one run may have
-    several, none when it ran cleanly)."""
+    several, none when it ran cleanly). NOTHING_DEFINED: it ran, and defined nothing the assignment
+    asks for (an empty notebook, or another assignment's)."""
 
     UNREADABLE = "unreadable"
     TIMED_OUT = "timed out"
     KILLED = "killed"
     OUT_OF_MEMORY = "out of memory"
     FAILED_TO_RUN = "failed to run"
+    NOTHING_DEFINED = "nothing defined"
 
 
 # A field with this metadata is the grader's own run-time detail, never part of the JSON schema
@@ -120,11 +122,19 @@ class CellError:
     ename: str = ""
     evalue: str = ""
     traceback: str = field(default="", compare=False, repr=False, metadata=RUN_ONLY)
+    # How the student finds the cell (`notebook.cell_name`): Jupyter shows no cell numbers.
+    name: str = ""
 
     @staticmethod
     def from_dict(doc: dict[str, Any]) -> CellError:
         """Raises ValueError/KeyError/TypeError on anything `to_dict` does not write."""
-        return CellError(int(doc["cell"]), CellStatus(doc["status"]), str(doc["ename"]), str(doc["evalue"]))
+        return CellError(
+            int(doc["cell"]),
+            CellStatus(doc["status"]),
+            str(doc["ename"]),
+            str(doc["evalue"]),
+            name=str(doc.get("name", "")),
+        )
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,23 @@ class Raised:
 
 
 @dataclass(frozen=True)
+class Warned:
+    """A warning a call raised, `count` times: its category's name and its message, as the
+    student's code made them (student text: `grading.compare` decides what of it may be shown)."""
+
+    category: str
+    message: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
 class CallOutput:
-    """One call's answer as the grader reads it: the decoded value, or a `Raised`, and whether the
-    call modified an array reachable from its arguments."""
+    """One call's answer as the grader reads it: the decoded value, or a `Raised`, whether the
+    call modified an array reachable from its arguments, and the warnings it raised."""
 
     value: Any
     modified_input: bool = False
+    warnings: tuple[Warned, ...] = ()
 
 
 # --- argument encoding --------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..result import CellError, CellStatus
-from ..wire import ARRAY, LIST, NONE, STR, TUPLE, CallOutput, Raised
+from ..wire import ARRAY, LIST, NONE, STR, TUPLE, CallOutput, Raised, Warned
 from .untrusted import clean_text, count_structure, count_values, object_members
 
 MAX_JSON_BYTES = 64 * 1024**2
@@ -297,6 +297,29 @@ def _answers(raw: bytes, wanted: set[str]) -> dict[str, Any]:
     return found
 
 
+MAX_WARNING_KINDS = 4
+
+
+def _warnings(raw: Any) -> tuple[Warned, ...]:
+    """What the probe says a call warned (`safe.warning_summary`), bounded: at most
+    `MAX_WARNING_KINDS` entries of clean one-line text; anything else is dropped."""
+    if not isinstance(raw, list):
+        return ()
+    found = []
+    for item in raw[:MAX_WARNING_KINDS]:
+        if not isinstance(item, dict):
+            continue
+        count = item.get("count")
+        found.append(
+            Warned(
+                clean_text(item.get("category", ""), 100, one_line=True),
+                clean_text(item.get("message", ""), 200, one_line=True),
+                min(count, 10**9) if type(count) is int and count > 0 else 1,
+            )
+        )
+    return tuple(found)
+
+
 def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | None = None) -> dict[str, CallOutput]:
     """Every call id gets an output: its value, what it raised, or why there is none.
 
@@ -324,7 +347,7 @@ def read_outputs(out_dir: Path, call_ids: list[str], kinds: dict[str, str] | Non
             try:
                 value = decode(entry.get("value"), arrays, budget=_Budget(MAX_ANSWER_VALUES, references))
                 _check_shape((kinds or {}).get(cid), value)
-                outputs[cid] = CallOutput(value, entry.get("modified_input") is True)
+                outputs[cid] = CallOutput(value, entry.get("modified_input") is True, _warnings(entry.get("warnings")))
             except (ValueError, RecursionError) as exc:
                 outputs[cid] = CallOutput(
                     Raised("BadOutput", f"the returned value could not be read: {clean_text(exc, 300)}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import builtins
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,19 +22,33 @@ from ..questions.base import Question
 from ..questions.pictures import picture_data
 from ..result import CaseResult, QuestionResult, QuestionStatus
 from ..wire import NO_ANSWER, CallOutput, Raised
+from .hidden import HiddenValues
 from .prepare import Plan, call_id
 
 
-def compare(plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]) -> list[QuestionResult]:
-    return [score_question(q, plan, student, reference) for q in plan.assignment.questions]
+def compare(
+    plan: Plan,
+    student: Mapping[str, CallOutput],
+    reference: Mapping[str, CallOutput],
+    hidden: HiddenValues | None = None,
+) -> list[QuestionResult]:
+    """Every question scored; `hidden` (made from the plan and the reference if not given) keeps
+    the hidden cases' numbers out of the notebook's own text in the feedback."""
+    hidden = hidden if hidden is not None else HiddenValues.of(plan, reference)
+    return [score_question(q, plan, student, reference, hidden) for q in plan.assignment.questions]
 
 
 def score_question(
-    question: Question, plan: Plan, student: dict[str, CallOutput], reference: dict[str, CallOutput]
+    question: Question,
+    plan: Plan,
+    student: Mapping[str, CallOutput],
+    reference: Mapping[str, CallOutput],
+    hidden: HiddenValues | None = None,
 ) -> QuestionResult:
+    hidden = hidden if hidden is not None else HiddenValues.of(plan, reference)
     cases = plan.cases[question.id]
     results: list[CaseResult] = []
-    feedback: list[str] = []
+    failures: list[_Failure] = []
     kinds: list[str] = []
     picture: dict[str, Any] | None = None
     for case in cases:
@@ -45,24 +61,35 @@ def score_question(
                 raise InfrastructureError(
                     f"the reference solution gave no answer for {cid}: {expected.type}: {expected.message}"
                 )
+        cause = None
         if isinstance(got.value, Raised) and got.value.type in NO_ANSWER:
             kinds.append(got.value.type)
             verdict = Verdict(False, _no_answer_message(question.id, got.value))
+            cause = _cause(question.id, got.value, expected)
         else:
             kinds.append("raised" if isinstance(got.value, Raised) else "answer")
             ctx = CaseContext(case, plan.inputs, expected, got.value, {"modified_input": got.modified_input})
             verdict = _safe_check(question, ctx)
+            if verdict.passed and question.warning_free and got.warnings:
+                verdict = _warned(got.warnings, question.warning_free)
             if not verdict.passed and _pictured(question, case.public, case.description):
                 picture = picture_data(question.picture, ctx)
+            if not verdict.passed and isinstance(got.value, Raised):
+                cause = _cause(question.id, got.value, expected)
         if not case.public and not verdict.passed and isinstance(got.value, Raised):
             verdict = Verdict(False, _hidden_raise(question.id, got.value, expected))
         elif not case.public and not verdict.passed:
             verdict = Verdict(False, verdict.hidden or HIDDEN_WRONG)
+        if not verdict.passed:  # a public case's message may hold the notebook's text: no hidden value in it
+            hint = "" if cause is not None else question.hints.get(case.description, "")
+            verdict = Verdict(False, hidden.redact(_with_hint(verdict.message, hint)))
         results.append(CaseResult(case.id, case.public, verdict.passed, case.description, verdict.message))
         if not verdict.passed:
-            feedback.append(
+            line = hidden.redact(
                 _explain(case.public, case.description, verdict.message, case.call, plan.inputs, expected, got.value)
             )
+            failures.append(_Failure(case.public, case.description, verdict.message, line, cause))
+    feedback = _one_line_per_cause(failures, len(cases))
     passed = sum(r.passed for r in results)
     total = len(results)
     score = round(question.points * passed / total, 4) if total else 0.0
@@ -73,7 +100,7 @@ def score_question(
         _status(passed, total, kinds),
         passed,
         total,
-        tuple(_dedupe(feedback)),
+        tuple(feedback),
         tuple(results),
         picture,
     )
@@ -133,7 +160,9 @@ _OWN_WORDS = re.compile(
 )
 
 
-def _hidden_raise(qid: str, raised: Raised, expected: Any) -> str:
+def _cause(qid: str, raised: Raised, expected: Any) -> str:
+    """Why a case that raised (or gave no answer) failed, in words safe for a hidden case: the
+    same for every case that failed the same way, so that they can share one line."""
     if raised.type == "Missing":
         return _no_answer_message(qid, raised)
     if raised.type in HIDDEN_NO_ANSWER:
@@ -141,7 +170,14 @@ def _hidden_raise(qid: str, raised: Raised, expected: Any) -> str:
     name = raised.type if raised.type in BUILTIN_EXCEPTIONS else "an exception of the notebook's own class"
     if isinstance(expected, Raised):
         return f"raised {name}, expected {expected.type}"
-    return f"raised {name} (a hidden case's message is not shown: it could carry the case's inputs)"
+    return f"raised {name}"
+
+
+def _hidden_raise(qid: str, raised: Raised, expected: Any) -> str:
+    cause = _cause(qid, raised, expected)
+    if raised.type in NO_ANSWER or isinstance(expected, Raised):
+        return cause
+    return f"{cause} (a hidden case's message is not shown: it could carry the case's inputs)"
 
 
 def _no_answer_message(qid: str, raised: Raised) -> str:
@@ -240,6 +276,71 @@ def _trajectory_detail(call: wire.Trajectory, inputs: dict[str, np.ndarray], exp
 DETAILS = {wire.Call: _call_detail, wire.Trajectory: _trajectory_detail}
 
 
-def _dedupe(items: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [i for i in items if not (i in seen or seen.add(i))]
+@dataclass(frozen=True)
+class _Failure:
+    """A failed case as the feedback tells it: `line` is its own line of feedback; `cause` (a case
+    that raised or gave no answer) is what it has in common with others that failed the same way,
+    in words safe for a hidden case."""
+
+    public: bool
+    description: str
+    message: str
+    line: str
+    cause: str | None
+
+
+def _one_line_per_cause(failures: list[_Failure], total: int) -> list[str]:
+    """The feedback lines of a question's failed cases, one per cause: the cases that raised the
+    same exception (or gave no answer for the same reason) share one line with a count; every
+    other failed case keeps its own line, with what its kind of input catches. In the order of
+    each cause's first case."""
+    by_cause: dict[str, list[_Failure]] = {}
+    for f in failures:
+        if f.cause is not None:
+            by_cause.setdefault(f.cause, []).append(f)
+    lines: list[str] = []
+    for f in failures:
+        group = by_cause.get(f.cause, []) if f.cause is not None else []
+        if len(group) > 1:
+            if f is group[0]:
+                lines.append(_cause_line(f.cause, group, total))  # type: ignore[arg-type]
+        else:
+            lines.append(f.line)
+    return list(dict.fromkeys(lines))
+
+
+def _cause_line(cause: str, group: list[_Failure], total: int) -> str:
+    """One line for every case that failed for `cause`; the first public one's own message is
+    added when it says more (a public case may show the student's exception message)."""
+    count = f"{len(group)} of {total} cases"
+    text = f"{cause} ({count})" if cause.endswith(("?", ".", ")")) else f"{cause} in {count}"
+    public = next((g for g in group if g.public), None)
+    if public is not None and public.message != cause:
+        text += f"; public case ({public.description}): {public.message}"
+    return text
+
+
+def _with_hint(message: str, hint: str) -> str:
+    return f"{message} (hint: {hint})" if hint else message
+
+
+# The warnings whose message may be shown as it is: NumPy's floating-point warnings name a ufunc.
+_UFUNCS = "|".join(sorted((n for n in dir(np) if isinstance(getattr(np, n), np.ufunc)), key=len, reverse=True))
+_NUMPY_WARNING = re.compile(
+    rf"(overflow|underflow|divide by zero|invalid value) encountered in (scalar )?({_UFUNCS}|cast|reduce)"
+)
+
+
+def _warned(warned: tuple[wire.Warned, ...], promise: str) -> Verdict:
+    """A case failed for warning: which warnings, in words the student's code cannot choose (it saw
+    the case's inputs): a builtin category's name, NumPy's own floating-point messages; how many
+    times only for a public case (a count is a number the code chooses)."""
+    words, counted = [], []
+    for w in warned:
+        category = w.category if w.category in BUILTIN_EXCEPTIONS else "a warning of the notebook's own class"
+        message = f": {w.message}" if _NUMPY_WARNING.fullmatch(w.message) else ""
+        words.append(f"{category}{message}")
+        counted.append(f"{category}{message}" + (f" ({w.count} times)" if w.count > 1 else ""))
+    return Verdict(
+        False, f"warned {'; '.join(counted)}, although {promise}", f"warned {'; '.join(words)}, although {promise}"
+    )

@@ -16,7 +16,8 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from nbformat import NotebookNode
@@ -29,7 +30,8 @@ from ..result import QuestionResult, QuestionStatus, Result, TimeLimits
 from ..wire import CallOutput
 from . import collect, execute, limits, seeds
 from .compare import compare
-from .notebook import assignment_from_name, code_cells, read_notebook, stamped_assignment
+from .hidden import HiddenValues
+from .notebook import assignment_from_name, cell_name, code_cells, read_notebook, stamped_assignment
 from .prepare import Plan, make_plan, sandbox_data_dir
 from .reference import reference_outputs, reference_timing
 
@@ -52,6 +54,11 @@ class Prepared:
     time_limits: TimeLimits
     data_dir: Path | None
     outputs: Mapping[str, CallOutput] | Future[dict[str, CallOutput]]
+
+    @cached_property
+    def hidden_values(self) -> HiddenValues:
+        """The hidden cases' numbers, kept out of the notebook's text in the feedback (made once)."""
+        return HiddenValues.of(self.plan, self.reference)
 
     @property
     def reference(self) -> Mapping[str, CallOutput]:
@@ -157,8 +164,15 @@ def grade(
         # collect: what the finished pass left, read as hostile input
         outputs = collect.read_outputs(Path(out), [c["id"] for c in job.calls], {c["id"]: c["type"] for c in job.calls})
 
-    # compare (trusted) + report
-    questions = compare(plan, outputs, prepared.reference)
+    # compare (trusted) + report; a cell's error message is the notebook's text: no hidden value in it
+    hidden = prepared.hidden_values
+    execution = replace(
+        execution,
+        cell_errors=tuple(
+            replace(e, name=cell_name(nb, e.cell), evalue=hidden.redact(e.evalue)) for e in execution.cell_errors
+        ),
+    )
+    questions = compare(plan, outputs, prepared.reference, hidden)
     return Result(
         assignment=prepared.assignment.id,
         submission=submission.name,

@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 
 from ..errors import SubmissionUnreadable
+from .untrusted import clean_text
 
 META_KEY = "autograder"  # notebook.metadata[META_KEY] = {"assignment": id, ...}
 TAG_TRAIN = "train"  # given cells that load data or train models (skipped by the reference run)
@@ -109,6 +110,49 @@ def assignment_from_name(name: str, known: list[str]) -> str | None:
         if re.search(rf"(?<!\d){re.escape(number)}_", lower):
             return aid
     return None
+
+
+_DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_][A-Za-z0-9_]{0,60})", re.MULTILINE)
+_SHOWN = 60
+
+
+def _code_lines(cell: Any) -> list[str]:
+    """A cell's lines of code (no blank or comment lines), cleaned and with spaces collapsed."""
+    source = cell.get("source", "")
+    source = (source if isinstance(source, str) else "".join(str(s) for s in source))[:20_000]
+    lines = (" ".join(clean_text(line, 400, one_line=True).split()) for line in source.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _shown(line: str) -> str:
+    return (line if len(line) <= _SHOWN else line[: _SHOWN - 1] + "…").replace("`", "'")
+
+
+def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
+    """A cell as the student finds it in Jupyter, which numbers no cells: by the function (or
+    class) it defines, else by its first line of code (and, when other cells start alike, its
+    first line no other code cell has), else by its place among the code cells. Student text:
+    bounded here, escaped by each renderer."""
+    if not 0 <= index < len(nb.cells):
+        return f"cell {index + 1}"
+    cell = nb.cells[index]
+    lines = _code_lines(cell)
+    source = "\n".join(lines)
+    defined = _DEFINES.search(source)
+    if defined:
+        kind, name = defined.groups()
+        return f"the `{kind} {name}{'(...)' if kind == 'def' else ''}` cell"
+    if not lines:
+        place = sum(1 for c in nb.cells[: index + 1] if c.get("cell_type") == "code")
+        return f"code cell {place} (no code)"
+    name = f"the cell that starts `{_shown(lines[0])}`"
+    others = [_code_lines(c) for j, c in enumerate(nb.cells) if j != index and c.get("cell_type") == "code"]
+    if any(o and o[0] == lines[0] for o in others):
+        elsewhere = {line for o in others for line in o}
+        own = next((line for line in lines if line not in elsewhere), None)
+        if own is not None:
+            name += f" and has `{_shown(own)}`"
+    return name
 
 
 def tags(cell: Any) -> tuple[str, ...]:

@@ -24,9 +24,11 @@ class Problem:
     details: tuple[str, ...]
 
 
-def cell_label(index: int) -> str:
-    """Notebook cells are counted from 1, text cells included, as a student scrolling sees them."""
-    return f"cell {index + 1}"
+def cell_label(index: int, names: dict[int, str] | None = None) -> str:
+    """A cell by the name the grader gave it from its code (`notebook.cell_name`: what it defines
+    or its first line), since Jupyter shows no cell numbers; a result without names (an older
+    result) counts cells from 1, text cells included."""
+    return (names or {}).get(index) or f"cell {index + 1}"
 
 
 MAX_DETAILS = 8
@@ -39,6 +41,7 @@ def problems(result: Result) -> list[Problem]:
     found: list[Problem] = []
     ex = result.execution
     errors = list(ex.cell_errors) if ex else []
+    names = {e.cell: e.name for e in errors if e.name}
 
     def cells(status: CellStatus) -> list[CellError]:
         return [e for e in errors if e.status == status]
@@ -49,7 +52,7 @@ def problems(result: Result) -> list[Problem]:
     stuck = [e.cell for e in cells(CellStatus.TIMEOUT)]
     died = [e.cell for e in cells(CellStatus.KILLED)]
     call_timeouts = [q.id for q in result.questions if q.status == QuestionStatus.TIMEOUT]
-    rerun = [f"{item} was skipped on a rerun" for item in _skipped(ex.skipped if ex else (), stuck + died)]
+    rerun = [f"{item} was skipped on a rerun" for item in _skipped(ex.skipped if ex else (), stuck + died, names)]
     timed_out = (ex is not None and ex.timed_out) or bool(stuck) or bool(call_timeouts)
     killed = bool(died) or (ex is not None and ex.killed and not timed_out)
     if timed_out:
@@ -58,7 +61,7 @@ def problems(result: Result) -> list[Problem]:
                 ProblemKind.TIMED_OUT,
                 tuple(
                     (["the notebook exceeded its total time limit"] if ex is not None and ex.timed_out else [])
-                    + [f"{cell_label(i)} did not finish in time" for i in stuck]
+                    + [f"{cell_label(i, names)} did not finish in time" for i in stuck]
                     + [f"calling {qid} did not finish in time" for qid in call_timeouts]
                     + ([] if killed else rerun)
                 ),
@@ -71,7 +74,8 @@ def problems(result: Result) -> list[Problem]:
             Problem(
                 ProblemKind.KILLED,
                 tuple(
-                    [f"the Python process died in {cell_label(i)}" for i in died] or ["the Python process was killed"]
+                    [f"the Python process died in {cell_label(i, names)}" for i in died]
+                    or ["the Python process was killed"]
                 )
                 + tuple(rerun),
             )
@@ -79,23 +83,30 @@ def problems(result: Result) -> list[Problem]:
     raised = cells(CellStatus.ERROR)
     if raised:
         details = [
-            f"{cell_label(e.cell)}: {e.ename or 'error'}" + (f": {_short(e.evalue)}" if e.evalue else "")
+            f"{cell_label(e.cell, names)}: {e.ename or 'error'}" + (f": {_short(e.evalue)}" if e.evalue else "")
             for e in raised
         ]
         if len(details) > MAX_DETAILS:
             details = details[:MAX_DETAILS] + [f"and {len(details) - MAX_DETAILS} more"]
         found.append(Problem(ProblemKind.FAILED_TO_RUN, tuple(details)))
+    if not found and result.questions and all(q.status == QuestionStatus.MISSING for q in result.questions):
+        found.append(
+            Problem(
+                ProblemKind.NOTHING_DEFINED,
+                ("none of the assignment's functions or models is defined: the notebook has no code that ran",),
+            )
+        )
     return found
 
 
-def _skipped(items: Sequence[str], known_cells: Sequence[int]) -> list[str]:
+def _skipped(items: Sequence[str], known_cells: Sequence[int], names: dict[int, str]) -> list[str]:
     """Skipped items other than the cells already named as where the process died."""
     out = []
     for item in items:
         kind, _, rest = item.partition(":")
         if kind == "cell" and rest.isdigit():
             if int(rest) not in known_cells:
-                out.append(cell_label(int(rest)))
+                out.append(cell_label(int(rest), names))
         elif kind == "probe" and rest:  # a hidden case's id says nothing a student may not know, but no more
             function, _, case = rest.partition("/")
             which = "a hidden case" if case.startswith("hidden") else f"case {case}" if case else "a case"

@@ -13,10 +13,12 @@ from ..judging.randomness import calls_shape, matrix_check
 from ..judging.stats import ALPHA, target_cdf
 from .a01_gradients import QUESTIONS as GRADIENT_QUESTIONS
 from .base import Assignment, CaseBuilder, CaseContext, Picture, Question, Verdict
-from .common import CURVE, elementwise_hidden, elementwise_public
+from .common import CURVE, ELEMENTWISE_HINTS, elementwise_hidden, elementwise_public
 from .pictures import histogram
 
 TOL = allclose(rtol=1e-5, atol=1e-8)
+# The notebook's convention for every activation: correct, finite values without any NumPy warning.
+NO_WARNINGS = "the contract asks for no NumPy warning for any finite input"
 
 
 def _elementwise(qid: str, points: float, large: float = 1e4, **kwargs) -> Question:
@@ -27,6 +29,8 @@ def _elementwise(qid: str, points: float, large: float = 1e4, **kwargs) -> Quest
         make_hidden=elementwise_hidden(qid, large, **kwargs),
         check=TOL,
         picture=CURVE,
+        hints=ELEMENTWISE_HINTS,
+        warning_free=NO_WARNINGS,
     )
 
 
@@ -39,7 +43,16 @@ def _alpha_variants(qid: str) -> Question:
         elementwise_hidden(qid, 1e4)(b, rng)
         b.call("another alpha", qid, rng.normal(0, 3, size=12), alpha=float(np.round(rng.uniform(0.05, 0.5), 3)))
 
-    return Question(id=qid, points=1.0, make_public=public, make_hidden=hidden, check=TOL, picture=CURVE)
+    return Question(
+        id=qid,
+        points=1.0,
+        make_public=public,
+        make_hidden=hidden,
+        check=TOL,
+        picture=CURVE,
+        hints=ELEMENTWISE_HINTS,
+        warning_free=NO_WARNINGS,
+    )
 
 
 def _init_public(b: CaseBuilder) -> None:
@@ -235,7 +248,14 @@ ASSIGNMENT = Assignment(
         _elementwise("selu", 1.0),
         _alpha_variants("leaky_relu_derivative"),
         _alpha_variants("elu_derivative"),
-        Question(id="init_stddev", points=1.0, make_public=_init_public, make_hidden=_init_hidden, check=TOL),
+        Question(
+            id="init_stddev",
+            points=1.0,
+            make_public=_init_public,
+            make_hidden=_init_hidden,
+            check=TOL,
+            hints={"unknown activation": "an activation not in the table raises ValueError"},
+        ),
         Question(
             id="variance_scaling_limit", points=1.0, make_public=_limit_public, make_hidden=_limit_hidden, check=TOL
         ),

@@ -187,6 +187,27 @@ def _clip_hidden(b: CaseBuilder, rng: np.random.Generator) -> None:
     )
 
 
+# What hidden cases catch, said without their values.
+NORM_HINTS = {
+    "a deeper list of gradients": "one norm per gradient in the list, whatever its length",
+    "tiny and large gradients": "the Frobenius norm over all entries (not the spectral norm, np.linalg.norm(g, 2))",
+    "a gradient of zeros": "the norm of zeros is 0",
+    "float32 gradients": "float32 gradients: return float64 norms",
+}
+CLIP_HINTS = {
+    "exploding gradients (norms around 1e30)": "scale by max_norm / global_norm without squaring overflow",
+    "under the maximum": "under max_norm the gradients come back unchanged",
+    "another max_norm": "use the max_norm passed",
+    "global norm exactly max_norm": "at exactly max_norm nothing changes",
+    "all gradients zero": "a global norm of 0 must not divide by zero",
+    "float32 gradients": "keep each gradient's shape; compute the norm over all entries of all gradients",
+}
+BACKPROP_HINTS = {
+    "sigmoid, a deep narrow network (12 layers)": "every layer's gradient, in order, for a deep network",
+    "relu, float32 inputs": "float32 inputs: compute in float64",
+    "unknown activation": "an activation not in the list raises ValueError",
+}
+
 QUESTIONS = (
     Question(
         id="backprop_gradients",
@@ -194,8 +215,16 @@ QUESTIONS = (
         make_public=_backprop_public,
         make_hidden=_backprop_hidden,
         check=allclose(rtol=GRAD_RTOL, atol=GRAD_ATOL, returns="grads"),
+        hints=BACKPROP_HINTS,
     ),
-    Question(id="gradient_norms", points=1.0, make_public=_norms_public, make_hidden=_norms_hidden, check=GRAD_TOL),
+    Question(
+        id="gradient_norms",
+        points=1.0,
+        make_public=_norms_public,
+        make_hidden=_norms_hidden,
+        check=GRAD_TOL,
+        hints=NORM_HINTS,
+    ),
     Question(
         id="gradient_ratio_log10", points=2.0, make_public=_ratio_public, make_hidden=_ratio_hidden, check=LOG10_TOL
     ),
@@ -205,5 +234,6 @@ QUESTIONS = (
         make_public=_clip_public,
         make_hidden=_clip_hidden,
         check=allclose(rtol=GRAD_RTOL, atol=GRAD_ATOL, returns=("clipped", "global_norm")),
+        hints=CLIP_HINTS,
     ),
 )

@@ -113,6 +113,20 @@ def _hidden(opt: Optimizer):
     return make
 
 
+# What each hidden trajectory catches, said without its values.
+HINTS = {
+    "2-D parameters": "parameters of any shape: element-wise updates, the state keeps theta's shape",
+    "0-d parameter": "a 0-d parameter: no indexing or len()",
+    "tiny gradients": "with tiny gradients epsilon's place shows: inside the square root, as the contract says",
+    "other hyper-parameters (a large epsilon)": (
+        "use every hyper-parameter passed; a large epsilon shows whether it is inside the square root"
+    ),
+    "other hyper-parameters": "use every hyper-parameter passed, not the defaults",
+    "one step from a non-zero state (must not modify its inputs)": (
+        "start from the state given and return new arrays instead of updating the inputs in place"
+    ),
+}
+
 ASSIGNMENT = Assignment(
     id="04_optimizers",
     title="Optimizers",
@@ -124,6 +138,7 @@ ASSIGNMENT = Assignment(
             make_hidden=_hidden(opt),
             check=TOL,
             picture=Picture("trajectory", PUBLIC_BOWL),
+            hints=HINTS,
         )
         for name, opt in OPTIMIZERS.items()
     ),

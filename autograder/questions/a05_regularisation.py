@@ -31,7 +31,32 @@ def _penalty(function: str, *extra: float) -> dict[str, Any]:
             for r in (0.0, 1.0):
                 b.call(f"r = {r:g}", function, rng.normal(0, 1, 8), r)
 
-    return {"make_public": public, "make_hidden": hidden}
+    return {"make_public": public, "make_hidden": hidden, "hints": PENALTY_HINTS}
+
+
+# What the hidden cases catch, said without their values.
+PENALTY_HINTS = {
+    "2-D weights": "2-D input: a sum over all entries, not a matrix norm (np.linalg.norm of a matrix is not it)",
+    "a Python list": "accept any array-like: convert it with np.asarray first",
+    "all zeros": "the penalty of zero weights is 0",
+    "r = 0": "at r = 0 only the L2 term is left",
+    "r = 1": "at r = 1 only the L1 term is left",
+}
+DROPOUT_HINTS = {
+    "another rate": "rate is the share dropped: keep each value with probability 1 - rate",
+    "rate 0.5": "rate is the share dropped: keep each value with probability 1 - rate",
+    "rate 0 keeps everything": "at rate 0 nothing is dropped",
+    "a 3-D input": "inputs of any shape: one independent draw per element",
+}
+EARLY_STOPPING_HINTS = {
+    "ties with the best (not an improvement)": "ties in the validation loss: a tie is not an improvement",
+    "min_delta larger than the improvements": "an improvement must beat the best loss by more than min_delta",
+    "min_delta smaller than the improvements": "an improvement must beat the best loss by more than min_delta",
+    "a single epoch": "a single epoch: nothing to stop",
+    "noisy losses, patience 0": "count the epochs since the best loss, not since the last decrease",
+    "noisy losses, patience 1": "count the epochs since the best loss, not since the last decrease",
+    "noisy losses, patience 3": "count the epochs since the best loss, not since the last decrease",
+}
 
 
 def _dropout_inputs(rng: np.random.Generator, shape=(200, 300)) -> np.ndarray:
@@ -170,6 +195,7 @@ ASSIGNMENT = Assignment(
             make_public=_dropout_public("dropout_train"),
             make_hidden=_dropout_hidden("dropout_train"),
             check=_dropout_check(scaled=False),
+            hints=DROPOUT_HINTS,
             judged_by="statistics",
             picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=False)),
         ),
@@ -186,6 +212,7 @@ ASSIGNMENT = Assignment(
             make_public=_dropout_public("inverted_dropout"),
             make_hidden=_dropout_hidden("inverted_dropout"),
             check=_dropout_check(scaled=True),
+            hints=DROPOUT_HINTS,
             judged_by="statistics",
             picture=Picture("distribution", DROPOUT_PICTURE_CASE, _dropout_picture(scaled=True)),
         ),
@@ -195,6 +222,7 @@ ASSIGNMENT = Assignment(
             make_public=_es_public,
             make_hidden=_es_hidden,
             check=exact(returns=("stopped_epoch", "best_epoch")),
+            hints=EARLY_STOPPING_HINTS,
         ),
         Question(
             id="augment",

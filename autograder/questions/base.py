@@ -8,8 +8,8 @@ not declared here: they come from running `solutions/` on the very same cases.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,8 @@ JUDGED_BY = ("values", "statistics", "threshold")
 class Question:
     """A graded question. Public cases are added by `make_public(builder)` and never depend on
     the seed, so self-checks are stable; hidden cases by `make_hidden(builder, rng)`, drawn from
-    the run's seed (None: the question has public cases only, e.g. a model's architecture)."""
+    the run's seed (None: the question has public cases only, e.g. a model's architecture).
+    `hints` and `warning_free` are declared here, once, and used by `grading.compare`."""
 
     id: str
     points: float
@@ -67,6 +68,12 @@ class Question:
     title: str = ""
     # What the feedback draws when the question is not passed (None: numbers say it better).
     picture: Picture | None = None
+    # What a failed case of a given description (its exact words) may say to help without values:
+    # the kind of mistake its input catches. Hidden cases show nothing else of their input.
+    hints: Mapping[str, str] = field(default_factory=dict)
+    # The contract's promise of no warnings, in its words (empty: none promised): then a case whose
+    # call warned fails, its message naming the warning.
+    warning_free: str = ""
 
     def __post_init__(self) -> None:
         if self.judged_by not in JUDGED_BY:

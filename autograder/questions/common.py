@@ -14,6 +14,21 @@ CURVE_CASE = "61 inputs from -3 to 3 (the feedback's curve)"
 CURVE = Picture("curve", CURVE_CASE)
 
 
+# What each hidden element-wise case catches, said without its values.
+ELEMENTWISE_HINTS = {
+    "3-D array": "inputs of any shape: work element-wise and return the input's shape",
+    "0-d array": "a 0-d array in, a 0-d float64 array out",
+    "negative inputs only": "the formula for z < 0",
+    "positive inputs only": "the formula for z > 0",
+    "large negative z": "extreme inputs must give finite values: never exponentiate a large positive number",
+    "large positive z": "extreme inputs must give finite values: never exponentiate a large positive number",
+    "float32 input": "return float64 whatever the input's dtype (np.asarray(z, dtype=float))",
+    "Python list input": "accept any array-like: convert it with np.asarray first",
+    "exactly zero": "z = 0 belongs to one side: check the boundary (>= against >)",
+    "another alpha": "use the alpha passed, not its default",
+}
+
+
 def elementwise_public(function: str, **kwargs: Any) -> Callable[[CaseBuilder], None]:
     """Small, readable inputs a student can check by hand."""
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import offset_copy
 
 from ..result import QuestionStatus, Result
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 BLUE, GREEN, AMBER, GREY = "#0969da", "#2da44e", "#d4a72c", "#8c959f"
 
@@ -29,6 +29,8 @@ def data_uri(png: bytes) -> str:
 
 
 def _png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
@@ -36,7 +38,11 @@ def _png(fig: Figure) -> bytes:
 
 
 def assignment_figure(results: Sequence[Result], max_score: float) -> bytes:
-    """Three panels for one assignment: score histogram, pass rate per question, grading time."""
+    """Three panels for one assignment: score histogram, pass rate per question, grading time.
+    matplotlib is imported here, when a chart is drawn: every command imports this module (through
+    the report's package), and half a second of matplotlib would be in each one's start."""
+    from matplotlib.figure import Figure
+
     questions = [q.id for q in results[0].questions] if results else []
     for r in results:  # keep the declaration order, add any question another result has
         questions += [q.id for q in r.questions if q.id not in questions]
@@ -45,11 +51,13 @@ def assignment_figure(results: Sequence[Result], max_score: float) -> bytes:
     hist, rate, time = fig.subplots(1, 3, width_ratios=[1, 1.15, 1])
     _histogram(hist, [r.score for r in results], max_score)
     _pass_rate(rate, results, questions)
-    _times(time, [r.execution.seconds for r in results if r.execution is not None], len(results))
+    _times(time, [(r.student, r.execution.seconds) for r in results if r.execution is not None], len(results))
     return _png(fig)
 
 
 def _histogram(ax: Axes, scores: list[float], max_score: float) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     top = max(max_score, max(scores, default=0.0), 1e-9)
     bins = int(top) if float(top).is_integer() and 2 <= top <= 20 else 10
     counts, _, _ = ax.hist(np.clip(scores, 0, top), bins=np.linspace(0, top, bins + 1), color=BLUE, edgecolor="white")
@@ -76,6 +84,8 @@ def _histogram(ax: Axes, scores: list[float], max_score: float) -> None:
 
 
 def _pass_rate(ax: Axes, results: Sequence[Result], questions: list[str]) -> None:
+    from matplotlib.transforms import offset_copy
+
     n = max(len(results), 1)
     passed = (
         np.array(
@@ -113,23 +123,43 @@ def _pass_rate(ax: Axes, results: Sequence[Result], questions: list[str]) -> Non
         )
 
 
-def _times(ax: Axes, seconds: list[float], total: int) -> None:
-    not_run = f"; {total - len(seconds)} unreadable, not run" if len(seconds) < total else ""
-    ax.set_title(f"Grading time per submission\n(n = {len(seconds)}{not_run})", fontsize=11)
-    if not seconds:
+# Bars labelled by student up to this many submissions; past it, the slowest few are named on their bars.
+LABELLED_BARS = 30
+NAMED_SLOWEST = 5
+
+
+def chart_text(text: str, limit: int = 16) -> str:
+    """Student text (an id) as matplotlib draws it literally: `$` would start mathtext, which can
+    fail to parse and take the whole chart with it; bounded so that a label stays a label."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+def _times(ax: Axes, timed: list[tuple[str, float]], total: int) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    not_run = f"; {total - len(timed)} unreadable, not run" if len(timed) < total else ""
+    ax.set_title(f"Grading time per submission\n(n = {len(timed)}{not_run})", fontsize=11)
+    if not timed:
         ax.text(0.5, 0.5, "no submission ran", ha="center", va="center", transform=ax.transAxes, color=GREY)
         ax.set_axis_off()
         return
-    ordered = sorted(seconds, reverse=True)
-    ax.bar(np.arange(1, len(ordered) + 1), ordered, color=BLUE, width=0.8 if len(ordered) < 60 else 1.0)
+    timed = sorted(timed, key=lambda t: -t[1])
+    ordered = [s for _, s in timed]
+    x = np.arange(1, len(ordered) + 1)
+    ax.bar(x, ordered, color=BLUE, width=0.8 if len(ordered) < 60 else 1.0)
     median = float(np.median(ordered))
     ax.axhline(median, color="#1f2328", linestyle="--", linewidth=1)
     ax.text(len(ordered) + 0.5, median, f"median {median:.3g} s", ha="right", va="bottom", fontsize=9)
-    if len(ordered) <= 12:
-        ax.set_xticks(range(1, len(ordered) + 1))
+    if len(ordered) <= LABELLED_BARS:
+        ax.set_xticks(x, [chart_text(name) for name, _ in timed], rotation=60, ha="right", fontsize=8)
+        ax.set_xlabel("student, slowest first")
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for i, (name, s) in enumerate(timed[:NAMED_SLOWEST]):
+            ax.text(i + 1, s, chart_text(name, 12), rotation=90, ha="center", va="bottom", fontsize=7)
+        ax.set_xlabel(f"submissions, slowest first (the {NAMED_SLOWEST} slowest named)")
     ax.set_xlim(0.4, len(ordered) + 0.6)
-    ax.set_ylim(0, ordered[0] * 1.18 or 1.0)  # room for the median label
-    ax.set_xlabel("submissions, slowest first")
+    ax.set_ylim(0, ordered[0] * (1.45 if len(ordered) > LABELLED_BARS else 1.18) or 1.0)  # room for the labels
     ax.set_ylabel("seconds")

@@ -26,7 +26,7 @@ INTRO = (
 )
 
 UNREADABLE_HINT = "Check that the file you uploaded is the notebook and opens in Jupyter."
-CELLS = "cells are counted from the top of the notebook, text cells included"
+CELLS = "cells are named by the function they define or their first line"
 WEAKER = "Graded with weaker limits than a full sandbox (the grader's machine could not set them):"
 SEPARATOR = "\n\n"  # between the messages of one question, shown in one block
 
@@ -38,6 +38,7 @@ HINTS = {
     ProblemKind.OUT_OF_MEMORY: "Use smaller arrays or batches; a run that needs more memory is stopped.",
     ProblemKind.FAILED_TO_RUN: "These cells raised an error. Anything the cell would have defined after the failing "
     "line does not exist when grading.",
+    ProblemKind.NOTHING_DEFINED: "Check that you uploaded this assignment's notebook, with your code saved in it.",
 }
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .common import esc
-from .svg import BLUE, GREY, RED, Panel, document, legend, span, text, widen
+from .svg import BLUE, EXPECTED_DASH, GREY, RED, Panel, document, legend, span, text, widen
 
 MAX_VALUES = 400
 W, H = 520, 270
@@ -54,12 +54,14 @@ def _differences(expected: Sequence[float | None], got: Sequence[float | None]) 
 
 
 def _notes(panel: Panel, xs: Sequence[float | None], ys: Sequence[float | None]) -> str:
+    """What the picture cannot show in place, said on it (arrows and a note, `Panel.beyond`) and
+    returned for the alt text."""
     bad = sum(y is None for y in ys)
-    out = sum(y is not None and x is not None and not panel.inside(x, y) for x, y in zip(xs, ys))
+    beyond = panel.beyond(xs, ys, RED)
     return "".join(
         [
             f" {bad} of your values are nan or inf (not drawn)." if bad else "",
-            f" {out} of your values lie beyond the plot (drawn on its edge)." if out else "",
+            f" {beyond[0].upper()}{beyond[1:]}." if beyond else "",
         ]
     )
 
@@ -69,18 +71,19 @@ def _curve(qid: str, d: dict[str, Any]) -> tuple[str, str]:
     _pairs(x, exp), _pairs(x, got)
     p = Panel(56, 26, W - 190, H - 68, span(x, 0.0), widen(span(exp), got))
     p.axes("input z", f"{qid}(z)")
-    p.line(x, exp, GREY, 4)
+    p.line(x, exp, GREY, 3, dash=EXPECTED_DASH)
     p.line(x, got, RED, 1.8, dots=True)
+    notes = _notes(p, x, got)
     wrong = _differences(exp, got)
     alt = (
-        f"Plot of your {qid} (red) against the expected values (grey) on {len(x)} public inputs from "
+        f"Plot of your {qid} (red, solid) against the expected values (grey, dashed) on {len(x)} public inputs from "
         f"{x[0]:g} to {x[-1]:g}: they differ at {len(wrong)} of them"
     )
     if wrong:
         i = max(wrong, key=lambda k: abs((exp[k] or 0) - (got[k] or 0)) if got[k] is not None else math.inf)
         alt += f", most at z = {x[i]:g} (expected {exp[i]:.4g}, yours {got[i] if got[i] is None else f'{got[i]:.4g}'})"
-    svg = document(W, H, [*p.parts, legend(W - 122, 40, [("expected", GREY), ("yours", RED)])], alt)
-    return svg, alt + "." + _notes(p, x, got)
+    svg = document(W, H, [*p.parts, legend(W - 122, 40, [("expected", GREY, EXPECTED_DASH), ("yours", RED)])], alt)
+    return svg, alt + "." + notes
 
 
 def _trajectory(qid: str, d: dict[str, Any]) -> tuple[str, str]:
@@ -106,18 +109,20 @@ def _trajectory(qid: str, d: dict[str, Any]) -> tuple[str, str]:
             for t in range(49)
         ]
         p.line([r[0] for r in ring], [r[1] for r in ring], "#afb8c1", 1.0, dash="3,3")
-    p.line([start[0], *exp[0]], [start[1], *exp[1]], GREY, 4, dots=True)
+    p.line([start[0], *exp[0]], [start[1], *exp[1]], GREY, 3, dots=True, dash=EXPECTED_DASH)
     p.line([start[0], *got[0]], [start[1], *got[1]], RED, 1.8, dots=True)
     p.dot(start[0], start[1], BLUE, 4)
+    notes = _notes(p, got[0], got[1])
     steps = len(exp[0])
     first = next((k for k in range(steps) if _differences([exp[0][k], exp[1][k]], [got[0][k], got[1][k]])), None)
     alt = (
-        f"Path of theta[{dims[0]}] and theta[{dims[1]}] over {steps} steps of your {qid} (red) and the expected "
-        f"path (grey) on the public bowl, from the start (blue) toward its minimum; dashed: the bowl's contours"
+        f"Path of theta[{dims[0]}] and theta[{dims[1]}] over {steps} steps of your {qid} (red, solid) and the "
+        f"expected path (grey, dashed) on the public bowl, from the start (blue) toward its minimum; dashed: the bowl's contours"
     )
     alt += f"; the paths part at step {first + 1}" if first is not None else "; these two coordinates agree"
-    svg = document(W, H, [*p.parts, legend(W - 122, 40, [("expected", GREY), ("yours", RED), ("start", BLUE)])], alt)
-    return svg, alt + "." + _notes(p, got[0], got[1])
+    items = [("expected", GREY, EXPECTED_DASH), ("yours", RED), ("start", BLUE)]
+    svg = document(W, H, [*p.parts, legend(W - 122, 40, items)], alt)
+    return svg, alt + "." + notes
 
 
 def _distribution(qid: str, d: dict[str, Any]) -> tuple[str, str]:

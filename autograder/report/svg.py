@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from html import escape
 
 GREY, RED, BLUE, INK, FAINT = "#57606a", "#cf222e", "#0969da", "#1f2328", "#d0d7de"
+# The expected series is drawn dashed, the student's solid with dots: told apart without colour.
+EXPECTED_DASH = "7,4"
 FONT = "font-family:system-ui,Arial,sans-serif"
 
 
@@ -135,6 +137,34 @@ class Panel:
             f'stroke="{colour}" stroke-width="1.5"/>'
         )
 
+    def beyond(self, xs: Sequence[float | None], ys: Sequence[float | None], colour: str, whose: str = "your") -> str:
+        """Mark the points outside the frame with an arrow on its edge, pointing their way, and say
+        on the picture how many lie beyond each side; the note's text is returned for the alt text."""
+        sides = {"above": 0, "below": 0, "right of": 0, "left of": 0}
+        for x, y in zip(xs, ys):
+            if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)) or self.inside(x, y):
+                continue
+            cx, cy = self.px(x), self.py(y)
+            if y > self.y[1] or y < self.y[0]:
+                side, d = ("above", -1) if y > self.y[1] else ("below", 1)
+                tip = f"{cx:.1f},{cy + 7 * d:.1f} {cx - 4:.1f},{cy:.1f} {cx + 4:.1f},{cy:.1f}"
+            else:
+                side, d = ("right of", 1) if x > self.x[1] else ("left of", -1)
+                tip = f"{cx + 7 * d:.1f},{cy:.1f} {cx:.1f},{cy - 4:.1f} {cx:.1f},{cy + 4:.1f}"
+            sides[side] += 1
+            self.parts.append(f'<polygon points="{tip}" fill="{colour}"/>')
+        counts = [f"{n} {side}" for side, n in sides.items() if n]
+        if not counts:
+            return ""
+        total = sum(sides.values())
+        note = f"{total} of {whose} values beyond the plot ({', '.join(counts)} it; arrows on its edge)"
+        self.parts.append(
+            f'<rect x="{self.left + 2:.1f}" y="{self.top + 2:.1f}" width="{min(self.width - 4, 7.0 * len(note)):.1f}" '
+            f'height="16" fill="#ffffff" fill-opacity="0.85"/>'
+            + text(self.left + 6, self.top + 14, note, size=10, colour=colour)
+        )
+        return note
+
     def bar(self, x0: float, x1: float, y: float, colour: str) -> None:
         top, base = self.py(max(y, self.y[0])), self.py(self.y[0])
         self.parts.append(
@@ -150,13 +180,16 @@ def text(x: float, y: float, value: str, anchor: str = "start", size: int = 11, 
     )
 
 
-def legend(x: float, y: float, items: Sequence[tuple[str, str]]) -> str:
+def legend(x: float, y: float, items: Sequence[tuple[str, str] | tuple[str, str, str]]) -> str:
+    """One line per item: (name, colour) or (name, colour, dash), drawn as the series is."""
     out = []
-    for i, (name, colour) in enumerate(items):
+    for i, item in enumerate(items):
+        name, colour = item[0], item[1]
+        dash = f' stroke-dasharray="{item[2]}"' if len(item) > 2 else ""
         yy = y + 14 * i
         out.append(
-            f'<line x1="{x:.1f}" x2="{x + 16:.1f}" y1="{yy - 4:.1f}" y2="{yy - 4:.1f}" stroke="{colour}" '
-            f'stroke-width="3"/>' + text(x + 20, yy, name)
+            f'<line x1="{x:.1f}" x2="{x + 22:.1f}" y1="{yy - 4:.1f}" y2="{yy - 4:.1f}" stroke="{colour}" '
+            f'stroke-width="3"{dash}/>' + text(x + 26, yy, name)
         )
     return "".join(out)
 

@@ -9,7 +9,8 @@ question.
 
 calls.json holds one entry per case: `{"id": "<question>/<case>", **call.to_json()}` for a call
 kind of `wire.py`; the kind's handler (handlers.py, or a `*_calls.py` beside a question module)
-makes it. probe.json maps each id to `{"ok": true, "value": ..., "seconds"}` (values encoded as
+makes it. probe.json maps each id to `{"ok": true, "value": ..., "seconds"}` (and `"warnings"`:
+what the call warned, `safe.warning_summary`; values encoded as
 `wire.encode_value` does, arrays in arrays.npz) or `{"ok": false, "error": {"type", "message"}}`.
 """
 
@@ -19,16 +20,21 @@ from .npz import npz_bytes, write_outputs  # noqa: F401 - the runner takes these
 from .safe import (
     MAX_TOTAL_ARRAYS,
     MAX_TOTAL_BYTES,
+    NUMPY_DEFAULTS,
     Arrays,
     CallTimeout,
+    _errstate,
     _perf_counter,
+    _simplefilter,
     _str_copy,
     dumps,
     name,
     quote,
+    recording_warnings,
     start_alarm,
     stop_alarm,
     text,
+    warning_summary,
 )
 
 
@@ -42,8 +48,13 @@ def _one_call(ns, call, inputs, arrays, call_seconds) -> str:
     started = _perf_counter()
     try:
         try:
-            result = HANDLERS[call.kind](ns, call, inputs, arrays)
+            with recording_warnings() as seen, _errstate(**NUMPY_DEFAULTS):
+                _simplefilter("always")
+                result = HANDLERS[call.kind](ns, call, inputs, arrays)
             result["ok"] = True
+            warned = warning_summary(seen)
+            if warned:
+                result["warnings"] = warned
             result["seconds"] = round(_perf_counter() - started, 3)
             return dumps(result)
         except CallTimeout:

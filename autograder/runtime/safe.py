@@ -10,11 +10,13 @@ patching numpy's or the standard library's internals) is listed in README's secu
 the grader re-validates everything written and compares values with references it keeps outside.
 """
 
+import functools
 import math
 import os
 import resource
 import signal
 import time
+import warnings
 from itertools import islice as _islice
 from json.encoder import encode_basestring_ascii  # a C function: cannot be patched from Python
 
@@ -40,6 +42,9 @@ _float_copy = float.__float__
 _int_copy = int.__int__
 _type_name = type.__dict__["__name__"].__get__
 quote = encode_basestring_ascii
+_recording = functools.partial(warnings.catch_warnings, record=True, module=warnings)
+_simplefilter = warnings.simplefilter
+_errstate = np.errstate
 
 MAX_ELEMENTS = 20_000_000
 MAX_LIST = 64
@@ -121,6 +126,35 @@ def start_alarm(seconds: float, error=CallTimeout, message: str = "the call ran 
 
 def stop_alarm() -> None:
     _setitimer(_ITIMER_REAL, 0)
+
+
+# --- warnings a call raised ---------------------------------------------------------------------
+
+# NumPy's own defaults, whatever the notebook set with np.seterr: a contract that promises no
+# warnings is kept (or not) by the function itself, as a student calling it would see it.
+NUMPY_DEFAULTS = {"over": "warn", "divide": "warn", "invalid": "warn", "under": "ignore"}
+MAX_WARNING_KINDS = 4
+_MAX_WARNINGS_READ = 1000
+
+
+def recording_warnings():
+    """A context that records every warning of the call (each occurrence, not once per place)
+    under NumPy's default error handling; enter it inside the call's alarm and try, since the
+    notebook may have patched the `warnings` module it works with."""
+    return _recording()
+
+
+def warning_summary(seen) -> list:
+    """The recorded warnings as plain data: at most `MAX_WARNING_KINDS` distinct (category name,
+    message) pairs with how often each was raised, in the order first seen."""
+    counts: dict = {}
+    for w in _islice(seen, _MAX_WARNINGS_READ):
+        key = (name(getattr(w, "category", None)), text(getattr(w, "message", ""), 200))
+        if key in counts:
+            counts[key] += 1
+        elif len(counts) < MAX_WARNING_KINDS:
+            counts[key] = 1
+    return [{"category": c, "message": m, "count": n} for (c, m), n in counts.items()]
 
 
 # --- text and JSON without trusting student objects ---------------------------------------------

@@ -637,8 +637,12 @@ def test_lone_surrogates_cost_nothing_on_the_command_line(tmp_path, cli_cache_ho
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
     assert run.stdout.startswith(f"{notebook.name}: 11 / 12")  # the summary, to its last line:
-    assert run.stdout.endswith("failed to run: cell 10: ValueError: \ufffd cleared your screen\n")
-    assert "failed to run: cell 2: ValueError: \ufffd" in run.stdout  # cells counted from 1, as everywhere
+    assert run.stdout.endswith(
+        "failed to run: the cell that starts `print(l1_penalty([3.0, -4.0]), l2_penalty([3.0, -4.0]), ela…`: "
+        "ValueError: \ufffd cleared your screen\n"
+    )
+    # a cell is named by its first line, cleaned like any student text
+    assert 'failed to run: the cell that starts `raise ValueError("\\ud800")`: ValueError: \ufffd' in run.stdout
     saved = json.loads((tmp_path / "out" / f"{notebook.stem}.json").read_text(encoding="utf-8"))
     assert "\ufffd cleared your screen" in by_id_dict(saved, "l1_penalty")["feedback"][0]  # escapes dropped
 

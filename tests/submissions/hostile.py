@@ -1077,3 +1077,46 @@ def starves_neighbours(cells: int) -> Variant:
         insert_first=(_STARVE,) * cells,
         note="200 busy processes in sessions of their own took the CPU its neighbour's cells were timed by",
     )
+
+
+# --- hidden values (tests/e2e/test_no_hidden_values.py) ------------------------------------------
+# Every way out a notebook has, at once, in notebook 05: l1_penalty keeps what it is passed and
+# raises it (hidden cases), l2_penalty returns it and elastic_net_penalty raises and warns it in
+# their public cases (called after l1's hidden ones), and a cell reads the job's input file.
+LEAK_KEEP = """
+import warnings
+SEEN = []
+def l1_penalty(theta):
+    SEEN.append(np.asarray(theta, dtype=float).ravel())
+    raise ValueError("LEAK " + np.array2string(SEEN[-1], precision=17, threshold=10**6))
+"""
+LEAK_SHOW = """
+def l2_penalty(theta):
+    return np.concatenate(SEEN) if SEEN else np.zeros(1)
+"""
+LEAK_RAISE = """
+def elastic_net_penalty(theta, r=0.5):
+    seen = np.concatenate(SEEN) if SEEN else np.zeros(1)
+    warnings.warn("LEAK " + " ".join(f"{v:.10g}" for v in seen))
+    raise ValueError("LEAK " + " ".join(repr(float(v)) for v in seen))
+"""
+LEAK_READ = """
+import glob
+found = {}
+for path in glob.glob("/job/*/*.npz") + glob.glob("../*/*.npz"):
+    try:
+        with np.load(path) as data:
+            found.update({k: data[k] for k in data.files})
+    except Exception:
+        pass
+text = " ".join(repr(float(v)) for a in found.values() if a.dtype.kind == "f" for v in a.ravel()[:50])
+print("LEAK", text)
+raise ValueError("LEAK " + text[:400])
+"""
+LEAKS_EVERYWHERE = Variant(
+    "leaks_everywhere",
+    A05,
+    replace={"l1_penalty": LEAK_KEEP, "l2_penalty": LEAK_SHOW, "elastic_net_penalty": LEAK_RAISE},
+    append=(LEAK_READ,),
+    lost=frozenset({"l1_penalty", "l2_penalty", "elastic_net_penalty"}),
+)

@@ -98,6 +98,16 @@ BUGGY = [
         note="the derivative calls sigmoid",
     ),
     Variant(
+        "sigmoid_naive_warns",
+        A01,
+        replace={
+            "sigmoid": """def sigmoid(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))""",
+        },
+        lost=frozenset({"sigmoid", "sigmoid_derivative"}),
+        note="right values, but np.exp overflows (a RuntimeWarning) for large negative z; the derivative calls it",
+    ),
+    Variant(
         "adam_without_bias_correction",
         A04,
         replace={

@@ -338,3 +338,21 @@ def test_references_of_a_run_count_their_bytes_together():
             assert "once per reference" in str(exc)
             read.append(False)
     assert read == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("warnings", "read"),
+    [
+        ([{"category": "RuntimeWarning", "message": "overflow encountered in exp", "count": 3}], 1),
+        ("not a list", 0),
+        ([{"category": "W" * 500, "message": "m\x1b[2J\n" * 500, "count": 10**30}] * 50, 4),
+        ([1, None, {"category": ["x"], "message": {"a": 1}, "count": -4}], 1),
+    ],
+)
+def test_warnings_are_read_as_bounded_text(tmp_path, warnings, read):
+    folder = write_outputs(tmp_path / "out", {"q/public-1": {"ok": True, "value": 1.5, "warnings": warnings}}, {})
+    got = collect.read_outputs(folder, ["q/public-1"])["q/public-1"]
+    assert got.value == 1.5 and len(got.warnings) == read
+    for w in got.warnings:
+        assert len(w.category) <= 100 and len(w.message) <= 200 and "\n" not in w.message and "\x1b" not in w.message
+        assert isinstance(w.count, int) and 1 <= w.count <= 10**9

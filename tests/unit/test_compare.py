@@ -17,7 +17,7 @@ from autograder.errors import InfrastructureError
 from autograder.grading.compare import compare, score_question
 from autograder.grading.prepare import Plan, call_id, make_plan
 from autograder.questions import ASSIGNMENTS
-from autograder.wire import CallOutput, Raised
+from autograder.wire import CallOutput, Raised, Warned
 
 FUNCTIONS = "01_activations_and_initialisation"
 SEED = 20260101
@@ -181,6 +181,115 @@ def test_a_hidden_case_that_raises_shows_neither_its_message_nor_its_own_class(r
         assert all("LEAK" in line for line in public)
 
 
+def test_cases_that_raise_the_same_error_share_one_line_with_a_count():
+    plan = plan_of()
+    reference = reference_of(plan)
+    q = plan.assignment.question("elu")
+    raised = CallOutput(Raised("NotImplementedError", "implement elu"))
+    student = dict(reference, **{cid: raised for cid in ids(plan, q.id)})
+    got = score_question(q, plan, student, reference)
+    total = len(plan.cases[q.id])
+    assert got.feedback == (
+        f"raised NotImplementedError in {total} of {total} cases; public case (a vector of small values): "
+        "raised NotImplementedError: implement elu",
+    )
+    assert all(not c.passed for c in got.cases)
+
+
+def test_a_missing_function_is_one_line_not_one_per_case():
+    plan = plan_of()
+    reference = reference_of(plan)
+    q = plan.assignment.question("relu")
+    student = dict(reference, **{cid: CallOutput(Raised("Missing", "x")) for cid in ids(plan, q.id)})
+    got = score_question(q, plan, student, reference)
+    total = len(plan.cases[q.id])
+    assert got.feedback == (
+        "`relu` is not defined: did the cell that defines it run without error, and is the name spelled exactly? "
+        f"({total} of {total} cases)",
+    )
+
+
+def test_a_failed_hidden_case_names_its_kind_and_the_declared_hint_never_a_value():
+    plan = plan_of("05_regularisation")
+    reference = reference_of(plan)
+    q = plan.assignment.question("l1_penalty")
+    hidden = [c for c in plan.cases[q.id] if not c.public]
+    student = dict(reference, **{call_id(q.id, c.id): WRONG for c in hidden})
+    got = score_question(q, plan, student, reference)
+    line = next(f for f in got.feedback if f.startswith("hidden case (2-D weights)"))
+    assert "2-D input: a sum over all entries, not a matrix norm" in line
+    assert "\n" not in line and "987654" not in line
+
+
+def test_every_hint_names_a_case_its_question_has():
+    """A hint is keyed by a case's exact description: a typo would silently never show. A table of
+    hints shared by a family of questions must name a case of one of them."""
+    tables: dict[int, tuple[dict, set[str]]] = {}
+    for assignment in ASSIGNMENTS.values():
+        plan = make_plan(assignment, SEED)
+        for q in assignment.questions:
+            _, described = tables.setdefault(id(q.hints), (q.hints, set()))
+            described |= {c.description for c in plan.cases[q.id]}
+    assert any(hints for hints, _ in tables.values())
+    for hints, described in tables.values():
+        assert set(hints) <= described, set(hints) - described
+
+
+def test_a_warning_costs_the_case_where_the_contract_promises_none():
+    plan = plan_of()
+    reference = reference_of(plan)
+    q = plan.assignment.question("sigmoid")
+    assert q.warning_free
+    overflow = (Warned("RuntimeWarning", "overflow encountered in exp", 3),)
+    cid = ids(plan, q.id, public=False)[0]
+    student = dict(reference, **{cid: CallOutput(reference[cid].value, warnings=overflow)})
+    got = score_question(q, plan, student, reference)
+    assert got.cases_passed == len(plan.cases[q.id]) - 1
+    (line,) = got.feedback
+    assert "warned RuntimeWarning: overflow encountered in exp, although" in line
+    assert "3 times" not in line  # a count is a number the notebook's code chooses: not for a hidden case
+    # the same warning on a question that promises nothing costs nothing
+    other = plan.assignment.question("init_stddev")
+    assert not other.warning_free
+    oid = ids(plan, other.id)[0]
+    student = dict(reference, **{oid: CallOutput(reference[oid].value, warnings=overflow)})
+    assert score_question(other, plan, student, reference).feedback == ()
+
+
+@pytest.mark.parametrize(
+    "warned",
+    [Warned("LEAK_0_2604115", "overflow encountered in exp"), Warned("RuntimeWarning", "LEAK 0.2604115222863416")],
+)
+def test_a_warnings_own_text_is_shown_only_in_numpys_words(warned):
+    """The student's code chooses a warning's category and message, and it saw the hidden inputs."""
+    plan = plan_of()
+    reference = reference_of(plan)
+    q = plan.assignment.question("sigmoid")
+    student = {cid: CallOutput(reference[cid].value, warnings=(warned,)) for cid in ids(plan, q.id)}
+    got = score_question(q, plan, student, reference)
+    text = " ".join(got.feedback) + " ".join(c.message for c in got.cases)
+    assert "LEAK" not in text and "2604" not in text
+    assert got.cases_passed == 0
+
+
+def test_a_hidden_dropout_case_does_not_say_its_rate():
+    """'expected about 0.61 (1 - rate)' told the hidden rate; the student's share kept, next to a
+    bug that keeps `rate`, told it as well."""
+    plan = plan_of("05_regularisation")
+    q = plan.assignment.question("dropout_train")
+    reference = reference_of(plan)
+    student = dict(reference)
+    for case in plan.cases[q.id]:
+        if case.description == "another rate":
+            x = case.call.decoded_args(plan.inputs)[0]
+            student[call_id(q.id, case.id)] = CallOutput(np.array(x))  # keeps everything
+    got = score_question(q, plan, student, reference)
+    rates = [c.call.decoded_args(plan.inputs)[1] for c in plan.cases[q.id] if c.description == "another rate"]
+    lines = [f for f in got.feedback if f.startswith("hidden case (another rate)")]
+    assert lines
+    assert not any(f"{r:g}"[1:] in f or f"{1 - r:g}"[1:] in f for r in rates for f in lines), lines
+
+
 LEAKY_ANSWERS = [  # answers whose own numbers spell 2604115222863416: a shape, a length, a size
     np.zeros((0, 2604, 1152228, 63416)),
     tuple(range(26)),
@@ -207,5 +316,6 @@ def test_a_hidden_case_says_nothing_its_answer_chose(assignment_id, qid):
         ]
         assert hidden and not any(d in line for line in hidden for d in ("2604", "1152", "63416")), hidden
         if isinstance(answer, np.ndarray) and answer.size == 0:
-            seen.setdefault("empty", set()).update(c.message for c in got.cases if not c.public)
+            # the declared hint differs per kind of case, not per answer
+            seen.setdefault("empty", set()).update(c.message.split(" (hint: ")[0] for c in got.cases if not c.public)
     assert len(seen["empty"]) == 1, seen  # two empty arrays of chosen shapes: one message

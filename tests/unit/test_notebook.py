@@ -14,6 +14,7 @@ from autograder.grading.notebook import (
     TAG_SELF_CHECK,
     TAG_TRAIN,
     assignment_from_name,
+    cell_name,
     code_cells,
     read_notebook,
     stamped_assignment,
@@ -274,3 +275,38 @@ def test_reading_a_notebook_full_of_outputs_is_bounded_in_memory(tmp_path):
     assert count > 1_800_000
     print(f"peak RSS reading {count} outputs: {peak_mb} MB")
     assert peak_mb < READ_PEAK_MB, f"reading {count} outputs took {peak_mb} MB"
+
+
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("import numpy as np\n\ndef adam_step(theta, grad):\n    pass", "the `def adam_step(...)` cell"),
+        ("class Net(keras.Model):\n    pass", "the `class Net` cell"),
+        (
+            "# set-up\n\nx = np.linspace(-3, 3, 61)  # inputs",
+            "the cell that starts `x = np.linspace(-3, 3, 61) # inputs`",
+        ),
+        ("print('" + "a" * 200 + "')", "the cell that starts `print('" + "a" * 52 + "…`"),
+        ("raise ValueError(`x`)", "the cell that starts `raise ValueError('x')`"),
+        ("\x1b[2Jx = '\ud800'", "the cell that starts `x = '\ufffd'`"),
+        ("# nothing but a comment", "code cell 2 (no code)"),
+    ],
+)
+def test_a_cell_is_named_by_what_it_defines_or_its_first_line(source, name):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("import numpy as np"),
+        nbformat.v4.new_code_cell(source),
+    ]
+    assert cell_name(nb, 2) == name
+    assert cell_name(nb, 99) == "cell 100"
+
+
+def test_cells_that_start_alike_are_told_apart_by_a_line_of_their_own():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("keras.utils.set_random_seed(42)\nmodel_A = train(A)"),
+        nbformat.v4.new_code_cell("keras.utils.set_random_seed(42)\nmodel_B = train(B)"),
+    ]
+    assert cell_name(nb, 1) == "the cell that starts `keras.utils.set_random_seed(42)` and has `model_B = train(B)`"

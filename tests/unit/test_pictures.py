@@ -456,3 +456,17 @@ def test_a_configured_threshold_is_the_one_the_accuracy_picture_draws():
     r = graded(A02, "bn_model", lambda *a, **k: untrained_model(10), plan=plan)
     assert r.picture["threshold"] == 0.5
     assert "required 0.50" in drawn(r)[1]
+
+
+def test_values_beyond_the_frame_are_marked_on_the_picture_and_the_expected_curve_is_dashed():
+    """A diverging function is pinned to the frame's edge: the picture itself says so (arrows on
+    the edge and a note), not only its alt text; the expected curve is dashed, the student's solid."""
+    far = np.where(np.arange(61) % 12 == 0, 1e6, 0.0)  # 6 values far above, the rest on the curve's scale
+    r = graded(A01, "elu", lambda z, alpha=1.0: far if np.shape(z) == (61,) else elu(z), elu)
+    svg, alt = drawn(r)
+    assert svg.count("<polygon") == 6, "one arrow per value beyond the frame"
+    assert "6 of your values beyond the plot (6 above it; arrows on its edge)" in svg
+    assert "6 of your values beyond the plot" in alt
+    expected_line = re.search(r'<polyline[^>]*stroke="#57606a"[^>]*/>', svg)
+    assert expected_line and 'stroke-dasharray="7,4"' in expected_line.group(0)
+    assert re.search(r'<line[^>]*stroke="#57606a"[^>]*stroke-dasharray="7,4"/><text[^>]*>expected<', svg), "legend"

@@ -378,3 +378,28 @@ def test_weaker_isolation_is_warned_in_summary_and_feedback(tmp_path):
     assert "weaker limits" in feedback["guarded"] and "memory guard" in feedback["guarded"]
     assert "weaker limits" not in feedback["ok"]
     assert "memory guard" in feedback_markdown("guarded", [Result(**{**guarded.__dict__, "isolation": weak})])
+
+
+def test_cells_are_named_as_the_student_sees_them_and_an_empty_notebook_is_a_problem(tmp_path):
+    named = CellError(17, "error", "NameError", "name 'np' is not defined", name="the `def adam_step(...)` cell")
+    erin = result("erin", A4, [full("adam_step"), full("momentum_step")], execution=run(cell_errors=(named,)))
+    missing = q("adam_step", 0, 2, "missing", 0, 4, "`adam_step` is not defined")
+    frank = result("frank", A4, [missing, q("momentum_step", 0, 2, "missing", 0, 4, "not defined")])
+    write_reports([erin, frank], tmp_path)
+    md = (tmp_path / "feedback" / "erin.md").read_text()
+    assert "the `def adam_step(...)` cell: NameError" in md.replace("\\`", "`") and "cell 18" not in md
+    summary = (tmp_path / "summary.html").read_text(encoding="utf-8")
+    table = summary[summary.index("<h2>Submissions with problems</h2>") : summary.index("<h2>Not graded")]
+    assert ">frank<" in table and "<b>nothing defined</b>" in table
+
+
+def test_grading_time_bars_are_labelled_by_student():
+    from matplotlib.figure import Figure
+
+    from autograder.report import charts
+
+    ax = Figure().subplots()
+    charts._times(ax, [("alice", 2.0), ("bob", 9.0), ("$\\frac{mallory}{}", 4.0)], 4)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["bob", "\\$\\frac{mallory}…", "alice"]
+    png = charts.assignment_figure([a4_full("$evil$ {\\", execution=run(3.0)), a4_full("bob")], 4.0)
+    assert png.startswith(b"\x89PNG")

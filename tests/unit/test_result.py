@@ -146,7 +146,9 @@ def test_run_only_details_stay_out_of_the_json():
     assert detailed.to_json() == plain.to_json()
     assert detailed.execution.last_traceback == "Traceback (most recent call last)"
     doc = json.loads(detailed.to_json())
-    assert doc["execution"]["cell_errors"] == [{"cell": 4, "status": "error", "ename": "NameError", "evalue": "x"}]
+    assert doc["execution"]["cell_errors"] == [
+        {"cell": 4, "status": "error", "ename": "NameError", "evalue": "x", "name": ""}
+    ]
     assert "isolation" not in doc["execution"] and "log_tail" not in doc["execution"]
     assert Result.from_dict(doc) == detailed
 

@@ -186,3 +186,36 @@ def test_modified_arrays_inside_lists_tuples_and_dicts_are_seen():
     before = rt.snapshot([state])
     state["extra"] = 1
     assert rt.modified([state], before) is True
+
+
+def test_the_warnings_a_call_raised_come_back_as_data_whatever_the_notebook_set(tmp_path):
+    """A naive sigmoid overflows in np.exp for large negative inputs: the probe records the warning
+    under NumPy's default settings even though the notebook silenced both NumPy and `warnings`."""
+    plan = make_plan(get_assignment("01_activations_and_initialisation"), seed=7)
+    calls = [c for c in plan.calls() if c["function"] == "sigmoid"]
+    buffer = io.BytesIO()
+    np.savez(buffer, **plan.inputs)
+    (tmp_path / "inputs.npz").write_bytes(buffer.getvalue())
+
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+
+    rt = runtime()
+    inputs = rt["safe"].load_inputs(str(tmp_path / "inputs.npz"))
+    old = np.seterr(all="ignore")
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            doc, arrays = rt["probe"].run({"np": np, "sigmoid": sigmoid}, calls, inputs, (), Silent(), 30)
+    finally:
+        np.seterr(**old)
+    out = tmp_path / "out"
+    out.mkdir()
+    rt["probe"].write_outputs(str(out), doc, arrays)
+    got = collect.read_outputs(out, [c["id"] for c in calls])
+    by_case = {plan.cases["sigmoid"][i].description: got[c["id"]] for i, c in enumerate(calls)}
+    (warned,) = by_case["large negative z"].warnings
+    assert (warned.category, warned.message) == ("RuntimeWarning", "overflow encountered in exp")
+    assert by_case["large positive z"].warnings == () and by_case["a Python scalar"].warnings == ()
