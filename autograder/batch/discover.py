@@ -24,10 +24,15 @@ from .lms import LmsName, nfc, parse_canvas, parse_moodle
 
 # Zip limits. Each upload is checked on its own: one student's upload that is too large or
 # compresses suspiciously well is refused for that student (graded 0 with the reason), never the
-# class. Only what belongs to no one refuses the archive: more entries than a class uploads, or
-# notebooks adding up to more than a grader should unpack.
+# class. Then each student's uploads together: beyond `MAX_STUDENT_BYTES` that student's further
+# uploads are refused the same way, so that one student cannot make the archive's total refuse
+# everyone. Only what belongs to no one refuses the archive: more entries than a class uploads, or
+# notebooks adding up to more than a grader should unpack after every student's budget.
 MAX_ZIP_FILES = 20_000
 MAX_ZIP_BYTES = 4 * 1024**3
+# Room for the latest upload of five assignments at the largest a notebook may be; honest
+# notebooks are a few MB, so only a student trying to fill the disk meets it.
+MAX_STUDENT_BYTES = 1024**3
 MAX_ZIP_RATIO = 200
 RATIO_FLOOR = 8 * 1024**2  # below this an entry's ratio does not matter: it cannot fill a disk
 
@@ -191,14 +196,17 @@ def _skipped(rel: PurePath) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
 
 
-def _safe_extract(archive: Path, target: Path) -> tuple[list[tuple[Path, PurePath, str]], list[Unplaced]]:
+def _safe_extract(
+    archive: Path, target: Path, forced_assignment: str | None = None
+) -> tuple[list[tuple[Path, PurePath, str]], list[Unplaced]]:
     """Extract a zip's notebooks, each under a name of the grader's own (`<n>.ipynb`): returns
     (file, its name in the archive, why it was refused or "") per notebook, and what was refused
     outright (links, paths leaving the archive, other files, a damaged archive).
 
     A notebook larger than a submission may be, or compressing better than `MAX_ZIP_RATIO` while
-    larger than `RATIO_FLOOR`, is not extracted: it is returned with the reason, so that the
-    student it belongs to is graded 0 with it and the rest of the class is graded as usual."""
+    larger than `RATIO_FLOOR`, or beyond its student's budget (`_over_budget`), is not extracted:
+    it is returned with the reason, so that the student it belongs to is graded 0 with it and the
+    rest of the class is graded as usual."""
     refused: list[Unplaced] = []
     found: list[tuple[Path, PurePath, str]] = []
     try:
@@ -224,6 +232,7 @@ def _safe_extract(archive: Path, target: Path) -> tuple[list[tuple[Path, PurePat
                 refused.append(Unplaced(str(rel), "not a notebook (.ipynb)"))
             else:
                 wanted.append((info, rel, _entry_refusal(info)))
+        wanted = _over_budget(wanted, forced_assignment)
         total = sum(info.file_size for info, _, why in wanted if not why)
         if total > MAX_ZIP_BYTES:  # belongs to no one upload: each is within its own bounds
             return [], [
@@ -239,6 +248,59 @@ def _safe_extract(archive: Path, target: Path) -> tuple[list[tuple[Path, PurePat
                 _copy_entry(zf, info, dest)
             found.append((dest, rel, why))
     return found, refused
+
+
+def _over_budget(
+    wanted: list[tuple[zipfile.ZipInfo, PurePath, str]], forced_assignment: str | None
+) -> list[tuple[zipfile.ZipInfo, PurePath, str]]:
+    """`wanted` with each student's uploads beyond `MAX_STUDENT_BYTES` refused.
+
+    Whose an entry is comes from its name alone (`_owner`), known before anything is extracted
+    and before the download's assignment is. A student's uploads are admitted latest first, and
+    the latest upload for each assignment its name names (the one graded) before any older one,
+    so a budget spent on re-uploads never costs the student an assignment."""
+    owners: dict[str, list[tuple[str | None, tuple[int, str], int]]] = {}
+    latest: dict[tuple[str, str | None], tuple[int, str]] = {}
+    for index, (_, rel, why) in enumerate(wanted):
+        if why:
+            continue  # refused on its own: never extracted, costs no budget
+        owner, assignment, order = _owner(rel, forced_assignment)
+        owners.setdefault(owner, []).append((assignment, order, index))
+        latest[owner, assignment] = max(latest.get((owner, assignment), order), order)
+    result = list(wanted)
+    for owner, entries in owners.items():
+        ranked = sorted(((latest[owner, a] == order, order, i) for a, order, i in entries), reverse=True)
+        spent = 0
+        for _, _, index in ranked:
+            info, rel, _ = wanted[index]
+            if spent + info.file_size > MAX_STUDENT_BYTES:
+                result[index] = (
+                    info,
+                    rel,
+                    f"refused: {owner}'s uploads in this archive add up to more than the "
+                    f"{MAX_STUDENT_BYTES / 1024**3:.1f} GB one student's may ({info.file_size / 1024**2:.0f} MB "
+                    f"more with this one); clear the notebooks' outputs and upload only the one to grade",
+                )
+            else:
+                spent += info.file_size
+    return result
+
+
+def _owner(rel: PurePath, forced_assignment: str | None) -> tuple[str, str | None, tuple[int, str]]:
+    """Whose upload an entry is, the assignment its name names, and its upload order, from its
+    name alone: the LMS's person (whatever the assignment), else the student folder, else the
+    flat name's student (the file itself when that cannot be told)."""
+    lms = _lms(rel)
+    name = lms.file if lms else rel.name
+    assignment = forced_assignment or assignment_from_name(name, list(ASSIGNMENTS))
+    order = (lms.order if lms else 0, rel.name)
+    if lms is not None:
+        person = lms.name if lms.kind == "moodle" else f"{lms.name}_{lms.lms_id}".lstrip("_")
+        return student_id(person), assignment, order
+    if len(rel.parts) >= 2:
+        return student_id(rel.parts[0]), assignment, order
+    placed = _place(Path(), rel, forced_assignment)
+    return (placed.student if isinstance(placed, Submission) else str(rel)), assignment, order
 
 
 def _entry_refusal(info: zipfile.ZipInfo) -> str:
@@ -277,7 +339,7 @@ def discover(inputs: Sequence[Path], workdir: Path, forced_assignment: str | Non
             raise UsageError(f"{item}: no such file or folder")
         files: list[tuple[Path, PurePath, str]] = []
         if item.is_file() and item.suffix.lower() == ".zip":
-            files, refused = _safe_extract(item, workdir / f"zip{index}")
+            files, refused = _safe_extract(item, workdir / f"zip{index}", forced_assignment)
             found.unplaced += refused
         elif item.is_dir():
             for path in sorted(p for p in item.rglob("*") if p.is_file() and not p.is_symlink()):

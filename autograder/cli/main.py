@@ -84,6 +84,8 @@ def summary(result: Result, seed: bool = True) -> str:
 
 
 def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
+    if args.strict_assignment and not args.assignment:
+        raise UsageError("--strict-assignment needs --assignment: the assignment the notebook must be")
     use_sandbox = _sandbox(args)
     args.out.mkdir(parents=True, exist_ok=True)
     if not config.namespaces:
@@ -104,10 +106,13 @@ def cmd_grade(args: argparse.Namespace, config: Config) -> ExitCode:
             seed=args.seed,
             use_sandbox=use_sandbox,
             student=args.student,
+            strict_assignment=args.strict_assignment,
         )
         write_atomic(args.out / f"{safe_name(submission.stem)}.json", result.to_json() + "\n")
         print(summary(result))
         return ExitCode.UNREADABLE if result.error else ExitCode.OK
+    if args.strict_assignment:
+        raise UsageError("--strict-assignment is for a single notebook; a class is placed by its file names")
     if args.student:
         raise UsageError("--student names the student of a single notebook; a batch finds each student itself")
     return _grade_batch(args, config, use_sandbox)

@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
         "plus gradebook, feedback and summary",
     )
     g.add_argument("--assignment", choices=sorted(ASSIGNMENTS), help="grade every submission as this assignment")
+    g.add_argument(
+        "--strict-assignment",
+        action="store_true",
+        help="with --assignment, a single notebook stamped as another assignment scores 0 saying so "
+        "(Gradescope's run_autograder: the upload's slot is the assignment)",
+    )
     g.add_argument("--student", help="student id to record for a single notebook (default: the file name's stem)")
     g.add_argument("--workers", type=int, help="parallel submissions (default: from cores and memory)")
     g.add_argument("--force", action="store_true", help="regrade submissions that already have a result")

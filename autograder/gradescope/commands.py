@@ -37,7 +37,7 @@ from ..questions import ASSIGNMENTS
 from ..result import Result
 from ..sandbox import bubblewrap_available, can_drop_uid
 from .export import failure, instructor_notes, to_gradescope
-from .package import build_autograder_zip
+from .package import build_autograder_zip, only_assignment
 from .settings import DEFAULT_CONTAINER_MB, DEFAULT_TIMEOUT_MINUTES, sized
 
 LEVELS = ("bubblewrap", "no-namespaces", "none")
@@ -50,7 +50,8 @@ def add_gradescope_targets(targets: argparse._SubParsersAction) -> None:
     gs.add_argument(
         "--assignment",
         choices=sorted(ASSIGNMENTS),
-        help="grade every submission as this assignment (recommended: one Gradescope assignment each)",
+        help="the assignment every submission is graded as (one Gradescope assignment is one of ours; "
+        "required unless the course has a solution for only one); a notebook of another assignment scores 0",
     )
     gs.add_argument(
         "--timeout-minutes",
@@ -111,10 +112,13 @@ def add_gradescope_targets(targets: argparse._SubParsersAction) -> None:
 def _zip(args: argparse.Namespace, config: Config) -> int:
     seed = seeds.choose(args.seed, config.seed)
     settings = sized(config, timeout_minutes=args.timeout_minutes, container_mb=args.memory_mb, seed=seed)
+    assignment = args.assignment or only_assignment(config.root / "solutions")
     path = build_autograder_zip(
-        args.out, config.root, assignment=args.assignment, allow_unsandboxed=args.allow_unsandboxed, settings=settings
+        args.out, config.root, assignment=assignment, allow_unsandboxed=args.allow_unsandboxed, settings=settings
     )
-    print(f"wrote {path}: upload it as the autograder of a Gradescope programming assignment, with:")
+    print(
+        f"wrote {path} for {assignment}: upload it as the autograder of that Gradescope programming assignment, with:"
+    )
     for line in settings.instructions():
         print(f"  {line}")
     return 0

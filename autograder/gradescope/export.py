@@ -185,7 +185,7 @@ def _test(name: str, score: float, max_score: float, passed: bool, lines: list[s
 
 
 def _unreadable(result: Result) -> dict[str, Any]:
-    reason = f"the notebook could not be read: {result.error}"
+    reason = result.error or ""  # why it was not graded: unreadable, refused, another assignment's
     tests = [_test(q.id, 0.0, q.max_score, False, ["not graded: " + reason], VISIBLE) for q in result.questions]
     doc = failure(reason)
     doc["output"] += f"\nScore 0 / {_num(result.max_score)}. Check that you uploaded the .ipynb file you saved."

@@ -39,13 +39,13 @@ def template(name: str) -> str:
     return (TEMPLATES / name).read_text()
 
 
-def scripts(*, version: str, settings_log: str, assignment: str | None, allow_unsandboxed: bool) -> dict[str, str]:
+def scripts(*, version: str, settings_log: str, assignment: str, allow_unsandboxed: bool) -> dict[str, str]:
     """`setup.sh` and `run_autograder` with their placeholders filled."""
     return {
         "setup.sh": template("setup.sh").replace("@VERSION@", version).replace("@SETTINGS_LOG@\n", settings_log),
         "run_autograder": template("run_autograder")
         .replace("@VERSION@", version)
-        .replace(PLACEHOLDER, assignment or "")
+        .replace(PLACEHOLDER, assignment)
         .replace("@ALLOW_UNSANDBOXED@", "1" if allow_unsandboxed else ""),
     }
 
@@ -61,10 +61,12 @@ def build_autograder_zip(
     """Write Gradescope's autograder zip to `out` and return it.
 
     `repo_root` is the course: the folder of `pyproject.toml`, `README.md` and `solutions/`; the
-    package is this one's own source (a checkout's or an installed wheel's). With
-    `assignment`, every submission is graded as that assignment (a Gradescope assignment is one
-    notebook; students' file names and metadata are then irrelevant); without, it is told from
-    the notebook's metadata or file name, as `autograder grade` does. `solutions/` goes into
+    package is this one's own source (a checkout's or an installed wheel's). One Gradescope
+    assignment is one of ours: every submission is graded as `assignment` (without it, the
+    course's only assignment with a solution, else a `UsageError`), and a notebook stamped as
+    another assignment scores 0 saying so (`grade --strict-assignment`). Were the assignment told
+    from the notebook, a student could upload another assignment's notebook and score its points
+    in this one's slot. `solutions/` goes into
     `/autograder/source`, which no sandbox ever mounts. Where bubblewrap cannot make namespaces
     in the container, submissions are graded at the no-namespace level (`sandbox/nonamespace.py`);
     where not even an unprivileged uid works (not root), they score 0 with an explanation unless
@@ -81,12 +83,11 @@ def build_autograder_zip(
     for needed in (repo_root / "pyproject.toml", repo_root / "README.md"):
         if not needed.is_file():
             raise UsageError(f"{needed} is missing: is {repo_root} a dnn-grader course?")
-    if assignment is not None and assignment not in ASSIGNMENTS:
+    assignment = assignment or only_assignment(solutions)
+    if assignment not in ASSIGNMENTS:
         raise UsageError(f"unknown assignment {assignment!r}; known: {', '.join(ASSIGNMENTS)}")
-    wanted = [assignment] if assignment else list(ASSIGNMENTS)
-    missing = [a for a in wanted if not (solutions / f"{a}.ipynb").is_file()]
-    if missing:
-        raise UsageError(f"no reference notebook for {', '.join(missing)} in {solutions}")
+    if not (solutions / f"{assignment}.ipynb").is_file():
+        raise UsageError(f"no reference notebook for {assignment} in {solutions}")
 
     files: dict[str, bytes] = {}
     for name, folder in (("autograder", package), ("solutions", solutions)):
@@ -121,6 +122,17 @@ def build_autograder_zip(
         for name in sorted(files):
             _add(zf, name, files[name], executable=False)
     return write_atomic(Path(out), buffer.getvalue())
+
+
+def only_assignment(solutions: Path) -> str:
+    """The assignment of a course with a solution for exactly one: the zip's, unasked."""
+    have = [a for a in ASSIGNMENTS if (solutions / f"{a}.ipynb").is_file()]
+    if len(have) != 1:
+        raise UsageError(
+            "a Gradescope assignment grades one of the course's assignments: pass --assignment, one of: "
+            + ", ".join(have or ASSIGNMENTS)
+        )
+    return have[0]
 
 
 def _excluded(rel: Path) -> bool:

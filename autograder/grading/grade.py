@@ -199,14 +199,21 @@ def grade_notebook(
     use_sandbox: bool = True,
     student: str | None = None,
     public_only: bool = False,
+    strict_assignment: bool = False,
 ) -> Result:
     """One notebook on its own: which assignment it is (`resolve_assignment`), prepared for it,
-    graded. An unreadable notebook is not worth preparing for: its result says why at once."""
+    graded. An unreadable notebook is not worth preparing for: its result says why at once.
+    `strict_assignment` (with `assignment_id`): a notebook stamped as another assignment scores 0
+    saying so, where the upload's slot is the assignment (Gradescope) and another assignment's
+    notebook in it is a wrong upload, or an attempt to be scored on another assignment's points."""
     try:
         nb, unreadable = read_notebook(submission), None
     except SubmissionUnreadable as exc:
         nb, unreadable = None, str(exc)
-    aid = resolve_assignment(submission, None if nb is None else stamped_assignment(nb), assignment_id)
+    stamped = None if nb is None else stamped_assignment(nb)
+    aid = resolve_assignment(submission, stamped, assignment_id)
+    if unreadable is None and strict_assignment and stamped is not None and stamped != aid:
+        unreadable = wrong_assignment(stamped, aid)
     if unreadable is not None:
         seed = seeds.choose(seed, config.for_assignment(aid).seed, public_only=public_only)
         return _unreadable(
@@ -234,6 +241,16 @@ def resolve_assignment(submission: Path, stamped: str | None, explicit: str | No
     raise UsageError(
         f"{submission.name}: cannot tell which assignment this is (no autograder metadata, "
         f"no id in the file name); pass --assignment, one of: {', '.join(ASSIGNMENTS)}"
+    )
+
+
+def wrong_assignment(stamped: str, expected: str) -> str:
+    """Why a notebook stamped as another assignment is not graded as `expected`; the stamp is the
+    student's text, named only when it is one of the known ids."""
+    which = f"assignment {stamped}" if stamped in ASSIGNMENTS else "another assignment"
+    return (
+        f"this notebook is {which} (its metadata), but this is {expected}: "
+        f"upload your {expected} notebook (the one handed out for it) and submit again"
     )
 
 

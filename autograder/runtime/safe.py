@@ -36,6 +36,7 @@ _exists = os.path.exists
 _signal, _setitimer, _SIGALRM, _ITIMER_REAL = signal.signal, signal.setitimer, signal.SIGALRM, signal.ITIMER_REAL
 _perf_counter = time.perf_counter
 _process_time = time.process_time  # every thread of this interpreter
+_listdir, _os_open, _os_read, _os_close, _O_RDONLY = os.listdir, os.open, os.read, os.close, os.O_RDONLY
 _str_copy = str.__str__  # a plain str copy of a str subclass, without calling its methods
 _float_copy = float.__float__
 _int_copy = int.__int__
@@ -62,27 +63,63 @@ class CallTimeout(BaseException):
     """Raised by the alarm when one call runs too long."""
 
 
-# The alarm counts this interpreter's own CPU time with the wall clock, as the watchdog counts the
-# sandbox's (sandbox/watchdog.py, docs/limits.md): it goes off once both are past the limit, or the
-# wall clock alone is past WALL_STRETCH times it. A cell starved by its neighbours is not cut; a
-# busy loop spends CPU time and is; a sleeping hang is cut by the stretched wall clock. Set by the
-# runner from cells.json (1.0: wall clock only, as where the grader has no CPU time to count).
+# The alarm counts this interpreter's own CPU time and starved time with the wall clock, as the
+# watchdog counts the sandbox's (sandbox/watchdog.py `over`, docs/limits.md): it goes off once the
+# wall clock and the CPU time are both past the limit, or the wall clock less the time this
+# interpreter's threads waited for a CPU (their run delay) is, or the wall clock alone is past
+# WALL_STRETCH times it. A cell starved by its neighbours is not cut; a busy loop spends CPU time
+# and is; a sleeping hang waits for no CPU and is cut at its plain limit, here, so that the run
+# goes on instead of being killed from outside. Set by the runner from cells.json (1.0: wall
+# clock only, as where the grader has no CPU time to count). Without a readable run delay (no
+# scheduler statistics) the stretch is granted whole.
 WALL_STRETCH = 1.0
-_alarm_state = [0.0, 0.0, 0.0, CallTimeout, "the call ran longer than its time limit"]
+_alarm_state = [0.0, 0.0, None, 0.0, CallTimeout, "the call ran longer than its time limit"]
+
+
+def _run_delays():
+    """Seconds each thread of this interpreter spent runnable but not running (`schedstat`'s
+    second field, ns), by thread id, or None. Not its child processes': the watchdog counts those."""
+    try:
+        tids = _listdir("/proc/self/task")
+    except OSError:
+        return None
+    delays = {}
+    for tid in tids:
+        try:
+            fd = _os_open("/proc/self/task/" + tid + "/schedstat", _O_RDONLY)
+            try:
+                delays[tid] = int(_os_read(fd, 200).split()[1]) / 1e9
+            finally:
+                _os_close(fd)
+        except (OSError, ValueError, IndexError):
+            continue
+    return delays or None
+
+
+def _waited_since(before):
+    """Seconds the threads waited since `before` (`_run_delays`), or None. A thread that ended
+    meanwhile counts nothing (its delay went with it), a thread started meanwhile all of its."""
+    now = _run_delays() if before is not None else None
+    if now is None:
+        return None
+    return sum(max(0.0, delay - before.get(tid, 0.0)) for tid, delay in now.items())
 
 
 def _alarm(signum, frame):  # noqa: ARG001
-    started, cpu_started, seconds, error, message = _alarm_state
+    started, cpu_started, delays_started, seconds, error, message = _alarm_state
     wall, cpu = _perf_counter() - started, _process_time() - cpu_started
     stretch = WALL_STRETCH if WALL_STRETCH > 1.0 else 1.0
-    if (wall >= seconds and cpu >= seconds) or wall >= stretch * seconds or stretch == 1.0:
+    waited = _waited_since(delays_started) if stretch > 1.0 else None
+    unstarved = wall - waited if waited is not None else 0.0
+    if (wall >= seconds and cpu >= seconds) or wall >= stretch * seconds or stretch == 1.0 or unstarved >= seconds:
         raise error(message)
-    # not yet: look again when the CPU time could be over (or the stretched wall clock is)
-    _setitimer(_ITIMER_REAL, max(0.05, min(seconds - cpu, stretch * seconds - wall)))
+    # not yet: look again when the CPU time, the time not starved or the stretched wall clock could be over
+    _setitimer(_ITIMER_REAL, max(0.05, min(seconds - cpu, seconds - unstarved, stretch * seconds - wall)))
 
 
 def start_alarm(seconds: float, error=CallTimeout, message: str = "the call ran longer than its time limit") -> None:
-    _alarm_state[:] = [_perf_counter(), _process_time(), seconds, error, message]
+    delays = _run_delays() if WALL_STRETCH > 1.0 else None
+    _alarm_state[:] = [_perf_counter(), _process_time(), delays, seconds, error, message]
     _signal(_SIGALRM, _alarm)
     _setitimer(_ITIMER_REAL, seconds)
 

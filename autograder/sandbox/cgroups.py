@@ -204,6 +204,19 @@ class Cgroup:
             pass
         return None
 
+    def tasks(self) -> set[int]:
+        """Every thread of the sandbox now (v1 `tasks`, v2 `cgroup.threads`): whose run delay the
+        watchdog sums (`watchdog.WaitClock`)."""
+        found: set[int] = set()
+        for path in self.dirs:
+            for name in ("tasks", "cgroup.threads"):
+                try:
+                    found |= {int(p) for p in _words(self.kernel.read(path / name))}
+                    break
+                except (OSError, ValueError):
+                    continue
+        return found
+
     def pids(self) -> set[int]:
         found: set[int] = set()
         for path in self.dirs:

@@ -180,6 +180,7 @@ def run(
                 cpu_seconds=cgroup.cpu_seconds if isolation.cpu != "none" else None,
                 wall_stretch=limits.wall_stretch,
                 notebook_wall_seconds=limits.notebook_wall_seconds,
+                tasks=cgroup.tasks,
             )
             proc.wait()
         finally:

@@ -7,10 +7,13 @@ the caller, not this module.
 
 Time is the sandbox's own (docs/limits.md): where its cgroup's CPU time can be read, an item or
 the run is over its limit when both its wall time and its CPU time are, or when its wall time
-alone is over `wall_stretch` times the limit. A neighbour's or the machine's load slows the
-wall clock of an honest cell, never its CPU time, so it is not blamed for time others took; a
-busy loop still spends CPU time, and a sleeping hang is still ended by the stretched wall clock.
-Without a readable CPU time the limits are the wall clock's, as asked.
+less the time it was starved (its tasks runnable but not running: their run delay) is, or when
+its wall time alone is over `wall_stretch` times the limit. A neighbour's or the machine's load
+slows the wall clock of an honest cell by time it waits for a CPU, never its CPU time, so it is
+not blamed for time others took; a busy loop spends CPU time, and a sleeping hang waits for no
+CPU, so it ends at its plain wall-clock limit. Without a readable CPU time the limits are the
+wall clock's, as asked; without a readable run delay, the wall clock is stretched to
+`wall_stretch` whether the sandbox was starved or not.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice as _islice
 from pathlib import Path
 from typing import IO
 
@@ -35,10 +39,73 @@ _MAX_ENTRIES = 100_000
 _GRACE_SECONDS = 5.0  # past an item's limit: the runner's own alarm should have ended it by then
 
 
-def over(wall: float, cpu: float | None, limit: float, wall_limit: float) -> bool:
+WAIT_CHECK_SECONDS = 0.5  # the run delay is a walk over the sandbox's threads: not every poll
+MAX_TASKS = 4096  # threads read per walk; a sandbox's pids limit keeps it below this
+
+
+def over(wall: float, cpu: float | None, limit: float, wall_limit: float, waited: float | None = None) -> bool:
     """Whether a span is past `limit`: its wall time and its own CPU time both past it (or its
-    wall time alone, when no CPU time is known), or its wall time past `wall_limit`."""
-    return (wall > limit and (cpu is None or cpu > limit)) or wall > max(limit, wall_limit)
+    wall time alone, when no CPU time is known); its wall time less `waited`, the time its tasks
+    were starved, past it (when known: a span that did not wait for a CPU meets the plain wall
+    clock); or its wall time past `wall_limit`, the ceiling whatever it waited.
+
+    `waited` sums the run delay of every task, so threads waiting at once count more than once:
+    that only spares a span (never blames one), and a span that makes its own threads wait by
+    running many of them spends CPU time, which the first rule counts."""
+    if wall > limit and (cpu is None or cpu > limit):
+        return True
+    if waited is not None and wall - waited > limit:
+        return True
+    return wall > max(limit, wall_limit)
+
+
+def run_delay(tid: int) -> float | None:
+    """Seconds task `tid` has spent runnable but not running (`/proc/<tid>/schedstat`, its second
+    field, in ns), or None (the task ended, or the kernel keeps no scheduler statistics)."""
+    try:
+        with open(f"/proc/{tid}/schedstat", "rb") as fh:
+            return int(fh.read(200).split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class WaitClock:
+    """The sandbox's starved seconds: the run delay of every task it held, summed, as last read.
+
+    A task's delay is kept as last read when it ends (the kernel forgets it with the task), so a
+    short-lived task is counted up to the last walk before it ended: less than it waited, which
+    can only blame, never spare, and only by what one walk interval misses. None until a walk
+    read a delay, or when the kernel keeps none (no `schedstat`): then the stretch applies."""
+
+    def __init__(
+        self, tasks: Callable[[], Iterable[int]] | None, read: Callable[[int], float | None] | None = None
+    ) -> None:
+        self.tasks, self.read = tasks, read or run_delay
+        self.alive: dict[int, float] = {}
+        self.ended = 0.0
+        self.last: float | None = None
+        self.tick()
+
+    def tick(self) -> float | None:
+        if self.tasks is None:
+            return None
+        try:
+            now = set(_islice(self.tasks(), MAX_TASKS))
+        except OSError:
+            return self.last
+        for tid in now:
+            delay = self.read(tid)
+            if delay is None:
+                continue
+            before = self.alive.get(tid)
+            if before is not None and delay < before:  # the number was reused by a new task
+                self.ended += before
+            self.alive[tid] = delay
+        for tid in [t for t in self.alive if t not in now]:
+            self.ended += self.alive.pop(tid)
+        if self.alive or self.ended or self.last is not None:
+            self.last = self.ended + sum(self.alive.values())
+        return self.last
 
 
 class CpuClock:
@@ -143,6 +210,7 @@ def watch(
     cpu_seconds: Callable[[], float | None] | None = None,
     wall_stretch: float = 1.0,
     notebook_wall_seconds: float | None = None,
+    tasks: Callable[[], Iterable[int]] | None = None,
 ) -> Verdict:
     """Poll until `proc` ends or a limit is crossed; then `kill()` the run once.
 
@@ -154,6 +222,8 @@ def watch(
     sandbox's CPU time (its cgroup's), counted against the limits with the wall clock, which
     alone may run to `wall_stretch` times a limit (module docstring), the run's to
     `notebook_wall_seconds` if given (a ceiling the stretch must not pass); None: wall clock only.
+    `tasks()`: the sandbox's threads, whose run delay (`WaitClock`) is the only wall time the
+    stretch grants (with `cpu_seconds`); None: the stretch is granted whole.
     """
     verdict = Verdict()
     writable = list(writable)
@@ -161,7 +231,11 @@ def watch(
     next_guard = start
     clock = CpuClock(cpu_seconds)
     cpu_start = clock.last
-    item_since, item_cpu = reader.since, cpu_start
+    # the sandbox's cgroup is its own and new: every delay in it was waited during this run
+    waits = WaitClock(tasks if cpu_seconds is not None else None)
+    waits_read = time.monotonic()
+    next_wait_check = start + WAIT_CHECK_SECONDS
+    item_since, item_cpu, item_wait = reader.since, cpu_start, 0.0
     stretch = wall_stretch if cpu_seconds is not None else 1.0
     notebook_wall = stretch * notebook_seconds
     if notebook_wall_seconds is not None:
@@ -170,12 +244,20 @@ def watch(
         time.sleep(0.1)
         reader.poll()
         now, cpu = time.monotonic(), clock.tick()
+        if now >= next_wait_check:
+            next_wait_check = now + WAIT_CHECK_SECONDS
+            waits.tick()
+            waits_read = now
+        # the time since the last walk counts as starved until a walk says otherwise: a span is
+        # judged on what was read, never blamed for the interval not yet read
+        waited = None if waits.last is None else waits.last + (now - waits_read)
         if reader.since != item_since:  # an event: a new span for the item (or between items)
-            item_since, item_cpu = reader.since, cpu
+            item_since, item_cpu, item_wait = reader.since, cpu, waits.last or 0.0
         item_limit = item_seconds(reader.current) + _GRACE_SECONDS
-        if over(now - start, clock.since(cpu, cpu_start), notebook_seconds, notebook_wall):
+        run_waited, span_waited = waited, clock.since(waited, item_wait)
+        if over(now - start, clock.since(cpu, cpu_start), notebook_seconds, notebook_wall, run_waited):
             verdict.timed_out = True
-        elif over(now - item_since, clock.since(cpu, item_cpu), item_limit, stretch * item_limit):
+        elif over(now - item_since, clock.since(cpu, item_cpu), item_limit, stretch * item_limit, span_waited):
             verdict.stuck = reader.current or reader.last_started or "runner"
         elif now >= next_disk_check and _written(log, writable, disk_quota) + elsewhere() > disk_quota:
             verdict.disk_exceeded, verdict.stuck = True, reader.current

@@ -35,10 +35,13 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def zips(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, Path]:
     out = tmp_path_factory.mktemp("zips")
+    a04 = build_autograder_zip(out / "autograder_04.zip", REPO, assignment="04_optimizers")
     return {
-        None: build_autograder_zip(out / "autograder.zip", REPO),
-        "04_optimizers": build_autograder_zip(out / "autograder_04.zip", REPO, assignment="04_optimizers"),
-        "unsandboxed": build_autograder_zip(out / "autograder_u.zip", REPO, allow_unsandboxed=True),
+        None: a04,
+        "04_optimizers": a04,
+        "unsandboxed": build_autograder_zip(
+            out / "autograder_u.zip", REPO, assignment="04_optimizers", allow_unsandboxed=True
+        ),
     }
 
 
@@ -115,6 +118,16 @@ def test_solution_gets_full_marks_with_hidden_tests_after_published(how, tmp_pat
     assert "Problems while running" not in doc["output"]
 
 
+def test_another_assignments_notebook_scores_zero_saying_so(tmp_path, zips, cache):
+    """A full-marks 01 notebook (21 points) renamed into the 04 slot: 0 of 04's 10, and why."""
+    other = {"my_04_optimizers.ipynb": (REPO / "solutions" / "01_activations_and_initialisation.ipynb").read_bytes()}
+    doc, proc = run_autograder(tmp_path, zips["04_optimizers"], cache, other)
+    assert_format(doc)
+    assert doc["score"] == 0.0, (doc["output"], proc.stdout, proc.stderr)
+    assert "this notebook is assignment 01_activations_and_initialisation" in doc["output"]
+    assert "upload your 04_optimizers notebook" in doc["output"]
+
+
 def test_stub_gets_zero_and_says_why(tmp_path, zips, cache):
     stub = {"sub.ipynb": (REPO / "assignments" / "04_optimizers.ipynb").read_bytes()}
     doc, proc = run_autograder(tmp_path, zips[None], cache, stub)
@@ -126,16 +139,13 @@ def test_stub_gets_zero_and_says_why(tmp_path, zips, cache):
     assert "public case (" in public["output"] and "hidden case (" not in public["output"]
 
 
-@pytest.mark.parametrize("assignment", [None, "04_optimizers"])
-def test_empty_submission_scores_zero_with_the_reason(assignment, tmp_path, zips, cache):
-    doc, proc = run_autograder(tmp_path, zips[assignment], cache, {"sub.ipynb": b""})
+def test_empty_submission_scores_zero_with_the_reason(tmp_path, zips, cache):
+    doc, proc = run_autograder(tmp_path, zips["04_optimizers"], cache, {"sub.ipynb": b""})
     assert_format(doc)
     assert doc["score"] == 0.0
-    if assignment:  # the zip knows the assignment: the notebook itself is the problem
-        assert "empty" in doc["output"], doc["output"]
-        assert [t["score"] for t in doc["tests"]] == [0.0] * 5
-    else:  # nothing says which assignment an empty sub.ipynb is
-        assert "cannot tell which assignment" in doc["output"], doc["output"]
+    # the zip knows the assignment (it always does): the notebook itself is the problem
+    assert "empty" in doc["output"], doc["output"]
+    assert [t["score"] for t in doc["tests"]] == [0.0] * 5
 
 
 @pytest.mark.parametrize("files", [{}, {"a.ipynb": b"{}", "b/c.ipynb": b"{}"}], ids=["none", "two"])

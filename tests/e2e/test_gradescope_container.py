@@ -177,6 +177,14 @@ def test_the_stub_gets_zero(image, tmp_path):
     assert doc["score"] == 0.0, log[-3000:]
 
 
+def test_another_assignments_notebook_scores_zero_saying_so(image, tmp_path):
+    """A full-marks 01 notebook (21 points) uploaded to this 04 assignment: 0 of 10, and why."""
+    doc, log, _ = grade(image, REPO / "solutions" / "01_activations_and_initialisation.ipynb", "other", tmp_path)
+    assert doc["score"] == 0.0, log[-3000:]
+    assert "this notebook is assignment 01_activations_and_initialisation" in doc["output"], doc["output"]
+    assert f"upload your {ASSIGNMENT} notebook" in doc["output"]
+
+
 HOSTILE = {
     "reads-solutions": (
         "import json, pathlib\n"

@@ -98,13 +98,20 @@ d = discover([Path('$class/dl01'), Path('$class/dl05')], Path('$out/$attack/work
 [print('graded:  ', s.key, '<-', s.path.relative_to('$class')) for s in d.submissions]
 [print('unplaced:', u.file, '--', u.reason) for u in d.unplaced]"
     ;;
-gradescope-slot)  # a zip exported without --assignment: the notebook's metadata picks the assignment
-    mkdir -p "$out/$attack/submission"
-    cp solutions/01_activations_and_initialisation.ipynb "$out/$attack/submission/my_05_regularisation.ipynb"
-    "${ag[@]}" grade "$out/$attack/submission/my_05_regularisation.ipynb" --out "$out/$attack/out" "${level[@]}" || true
-    .venv/bin/autograder export gradescope-results "$out/$attack/out/my_05_regularisation.json" "$out/$attack/results.json"
-    $py -c "import json,sys; r=json.load(open(sys.argv[1])); print('results.json score', r['score']); print(r['output'][:120])" \
-        "$out/$attack/results.json"
+gradescope-slot)  # a full-marks 01 notebook renamed into a 05 Gradescope assignment, through the zip's run_autograder
+    if "${ag[@]}" export gradescope --out "$out/$attack/any.zip" >/dev/null 2>"$out/$attack/export.err"; then
+        echo "export gradescope without --assignment: accepted"
+    else
+        echo "export gradescope without --assignment: refused: $(tail -n 1 "$out/$attack/export.err")"
+    fi
+    "${ag[@]}" export gradescope --assignment 05_regularisation --seed 1 --out "$out/$attack/autograder.zip" >/dev/null
+    root="$out/$attack/autograder"
+    mkdir -p "$root/submission"
+    $py -m zipfile -e "$out/$attack/autograder.zip" "$root/source"
+    cp solutions/01_activations_and_initialisation.ipynb "$root/submission/my_05_regularisation.ipynb"
+    GRADESCOPE_ROOT="$root" PATH="$PWD/.venv/bin:$PATH" bash "$root/source/run_autograder" >"$out/$attack/run.log" 2>&1 || true
+    $py -c "import json,sys; r=json.load(open(sys.argv[1])); print('results.json score', r['score']); print(r['output'][:300])" \
+        "$root/results/results.json"
     ;;
 sleeps)  # a hang that sleeps (no CPU time): how long it holds a worker
     cp "$nb/sleeps_04.ipynb" "$class/mallory_04_optimizers.ipynb"

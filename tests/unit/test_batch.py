@@ -6,7 +6,7 @@ import importlib
 import json
 import stat
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import pytest
 
@@ -121,6 +121,83 @@ def test_what_belongs_to_no_one_still_refuses_the_archive(tmp_path, monkeypatch)
     monkeypatch.setattr(discover_module, "MAX_ZIP_FILES", 2)
     found = batch.discover([archive], tmp_path / "work2")
     assert found.submissions == [] and "more than 2 files" in found.unplaced[0].reason
+
+
+def big_entry(zf: zipfile.ZipFile, name: str, size: int) -> None:
+    """An entry of `size` zeros, written in chunks: it deflates about 1000:1, so a GB costs a
+    MB of zip (and a second of CPU); the tests scale the limits down instead of writing GBs."""
+    with zf.open(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), "w", force_zip64=True) as out:
+        chunk = bytes(min(size, 1 << 20))
+        for start in range(0, size, len(chunk)):
+            out.write(chunk[: size - start])
+
+
+def test_one_students_many_uploads_refuse_that_students_excess_not_the_class(tmp_path, monkeypatch):
+    """21 uploads of one student in a Canvas download, each within a notebook's bounds, together
+    over the archive's total (the limits scaled from GB to KB): honest students are graded, the
+    student's latest upload is, the rest is refused with the reason, and a class over the total
+    after every student's budget is still refused."""
+    kib = 1024
+    monkeypatch.setattr(discover_module, "MAX_NOTEBOOK_BYTES", 200 * kib)
+    monkeypatch.setattr(discover_module, "RATIO_FLOOR", 1024 * kib)  # zeros: only the sizes count here
+    monkeypatch.setattr(discover_module, "MAX_STUDENT_BYTES", 1024 * kib)
+    monkeypatch.setattr(discover_module, "MAX_ZIP_BYTES", 4096 * kib)
+    archive = tmp_path / "dl05.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("alice_1001_50001_05_regularisation.ipynb", NB)
+        zf.writestr("bob_1002_50002_05_regularisation.ipynb", NB)
+        for n in range(21):
+            big_entry(zf, f"mallory_1007_{60000 + n}_05_regularisation-{n}.ipynb", 199 * kib)
+    found = batch.discover([archive], tmp_path / "work")
+    graded = {s.key: s for s in found.submissions}
+    assert graded.keys() == {
+        "alice_1001/05_regularisation",
+        "bob_1002/05_regularisation",
+        "mallory_1007/05_regularisation",
+    }
+    assert not any(s.refused for s in found.submissions)  # each student's latest upload is within budget
+    assert graded["mallory_1007/05_regularisation"].upload.endswith("-20.ipynb")
+    assert graded["mallory_1007/05_regularisation"].path.stat().st_size == 199 * kib
+    extracted = sum(p.stat().st_size for p in (tmp_path / "work").rglob("*"))
+    assert extracted <= 1024 * kib + 2 * len(NB)  # 5 of hers: the other 16 never written
+    assert len(found.unplaced) == 20 and all("superseded" in u.reason for u in found.unplaced)
+
+    # A budget smaller than the latest upload: that one is refused, graded 0 with the reason.
+    monkeypatch.setattr(discover_module, "MAX_STUDENT_BYTES", 150 * kib)
+    found = batch.discover([archive], tmp_path / "work2")
+    graded = {s.key: s for s in found.submissions}
+    assert "one student's may" in graded["mallory_1007/05_regularisation"].refused
+    assert not graded["alice_1001/05_regularisation"].refused
+
+    # A class whose uploads, each student within budget, still add up to more: the archive.
+    monkeypatch.setattr(discover_module, "MAX_STUDENT_BYTES", 1024 * kib)
+    monkeypatch.setattr(discover_module, "MAX_ZIP_BYTES", 900 * kib)
+    found = batch.discover([archive], tmp_path / "work3")
+    assert found.submissions == [] and "add up to" in found.unplaced[0].reason
+
+
+def test_a_students_budget_goes_to_the_latest_upload_of_each_assignment_first(monkeypatch):
+    """Re-uploads of 05 after the one upload of 04: the budget admits 05's latest and 04's before
+    05's older uploads; whose an upload is comes from the LMS name whatever the assignment."""
+    monkeypatch.setattr(discover_module, "MAX_STUDENT_BYTES", 3)
+
+    def entry(name: str) -> tuple[zipfile.ZipInfo, PurePath, str]:
+        info = zipfile.ZipInfo(name)
+        info.file_size = 1
+        return info, PurePath(name), ""
+
+    names = ["m_7_100_04_optimizers.ipynb"] + [f"m_7_{101 + n}_05_regularisation.ipynb" for n in range(4)]
+    names += ["anna_8_99_notes.ipynb"]  # no assignment in its name: still anna's
+    kept = discover_module._over_budget([entry(n) for n in names], None)
+    admitted = [rel.name for _, rel, why in kept if not why]
+    assert admitted == [
+        "m_7_100_04_optimizers.ipynb",
+        "m_7_103_05_regularisation.ipynb",
+        "m_7_104_05_regularisation.ipynb",
+        "anna_8_99_notes.ipynb",
+    ]
+    refused = [why for _, rel, why in kept if why]
+    assert len(refused) == 2 and all("m_7's uploads" in why for why in refused)
 
 
 def test_an_entry_name_never_becomes_a_path(tmp_path):

@@ -1,14 +1,20 @@
-"""Time limits count a run's own time: its CPU time with the wall clock (docs/limits.md).
+"""Time limits count a run's own time: its CPU time and its starved time with the wall clock
+(docs/limits.md).
 
 The watchdog's rule (`watchdog.over`) and the runtime's alarm (`safe.start_alarm`) agree: a span is
-over its limit when its wall time and its own CPU time both are, or its wall time alone is past the
-stretched limit. Waiting for a CPU (a neighbour's 200 busy processes, a loaded machine) looks to
-both like sleeping: wall time passes, CPU time does not. A sleep stands for it here.
+over its limit when its wall time and its own CPU time both are, or its wall time less the time it
+waited for a CPU (its run delay) is, or its wall time alone is past the stretched limit. Waiting for
+a CPU (a neighbour's 200 busy processes, a loaded machine) passes wall time and run delay, not CPU
+time; sleeping passes wall time only. Starvation is a sleep with a run delay made up to match here,
+or a busy process pinned to the same CPU.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -18,17 +24,46 @@ from tests.unit.private_runtime import runtime
 
 
 @pytest.mark.parametrize(
-    "wall, cpu, over",
+    "wall, cpu, waited, over",
     [
-        (40.0, 2.0, False),  # starved: waited for the CPU most of the time
-        (40.0, 31.0, True),  # busy past its limit
-        (10.0, 31.0, False),  # several threads: CPU past the limit, wall clock not
-        (121.0, 0.5, True),  # a sleeping hang, past the stretched wall clock
-        (31.0, None, True),  # no CPU time known: the wall clock alone, unstretched
+        (40.0, 2.0, 37.0, False),  # starved: waited for the CPU most of the time
+        (40.0, 2.0, 80.0, False),  # starved, its threads waiting at once: counted twice, spared
+        (31.0, 0.5, 0.0, True),  # a sleeping hang: waited for nothing, so its plain limit
+        (40.0, 2.0, 5.0, True),  # slept most of the time, starved a little: the rest is its own
+        (40.0, 31.0, 39.0, True),  # busy past its limit, however starved
+        (10.0, 31.0, 60.0, False),  # several threads: CPU past the limit, wall clock not
+        (121.0, 0.5, 120.0, True),  # starved past the stretched wall clock: the ceiling
+        (40.0, 2.0, None, False),  # no run delay known: the stretch is granted whole...
+        (121.0, 0.5, None, True),  # ...up to the stretched wall clock
+        (31.0, None, None, True),  # no CPU time known: the wall clock alone, unstretched
     ],
 )
-def test_a_span_is_over_when_its_own_time_is(wall, cpu, over):
-    assert watchdog.over(wall, cpu, 30.0, wall_limit=120.0 if cpu is not None else 30.0) is over
+def test_a_span_is_over_when_its_own_time_is(wall, cpu, waited, over):
+    assert watchdog.over(wall, cpu, 30.0, 120.0 if cpu is not None else 30.0, waited) is over
+
+
+def test_the_wait_clock_keeps_what_ended_tasks_waited():
+    """A task's run delay is kept as last read once it ends; a reused number is a new task."""
+    steps = [{1: 0.5, 2: 1.0}, {1: 2.0, 2: 3.0}, {2: 4.0}, {1: 0.25, 2: 0.5}, {}]
+    now: dict[int, float] = {}
+
+    def tasks() -> list[int]:
+        now.clear()
+        now.update(steps.pop(0))
+        return list(now)
+
+    clock = watchdog.WaitClock(tasks, read=lambda tid: now[tid])
+    assert clock.last == 1.5
+    # task 1 ends (2.0 kept); then 1 is new and 2 a new task under an old number (4.0 kept)
+    assert [clock.tick() for _ in range(4)] == [5.0, 6.0, 6.75, 6.75]
+    assert watchdog.WaitClock(lambda: [1], read=lambda tid: None).tick() is None  # no schedstat
+    assert watchdog.WaitClock(None).tick() is None
+
+
+def test_a_task_has_a_run_delay_here():
+    """This machine's kernel keeps scheduler statistics: without them the stretch is whole again."""
+    assert watchdog.run_delay(os.getpid()) is not None
+    assert watchdog.run_delay(2**22 + 1) is None
 
 
 def test_a_failed_read_keeps_the_last_cpu_time():
@@ -48,10 +83,10 @@ def safe():
     module.WALL_STRETCH = before
 
 
-def _timed(safe, work) -> tuple[bool, float, float]:
-    """Whether a 0.3 s alarm ended `work`, after how many seconds of wall clock and of CPU."""
+def _timed(safe, work, limit: float = 0.3) -> tuple[bool, float, float]:
+    """Whether an alarm of `limit` s ended `work`, after how many seconds of wall clock and of CPU."""
     start, cpu = time.perf_counter(), time.process_time()
-    safe.start_alarm(0.3)
+    safe.start_alarm(limit)
     try:
         work()
         timed_out = False
@@ -68,9 +103,44 @@ def _busy(seconds: float) -> None:
         pass
 
 
-def test_the_alarm_spares_a_wait_that_costs_no_cpu_time(safe):
+def _starved(safe, monkeypatch):
+    """The runtime's run delay made to grow with the wall clock: every second waited for a CPU."""
+    monkeypatch.setitem(safe.__dict__, "_run_delays", lambda: {"1": time.perf_counter()})
+
+
+def test_the_alarm_spares_a_wait_for_the_cpu(safe, monkeypatch):
+    _starved(safe, monkeypatch)
     timed_out, seconds, _ = _timed(safe, lambda: time.sleep(0.8))
     assert not timed_out and seconds >= 0.8
+
+
+def test_the_alarm_spares_a_cell_starved_by_busy_neighbours(safe):
+    """Really starved: two busy processes pinned to this thread's CPU leave it a third of it at
+    most. The work needs 0.2 s of CPU, so it takes 0.6 s or more: over its 0.5 s of wall clock,
+    not over it less what it waited. (The stretch is raised so that the ceiling is not what a
+    loaded machine meets first: this is about the time starved, not about the ceiling.)"""
+    safe.WALL_STRETCH = 20.0
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    spin = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        os.sched_setaffinity(0, {cpu})
+        time.sleep(0.3)  # the hogs are running
+        timed_out, seconds, used = _timed(safe, lambda: _busy_cpu(0.2), limit=0.5)
+    finally:
+        os.sched_setaffinity(0, before)
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert seconds > 0.5, "not starved: the test proves nothing"
+    assert not timed_out, (seconds, used)
+
+
+def _busy_cpu(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
 
 
 def test_the_alarm_stops_a_busy_loop_at_the_limit(safe):
@@ -80,7 +150,20 @@ def test_the_alarm_stops_a_busy_loop_at_the_limit(safe):
     assert timed_out and (0.3 <= cpu < 0.6 or 1.2 <= seconds) and seconds < 2.0
 
 
-def test_the_alarm_stops_a_sleeping_hang_at_the_stretched_limit(safe):
+def test_the_alarm_stops_a_sleeping_hang_at_its_plain_limit(safe):
+    """Sleeping waits for no CPU: no stretch (the run goes on; the watchdog need not kill it)."""
+    timed_out, seconds, _ = _timed(safe, lambda: time.sleep(5.0))
+    assert timed_out and 0.3 <= seconds < 1.2
+
+
+def test_the_alarm_stops_a_starved_hang_at_the_stretched_limit(safe, monkeypatch):
+    _starved(safe, monkeypatch)
+    timed_out, seconds, _ = _timed(safe, lambda: time.sleep(5.0))
+    assert timed_out and 1.2 <= seconds < 2.0
+
+
+def test_without_a_run_delay_the_alarm_stretches_the_wall_clock(safe, monkeypatch):
+    monkeypatch.setitem(safe.__dict__, "_run_delays", lambda: None)
     timed_out, seconds, _ = _timed(safe, lambda: time.sleep(5.0))
     assert timed_out and 1.2 <= seconds < 2.0
 
@@ -100,8 +183,9 @@ class _Forever:
         return None
 
 
-def _watch(tmp_path, *, cpu, notebook_wall_seconds=None) -> tuple[watchdog.Verdict, float]:
-    """The watchdog over a silent run of 0.3 s limits (run and item) that spends `cpu()` seconds."""
+def _watch(tmp_path, *, cpu, notebook_wall_seconds=None, tasks=None) -> tuple[watchdog.Verdict, float]:
+    """The watchdog over a silent run of 0.3 s limits (run and item) that spends `cpu()` seconds
+    and whose threads are `tasks()` (None: no run delay known)."""
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
     start = time.monotonic()
@@ -119,13 +203,32 @@ def _watch(tmp_path, *, cpu, notebook_wall_seconds=None) -> tuple[watchdog.Verdi
             cpu_seconds=cpu,
             wall_stretch=4.0,
             notebook_wall_seconds=notebook_wall_seconds,
+            tasks=tasks,
         )
     ours.close()
     theirs.close()
     return verdict, time.monotonic() - start
 
 
-def test_the_watchdog_spares_a_starved_run_until_the_stretched_wall_clock(tmp_path):
+def test_the_watchdog_spares_a_starved_run_until_the_stretched_wall_clock(tmp_path, monkeypatch):
+    start = time.monotonic()
+    monkeypatch.setattr(watchdog, "run_delay", lambda tid: time.monotonic() - start)
+    verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0, tasks=lambda: [1])
+    assert verdict.timed_out and 1.2 <= seconds < 2.0
+
+
+def test_the_watchdog_ends_a_sleeping_run_at_its_plain_limit(tmp_path):
+    """The run's one task sleeps: its real run delay stays near 0, whatever the machine's load."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0, tasks=lambda: [sleeper.pid])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert verdict.timed_out and seconds < 1.2
+
+
+def test_without_a_run_delay_the_watchdog_stretches_the_wall_clock(tmp_path):
     verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0)
     assert verdict.timed_out and 1.2 <= seconds < 2.0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import shutil
 import stat
 import subprocess
 import zipfile
@@ -189,7 +190,10 @@ def test_isolation_notes_go_to_the_instructor_not_the_student():
 def test_the_zip_accepts_exactly_what_a_container_gives(tmp_path):
     """accept_weaker in the zip's pyproject.toml, and GRADESCOPE.md says what it means."""
     path = build_autograder_zip(
-        tmp_path / "a.zip", REPO, settings=sized(load_config(REPO), timeout_minutes=10, container_mb=3072, seed=1)
+        tmp_path / "a.zip",
+        REPO,
+        assignment="04_optimizers",
+        settings=sized(load_config(REPO), timeout_minutes=10, container_mb=3072, seed=1),
     )
     with zipfile.ZipFile(path) as zf:
         pyproject = zf.read("pyproject.toml").decode()
@@ -280,7 +284,7 @@ def test_prepare_without_a_fixed_seed_is_a_usage_error(tmp_path, capsys):
 
 
 def test_zip_layout(tmp_path):
-    path = build_autograder_zip(tmp_path / "autograder.zip", REPO)
+    path = build_autograder_zip(tmp_path / "autograder.zip", REPO, assignment="04_optimizers")
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
@@ -301,7 +305,8 @@ def test_zip_layout(tmp_path):
         assert needed in names
     assert not any("__pycache__" in n or n.endswith(".pyc") or n.startswith(("tests/", "assignments/")) for n in names)
     assert modes["run_autograder"] & stat.S_IXUSR and modes["setup.sh"] & stat.S_IXUSR
-    assert run.startswith("#!/usr/bin/env bash") and "GRADESCOPE_ROOT" in run and 'ASSIGNMENT=""' in run
+    assert run.startswith("#!/usr/bin/env bash") and "GRADESCOPE_ROOT" in run and 'ASSIGNMENT="04_optimizers"' in run
+    assert '--assignment "$ASSIGNMENT" --strict-assignment' in run
     assert "bubblewrap" in setup and "python3-pip" in setup and "GRADESCOPE_ROOT" in setup
     for script in ("run_autograder", "setup.sh"):
         (tmp_path / script).write_text(run if script == "run_autograder" else setup)
@@ -319,6 +324,40 @@ def test_zip_is_reproducible_and_can_fix_the_assignment(tmp_path):
         build_autograder_zip(tmp_path / "c.zip", REPO, assignment="99_nope")
     with pytest.raises(UsageError, match="missing"):
         build_autograder_zip(tmp_path / "d.zip", tmp_path)
+
+
+def test_one_gradescope_assignment_is_one_of_ours(tmp_path, capsys):
+    """Without --assignment the export refuses a course of several assignments (a notebook would
+    pick the one that scores it) and takes the only one of a course that has one."""
+    with pytest.raises(UsageError, match="pass --assignment"):
+        build_autograder_zip(tmp_path / "a.zip", REPO)
+    course = tmp_path / "course"
+    (course / "solutions").mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, course / name)
+    shutil.copy(REPO / "solutions" / "05_regularisation.ipynb", course / "solutions")
+    out = tmp_path / "b.zip"
+    assert main(["--course", str(course), "export", "gradescope", "--out", str(out), "--seed", "3"]) == ExitCode.OK
+    assert "for 05_regularisation" in capsys.readouterr().out
+    with zipfile.ZipFile(out) as zf:
+        assert 'ASSIGNMENT="05_regularisation"' in zf.read("run_autograder").decode()
+
+
+def test_a_notebook_stamped_as_another_assignment_scores_zero_saying_so(tmp_path):
+    """run_autograder's `--strict-assignment`: a full-marks 01 notebook renamed into the 05 slot
+    is neither graded as 01 (its 21 points in a 12-point assignment) nor run at all."""
+    from autograder.grading.grade import grade_notebook
+
+    config = load_config(REPO)
+    renamed = tmp_path / "my_05_regularisation.ipynb"
+    shutil.copy(REPO / "solutions" / "01_activations_and_initialisation.ipynb", renamed)
+    result = grade_notebook(renamed, config, assignment_id="05_regularisation", seed=1, strict_assignment=True)
+    assert (result.assignment, result.score, result.max_score) == ("05_regularisation", 0.0, 12.0)
+    assert result.execution is None  # refused before anything ran
+    doc = to_gradescope(result)
+    assert doc["score"] == 0.0
+    assert "this notebook is assignment 01_activations_and_initialisation" in doc["output"]
+    assert "upload your 05_regularisation notebook" in doc["output"]
 
 
 # ---- Gradescope-sized settings ----------------------------------------------------------------
@@ -343,7 +382,7 @@ def test_limits_fit_gradescopes_timeout_with_every_rerun(tmp_path):
 
 def test_the_zips_pyproject_carries_the_sized_settings_and_the_fixed_seed(tmp_path):
     settings = sized(load_config(REPO), timeout_minutes=10, container_mb=3072, seed=424242)
-    path = build_autograder_zip(tmp_path / "autograder.zip", REPO, settings=settings)
+    path = build_autograder_zip(tmp_path / "autograder.zip", REPO, assignment="05_regularisation", settings=settings)
     with zipfile.ZipFile(path) as zf:
         zf.extractall(tmp_path / "source")
         guide = zf.read("GRADESCOPE.md").decode()
