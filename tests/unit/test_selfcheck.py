@@ -95,6 +95,26 @@ def references() -> dict[str, dict[str, CallOutput]]:
     return {a: grader_outputs(namespace(a), a) for a in FUNCTION_ONLY}
 
 
+# The grader's line for cases that failed for one cause (compare._one_line_per_cause), with the
+# first public case's own message: the self-check tells each public case on its own.
+COLLAPSED = re.compile(r"^(?P<cause>.+?) (?:in \d+ of \d+ cases|\(\d+ of \d+ cases\)); public case \(.*?\): .+$")
+
+
+def per_case(feedback: list[str], mine: list[str]) -> list[str]:
+    """The grader's feedback with each cause's line replaced by the self-check's lines of the
+    public cases that failed for that cause, so that the two can be compared line for line (in
+    the self-check's order); a cause's line that no self-check line has is kept (and fails)."""
+    out: list[str] = []
+    for line in feedback:
+        found = COLLAPSED.match(line)
+        if found is None:
+            out.append(line)
+            continue
+        same = re.compile(rf"public case \(.*?\): {re.escape(found['cause'])}\b")
+        out += [m for m in mine if same.match(m.split("\n")[0])] or [line]
+    return list(dict.fromkeys(out))  # a case of another cause that starts alike has its own line too
+
+
 def agree(assignment_id: str, env: dict, reference: dict[str, CallOutput], only=None) -> set[str]:
     """Assert both sides agree on every public case of every question (or those in `only`);
     return the questions lost."""
@@ -115,7 +135,8 @@ def agree(assignment_id: str, env: dict, reference: dict[str, CallOutput], only=
         feedback = list(graded.feedback)
         if not question.compares_values:  # the grader shows the reference's sample; no sample travels
             feedback = [re.sub(r"\n  expected: (?!raises ).*?(?=\n  got:)", "", f, flags=re.S) for f in feedback]
-        assert feedback == list(dict.fromkeys(f for p, f in mine if not p)), question.id
+        told = list(dict.fromkeys(f for p, f in mine if not p))
+        assert sorted(per_case(feedback, told)) == sorted(told), question.id
         if graded.cases_passed < graded.cases_total:
             lost.add(question.id)
     return lost
