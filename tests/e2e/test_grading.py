@@ -16,7 +16,7 @@ import pytest
 from autograder.grading.grade import grade_notebook
 from autograder.result import SCHEMA_VERSION
 from autograder.sandbox import bubblewrap_available, uids
-from tests.conftest import REPO, grade_class, make_variant
+from tests.conftest import FUNCTION_ONLY, REPO, grade_class, make_variant
 from tests.submissions.variants import ALTERNATIVES, BUGGY, HOSTILE
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
@@ -48,7 +48,7 @@ def graded(config, tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("assignment", ["01_activations_and_initialisation", "04_optimizers", "05_regularisation"])
+@pytest.mark.parametrize("assignment", FUNCTION_ONLY)
 def test_solution_full_marks_and_stub_zero(assignment, config, graded_solution):
     solution = graded_solution(assignment)
     assert solution.sandboxed is True

@@ -27,14 +27,13 @@ from autograder.grading.prepare import call_id, make_plan
 from autograder.handout.selfcheck import OTTER_KEY, encode_input, public_cases
 from autograder.questions import ASSIGNMENTS
 from autograder.wire import CallOutput, Raised
-from tests.conftest import REPO
+from tests.conftest import FUNCTION_ONLY, REPO
 from tests.submissions.variants import ALTERNATIVES, BUGGY, NEAR_MISSES
 from tests.unit.private_runtime import arrays as new_arrays
 from tests.unit.private_runtime import handle, runtime
 
 # Student code may warn (overflow in exp); neither the probe nor the self-check makes that an error.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
-FUNCTION_ONLY = ["01_activations_and_initialisation", "04_optimizers", "05_regularisation"]
 
 
 def namespace(assignment_id: str, replace: dict[str, str] | None = None, student: bool = False) -> dict:
