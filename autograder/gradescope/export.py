@@ -113,11 +113,24 @@ def failure(reason: str) -> dict[str, Any]:
     }
 
 
+# How a line for several cases that failed for one cause names its first public case
+# (grading/compare._cause_line): "raised X in 6 of 6 cases; public case (...): ...".
+SHARED_CAUSE = "; public case ("
+
+
 def _question_tests(q: QuestionResult) -> list[dict[str, Any]]:
     public = [c for c in q.cases if c.public]
     hidden = [c for c in q.cases if not c.public]
-    public_feedback = [f for f in q.feedback if f.startswith("public case")]
-    other_feedback = [f for f in q.feedback if not f.startswith("public case")]  # hidden + anything else
+    public_feedback: list[str] = []
+    other_feedback: list[str] = []  # hidden, a cause shared by several cases, anything else
+    for line in q.feedback:
+        if line.startswith("public case"):
+            public_feedback.append(line)
+            continue
+        other_feedback.append(line)
+        shared = line.find(SHARED_CAUSE)
+        if shared >= 0:  # a cause public cases share with others: the visible test keeps its words
+            public_feedback.append(line[shared + 2 :])
     if not public or not hidden:
         # one kind of case (or none): the whole question is one test, hidden iff its cases are
         only_hidden = bool(hidden)
