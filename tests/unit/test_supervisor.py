@@ -86,6 +86,12 @@ def run_supervisor(tmp_path: Path, lines: list[str], exit_code: int = 0) -> list
         f"for line in {lines!r}:\n    os.write(fd, line.encode() + b'\\n')\n"
         f"os._exit({exit_code})\n"
     )
+    return [json.loads(line) for line in relayed(tmp_path, script).splitlines()]
+
+
+def relayed(tmp_path: Path, script: Path, timeout: float = 60) -> bytes:
+    """What the supervisor relays to the grader's end of the socket for the runner `script`, read
+    to the end before waiting (a large relay would fill the socket), the supervisor exiting 0."""
     ours, theirs = socket.socketpair()
     proc = subprocess.Popen(
         [
@@ -100,12 +106,12 @@ def run_supervisor(tmp_path: Path, lines: list[str], exit_code: int = 0) -> list
         stdin=theirs,
     )
     theirs.close()
-    assert proc.wait(timeout=30) == 0
     data = b""
-    while chunk := ours.recv(65536):
+    while chunk := ours.recv(1 << 20):
         data += chunk
     ours.close()
-    return [json.loads(line) for line in data.splitlines()]
+    assert proc.wait(timeout=timeout) == 0
+    return data
 
 
 def as_lines(events) -> list[str]:
@@ -186,24 +192,7 @@ def test_a_flood_of_forged_events_breaks_the_protocol(tmp_path):
         f"for line in open({str(tmp_path / 'lines')!r}):\n    os.write(fd, line.encode())\nos._exit(0)\n"
     )
     (tmp_path / "lines").write_text("".join(f + "\n" for f in forged))
-    ours, theirs = socket.socketpair()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(RUNTIME_DIR / "supervisor.py"),
-            str(tmp_path),
-            "--",
-            sys.executable,
-            str(script),
-            "{events_fd}",
-        ],
-        stdin=theirs,
-    )
-    theirs.close()
-    data = b""
-    while chunk := ours.recv(1 << 20):
-        data += chunk
-    assert proc.wait(timeout=60) == 0
+    data = relayed(tmp_path, script)
     events = [json.loads(line) for line in data.splitlines()]
     assert len(data) < _supervisor.MAX_RELAYED_BYTES + 4096
     assert {"item": "supervisor", "event": "broken", "why": "the events came to more than 32 MB"} in events
