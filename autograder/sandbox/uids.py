@@ -124,13 +124,31 @@ def _try(folder: Path, uid: int) -> int | None:
     return fd
 
 
+def _least_recently_used(folder: Path) -> list[int]:
+    """The pool, the uid released longest ago first (its lock file's time; never used: first).
+
+    Why not the lowest free uid: a uid just released would be the next notebook's at once, while
+    the run before may still be settling (its last processes dying, its files at the no-namespace
+    level being removed), and a look at what a finished run left (`processes_of`, the shared
+    places) would meet the next notebook instead. Oldest first, a uid comes back only after every
+    other uid of the pool has been used, by any grader on the machine (the lock files are shared)."""
+
+    def released(uid: int) -> float:
+        try:
+            return os.stat(folder / f"{uid}.lock").st_mtime
+        except OSError:
+            return 0.0
+
+    return sorted(pool(), key=lambda uid: (released(uid), uid))
+
+
 @contextmanager
 def lease(wait_seconds: float = WAIT_SECONDS) -> Iterator[int]:
     """A uid of the pool that no other running sandbox on this machine has, for the `with` block."""
     folder = lock_dir()
     deadline = time.monotonic() + wait_seconds
     while True:
-        for uid in pool():
+        for uid in _least_recently_used(folder):
             try:
                 fd = _try(folder, uid)
             except OSError as exc:
@@ -139,7 +157,10 @@ def lease(wait_seconds: float = WAIT_SECONDS) -> Iterator[int]:
                 try:
                     yield uid
                 finally:
-                    os.close(fd)
+                    try:
+                        os.utime(fd)  # released now: the last to be taken again
+                    finally:
+                        os.close(fd)
                 return
         if time.monotonic() > deadline:
             raise InfrastructureError(

@@ -18,6 +18,7 @@ import pytest
 
 from autograder.sandbox import bubblewrap_available, uids
 from tests.conftest import REPO
+from tests.e2e import processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 EXAMPLES = REPO / "examples" / "class"
@@ -223,30 +224,6 @@ def test_dask_cluster_with_a_killed_worker_and_a_killed_grader_gives_the_same_gr
     same_as_undisturbed(out, reference_out)
 
 
-def _runner_uids(graders: list[int]) -> list[int]:
-    """The uid of every sandboxed runner alive now below the `graders` (other graders on this
-    machine are not the test's business), counted once per sandbox: a runner process whose parent is a
-    runner of the same uid (the runtime forks a writer for its last outputs) is the same sandbox."""
-    stats = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            runner = b"runner.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            stats[int(pid)] = (ppid, os.stat(f"/proc/{pid}").st_uid, runner)
-        except (OSError, ValueError, IndexError):
-            continue
-    mine, frontier = set(graders), set(graders)
-    while frontier:
-        frontier = {pid for pid, (ppid, _, _) in stats.items() if ppid in frontier} - mine
-        mine |= frontier
-    # One entry per sandbox: a runner's own forks (its output writer) share its uid by design.
-    return [
-        uid
-        for pid, (ppid, uid, runner) in stats.items()
-        if pid in mine and runner and uid != 0 and stats.get(ppid, (0, 0, False))[1:] != (uid, True)
-    ]
-
-
 def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
     """Two `autograder grade` processes, 2 workers each, at once: every sandbox running at the same
     time has a uid of its own (RLIMIT_NPROC is per uid: a shared one is a shared budget)."""
@@ -288,7 +265,7 @@ def test_two_graders_on_one_machine_never_share_a_sandbox_uid(tmp_path, env):
     ]
     samples = []
     while any(g.poll() is None for g in graders):
-        samples.append(_runner_uids([g.pid for g in graders]))
+        samples.append([r.uid for r in processes.runners(g.pid for g in graders)])
         time.sleep(0.05)
     for grader in graders:
         assert grader.returncode == 0, grader.stderr.read()

@@ -24,7 +24,7 @@ from autograder import data
 from autograder.gradescope.export import build_autograder_zip
 from autograder.sandbox import bubblewrap_available, can_drop_uid
 from tests.conftest import REPO
-from tests.e2e.test_isolation_levels import FAILING_BWRAP
+from tests.e2e.test_isolation_levels import FAILING_BWRAP, host_modes
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 pytestmark = [
@@ -57,17 +57,23 @@ def image(tmp_path_factory):
         "GRADESCOPE_ROOT": str(root),
         "LANG": "C.UTF-8",
     }
-    modes = {d: d.stat().st_mode for _, d in data.candidate_dirs() if d.exists()}
-    try:
-        setup = subprocess.run(
-            ["bash", str(root / "source" / "setup.sh")], env=env, cwd=root, capture_output=True, text=True, timeout=2400
-        )
-        assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
-        yield root, env, tools, setup.stdout
-    finally:
-        for path, mode in modes.items():  # closed by the no-namespace level; other worktrees share them
-            os.chmod(path, mode)
-        shutil.rmtree(root, ignore_errors=True)
+    with host_modes():
+        modes = {d: d.stat().st_mode for _, d in data.candidate_dirs() if d.exists()}
+        try:
+            setup = subprocess.run(
+                ["bash", str(root / "source" / "setup.sh")],
+                env=env,
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=2400,
+            )
+            assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
+            yield root, env, tools, setup.stdout
+        finally:
+            for path, mode in modes.items():  # closed by the no-namespace level; other worktrees share them
+                os.chmod(path, mode)
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def grade_in(image, path: str) -> tuple[dict, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import shutil
 import sys
@@ -66,6 +67,17 @@ def at_host_paths(variant: Variant) -> Variant:
 
 
 @contextlib.contextmanager
+def host_modes() -> Iterator[None]:
+    """This machine's modes are changed by the level and restored by these tests: one test process
+    at a time, machine-wide (the suite runs on 2 processes, other checkouts share the machine).
+    Else one's restore would reopen what another's run has just closed, and its snapshot could
+    keep closed for good what the other closed."""
+    with open(Path(tempfile.gettempdir()) / "dnn-grader-tests-host-modes.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
 def failing_bwrap_and_open_interpreter(folder: Path) -> Iterator[Path]:
     """Bubblewrap failing as in Docker first on PATH (yields the folder holding the stand-in).
 
@@ -81,19 +93,20 @@ def failing_bwrap_and_open_interpreter(folder: Path) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bwrap").write_text(FAILING_BWRAP)
     (folder / "bwrap").chmod(0o755)
-    path = os.environ["PATH"]
-    os.environ["PATH"] = f"{folder}:{path}"
-    touched = [Path("/root"), REPO / "solutions", *jobfolder.secret_paths(), *(d for _, d in data.candidate_dirs())]
-    modes = {p: p.stat().st_mode for p in touched if p.exists()}
-    if Path(sys.executable).is_relative_to("/root") or Path(sys.base_prefix).is_relative_to("/root"):
-        os.chmod("/root", modes[Path("/root")] | 0o001)
-    try:
-        assert not bubblewrap_available()  # the stand-in fails as bubblewrap does there
-        yield folder
-    finally:
-        os.environ["PATH"] = path
-        for p, mode in modes.items():
-            os.chmod(p, mode)
+    with host_modes():
+        path = os.environ["PATH"]
+        os.environ["PATH"] = f"{folder}:{path}"
+        touched = [Path("/root"), REPO / "solutions", *jobfolder.secret_paths(), *(d for _, d in data.candidate_dirs())]
+        modes = {p: p.stat().st_mode for p in touched if p.exists()}
+        if Path(sys.executable).is_relative_to("/root") or Path(sys.base_prefix).is_relative_to("/root"):
+            os.chmod("/root", modes[Path("/root")] | 0o001)
+        try:
+            assert not bubblewrap_available()  # the stand-in fails as bubblewrap does there
+            yield folder
+        finally:
+            os.environ["PATH"] = path
+            for p, mode in modes.items():
+                os.chmod(p, mode)
 
 
 @pytest.fixture(scope="module")

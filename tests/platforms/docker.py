@@ -9,6 +9,7 @@ run of a test skips what did not change.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -103,12 +104,17 @@ def import_tree(tree: Path, tag: str) -> str:
 
 
 def base_image(spec: debian.RootfsSpec = debian.BOOKWORM) -> str:
-    """The Debian image of `spec`, made (debootstrap, import) only when no image has its key."""
+    """The Debian image of `spec`, made (debootstrap, import) only when no image has its key.
+    Under a lock: two test processes (scripts/test runs 2) would otherwise debootstrap into the same
+    partial tree at once."""
     tag = f"dnn-grader-base:{spec.key}"
-    if has_image(tag):
-        return tag
-    tree = debian.build(spec, CACHE / "rootfs" / spec.key, log=CACHE / f"debootstrap-{spec.key}.log")
-    return import_tree(tree, tag)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"base-{spec.key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if has_image(tag):
+            return tag
+        tree = debian.build(spec, CACHE / "rootfs" / spec.key, log=CACHE / f"debootstrap-{spec.key}.log")
+        return import_tree(tree, tag)
 
 
 def pip_mounts() -> list[str]:

@@ -290,6 +290,18 @@ def test_uids_are_leased_apart_in_threads_and_processes():
     os.close(fd)
 
 
+def test_a_released_uid_is_leased_again_only_after_every_other(tmp_path, monkeypatch):
+    """Oldest release first: a finished run's uid is not the next notebook's, so what the run left
+    (processes being ended, files being removed) is never met by, or blamed on, the next one."""
+    monkeypatch.setattr(uids, "lock_dir", lambda: tmp_path)
+    usable = [u for u in uids.pool() if not uids._named(u) and not uids.processes_of(u)]
+    taken = []
+    for _ in range(len(usable) + 1):
+        with uids.lease() as uid:
+            taken.append(uid)
+    assert sorted(taken[:-1]) == usable and taken[-1] == taken[0], taken
+
+
 @needs_bwrap
 def test_a_uid_that_still_has_processes_is_not_leased():
     with uids.lease() as uid:
