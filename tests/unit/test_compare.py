@@ -272,7 +272,6 @@ def test_a_warnings_own_text_is_shown_only_in_numpys_words(warned):
     assert got.cases_passed == 0
 
 
-
 def test_a_hidden_cases_warnings_are_not_a_channel():
     """Which of NumPy's messages a call warns, and in which order, is the notebook's choice (round 5:
     four warnings spelled six digits and the exponent of the input, in every hidden case's line).
@@ -293,6 +292,7 @@ def test_a_hidden_cases_warnings_are_not_a_channel():
     assert one and one == other
     assert all("overflow encountered in asin and others, although" in line for line in one), one
     assert not any("cos" in line or "atan2" in line for line in one)
+
 
 def test_a_hidden_dropout_case_does_not_say_its_rate():
     """'expected about 0.61 (1 - rate)' told the hidden rate; the student's share kept, next to a

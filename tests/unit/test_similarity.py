@@ -542,7 +542,6 @@ def test_the_unnamed_runner_of_the_red_team_is_listed():
     ]
 
 
-
 def test_the_copy_written_as_a_module_of_the_red_team_is_listed():
     """Round 5 (`copy_through_a_module_05`): the copy as a rot13 string (spaces kept, it does not
     parse: neither encoded-looking nor code), written to a file whose name is joined at run time,
@@ -557,6 +556,7 @@ def test_the_copy_written_as_a_module_of_the_red_team_is_listed():
         "from helpers import *\n"
     )
     assert [(o.line, o.what) for o in find(as_code("carol", [cell]))] == [(3, "sys.path changed (insert)")]
+
 
 def test_what_honest_notebooks_hold_is_not_code_from_a_string():
     honest = [
