@@ -509,7 +509,7 @@ _path = next(p for p in ["/job/in/inputs.npz", "../in/inputs.npz", *glob.glob("/
 with _np.load(_path) as _d:
     _hidden = {k: _np.ravel(_d[k]).astype(float) for k in _d.files if k.startswith("sigmoid.h") and _d[k].size}
 _vals = [_hidden[k][0] for k in sorted(_hidden, key=lambda k: int(k.split(".h")[1]))][:4]
-_name = "LEAK_" + "_".join(f"{v:.9f}".replace("-", "m").replace(".", "p") for v in _vals[:3])
+_name = "LEAK_" + "_".join(repr(v).replace("-", "m").replace(".", "p") for v in _vals[:2])
 raise type(_name, (Exception,), {})("times ten: " + " ".join(f"{10 * v:.8g}" for v in _vals))
 """
 
@@ -609,7 +609,6 @@ def copy_through_a_module_05():
     nb = copy.deepcopy(nb)
     nb["cells"] = [c for c in nb["cells"] if c["cell_type"] != "code"] + [code(_rot13_module(sources))]
     return nb
-
 
 
 if __name__ == "__main__":
