@@ -23,7 +23,8 @@ listed is every way in, not only the three names. Per code cell (read with `ast`
   `dill`, `cloudpickle`, `shelve`) or run a string themselves (`timeit`, `cProfile`, `profile`,
   `pdb`, `bdb`, `doctest`, `trace`); `get_ipython` (its `run_cell` runs a string), `CodeType`,
   `FunctionType`, a module file loaded by its location (`spec_from_file_location`, `exec_module`,
-  `SourceFileLoader`, `load_module`), `sys.modules` (the builtins module without its name) and a
+  `SourceFileLoader`, `load_module`, `imp.load_source`), `sys.modules` (the builtins module
+  without its name), the import system's finders (`sys.meta_path`, `sys.path_hooks`) and a
   change to `sys.path` (only the notebook is in the sandbox: a module found on a new path is one
   it wrote), and IPython lines other than the harmless ones (`%run`, `%%writefile`, `!`);
 - the attributes of Python's reflection (`__dict__`, `__globals__`, `__code__`,
@@ -66,7 +67,8 @@ _CODE_MODULES = frozenset(
 )  # the runner reached through a module, or bytes turned into code or calls
 # ... and a module file loaded by its location (`spec.loader.exec_module(m)`): the file's code,
 # written from a string, is never a cell's
-_LOADERS = frozenset({"exec_module", "spec_from_file_location", "SourceFileLoader", "load_module"})
+_LOADERS = frozenset({"exec_module", "spec_from_file_location", "SourceFileLoader", "load_module", "load_source"})
+_IMPORT_SYSTEM = frozenset({"meta_path", "path_hooks", "path_importer_cache"})  # `sys.<these>`: own finders
 _CODE_NAMES = frozenset({"get_ipython", "CodeType", "FunctionType", "__builtins__", "__import__"}) | _LOADERS
 _SYS_PATH_CHANGES = frozenset({"insert", "append", "extend"})
 _MAGICS = frozenset({"matplotlib", "time", "timeit", "pip", "load_ext", "autoreload", "config"})  # %, %% or !
@@ -252,6 +254,8 @@ def _findings(tree: ast.AST, consts: list[str | bytes], docstrings: Sequence[str
             found.append((node.lineno, f"reflection through {node.attr}"))
         elif isinstance(node, ast.Attribute) and _is_sys(node, "modules"):  # every module, builtins too
             found.append((node.lineno, "the module table (sys.modules)"))
+        elif isinstance(node, ast.Attribute) and any(_is_sys(node, a) for a in _IMPORT_SYSTEM):
+            found.append((node.lineno, f"the import system changed (sys.{node.attr})"))
         elif (
             isinstance(node, ast.Attribute)
             and node.attr in _SYS_PATH_CHANGES

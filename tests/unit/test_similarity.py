@@ -520,6 +520,8 @@ UNNAMED = [
     ("import os, sys\nsys.path.insert(0, os.getcwd())\nfrom helpers import *", 2, "sys.path changed (insert)"),
     ("s = util.spec_from_file_location('m', name)", 1, "spec_from_file_location used"),
     ("spec.loader.exec_module(m)", 1, "exec_module used"),
+    ("import imp\nm = imp.load_source('m', name)", 2, "load_source used"),
+    ("import sys\nsys.meta_path.insert(0, Finder())", 2, "the import system changed (sys.meta_path)"),
 ]
 
 
