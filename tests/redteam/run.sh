@@ -204,7 +204,10 @@ download-refused)  # round 5: one student's file name refuses the class's Canvas
     cp solutions/05_regularisation.ipynb "$dl/alice_1001_50001_05_regularisation.ipynb"
     cp solutions/05_regularisation.ipynb "$dl/bob_1002_50002_05_regularisation.ipynb"
     cp assignments/01_activations_and_initialisation.ipynb "$dl/mallory_1007_50003_01_activations_and_initialisation.ipynb"
-    (cd "$dl" && $py -m zipfile -c "../$(basename "$dl").zip" ./*.ipynb)
+    $py -c "import pathlib, sys, zipfile
+d = pathlib.Path(sys.argv[1])
+with zipfile.ZipFile(f'{d}.zip', 'w') as z:
+    [z.write(f, f.name) for f in sorted(d.glob('*.ipynb'))]" "$dl"
     "${ag[@]}" grade "$dl.zip" --out "$out/$attack/out" "${level[@]}" && echo "exit 0" || echo "exit $?"
     ;;
 *)
