@@ -105,10 +105,13 @@ def _download_of(rel: PurePath) -> PurePath:
 def _assignment_named(name: str) -> str | None:
     """The assignment a download's own name names: Canvas names its zip `<course>-<assignment title>
     submissions` with `-` and `_` for spaces (`content_zipper.rb`, `assignment_zip_filename`); an
-    instructor's folder may carry just the number (`dl05`): one assignment number standing alone."""
+    instructor's folder may carry just the number (`dl05`), a Canvas title the number as people
+    write it (`Assignment 5: Regularization`): one assignment number standing alone, with or
+    without its leading zeros. Without it the uploads' own names decide, and one upload named for
+    another assignment refuses the whole download (red team round 5)."""
     if found := assignment_from_name(re.sub(r"[-\s]+", "_", name), list(ASSIGNMENTS)):
         return found
-    numbers = {aid for aid in ASSIGNMENTS if re.search(rf"(?<!\d){re.escape(aid.split('_', 1)[0])}(?!\d)", name)}
+    numbers = {aid for aid in ASSIGNMENTS if re.search(rf"(?<!\d)0*{int(aid.split('_', 1)[0])}(?!\d)", name)}
     return numbers.pop() if len(numbers) == 1 else None
 
 

@@ -26,7 +26,7 @@ from .. import __version__
 from ..course.config import Config
 from ..errors import SubmissionUnreadable, UsageError
 from ..questions import ASSIGNMENTS, Assignment, get_assignment
-from ..result import QuestionResult, QuestionStatus, Result, TimeLimits
+from ..result import CellError, QuestionResult, QuestionStatus, Result, TimeLimits
 from ..wire import CallOutput
 from . import collect, execute, limits, seeds
 from .compare import compare
@@ -164,14 +164,9 @@ def grade(
         # collect: what the finished pass left, read as hostile input
         outputs = collect.read_outputs(Path(out), [c["id"] for c in job.calls], {c["id"]: c["type"] for c in job.calls})
 
-    # compare (trusted) + report; a cell's error message is the notebook's text: no hidden value in it
+    # compare (trusted) + report; a cell's error is the notebook's text: no hidden value in it
     hidden = prepared.hidden_values
-    execution = replace(
-        execution,
-        cell_errors=tuple(
-            replace(e, name=cell_name(nb, e.cell), evalue=hidden.redact(e.evalue)) for e in execution.cell_errors
-        ),
-    )
+    execution = replace(execution, cell_errors=shown_cell_errors(execution.cell_errors, nb, hidden))
     questions = compare(plan, outputs, prepared.reference, hidden)
     return Result(
         assignment=prepared.assignment.id,
@@ -187,6 +182,16 @@ def grade(
         submission_sha256=digest,
         settings_hash=prepared.settings_hash,
         isolation=execution.isolation,
+    )
+
+
+def shown_cell_errors(errors: tuple[CellError, ...], nb: NotebookNode, hidden: HiddenValues) -> tuple[CellError, ...]:
+    """The failed cells as the feedback shows them: named as Jupyter shows them, and with the hidden
+    values filtered out of both texts the notebook chose, its exception's message and its class's
+    name (`type("LEAK_0p2604115...", (Exception,), {})` names a class with a hidden input)."""
+    return tuple(
+        replace(e, name=cell_name(nb, e.cell), ename=hidden.redact(e.ename), evalue=hidden.redact(e.evalue))
+        for e in errors
     )
 
 

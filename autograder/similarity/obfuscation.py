@@ -20,8 +20,13 @@ listed is every way in, not only the three names. Per code cell (read with `ast`
   `locals().get(...)`); `"model_A" in globals()`, which honest notebooks use, is not a lookup;
 - imports by a computed name: `__import__` (any use), `importlib.import_module(name)`, and the
   modules that turn bytes into code or calls (`marshal`, `runpy`, `code`, `codeop`, `pickle`,
-  `dill`, `cloudpickle`, `shelve`); `get_ipython` (its `run_cell` runs a string), `CodeType`,
-  `FunctionType`, and IPython lines other than the harmless ones (`%run`, `%%writefile`, `!`);
+  `dill`, `cloudpickle`, `shelve`) or run a string themselves (`timeit`, `cProfile`, `profile`,
+  `pdb`, `bdb`, `doctest`, `trace`); `get_ipython` (its `run_cell` runs a string), `CodeType`,
+  `FunctionType`, a module file loaded by its location (`spec_from_file_location`, `exec_module`,
+  `SourceFileLoader`, `load_module`, `imp.load_source`), `sys.modules` (the builtins module
+  without its name), the import system's finders (`sys.meta_path`, `sys.path_hooks`) and a
+  change to `sys.path` (only the notebook is in the sandbox: a module found on a new path is one
+  it wrote), and IPython lines other than the harmless ones (`%run`, `%%writefile`, `!`);
 - the attributes of Python's reflection (`__dict__`, `__globals__`, `__code__`,
   `__subclasses__`, `__mro__`, `__bases__`, `__base__`, `__getattribute__`, `__loader__`,
   `__spec__`, `__closure__`, `__doc__`), through which any builtin is one walk away;
@@ -56,8 +61,16 @@ _MODULES = frozenset({"builtins", "__builtins__"})
 _NAMESPACES = frozenset({"globals", "locals", "vars"})
 _CODE_MODULES = frozenset(
     {"builtins", "importlib", "marshal", "runpy", "code", "codeop", "pickle", "dill", "cloudpickle", "shelve"}
+    # the standard library's other runners of a string: `timeit.timeit(s, globals=globals())`,
+    # `cProfile.run(s)`, `pdb.run(s)`, `doctest` on a docstring's `>>>` lines, `trace`
+    | {"timeit", "cProfile", "profile", "pdb", "bdb", "doctest", "trace"}
 )  # the runner reached through a module, or bytes turned into code or calls
-_CODE_NAMES = frozenset({"get_ipython", "CodeType", "FunctionType", "__builtins__", "__import__"})
+# ... and a module file loaded by its location (`spec.loader.exec_module(m)`): the file's code,
+# written from a string, is never a cell's
+_LOADERS = frozenset({"exec_module", "spec_from_file_location", "SourceFileLoader", "load_module", "load_source"})
+_IMPORT_SYSTEM = frozenset({"meta_path", "path_hooks", "path_importer_cache"})  # `sys.<these>`: own finders
+_CODE_NAMES = frozenset({"get_ipython", "CodeType", "FunctionType", "__builtins__", "__import__"}) | _LOADERS
+_SYS_PATH_CHANGES = frozenset({"insert", "append", "extend"})
 _MAGICS = frozenset({"matplotlib", "time", "timeit", "pip", "load_ext", "autoreload", "config"})  # %, %% or !
 _REFLECTION = frozenset(
     {
@@ -239,6 +252,17 @@ def _findings(tree: ast.AST, consts: list[str | bytes], docstrings: Sequence[str
                 found.append((node.lineno, f"{key.value} looked up in {_namespace(node.value)}()"))  # type: ignore[attr-defined]
         elif isinstance(node, ast.Attribute) and node.attr in _REFLECTION:
             found.append((node.lineno, f"reflection through {node.attr}"))
+        elif isinstance(node, ast.Attribute) and _is_sys(node, "modules"):  # every module, builtins too
+            found.append((node.lineno, "the module table (sys.modules)"))
+        elif isinstance(node, ast.Attribute) and any(_is_sys(node, a) for a in _IMPORT_SYSTEM):
+            found.append((node.lineno, f"the import system changed (sys.{node.attr})"))
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in _SYS_PATH_CHANGES
+            and isinstance(node.value, ast.Attribute)
+            and _is_sys(node.value, "path")
+        ):  # nothing but the notebook is in the sandbox: a module imported from a new path, it wrote
+            found.append((node.lineno, f"sys.path changed ({node.attr})"))
         elif isinstance(node, ast.Name) and node.id in _CODE_NAMES or _called_name(node) in _CODE_NAMES - _REFLECTION:
             found.append((node.lineno, f"{_called_name(node)} used"))
     for what, value in _literal_findings(consts, docstrings):
@@ -265,6 +289,10 @@ def _one_per_line(found: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 def _generic(what: str) -> bool:
     return any(g in what for g in _GENERIC)
+
+
+def _is_sys(node: ast.Attribute, attr: str) -> bool:
+    return node.attr == attr and isinstance(node.value, ast.Name) and node.value.id == "sys"
 
 
 def _namespace(node: ast.expr) -> str:
@@ -317,7 +345,9 @@ def _line_of(value: str | bytes, nodes: list[ast.AST]) -> int:
     return 1
 
 
-_TRIGGERS = BUILTINS | _MODULES | _NAMESPACES | _CODE_MODULES | _CODE_NAMES | _REFLECTION | {"getattr", "import_module"}
+_TRIGGERS = (
+    BUILTINS | _MODULES | _NAMESPACES | _CODE_MODULES | _CODE_NAMES | _REFLECTION | {"getattr", "import_module", "sys"}
+)
 
 
 def _compiled(text: str) -> tuple[set[str], list[str | bytes], list[str]]:

@@ -497,6 +497,121 @@ def crashes_the_collector_05():
     return with_cells(load("05_regularisation"), last=[CRASH_COLLECT])
 
 
+# --- round 5 --------------------------------------------------------------------------------------
+
+READ_HIDDEN = r"""
+# The job's inputs file is readable from the first cell: every hidden case's arrays, keyed
+# "<question>.h<n>". A cell's error reaches the feedback with its class name as it is (not filtered)
+# and its message filtered for the hidden values' own decimal digits only.
+import glob, os
+import numpy as _np
+_path = next(p for p in ["/job/in/inputs.npz", "../in/inputs.npz", *glob.glob("/**/in/inputs.npz")] if os.path.exists(p))
+with _np.load(_path) as _d:
+    _hidden = {k: _np.ravel(_d[k]).astype(float) for k in _d.files if k.startswith("sigmoid.h") and _d[k].size}
+_vals = [_hidden[k][0] for k in sorted(_hidden, key=lambda k: int(k.split(".h")[1]))][:4]
+_name = "LEAK_" + "_".join(repr(v).replace("-", "m").replace(".", "p") for v in _vals[:2])
+raise type(_name, (Exception,), {})("times ten: " + " ".join(f"{10 * v:.8g}" for v in _vals))
+"""
+
+# The hidden-case line of a `warning_free` question names each warning in NumPy's own words, "in
+# the order first seen", up to 4: which ufunc, which of four kinds, "scalar " or not, is the
+# notebook's choice. Here: warning k (its kind says which) names ufunc U[s % 100] ("scalar " if
+# s >= 100) for a symbol s: two digits of the input's first value (6 significant digits), then its
+# exponent + 50 (+ 100 if negative), in every hidden case's line, while the answer itself is right.
+WARNS_HIDDEN = r"""
+def sigmoid(z):
+    import warnings
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))
+    out = np.asarray(np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), dtype=float)
+    flat = z.ravel()
+    if flat.size:
+        U = sorted(n for n in dir(np) if isinstance(getattr(np, n), np.ufunc))[:100]
+        mantissa, exponent = f"{abs(float(flat[0])):.5e}".split("e")
+        d = mantissa.replace(".", "")
+        symbols = [int(d[0:2]), int(d[2:4]), int(d[4:6]), int(exponent) + 50 + (100 if flat[0] < 0 else 0)]
+        for kind, s in zip(["overflow", "underflow", "divide by zero", "invalid value"], symbols):
+            warnings.warn(f"{kind} encountered in {'scalar ' if s >= 100 else ''}{U[s % 100]}", RuntimeWarning)
+    return out
+"""
+
+
+@attack
+def leaks_past_the_filter_01():
+    """01 solution with a first cell that raises the hidden inputs (in its class name, and its
+    message times ten) and a sigmoid that answers right while its warnings spell its input."""
+    nb = replace_def(load("01_activations_and_initialisation"), "sigmoid", WARNS_HIDDEN)
+    return with_cells(nb, first=[READ_HIDDEN])
+
+
+# A cell that waits without spending CPU, but whose own processes make one another wait for a CPU:
+# 120 children wake on the same 20 ms boundary, run a few microseconds each and sleep again. The
+# watchdog counts every task's run delay as time the sandbox was starved, so the cell's wall clock
+# is stretched as if a neighbour had taken the machine. The in-sandbox alarm is ignored (a cell may
+# set any signal handler), so only the watchdog can end it.
+STORM = r"""
+import os, signal, time
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+for _ in range({n}):
+    if os.fork() == 0:
+        try:
+            while True:
+                time.sleep(0.02 - time.time() % 0.02)
+                x = 0
+                for _ in range(50):
+                    x += 1
+        finally:
+            os._exit(0)
+time.sleep(3600)
+"""
+DEAF_SLEEP = r"""
+import signal, time
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+time.sleep(3600)  # the control: the same hang without the storm
+"""
+
+
+@attack
+def storms_04():
+    """04 solution with one first cell that hangs while 120 of its children wake at once, every 20 ms."""
+    return with_cells(load("04_optimizers"), first=[STORM.format(n=120)])
+
+
+@attack
+def deaf_sleeps_04():
+    """The control for storms_04: the same first cell without the children."""
+    return with_cells(load("04_optimizers"), first=[DEAF_SLEEP])
+
+
+def _rot13_module(sources: list[str]) -> str:
+    import codecs
+
+    text = codecs.encode("\n\n".join(sources), "rot13")
+    # No runner, no reflection, no encoded-looking literal (the text keeps its spaces and does not
+    # parse as Python), no ".py" in any constant: the file name is joined at run time.
+    return (
+        "import codecs, importlib, os, sys\n"
+        f"open('.'.join(['helpers', 'py']), 'w').write(codecs.decode({text!r}, 'rot13'))\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        "m = importlib.import_module('helpers')  # not an import statement: no module of that name is installed\n"
+        "globals().update({k: v for k, v in vars(m).items() if not k.startswith('__')})\n"
+    )
+
+
+@attack
+def copy_through_a_module_05():
+    """The copy written as a module from a rot13 string and imported: one cell, nothing listed."""
+    nb = load("05_regularisation")
+    sources = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            sources.append("\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    nb = copy.deepcopy(nb)
+    nb["cells"] = [c for c in nb["cells"] if c["cell_type"] != "code"] + [code(_rot13_module(sources))]
+    return nb
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)

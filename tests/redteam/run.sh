@@ -2,6 +2,7 @@
 # Reproduce one red-team attack: tests/redteam/run.sh ATTACK [OUT]   (from the repository root, as root)
 # ATTACK: leak | dask | hog | hog-control | hog01 | similarity | leftover | slot | gradescope-slot | sleeps | nested
 #         | shape-leak | flood | crash-collect | crash-collect-batch   (round 4)
+#         | past-filter | storm | copy-module | download-refused   (round 5)
 # Each case builds its class folder under OUT (default /tmp/redteam), grades it with the real CLI
 # as an instructor would, and prints what decides the finding.
 set -euo pipefail
@@ -153,6 +154,61 @@ crash-collect-batch)  # the same beside an honest notebook, in a 2-worker batch
     cp "$nb/crashes_the_collector_05.ipynb" "$class/mallory_05_regularisation.ipynb"
     "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 2 "${level[@]}" || echo "exit $?"
     cat "$out/$attack/out/gradebook.csv"
+    ;;
+past-filter)  # round 5: hidden inputs past the filter: a cell's exception class name, its message x10, warnings' words
+    "${ag[@]}" grade "$nb/leaks_past_the_filter_01.ipynb" --assignment 01_activations_and_initialisation --seed 7 \
+        --out "$out/$attack/out" "${level[@]}" || true
+    $py - "$out/$attack/out/leaks_past_the_filter_01.json" <<'EOF'
+import json, re, sys
+import numpy as np
+from autograder.grading.prepare import make_plan
+from autograder.questions import ASSIGNMENTS
+r = json.load(open(sys.argv[1]))
+print(f"score {r['score']:g}/{r['max_score']:g}")
+for e in r["execution"]["cell_errors"]:
+    print(f"cell error shown: {e['ename']}: {e['evalue']}")
+U = sorted(n for n in dir(np) if isinstance(getattr(np, n), np.ufunc))[:100]
+lines = [m for q in r["questions"] if q["id"] == "sigmoid" for m in q["feedback"]]
+for line in lines:
+    print("feedback:", line)
+    found = re.findall(r"encountered in (scalar )?(\w+)", line)
+    if line.startswith("hidden case") and len(found) == 4:
+        s = [U.index(name) + (100 if scalar else 0) for scalar, name in found]
+        d = "".join(f"{v:02d}" for v in s[:3])
+        print(f"   decoded: {'-' if s[3] >= 100 else ''}{d[0]}.{d[1:]}e{s[3] % 100 - 50}")
+p = make_plan(ASSIGNMENTS["01_activations_and_initialisation"], 7)
+print("the plan's own hidden inputs (seed 7), first value of each sigmoid case:")
+for c in p.cases["sigmoid"]:
+    if not c.public:
+        print(f"  {c.description}: {np.ravel(np.asarray(c.call.decoded_args(p.inputs)[0], float))[:1]}")
+EOF
+    ;;
+storm)  # round 5: a hang whose own children make one another wait, taken by the watchdog for starvation
+    for v in deaf_sleeps_04 storms_04; do
+        start=$(date +%s)
+        "${ag[@]}" grade "$nb/$v.ipynb" --assignment 04_optimizers --out "$out/$attack/$v" "${level[@]}" >/dev/null || true
+        echo "$v: $(( $(date +%s) - start )) s for the grade"
+        summary "$out/$attack/$v"
+    done
+    ;;
+copy-module)  # round 5: the copy written to a module from a rot13 string and imported: nothing listed
+    cp solutions/05_regularisation.ipynb "$class/alice_05_regularisation.ipynb"
+    cp "$nb/copy_through_a_module_05.ipynb" "$class/carol_05_regularisation.ipynb"
+    "${ag[@]}" grade "$class" --out "$out/$attack/out" --workers 1 "${level[@]}" || true
+    cat "$out/$attack/out/gradebook.csv"
+    .venv/bin/autograder similarity "$out/$attack/out" --top 10
+    ;;
+download-refused)  # round 5: one student's file name refuses the class's Canvas download (no assignment in its name)
+    dl="$out/$attack/DL2026-Assignment 5 Regularization submissions"
+    mkdir -p "$dl"
+    cp solutions/05_regularisation.ipynb "$dl/alice_1001_50001_05_regularisation.ipynb"
+    cp solutions/05_regularisation.ipynb "$dl/bob_1002_50002_05_regularisation.ipynb"
+    cp assignments/01_activations_and_initialisation.ipynb "$dl/mallory_1007_50003_01_activations_and_initialisation.ipynb"
+    $py -c "import pathlib, sys, zipfile
+d = pathlib.Path(sys.argv[1])
+with zipfile.ZipFile(f'{d}.zip', 'w') as z:
+    [z.write(f, f.name) for f in sorted(d.glob('*.ipynb'))]" "$dl"
+    "${ag[@]}" grade "$dl.zip" --out "$out/$attack/out" "${level[@]}" && echo "exit 0" || echo "exit $?"
     ;;
 *)
     echo "unknown attack $attack" >&2

@@ -272,6 +272,28 @@ def test_a_warnings_own_text_is_shown_only_in_numpys_words(warned):
     assert got.cases_passed == 0
 
 
+def test_a_hidden_cases_warnings_are_not_a_channel():
+    """Which of NumPy's messages a call warns, and in which order, is the notebook's choice (round 5:
+    four warnings spelled six digits and the exponent of the input, in every hidden case's line).
+    A hidden case names its first warning only: two answers that differ in the rest read alike."""
+    plan = plan_of()
+    reference = reference_of(plan)
+    q = plan.assignment.question("sigmoid")
+    first = Warned("RuntimeWarning", "overflow encountered in asin")
+
+    def feedback(*rest: str) -> tuple[str, ...]:
+        warned = (first, *(Warned("RuntimeWarning", m) for m in rest))
+        student = {cid: CallOutput(reference[cid].value, warnings=warned) for cid in ids(plan, q.id)}
+        got = score_question(q, plan, student, reference)
+        return tuple(f for f in got.feedback if f.startswith("hidden case"))
+
+    one = feedback("underflow encountered in cos", "divide by zero encountered in atan2")
+    other = feedback("underflow encountered in exp", "invalid value encountered in scalar frexp")
+    assert one and one == other
+    assert all("overflow encountered in asin and others, although" in line for line in one), one
+    assert not any("cos" in line or "atan2" in line for line in one)
+
+
 def test_a_hidden_dropout_case_does_not_say_its_rate():
     """'expected about 0.61 (1 - rate)' told the hidden rate; the student's share kept, next to a
     bug that keeps `rate`, told it as well."""

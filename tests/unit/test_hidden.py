@@ -65,3 +65,21 @@ def test_a_public_case_that_shows_what_a_hidden_case_saw_is_redacted():
     text = "\n".join(got.feedback)
     assert "LEAK" in text and SHOWN_INSTEAD in text
     assert not any(f"{v:.6f}"[:8] in text for v in seen), text
+
+
+def test_a_cells_exception_class_name_is_filtered_as_its_message_is():
+    """A failing cell's error is shown with its class's name, which the notebook chooses as freely
+    as the message (`type("LEAK_0p260411522286", (Exception,), {})`), and a cell can read the
+    job's inputs file: the name is filtered too."""
+    import nbformat
+
+    from autograder.grading.grade import shown_cell_errors
+    from autograder.result import CellError, CellStatus
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise Leak()")])
+    name = "LEAK_" + repr(abs(SECRET)).replace(".", "p")
+    (shown,) = shown_cell_errors((CellError(0, CellStatus.ERROR, name, repr(SECRET)),), nb, HiddenValues([SECRET]))
+    assert "260411" not in shown.ename + shown.evalue, shown
+    assert shown.ename.startswith("LEAK_") and SHOWN_INSTEAD in shown.ename
+    honest = CellError(0, CellStatus.ERROR, "ResourceExhaustedError", "OOM when allocating tensor")
+    assert shown_cell_errors((honest,), nb, HiddenValues([SECRET]))[0].ename == "ResourceExhaustedError"

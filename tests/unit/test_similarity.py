@@ -511,6 +511,17 @@ UNNAMED = [
     (f"blob = {_ZLIB!r}", 1, f"encoded data in string literals ({len(_ZLIB):,} characters)"),
     ("f = open('helpers.py', 'w')", 1, "a Python file named ('helpers.py')"),
     (f"f.write({_MODULE!r})", 1, f"a string literal that is Python code ({len(_MODULE)} characters)"),
+    # round 5: runners and ways to the builtins that named none of the above
+    ("import sys\nrun = getattr(sys.modules['builtins'], 'ex' + 'ec')", 2, "the module table (sys.modules)"),
+    ("import timeit\ntimeit.timeit(s, number=1, globals=globals())", 1, "import of timeit"),
+    ("import cProfile\ncProfile.run(s)", 1, "import of cProfile"),
+    ("import doctest\ndoctest.run_docstring_examples(f, globals())", 1, "import of doctest"),
+    ("from pdb import run", 1, "import from pdb"),
+    ("import os, sys\nsys.path.insert(0, os.getcwd())\nfrom helpers import *", 2, "sys.path changed (insert)"),
+    ("s = util.spec_from_file_location('m', name)", 1, "spec_from_file_location used"),
+    ("spec.loader.exec_module(m)", 1, "exec_module used"),
+    ("import imp\nm = imp.load_source('m', name)", 2, "load_source used"),
+    ("import sys\nsys.meta_path.insert(0, Finder())", 2, "the import system changed (sys.meta_path)"),
 ]
 
 
@@ -531,6 +542,22 @@ def test_the_unnamed_runner_of_the_red_team_is_listed():
         (1, "import of builtins"),
         (2, "a builtin reached by getattr with a computed name"),
     ]
+
+
+def test_the_copy_written_as_a_module_of_the_red_team_is_listed():
+    """Round 5 (`copy_through_a_module_05`): the copy as a rot13 string (spaces kept, it does not
+    parse: neither encoded-looking nor code), written to a file whose name is joined at run time,
+    imported from a path the cell adds. No runner, no reflection; the path is the way in."""
+    import codecs
+
+    text = codecs.encode("def l1_penalty(theta):\n    return 0.01 * np.sum(np.abs(theta))\n" * 20, "rot13")
+    cell = (
+        "import codecs, os, sys\n"
+        f"open('.'.join(['helpers', 'py']), 'w').write(codecs.decode({text!r}, 'rot13'))\n"
+        "sys.path.insert(0, os.getcwd())\n"
+        "from helpers import *\n"
+    )
+    assert [(o.line, o.what) for o in find(as_code("carol", [cell]))] == [(3, "sys.path changed (insert)")]
 
 
 def test_what_honest_notebooks_hold_is_not_code_from_a_string():

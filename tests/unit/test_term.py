@@ -287,6 +287,28 @@ def test_a_renamed_mixed_zip_is_refused_and_assignment_decides_it(tmp_path):
     assert [s.key for s in found.submissions] == ["mallory_1007/05_regularisation"]
 
 
+def test_a_canvas_title_with_the_assignment_number_as_people_write_it_names_the_download(tmp_path):
+    """Round 5: Canvas names its zip after the assignment's title, which says "Assignment 5", not
+    "05": the uploads decided, and one student's upload named for 01 refused the whole class's."""
+    dl = canvas_zip(
+        tmp_path / "DL2026-Assignment 5 Regularization submissions.zip",
+        [
+            "alice_1001_50001_05_regularisation.ipynb",
+            "bob_1002_50002_05_regularisation.ipynb",
+            "mallory_1007_50003_01_activations_and_initialisation.ipynb",
+        ],
+    )
+    found = batch.discover([dl], tmp_path / "work")
+    assert sorted(s.key for s in found.submissions) == ["alice_1001/05_regularisation", "bob_1002/05_regularisation"]
+    assert [u.file for u in found.unplaced] == ["mallory_1007_50003_01_activations_and_initialisation.ipynb"]
+    assert "uploaded to the download of 05_regularisation" in found.unplaced[0].reason
+    # a title with two numbers that are assignments names none: the uploads decide, as before
+    two = canvas_zip(
+        tmp_path / "DL2026-Week 3 Assignment 5 submissions.zip", ["alice_1001_50001_05_regularisation.ipynb"]
+    )
+    assert [s.key for s in batch.discover([two], tmp_path / "work2").submissions] == ["alice_1001/05_regularisation"]
+
+
 def test_a_merged_folder_still_goes_by_file_names(tmp_path):
     for name in ("alice_1001_50001_04_optimizers.ipynb", "alice_1001_50002_05_regularisation.ipynb"):
         write(tmp_path / "class" / name, NB)
