@@ -335,15 +335,20 @@ def _warned(warned: tuple[wire.Warned, ...], promise: str) -> Verdict:
     """A case failed for warning: which warnings, in words the student's code cannot choose (it saw
     the case's inputs): a builtin category's name, NumPy's own floating-point messages; how many
     times only for a public case (a count is a number the code chooses). A hidden case names its
-    first warning only: which of NumPy's messages (4 kinds x 100 ufuncs x "scalar ") is the code's
-    choice, and four of them in the order first seen spelled a hidden input's digits in its line."""
-    words, counted = [], []
+    first warning's category and kind only (`RuntimeWarning: overflow encountered`): which of
+    NumPy's messages (4 kinds x 100 ufuncs x "scalar ") is the code's choice, and four of them in
+    the order first seen spelled a hidden input's digits in its line (red team round 5)."""
+    counted = []
     for w in warned:
         category = w.category if w.category in BUILTIN_EXCEPTIONS else "a warning of the notebook's own class"
         message = f": {w.message}" if _NUMPY_WARNING.fullmatch(w.message) else ""
-        words.append(f"{category}{message}")
         counted.append(f"{category}{message}" + (f" ({w.count} times)" if w.count > 1 else ""))
-    more = " and others" if len(words) > 1 else ""
+    first = warned[0]
+    kind = _NUMPY_WARNING.fullmatch(first.message)
+    hidden = (first.category if first.category in BUILTIN_EXCEPTIONS else "a warning of the notebook's own class") + (
+        f": {kind.group(1)} encountered" if kind else ""
+    )
+    more = " and others" if len(warned) > 1 else ""
     return Verdict(
-        False, f"warned {'; '.join(counted)}, although {promise}", f"warned {words[0]}{more}, although {promise}"
+        False, f"warned {'; '.join(counted)}, although {promise}", f"warned {hidden}{more}, although {promise}"
     )
