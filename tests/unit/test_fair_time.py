@@ -60,6 +60,24 @@ def test_the_wait_clock_keeps_what_ended_tasks_waited():
     assert watchdog.WaitClock(None).tick() is None
 
 
+def test_a_spans_credit_is_what_its_longest_waiting_tasks_waited():
+    """The sum, but at most TAKING_TURNS times the one task that waited longest in the span: 100
+    tasks queueing behind each other (2 s each) earn 4 s, not 200; a span begun later counts from
+    its own start."""
+    delays = {tid: 0.0 for tid in range(100)}
+    clock = watchdog.WaitClock(lambda: list(delays), read=lambda tid: delays[tid])
+    for tid in delays:
+        delays[tid] = 2.0
+    clock.tick()
+    assert clock.last == 200.0 and clock.waited("run") == watchdog.TAKING_TURNS * 2.0
+    clock.begin("item")
+    assert clock.waited("item") == 0.0  # nothing read since it began
+    delays[7] = 5.0
+    clock.tick()
+    assert clock.waited("item") == 3.0 and clock.waited("run") == watchdog.TAKING_TURNS * 5.0
+    assert watchdog.WaitClock(None).waited("run") is None
+
+
 def test_a_task_has_a_run_delay_here():
     """This machine's kernel keeps scheduler statistics: without them the stretch is whole again."""
     assert watchdog.run_delay(os.getpid()) is not None
@@ -214,6 +232,25 @@ def test_the_watchdog_spares_a_starved_run_until_the_stretched_wall_clock(tmp_pa
     start = time.monotonic()
     monkeypatch.setattr(watchdog, "run_delay", lambda tid: time.monotonic() - start)
     verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0, tasks=lambda: [1])
+    assert verdict.timed_out and 1.2 <= seconds < 2.0
+
+
+def test_the_watchdog_ends_a_wait_storm_near_its_plain_limit(tmp_path, monkeypatch):
+    """Red team round 5: 120 tasks of the notebook's own woken together each wait their place in
+    the queue, a few ms of every 20; summed, that was more than the wall clock, and the hang ran to
+    the stretched 4x. Each task here waits 2 % of the time: ended near the plain limit."""
+    start = time.monotonic()
+    monkeypatch.setattr(watchdog, "run_delay", lambda tid: 0.02 * (time.monotonic() - start))
+    verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0, tasks=lambda: list(range(120)))
+    assert verdict.timed_out and seconds < 0.9
+
+
+def test_the_watchdog_spares_two_threads_starved_in_turns(tmp_path, monkeypatch):
+    """The interpreter and TensorFlow's pool thread take turns at a cell's work: starved, each
+    waits half the time, and the cell keeps the whole stretch."""
+    start = time.monotonic()
+    monkeypatch.setattr(watchdog, "run_delay", lambda tid: 0.5 * (time.monotonic() - start))
+    verdict, seconds = _watch(tmp_path, cpu=lambda: 0.0, tasks=lambda: [1, 2])
     assert verdict.timed_out and 1.2 <= seconds < 2.0
 
 
