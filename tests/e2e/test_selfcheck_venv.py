@@ -196,7 +196,11 @@ def execute(run: nbformat.NotebookNode, python: Path, assignment: str, tmp_path:
         allow_errors=False,
         resources={"metadata": {"path": str(workdir)}},
     )
-    client.execute(env=env, cwd=str(workdir))
+    try:
+        client.execute(env=env, cwd=str(workdir))
+    finally:  # nbclient shuts down only a kernel manager it made itself: this one stayed up, TensorFlow loaded
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
 
 
 @pytest.mark.parametrize("assignment", NOTEBOOKS)
