@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..grading.compare import SHARED_CAUSE
 from ..grading.problems import lines as problem_lines
 from ..result import QuestionResult, QuestionStatus, Result
 from .package import build_autograder_zip
@@ -111,11 +112,6 @@ def failure(reason: str) -> dict[str, Any]:
         "stdout_visibility": HIDDEN,
         "tests": [],
     }
-
-
-# How a line for several cases that failed for one cause names its first public case
-# (grading/compare._cause_line): "raised X in 6 of 6 cases; public case (...): ...".
-SHARED_CAUSE = "; public case ("
 
 
 def _question_tests(q: QuestionResult) -> list[dict[str, Any]]:

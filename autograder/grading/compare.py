@@ -309,6 +309,11 @@ def _one_line_per_cause(failures: list[_Failure], total: int) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+# Where a cause's line names its first public case: "raised X in 6 of 6 cases; public case (...): ..."
+# (the Gradescope export finds the public words there for its visible test).
+SHARED_CAUSE = "; public case ("
+
+
 def _cause_line(cause: str, group: list[_Failure], total: int) -> str:
     """One line for every case that failed for `cause`; the first public one's own message is
     added when it says more (a public case may show the student's exception message)."""
@@ -316,7 +321,7 @@ def _cause_line(cause: str, group: list[_Failure], total: int) -> str:
     text = f"{cause} ({count})" if cause.endswith(("?", ".", ")")) else f"{cause} in {count}"
     public = next((g for g in group if g.public), None)
     if public is not None and public.message != cause:
-        text += f"; public case ({public.description}): {public.message}"
+        text += f"{SHARED_CAUSE}{public.description}): {public.message}"
     return text
 
 
@@ -331,6 +336,10 @@ _NUMPY_WARNING = re.compile(
 )
 
 
+def _category(w: wire.Warned) -> str:
+    return w.category if w.category in BUILTIN_EXCEPTIONS else "a warning of the notebook's own class"
+
+
 def _warned(warned: tuple[wire.Warned, ...], promise: str) -> Verdict:
     """A case failed for warning: which warnings, in words the student's code cannot choose (it saw
     the case's inputs): a builtin category's name, NumPy's own floating-point messages; how many
@@ -338,16 +347,14 @@ def _warned(warned: tuple[wire.Warned, ...], promise: str) -> Verdict:
     first warning's category and kind only (`RuntimeWarning: overflow encountered`): which of
     NumPy's messages (4 kinds x 100 ufuncs x "scalar ") is the code's choice, and four of them in
     the order first seen spelled a hidden input's digits in its line (red team round 5)."""
-    counted = []
-    for w in warned:
-        category = w.category if w.category in BUILTIN_EXCEPTIONS else "a warning of the notebook's own class"
-        message = f": {w.message}" if _NUMPY_WARNING.fullmatch(w.message) else ""
-        counted.append(f"{category}{message}" + (f" ({w.count} times)" if w.count > 1 else ""))
-    first = warned[0]
-    kind = _NUMPY_WARNING.fullmatch(first.message)
-    hidden = (first.category if first.category in BUILTIN_EXCEPTIONS else "a warning of the notebook's own class") + (
-        f": {kind.group(1)} encountered" if kind else ""
-    )
+    counted = [
+        _category(w)
+        + (f": {w.message}" if _NUMPY_WARNING.fullmatch(w.message) else "")
+        + (f" ({w.count} times)" if w.count > 1 else "")
+        for w in warned
+    ]
+    kind = _NUMPY_WARNING.fullmatch(warned[0].message)
+    hidden = _category(warned[0]) + (f": {kind.group(1)} encountered" if kind else "")
     more = " and others" if len(warned) > 1 else ""
     return Verdict(
         False, f"warned {'; '.join(counted)}, although {promise}", f"warned {hidden}{more}, although {promise}"
