@@ -26,7 +26,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice as _islice
 from pathlib import Path
 from typing import IO
@@ -76,8 +76,9 @@ TAKING_TURNS = 2
 
 @dataclass
 class _Span:
-    base: dict[int, float] | None  # each task's run delay when the span began; None: at the next walk
     summed: float  # the summed delay when the span began
+    base: dict[int, float] = field(default_factory=dict)  # each task's run delay when the span began
+    pending: bool = False  # `base` still to be taken, at the next walk
     longest: float = 0.0  # the most that one task waited during the span, as last read
 
 
@@ -105,13 +106,13 @@ class WaitClock:
         self.alive: dict[int, float] = {}
         self.ended = 0.0
         self.last: float | None = None
-        self.spans: dict[str, _Span] = {"run": _Span({}, 0.0)}  # the run: every delay in its new cgroup
+        self.spans: dict[str, _Span] = {"run": _Span(0.0)}  # the run: every delay in its new cgroup
         self.tick()
 
     def begin(self, span: str) -> None:
         """A new span named `span` from now: its tasks' delays are taken at the next walk (a
         forged event per ms must not cost a copy of 4,096 tasks each)."""
-        self.spans[span] = _Span(None, self.last or 0.0)
+        self.spans[span] = _Span(self.last or 0.0, pending=True)
 
     def tick(self) -> float | None:
         if self.tasks is None:
@@ -121,8 +122,8 @@ class WaitClock:
         except OSError:
             return self.last
         for span in self.spans.values():
-            if span.base is None:  # as of the last walk, before this span began: it may only spare
-                span.base = dict(self.alive)
+            if span.pending:  # as of the last walk, before this span began: it may only spare
+                span.base, span.pending = dict(self.alive), False
         for tid in now:
             delay = self.read(tid)
             if delay is None:
@@ -131,14 +132,14 @@ class WaitClock:
             if before is not None and delay < before:  # the number was reused by a new task
                 self.ended += before
                 for span in self.spans.values():
-                    span.base.pop(tid, None)  # type: ignore[union-attr]
+                    span.base.pop(tid, None)
             self.alive[tid] = delay
             for span in self.spans.values():
-                span.longest = max(span.longest, delay - span.base.get(tid, 0.0))  # type: ignore[union-attr]
+                span.longest = max(span.longest, delay - span.base.get(tid, 0.0))
         for tid in [t for t in self.alive if t not in now]:
             self.ended += self.alive.pop(tid)
             for span in self.spans.values():
-                span.base.pop(tid, None)  # type: ignore[union-attr]
+                span.base.pop(tid, None)
         if self.alive or self.ended or self.last is not None:
             self.last = self.ended + sum(self.alive.values())
         return self.last
@@ -299,10 +300,9 @@ def watch(
         # the time since the last walk counts as starved until a walk says otherwise: a span is
         # judged on what was read, never blamed for the interval not yet read
         unread = now - waits_read
-        run_waited, span_waited = (
-            None if (w := waits.waited(span)) is None else w + min(unread, now - since)
-            for span, since in (("run", start), ("item", item_since))
-        )
+        run_waited, span_waited = waits.waited("run"), waits.waited("item")
+        if run_waited is not None and span_waited is not None:
+            run_waited, span_waited = run_waited + unread, span_waited + min(unread, now - item_since)
         if over(now - start, clock.since(cpu, cpu_start), notebook_seconds, notebook_wall, run_waited):
             verdict.timed_out = True
         elif over(now - item_since, clock.since(cpu, item_cpu), item_limit, stretch * item_limit, span_waited):
