@@ -30,9 +30,9 @@ def _parents() -> dict[int, int]:
     return found
 
 
-def below(roots: Iterable[int] = ()) -> set[int]:
+def below(roots: Iterable[int] = (), parents: dict[int, int] | None = None) -> set[int]:
     """Every process below `roots` (default: this process), not the roots themselves."""
-    parents = _parents()
+    parents = _parents() if parents is None else parents
     seen: set[int] = set()
     frontier = set(roots) or {os.getpid()}
     while frontier:
@@ -45,21 +45,20 @@ def runners(roots: Iterable[int] = ()) -> list[Runner]:
     """One entry per sandbox: every `runner.py` process below `roots` (default: this process) with
     an unprivileged uid, except a runner whose parent is a runner of the same uid (the runtime
     forks a writer for its last outputs: the same sandbox)."""
-    found: dict[int, tuple[int, int, int]] = {}  # pid -> ppid, uid, threads
-    for pid in below(roots):
+    parents = _parents()
+    found: dict[int, tuple[int, int]] = {}  # pid -> uid, threads
+    for pid in below(roots, parents):
         try:
             if b"runner.py" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 continue
-            status = Path(f"/proc/{pid}/status").read_text()
-            ppid = int(status.split("\nPPid:")[1].split()[0])
-            threads = int(status.split("\nThreads:")[1].split()[0])
-            found[pid] = (ppid, os.stat(f"/proc/{pid}").st_uid, threads)
+            threads = int(Path(f"/proc/{pid}/status").read_text().split("\nThreads:")[1].split()[0])
+            found[pid] = (os.stat(f"/proc/{pid}").st_uid, threads)
         except (OSError, ValueError, IndexError):
             continue
     return [
         Runner(pid, uid, threads)
-        for pid, (ppid, uid, threads) in found.items()
-        if uid != 0 and (ppid not in found or found[ppid][1] != uid)
+        for pid, (uid, threads) in found.items()
+        if uid != 0 and found.get(parents[pid], (None,))[0] != uid
     ]
 
 

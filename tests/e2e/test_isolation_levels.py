@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder import data
+from autograder.grading import jobfolder
 from autograder.sandbox import bubblewrap_available, nonamespace, uids
 from tests.conftest import REPO, make_variant
 from tests.e2e.test_hostile import grade_within, limits_for, lost, report, scores, twin_of
@@ -68,45 +70,42 @@ def at_host_paths(variant: Variant) -> Variant:
 
 @contextlib.contextmanager
 def host_modes() -> Iterator[None]:
-    """This machine's modes are changed by the level and restored by these tests: one test process
-    at a time, machine-wide (the suite runs on 2 processes, other checkouts share the machine).
-    Else one's restore would reopen what another's run has just closed, and its snapshot could
-    keep closed for good what the other closed."""
+    """The modes of this machine the no-namespace level changes, restored after: what it closes
+    (`nonamespace.protect`: the solutions, the grader's package, the real test split) and /root,
+    which the tests open for traversal. One test process at a time, machine-wide (the suite runs
+    on 2 processes, other checkouts share the machine): else one's restore would reopen what
+    another's run has just closed, and its snapshot could keep closed for good what the other
+    closed."""
     with open(Path(tempfile.gettempdir()) / "dnn-grader-tests-host-modes.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+        touched = [Path("/root"), REPO / "solutions", *jobfolder.secret_paths(), *(d for _, d in data.candidate_dirs())]
+        modes = {p: p.stat().st_mode for p in touched if p.exists()}
+        try:
+            yield
+        finally:
+            for p, mode in modes.items():
+                os.chmod(p, mode)
 
 
 @contextlib.contextmanager
 def failing_bwrap_and_open_interpreter(folder: Path) -> Iterator[Path]:
-    """Bubblewrap failing as in Docker first on PATH (yields the folder holding the stand-in).
-
-    Two changes to this machine while it lasts, undone after: the interpreter lives under /root
-    (0700), which an unprivileged uid cannot pass without namespaces, so /root gets o+x (traverse
-    only; the level refuses to run otherwise, `require_reachable`); and the modes the level closes
-    (`nonamespace.protect`: solutions, the grader's package, the real test split) are restored,
-    since other worktrees share them.
-    """
-    from autograder import data
-    from autograder.grading import jobfolder
-
+    """Bubblewrap failing as in Docker first on PATH (yields the folder holding the stand-in),
+    within `host_modes()`: the interpreter lives under /root (0700), which an unprivileged uid
+    cannot pass without namespaces, so /root gets o+x (traverse only; the level refuses to run
+    otherwise, `require_reachable`)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bwrap").write_text(FAILING_BWRAP)
     (folder / "bwrap").chmod(0o755)
     with host_modes():
         path = os.environ["PATH"]
         os.environ["PATH"] = f"{folder}:{path}"
-        touched = [Path("/root"), REPO / "solutions", *jobfolder.secret_paths(), *(d for _, d in data.candidate_dirs())]
-        modes = {p: p.stat().st_mode for p in touched if p.exists()}
         if Path(sys.executable).is_relative_to("/root") or Path(sys.base_prefix).is_relative_to("/root"):
-            os.chmod("/root", modes[Path("/root")] | 0o001)
+            os.chmod("/root", os.stat("/root").st_mode | 0o001)
         try:
             assert not bubblewrap_available()  # the stand-in fails as bubblewrap does there
             yield folder
         finally:
             os.environ["PATH"] = path
-            for p, mode in modes.items():
-                os.chmod(p, mode)
 
 
 @pytest.fixture(scope="module")
