@@ -8,9 +8,14 @@ alive now" or "memory in use" counts what it started, as `ps` below one grader w
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,25 @@ def memory_below(roots: Iterable[int] = ()) -> int:
         except (OSError, StopIteration, ValueError):
             continue
     return total
+
+
+@contextmanager
+def sampled(sample: Callable[[], T], every: float) -> Iterator[list[T]]:
+    """`sample()` every `every` s, in a thread, while the block runs: what runs beside what (the
+    sandboxes of a batch at once, the memory they hold) is only seen while it runs. Yields the
+    list the samples are appended to."""
+    samples: list[T] = []
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.is_set():
+            samples.append(sample())
+            stop.wait(every)
+
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()

@@ -39,7 +39,7 @@ from autograder.sandbox import bubblewrap_available
 from tests.conftest import REPO, grade_class, make_variant
 from tests.e2e import processes
 from tests.submissions import hostile
-from tests.submissions.variants import A01, A03, A04, A05, Variant
+from tests.submissions.variants import A03, A04, A05, Variant
 
 T = TypeVar("T")
 
@@ -293,7 +293,7 @@ def test_forged_results_and_progress_do_not_count(graded):
 
 @pytest.mark.parametrize("name", ["forges_the_run_from_the_runners_memory", "forges_the_runs_end_on_the_events_pipe"])
 def test_a_forged_end_of_the_run_costs_the_forging_cell(graded, name):
-    """Red-team finding 1: outputs count only from a run the supervisor saw finish; the cell that
+    """Outputs count only from a run the supervisor saw finish; the cell that
     claimed its own end and exited is blamed and skipped, and the honest code beneath is graded."""
     result = graded(next(v for v in hostile.WRITES if v.name == name))
     forger = max(e.cell for e in result.execution.cell_errors)
@@ -307,7 +307,7 @@ def test_the_end_of_the_run_waits_on_no_notebook_code(graded):
 
 
 def test_the_supervisor_keeps_its_secrets(graded):
-    """Red-team finding 2: no key in the notebook's interpreter; the supervisor runs as another
+    """No key in the notebook's interpreter; the supervisor runs as another
     uid, so it can be neither stopped, traced nor read."""
     found = report(graded(next(v for v in hostile.WRITES if v.name == "looks_for_the_supervisors_secrets")))
     assert found["key in memory"] == []
@@ -383,19 +383,8 @@ def run_batch_sampled(
     subs: list[batch.Submission], out: Path, config, workers: int, sample: Callable[[], T], every: float
 ) -> tuple[list, list, list[T]]:
     """`batch.run_batch` on `workers` threads, each submission graded under `config`, with `sample()`
-    taken every `every` s while it runs (what a batch shares is only seen while it runs):
-    the results, the failures and the samples."""
-    samples: list[T] = []
-    stop = threading.Event()
-
-    def sampler() -> None:
-        while not stop.is_set():
-            samples.append(sample())
-            stop.wait(every)
-
-    thread = threading.Thread(target=sampler, daemon=True)
-    thread.start()
-    try:
+    taken every `every` s while it runs: the results, the failures and the samples."""
+    with processes.sampled(sample, every) as samples:
         results, failures = batch.run_batch(
             subs,
             out,
@@ -407,9 +396,6 @@ def run_batch_sampled(
                 workers,
             ),
         )
-    finally:
-        stop.set()
-        thread.join()
     return results, failures, samples
 
 
@@ -577,7 +563,7 @@ def test_forged_models_cannot_make_the_grader_allocate():
         models.forward({"layers": [flatten, huge]}, x)
 
 
-# === issue 10, findings 3 and 4: hostile text and hostile sizes (bounds branch) ===================
+# --- hostile text and hostile sizes ---------------------------------------------------------------
 # The corpus cases (hostile.HUGE_OUTPUTS) under the same rule as the others, then what each is
 # about: where the bound's message reaches the student, and that `autograder grade` of one notebook
 # and of a two-worker batch finish their reports whatever text a notebook raises.
@@ -665,30 +651,7 @@ def test_lone_surrogates_in_a_two_worker_batch_cost_nothing(tmp_path, cli_cache_
     assert "\ufffd" in (out / "feedback" / "aaron.md").read_text(encoding="utf-8")
 
 
-# === end of issue 10, findings 3 and 4 ===========================================================
-# --- shared budgets: one notebook must not starve the ones graded beside it (issue 10, 5 and 8) ------
-
-
-def test_a_notebook_holding_its_threads_does_not_sink_the_ones_graded_beside_it(config, tmp_path):
-    """A 2-worker batch: the first notebook starts as many threads as its limits allow and holds
-    them for 75 s (three cells); three correct 01 notebooks (TensorFlow starts threads of its own) are graded
-    beside it meanwhile and keep full marks. Sampled while they run: a runner with > 200 threads
-    alive together with another runner. The hostile notebook itself loses nothing either."""
-    small = dataclasses.replace(config, cell_seconds=120, call_seconds=30, notebook_seconds=300, memory_mb=2048)
-    honest = Variant("honest", A01)
-    subs = submissions(tmp_path, [hostile.HOLDS_THREADS, honest, honest, honest], A01)
-    prepare_assignment(A01, small, seed=SEED)  # the reference is computed before the batch
-    results, failures, samples = run_batch_sampled(
-        subs, tmp_path / "out", small, 2, lambda: [r.threads for r in processes.runners()], every=0.2
-    )
-    assert failures == []
-    by_student = {r.student: r for r in results}
-    held = report(by_student["student0"])["threads"]
-    assert held > 200, held
-    assert any(len(s) >= 2 and max(s) > 200 for s in samples), "the batch never ran beside the held threads"
-    for student in ("student0", "student1", "student2", "student3"):
-        result = by_student[student]
-        assert result.score == result.max_score, (student, result.error, result.execution)
+# --- shared budgets: one notebook must not starve the ones graded beside it -----------------------
 
 
 def test_printing_without_end_is_stopped_by_the_disk_quota(config, tmp_path):
