@@ -108,7 +108,7 @@ def _assignment_named(name: str) -> str | None:
     instructor's folder may carry just the number (`dl05`), a Canvas title the number as people
     write it (`Assignment 5: Regularization`): one assignment number standing alone, with or
     without its leading zeros. Without it the uploads' own names decide, and one upload named for
-    another assignment refuses the whole download (red team round 5)."""
+    another assignment would refuse the whole download."""
     if found := assignment_from_name(re.sub(r"[-\s]+", "_", name), list(ASSIGNMENTS)):
         return found
     numbers = {aid for aid in ASSIGNMENTS if re.search(rf"(?<!\d)0*{int(aid.split('_', 1)[0])}(?!\d)", name)}

@@ -346,7 +346,7 @@ def _warned(warned: tuple[wire.Warned, ...], promise: str) -> Verdict:
     times only for a public case (a count is a number the code chooses). A hidden case names its
     first warning's category and kind only (`RuntimeWarning: overflow encountered`): which of
     NumPy's messages (4 kinds x 100 ufuncs x "scalar ") is the code's choice, and four of them in
-    the order first seen spelled a hidden input's digits in its line (red team round 5)."""
+    the order first seen can spell a hidden input's digits in its line."""
     counted = [
         _category(w)
         + (f": {w.message}" if _NUMPY_WARNING.fullmatch(w.message) else "")

@@ -89,7 +89,7 @@ class WaitClock:
     its longest-waiting task gained. Why not the sum alone: tasks that wake together queue behind
     one another, so 120 children of the notebook's own waking every 20 ms summed several times the
     wall clock while each waited a few ms, and a hang using ~15 % of a core got the whole 4x
-    stretch (red team round 5, the wait storm). A starved honest cell's work waits in the one or
+    stretch (a wait storm). A starved honest cell's work waits in the one or
     two threads that take turns at it (the interpreter, TensorFlow's pool thread): each waits
     about as long as the cell was starved. A task can wait long only while other tasks run, and
     the sandbox's own are counted in its CPU time: credit past what neighbours took needs CPU time

@@ -1,6 +1,6 @@
-"""Red team of the no-namespace level and the memory guard (issue 11's levels), as a student would
-attack them beside honest neighbours. Each attack is a notebook cell (a `Variant`); every test here
-failed before its defence (see the commit that added it)."""
+"""Red team of the no-namespace level and the memory guard, as a student would attack them beside
+honest neighbours. Each attack is a notebook cell (a `Variant`); every test here failed before its
+defence (see the commit that added it)."""
 
 from __future__ import annotations
 

@@ -478,7 +478,7 @@ while True:
         note="before: the watchdog blocked in open() and no time limit held any more",
     ),
 ]
-# --- red-team findings 1 and 2: the run's end forged from inside the notebook's interpreter ------
+# --- the run's end forged from inside the notebook's interpreter ---------------------------------
 # The runner's own probe, reached through the garbage collector, with its input check switched off:
 # outputs written by the probe's own writer, then this cell's end claimed on the events pipe.
 # (ported to the probe's private modules, runner.py `_load_private`: the runner's globals hold them
@@ -895,7 +895,7 @@ TWINS["reaches_the_probe_through_its_classes"] = TWINS["rewrites_results_after_t
 TWINS["walks_the_stack_to_the_probe"] = TWINS["rewrites_results_after_the_probe"]
 TWINS["plays_the_whole_protocol"] = TWINS["rewrites_results_after_the_probe"]
 
-# === issue 10, findings 3 and 4: hostile text and hostile sizes (bounds branch) ===================
+# --- hostile text and hostile sizes ---------------------------------------------------------------
 # Text: a lone surrogate raised by a cell and by a graded function (it used to crash the reports
 # and stop a batch). Sizes: answers and a model the grader must refuse before working on them.
 SURROGATES = Variant(
@@ -992,9 +992,8 @@ TWINS["returns_20_million_zeros"] = Variant(
 )
 TWINS["returns_65536_empty_arrays"] = TWINS["raises_lone_surrogates"]
 TWINS["trains_a_model_of_3000_layers"] = Variant("plain_03_without_training", A03, drop_train=True)
-# === end of issue 10, findings 3 and 4 ===========================================================
 
-# --- shared budgets: one notebook must not starve the ones graded beside it (issue 10, 5 and 8) ------
+# --- shared budgets: one notebook must not starve the ones graded beside it -----------------------
 # (block owned by the uid-per-sandbox work; run by tests/e2e/test_hostile.py's block of the same name)
 HOLD_SECONDS = 25  # a cell: under the shortest cell limit the grader derives (30 s); 3 cells hold 75 s
 _HOLD = f"import time\ntime.sleep({HOLD_SECONDS})  # the threads stay; the notebooks beside it start TensorFlow"

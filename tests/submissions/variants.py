@@ -209,7 +209,7 @@ HOSTILE = [
     ),
 ]
 
-# --- randomness (issue 10, finding 7): functions that ignore or misuse their generator -----------
+# --- randomness: functions that ignore or misuse their generator ---------------------------------
 # Each passes the distribution checks (counts, shapes, Kolmogorov-Smirnov) and loses its question
 # only through the randomness cases (judging/randomness.py). The alternatives draw differently
 # from the reference, but randomly and reproducibly: they keep full marks.
@@ -392,7 +392,7 @@ BUGGY += [
 ]
 # --- end of randomness ---------------------------------------------------------------------------
 
-# --- gradients (issue 15): backpropagation, the experiment, clipping (notebook 01, sections 8-10) --
+# --- gradients: backpropagation, the experiment, clipping (notebook 01, sections 8-10) ------------
 _BACKPROP = """def backprop_gradients(X, weights, activation):
     slopes_of = {{"sigmoid": sigmoid_derivative, "relu": lambda z: (z > 0).astype(float),
                  "tanh": lambda z: 1 - np.tanh(z) ** 2, "leaky_relu": leaky_relu_derivative,

@@ -273,8 +273,8 @@ def test_a_warnings_own_text_is_shown_only_in_numpys_words(warned):
 
 
 def test_a_hidden_cases_warnings_are_not_a_channel():
-    """Which of NumPy's messages a call warns, and in which order, is the notebook's choice (round 5:
-    four warnings spelled six digits and the exponent of the input, in every hidden case's line).
+    """Which of NumPy's messages a call warns, and in which order, is the notebook's choice (four
+    warnings can spell six digits and the exponent of the input, in every hidden case's line).
     A hidden case names its first warning's category and kind only: two answers that differ in the
     rest, or in the first's function, read alike."""
     plan = plan_of()

@@ -236,7 +236,7 @@ def test_the_watchdog_spares_a_starved_run_until_the_stretched_wall_clock(tmp_pa
 
 
 def test_the_watchdog_ends_a_wait_storm_near_its_plain_limit(tmp_path, monkeypatch):
-    """Red team round 5: 120 tasks of the notebook's own woken together each wait their place in
+    """A wait storm: 120 tasks of the notebook's own woken together each wait their place in
     the queue, a few ms of every 20; summed, that was more than the wall clock, and the hang ran to
     the stretched 4x. Each task here waits 2 % of the time: ended near the plain limit."""
     start = time.monotonic()

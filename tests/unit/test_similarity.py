@@ -511,7 +511,7 @@ UNNAMED = [
     (f"blob = {_ZLIB!r}", 1, f"encoded data in string literals ({len(_ZLIB):,} characters)"),
     ("f = open('helpers.py', 'w')", 1, "a Python file named ('helpers.py')"),
     (f"f.write({_MODULE!r})", 1, f"a string literal that is Python code ({len(_MODULE)} characters)"),
-    # round 5: runners and ways to the builtins that named none of the above
+    # runners and ways to the builtins that name none of the above
     ("import sys\nrun = getattr(sys.modules['builtins'], 'ex' + 'ec')", 2, "the module table (sys.modules)"),
     ("import timeit\ntimeit.timeit(s, number=1, globals=globals())", 1, "import of timeit"),
     ("import cProfile\ncProfile.run(s)", 1, "import of cProfile"),

@@ -125,7 +125,7 @@ def test_the_supervisor_says_done_only_for_a_whole_run(tmp_path):
 
 
 def test_a_cell_that_claims_its_own_end_and_exits_is_not_done(tmp_path):
-    """Red-team finding 1: forged outputs, an "end" for its own cell, os._exit(0)."""
+    """Forged outputs, an "end" for its own cell, os._exit(0)."""
     events = run_supervisor(tmp_path, as_lines(HONEST[:3]))
     assert ("supervisor", "done") not in [(e["item"], e["event"]) for e in events]
     assert events[-1]["event"] == "exit" and events[-1]["complete"] is False
