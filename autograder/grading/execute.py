@@ -178,7 +178,9 @@ def _one_pass(
     job_root = JOB if namespaces else str(root)
     python = [sys.executable, "-s"]
     runner = sandbox.as_user(
-        [*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}"], sandbox=use_sandbox, uid=uid
+        [*python, f"{job_root}/in/runtime/runner.py", job_root, "{events_fd}", "{inputs_fd}"],
+        sandbox=use_sandbox,
+        uid=uid,
     )
     argv = [*python, f"{job_root}/in/runtime/supervisor.py", job_root, "--", *runner]
     outcome = sandbox.run(

@@ -1,6 +1,7 @@
 """The job folder: what the sandbox sees of one run, laid out on the host before it starts.
 
-`in/` (the runtime, calls.json, inputs.npz), `lib/` (only the data loader of the grader's package),
+`in/` (the runtime, calls.json, inputs.npz: the grader's alone, which the supervisor hands over after
+the last cell), `lib/` (only the data loader of the grader's package),
 `out/` and `work/` (the only folders the sandbox's uid may write), the mounts that show them at
 `/job`, the environment of the notebook's interpreter, and what must stay hidden from it (the
 grader's package, the real Fashion-MNIST, the base interpreter's site-packages).
@@ -100,6 +101,7 @@ def layout(root: Path, job: Job, uid: int | None) -> None:
     shutil.copy(DATA_MODULE, root / "lib" / "autograder" / "data.py")
     (root / "in" / "calls.json").write_text(json.dumps(job.calls))
     np.savez(root / "in" / "inputs.npz", **job.inputs)
+    os.chmod(root / "in" / "inputs.npz", 0o600)  # the supervisor reads it; the notebook's uid cannot
     for name in ("out", "work"):
         (root / name).mkdir()
     shutil.copy(job.submission, root / "work" / "submission.ipynb")

@@ -21,10 +21,16 @@ of the same user are not the notebook's):
 It is started by supervisor.py (another uid, see there), which relays its events to the grader
 and alone decides whether the run finished: nothing this process holds is trusted for that.
 
-Protocol (paths under the job folder given as argv[1]; argv[2] is the events pipe's descriptor):
+The probe's input arrays (the hidden cases' among them) are not in any file this process can read:
+the supervisor hands them over on a pipe once the last cell has ended, so no cell can read them
+and show them in its own output or error, which the feedback shows beside the grade.
+
+Protocol (paths under the job folder given as argv[1]; argv[2] is the events pipe's descriptor,
+argv[3] the inputs pipe's):
   in/cells.json      {"cells": [{"index", "source"}], "skip": [item, ...], "stuck": [item, ...],
                       "cell_seconds", "call_seconds", "wall_stretch", "sandboxed"}
-  in/calls.json      the probe's calls (see probe.py, wire.py); in/inputs.npz their array arguments
+  in/calls.json      the probe's calls (see probe.py, wire.py)
+  inputs pipe        their array arguments, an npz file's bytes, written after the last cell's end
   events pipe        one JSON line per event: {"item": "cell:3"|"probe:<id>", "event": "start"|"end", ...},
                      {"item": "runner", "event": "ready"} first, {"item": "runner", "event": "outputs"} last
   out/probe.json, out/arrays.npz  written when the probe finishes
@@ -184,6 +190,7 @@ def main() -> None:
     _text, _name, _dumps = _runtime["safe"].text, _runtime["safe"].name, _runtime["safe"].dumps
     job = sys.argv[1] if len(sys.argv) > 1 else "/job"
     events_fd = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    inputs_fd = int(sys.argv[3]) if len(sys.argv) > 3 else None
     out = os.path.join(job, "out")
     with open(os.path.join(job, "in", "cells.json"), encoding="utf-8") as fh:
         spec = json.load(fh)
@@ -194,7 +201,6 @@ def main() -> None:
     stuck = set(spec.get("stuck", []))
     sandboxed = spec.get("sandboxed") is True
     _runtime["safe"].WALL_STRETCH = float(spec.get("wall_stretch", 1.0))
-    inputs = _runtime["safe"].load_inputs(os.path.join(job, "in", "inputs.npz"))
     probe_run, write_outputs = _runtime["probe"].run, _runtime["probe"].write_outputs
 
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -206,6 +212,7 @@ def main() -> None:
     shell = InteractiveShell.instance(colors="NoColor", config=settings)
     progress.event("runner", "ready")
     run_cells(shell, spec["cells"], skip, progress, float(spec.get("cell_seconds", 300)), sandboxed)
+    inputs = {} if inputs_fd is None else _runtime["safe"].read_inputs(inputs_fd)
     doc, arrays = probe_run(shell.user_ns, calls, inputs, skip, progress, float(spec.get("call_seconds", 30)), stuck)
     # No stdout.flush() here: a thread the notebook left running may hold the stream's lock for
     # ever (seen with patched builtins), and the end of the run must not wait on notebook code.

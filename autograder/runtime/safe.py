@@ -11,6 +11,7 @@ the grader re-validates everything written and compares values with references i
 """
 
 import functools
+import io
 import math
 import os
 import resource
@@ -32,7 +33,7 @@ _np_scalars = (np.integer, np.floating, np.bool_)
 _load = np.load
 _default_rng = np.random.default_rng
 _isfinite = math.isfinite
-_exists = os.path.exists
+_BytesIO = io.BytesIO
 _signal, _setitimer, _SIGALRM, _ITIMER_REAL = signal.signal, signal.setitimer, signal.SIGALRM, signal.ITIMER_REAL
 _perf_counter = time.perf_counter
 _process_time = time.process_time  # every thread of this interpreter
@@ -232,10 +233,16 @@ def jsonable(value, depth=0):
 # --- arrays in and out --------------------------------------------------------------------------
 
 
-def load_inputs(path: str) -> dict:
-    if not _exists(path):
+def read_inputs(fd: int) -> dict:
+    """The probe's input arrays, read to the end of `fd`: an npz file's bytes, which the supervisor
+    writes there once every cell has run (nothing at all: no arrays)."""
+    chunks = []
+    while chunk := _os_read(fd, 1 << 20):
+        chunks.append(chunk)
+    _os_close(fd)
+    if not chunks:
         return {}
-    with _load(path, allow_pickle=False) as data:
+    with _load(_BytesIO(b"".join(chunks)), allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
 
 

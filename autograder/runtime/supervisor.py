@@ -16,6 +16,12 @@ neither signal nor trace it, nor read its memory or descriptors. A cell that wri
 files, claims its own end and exits leaves the protocol unfinished: no "done", the grader blames
 the last item that started and reruns without it.
 
+The probe's input arrays (`in/inputs.npz`, the hidden cases' among them) are the grader's file, closed
+to the notebook's uid: this process reads them before the child exists and writes them to the
+child's inputs pipe only once the protocol has seen every cell end or skipped. No cell can read
+them, so none can show them in its own output or error (which the feedback shows, on Gradescope
+at once); only the functions the probe calls see them, as they must.
+
 At the no-namespace level (no mount or network namespace), cells.json carries Landlock rules:
 this process confines itself with them (`landlock.py`) before the child exists, so the notebook
 and everything it starts inherit them, and it refuses to start the child at all (exit
@@ -48,6 +54,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import landlock  # beside this file in the sandbox's runtime folder (its folder is first on sys.path)
@@ -69,6 +76,7 @@ class Protocol:
 
     def __init__(self, cells: list[int], calls: list[str], skip: set[str]) -> None:
         self.due = [f"cell:{i}" for i in cells] + [f"probe:{c}" for c in calls if f"probe:{c}" not in skip]
+        self.cells = len(cells)
         self.skip = skip
         self.state = "ready"  # ready -> running -> complete | broken
         self.next = 0  # index into due
@@ -78,6 +86,11 @@ class Protocol:
     def _break(self, why: str) -> bool:
         self.state, self.why = "broken", why
         return False
+
+    @property
+    def cells_done(self) -> bool:
+        """Every cell has ended or been skipped, and nothing broke: the probe's turn."""
+        return self.state in ("running", "complete") and self.open is None and self.next >= self.cells
 
     def feed(self, item: str, event: str) -> bool:
         """Advance on one event; False (and broken for good) on anything out of order."""
@@ -182,6 +195,44 @@ def _event(line: bytes | None) -> dict | None:
     return event
 
 
+def _read_inputs(job: str) -> bytes:
+    """The probe's input file, read while this process may (before Landlock and the child)."""
+    try:
+        with open(os.path.join(job, "in", "inputs.npz"), "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return b""
+
+
+class Inputs:
+    """The runner's inputs pipe: the probe's inputs written to it once every cell has ended or been
+    skipped (`settle`), or its end of file alone if the protocol broke first (nothing to hand over
+    to a run that is not trusted, and a runner waiting for them must not wait for its time limit)."""
+
+    def __init__(self, fd: int, data: bytes) -> None:
+        self.fd: int | None = fd
+        self.data = data
+
+    def settle(self, protocol: Protocol) -> None:
+        if self.fd is None:
+            return
+        if protocol.state == "broken":
+            self.close()
+        elif protocol.cells_done:
+            fd, self.fd = self.fd, None
+            # from a thread of its own: a runner that does not read must not stop the events' relay
+            threading.Thread(target=self._write, args=(fd,), daemon=True).start()
+
+    def _write(self, fd: int) -> None:
+        _send(fd, self.data)
+        os.close(fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 def main() -> int:
     channel = 0
     job, child_argv = sys.argv[1], sys.argv[sys.argv.index("--") + 1 :]
@@ -191,6 +242,7 @@ def main() -> int:
     with open(os.path.join(job, "in", "calls.json"), encoding="utf-8") as fh:
         calls = [c["id"] for c in json.load(fh)]
     protocol = Protocol([c["index"] for c in spec["cells"]], calls, set(spec.get("skip", [])))
+    inputs = _read_inputs(job)
     confine = spec.get("landlock")
     if confine:  # before the child exists: it and everything it starts inherit the confinement
         try:
@@ -199,35 +251,45 @@ def main() -> int:
             print(f"supervisor: {exc}", file=sys.stderr, flush=True)
             return CONFINE_FAILED  # no event: the grader refuses the run rather than run it unconfined
     read_end, write_end = os.pipe()
-    child_argv = [arg.replace("{events_fd}", str(write_end)) for arg in child_argv]
+    inputs_read, inputs_write = os.pipe()
+    fds = {"{events_fd}": str(write_end), "{inputs_fd}": str(inputs_read)}
+    child_argv = [fds.get(arg, arg) for arg in child_argv]
     try:
-        child = subprocess.Popen(child_argv, stdin=subprocess.DEVNULL, pass_fds=(write_end,), close_fds=True)
+        child = subprocess.Popen(
+            child_argv, stdin=subprocess.DEVNULL, pass_fds=(write_end, inputs_read), close_fds=True
+        )
     except OSError as exc:
         _send(channel, {"item": "supervisor", "event": "exit", "complete": False, "why": f"cannot start: {exc}"})
         return 1
     os.close(write_end)
+    os.close(inputs_read)
+    pending = Inputs(inputs_write, inputs)
     count = 0
     relay = Relay()
     for line in _lines(read_end):
-        if protocol.state == "broken":
-            continue  # drained, never relayed: the watchdog keeps timing the item that was running
-        event = _event(line)
-        count += 1
-        valid = event is not None and count <= MAX_EVENTS and protocol.feed(event["item"], event["event"])
-        if not valid:
-            if protocol.state != "broken":
-                protocol._break("an unreadable event")
-            _send(channel, {"item": "supervisor", "event": "broken", "why": protocol.why[:300]})
-            continue
-        data = relay.encode(event)
-        if data is None:
-            protocol._break(f"the events came to more than {MAX_RELAYED_BYTES // 1024**2} MB")
-            _send(channel, {"item": "supervisor", "event": "broken", "why": protocol.why})
-            continue
-        _send(channel, data)
+        try:
+            if protocol.state == "broken":
+                continue  # drained, never relayed: the watchdog keeps timing the item that was running
+            event = _event(line)
+            count += 1
+            valid = event is not None and count <= MAX_EVENTS and protocol.feed(event["item"], event["event"])
+            if not valid:
+                if protocol.state != "broken":
+                    protocol._break("an unreadable event")
+                _send(channel, {"item": "supervisor", "event": "broken", "why": protocol.why[:300]})
+                continue
+            data = relay.encode(event)
+            if data is None:
+                protocol._break(f"the events came to more than {MAX_RELAYED_BYTES // 1024**2} MB")
+                _send(channel, {"item": "supervisor", "event": "broken", "why": protocol.why})
+                continue
+            _send(channel, data)
+        finally:
+            pending.settle(protocol)
         if protocol.state == "complete":
             break  # the writer has finished; later lines could only come from the notebook
     os.close(read_end)
+    pending.close()
     deadline = time.monotonic() + 10.0
     while child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)  # the runner's writer kills the runner once the outputs are written

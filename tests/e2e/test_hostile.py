@@ -301,6 +301,14 @@ def test_a_forged_end_of_the_run_costs_the_forging_cell(graded, name):
     assert {e.cell: e.status for e in result.execution.cell_errors}[forger] == "killed"
 
 
+def test_no_cell_can_read_the_probes_inputs(graded):
+    """The inputs file is the grader's (mode 0600, the supervisor hands it over after the last
+    cell): a cell that opens it gets PermissionError, and the notebook is graded as usual."""
+    result = graded(hostile.READS_THE_INPUTS)
+    assert report(result) == {"/job/in/inputs.npz": "PermissionError", "../in/inputs.npz": "PermissionError"}
+    assert lost(result) == set()
+
+
 def test_the_end_of_the_run_waits_on_no_notebook_code(graded):
     result = graded(next(v for v in hostile.WRITES if v.name == "blocks_the_final_fork"))
     assert result.execution.passes == 1 and not result.execution.killed

@@ -217,6 +217,14 @@ def test_escapes_gain_nothing_without_cgroups(config, tmp_path, variant):
     assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
 
 
+def test_no_cell_can_read_the_probes_inputs_without_namespaces(no_namespaces, tmp_path):
+    variant = hostile.READS_THE_INPUTS
+    result = grade_within(make_variant(variant, tmp_path), limits_for(no_namespaces, variant))
+    assert result.isolation.namespaces == "none"
+    assert report(result) == {"../in/inputs.npz": "PermissionError"}
+    assert lost(result) == set()
+
+
 @pytest.mark.parametrize("variant", ESCAPES, ids=lambda v: v.name)
 def test_escapes_gain_nothing_without_namespaces(no_namespaces, tmp_path, variant):
     """No pid namespace: killing, fork bombs, hangs and memory at the no-namespace level."""

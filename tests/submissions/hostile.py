@@ -352,6 +352,21 @@ def elastic_net_penalty(theta, r):
         lost=frozenset({"l1_penalty", "elastic_net_penalty"}),
     ),
 ]
+# Reads the probe's inputs file (the hidden cases' arrays) from a cell, where its error message would
+# show them beside the grade: at the bubblewrap level's path and the no-namespace level's.
+READS_THE_INPUTS = Variant(
+    "reads_the_inputs_from_a_cell",
+    A04,
+    insert_first=(
+        ATTEMPT
+        + """import os
+for path in ("/job/in/inputs.npz", "../in/inputs.npz"):
+    if os.path.exists(path):
+        attempt(path, lambda: len(open(path, "rb").read()))"""
+        + REPORT,
+    ),
+)
+DETECTS.append(READS_THE_INPUTS)
 TWINS = {
     # what each function returns when graded, without looking: the grade must be the same
     "detects_grading": Variant(
@@ -381,7 +396,7 @@ class _Quiet:
         pass
 runtime["handlers"].modified = lambda *a, **k: False
 calls = json.load(open("/job/in/calls.json"))
-doc, arrays = probe.run(globals(), calls, runtime["safe"].load_inputs("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
+doc, arrays = probe.run(globals(), calls, {}, set(), _Quiet(), 5.0)  # the inputs: the supervisor's, after the cells
 np.savez("/job/out/arrays.npz", **arrays)
 with open("/job/out/probe.json", "w") as fh:
     fh.write(doc)
@@ -492,7 +507,7 @@ class _Quiet:
     def event(self, *a, **k):
         pass
 calls = json.load(open("/job/in/calls.json"))
-doc, arrays = runtime["probe"].run(globals(), calls, runtime["safe"].load_inputs("/job/in/inputs.npz"), set(), _Quiet(), 5.0)
+doc, arrays = runtime["probe"].run(globals(), calls, {}, set(), _Quiet(), 5.0)  # no cell can read the inputs
 runtime["probe"].write_outputs("/job/out", doc, arrays)
 me = [c["index"] for c in json.load(open("/job/in/cells.json"))["cells"]][-1]
 os.write(EVENTS_FD, (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())

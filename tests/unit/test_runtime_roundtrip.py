@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def test_probe_files_read_back_as_the_values_the_student_returned(tmp_path):
     (tmp_path / "inputs.npz").write_bytes(buffer.getvalue())
 
     rt = runtime()  # the probe's modules as the runner loads them in the sandbox
-    inputs = rt["safe"].load_inputs(str(tmp_path / "inputs.npz"))
+    inputs = rt["safe"].read_inputs(os.open(tmp_path / "inputs.npz", os.O_RDONLY))
     doc, arrays = rt["probe"].run(notebook(), calls, inputs, (), Silent(), 30)
     out = tmp_path / "out"
     out.mkdir()
@@ -90,7 +91,7 @@ def test_a_function_returning_too_many_arrays_costs_only_its_own_question(tmp_pa
         return 0.5 * float(np.sum(np.asarray(theta, dtype=float) ** 2))
 
     rt = runtime()
-    inputs = rt["safe"].load_inputs(str(tmp_path / "inputs.npz"))
+    inputs = rt["safe"].read_inputs(os.open(tmp_path / "inputs.npz", os.O_RDONLY))
     doc, arrays = rt["probe"].run({"l1_penalty": l1_penalty, "l2_penalty": l2_penalty}, calls, inputs, (), Silent(), 30)
     out = tmp_path / "out"
     out.mkdir()
@@ -201,7 +202,7 @@ def test_the_warnings_a_call_raised_come_back_as_data_whatever_the_notebook_set(
         return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
 
     rt = runtime()
-    inputs = rt["safe"].load_inputs(str(tmp_path / "inputs.npz"))
+    inputs = rt["safe"].read_inputs(os.open(tmp_path / "inputs.npz", os.O_RDONLY))
     old = np.seterr(all="ignore")
     try:
         import warnings

@@ -102,10 +102,12 @@ def relayed(tmp_path: Path, script: Path, timeout: float = 60) -> bytes:
             sys.executable,
             str(script),
             "{events_fd}",
+            "{inputs_fd}",
         ],
         stdin=theirs,
     )
     theirs.close()
+    ours.settimeout(timeout)  # a supervisor that never ends fails the test rather than hanging it
     data = b""
     while chunk := ours.recv(1 << 20):
         data += chunk
@@ -116,6 +118,56 @@ def relayed(tmp_path: Path, script: Path, timeout: float = 60) -> bytes:
 
 def as_lines(events) -> list[str]:
     return [json.dumps({"item": item, "event": event}) for item, event in events]
+
+
+# A stand-in runner that writes `events` and, after each, notes whether its inputs pipe holds
+# anything yet (without waiting), then reads the pipe to its end: what a cell could read, and when.
+INPUTS_RUNNER = """import fcntl, json, os, sys
+events_fd, inputs_fd = int(sys.argv[1]), int(sys.argv[2])
+fcntl.fcntl(inputs_fd, fcntl.F_SETFL, os.O_NONBLOCK)
+import time
+seen, got = [], b""
+for item, event in EVENTS:
+    os.write(events_fd, json.dumps({"item": item, "event": event}).encode() + b"\\n")
+    if event in ("end", "skipped", "ready"):
+        time.sleep(0.3)  # time for the supervisor to act on the event
+        try:
+            got += os.read(inputs_fd, 1 << 20)
+        except BlockingIOError:
+            pass
+        seen.append((item, event, len(got)))
+fcntl.fcntl(inputs_fd, fcntl.F_SETFL, 0)
+while chunk := os.read(inputs_fd, 1 << 20):
+    got += chunk
+open(sys.argv[3], "wb").write(got)
+json.dump(seen, open(sys.argv[3] + ".seen", "w"))
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("cut", [None, 2])
+def test_the_inputs_reach_the_runner_only_after_its_last_cell(tmp_path, cut):
+    """The probe's inputs (the hidden cases') are handed over on the runner's pipe once every cell
+    has ended or been skipped, never before, so no cell can show them; a run whose protocol breaks
+    before (`cut`: a cell's end never told) gets none at all."""
+    secret = b"PK\x03\x04 the hidden inputs"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "inputs.npz").write_bytes(secret)
+    events = HONEST if cut is None else HONEST[:cut] + [("runner", "outputs")]
+    script = tmp_path / "runner.py"
+    script.write_text(f"EVENTS = {events!r}\n" + INPUTS_RUNNER.replace("sys.argv[3]", repr(str(tmp_path / "got"))))
+    (tmp_path / "in" / "cells.json").write_text(json.dumps({"cells": [{"index": 1}, {"index": 3}], "skip": SKIP}))
+    (tmp_path / "in" / "calls.json").write_text(
+        json.dumps([{"id": "f/public-1"}, {"id": "f/hidden-1"}, {"id": "g/hidden-1"}])
+    )
+    relayed(tmp_path, script)
+    seen = json.loads((tmp_path / "got.seen").read_text())
+    got = (tmp_path / "got").read_bytes()
+    if cut is None:
+        assert got == secret
+        assert [n for *_, n in seen[:2]] == [0, 0], seen  # after ready and cell:1's end: nothing yet
+    else:
+        assert got == b"" and [n for *_, n in seen] == [0], seen
 
 
 def test_the_supervisor_says_done_only_for_a_whole_run(tmp_path):
