@@ -727,6 +727,27 @@ def finds_keys_05():
     return with_cells(load("05_regularisation"), first=[KEY_FIND])
 
 
+# Round 6. The watchdog walks the job's writable folders every 0.5 s for the disk quota, up to
+# 100,000 entries, in the grader's process: outside the sandbox's CPU share and CPU time. Empty
+# files cost no disk, so 89,910 of them (3 CPU-s once; with the job's own files, under the 100,000
+# a walk counts as over the quota) are walked again and again for as long as the hang lasts.
+MANY_FILES = r"""
+import os, signal, time
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+for d in range(90):
+    os.mkdir(f"walk{d}")
+    for i in range(999):
+        open(f"walk{d}/{i}", "w").close()
+time.sleep(3600)
+"""
+
+
+@attack
+def walks_the_watchdog_04():
+    """04 solution with one first cell that leaves 89,910 empty files in its folder and hangs."""
+    return with_cells(load("04_optimizers"), first=[MANY_FILES])
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 # ATTACK: leak | dask | hog | hog-control | hog01 | similarity | leftover | slot | gradescope-slot | sleeps | nested
 #         | shape-leak | flood | crash-collect | crash-collect-batch   (round 4)
 #         | past-filter | storm | copy-module | download-refused   (round 5)
-#         | turns | spell | keys   (round 6)
+#         | turns | spell | keys | walk   (round 6)
 # Each case builds its class folder under OUT (default /tmp/redteam), grades it with the real CLI
 # as an instructor would, and prints what decides the finding.
 set -euo pipefail
@@ -266,6 +266,19 @@ keys)  # round 6: a key left in the sandbox uid's kernel keyring, read by later 
     "${ag[@]}" grade "$class/2" --out "$out/$attack/out2" --workers 2 "${level[@]}" >/dev/null || true
     summary "$out/$attack/out1/results"
     summary "$out/$attack/out2/results"
+    ;;
+walk)  # round 6: the grader's own CPU time while a hang leaves 89,910 empty files for the watchdog's disk walk
+    for v in deaf_sleeps_04 walks_the_watchdog_04; do
+        "${ag[@]}" grade "$nb/$v.ipynb" --assignment 04_optimizers --out "$out/$attack/$v" "${level[@]}" >/dev/null 2>&1 &
+        pid=$!
+        cpu=0
+        while kill -0 "$pid" 2>/dev/null; do  # the grader's own threads (utime + stime), not its children's
+            cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "$cpu")
+            sleep 1
+        done
+        echo "$v: the grader's own CPU time $((cpu / $(getconf CLK_TCK))) s"
+        summary "$out/$attack/$v"
+    done
     ;;
 *)
     echo "unknown attack $attack" >&2
