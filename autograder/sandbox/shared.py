@@ -6,7 +6,10 @@ it. At the no-namespace level (and with bubblewrap's IPC namespace gone) they ar
 - a file on /dev/shm (tmpfs) is RAM that no process maps, so neither `Pss` (the memory guard)
   nor the process list sees it, and it outlives every process of the run;
 - a SysV shared memory segment, touched and detached, is the same, and survives without any file;
-- a file in /tmp or /var/tmp is disk outside the job's quota, left for later notebooks.
+- a file in /tmp or /var/tmp is disk outside the job's quota, left for later notebooks;
+- a SysV semaphore set or message queue made with rights for others is a drop box that every
+  later notebook of any uid can read (red team round 6: a set left mode 0666, found by the next
+  batch's notebook).
 
 Measured: a notebook can hold 1.2 GB on /dev/shm and a 1 GB segment under a 1024 MB guard, and
 1.2 GB in /tmp past a 1 GB disk quota, all still there after grading, unless the guard
@@ -28,6 +31,8 @@ from pathlib import Path
 PLACES = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path("/run/lock"), Path("/dev/mqueue"))
 RAM = (Path("/dev/shm"),)  # of those, the ones that are memory (tmpfs), for the guard
 SYSV_SHM = Path("/proc/sysvipc/shm")
+SYSV_SEM = Path("/proc/sysvipc/sem")  # its creator's uid (`cuid`) is field 6
+SYSV_MSG = Path("/proc/sysvipc/msg")  # field 9, as for segments
 MAX_ENTRIES = 100_000  # a bigger tree counts as over any limit: walking it would stall the watchdog
 IPC_RMID = 0
 
@@ -85,6 +90,23 @@ def sysv_segments(uid: int, table: Path = SYSV_SHM) -> list[tuple[int, int]]:
     return found
 
 
+def sysv_ids(uid: int, table: Path, cuid_field: int) -> list[int]:
+    """Ids (field 1) of the SysV objects in `table` (/proc/sysvipc/sem or msg) that `uid` created."""
+    try:
+        lines = table.read_text().splitlines()[1:]
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split()
+        try:
+            if int(fields[cuid_field]) == uid:
+                found.append(int(fields[1]))
+        except (IndexError, ValueError):
+            continue
+    return found
+
+
 def owned_bytes(uid: int, roots: Iterable[Path]) -> int:
     """Bytes allocated to what `uid` made in the world-writable folders under `roots`."""
     budget, total = [MAX_ENTRIES], 0
@@ -107,9 +129,16 @@ def written_bytes(uid: int) -> int:
     return owned_bytes(uid, [p for p in PLACES if p not in RAM])
 
 
-def remove(uid: int, places: Iterable[Path] = PLACES, table: Path = SYSV_SHM) -> None:
-    """Delete what `uid` left in the world-writable folders and its SysV segments. Called after
-    every process of the uid is dead (`nonamespace.kill_uid`), so nothing races the removal."""
+def remove(
+    uid: int,
+    places: Iterable[Path] = PLACES,
+    table: Path = SYSV_SHM,
+    semaphores: Path = SYSV_SEM,
+    queues: Path = SYSV_MSG,
+) -> None:
+    """Delete what `uid` left in the world-writable folders and the SysV objects it created
+    (segments, semaphore sets, message queues). Called after every process of the uid is dead
+    (`nonamespace.kill_uid`), so nothing races the removal."""
     for path, info in list(owned(uid, places)):
         try:
             if stat.S_ISDIR(info.st_mode):
@@ -122,3 +151,10 @@ def remove(uid: int, places: Iterable[Path] = PLACES, table: Path = SYSV_SHM) ->
         libc = ctypes.CDLL(None, use_errno=True)
         for shmid, _ in sysv_segments(uid, table):
             libc.shmctl(shmid, IPC_RMID, None)
+    sets, queued = sysv_ids(uid, semaphores, 6), sysv_ids(uid, queues, 9)
+    if sets or queued:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for semid in sets:
+            libc.semctl(semid, 0, IPC_RMID)
+        for msqid in queued:
+            libc.msgctl(msqid, IPC_RMID, None)

@@ -22,8 +22,11 @@ import errno
 import fcntl
 import grp
 import os
+import platform
 import pwd
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -142,6 +145,63 @@ def _least_recently_used(folder: Path) -> list[int]:
     return sorted(pool(), key=lambda uid: (released(uid), uid))
 
 
+# keyctl(2) has no glibc wrapper: its number on the architectures the grader runs on.
+_KEYCTL = {"x86_64": 250, "aarch64": 219}
+# As the uid: empty its user and user-session keyrings (KEYCTL_CLEAR on @u, @us) and its
+# persistent keyring (KEYCTL_GET_PERSISTENT into the process keyring, then cleared).
+_FORGET_KEYS = """
+import ctypes, sys
+libc = ctypes.CDLL(None)
+keyctl = int(sys.argv[1])
+for ring in (-4, -5):
+    libc.syscall(keyctl, 7, ring)
+persistent = libc.syscall(keyctl, 22, -1, -2)
+if persistent > 0:
+    libc.syscall(keyctl, 7, persistent)
+"""
+
+
+def keys_held(uid: int, table: Path = Path("/proc/key-users")) -> bool:
+    """Whether `uid` owns kernel keys (`/proc/key-users` lists a uid from its first key on)."""
+    try:
+        lines = table.read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split(":", 1)[0].strip() == str(uid) for line in lines)
+
+
+def forget_keys(uid: int) -> None:
+    """Empty the kernel keyrings of `uid`, whose processes have all ended.
+
+    Why: a uid's keyrings (keyctl's `@u`, `@us`, the persistent one) are kept per uid in the user
+    namespace, and a sandbox has none of its own, so they outlive every process of the run, and a
+    key with rights for "other" is listed in /proc/keys and readable by every later notebook,
+    whatever its uid (red team round 6). Only the uid itself can clear them (root's capabilities
+    do not reach another user's keys), so a short-lived process of the uid does; a uid that never
+    made a key (every honest run) costs nothing. Best effort: where the base interpreter is
+    unreachable for the uid, or keyctl is refused (Docker's default seccomp), there is nothing it
+    could have kept, or nothing more to do."""
+    number = _KEYCTL.get(platform.machine())
+    if number is None or not keys_held(uid):
+        return
+    try:
+        subprocess.run(
+            [os.path.realpath(sys.executable), "-I", "-S", "-c", _FORGET_KEYS, str(number)],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env={},
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
 @contextmanager
 def lease(wait_seconds: float = WAIT_SECONDS) -> Iterator[int]:
     """A uid of the pool that no other running sandbox on this machine has, for the `with` block."""
@@ -158,6 +218,7 @@ def lease(wait_seconds: float = WAIT_SECONDS) -> Iterator[int]:
                     yield uid
                 finally:
                     try:
+                        forget_keys(uid)  # the run's processes are gone: its keys must go too
                         os.utime(fd)  # released now: the last to be taken again
                     finally:
                         os.close(fd)

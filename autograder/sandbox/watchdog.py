@@ -93,7 +93,7 @@ class WaitClock:
     two threads that take turns at it (the interpreter, TensorFlow's pool thread): each waits
     about as long as the cell was starved. A task can wait long only while other tasks run, and
     the sandbox's own are counted in its CPU time: credit past what neighbours took needs CPU time
-    the first rule of `over` counts (at most 2x the limit, against 4x).
+    the first rule of `over` counts (at most 3x the limit, against 4x: docs/limits.md).
 
     A task's delay is kept as last read when it ends (the kernel forgets it with the task), so a
     short-lived task is counted up to the last walk before it ended. None until a walk read a

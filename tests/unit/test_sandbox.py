@@ -314,6 +314,43 @@ def test_a_uid_that_still_has_processes_is_not_leased():
         squatter.wait()
 
 
+# As a uid: leave a key readable by everyone in its user keyring (add_key, then KEYCTL_SETPERM),
+# or print what a search of its user keyring for that key finds (the key's serial, or -1).
+_KEY_AS_UID = """
+import ctypes, sys
+libc = ctypes.CDLL(None)
+if sys.argv[1] == "leave":
+    key = libc.syscall(248, b"user", b"left-behind", b"a run's words", 13, -4)
+    libc.syscall(250, 5, key, 0x3F3F3F3F)
+else:
+    print(libc.syscall(250, 10, -4, b"user", b"left-behind", 0))
+"""
+
+
+def _key_as(uid: int, what: str) -> str:
+    return subprocess.run(
+        [os.path.realpath(sys.executable), "-I", "-S", "-c", _KEY_AS_UID, what],
+        user=uid,
+        group=uid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+@needs_bwrap
+@pytest.mark.skipif(not os.path.exists("/proc/key-users"), reason="a kernel without keys")
+def test_a_uid_is_released_without_the_keys_its_run_made():
+    """A uid's kernel keyrings outlive its processes (kept per uid, and a sandbox has no user
+    namespace of its own): a key left with rights for everyone was read by later notebooks of any
+    uid (red team round 6). Released, the uid keeps none."""
+    with uids.lease() as uid:
+        _key_as(uid, "leave")
+        assert int(_key_as(uid, "find")) > 0 and uids.keys_held(uid)
+    assert _key_as(uid, "find") == "-1"
+
+
 @needs_bwrap
 @pytest.mark.slow
 def test_a_sandbox_holding_its_process_budget_does_not_starve_another(tmp_path):

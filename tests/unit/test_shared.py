@@ -4,6 +4,8 @@ owner, only in world-writable folders, never following a planted symlink."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -75,3 +77,36 @@ def test_segments_are_the_creators(tmp_path):
 def test_too_many_entries_count_as_over_any_limit(place, monkeypatch):
     monkeypatch.setattr(shared, "MAX_ENTRIES", 2)
     assert shared.owned_bytes(UID, [place]) >= 2**62
+
+
+def test_remove_deletes_the_semaphore_sets_and_queues_the_uid_made(tmp_path):
+    """A SysV semaphore set or message queue made with rights for others outlived the run, a drop
+    box for every later notebook (red team round 6); removed with the rest, a neighbour's kept."""
+    make = (
+        "import ctypes\nlibc = ctypes.CDLL(None)\n"
+        "print(libc.semget(0, 1, 0o1666), libc.msgget(0, 0o1666))"  # IPC_PRIVATE, IPC_CREAT | 0666
+    )
+
+    def made_as(uid: int) -> tuple[int, int]:
+        out = subprocess.run(
+            [os.path.realpath(sys.executable), "-I", "-S", "-c", make],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return int(out[0]), int(out[1])
+
+    mine, theirs = made_as(UID), made_as(OTHER)
+    try:
+        assert mine[0] in shared.sysv_ids(UID, shared.SYSV_SEM, 6)
+        assert mine[1] in shared.sysv_ids(UID, shared.SYSV_MSG, 9)
+        shared.remove(UID, [tmp_path])
+        assert shared.sysv_ids(UID, shared.SYSV_SEM, 6) == [] and shared.sysv_ids(UID, shared.SYSV_MSG, 9) == []
+        assert theirs[0] in shared.sysv_ids(OTHER, shared.SYSV_SEM, 6)
+        assert theirs[1] in shared.sysv_ids(OTHER, shared.SYSV_MSG, 9)
+    finally:
+        shared.remove(OTHER, [tmp_path])
+        shared.remove(UID, [tmp_path])
