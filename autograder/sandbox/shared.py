@@ -8,8 +8,7 @@ it. At the no-namespace level (and with bubblewrap's IPC namespace gone) they ar
 - a SysV shared memory segment, touched and detached, is the same, and survives without any file;
 - a file in /tmp or /var/tmp is disk outside the job's quota, left for later notebooks;
 - a SysV semaphore set or message queue made with rights for others is a drop box that every
-  later notebook of any uid can read (red team round 6: a set left mode 0666, found by the next
-  batch's notebook).
+  later notebook of any uid can read (a set left mode 0666 is found by the next batch's notebook).
 
 Measured: a notebook can hold 1.2 GB on /dev/shm and a 1 GB segment under a 1024 MB guard, and
 1.2 GB in /tmp past a 1 GB disk quota, all still there after grading, unless the guard

@@ -176,7 +176,7 @@ def forget_keys(uid: int) -> None:
     Why: a uid's keyrings (keyctl's `@u`, `@us`, the persistent one) are kept per uid in the user
     namespace, and a sandbox has none of its own, so they outlive every process of the run, and a
     key with rights for "other" is listed in /proc/keys and readable by every later notebook,
-    whatever its uid (red team round 6). Only the uid itself can clear them (root's capabilities
+    whatever its uid. Only the uid itself can clear them (root's capabilities
     do not reach another user's keys), so a short-lived process of the uid does; a uid that never
     made a key (every honest run) costs nothing. Best effort: where the base interpreter is
     unreachable for the uid, or keyctl is refused (Docker's default seccomp), there is nothing it

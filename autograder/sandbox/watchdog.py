@@ -34,8 +34,11 @@ from typing import IO
 from .cgroups import Cgroup
 
 DISK_CHECK_SECONDS = 0.5
+# The disk walks run in the grader's process, outside the sandbox's CPU share and time: spaced so
+# that they take at most this share of the wall clock, whatever tree the notebook leaves to walk.
+DISK_WALK_SHARE = 0.1
 GUARD_SECONDS = 0.2  # the memory guard's poll (memguard.py)
-_MAX_ENTRIES = 100_000
+_MAX_ENTRIES = 10_000  # no exercise writes this many files; a walk of them takes ~30 ms
 _GRACE_SECONDS = 5.0  # past an item's limit: the runner's own alarm should have ended it by then
 
 
@@ -271,7 +274,7 @@ def watch(
     """
     verdict = Verdict()
     writable = list(writable)
-    next_disk_check = start + DISK_CHECK_SECONDS
+    disk = DiskCheck(lambda: _written(log, writable, disk_quota) + elsewhere(), disk_quota, start)
     next_guard = start
     clock = CpuClock(cpu_seconds)
     cpu_start = clock.last
@@ -307,20 +310,36 @@ def watch(
             verdict.timed_out = True
         elif over(now - item_since, clock.since(cpu, item_cpu), item_limit, stretch * item_limit, span_waited):
             verdict.stuck = reader.current or reader.last_started or "runner"
-        elif now >= next_disk_check and _written(log, writable, disk_quota) + elsewhere() > disk_quota:
+        elif disk.over(now):
             verdict.disk_exceeded, verdict.stuck = True, reader.current
         elif memory_over is not None and now >= next_guard and memory_over():
             verdict.memory_exceeded = True  # not `stuck`: the item is blamed as killed, as an OOM kill is
         else:
             if now >= next_guard:
                 next_guard = now + GUARD_SECONDS
-            if now >= next_disk_check:
-                next_disk_check = now + DISK_CHECK_SECONDS
             continue
         verdict.killed = True
         kill()
         break
     return verdict
+
+
+class DiskCheck:
+    """The disk quota, checked every `DISK_CHECK_SECONDS`, or less often when a walk takes long:
+    the next check comes after the last walk's time divided by `DISK_WALK_SHARE`. A tree of empty
+    files costs the notebook no blocks and once its CPU time, but every walk the grader's."""
+
+    def __init__(self, used: Callable[[], int], quota: int, start: float) -> None:
+        self.used, self.quota = used, quota
+        self.next = start + DISK_CHECK_SECONDS
+
+    def over(self, now: float) -> bool:
+        if now < self.next:
+            return False
+        began = time.monotonic()
+        used = self.used()
+        self.next = now + max(DISK_CHECK_SECONDS, (time.monotonic() - began) / DISK_WALK_SHARE)
+        return used > self.quota
 
 
 def _written(log, folders: Iterable[Path], stop_above: int) -> int:
@@ -340,8 +359,8 @@ def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
     """Bytes allocated under `folders` (symlinks not followed), counting up to just past `stop_above`.
 
     RLIMIT_FSIZE bounds one file; this bounds them all (a loop writing 500 MB files would fill the
-    grader's disk). A tree of more than 100,000 entries counts as over any quota: walking it would
-    take the watchdog too long, and no notebook needs it.
+    grader's disk). A tree of more than `_MAX_ENTRIES` entries counts as over any quota: walking it
+    costs the grader, and no notebook needs it.
     """
     total, entries = 0, 0
     stack = [Path(f) for f in folders]
