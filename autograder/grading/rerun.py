@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from ..result import CellError, CellStatus
-from ..sandbox import Limits, RunOutcome
+from ..sandbox import MAX_DISK_ENTRIES, Limits, RunOutcome
 
 
 def culprit(outcome: RunOutcome, known_items: Collection[str], skipped: Collection[str]) -> str | None:
@@ -69,7 +69,10 @@ def blamed_cell(index: int, outcome: RunOutcome, earlier: CellError | None, limi
     if outcome.memory_exceeded and outcome.killed and not ename:
         ename, evalue = "MemoryExceeded", f"the notebook's processes held more than {limits.memory_bytes // 1024**2} MB"
     if outcome.disk_exceeded:
-        ename, evalue = "DiskQuotaExceeded", f"the notebook wrote more than {limits.disk_quota // 1024**2} MB to disk"
+        ename, evalue = (
+            "DiskQuotaExceeded",
+            f"the notebook wrote more than {limits.disk_quota // 1024**2} MB (or {MAX_DISK_ENTRIES:,} files) to disk",
+        )
     return CellError(index, status, ename, evalue)
 
 

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 from .bwrap import Mount, _ancestors, as_user, bubblewrap_available, bwrap_argv, can_drop_uid, python_mounts
 from .launch import Limits, RunOutcome, run
-from .watchdog import EventReader, disk_usage
+from .watchdog import MAX_DISK_ENTRIES, EventReader, disk_usage
 
 __all__ = [
+    "MAX_DISK_ENTRIES",
     "EventReader",
     "Limits",
     "Mount",

@@ -38,7 +38,7 @@ DISK_CHECK_SECONDS = 0.5
 # that they take at most this share of the wall clock, whatever tree the notebook leaves to walk.
 DISK_WALK_SHARE = 0.1
 GUARD_SECONDS = 0.2  # the memory guard's poll (memguard.py)
-_MAX_ENTRIES = 10_000  # no exercise writes this many files; a walk of them takes ~30 ms
+MAX_DISK_ENTRIES = 10_000  # no exercise writes this many files; a walk of them takes ~30 ms
 _GRACE_SECONDS = 5.0  # past an item's limit: the runner's own alarm should have ended it by then
 
 
@@ -359,7 +359,7 @@ def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
     """Bytes allocated under `folders` (symlinks not followed), counting up to just past `stop_above`.
 
     RLIMIT_FSIZE bounds one file; this bounds them all (a loop writing 500 MB files would fill the
-    grader's disk). A tree of more than `_MAX_ENTRIES` entries counts as over any quota: walking it
+    grader's disk). A tree of more than `MAX_DISK_ENTRIES` entries counts as over any quota: walking it
     costs the grader, and no notebook needs it.
     """
     total, entries = 0, 0
@@ -369,7 +369,7 @@ def disk_usage(folders: Iterable[Path], stop_above: int) -> int:
             with os.scandir(stack.pop()) as it:
                 for entry in it:
                     entries += 1
-                    if entries > _MAX_ENTRIES:
+                    if entries > MAX_DISK_ENTRIES:
                         return stop_above + 1
                     try:
                         info = entry.stat(follow_symlinks=False)
