@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -76,6 +77,50 @@ def test_a_spans_credit_is_what_its_longest_waiting_tasks_waited():
     clock.tick()
     assert clock.waited("item") == 3.0 and clock.waited("run") == watchdog.TAKING_TURNS * 5.0
     assert watchdog.WaitClock(None).waited("run") is None
+
+
+def test_a_task_that_asked_to_run_after_others_earns_no_more_credit():
+    """Task 2 waits as long as task 1, then is seen deprioritised: its delay stays as last read
+    (1 s), whatever it waits after, even once it looks like the others again."""
+    delays, demoted = {1: 1.0, 2: 1.0}, set()
+    clock = watchdog.WaitClock(lambda: list(delays), read=lambda tid: delays[tid], demoted=lambda tid: tid in demoted)
+    assert clock.last == 2.0
+    demoted.add(2)
+    delays.update({1: 2.0, 2: 30.0})
+    assert clock.tick() == 3.0
+    demoted.clear()
+    delays[2] = 60.0
+    assert clock.tick() == 3.0 and clock.waited("run") == 3.0
+
+
+def test_the_idle_policy_and_a_higher_nice_are_deprioritised():
+    """Read from the kernel for threads of this process: the idle policy, the batch policy and a
+    nice value above the grader's are; a plain thread is not."""
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    done, tids = threading.Event(), {}
+
+    def thread(name: str) -> None:
+        tid = threading.get_native_id()
+        if name in ("idle", "batch"):
+            os.sched_setscheduler(tid, os.SCHED_IDLE if name == "idle" else os.SCHED_BATCH, os.sched_param(0))
+        elif name == "niced":
+            os.setpriority(os.PRIO_PROCESS, tid, nice + 1)
+        tids[name] = tid
+        done.wait()
+
+    threads = [threading.Thread(target=thread, args=(n,)) for n in ("plain", "idle", "batch", "niced")]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(tids) < len(threads) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        found = {n: watchdog.deprioritised(t, nice) for n, t in tids.items()}
+        assert found == {"plain": False, "idle": True, "batch": True, "niced": True}
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
 
 
 def test_a_task_has_a_run_delay_here():
