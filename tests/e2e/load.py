@@ -13,7 +13,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-BURN = "while True:\n    pass"
+# Each burner dies with the process that started it (PR_SET_PDEATHSIG): a test run killed
+# mid-way must not leave the machine loaded for what runs next.
+BURN = "import ctypes, signal\nctypes.CDLL(None).prctl(1, signal.SIGKILL)\nwhile True:\n    pass"
 
 
 @contextmanager
