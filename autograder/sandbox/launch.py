@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfrastructureError
-from . import levels, nonamespace, shared, watchdog
+from . import levels, nonamespace, shared, uids, watchdog
 from .bwrap import Mount, bwrap_argv
 from .cgroups import Cgroup
 from .isolation import Isolation
@@ -188,6 +188,8 @@ def run(
             if not sandbox and uid is not None:
                 nonamespace.kill_uid(uid)  # no pid namespace: a double-forked child outlives the group
                 shared.remove(uid)  # no mount or IPC namespace: /tmp, /dev/shm, SysV segments outlive it
+            if uid is not None:  # the uid's keyrings outlive its processes, into the job's next pass
+                uids.forget_keys(uid)
             memory_exceeded = cgroup.oom_killed() or verdict.memory_exceeded
             cgroup.remove()
             reader.poll()

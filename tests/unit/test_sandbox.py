@@ -345,11 +345,32 @@ def _key_as(uid: int, what: str) -> str:
 def test_a_uid_is_released_without_the_keys_its_run_made():
     """A uid's kernel keyrings outlive its processes (kept per uid, and a sandbox has no user
     namespace of its own): a key left with rights for everyone was read by later notebooks of any
-    uid (red team round 6). Released, the uid keeps none."""
+    uid. Released, the uid keeps none."""
     with uids.lease() as uid:
         _key_as(uid, "leave")
         assert int(_key_as(uid, "find")) > 0 and uids.keys_held(uid)
     assert _key_as(uid, "find") == "-1"
+
+
+@needs_bwrap
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/key-users"), reason="a kernel without keys")
+def test_a_pass_leaves_no_key_for_the_next_pass_of_its_job(tmp_path):
+    """Every pass of a job runs as one uid (`execute.run`), and a pass can be handed the probe's
+    inputs early (a cell can forge every cell's end): the keys a sandboxed run made go when it
+    ends, not when its uid is released, so none carries them into the next pass's cells."""
+    with uids.lease() as uid:
+        outcome = sandbox.run(
+            as_user([os.path.realpath(sys.executable), "-I", "-S", "-c", _KEY_AS_UID, "leave"], sandbox=True, uid=uid),
+            mounts=python_mounts(),
+            env={},
+            cwd="/",
+            limits=sandbox.Limits(notebook_seconds=30),
+            log_file=tmp_path / "log",
+            uid=uid,
+        )
+        assert outcome.returncode == 0, (tmp_path / "log").read_text()
+        assert _key_as(uid, "find") == "-1"
 
 
 @needs_bwrap
