@@ -28,13 +28,21 @@ class Plan:
     inputs: dict[str, np.ndarray]
 
     def calls(self, *, reference: bool = False) -> list[dict[str, Any]]:
-        """The probe's call list; the reference run leaves out questions judged without one."""
+        """The probe's call list, every question's public cases before any hidden one; the
+        reference run leaves out questions judged without one.
+
+        Why public first: what a public case returns or raises is shown to the student at once,
+        and a function that saw a hidden case's inputs could keep them for a later public call and
+        spell them there in a way no filter of digits reads. After the first hidden call nothing
+        the notebook says is shown but what a hidden case may say (`Verdict.hidden`)."""
         calls = []
-        for question in self.assignment.questions:
-            if reference and not question.uses_reference:
-                continue
-            for case in self.cases[question.id]:
-                calls.append({"id": call_id(question.id, case.id), **case.call.to_json()})
+        for public in (True, False):
+            for question in self.assignment.questions:
+                if reference and not question.uses_reference:
+                    continue
+                for case in self.cases[question.id]:
+                    if case.public is public:
+                        calls.append({"id": call_id(question.id, case.id), **case.call.to_json()})
         return calls
 
     def fingerprint(self) -> str:

@@ -75,12 +75,15 @@ def hidden_values(prepared) -> set[float]:
 
 
 def forms(value: float) -> set[str]:
-    """How a hidden value may be written: with 7 or more significant digits, or as a digit run."""
+    """How a hidden value may be written: with 7 or more significant digits, as a digit run, or
+    as `float.hex()` (which no filter of decimal digits reads: only the order of calls keeps it out)."""
     a = abs(value)
     written = {repr(a), f"{a:.7g}", f"{a:.8g}", f"{a:.10g}", f"{a:.17g}", str(np.float32(a))}
     written |= {np.array2string(np.array([a]), precision=p)[1:-1].strip() for p in (8, 17)}
     written = {w for w in written if len(re.sub(r"^0\.0*|[.e+-]", "", w.split("e")[0])) >= 7}
-    return written | {f"{a:.16e}".split("e")[0].replace(".", "")[:9]} if written else set()
+    if not written:
+        return set()
+    return written | {f"{a:.16e}".split("e")[0].replace(".", "")[:9], float(a).hex()}
 
 
 def student_texts(results, out: Path) -> dict[str, str]:
@@ -101,12 +104,13 @@ def student_texts(results, out: Path) -> dict[str, str]:
 
 
 def leaks(texts: dict[str, str], values: set[float]) -> list[str]:
-    """Where a hidden value is written: a number of the text equal to one of its `forms`, or a run
-    of digits holding its first 9 digits."""
+    """Where a hidden value is written: a number of the text (decimal or `float.hex()`) equal to
+    one of its `forms`, or a run of digits holding its first 9 digits."""
     wanted = {w: v for v in values for w in forms(v)}
     found = []
     for where, text in texts.items():
         numbers = {t.lstrip("+-").rstrip(".eE+-") for t in re.findall(r"[0-9.][0-9.eE+-]*", text)}
+        numbers |= set(re.findall(r"0x[0-9a-f]+(?:\.[0-9a-f]*)?p[-+][0-9]+", text))  # float.hex()
         windows = {run[i : i + 9] for run in re.findall(r"[0-9]{9,}", text) for i in range(len(run) - 8)}
         found += [f"{where}: {w} (hidden {wanted[w]!r})" for w in sorted((numbers | windows) & wanted.keys())]
     return found

@@ -1096,7 +1096,8 @@ def starves_neighbours(cells: int) -> Variant:
 # --- hidden values (tests/e2e/test_no_hidden_values.py) ------------------------------------------
 # Every way out a notebook has, at once, in notebook 05: l1_penalty keeps what it is passed and
 # raises it (hidden cases), l2_penalty returns it and elastic_net_penalty raises and warns it in
-# their public cases (called after l1's hidden ones), and a cell reads the job's input file.
+# their public cases (which the probe calls before any hidden one: were it after, the raised
+# float.hex() forms would pass the filter), and a cell reads the job's input file.
 LEAK_KEEP = """
 import warnings
 SEEN = []
@@ -1112,7 +1113,8 @@ LEAK_RAISE = """
 def elastic_net_penalty(theta, r=0.5):
     seen = np.concatenate(SEEN) if SEEN else np.zeros(1)
     warnings.warn("LEAK " + " ".join(f"{v:.10g}" for v in seen))
-    raise ValueError("LEAK " + " ".join(repr(float(v)) for v in seen))
+    # float.hex() first (no decimal digit run a filter of digits reads), then the digits
+    raise ValueError("LEAK " + " ".join(float(v).hex() for v in seen[:12]) + " " + " ".join(repr(float(v)) for v in seen))
 """
 LEAK_READ = """
 import glob
