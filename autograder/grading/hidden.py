@@ -2,10 +2,11 @@
 
 Hidden cases say what kind of input failed, never the input or the expected value. The grader's
 own words keep to that (`compare`), but some text that reaches the feedback is the notebook's:
-a public case's exception message and returned value, a failing cell's exception message. No
-cell can read the hidden inputs (the supervisor hands them to the probe after the last cell), but
-the functions the probe calls see them, and a function may keep what it saw for a later public
-case, so that text may carry them. `HiddenValues.redact`
+a public case's exception message and returned value, a failing cell's exception message. Two
+structural rules keep hidden inputs out of that text: no cell can read them (the supervisor
+hands them to the probe after the last cell), and every public call comes before any hidden one
+(`Plan.calls`), so no function has seen one when its public answer is taken. This filter is what
+is left for the numbers of a hidden case itself, and for a rule broken: `HiddenValues.redact`
 replaces every number in such text that equals a hidden input or expected value (rounded or cut
 to 6 significant digits or more), and every run of digits holding 9 of a hidden value's digits in
 a row, by `SHOWN_INSTEAD`.

@@ -3,8 +3,8 @@
 Real notebooks through the sandbox: buggy submissions that fail hidden cases, the unwritten
 stubs, the red team's leaking notebooks (exception messages, exception class names) and one that
 tries every other way out (a cell's exception and printed output made from the job's input file;
-a function that keeps what hidden cases passed it and shows it in a later public case, returned,
-raised and warned). Every student-facing output is rendered (HTML and Markdown feedback, the
+a function that keeps what hidden cases passed it and shows it in the other functions' public
+cases, returned, raised and warned, also as `float.hex()`, which only the order of calls stops). Every student-facing output is rendered (HTML and Markdown feedback, the
 gradebook's comments, Gradescope's results.json) and searched for the hidden values' digits,
 written several ways. The numbers searched for: every non-integer hidden input, inline argument
 and reference answer that the public cases do not also have, with 7 or more significant digits
