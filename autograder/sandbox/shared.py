@@ -71,26 +71,9 @@ def _tree_bytes(path: str, info: os.stat_result, budget: list[int]) -> int:
     return total
 
 
-def sysv_segments(uid: int, table: Path = SYSV_SHM) -> list[tuple[int, int]]:
-    """(shmid, resident bytes) of the SysV segments `uid` created (`cuid`: the owner field can be
-    given away with IPC_SET, the creator cannot)."""
-    found = []
-    try:
-        lines = table.read_text().splitlines()[1:]
-    except OSError:
-        return []
-    for line in lines:
-        fields = line.split()
-        try:
-            if int(fields[9]) == uid:
-                found.append((int(fields[1]), int(fields[14])))
-        except (IndexError, ValueError):
-            continue
-    return found
-
-
-def sysv_ids(uid: int, table: Path, cuid_field: int) -> list[int]:
-    """Ids (field 1) of the SysV objects in `table` (/proc/sysvipc/sem or msg) that `uid` created."""
+def _created_by(uid: int, table: Path, cuid_field: int) -> list[list[str]]:
+    """The rows of the SysV table `table` (/proc/sysvipc/shm, sem or msg) that `uid` created, split
+    into fields (`cuid`: the owner field can be given away with IPC_SET, the creator cannot)."""
     try:
         lines = table.read_text().splitlines()[1:]
     except OSError:
@@ -100,8 +83,30 @@ def sysv_ids(uid: int, table: Path, cuid_field: int) -> list[int]:
         fields = line.split()
         try:
             if int(fields[cuid_field]) == uid:
-                found.append(int(fields[1]))
+                found.append(fields)
         except (IndexError, ValueError):
+            continue
+    return found
+
+
+def sysv_segments(uid: int, table: Path = SYSV_SHM) -> list[tuple[int, int]]:
+    """(shmid, resident bytes) of the SysV segments `uid` created."""
+    found = []
+    for fields in _created_by(uid, table, 9):
+        try:
+            found.append((int(fields[1]), int(fields[14])))
+        except (IndexError, ValueError):
+            continue
+    return found
+
+
+def sysv_ids(uid: int, table: Path, cuid_field: int) -> list[int]:
+    """Ids (field 1) of the SysV objects in `table` (/proc/sysvipc/sem or msg) that `uid` created."""
+    found = []
+    for fields in _created_by(uid, table, cuid_field):
+        try:
+            found.append(int(fields[1]))
+        except ValueError:
             continue
     return found
 
