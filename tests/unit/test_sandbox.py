@@ -28,6 +28,7 @@ from autograder.sandbox import (
     uids,
     watchdog,
 )
+from tests.unit.as_uid import python_as
 
 MOUNTS = [
     Mount(Path("/opt/python/3.11"), "/opt/python/3.11"),
@@ -329,15 +330,7 @@ else:
 
 
 def _key_as(uid: int, what: str) -> str:
-    return subprocess.run(
-        [os.path.realpath(sys.executable), "-I", "-S", "-c", _KEY_AS_UID, what],
-        user=uid,
-        group=uid,
-        extra_groups=[],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    return python_as(uid, _KEY_AS_UID, what)
 
 
 @needs_bwrap

@@ -4,12 +4,11 @@ owner, only in world-writable folders, never following a planted symlink."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from autograder.sandbox import shared
+from tests.unit.as_uid import python_as
 
 UID, OTHER = 60063, 60062
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
@@ -88,15 +87,7 @@ def test_remove_deletes_the_semaphore_sets_and_queues_the_uid_made(tmp_path):
     )
 
     def made_as(uid: int) -> tuple[int, int]:
-        out = subprocess.run(
-            [os.path.realpath(sys.executable), "-I", "-S", "-c", make],
-            user=uid,
-            group=uid,
-            extra_groups=[],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        out = python_as(uid, make).split()
         return int(out[0]), int(out[1])
 
     mine, theirs = made_as(UID), made_as(OTHER)
