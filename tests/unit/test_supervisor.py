@@ -73,13 +73,19 @@ def test_a_run_out_of_order_is_broken(events, why):
     assert protocol.state == "broken" and why in protocol.why
 
 
-def run_supervisor(tmp_path: Path, lines: list[str], exit_code: int = 0) -> list[dict]:
-    """The supervisor with a stand-in runner that writes `lines` to its events pipe, then exits."""
-    (tmp_path / "in").mkdir(parents=True)
+def job_in(tmp_path: Path) -> Path:
+    """The job's `in/` folder as the protocol of these tests has it: cells 1 and 3, three calls."""
+    (tmp_path / "in").mkdir(parents=True, exist_ok=True)
     (tmp_path / "in" / "cells.json").write_text(json.dumps({"cells": [{"index": 1}, {"index": 3}], "skip": SKIP}))
     (tmp_path / "in" / "calls.json").write_text(
         json.dumps([{"id": "f/public-1"}, {"id": "f/hidden-1"}, {"id": "g/hidden-1"}])
     )
+    return tmp_path / "in"
+
+
+def run_supervisor(tmp_path: Path, lines: list[str], exit_code: int = 0) -> list[dict]:
+    """The supervisor with a stand-in runner that writes `lines` to its events pipe, then exits."""
+    job_in(tmp_path)
     script = tmp_path / "runner.py"
     script.write_text(
         "import os, sys\nfd = int(sys.argv[1])\n"
@@ -151,15 +157,10 @@ def test_the_inputs_reach_the_runner_only_after_its_last_cell(tmp_path, cut):
     has ended or been skipped, never before, so no cell can show them; a run whose protocol breaks
     before (`cut`: a cell's end never told) gets none at all."""
     secret = b"PK\x03\x04 the hidden inputs"
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "inputs.npz").write_bytes(secret)
+    (job_in(tmp_path) / "inputs.npz").write_bytes(secret)
     events = HONEST if cut is None else HONEST[:cut] + [("runner", "outputs")]
     script = tmp_path / "runner.py"
     script.write_text(f"EVENTS = {events!r}\n" + INPUTS_RUNNER.replace("sys.argv[3]", repr(str(tmp_path / "got"))))
-    (tmp_path / "in" / "cells.json").write_text(json.dumps({"cells": [{"index": 1}, {"index": 3}], "skip": SKIP}))
-    (tmp_path / "in" / "calls.json").write_text(
-        json.dumps([{"id": "f/public-1"}, {"id": "f/hidden-1"}, {"id": "g/hidden-1"}])
-    )
     relayed(tmp_path, script)
     seen = json.loads((tmp_path / "got.seen").read_text())
     got = (tmp_path / "got").read_bytes()
