@@ -16,7 +16,6 @@ what the call warned, `safe.warning_summary`; values encoded as
 
 from ..wire import from_json, target
 from .handlers import HANDLERS
-from .npz import npz_bytes, write_outputs  # noqa: F401 - the runner takes these from here
 from .safe import (
     MAX_TOTAL_ARRAYS,
     MAX_TOTAL_BYTES,
@@ -84,7 +83,7 @@ def names(ns) -> dict:
 def run(ns, calls, inputs, skip, progress, call_seconds, stuck=()) -> tuple[str, dict]:
     """Make every call of calls.json (`skip`: items that hung in an earlier attempt, `stuck`: those
     of them that had to be killed from outside); return the text of probe.json and the arrays
-    (written by `write_outputs`)."""
+    (the files the runner has written: `npz.output_files`)."""
     ns = names(ns)
     questions = {str(c["id"]).split("/", 1)[0] for c in calls}
     share = max(1, len(questions))

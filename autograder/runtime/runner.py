@@ -12,11 +12,11 @@ Inside the sandbox (`"sandboxed": true` in cells.json; never without one, where 
 of the same user are not the notebook's):
 - processes a cell started do not outlive it (a fork bomb, a background writer): every process
   of the sandbox but this one is killed after each cell;
-- the results are written by a forked copy of this process, which has none of the notebook's
-  threads: it stops this process, kills every other one, empties out/ and writes
-  probe.json and arrays.npz from memory, then ends the sandbox (both in processes.py). Nothing a
-  notebook left behind (a thread, a child process, a planted symlink or a forged file) can change
-  what the grader reads.
+- the results are written by a fresh interpreter (the writer), which has none of the notebook's
+  threads, objects or hooks: it stops this process, kills every other one, empties out/ and
+  writes probe.json and arrays.npz from memory handed to it, then ends the sandbox (both in
+  processes.py). Nothing a notebook left behind (a thread, a child process, a planted symlink or
+  a forged file) can change what the grader reads.
 
 It is started by supervisor.py (another uid, see there), which relays its events to the grader
 and alone decides whether the run finished: nothing this process holds is trusted for that.
@@ -201,7 +201,11 @@ def main() -> None:
     stuck = set(spec.get("stuck", []))
     sandboxed = spec.get("sandboxed") is True
     _runtime["safe"].WALL_STRETCH = float(spec.get("wall_stretch", 1.0))
-    probe_run, write_outputs = _runtime["probe"].run, _runtime["probe"].write_outputs
+    probe_run, output_files, write_outputs = (
+        _runtime["probe"].run,
+        _runtime["npz"].output_files,
+        _runtime["npz"].write_outputs,
+    )
 
     os.environ.setdefault("MPLBACKEND", "Agg")
     from IPython.core.interactiveshell import InteractiveShell
@@ -216,14 +220,10 @@ def main() -> None:
     doc, arrays = probe_run(shell.user_ns, calls, inputs, skip, progress, float(spec.get("call_seconds", 30)), stuck)
     # No stdout.flush() here: a thread the notebook left running may hold the stream's lock for
     # ever (seen with patched builtins), and the end of the run must not wait on notebook code.
-
-    def write() -> None:
-        write_outputs(out, doc, arrays)
-        _send(progress.fd, "runner", "outputs")  # the last event; in the sandbox sent by the forked writer
-
-    if sandboxed:
-        _runtime["processes"].finish_alone(write)
-    write()
+    if sandboxed:  # a fresh process writes them, sends "outputs" and ends the sandbox
+        _runtime["processes"].finish_alone(out, output_files(doc, arrays), progress.fd)
+    write_outputs(out, doc, arrays)
+    _send(progress.fd, "runner", "outputs")  # the last event
     _exit(0)  # do not wait for threads a cell may have left running
 
 

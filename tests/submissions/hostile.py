@@ -495,9 +495,8 @@ while True:
 ]
 # --- the run's end forged from inside the notebook's interpreter ---------------------------------
 # The runner's own probe, reached through the garbage collector, with its input check switched off:
-# outputs written by the probe's own writer, then this cell's end claimed on the events pipe.
-# (ported to the probe's private modules, runner.py `_load_private`: the runner's globals hold them
-# as `_runtime`, the events pipe is its `Progress`'s descriptor; it used to look for `_probe`/`EVENTS_FD`)
+# outputs written by the runtime's own writer, then this cell's end claimed on the events pipe (the
+# runner's globals hold its private modules as `_runtime`; the events pipe is its `Progress`'s descriptor).
 FORGED_RUN = """import gc, json, os
 runner = next(o for o in gc.get_objects() if isinstance(o, dict) and "_runtime" in o and "_load_private" in o)
 runtime = runner["_runtime"]
@@ -508,7 +507,7 @@ class _Quiet:
         pass
 calls = json.load(open("/job/in/calls.json"))
 doc, arrays = runtime["probe"].run(globals(), calls, {}, set(), _Quiet(), 5.0)  # no cell can read the inputs
-runtime["probe"].write_outputs("/job/out", doc, arrays)
+runtime["npz"].write_outputs("/job/out", doc, arrays)
 me = [c["index"] for c in json.load(open("/job/in/cells.json"))["cells"]][-1]
 os.write(EVENTS_FD, (json.dumps({"item": f"cell:{me}", "event": "end", "status": "ok"}) + "\\n").encode())
 """
@@ -564,7 +563,7 @@ attempt("no_new_privs", lambda: [line.split()[1] for line in open("/proc/self/st
     ),
 ]
 WRITES += [
-    # An at-fork hook that never returns: the runner's final fork must not run it.
+    # An at-fork hook that never returns: the end of the run (the writer's start) must not run it.
     Variant(
         "blocks_the_final_fork",
         A05,

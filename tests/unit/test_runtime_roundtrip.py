@@ -48,7 +48,7 @@ def test_probe_files_read_back_as_the_values_the_student_returned(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "planted").write_text("a file the notebook left")
-    rt["probe"].write_outputs(str(out), doc, arrays)
+    rt["npz"].write_outputs(str(out), doc, arrays)
     assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "probe.json"]
 
     ids = [c["id"] for c in calls]
@@ -95,7 +95,7 @@ def test_a_function_returning_too_many_arrays_costs_only_its_own_question(tmp_pa
     doc, arrays = rt["probe"].run({"l1_penalty": l1_penalty, "l2_penalty": l2_penalty}, calls, inputs, (), Silent(), 30)
     out = tmp_path / "out"
     out.mkdir()
-    rt["probe"].write_outputs(str(out), doc, arrays)
+    rt["npz"].write_outputs(str(out), doc, arrays)
 
     got = collect.read_outputs(out, [c["id"] for c in calls], {c["id"]: c["type"] for c in calls})
     assert set(got) == {c["id"] for c in calls}
@@ -214,7 +214,7 @@ def test_the_warnings_a_call_raised_come_back_as_data_whatever_the_notebook_set(
         np.seterr(**old)
     out = tmp_path / "out"
     out.mkdir()
-    rt["probe"].write_outputs(str(out), doc, arrays)
+    rt["npz"].write_outputs(str(out), doc, arrays)
     got = collect.read_outputs(out, [c["id"] for c in calls])
     by_case = {plan.cases["sigmoid"][i].description: got[c["id"]] for i, c in enumerate(calls)}
     (warned,) = by_case["large negative z"].warnings
