@@ -127,9 +127,7 @@ class WaitClock:
     ) -> None:
         self.tasks, self.read = tasks, read or run_delay
         nice = os.getpriority(os.PRIO_PROCESS, 0)
-        if demoted is None:  # a caller that reads delays its own way (tests) says which are demoted
-            demoted = (lambda tid: deprioritised(tid, nice)) if read is None else (lambda tid: False)
-        self.demoted = demoted
+        self.demoted = demoted or (lambda tid: deprioritised(tid, nice))
         self.frozen: set[int] = set()  # tasks seen deprioritised: their delay stays as last read before
         self.alive: dict[int, float] = {}
         self.ended = 0.0

@@ -24,6 +24,11 @@ from autograder.sandbox import watchdog
 from tests.unit.private_runtime import runtime
 
 
+def never_demoted(tid: int) -> bool:
+    """The fake task ids of these tests are nobody's: none asked to run after others."""
+    return False
+
+
 @pytest.mark.parametrize(
     "wall, cpu, waited, over",
     [
@@ -53,11 +58,11 @@ def test_the_wait_clock_keeps_what_ended_tasks_waited():
         now.update(steps.pop(0))
         return list(now)
 
-    clock = watchdog.WaitClock(tasks, read=lambda tid: now[tid])
+    clock = watchdog.WaitClock(tasks, read=lambda tid: now[tid], demoted=never_demoted)
     assert clock.last == 1.5
     # task 1 ends (2.0 kept); then 1 is new and 2 a new task under an old number (4.0 kept)
     assert [clock.tick() for _ in range(4)] == [5.0, 6.0, 6.75, 6.75]
-    assert watchdog.WaitClock(lambda: [1], read=lambda tid: None).tick() is None  # no schedstat
+    assert watchdog.WaitClock(lambda: [1], read=lambda tid: None, demoted=never_demoted).tick() is None  # no schedstat
     assert watchdog.WaitClock(None).tick() is None
 
 
@@ -66,7 +71,7 @@ def test_a_spans_credit_is_what_its_longest_waiting_tasks_waited():
     tasks queueing behind each other (2 s each) earn 4 s, not 200; a span begun later counts from
     its own start."""
     delays = {tid: 0.0 for tid in range(100)}
-    clock = watchdog.WaitClock(lambda: list(delays), read=lambda tid: delays[tid])
+    clock = watchdog.WaitClock(lambda: list(delays), read=lambda tid: delays[tid], demoted=never_demoted)
     for tid in delays:
         delays[tid] = 2.0
     clock.tick()
