@@ -1135,3 +1135,37 @@ LEAKS_EVERYWHERE = Variant(
     append=(LEAK_READ,),
     lost=frozenset({"l1_penalty", "l2_penalty", "elastic_net_penalty"}),
 )
+
+
+# --- space the polled limits do not see (redteam7, tests/e2e/test_redteam7.py) --------------------
+# The disk quota walks the names under the writable folders (`watchdog.disk_usage`) and the memory
+# guard sums the processes' Pss and the uid's files on the host's /dev/shm (`memguard`, `shared`):
+# space held through a descriptor alone, with no name and no mapping, is in neither.
+_FREE = """import os, time
+def _free(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+"""
+# 8 files of 60 MB with no name (O_TMPFILE) in /job/work: each under RLIMIT_FSIZE (64 MB in the
+# test), together 480 MB, almost four times the 128 MB quota, held open until the run ends.
+HOLDS_UNNAMED_FILES = Variant(
+    "holds_unnamed_files",
+    A05,
+    insert_first=(
+        _FREE
+        + """work = os.environ.get("HOME", "/job/work")
+_before = _free(work)
+_held = []
+for _ in range(8):
+    fd = os.open(work, os.O_TMPFILE | os.O_RDWR, 0o600)
+    for _ in range(60):
+        os.write(fd, bytes(2**20))
+    os.fsync(fd)
+    _held.append(fd)
+time.sleep(2)  # four of the watchdog's disk checks
+HELD = {"disk_drop_mb": (_before - _free(work)) // 2**20, "nofile": __import__("resource").getrlimit(7)[0]}""",
+        """raise RuntimeError("REPORT " + __import__("json").dumps(HELD))""",
+    ),
+    lost=frozenset(),
+    note="each file has no name: the quota's walk of /job/work finds nothing; the host's disk loses 480 MB",
+)
