@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import make_variant
 from tests.e2e.test_hostile import grade_within, limits_for, lost, report
+from tests.e2e.test_isolation_levels import no_namespaces  # noqa: F401 - fixture
 from tests.submissions import hostile
 from autograder.sandbox import bubblewrap_available
 
@@ -47,3 +48,37 @@ def test_unnamed_files_count_against_the_disk_quota(config, tmp_path):
     found = _held(result, "disk_drop_mb", 400)
     errors = {e.cell: e for e in result.execution.cell_errors}
     assert 1 in errors and errors[1].ename == "DiskQuotaExceeded", (found, errors)
+
+
+def _guard_test(config, tmp_path, variant, **level):
+    # the memory guard at 1024 MB; 20 s a cell: 2.4 GB takes seconds on a loaded machine
+    limits = dataclasses.replace(limits_for(config, variant), cgroups=False, cell_seconds=20, **level)
+    result = grade_within(make_variant(variant, tmp_path), limits)
+    assert result.isolation is not None and result.isolation.memory == "guard"
+    found = _held(result, "memory_drop_mb", 2000)
+    assert result.execution.memory_exceeded, (found, result.execution.cell_errors)
+
+
+GUARD_REASON = (
+    "the memory guard counts processes' Pss and the uid's files on the host's /dev/shm: {what} "
+    "(2.4 GB under a 1024 MB guard) is RAM taken from the host and from every neighbour for as long as the run lasts"
+)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=GUARD_REASON.format(what="memfds never mapped"))
+def test_memfds_count_against_the_memory_guard(config, tmp_path):
+    _guard_test(config, tmp_path, hostile.HOLDS_MEMFDS)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=GUARD_REASON.format(what="memfds, at the no-namespace level without a memory cgroup (Gradescope)"),
+)
+def test_memfds_count_against_the_memory_guard_without_namespaces(no_namespaces, tmp_path):  # noqa: F811
+    variant = hostile.HOLDS_MEMFDS
+    limits = dataclasses.replace(limits_for(no_namespaces, variant), cgroups=False, cell_seconds=20)
+    result = grade_within(make_variant(variant, tmp_path), limits)
+    assert result.isolation is not None and (result.isolation.namespaces, result.isolation.memory) == ("none", "guard")
+    found = _held(result, "memory_drop_mb", 2000)
+    assert result.execution.memory_exceeded, (found, result.execution.cell_errors)

@@ -1145,6 +1145,9 @@ _FREE = """import os, time
 def _free(path):
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
+def _shmem():  # the host's RAM in tmpfs files and memfds (the sandbox's /proc/meminfo is the host's)
+    with open("/proc/meminfo") as fh:
+        return int(next(line for line in fh if line.startswith("Shmem:")).split()[1]) * 1024
 """
 # 8 files of 60 MB with no name (O_TMPFILE) in /job/work: each under RLIMIT_FSIZE (64 MB in the
 # test), together 480 MB, almost four times the 128 MB quota, held open until the run ends.
@@ -1168,4 +1171,25 @@ HELD = {"disk_drop_mb": (_before - _free(work)) // 2**20, "nofile": __import__("
     ),
     lost=frozenset(),
     note="each file has no name: the quota's walk of /job/work finds nothing; the host's disk loses 480 MB",
+)
+# 2.4 GB in six memfds of 400 MB (each under RLIMIT_FSIZE and RLIMIT_DATA, never mapped), held
+# while the guard polls; where there is no memory cgroup (cgroups = false, Gradescope's read-only
+# cgroup mount) the memory guard is the only bound on the whole sandbox.
+HOLDS_MEMFDS = Variant(
+    "holds_memfds",
+    A05,
+    insert_first=(
+        _FREE
+        + """_before = _shmem()
+_held = []
+for i in range(6):
+    fd = os.memfd_create(f"held{i}")
+    os.posix_fallocate(fd, 0, 400 * 2**20)  # the pages, allocated at once (as many writes would)
+    _held.append(fd)
+time.sleep(2)  # ten of the guard's polls
+HELD = {"memory_drop_mb": (_shmem() - _before) // 2**20, "nofile": __import__("resource").getrlimit(7)[0]}""",
+        """raise RuntimeError("REPORT " + __import__("json").dumps(HELD))""",
+    ),
+    lost=frozenset(),
+    note="memfd pages are in no process's Pss and in no file of /dev/shm: the guard sees none of 2.4 GB",
 )
