@@ -82,3 +82,19 @@ def test_memfds_count_against_the_memory_guard_without_namespaces(no_namespaces,
     assert result.isolation is not None and (result.isolation.namespaces, result.isolation.memory) == ("none", "guard")
     found = _held(result, "memory_drop_mb", 2000)
     assert result.execution.memory_exceeded, (found, result.execution.cell_errors)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known-limit class (observations are the notebook's word), by a route the docs say is closed: "
+    "a thread left running after the probe rewrites probe.json in the memfd the runner hands to the writer "
+    "(writable and in /proc/self/fd until the writer stops the runner), and momentum_step's in-place update "
+    "is no longer seen",
+)
+def test_a_thread_cannot_rewrite_what_the_writer_is_handed(config, tmp_path):
+    variant = hostile.REWRITES_THE_WRITERS_MEMFD
+    result = grade_within(make_variant(variant, tmp_path), limits_for(config, hostile.REWRITES_THE_WRITERS_MEMFD))
+    if result.error is not None or not result.sandboxed:
+        pytest.fail(f"not graded: {result.error}")
+    assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]

@@ -1193,3 +1193,36 @@ HELD = {"memory_drop_mb": (_shmem() - _before) // 2**20, "nofile": __import__("r
     lost=frozenset(),
     note="memfd pages are in no process's Pss and in no file of /dev/shm: the guard sees none of 2.4 GB",
 )
+
+# --- the writer's memory (redteam7) ----------------------------------------------------------------
+# The runner hands its outputs to the writer in memfds (processes.finish_alone) that stay open, and
+# writable, in the runner until the writer has stopped it: a notebook thread still running after the
+# probe finds them in /proc/self/fd and rewrites probe.json there, before the writer reads it.
+REWRITES_THE_WRITERS_MEMFD = Variant(
+    "rewrites_the_writers_memfd",
+    A04,
+    insert_first=(
+        """import os, threading, time
+def _rewrite_the_handed_outputs():
+    done = set()
+    while True:
+        for name in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{name}") != "/memfd:probe.json (deleted)":
+                    continue
+                fd = int(name)
+                text = os.pread(fd, 1 << 26, 0)
+                if fd in done or not text.rstrip().endswith(b"}"):
+                    continue
+                os.pwrite(fd, text.replace(b'"modified_input": true', b'"modified_input":false'), 0)
+                done.add(fd)
+            except OSError:
+                pass
+        time.sleep(0.0002)
+threading.Thread(target=_rewrite_the_handed_outputs, daemon=True).start()""",
+    ),
+    replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
+    lost=MOMENTUM_LOST,
+    note="in-process: the memory handed to the writer is the runner's until it is stopped",
+)
+TWINS["rewrites_the_writers_memfd"] = TWINS["rewrites_results_after_the_probe"]
