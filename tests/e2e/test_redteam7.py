@@ -98,3 +98,18 @@ def test_a_thread_cannot_rewrite_what_the_writer_is_handed(config, tmp_path):
     if result.error is not None or not result.sandboxed:
         pytest.fail(f"not graded: {result.error}")
     assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the same files with no name at the no-namespace level (Landlock grants work/ for writing, "
+    "O_TMPFILE included): the quota's walks (job folder, /tmp) find nothing",
+)
+def test_unnamed_files_count_against_the_disk_quota_without_namespaces(no_namespaces, tmp_path):  # noqa: F811
+    limits = dataclasses.replace(limits_for(no_namespaces, hostile.HOLDS_UNNAMED_FILES), file_size_mb=64)
+    result = grade_within(make_variant(hostile.HOLDS_UNNAMED_FILES, tmp_path), limits)
+    assert result.isolation is not None and result.isolation.namespaces == "none" and result.isolation.landlock >= 6
+    found = _held(result, "disk_drop_mb", 400)
+    errors = {e.cell: e for e in result.execution.cell_errors}
+    assert 1 in errors and errors[1].ename == "DiskQuotaExceeded", (found, errors)
