@@ -21,6 +21,7 @@ at-fork hook and finaliser the notebook registered. `posix_spawn` runs no Python
 process before it executes the interpreter.
 """
 
+import hashlib
 import os
 import signal
 import sys
@@ -38,7 +39,7 @@ _SIGKILL, _SIGSTOP, _SIGXFSZ, _SIG_IGN, _WNOHANG = (
     os.WNOHANG,
 )
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-_signal, _sleep, _now = signal.signal, time.sleep, time.time
+_signal, _sleep, _now, _sha256 = signal.signal, time.sleep, time.time, hashlib.sha256
 _PARENT_PID = os.getppid()  # the runner's parent is the supervisor; the writer's, the runner
 _PYTHON, _THIS_FILE = sys.executable, os.path.abspath(__file__)
 _CHUNK = 2**20
@@ -162,12 +163,17 @@ def finish_alone(out_dir: str, files, events_fd: int) -> None:
     """Hand `files` (`(name, bytes)` pairs) to a writer process, which writes them when no notebook
     code can run any more and ends the sandbox, this process included; never returns.
 
+    Each file goes in a memfd with its SHA-256 on the writer's command line: a notebook thread can
+    still reach the memfd (/proc/self/fd) until the writer has stopped this process, but not the
+    digest, which was taken from this process's memory before the memfd existed. The writer
+    writes nothing that does not match.
+
     If no writer can be started (the notebook holds every process the sandbox may have, say) after
     the notebook's other processes are killed, this process ends without outputs: writing them here,
     beside the notebook's threads, is what the writer is for."""
     _signal(_SIGXFSZ, _SIG_IGN)  # a file over the size limit fails instead of killing
     try:
-        handed = [f"{name}={_in_memory(name, data)}" for name, data in files]
+        handed = [f"{name}={_in_memory(name, data)}:{_sha256(data).hexdigest()}" for name, data in files]
     except OSError:
         _exit(NO_OUTPUTS)
     argv = [_PYTHON, "-I", "-S", "-B", _THIS_FILE, out_dir, str(events_fd), *handed]
@@ -187,24 +193,40 @@ def finish_alone(out_dir: str, files, events_fd: int) -> None:
         _exit(NO_OUTPUTS)  # the writer died without killing us: the grader finds no "done" and reruns
 
 
-def _chunks(fd: int):
-    offset = 0
-    while True:
-        chunk = _pread(fd, _CHUNK, offset)
-        if not chunk:
-            return
-        offset += len(chunk)
-        yield chunk
+class _Checked:
+    """A memfd's content in chunks, hashed as it is read: `matches` once read to its end."""
+
+    def __init__(self, fd: int, digest: str) -> None:
+        self.fd, self.digest, self.hash = fd, digest, _sha256()
+
+    def __iter__(self):
+        offset = 0
+        while True:
+            chunk = _pread(self.fd, _CHUNK, offset)
+            if not chunk:
+                return
+            offset += len(chunk)
+            self.hash.update(chunk)
+            yield chunk
+
+    @property
+    def matches(self) -> bool:
+        return self.hash.hexdigest() == self.digest
 
 
 def main(argv: list[str]) -> int:
-    """The writer: `processes.py OUT_DIR EVENTS_FD NAME=FD...`, started by `finish_alone`.
+    """The writer: `processes.py OUT_DIR EVENTS_FD NAME=FD:SHA256...`, started by `finish_alone`.
 
     Stops the runner (all its threads), kills every other process of the sandbox but the
-    supervisor, writes the files from the descriptors it inherited, sends the runner's last event
-    and kills the runner."""
+    supervisor, writes the files from the descriptors it inherited and, if each matches its digest,
+    sends the runner's last event; then kills the runner. A mismatch (a notebook thread rewrote a
+    memfd before the runner was stopped) sends nothing: the pass ends without outputs."""
     out_dir, events_fd = argv[1], int(argv[2])
-    files = [(name, int(fd)) for name, _, fd in (arg.rpartition("=") for arg in argv[3:])]
+    files = []
+    for arg in argv[3:]:
+        name, _, handed = arg.rpartition("=")
+        fd, _, digest = handed.partition(":")
+        files.append((name, _Checked(int(fd), digest)))
     runner = _PARENT_PID
     fields = _stat(runner)
     if runner <= 1 or not fields:  # the runner is gone: nothing to write for
@@ -217,7 +239,9 @@ def main(argv: list[str]) -> int:
             if kill_others(spare=(supervisor,)) and _state(runner) in ("T", "t"):
                 break
             _sleep(0.002)
-        write_files(out_dir, [(name, _chunks(fd)) for name, fd in files])
+        write_files(out_dir, files)
+        if not all(checked.matches for _, checked in files):
+            return NO_OUTPUTS
         event = f'{{"item": "runner", "event": "outputs", "t": {_now():.6f}}}\n'
         _os_write(events_fd, event.encode("ascii"))  # a pipe takes a line this short whole
     finally:

@@ -74,9 +74,9 @@ def place():
     shutil.rmtree(top)
 
 
-def finish(folder: Path, out: Path, uid: int) -> dict:
+def finish(folder: Path, out: Path, uid: int, runner: str = RUNNER) -> dict:
     os.chown(out, uid, uid)
-    return json.loads(python_as(uid, SUPERVISOR, str(folder), str(out), RUNNER))
+    return json.loads(python_as(uid, SUPERVISOR, str(folder), str(out), runner))
 
 
 def test_the_writer_ends_every_run_beside_threads_that_want_the_interpreter(place):
@@ -95,3 +95,20 @@ def test_the_writer_ends_every_run_beside_threads_that_want_the_interpreter(plac
             assert sorted(p.name for p in out.iterdir()) == ["arrays.npz", "probe.json"]
             assert (out / "arrays.npz").read_bytes() == b"PK-" + str(out).encode()
             assert (out / "probe.json").read_text() == '{"complete": true}'
+
+
+def test_outputs_changed_after_they_were_handed_over_are_not_sent(place):
+    """A memfd whose content is not what the runner hashed (a notebook thread rewrote it through
+    /proc/self/fd before the writer stopped the runner, here made certain): the writer sends no
+    "outputs", so the supervisor never says the run finished, and the runner still ends."""
+    rewritten = RUNNER.replace(
+        "processes.finish_alone(",
+        "handed = processes._in_memory\n"
+        "processes._in_memory = lambda name, data: handed(name, data.replace(b'true', b'fals'))\n"
+        "processes.finish_alone(",
+    )
+    with uids.lease() as uid:
+        out = place / "out"
+        out.mkdir()
+        seen = finish(place / "runtime", out, uid, rewritten)
+    assert seen["ended"] and seen["events"] == "" and seen["returncode"] == -9, seen
