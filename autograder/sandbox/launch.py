@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfrastructureError
-from . import levels, nonamespace, shared, uids, watchdog
+from . import held, levels, nonamespace, shared, uids, watchdog
 from .bwrap import Mount, bwrap_argv
 from .cgroups import Cgroup
 from .isolation import Isolation
@@ -26,6 +26,9 @@ from .memguard import MemoryGuard
 JOIN_FAILED = 125  # the launcher's exit status when it cannot join the cgroup
 REAPER = Path(__file__).resolve().parent / "reaper.py"
 CONFINE_FAILED = 122  # the supervisor's when it cannot apply Landlock (runtime/supervisor.py)
+# Descriptors per process (RLIMIT_NOFILE): Linux's usual default, plenty for TensorFlow; it bounds
+# the files with no name one process can hold and what the grader reads of them (held.py).
+MAX_OPEN_FILES = 1024
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,11 @@ def run(
     # Sandboxed, bubblewrap runs below the reaper (reaper.py): it inherits and reaps bubblewrap's
     # init when bubblewrap exits before it.
     join = "".join(f'echo $$ > "{d}/cgroup.procs" || exit {JOIN_FAILED}; ' for d in cgroup.dirs)
+    # The kernel's OOM killer takes the sandbox's processes before any other (the grader, a
+    # neighbour's grader): where no memory cgroup of its own holds a run, RAM the run holds outside
+    # its resident size (memfds the grader cannot see, in a container without CAP_SYS_PTRACE) could
+    # else make it kill the biggest process, which is not the run's.
+    join += "echo 1000 > /proc/self/oom_score_adj 2>/dev/null; "
     reaper = [sys.executable, "-I", "-S", str(REAPER)] if sandbox else []
     launcher = [
         "/bin/sh",
@@ -137,10 +145,11 @@ def run(
         f"--fsize={limits.file_size_bytes}",
         "--core=0",
         f"--nproc={limits.pids}",
+        f"--nofile={MAX_OPEN_FILES}",
         "--",
         *full,
     ]
-    applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc"]
+    applied += ["rlimit:data", "rlimit:fsize", "rlimit:core", "rlimit:nproc", "rlimit:nofile"]
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     ours.setblocking(False)
     reader = watchdog.EventReader(ours)
@@ -164,6 +173,8 @@ def run(
             raise InfrastructureError(f"cannot start the sandbox: {exc}") from exc
         finally:
             theirs.close()
+        # files with no name the run's processes hold open: disk for the quota, RAM for the guard
+        unnamed = held.UnnamedFiles(lambda: held.processes(proc.pid, uid))
         try:
             verdict = watchdog.watch(
                 proc,
@@ -175,8 +186,10 @@ def run(
                 writable=writable,
                 disk_quota=limits.disk_quota,
                 kill=lambda: watchdog.kill(proc, cgroup, sandbox),
-                memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid).over if guarded else None,
-                elsewhere=(lambda: shared.written_bytes(uid)) if not sandbox and uid is not None else (lambda: 0),
+                memory_over=MemoryGuard(limits.memory_bytes, root_pid=proc.pid, uid=uid, unnamed=unnamed.now).over
+                if guarded
+                else None,
+                elsewhere=lambda: _written_elsewhere(uid, sandbox, unnamed.now(), limits.disk_quota),
                 cpu_seconds=cgroup.cpu_seconds if isolation.cpu != "none" else None,
                 wall_stretch=limits.wall_stretch,
                 notebook_wall_seconds=limits.notebook_wall_seconds,
@@ -218,3 +231,13 @@ def run(
         events=tuple(reader.events),
         isolation=isolation,
     )
+
+
+def _written_elsewhere(uid: int | None, namespaces: bool, unnamed: held.Unnamed, quota: int) -> int:
+    """Disk the run holds outside its writable folders, for its quota: files with no name its
+    processes hold open (`held.py`; more descriptors than it reads count as over the quota) and,
+    without a mount namespace, what its uid wrote in the host's /tmp and the like (`shared.py`)."""
+    if not unnamed.complete:
+        return quota + 1
+    outside = shared.written_bytes(uid) if not namespaces and uid is not None else 0
+    return unnamed.disk + outside

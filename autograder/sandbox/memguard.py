@@ -12,56 +12,43 @@ What it cannot do (README): it polls (every `watchdog.GUARD_SECONDS`), so a fast
 for up to that long; it counts proportional set size (`Pss` from `smaps_rollup`, shared pages
 split between the processes sharing them, so a forked copy-on-write child is not counted twice),
 resident size where that file is missing (kernels before 4.14). Memory the uid holds outside
-any process (files on /dev/shm, SysV segments) is added (`shared.py`).
+any process (files on /dev/shm, SysV segments) is added (`shared.py`), and so are the files with
+no name the run's processes hold in RAM (memfds: `held.py`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from . import shared
+from . import held, shared
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
-PROC = Path("/proc")
 
 
 class MemoryGuard:
     """`over()` is True once the run's processes together hold more than `limit_bytes`."""
 
-    def __init__(self, limit_bytes: int, *, root_pid: int, uid: int | None, proc: Path = PROC) -> None:
+    def __init__(
+        self,
+        limit_bytes: int,
+        *,
+        root_pid: int,
+        uid: int | None,
+        proc: Path = held.PROC,
+        unnamed: Callable[[], held.Unnamed] = held.Unnamed,
+    ) -> None:
         self.limit_bytes = limit_bytes
         self.root_pid = root_pid
         self.uid = uid
         self.proc = proc
+        self.unnamed = unnamed  # files with no name the run holds (held.UnnamedFiles.now)
         self.peak = 0  # the most the run held at one poll, bytes
 
     def processes(self) -> set[int]:
-        """The run's processes: descendants of `root_pid` (itself included) and every process of `uid`."""
-        parents: dict[int, int] = {}
-        mine: set[int] = set()
-        for entry in os.scandir(self.proc):
-            if not entry.name.isdigit():
-                continue
-            pid = int(entry.name)
-            try:
-                with open(f"{entry.path}/stat", "rb") as fh:
-                    parents[pid] = int(fh.read().rsplit(b")", 1)[1].split()[1])
-                if self.uid is not None and entry.stat().st_uid == self.uid:
-                    mine.add(pid)
-            except (OSError, ValueError, IndexError):
-                continue
-        children: dict[int, list[int]] = {}
-        for pid, parent in parents.items():
-            children.setdefault(parent, []).append(pid)
-        tree: set[int] = set()
-        stack = [self.root_pid] if self.root_pid in parents else []
-        while stack:
-            pid = stack.pop()
-            if pid not in tree:
-                tree.add(pid)
-                stack += children.get(pid, [])
-        return mine | tree
+        """The run's processes (`held.processes`)."""
+        return held.processes(self.root_pid, self.uid, self.proc)
 
     def held(self) -> int:
         """Bytes the run's processes hold now."""
@@ -70,6 +57,8 @@ class MemoryGuard:
             total += _pss(self.proc / str(pid))
         if self.uid is not None:  # tmpfs files and SysV segments: RAM no process holds (shared.py)
             total += shared.held_bytes(self.uid)
+        files = self.unnamed()  # memfds and unlinked tmpfs files: in no folder and in no Pss
+        total += files.memory if files.complete else self.limit_bytes + 1
         self.peak = max(self.peak, total)
         return total
 

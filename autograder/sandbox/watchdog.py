@@ -291,8 +291,9 @@ def watch(
     `item_seconds(item)` is the limit of the item that runs (None: nothing runs, the time between
     items, bounded so that a cell cannot claim its own end and then hang). `memory_over()`, if
     given (the memory guard, where no cgroup limits memory), is polled every `GUARD_SECONDS`.
-    `elsewhere()`: bytes the run wrote outside `writable` that count against its disk quota too
-    (without a mount namespace, the host's /tmp: `shared.written_bytes`). `cpu_seconds()`: the
+    `elsewhere()`: bytes the run holds outside `writable` that count against its disk quota too
+    (files with no name its processes hold open, `held.py`; without a mount namespace, the host's
+    /tmp, `shared.written_bytes`). `cpu_seconds()`: the
     sandbox's CPU time (its cgroup's), counted against the limits with the wall clock, which
     alone may run to `wall_stretch` times a limit (module docstring), the run's to
     `notebook_wall_seconds` if given (a ceiling the stretch must not pass); None: wall clock only.

@@ -221,6 +221,19 @@ HOSTILE = {
         "memory",
     ),
     "hangs": ("while True:\n    pass", "time"),
+    # RAM in no process's Pss: the guard cannot read the descriptors of another uid here (no
+    # CAP_SYS_PTRACE in the container, held.py), so the container's own limit ends it, and the OOM
+    # killer takes the sandbox's processes first (oom_score_adj 1000), never the grader
+    "holds-memfds": (
+        "import os, time\n"
+        "held = []\n"
+        "for i in range(10):  # 10 x 400 MB, each under RLIMIT_FSIZE, never mapped\n"
+        "    fd = os.memfd_create(f'held{i}')\n"
+        "    os.posix_fallocate(fd, 0, 400 * 1024**2)\n"
+        "    held.append(fd)\n"
+        "time.sleep(600)",
+        "killed",
+    ),
 }
 
 

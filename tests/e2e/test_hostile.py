@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 SEED = 7
-GENERIC = hostile.HOSTILE_CASES + [hostile.DISK] + hostile.MODELS
+GENERIC = hostile.HOSTILE_CASES + [hostile.DISK, hostile.HOLDS_UNNAMED_FILES] + hostile.MODELS
 
 
 def limits_for(config, variant: Variant):
@@ -54,7 +54,7 @@ def limits_for(config, variant: Variant):
         return dataclasses.replace(small, cell_seconds=60, call_seconds=30, notebook_seconds=300)
     if variant.name in ("swallows_interrupts", "blocks_the_watchdog"):
         return dataclasses.replace(small, cell_seconds=1, call_seconds=1)
-    if variant.name == "fills_the_disk":
+    if variant.name in ("fills_the_disk", "holds_unnamed_files"):
         return dataclasses.replace(small, file_size_mb=64)  # disk quota: twice that
     if variant.name == "rewrites_results_after_the_probe":
         # its two pollers' CPU time counts in every call's span (the sandbox's own tasks): on a
@@ -88,7 +88,12 @@ def workdir(tmp_path_factory):
 
 
 # The corpus known in advance: graded together at the first `graded()` call (below).
-BATCHED = GENERIC + hostile.LIMITS + hostile.HUGE_OUTPUTS + [Variant("warm_the_cache", A05)]
+BATCHED = (
+    GENERIC
+    + hostile.LIMITS
+    + hostile.HUGE_OUTPUTS
+    + [hostile.REWRITES_THE_WRITERS_MEMFD, Variant("warm_the_cache", A05)]
+)
 # Graded alone, not in the class: its background process polls without end and spends its own
 # sandbox's CPU time while one of its calls waits for a core, so beside a neighbour, on a loaded
 # machine, it can lose more than it attacks with (its own doing: test_hostile_batch.py holds it to
@@ -354,6 +359,24 @@ def test_filling_the_disk_costs_the_cell(graded):
     assert errors[1].evalue == "[Errno 27] File too large"  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
     assert errors[2].status == "killed" and errors[2].ename == "DiskQuotaExceeded"
     assert result.execution.skipped == ("cell:2",)
+
+
+def test_files_with_no_name_count_against_the_disk_quota(graded):
+    """480 MB in files with no name (O_TMPFILE), held open: found through the descriptors (held.py)."""
+    result = graded(hostile.HOLDS_UNNAMED_FILES)
+    errors = {e.cell: e for e in result.execution.cell_errors}
+    assert errors[1].status == "killed" and errors[1].ename == "DiskQuotaExceeded", errors
+    assert result.execution.skipped == ("cell:1",)
+
+
+def test_outputs_rewritten_in_the_writers_memory_are_refused(graded):
+    """A thread rewrites probe.json in the memfd handed to the writer, before the runner is
+    stopped: the writer's digest check refuses it, so the attack costs at least what its honest
+    twin loses (the pass ends without outputs, as if the notebook had ended itself)."""
+    variant = hostile.REWRITES_THE_WRITERS_MEMFD
+    result, twin = graded(variant), graded(twin_of(variant))
+    assert lost(result) >= set(variant.lost) == lost(twin)
+    assert all(score <= scores(twin)[q] for q, score in scores(result).items())
 
 
 def test_exits_and_kills_cost_their_cells(graded):

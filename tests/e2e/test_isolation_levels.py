@@ -26,7 +26,7 @@ from tests.submissions.variants import Variant
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bubblewrap_available(), reason="bubblewrap cannot sandbox here")]
 
 TOUCHES_2_4_GB = hostile.touches_2_4_gb_in_children(hold_seconds=3)
-BOMBS = [next(v for v in hostile.ESCAPES if v.name == "allocates_30_gb"), TOUCHES_2_4_GB]
+BOMBS = [next(v for v in hostile.ESCAPES if v.name == "allocates_30_gb"), TOUCHES_2_4_GB, hostile.HOLDS_MEMFDS]
 
 
 @pytest.mark.parametrize("variant", BOMBS, ids=lambda v: v.name)
@@ -40,7 +40,7 @@ def test_memory_bombs_are_stopped_without_cgroups(config, tmp_path, variant):
     assert result.isolation is not None and (result.isolation.memory, result.isolation.pids) == ("guard", "rlimit")
     assert result.execution.memory_exceeded
     assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
-    if variant is TOUCHES_2_4_GB:
+    if variant is not BOMBS[0]:
         [error] = [e for e in result.execution.cell_errors if e.status == "killed"]
         assert error.ename == "MemoryExceeded", error  # the guard's kill, named in the feedback
 
@@ -215,6 +215,17 @@ def test_escapes_gain_nothing_without_cgroups(config, tmp_path, variant):
     )
     assert result.isolation.pids == "rlimit" and result.isolation.memory == "guard"
     assert lost(result) == set(variant.lost), [(q.id, q.status, q.feedback[:1]) for q in result.questions]
+
+
+def test_files_with_no_name_count_against_the_disk_quota_without_namespaces(no_namespaces, tmp_path):
+    """Landlock lets the notebook write its work folder, O_TMPFILE included: the files with no name
+    are found through the descriptors as in bubblewrap (held.py)."""
+    variant = hostile.HOLDS_UNNAMED_FILES
+    result = grade_within(make_variant(variant, tmp_path), limits_for(no_namespaces, variant))
+    assert result.isolation.namespaces == "none"
+    errors = {e.cell: e for e in result.execution.cell_errors}
+    assert errors[1].status == "killed" and errors[1].ename == "DiskQuotaExceeded", errors
+    assert lost(result) == set()
 
 
 def test_no_cell_can_read_the_probes_inputs_without_namespaces(no_namespaces, tmp_path):

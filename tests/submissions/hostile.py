@@ -1137,67 +1137,51 @@ LEAKS_EVERYWHERE = Variant(
 )
 
 
-# --- space the polled limits do not see (redteam7, tests/e2e/test_redteam7.py) --------------------
-# The disk quota walks the names under the writable folders (`watchdog.disk_usage`) and the memory
-# guard sums the processes' Pss and the uid's files on the host's /dev/shm (`memguard`, `shared`):
-# space held through a descriptor alone, with no name and no mapping, is in neither.
-_FREE = """import os, time
-def _free(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-def _shmem():  # the host's RAM in tmpfs files and memfds (the sandbox's /proc/meminfo is the host's)
-    with open("/proc/meminfo") as fh:
-        return int(next(line for line in fh if line.startswith("Shmem:")).split()[1]) * 1024
-"""
-# 8 files of 60 MB with no name (O_TMPFILE) in /job/work: each under RLIMIT_FSIZE (64 MB in the
-# test), together 480 MB, almost four times the 128 MB quota, held open until the run ends.
+# --- space held through descriptors alone ----------------------------------------------------------
+# Files with no name (O_TMPFILE, or unlinked while open) and memfds are in no folder the disk quota
+# walks and, unmapped, in no process's Pss: the limits find them through the run's descriptor
+# tables (sandbox/held.py).
+
+# 8 files of 60 MB with no name in the job's work folder: each under RLIMIT_FSIZE (64 MB in the
+# tests), together 480 MB, almost four times the 128 MB quota, held open while the watchdog polls.
 HOLDS_UNNAMED_FILES = Variant(
     "holds_unnamed_files",
     A05,
     insert_first=(
-        _FREE
-        + """work = os.environ.get("HOME", "/job/work")
-_before = _free(work)
+        """import os, time
+work = os.environ.get("HOME", "/job/work")
 _held = []
-for _ in range(8):
+for i in range(8):
     fd = os.open(work, os.O_TMPFILE | os.O_RDWR, 0o600)
     for _ in range(60):
         os.write(fd, bytes(2**20))
-    os.fsync(fd)
     _held.append(fd)
-time.sleep(2)  # four of the watchdog's disk checks
-HELD = {"disk_drop_mb": (_before - _free(work)) // 2**20, "nofile": __import__("resource").getrlimit(7)[0]}""",
-        """raise RuntimeError("REPORT " + __import__("json").dumps(HELD))""",
+time.sleep(5)""",
     ),
-    lost=frozenset(),
-    note="each file has no name: the quota's walk of /job/work finds nothing; the host's disk loses 480 MB",
+    note="before: the quota walked names only and the host's disk lost 480 MB under a 128 MB quota",
 )
 # 2.4 GB in six memfds of 400 MB (each under RLIMIT_FSIZE and RLIMIT_DATA, never mapped), held
-# while the guard polls; where there is no memory cgroup (cgroups = false, Gradescope's read-only
-# cgroup mount) the memory guard is the only bound on the whole sandbox.
+# while the memory guard polls: where there is no memory cgroup (cgroups = false, Gradescope's
+# read-only cgroup mount) the guard is the only bound on the whole sandbox.
 HOLDS_MEMFDS = Variant(
     "holds_memfds",
     A05,
     insert_first=(
-        _FREE
-        + """_before = _shmem()
+        """import os, time
 _held = []
 for i in range(6):
     fd = os.memfd_create(f"held{i}")
     os.posix_fallocate(fd, 0, 400 * 2**20)  # the pages, allocated at once (as many writes would)
     _held.append(fd)
-time.sleep(2)  # ten of the guard's polls
-HELD = {"memory_drop_mb": (_shmem() - _before) // 2**20, "nofile": __import__("resource").getrlimit(7)[0]}""",
-        """raise RuntimeError("REPORT " + __import__("json").dumps(HELD))""",
+time.sleep(5)""",
     ),
-    lost=frozenset(),
-    note="memfd pages are in no process's Pss and in no file of /dev/shm: the guard sees none of 2.4 GB",
+    note="before: memfd pages were in no process's Pss and no file of /dev/shm, 2.4 GB under a 1 GB guard",
 )
 
-# --- the writer's memory (redteam7) ----------------------------------------------------------------
-# The runner hands its outputs to the writer in memfds (processes.finish_alone) that stay open, and
-# writable, in the runner until the writer has stopped it: a notebook thread still running after the
-# probe finds them in /proc/self/fd and rewrites probe.json there, before the writer reads it.
+# --- the outputs handed to the writer ---------------------------------------------------------------
+# The runner hands its outputs to the writer in memfds (runtime/processes.py finish_alone), reachable
+# in /proc/self/fd until the writer has stopped it: a notebook thread still running after the probe
+# rewrites probe.json there. The writer checks each file against the digest the runner took first.
 REWRITES_THE_WRITERS_MEMFD = Variant(
     "rewrites_the_writers_memfd",
     A04,
@@ -1223,6 +1207,6 @@ threading.Thread(target=_rewrite_the_handed_outputs, daemon=True).start()""",
     ),
     replace={"momentum_step": MOMENTUM_MODIFIES_INPUT},
     lost=MOMENTUM_LOST,
-    note="in-process: the memory handed to the writer is the runner's until it is stopped",
+    note="before: the writer wrote what it read, and momentum_step's in-place update was no longer seen",
 )
 TWINS["rewrites_the_writers_memfd"] = TWINS["rewrites_results_after_the_probe"]

@@ -448,6 +448,18 @@ def test_printing_counts_in_the_disk_quota(tmp_path):
     assert outcome.disk_exceeded and outcome.killed and not outcome.timed_out
 
 
+@needs_bwrap
+@pytest.mark.slow
+def test_the_oom_killer_takes_the_sandbox_first_and_descriptors_are_bounded(tmp_path):
+    """oom_score_adj 1000 (the kernel's OOM killer picks a sandbox's process before the grader's)
+    and 1024 descriptors a process (what one process can hold in files with no name, held.py)."""
+    outcome, log = _sandbox_run(
+        tmp_path, "cat /proc/self/oom_score_adj; ulimit -n", limits=sandbox.Limits(notebook_seconds=20)
+    )
+    assert log.split()[-2:] == ["1000", "1024"], log
+    assert "rlimit:nofile" in outcome.limits_applied
+
+
 @pytest.mark.parametrize("walk_seconds, spacing", [(0.0, watchdog.DISK_CHECK_SECONDS), (0.2, 2.0)])
 def test_disk_walks_take_at_most_their_share_of_the_graders_time(walk_seconds, spacing):
     """The quota's walks run in the grader's process: a tree that takes 0.2 s to walk is walked
