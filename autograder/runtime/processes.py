@@ -28,7 +28,7 @@ import sys
 import time
 
 _kill, _listdir, _getpid, _waitpid, _exit = os.kill, os.listdir, os.getpid, os.waitpid, os._exit
-_os_open, _os_close, _os_read, _os_write, _os_unlink = os.open, os.close, os.read, os.write, os.unlink
+_os_open, _os_close, _os_write, _os_unlink = os.open, os.close, os.write, os.unlink
 _os_scandir, _os_rmdir, _os_path_join, _pread = os.scandir, os.rmdir, os.path.join, os.pread
 _spawn, _memfd, _set_inheritable = os.posix_spawn, os.memfd_create, os.set_inheritable
 _SIGKILL, _SIGSTOP, _SIGXFSZ, _SIG_IGN, _WNOHANG = (
@@ -103,13 +103,18 @@ def kill_others(spare: tuple[int, ...] = ()) -> bool:
 # --- the output folder --------------------------------------------------------------------------
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (a write may be partial)."""
+    view = memoryview(data)
+    while view:
+        view = view[_os_write(fd, view) :]
+
+
 def _write_new(path: str, chunks) -> None:
     fd = _os_open(path, _O_NEW, 0o644)
     try:
         for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                view = view[_os_write(fd, view) :]
+            _write_all(fd, chunk)
     finally:
         _os_close(fd)
 
@@ -152,9 +157,7 @@ def _in_memory(name: str, data: bytes) -> int:
     """A file in memory holding `data` (memfd), inheritable, for the writer to read once the runner
     is stopped."""
     fd = _memfd(name)
-    view = memoryview(data)
-    while view:
-        view = view[_os_write(fd, view) :]
+    _write_all(fd, data)
     _set_inheritable(fd, True)
     return fd
 
