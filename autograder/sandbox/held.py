@@ -121,9 +121,11 @@ class UnnamedFiles:
         self.last = Unnamed()
         self.next = 0.0
 
-    def now(self) -> Unnamed:
+    def now(self, pids: Iterable[int] | None = None) -> Unnamed:
+        """The last walk's count, or a new walk's if one is due: of `pids` when the caller has just
+        listed the run's processes (the memory guard), else of `self.pids()`."""
         began = self.clock()
         if began >= self.next:
-            self.last = unnamed(self.pids())
+            self.last = unnamed(self.pids() if pids is None else pids)
             self.next = began + max(WALK_SECONDS, (self.clock() - began) / WALK_SHARE)
         return self.last

@@ -37,13 +37,13 @@ class MemoryGuard:
         root_pid: int,
         uid: int | None,
         proc: Path = held.PROC,
-        unnamed: Callable[[], held.Unnamed] = held.Unnamed,
+        unnamed: Callable[[set[int]], held.Unnamed] = lambda pids: held.Unnamed(),
     ) -> None:
         self.limit_bytes = limit_bytes
         self.root_pid = root_pid
         self.uid = uid
         self.proc = proc
-        self.unnamed = unnamed  # files with no name the run holds (held.UnnamedFiles.now)
+        self.unnamed = unnamed  # files with no name these processes hold (held.UnnamedFiles.now)
         self.peak = 0  # the most the run held at one poll, bytes
 
     def processes(self) -> set[int]:
@@ -53,11 +53,12 @@ class MemoryGuard:
     def held(self) -> int:
         """Bytes the run's processes hold now."""
         total = 0
-        for pid in self.processes():
+        pids = self.processes()
+        for pid in pids:
             total += _pss(self.proc / str(pid))
         if self.uid is not None:  # tmpfs files and SysV segments: RAM no process holds (shared.py)
             total += shared.held_bytes(self.uid)
-        files = self.unnamed()  # memfds and unlinked tmpfs files: in no folder and in no Pss
+        files = self.unnamed(pids)  # memfds and unlinked tmpfs files: in no folder and in no Pss
         total += files.memory if files.complete else self.limit_bytes + 1
         self.peak = max(self.peak, total)
         return total
