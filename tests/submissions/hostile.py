@@ -1142,39 +1142,35 @@ LEAKS_EVERYWHERE = Variant(
 # walks and, unmapped, in no process's Pss: the limits find them through the run's descriptor
 # tables (sandbox/held.py).
 
+
+def _holds(count: int, megabytes: int, opened: str) -> str:
+    """A cell that holds `count` files of `megabytes` each, each made by the expression `opened`
+    (a descriptor) and filled with posix_fallocate (the blocks at once, as many writes would), open
+    while the limits poll."""
+    return f"""import os, time
+_held = []
+for i in range({count}):
+    fd = {opened}
+    os.posix_fallocate(fd, 0, {megabytes} * 2**20)
+    _held.append(fd)
+time.sleep(5)"""
+
+
 # 8 files of 60 MB with no name in the job's work folder: each under RLIMIT_FSIZE (64 MB in the
-# tests), together 480 MB, almost four times the 128 MB quota, held open while the watchdog polls.
+# tests), together 480 MB, almost four times the 128 MB quota.
 HOLDS_UNNAMED_FILES = Variant(
     "holds_unnamed_files",
     A05,
-    insert_first=(
-        """import os, time
-work = os.environ.get("HOME", "/job/work")
-_held = []
-for i in range(8):
-    fd = os.open(work, os.O_TMPFILE | os.O_RDWR, 0o600)
-    for _ in range(60):
-        os.write(fd, bytes(2**20))
-    _held.append(fd)
-time.sleep(5)""",
-    ),
+    insert_first=(_holds(8, 60, 'os.open(os.environ.get("HOME", "/job/work"), os.O_TMPFILE | os.O_RDWR, 0o600)'),),
     note="before: the quota walked names only and the host's disk lost 480 MB under a 128 MB quota",
 )
-# 2.4 GB in six memfds of 400 MB (each under RLIMIT_FSIZE and RLIMIT_DATA, never mapped), held
-# while the memory guard polls: where there is no memory cgroup (cgroups = false, Gradescope's
-# read-only cgroup mount) the guard is the only bound on the whole sandbox.
+# 2.4 GB in six memfds of 400 MB (each under RLIMIT_FSIZE and RLIMIT_DATA, never mapped): where
+# there is no memory cgroup (cgroups = false, Gradescope's read-only cgroup mount) the memory guard
+# is the only bound on the whole sandbox.
 HOLDS_MEMFDS = Variant(
     "holds_memfds",
     A05,
-    insert_first=(
-        """import os, time
-_held = []
-for i in range(6):
-    fd = os.memfd_create(f"held{i}")
-    os.posix_fallocate(fd, 0, 400 * 2**20)  # the pages, allocated at once (as many writes would)
-    _held.append(fd)
-time.sleep(5)""",
-    ),
+    insert_first=(_holds(6, 400, 'os.memfd_create(f"held{i}")'),),
     note="before: memfd pages were in no process's Pss and no file of /dev/shm, 2.4 GB under a 1 GB guard",
 )
 
